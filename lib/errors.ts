@@ -1,0 +1,83 @@
+/**
+ * Named error classes. Every error layer-sync raises on purpose is a `LayerSyncError`, carries the
+ * underlying `cause`, and has a message a person on call can act on. Messages never contain the token:
+ * they are built from request descriptions that exclude credentials, and `redact()` scrubs them again.
+ */
+import { redact } from "./redact.ts";
+
+export class LayerSyncError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(redact(message), options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad usage or configuration: the CLI exits 2. */
+export class ConfigError extends LayerSyncError {
+  readonly problems: readonly string[];
+  constructor(problems: string | readonly string[], options?: { cause?: unknown }) {
+    const list = typeof problems === "string" ? [problems] : problems;
+    super(list.length === 1 ? (list[0] ?? "invalid configuration") : `invalid configuration: ${list.join("; ")}`, options);
+    this.problems = list.map((p) => redact(p));
+  }
+}
+
+/** An event or payload the handler cannot accept. */
+export class EventValidationError extends LayerSyncError {}
+
+/** A request to the source API failed (after any retries). */
+export class SourceError extends LayerSyncError {
+  readonly status: number | undefined;
+  readonly request: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; status?: number; request?: string }) {
+    super(message, options);
+    this.status = options?.status;
+    this.request = options?.request;
+  }
+}
+/** 401: the token is wrong, expired or of the wrong kind. */
+export class SourceAuthError extends SourceError {}
+/** 403: the token is valid but lacks access or scope. */
+export class SourceAccessError extends SourceError {}
+/** 404 / 422: wrong repository, ref or folder. */
+export class SourceNotFoundError extends SourceError {}
+/** A rate limit that did not reset within the retry budget. */
+export class RateLimitError extends SourceError {
+  readonly resetAt: Date | undefined;
+  constructor(message: string, options?: { cause?: unknown; status?: number; request?: string; resetAt?: Date }) {
+    super(message, options);
+    this.resetAt = options?.resetAt;
+  }
+}
+/** The source answered with something that does not match its documented shape. */
+export class SourceProtocolError extends SourceError {}
+
+/** An entry name or symlink target that would escape the folder, or is otherwise unsafe. */
+export class PathSafetyError extends LayerSyncError {}
+/** A folder over the size or file-count limits. */
+export class LimitExceededError extends LayerSyncError {}
+/** A submodule, an unresolvable LFS pointer or another entry that cannot be packaged faithfully. */
+export class UnsupportedEntryError extends LayerSyncError {}
+
+/** Building or verifying the zip failed. */
+export class ArchiveError extends LayerSyncError {}
+/** Uploading, reading or verifying an S3 artifact failed. */
+export class ArtifactError extends LayerSyncError {}
+/** Reading or writing an SSM parameter failed. */
+export class ParameterError extends LayerSyncError {}
+/** Publishing, permissioning or pruning a layer version failed. */
+export class PublishError extends LayerSyncError {}
+/** Sharing the ARN parameter through AWS RAM failed. */
+export class ShareError extends LayerSyncError {}
+
+/** A one-line, token-free description of any thrown value. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const text = error.message || error.name;
+    return redact(text.replace(/\s*\n\s*/g, " "));
+  }
+  return redact(String(error));
+}
+
+/** The provider refused the archive download (login redirect, HTML, 403 on the web host). `auto` falls back to walk. */
+export class ArchiveUnavailableError extends SourceError {}
