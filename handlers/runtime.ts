@@ -1,0 +1,48 @@
+/**
+ * What both handlers share: the Powertools logger and metrics, AWS clients created once per execution
+ * environment (endpoints come from the SDK's standard configuration, including AWS_ENDPOINT_URL), and a
+ * middy middleware that scrubs secrets from any error before Lambda sees it.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics } from "@aws-lambda-powertools/metrics";
+import type { MiddlewareObj } from "@middy/core";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { redact } from "../lib/redact.ts";
+import type { Logger as CoreLogger } from "../lib/sync.ts";
+
+export const logger = new Logger({ serviceName: "layer-sync" });
+export const metrics = new Metrics({ namespace: "LayerSync", serviceName: "layer-sync" });
+
+/** The core's logger interface on top of Powertools, with every message and field scrubbed. */
+export const coreLogger: CoreLogger = {
+  info: (message, extra) => logger.info(redact(message), scrub(extra)),
+  warn: (message, extra) => logger.warn(redact(message), scrub(extra)),
+  error: (message, extra) => logger.error(redact(message), scrub(extra)),
+};
+
+function scrub(extra: Record<string, unknown> | undefined): Record<string, unknown> {
+  return extra ? (JSON.parse(redact(JSON.stringify(extra))) as Record<string, unknown>) : {};
+}
+
+let clients: { s3: S3Client; ssm: SSMClient; events: EventBridgeClient } | undefined;
+
+/** AWS clients, created on first use and reused while the environment stays warm. */
+export function awsClients(): { s3: S3Client; ssm: SSMClient; events: EventBridgeClient } {
+  clients ??= { s3: new S3Client({}), ssm: new SSMClient({}), events: new EventBridgeClient({}) };
+  return clients;
+}
+
+/** Re-throw errors with secrets removed from message and stack. */
+export function redactErrors(): MiddlewareObj {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      if (error instanceof Error) {
+        error.message = redact(error.message);
+        if (error.stack) error.stack = redact(error.stack);
+      }
+    },
+  };
+}

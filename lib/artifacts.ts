@@ -1,0 +1,220 @@
+/**
+ * Layer zips in S3. Keys follow `{ARTIFACT_PREFIX}{package}/{package}-{YYYYMMDDTHHMMSSZ}-{short commit}.zip`;
+ * an existing object is never overwritten (`If-None-Match: *`). Every object carries the metadata the
+ * publish step and skip-unchanged need, is uploaded with a SHA-256 checksum (multipart above 32 MiB, with
+ * per-part checksums) and is verified with a HEAD before anyone points at it.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open, stat } from "node:fs/promises";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { mapLimit } from "./concurrency.ts";
+import { ArtifactError } from "./errors.ts";
+
+/** Bumped whenever the zip format changes, so skip-unchanged never keeps an old-format artifact. */
+export const ARTIFACT_FORMAT = "1";
+export const SINGLE_PUT_LIMIT = 32 * 1024 * 1024;
+export const PART_SIZE = 16 * 1024 * 1024;
+
+export interface ArtifactMetadata {
+  commit: string;
+  /** `provider:repository:path` */
+  source: string;
+  contentSha256: string;
+  files: number;
+  /** The provider's content fingerprint of the folder (GitHub tree SHA), when known. */
+  tree?: string;
+  format: string;
+  ref?: string;
+  /** base64url JSON of the folder's layer.json overrides. */
+  layerConfig?: string;
+}
+
+export interface ArtifactHead {
+  key: string;
+  size: number;
+  metadata: ArtifactMetadata | undefined;
+}
+
+/** `YYYYMMDDTHHMMSSZ` in UTC. */
+export function timestamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+}
+
+export function artifactKey(prefix: string, pkg: string, date: Date, commit: string): string {
+  return `${prefix}${pkg}/${pkg}-${timestamp(date)}-${commit.slice(0, 7)}.zip`;
+}
+
+function toS3Metadata(m: ArtifactMetadata): Record<string, string> {
+  const out: Record<string, string> = {
+    commit: m.commit,
+    source: m.source,
+    "content-sha256": m.contentSha256,
+    files: String(m.files),
+    format: m.format,
+  };
+  if (m.tree) out.tree = m.tree;
+  if (m.ref) out.ref = encodeURIComponent(m.ref);
+  if (m.layerConfig) out["layer-config"] = m.layerConfig;
+  return out;
+}
+
+function fromS3Metadata(meta: Record<string, string> | undefined): ArtifactMetadata | undefined {
+  if (!meta) return undefined;
+  const { commit, source, files, format, tree, ref } = meta;
+  const contentSha256 = meta["content-sha256"];
+  if (!commit || !source || !contentSha256 || !/^[0-9a-f]{64}$/.test(contentSha256)) return undefined;
+  const out: ArtifactMetadata = { commit, source, contentSha256, files: Number(files ?? 0), format: format ?? "" };
+  if (tree) out.tree = tree;
+  if (ref) out.ref = decodeURIComponent(ref);
+  if (meta["layer-config"]) out.layerConfig = meta["layer-config"];
+  return out;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function nameOf(error: unknown): string {
+  return (error as { name?: string }).name ?? "Error";
+}
+
+/** HEAD an artifact; undefined when it does not exist. */
+export async function headArtifact(s3: S3Client, bucket: string, key: string): Promise<ArtifactHead | undefined> {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return { key, size: head.ContentLength ?? 0, metadata: fromS3Metadata(head.Metadata) };
+  } catch (error) {
+    if (statusOf(error) === 404 || nameOf(error) === "NotFound") return undefined;
+    throw new ArtifactError(`reading s3://${bucket}/${key} failed (${nameOf(error)}): ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+function sha256Base64(hex: string): string {
+  return Buffer.from(hex, "hex").toString("base64");
+}
+
+async function readPart(file: string, offset: number, length: number): Promise<Buffer> {
+  const fh = await open(file, "r");
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Upload `file` to a new key. Fails with `ArtifactError` if the key exists, the upload fails, or the
+ * stored object does not match (size and SHA-256 metadata) — in which case nothing points at it.
+ */
+export async function uploadArtifact(
+  s3: S3Client,
+  args: { bucket: string; key: string; file: string; metadata: ArtifactMetadata },
+): Promise<void> {
+  const { bucket, key, file, metadata } = args;
+  const { size } = await stat(file);
+  const where = `s3://${bucket}/${key}`;
+  try {
+    if (size <= SINGLE_PUT_LIMIT) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: createReadStream(file),
+          ContentLength: size,
+          ContentType: "application/zip",
+          ChecksumAlgorithm: "SHA256",
+          ChecksumSHA256: sha256Base64(metadata.contentSha256),
+          IfNoneMatch: "*",
+          Metadata: toS3Metadata(metadata),
+        }),
+      );
+    } else {
+      await multipartUpload(s3, bucket, key, file, size, metadata);
+    }
+  } catch (error) {
+    if (error instanceof ArtifactError) throw error;
+    const exists = statusOf(error) === 412 || nameOf(error) === "PreconditionFailed";
+    throw new ArtifactError(
+      exists
+        ? `${where} already exists; layer-sync never overwrites an artifact — another run used the same key`
+        : `uploading ${where} failed (${nameOf(error)}): ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const head = await headArtifact(s3, bucket, key);
+  if (!head || head.size !== size || head.metadata?.contentSha256 !== metadata.contentSha256) {
+    throw new ArtifactError(
+      `${where} did not verify after upload (expected ${size} bytes with sha256 ${metadata.contentSha256}); the pointer was not changed`,
+    );
+  }
+}
+
+async function multipartUpload(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  file: string,
+  size: number,
+  metadata: ArtifactMetadata,
+): Promise<void> {
+  const created = await s3.send(
+    new CreateMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      ContentType: "application/zip",
+      ChecksumAlgorithm: "SHA256",
+      Metadata: toS3Metadata(metadata),
+    }),
+  );
+  const uploadId = created.UploadId;
+  if (!uploadId) throw new ArtifactError(`S3 returned no upload id for s3://${bucket}/${key}`);
+  try {
+    const count = Math.ceil(size / PART_SIZE);
+    const parts = await mapLimit(
+      Array.from({ length: count }, (_, i) => i + 1),
+      4,
+      async (partNumber) => {
+        const body = await readPart(file, (partNumber - 1) * PART_SIZE, PART_SIZE);
+        const checksum = createHash("sha256").update(body).digest("base64");
+        const res = await s3.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: uploadId,
+            PartNumber: partNumber,
+            Body: body,
+            ContentLength: body.length,
+            ChecksumAlgorithm: "SHA256",
+            ChecksumSHA256: checksum,
+          }),
+        );
+        return { PartNumber: partNumber, ETag: res.ETag, ChecksumSHA256: res.ChecksumSHA256 ?? checksum };
+      },
+    );
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: uploadId,
+        IfNoneMatch: "*",
+        MultipartUpload: { Parts: parts },
+      }),
+    );
+  } catch (error) {
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+    throw error;
+  }
+}

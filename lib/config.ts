@@ -1,0 +1,430 @@
+/**
+ * Settings, parsed and validated once. Each setting comes from an environment variable (the Lambda
+ * handlers read only these) or a CLI flag; a flag wins. Every mistake is reported with the name of the
+ * setting, and all mistakes are reported together in one `ConfigError`. This module never reads
+ * `process.env` itself: callers pass the environment in.
+ */
+import { ConfigError } from "./errors.ts";
+import type { Provider, Strategy } from "./sources/types.ts";
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+export type Flags = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+export interface SettingsInput {
+  env: Environment;
+  flags?: Flags;
+}
+
+/** One configured folder and the package it becomes. */
+export interface FolderSpec {
+  /** Repository path without leading or trailing slash, e.g. `layers/py-requests`. */
+  path: string;
+  /** Last path segment, e.g. `py-requests`. */
+  package: string;
+  /** `LAYER_NAME_PREFIX + package`. */
+  layerName: string;
+}
+
+export interface SourceConfig {
+  provider: Provider;
+  repository: string;
+  ref: string | undefined;
+  folders: FolderSpec[];
+  apiUrl: string;
+  webUrl: string;
+  strategy: Strategy;
+  tokenParameterName: string | undefined;
+  /** `SOURCE_TOKEN`, for local CLI runs only. */
+  token: string | undefined;
+  concurrency: number;
+  timeoutMs: number;
+  maxRetries: number;
+  rateLimitMaxWaitMs: number;
+  maxFiles: number;
+  maxBytes: number;
+}
+
+export interface ArtifactConfig {
+  bucket: string | undefined;
+  artifactPrefix: string;
+  parameterPrefix: string;
+}
+
+export interface LayerConfig {
+  layerNamePrefix: string;
+  runtimes: string[];
+  architectures: string[];
+  license: string | undefined;
+  shareOrganizationId: string | undefined;
+  shareOuIds: string[];
+  shareAccountIds: string[];
+  retainVersions: number;
+}
+
+export interface SyncConfig {
+  source: SourceConfig;
+  artifacts: ArtifactConfig;
+  layer: LayerConfig;
+  pipelineName: string;
+  summaryEventBus: string | undefined;
+}
+
+export interface PublishConfig {
+  artifacts: ArtifactConfig;
+  layer: LayerConfig;
+  summaryEventBus: string | undefined;
+}
+
+export const DEFAULTS = {
+  bitbucketApiUrl: "https://api.bitbucket.org/2.0",
+  githubApiUrl: "https://api.github.com",
+  webUrl: "https://bitbucket.org",
+  artifactPrefix: "layers/",
+  parameterPrefix: "/layer-sync",
+  pipelineName: "Custom-Control-Tower-CodePipeline",
+  retainVersions: 10,
+  concurrency: 8,
+  timeoutSeconds: 30,
+  maxRetries: 4,
+  rateLimitWaitSeconds: 60,
+  maxFiles: 20_000,
+  /** Lambda's limit for a function and all its layers, unzipped: 250 MiB. */
+  maxBytes: 262_144_000,
+} as const;
+
+/** Environment variable ⇄ CLI flag for every setting. Flags without a variable are CLI-only. */
+export const SETTINGS = {
+  provider: { env: "SOURCE_PROVIDER", flag: "provider" },
+  repository: { env: "SOURCE_REPOSITORY", flag: "repository" },
+  ref: { env: "SOURCE_REF", flag: "ref" },
+  paths: { env: "SOURCE_PATHS", flag: "path" },
+  apiUrl: { env: "SOURCE_API_URL", flag: "api-url" },
+  webUrl: { env: "SOURCE_WEB_URL", flag: "web-url" },
+  strategy: { env: "SOURCE_STRATEGY", flag: "strategy" },
+  tokenParameter: { env: "TOKEN_PARAMETER_NAME", flag: "token-parameter" },
+  token: { env: "SOURCE_TOKEN", flag: undefined },
+  bucket: { env: "ARTIFACT_BUCKET", flag: "bucket" },
+  artifactPrefix: { env: "ARTIFACT_PREFIX", flag: "prefix" },
+  parameterPrefix: { env: "PARAMETER_PREFIX", flag: "parameter-prefix" },
+  pipelineName: { env: "PIPELINE_NAME", flag: undefined },
+  layerPrefix: { env: "LAYER_NAME_PREFIX", flag: "layer-prefix" },
+  runtimes: { env: "COMPATIBLE_RUNTIMES", flag: "runtimes" },
+  architectures: { env: "COMPATIBLE_ARCHITECTURES", flag: "architectures" },
+  license: { env: "LAYER_LICENSE", flag: "license" },
+  shareOrg: { env: "SHARE_ORGANIZATION_ID", flag: "share-org" },
+  shareOu: { env: "SHARE_OU_IDS", flag: "share-ou" },
+  shareAccount: { env: "SHARE_ACCOUNT_IDS", flag: "share-account" },
+  retain: { env: "RETAIN_VERSIONS", flag: "retain" },
+  concurrency: { env: "SOURCE_CONCURRENCY", flag: "concurrency" },
+  timeout: { env: "SOURCE_TIMEOUT_SECONDS", flag: "timeout" },
+  maxRetries: { env: "SOURCE_MAX_RETRIES", flag: "max-retries" },
+  rateLimitWait: { env: "SOURCE_RATE_LIMIT_WAIT_SECONDS", flag: "rate-limit-wait" },
+  maxFiles: { env: "SOURCE_MAX_FILES", flag: "max-files" },
+  maxBytes: { env: "SOURCE_MAX_BYTES", flag: "max-bytes" },
+  summaryEventBus: { env: "SUMMARY_EVENT_BUS", flag: undefined },
+} as const;
+
+type SettingKey = keyof typeof SETTINGS;
+
+const RUNTIME =
+  /^(nodejs\d+\.x|python3\.\d+|java\d+(\.al2(023)?)?|ruby\d+\.\d+|dotnet\d+|dotnetcore\d+\.\d+|provided(\.al2(023)?)?|go1\.x)$/;
+const ARCHITECTURES = new Set(["x86_64", "arm64"]);
+const ORG_ID = /^o-[a-z0-9]{10,32}$/;
+const OU_ID = /^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
+const ACCOUNT_ID = /^\d{12}$/;
+const LAYER_NAME = /^[A-Za-z0-9_-]{1,140}$/;
+const BUCKET = /^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const PARAMETER_PATH = /^(\/[A-Za-z0-9_.-]+)+$/;
+const PIPELINE = /^[A-Za-z0-9.@_-]{1,100}$/;
+const REPOSITORY = /^([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})\/([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})$/;
+
+/** Collects problems while reading settings, so all of them are reported at once. */
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly input: SettingsInput) {}
+
+  /** The raw value(s) of a setting: the flag if given, else the variable. Empty strings count as unset. */
+  raw(key: SettingKey): string[] | undefined {
+    const s = SETTINGS[key];
+    const flag = s.flag ? this.input.flags?.[s.flag] : undefined;
+    if (flag !== undefined) {
+      const values = (typeof flag === "string" ? [flag] : [...flag]).flatMap(splitList);
+      return values.length ? values : undefined;
+    }
+    const env = this.input.env[s.env];
+    if (env === undefined || env.trim() === "") return undefined;
+    return splitList(env);
+  }
+
+  /** A single-valued setting, untrimmed lists rejected. */
+  one(key: SettingKey): string | undefined {
+    const s = SETTINGS[key];
+    const flag = s.flag ? this.input.flags?.[s.flag] : undefined;
+    if (flag !== undefined) {
+      if (typeof flag !== "string") {
+        if (flag.length > 1) this.problem(key, `is given ${flag.length} times; give it once`);
+        return flag[0]?.trim() || undefined;
+      }
+      return flag.trim() || undefined;
+    }
+    const env = this.input.env[s.env];
+    return env?.trim() ? env.trim() : undefined;
+  }
+
+  name(key: SettingKey): string {
+    const s = SETTINGS[key];
+    return s.flag ? `${s.env} (--${s.flag})` : s.env;
+  }
+
+  problem(key: SettingKey, text: string): void {
+    this.problems.push(`${this.name(key)} ${text}`);
+  }
+
+  required(key: SettingKey, hint: string): string | undefined {
+    const v = this.one(key);
+    if (v === undefined) this.problem(key, `is required: ${hint}`);
+    return v;
+  }
+
+  integer(key: SettingKey, fallback: number, min: number, max: number): number {
+    const v = this.one(key);
+    if (v === undefined) return fallback;
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      this.problem(key, `must be a whole number from ${min} to ${max} (got "${v}")`);
+      return fallback;
+    }
+    return Number(v);
+  }
+
+  url(key: SettingKey, fallback: string): string {
+    const v = this.one(key) ?? fallback;
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      this.problem(key, `must be an http(s) URL (got "${v}")`);
+      return fallback;
+    }
+    if (u.protocol !== "https:" && u.protocol !== "http:") {
+      this.problem(key, `must be an http(s) URL (got "${v}")`);
+      return fallback;
+    }
+    if (u.username || u.password || u.search || u.hash) {
+      this.problem(key, "must not carry credentials, a query or a fragment; put the token in the token parameter");
+      return fallback;
+    }
+    return v.replace(/\/+$/, "");
+  }
+
+  list(key: SettingKey, pattern: RegExp, what: string): string[] {
+    const values = this.raw(key) ?? [];
+    const bad = values.filter((v) => !pattern.test(v));
+    if (bad.length) this.problem(key, `has invalid ${what}: ${bad.map((b) => `"${b}"`).join(", ")}`);
+    const dupes = values.filter((v, i) => values.indexOf(v) !== i);
+    if (dupes.length) this.problem(key, `lists ${[...new Set(dupes)].join(", ")} more than once`);
+    return [...new Set(values.filter((v) => pattern.test(v)))];
+  }
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+}
+
+/** Normalise and check one configured folder path; returns a problem text or the clean path. */
+export function normaliseFolder(raw: string): { path: string } | { problem: string } {
+  if (raw.includes("\0")) return { problem: `folder "${raw.replace(/\0/g, "\\0")}" contains a NUL byte` };
+  if (raw.includes("\\")) return { problem: `folder "${raw}" contains a backslash; use "/"` };
+  const path = raw.replace(/^\/+/, "").replace(/\/+$/, "");
+  if (path === "") return { problem: `folder "${raw}" is the repository root; name a folder` };
+  const segments = path.split("/");
+  if (segments.some((s) => s === "" || s === "." || s === "..")) {
+    return { problem: `folder "${raw}" has an empty, "." or ".." segment` };
+  }
+  return { path };
+}
+
+/** Turn folder paths into package specs; problems are returned, not thrown. */
+export function parseFolders(values: readonly string[], layerNamePrefix: string): { folders: FolderSpec[]; problems: string[] } {
+  const folders: FolderSpec[] = [];
+  const problems: string[] = [];
+  const byPackage = new Map<string, string>();
+  for (const raw of values) {
+    const n = normaliseFolder(raw);
+    if ("problem" in n) {
+      problems.push(`has a bad ${n.problem}`);
+      continue;
+    }
+    const pkg = n.path.split("/").pop() as string;
+    const other = byPackage.get(pkg);
+    if (other !== undefined) {
+      if (other === n.path) problems.push(`lists folder "${n.path}" more than once`);
+      else problems.push(`has two folders with the same last segment "${pkg}": "${other}" and "${n.path}"`);
+      continue;
+    }
+    byPackage.set(pkg, n.path);
+    const layerName = `${layerNamePrefix}${pkg}`;
+    if (!LAYER_NAME.test(layerName)) {
+      problems.push(
+        `folder "${n.path}" gives layer name "${layerName}", which must match [A-Za-z0-9_-]{1,140}; rename the folder or change LAYER_NAME_PREFIX`,
+      );
+      continue;
+    }
+    folders.push({ path: n.path, package: pkg, layerName });
+  }
+  return { folders, problems };
+}
+
+function readFolders(r: Reader, layerNamePrefix: string): FolderSpec[] {
+  const values = r.raw("paths");
+  if (!values) {
+    r.problem("paths", "is required: list the repository folders to turn into layers, e.g. layers/py-requests");
+    return [];
+  }
+  const { folders, problems } = parseFolders(values, layerNamePrefix);
+  for (const p of problems) r.problem("paths", p);
+  return folders;
+}
+
+function readSource(r: Reader, layerNamePrefix: string): SourceConfig {
+  const providerRaw = r.required("provider", 'set it to "bitbucket" or "github"');
+  let provider: Provider = "bitbucket";
+  if (providerRaw !== undefined) {
+    if (providerRaw === "bitbucket" || providerRaw === "github") provider = providerRaw;
+    else r.problem("provider", `must be "bitbucket" or "github" (got "${providerRaw}")`);
+  }
+  const repository = r.required("repository", "give workspace/repo (Bitbucket) or owner/repo (GitHub)") ?? "";
+  if (repository && !REPOSITORY.test(repository)) {
+    r.problem("repository", `must look like workspace/repo or owner/repo (got "${repository}")`);
+  }
+  const ref = r.one("ref");
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
+  if (ref !== undefined && (/[\s\x00-\x1f\x7f~^:?*[\\]/.test(ref) || ref.includes("..") || ref.length > 255)) {
+    r.problem("ref", `is not a valid branch, tag or commit name (got "${ref}")`);
+  }
+  const strategyRaw = r.one("strategy") ?? "auto";
+  let strategy: Strategy = "auto";
+  if (strategyRaw === "auto" || strategyRaw === "walk" || strategyRaw === "archive") strategy = strategyRaw;
+  else r.problem("strategy", `must be "auto", "walk" or "archive" (got "${strategyRaw}")`);
+
+  const tokenParameterName = r.one("tokenParameter");
+  if (tokenParameterName !== undefined && !/^(arn:aws[a-z-]*:ssm:.+:parameter\/)?\/?[A-Za-z0-9_.\-/]{1,1011}$/.test(tokenParameterName)) {
+    r.problem("tokenParameter", `is not a valid SSM parameter name (got "${tokenParameterName}")`);
+  }
+  const token = r.one("token");
+  return {
+    provider,
+    repository,
+    ref,
+    folders: readFolders(r, layerNamePrefix),
+    apiUrl: r.url("apiUrl", provider === "github" ? DEFAULTS.githubApiUrl : DEFAULTS.bitbucketApiUrl),
+    webUrl: r.url("webUrl", DEFAULTS.webUrl),
+    strategy,
+    tokenParameterName,
+    token,
+    concurrency: r.integer("concurrency", DEFAULTS.concurrency, 1, 64),
+    timeoutMs: r.integer("timeout", DEFAULTS.timeoutSeconds, 1, 900) * 1000,
+    maxRetries: r.integer("maxRetries", DEFAULTS.maxRetries, 0, 10),
+    rateLimitMaxWaitMs: r.integer("rateLimitWait", DEFAULTS.rateLimitWaitSeconds, 0, 900) * 1000,
+    maxFiles: r.integer("maxFiles", DEFAULTS.maxFiles, 1, 1_000_000),
+    maxBytes: r.integer("maxBytes", DEFAULTS.maxBytes, 1, DEFAULTS.maxBytes),
+  };
+}
+
+function readArtifacts(r: Reader, requireBucket: boolean): ArtifactConfig {
+  const bucket = requireBucket
+    ? r.required("bucket", "name the S3 bucket for the zips (or use --out DIR for a local build)")
+    : r.one("bucket");
+  if (bucket !== undefined && !BUCKET.test(bucket)) r.problem("bucket", `is not a valid S3 bucket name (got "${bucket}")`);
+  const artifactPrefix = r.one("artifactPrefix") ?? DEFAULTS.artifactPrefix;
+  if (artifactPrefix.startsWith("/") || (artifactPrefix !== "" && !artifactPrefix.endsWith("/"))) {
+    r.problem("artifactPrefix", `must be empty or end with "/" and not start with "/" (got "${artifactPrefix}")`);
+  } else if (artifactPrefix.length > 512 || /[\\\0]/.test(artifactPrefix)) {
+    r.problem("artifactPrefix", "must be at most 512 characters without backslashes or NUL bytes");
+  }
+  const rawPrefix = r.one("parameterPrefix") ?? DEFAULTS.parameterPrefix;
+  const parameterPrefix = rawPrefix.replace(/\/+$/, "");
+  if (!PARAMETER_PATH.test(parameterPrefix) || /^\/(aws|ssm)/i.test(parameterPrefix)) {
+    r.problem(
+      "parameterPrefix",
+      `must be an SSM path such as /layer-sync: a leading "/", letters, digits, "_.-", not starting with /aws or /ssm (got "${rawPrefix}")`,
+    );
+  } else if (parameterPrefix.split("/").length > 13) {
+    r.problem("parameterPrefix", "is too deep: SSM allows 15 levels and layer-sync adds two");
+  }
+  return { bucket, artifactPrefix, parameterPrefix };
+}
+
+function readLayer(r: Reader): LayerConfig {
+  const layerNamePrefix = r.one("layerPrefix") ?? "";
+  if (layerNamePrefix && !/^[A-Za-z0-9_-]{1,139}$/.test(layerNamePrefix)) {
+    r.problem("layerPrefix", `may contain only letters, digits, "_" and "-" (got "${layerNamePrefix}")`);
+  }
+  const runtimes = r.list("runtimes", RUNTIME, "Lambda runtime identifiers (e.g. nodejs24.x, python3.13)");
+  if (runtimes.length > 15) r.problem("runtimes", `lists ${runtimes.length} runtimes; Lambda allows at most 15`);
+  const architectures = r.list("architectures", /^(x86_64|arm64)$/, 'architectures (use "x86_64" and/or "arm64")');
+  for (const a of architectures) if (!ARCHITECTURES.has(a)) r.problem("architectures", `has unknown "${a}"`);
+  const license = r.one("license");
+  if (license !== undefined && license.length > 512) {
+    r.problem("license", `is ${license.length} characters; Lambda allows at most 512`);
+  }
+  const shareOrganizationId = r.one("shareOrg");
+  if (shareOrganizationId !== undefined && !ORG_ID.test(shareOrganizationId)) {
+    r.problem("shareOrg", `must be an organization id like o-abcd123456 (got "${shareOrganizationId}")`);
+  }
+  const accountsRaw = r.raw("shareAccount") ?? [];
+  if (accountsRaw.includes("*")) {
+    r.problem(
+      "shareAccount",
+      'contains "*", which would make every layer version public; use SHARE_ORGANIZATION_ID to share with the organization',
+    );
+  }
+  const shareAccountIds = accountsRaw.includes("*") ? [] : r.list("shareAccount", ACCOUNT_ID, "12-digit account ids");
+  const shareOuIds = r.list("shareOu", OU_ID, "OU ids (ou-xxxx-xxxxxxxx)");
+  return {
+    layerNamePrefix,
+    runtimes,
+    architectures,
+    license,
+    shareOrganizationId,
+    shareOuIds,
+    shareAccountIds,
+    retainVersions: r.integer("retain", DEFAULTS.retainVersions, 1, 10_000),
+  };
+}
+
+function finish<T>(r: Reader, value: T): T {
+  if (r.problems.length) throw new ConfigError(r.problems);
+  return value;
+}
+
+/** Settings for a sync run (handler or CLI). `requireBucket` is false for `--out` builds. */
+export function loadSyncConfig(input: SettingsInput, options: { requireBucket: boolean }): SyncConfig {
+  const r = new Reader(input);
+  const layer = readLayer(r);
+  const source = readSource(r, layer.layerNamePrefix);
+  const artifacts = readArtifacts(r, options.requireBucket);
+  const pipelineName = r.one("pipelineName") ?? DEFAULTS.pipelineName;
+  if (!PIPELINE.test(pipelineName)) r.problem("pipelineName", `is not a valid pipeline name (got "${pipelineName}")`);
+  return finish(r, { source, artifacts, layer, pipelineName, summaryEventBus: r.one("summaryEventBus") });
+}
+
+/** Settings for publishing and sharing. */
+export function loadPublishConfig(input: SettingsInput): PublishConfig {
+  const r = new Reader(input);
+  const layer = readLayer(r);
+  const artifacts = readArtifacts(r, true);
+  return finish(r, { artifacts, layer, summaryEventBus: r.one("summaryEventBus") });
+}
+
+/** `{PARAMETER_PREFIX}/{package}/artifact-key` */
+export function artifactKeyParameter(parameterPrefix: string, pkg: string): string {
+  return `${parameterPrefix}/${pkg}/artifact-key`;
+}
+
+/** `{PARAMETER_PREFIX}/{package}/layer-version-arn` */
+export function layerArnParameter(parameterPrefix: string, pkg: string): string {
+  return `${parameterPrefix}/${pkg}/layer-version-arn`;
+}

@@ -1,0 +1,148 @@
+/**
+ * Event parsing for both handlers. Every accepted shape is checked field by field; anything malformed is
+ * rejected with an `EventValidationError` that says what was expected. Events that are well formed but
+ * not for us (another pipeline, another state, a parameter outside the prefix) are ignored with a reason.
+ */
+import { EventValidationError } from "./errors.ts";
+
+export type SyncEvent =
+  | { kind: "ignored"; reason: string }
+  | { kind: "pipeline"; executionId: string }
+  | { kind: "manual"; ref?: string; paths?: string[]; dryRun: boolean; force: boolean }
+  | { kind: "job"; jobId: string; userParameters: string | undefined };
+
+export type PublishEvent =
+  | { kind: "ignored"; reason: string }
+  | { kind: "packages"; packages: string[]; trigger: "parameter-change" | "manual" }
+  | { kind: "reconcile" };
+
+type Json = Record<string, unknown>;
+
+const PIPELINE_DETAIL = "CodePipeline Pipeline Execution State Change";
+const PARAMETER_DETAIL = "Parameter Store Change";
+const PACKAGE = /^[A-Za-z0-9._-]{1,140}$/;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  return typeof v === "object" ? "an object" : `a ${typeof v}`;
+}
+
+function isEventBridge(e: Json): boolean {
+  return typeof e["detail-type"] === "string" && typeof e.source === "string";
+}
+
+function checkKeys(e: Json, allowed: readonly string[], what: string): void {
+  const unknown = Object.keys(e).filter((k) => !allowed.includes(k));
+  if (unknown.length) {
+    throw new EventValidationError(
+      `${what} has unknown field(s) ${unknown.map((k) => `"${k}"`).join(", ")}; allowed: ${allowed.join(", ")}`,
+    );
+  }
+}
+
+/** Parse what the sync handler was invoked with. */
+export function parseSyncEvent(event: unknown, pipelineName: string): SyncEvent {
+  if (!isObject(event)) {
+    throw new EventValidationError(
+      `the sync event must be a JSON object (a CodePipeline event or {"ref","paths","dryRun","force"}), got ${describe(event)}`,
+    );
+  }
+  const job = event["CodePipeline.job"];
+  if (job !== undefined) {
+    if (!isObject(job) || typeof job.id !== "string" || job.id === "") {
+      throw new EventValidationError('the CodePipeline job event has no "CodePipeline.job".id');
+    }
+    const config = (job.data as Json | undefined)?.actionConfiguration as Json | undefined;
+    const params = (config?.configuration as Json | undefined)?.UserParameters;
+    return { kind: "job", jobId: job.id, userParameters: typeof params === "string" ? params : undefined };
+  }
+  if (isEventBridge(event)) {
+    if (event.source !== "aws.codepipeline" || event["detail-type"] !== PIPELINE_DETAIL) {
+      return { kind: "ignored", reason: `event ${String(event.source)} / ${String(event["detail-type"])} is not a pipeline execution event` };
+    }
+    const detail = event.detail;
+    if (!isObject(detail) || typeof detail.pipeline !== "string" || typeof detail.state !== "string") {
+      throw new EventValidationError('the CodePipeline event has no detail.pipeline or detail.state');
+    }
+    if (detail.pipeline !== pipelineName) {
+      return { kind: "ignored", reason: `pipeline "${detail.pipeline}" is not PIPELINE_NAME "${pipelineName}"` };
+    }
+    if (detail.state !== "STARTED") {
+      return { kind: "ignored", reason: `pipeline state ${detail.state} is not STARTED` };
+    }
+    return { kind: "pipeline", executionId: typeof detail["execution-id"] === "string" ? detail["execution-id"] : "" };
+  }
+  checkKeys(event, ["ref", "paths", "dryRun", "force"], "the manual sync payload");
+  const out: SyncEvent = { kind: "manual", dryRun: false, force: false };
+  if (event.ref !== undefined) {
+    if (typeof event.ref !== "string" || event.ref.trim() === "") {
+      throw new EventValidationError('"ref" must be a non-empty string (a branch, tag or commit)');
+    }
+    out.ref = event.ref.trim();
+  }
+  if (event.paths !== undefined) {
+    if (!Array.isArray(event.paths) || event.paths.length === 0 || event.paths.some((p) => typeof p !== "string")) {
+      throw new EventValidationError('"paths" must be a non-empty array of folder paths');
+    }
+    out.paths = event.paths as string[];
+  }
+  for (const flag of ["dryRun", "force"] as const) {
+    if (event[flag] !== undefined && typeof event[flag] !== "boolean") {
+      throw new EventValidationError(`"${flag}" must be true or false`);
+    }
+    out[flag] = event[flag] === true;
+  }
+  return out;
+}
+
+/** Parse what the publish handler was invoked with. */
+export function parsePublishEvent(event: unknown, parameterPrefix: string): PublishEvent {
+  if (!isObject(event)) {
+    throw new EventValidationError(
+      `the publish event must be a JSON object (a Parameter Store Change event, {"package"}, {"packages"} or {}), got ${describe(event)}`,
+    );
+  }
+  if (isEventBridge(event)) {
+    if (event.source !== "aws.ssm" || event["detail-type"] !== PARAMETER_DETAIL) {
+      return { kind: "ignored", reason: `event ${String(event.source)} / ${String(event["detail-type"])} is not a Parameter Store Change` };
+    }
+    const detail = event.detail;
+    if (!isObject(detail) || typeof detail.name !== "string" || typeof detail.operation !== "string") {
+      throw new EventValidationError("the Parameter Store Change event has no detail.name or detail.operation");
+    }
+    if (detail.operation !== "Create" && detail.operation !== "Update") {
+      return { kind: "ignored", reason: `operation ${detail.operation} on ${detail.name} does not publish` };
+    }
+    const name = detail.name.startsWith("/") ? detail.name : `/${detail.name}`;
+    const prefix = `${parameterPrefix}/`;
+    const rest = name.startsWith(prefix) ? name.slice(prefix.length) : undefined;
+    const match = rest ? /^([^/]+)\/artifact-key$/.exec(rest) : null;
+    if (!match?.[1] || !PACKAGE.test(match[1])) {
+      return { kind: "ignored", reason: `parameter ${detail.name} is not ${parameterPrefix}/<package>/artifact-key` };
+    }
+    return { kind: "packages", packages: [match[1]], trigger: "parameter-change" };
+  }
+  checkKeys(event, ["package", "packages"], "the manual publish payload");
+  if (event.package !== undefined && event.packages !== undefined) {
+    throw new EventValidationError('give either "package" or "packages", not both');
+  }
+  if (event.package !== undefined) {
+    if (typeof event.package !== "string" || !PACKAGE.test(event.package)) {
+      throw new EventValidationError('"package" must be a package name such as "py-requests"');
+    }
+    return { kind: "packages", packages: [event.package], trigger: "manual" };
+  }
+  if (event.packages !== undefined) {
+    const list = event.packages;
+    if (!Array.isArray(list) || list.length === 0 || list.some((p) => typeof p !== "string" || !PACKAGE.test(p))) {
+      throw new EventValidationError('"packages" must be a non-empty array of package names');
+    }
+    return { kind: "packages", packages: [...new Set(list as string[])], trigger: "manual" };
+  }
+  return { kind: "reconcile" };
+}

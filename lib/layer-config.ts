@@ -1,0 +1,82 @@
+/**
+ * A folder's optional `layer.json`: per-package overrides of the publish settings (`runtimes`,
+ * `architectures`, `description`, `license`). The sync validates it and carries it to the publish step in
+ * the artifact's S3 metadata (`layer-config`, base64url JSON), so publishing never needs the repository.
+ */
+import { ConfigError } from "./errors.ts";
+
+export interface LayerOverrides {
+  runtimes?: string[];
+  architectures?: string[];
+  description?: string;
+  license?: string;
+}
+
+const RUNTIME =
+  /^(nodejs\d+\.x|python3\.\d+|java\d+(\.al2(023)?)?|ruby\d+\.\d+|dotnet\d+|dotnetcore\d+\.\d+|provided(\.al2(023)?)?|go1\.x)$/;
+const KEYS = new Set(["runtimes", "architectures", "description", "license"]);
+
+function stringList(value: unknown, field: string, where: string, problems: string[]): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+    problems.push(`${where}: "${field}" must be an array of strings`);
+    return undefined;
+  }
+  return value as string[];
+}
+
+/** Parse and validate `layer.json` text; `where` names the file in messages. */
+export function parseLayerConfig(text: string, where: string): LayerOverrides {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${where} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${where} must be a JSON object with runtimes, architectures, description or license`);
+  }
+  const obj = raw as Record<string, unknown>;
+  const problems: string[] = [];
+  const unknown = Object.keys(obj).filter((k) => !KEYS.has(k));
+  if (unknown.length) problems.push(`${where} has unknown field(s) ${unknown.map((k) => `"${k}"`).join(", ")}`);
+  const runtimes = stringList(obj.runtimes, "runtimes", where, problems);
+  if (runtimes) {
+    const bad = runtimes.filter((r) => !RUNTIME.test(r));
+    if (bad.length) problems.push(`${where}: unknown runtime(s) ${bad.join(", ")}`);
+    if (runtimes.length > 15) problems.push(`${where}: ${runtimes.length} runtimes; Lambda allows at most 15`);
+  }
+  const architectures = stringList(obj.architectures, "architectures", where, problems);
+  if (architectures) {
+    const bad = architectures.filter((a) => a !== "x86_64" && a !== "arm64");
+    if (bad.length) problems.push(`${where}: unknown architecture(s) ${bad.join(", ")} (use x86_64, arm64)`);
+    if (new Set(architectures).size !== architectures.length) problems.push(`${where}: architectures repeat`);
+  }
+  for (const [field, max] of [
+    ["description", 200],
+    ["license", 512],
+  ] as const) {
+    const v = obj[field];
+    if (v === undefined) continue;
+    if (typeof v !== "string") problems.push(`${where}: "${field}" must be a string`);
+    else if (v.length > max) problems.push(`${where}: "${field}" is ${v.length} characters; at most ${max} allowed`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const out: LayerOverrides = {};
+  if (runtimes) out.runtimes = [...new Set(runtimes)];
+  if (architectures) out.architectures = architectures;
+  if (typeof obj.description === "string") out.description = obj.description;
+  if (typeof obj.license === "string") out.license = obj.license;
+  return out;
+}
+
+/** Encode overrides for S3 user metadata (ASCII only). */
+export function encodeLayerConfig(overrides: LayerOverrides): string {
+  return Buffer.from(JSON.stringify(overrides), "utf8").toString("base64url");
+}
+
+/** Decode the `layer-config` metadata value; `where` names the artifact in messages. */
+export function decodeLayerConfig(value: string | undefined, where: string): LayerOverrides {
+  if (!value) return {};
+  return parseLayerConfig(Buffer.from(value, "base64url").toString("utf8"), `layer.json carried by ${where}`);
+}

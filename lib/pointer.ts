@@ -1,0 +1,64 @@
+/**
+ * The SSM pointer `{PARAMETER_PREFIX}/{package}/artifact-key`. Keys are timestamped, so "newer" is "greater".
+ * The pointer only moves forward: a run never replaces a newer key with its own, and when two runs overlap
+ * and the older one writes last, whichever run notices (by reading the version just before its own write)
+ * puts the newer key back. The result is the newest artifact, whatever the interleaving.
+ */
+import { GetParameterCommand, ParameterNotFound, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import { ParameterError } from "./errors.ts";
+
+export type PointerWrite = "written" | "superseded";
+
+function nameOf(error: unknown): string {
+  return (error as { name?: string }).name ?? "Error";
+}
+
+/** Read a String parameter; undefined when it does not exist. `selector` is a version number. */
+export async function readParameter(ssm: SSMClient, name: string, version?: number): Promise<string | undefined> {
+  try {
+    const res = await ssm.send(new GetParameterCommand({ Name: version ? `${name}:${version}` : name }));
+    return res.Parameter?.Value;
+  } catch (error) {
+    if (error instanceof ParameterNotFound || nameOf(error) === "ParameterNotFound" || nameOf(error) === "ParameterVersionNotFound") {
+      return undefined;
+    }
+    throw new ParameterError(`reading SSM parameter ${name} failed (${nameOf(error)}): ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+async function put(ssm: SSMClient, name: string, value: string, description: string): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await ssm.send(
+        new PutParameterCommand({ Name: name, Value: value, Type: "String", Overwrite: true, Description: description }),
+      );
+      return res.Version ?? 0;
+    } catch (error) {
+      if (nameOf(error) === "TooManyUpdates" && attempt < 5) {
+        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt + Math.random() * 200));
+        continue;
+      }
+      throw new ParameterError(`writing SSM parameter ${name} failed (${nameOf(error)}): ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+/** Point `name` at `key` unless a newer key is already there; repairs an overlapping older write. */
+export async function advancePointer(ssm: SSMClient, name: string, key: string, description: string): Promise<PointerWrite> {
+  const current = await readParameter(ssm, name);
+  if (current !== undefined && current > key) return "superseded";
+  let value = key;
+  for (let round = 0; round < 5; round++) {
+    const version = await put(ssm, name, value, description);
+    if (version <= 1) break;
+    const before = await readParameter(ssm, name, version - 1);
+    if (before === undefined || before <= value) break;
+    // an older run wrote after a newer one: put the newer key back
+    value = before;
+  }
+  return value === key ? "written" : "superseded";
+}

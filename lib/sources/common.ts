@@ -1,0 +1,96 @@
+/** Pieces shared by the provider adapters: auth headers, URL paths, LFS pointers, options. */
+import { Readable, Transform } from "node:stream";
+import type { HttpClient } from "../http.ts";
+
+export interface SourceOptions {
+  /** `workspace/repo` or `owner/repo`. */
+  repository: string;
+  apiUrl: string;
+  /** Bitbucket's web host (archives). */
+  webUrl: string;
+  token: string | undefined;
+  concurrency: number;
+  http: HttpClient;
+}
+
+export const USER_AGENT = "layer-sync/0.1 (+https://github.com/acme/layer-sync)";
+
+/** `user:secret` goes as HTTP Basic, anything else as a Bearer token. */
+export function authorizationFor(token: string | undefined): string | undefined {
+  if (!token) return undefined;
+  if (/^[^:\s]+:[^\s]+$/.test(token) && !token.startsWith("Bearer ")) {
+    return `Basic ${Buffer.from(token, "utf8").toString("base64")}`;
+  }
+  return `Bearer ${token}`;
+}
+
+/** Percent-encode each segment of a repository path, keeping the slashes. */
+export function encodePath(path: string): string {
+  return path
+    .split("/")
+    .map((s) => encodeURIComponent(s))
+    .join("/");
+}
+
+const LFS_PREFIX = Buffer.from("version https://git-lfs.github.com/spec/v1\n");
+/** Git LFS pointers are small text files; anything larger is real content. */
+export const LFS_POINTER_MAX_BYTES = 1024;
+
+/** Whether some bytes are a Git LFS pointer file. */
+export function isLfsPointer(content: Buffer): boolean {
+  return (
+    content.length <= LFS_POINTER_MAX_BYTES &&
+    content.subarray(0, LFS_PREFIX.length).equals(LFS_PREFIX) &&
+    /\noid sha256:[0-9a-f]{64}\n/.test(content.toString("utf8"))
+  );
+}
+
+/** Parse the oid and size out of an LFS pointer. */
+export function parseLfsPointer(content: Buffer): { oid: string; size: number } | undefined {
+  const text = content.toString("utf8");
+  const oid = /\noid sha256:([0-9a-f]{64})\n/.exec(text)?.[1];
+  const size = /\nsize (\d+)\n?/.exec(text)?.[1];
+  return oid && size ? { oid, size: Number(size) } : undefined;
+}
+
+/** Read a whole (small) stream into memory. */
+export async function collect(body: Readable, limit = 64 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    size += b.length;
+    if (size > limit) throw new Error(`body larger than ${limit} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+export function bufferStream(b: Buffer): Readable {
+  return Readable.from([b]);
+}
+
+/**
+ * A pass-through that fails at the end of the stream when the whole body was a Git LFS pointer, so a
+ * pointer is never packaged as if it were the file.
+ */
+export function lfsGuard(onPointer: () => Error): Transform {
+  const head: Buffer[] = [];
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (size <= LFS_POINTER_MAX_BYTES) head.push(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      cb(size <= LFS_POINTER_MAX_BYTES && isLfsPointer(Buffer.concat(head)) ? onPointer() : null);
+    },
+  });
+}
+
+/** `source.pipe(transform)`, forwarding the source's errors (a reset connection) to the transform. */
+export function through(source: Readable, transform: Transform): Transform {
+  source.once("error", (error) => transform.destroy(error));
+  return source.pipe(transform);
+}

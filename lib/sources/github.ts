@@ -1,0 +1,280 @@
+/**
+ * GitHub adapter (REST API on github.com or GitHub Enterprise Server through `SOURCE_API_URL`).
+ *
+ * - Refs resolve once through `commits/{ref}` with `Accept: application/vnd.github.sha`.
+ * - The folder fingerprint is its git tree SHA (`contents/{folder}` as `vnd.github.object+json`): equal
+ *   SHAs mean equal content, so an unchanged folder is skipped with two requests and no download.
+ * - walk: `git/trees/{tree}?recursive=1`; when GitHub says `truncated`, the folder is walked again one
+ *   tree at a time so nothing is lost. Blobs come raw (`vnd.github.raw`) and stream to disk. Modes decide
+ *   the entry: 100755 executable, 120000 symlink, 160000 submodule (a clear error).
+ * - archive: `tarball/{sha}` redirects to codeload on another host; the token is not sent there.
+ * - Git LFS pointers (trees and archives hold pointers) are resolved through the contents API's
+ *   `download_url` on the media host, or fail naming the file.
+ * - Every request sends `X-GitHub-Api-Version: 2022-11-28` and a User-Agent. Primary and secondary rate
+ *   limits are waited out within the configured budget, otherwise the error says when the limit resets.
+ */
+import { SourceNotFoundError, SourceProtocolError, UnsupportedEntryError, ArchiveUnavailableError } from "../errors.ts";
+import type { Headers, HttpClient, RateLimitVerdict } from "../http.ts";
+import { mapLimit } from "../concurrency.ts";
+import { quoteName } from "../paths.ts";
+import type { FetchOutcome, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
+import { collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { extractFolders, type LfsPending } from "./tarball.ts";
+
+interface TreeItem {
+  path: string;
+  mode: string;
+  type: string;
+  sha: string;
+  size?: number;
+}
+
+interface Tree {
+  sha: string;
+  tree: TreeItem[];
+  truncated: boolean;
+}
+
+function one(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export const githubHttpOptions = {
+  defaultHeaders: { accept: "application/vnd.github+json", "x-github-api-version": "2022-11-28" },
+  errorMessage(body: string): string | undefined {
+    try {
+      const parsed = JSON.parse(body) as { message?: unknown };
+      return typeof parsed.message === "string" ? parsed.message : undefined;
+    } catch {
+      return undefined;
+    }
+  },
+  hints: {
+    401: "GitHub rejected the token (wrong, expired or revoked); store a valid token in the token parameter",
+    403: "The token lacks access: fine-grained tokens and GitHub Apps need the Contents: read permission on the repository",
+    404: "Check SOURCE_REPOSITORY, SOURCE_REF and the folder paths; GitHub answers 404 for private repositories the token cannot see",
+    422: "The ref does not exist; check SOURCE_REF",
+  },
+  rateLimit(status: number, headers: Headers, body: string, now: number): RateLimitVerdict | undefined {
+    const retryAfter = one(headers, "retry-after");
+    const remaining = one(headers, "x-ratelimit-remaining");
+    const reset = one(headers, "x-ratelimit-reset");
+    const resetAt = reset && /^\d+$/.test(reset) ? new Date(Number(reset) * 1000) : undefined;
+    const secondary = /secondary rate limit/i.test(body);
+    if (retryAfter && /^\d+$/.test(retryAfter)) return { waitMs: Number(retryAfter) * 1000, resetAt };
+    if (remaining === "0" && resetAt) return { waitMs: Math.max(0, resetAt.getTime() - now) + 1000, resetAt };
+    if (secondary) return { waitMs: 60_000, resetAt };
+    if (status === 429) return { waitMs: undefined, resetAt };
+    return undefined;
+  },
+};
+
+export class GitHubSource implements RepositorySource {
+  readonly provider = "github" as const;
+  private readonly http: HttpClient;
+  private readonly base: string;
+  private readonly options: SourceOptions;
+  private readonly fingerprints = new Map<string, string>();
+
+  constructor(options: SourceOptions) {
+    this.options = options;
+    this.http = options.http;
+    const [owner, repo] = options.repository.split("/") as [string, string];
+    this.base = `${options.apiUrl}/repos/${encodeURIComponent(owner)}/${encodeURIComponent(repo)}`;
+  }
+
+  async resolveRef(ref: string | undefined): Promise<ResolvedRef> {
+    let name = ref;
+    if (name === undefined) {
+      const repo = await this.http.json<{ default_branch?: string }>({ url: this.base, what: "read the default branch" });
+      name = repo.default_branch;
+      if (!name) throw new SourceProtocolError(`repository ${this.options.repository} has no default branch; set SOURCE_REF`);
+    }
+    const res = await this.http.text({
+      url: `${this.base}/commits/${encodePath(name)}`,
+      headers: { accept: "application/vnd.github.sha" },
+      what: `resolve ref "${name}"`,
+      accept: [404, 422],
+    });
+    if (res.status === 404 || res.status === 422) {
+      throw new SourceNotFoundError(
+        `ref "${name}" is not a branch, tag or commit of ${this.options.repository}; check SOURCE_REF`,
+        { status: res.status },
+      );
+    }
+    const sha = res.text.trim();
+    if (!/^[0-9a-f]{40}$/.test(sha)) throw new SourceProtocolError(`ref "${name}" resolved to something that is not a commit SHA`);
+    return { ref: name, commit: sha };
+  }
+
+  async folderFingerprint(commit: string, folder: string): Promise<string> {
+    const cacheKey = `${commit}:${folder}`;
+    const cached = this.fingerprints.get(cacheKey);
+    if (cached) return cached;
+    const res = await this.http.send(
+      {
+        url: `${this.base}/contents/${encodePath(folder)}?ref=${commit}`,
+        headers: { accept: "application/vnd.github.object+json" },
+        what: `read the tree of "${folder}"`,
+        accept: [404],
+      },
+      async (r) => ({ status: r.status, body: (await collect(r.body)).toString("utf8") }),
+    );
+    if (res.status === 404) {
+      throw new SourceNotFoundError(`folder "${folder}" does not exist at commit ${commit.slice(0, 7)}`, { status: 404 });
+    }
+    const obj = JSON.parse(res.body) as { type?: string; sha?: string };
+    if (obj.type !== "dir" || !obj.sha || !/^[0-9a-f]{40}$/.test(obj.sha)) {
+      throw new SourceNotFoundError(`"${folder}" is not a folder at commit ${commit.slice(0, 7)} (it is a ${obj.type ?? "?"})`);
+    }
+    this.fingerprints.set(cacheKey, obj.sha);
+    return obj.sha;
+  }
+
+  async folderChanged(): Promise<boolean | undefined> {
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- walk
+
+  async walk(commit: string, targets: FolderTarget[]): Promise<FetchResult> {
+    const outcomes: FetchOutcome[] = [];
+    const warnings: string[] = [];
+    for (const target of targets) {
+      try {
+        const tree = await this.folderFingerprint(commit, target.folder);
+        const items = await this.listTree(tree, target.folder, warnings);
+        await mapLimit(items, this.options.concurrency, (item) => this.deliver(commit, target, item));
+        outcomes.push({ folder: target.folder });
+      } catch (error) {
+        outcomes.push({ folder: target.folder, error: error as Error });
+      }
+    }
+    return { outcomes, warnings };
+  }
+
+  private async getTree(sha: string, recursive: boolean, what: string): Promise<Tree> {
+    const tree = await this.http.json<Tree>({
+      url: `${this.base}/git/trees/${sha}${recursive ? "?recursive=1" : ""}`,
+      what,
+    });
+    if (!tree || !Array.isArray(tree.tree) || typeof tree.truncated !== "boolean") {
+      throw new SourceProtocolError(`${what}: the tree response has no "tree" list or "truncated" flag`);
+    }
+    return tree;
+  }
+
+  /** Every non-tree item under the folder's tree, paths relative to the folder. */
+  private async listTree(sha: string, folder: string, warnings: string[]): Promise<TreeItem[]> {
+    const full = await this.getTree(sha, true, `list "${folder}"`);
+    if (!full.truncated) return full.tree.filter((i) => i.type !== "tree");
+    warnings.push(`GitHub truncated the recursive tree of "${folder}"; walked it one tree at a time instead`);
+    const out: TreeItem[] = [];
+    let level: { sha: string; prefix: string }[] = [{ sha, prefix: "" }];
+    while (level.length) {
+      const next: { sha: string; prefix: string }[] = [];
+      await mapLimit(level, this.options.concurrency, async (t) => {
+        const tree = await this.getTree(t.sha, false, `list "${folder}/${t.prefix}"`);
+        if (tree.truncated) throw new SourceProtocolError(`the tree of "${folder}/${t.prefix}" is too large even without recursion`);
+        for (const item of tree.tree) {
+          const path = `${t.prefix}${item.path}`;
+          if (item.type === "tree") next.push({ sha: item.sha, prefix: `${path}/` });
+          else out.push({ ...item, path });
+        }
+      });
+      level = next;
+    }
+    return out;
+  }
+
+  private async deliver(commit: string, target: FolderTarget, item: TreeItem): Promise<void> {
+    const rel = item.path;
+    if (item.mode === "160000" || item.type === "commit") {
+      throw new UnsupportedEntryError(
+        `folder "${target.folder}" contains a submodule at ${quoteName(rel)}; submodules cannot be packaged — vendor the code into the folder instead`,
+      );
+    }
+    if (item.type !== "blob") throw new SourceProtocolError(`tree entry ${quoteName(rel)} has unknown type ${item.type}`);
+    const req = {
+      url: `${this.base}/git/blobs/${item.sha}`,
+      headers: { accept: "application/vnd.github.raw" },
+      what: `download ${quoteName(`${target.folder}/${rel}`)}`,
+    };
+    if (item.mode === "120000") {
+      await target.sink.symlink(rel, (await this.http.text(req)).text);
+      return;
+    }
+    if (item.mode !== "100644" && item.mode !== "100755") {
+      throw new UnsupportedEntryError(`folder "${target.folder}": entry ${quoteName(rel)} has unsupported mode ${item.mode}`);
+    }
+    const executable = item.mode === "100755";
+    let pointer = false;
+    try {
+      await this.http.send(req, async (res) => {
+        const guard = lfsGuard(() => {
+          pointer = true;
+          return new UnsupportedEntryError(`LFS pointer ${quoteName(rel)}`);
+        });
+        await target.sink.file(rel, through(res.body, guard), { executable });
+      });
+    } catch (error) {
+      if (!pointer) throw error;
+      await this.downloadLfs(commit, target, { path: rel, repoPath: `${target.folder}/${rel}`, executable });
+    }
+  }
+
+  /** Fetch an LFS object's content through the contents API's download_url (media host, no token). */
+  private async downloadLfs(
+    commit: string,
+    target: FolderTarget,
+    p: { path: string; repoPath: string; executable: boolean },
+  ): Promise<void> {
+    const failure = (why: string) =>
+      new UnsupportedEntryError(`folder "${target.folder}": Git LFS file ${quoteName(p.path)} could not be resolved (${why})`);
+    const meta = await this.http.json<{ download_url?: string | null }>({
+      url: `${this.base}/contents/${encodePath(p.repoPath)}?ref=${commit}`,
+      what: `locate LFS content of ${quoteName(p.repoPath)}`,
+    });
+    if (!meta.download_url) throw failure("GitHub gave no download URL");
+    await this.http.send({ url: meta.download_url, what: `download LFS content of ${quoteName(p.repoPath)}` }, async (res) => {
+      const guard = lfsGuard(() => failure("the media host returned the pointer again; is the LFS object uploaded?"));
+      await target.sink.file(p.path, through(res.body, guard), { executable: p.executable });
+    });
+  }
+
+  // ---------------------------------------------------------------- archive
+
+  async archive(commit: string, targets: FolderTarget[]): Promise<FetchResult> {
+    const req = { url: `${this.base}/tarball/${commit}`, what: "download the repository tarball", accept: [401, 403, 404] };
+    const result = await this.http.send(req, async (res) => {
+      if (res.status !== 200) {
+        await collect(res.body).catch(() => undefined);
+        throw new ArchiveUnavailableError(`${this.http.describe(req)} was refused (HTTP ${res.status})`, {
+          status: res.status,
+          request: this.http.describe(req),
+        });
+      }
+      return extractFolders(res.body, targets, this.http.describe(req));
+    });
+    await this.resolveLfs(commit, result.lfs, result.errors);
+    return {
+      outcomes: targets.map((t) => {
+        const error = result.errors.get(t.folder);
+        return error ? { folder: t.folder, error } : { folder: t.folder };
+      }),
+      warnings: [],
+    };
+  }
+
+  private async resolveLfs(commit: string, pending: LfsPending[], errors: Map<string, Error>): Promise<void> {
+    await mapLimit(pending, this.options.concurrency, async (p) => {
+      if (errors.has(p.target.folder)) return;
+      try {
+        await this.downloadLfs(commit, p.target, p);
+      } catch (error) {
+        errors.set(p.target.folder, error as Error);
+      }
+    });
+  }
+}
