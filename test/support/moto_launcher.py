@@ -1,0 +1,235 @@
+"""Run moto's server for layer-sync's integration tests, with moto's RAM gaps closed.
+
+Usage:
+    .venv/bin/python test/support/moto_launcher.py [--host 127.0.0.1] [--port 0] [--exit-on-stdin-eof]
+
+``--port 0`` (the default) lets the OS choose a free port while binding, so there is no window in which
+another process can take the port. Once the server accepts connections, exactly one line is printed on
+stdout: ``ready port=<port>``. SIGTERM/SIGINT (or EOF on stdin with ``--exit-on-stdin-eof``, which the
+Vitest global setup uses so that a crashed test runner never leaves a server behind) stop it.
+
+Patches, applied at import time to moto 5.2.x (written against 5.2.5; an import error here means moto
+moved the code being patched). Real AWS supports each of these; moto does not:
+
+1. ``ssm:Parameter`` is shareable. moto's ``ResourceShare.add_resources`` only accepts ARNs whose
+   resource-type word is in ``SHAREABLE_RESOURCES`` and rejects
+   ``arn:aws:ssm:<region>:<account>:parameter/<name>`` with MalformedArnException "You cannot share the
+   selected resource type.". SSM parameter ARNs are accepted (every other ARN still goes through moto's
+   own check), and ``ssm:Parameter`` with its AWS managed default permission
+   ``AWSRAMDefaultPermissionSSMParameterReadOnly`` is added to ListResourceTypes / ListPermissions.
+   Not emulated: AWS also requires the parameter to exist, be owned by the caller and be Advanced tier.
+2. ``AssociateResourceShare`` and ``DisassociateResourceShare`` (POST /associateresourceshare,
+   /disassociateresourceshare) exist. They add/remove ``resourceArns`` and ``principals`` on an existing
+   share with the same validation as CreateResourceShare, and answer like AWS:
+   ``{"resourceShareAssociations": [...], "clientToken": ...}`` with status ``ASSOCIATING`` /
+   ``DISASSOCIATING`` (AWS works asynchronously); GetResourceShareAssociations then reports
+   ``ASSOCIATED`` entries (disassociated ones disappear instead of showing ``DISASSOCIATED``).
+   ``sources`` is not supported.
+3. Nested OUs are principals. moto only looks for an OU among the root's direct children and rejects a
+   nested OU with UnknownResourceException; any OU of the caller's organization is accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from typing import Any
+
+from moto.core.exceptions import JsonRESTError
+from moto.core.utils import unix_time, utcnow
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.ram import urls as ram_urls
+from moto.ram.exceptions import UnknownResourceException
+from moto.ram.models import ResourceAccessManagerBackend, ResourceShare
+from moto.ram.responses import ResourceAccessManagerResponse
+from moto.ram.utils import AWS_MANAGED_PERMISSIONS, RAM_RESOURCE_TYPES, format_ram_permission
+
+# ---------------------------------------------------------------------------------------------------------
+# Patch 1: ssm:Parameter is a shareable resource type.
+
+SSM_PARAMETER_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9_.\-/]+$")
+
+_original_add_resources = ResourceShare.add_resources
+
+
+def _add_resources(self: ResourceShare, resource_arns: list[str]) -> None:
+    """moto's validation for everything but SSM parameter ARNs; all ARNs are kept in request order."""
+    before = len(self.resource_arns)
+    _original_add_resources(self, [arn for arn in resource_arns if not SSM_PARAMETER_ARN.match(arn)])
+    del self.resource_arns[before:]
+    self.resource_arns.extend(resource_arns)
+
+
+RAM_RESOURCE_TYPES.append({"resourceType": "ssm:Parameter", "serviceName": "ssm", "resourceRegionScope": "REGIONAL"})
+AWS_MANAGED_PERMISSIONS.append(
+    format_ram_permission(name="AWSRAMDefaultPermissionSSMParameterReadOnly", resource_type="ssm:Parameter")
+)
+AWS_MANAGED_PERMISSIONS.append(
+    format_ram_permission(
+        name="AWSRAMPermissionSSMParameterReadOnlyWithHistory",
+        resource_type="ssm:Parameter",
+        is_resource_type_default=False,
+    )
+)
+
+# ---------------------------------------------------------------------------------------------------------
+# Patch 3: an OU at any depth of the caller's organization is a valid principal.
+
+OU_ARN = re.compile(r"^arn:aws:organizations::\d{12}:ou/o-\w+/ou-[\w-]+$")
+
+_original_add_principals = ResourceShare.add_principals
+
+
+def _add_principals(self: ResourceShare, principals: list[str]) -> None:
+    """moto's validation for everything but OUs that exist in the organization; all kept in request order."""
+    backend = self.organizations_backend
+    known_ous = {ou.arn for ou in backend.ou} if backend.org is not None else set()
+    before = len(self.principals)
+    _original_add_principals(self, [p for p in principals if not (OU_ARN.match(p) and p in known_ous)])
+    del self.principals[before:]
+    self.principals.extend(principals)
+
+
+ResourceShare.add_resources = _add_resources  # type: ignore[method-assign]
+ResourceShare.add_principals = _add_principals  # type: ignore[method-assign]
+
+# ---------------------------------------------------------------------------------------------------------
+# Patch 2: AssociateResourceShare / DisassociateResourceShare.
+
+
+class MissingRequiredParameterException(JsonRESTError):
+    code = 400
+
+    def __init__(self, message: str):
+        super().__init__("MissingRequiredParameterException", message)
+
+
+def _active_share(backend: ResourceAccessManagerBackend, arn: str | None) -> ResourceShare:
+    if not arn:
+        raise MissingRequiredParameterException("The request is missing the required parameter resourceShareArn.")
+    share = next((s for s in backend.resource_shares if s.arn == arn and s.status == "ACTIVE"), None)
+    if share is None:
+        raise UnknownResourceException(f"ResourceShare {arn} could not be found.")
+    return share
+
+
+def _associations(share: ResourceShare, entities: list[tuple[str, str]], status: str) -> list[dict[str, Any]]:
+    now = unix_time(utcnow())
+    return [
+        {
+            "resourceShareArn": share.arn,
+            "resourceShareName": share.name,
+            "associatedEntity": entity,
+            "associationType": association_type,
+            "status": status,
+            "creationTime": now,
+            "lastUpdatedTime": now,
+            "external": False,
+        }
+        for association_type, entity in entities
+    ]
+
+
+def _requested(params: dict[str, Any]) -> tuple[list[str], list[str]]:
+    if params.get("sources"):
+        raise NotImplementedError("moto_launcher: 'sources' is not supported by (Dis)AssociateResourceShare")
+    return list(dict.fromkeys(params.get("resourceArns") or [])), list(dict.fromkeys(params.get("principals") or []))
+
+
+def associate_resource_share(self: ResourceAccessManagerBackend, params: dict[str, Any]) -> dict[str, Any]:
+    share = _active_share(self, params.get("resourceShareArn"))
+    resource_arns, principals = _requested(params)
+    saved = (list(share.resource_arns), list(share.principals))
+    try:  # all or nothing, like one AWS request
+        share.add_resources([arn for arn in resource_arns if arn not in share.resource_arns])
+        share.add_principals([p for p in principals if p not in share.principals])
+    except Exception:
+        share.resource_arns, share.principals = saved
+        raise
+    share.last_updated_time = utcnow()
+    entities = [("RESOURCE", arn) for arn in resource_arns] + [("PRINCIPAL", p) for p in principals]
+    response: dict[str, Any] = {"resourceShareAssociations": _associations(share, entities, "ASSOCIATING")}
+    if params.get("clientToken") is not None:
+        response["clientToken"] = params["clientToken"]
+    return response
+
+
+def disassociate_resource_share(self: ResourceAccessManagerBackend, params: dict[str, Any]) -> dict[str, Any]:
+    share = _active_share(self, params.get("resourceShareArn"))
+    resource_arns, principals = _requested(params)
+    removed = [("RESOURCE", arn) for arn in resource_arns if arn in share.resource_arns]
+    removed += [("PRINCIPAL", p) for p in principals if p in share.principals]
+    share.resource_arns = [arn for arn in share.resource_arns if arn not in resource_arns]
+    share.principals = [p for p in share.principals if p not in principals]
+    share.last_updated_time = utcnow()
+    response: dict[str, Any] = {"resourceShareAssociations": _associations(share, removed, "DISASSOCIATING")}
+    if params.get("clientToken") is not None:
+        response["clientToken"] = params["clientToken"]
+    return response
+
+
+def _associate_response(self: ResourceAccessManagerResponse) -> str:
+    return json.dumps(associate_resource_share(self.ram_backend, self.request_params))
+
+
+def _disassociate_response(self: ResourceAccessManagerResponse) -> str:
+    return json.dumps(disassociate_resource_share(self.ram_backend, self.request_params))
+
+
+# moto dispatches a REST request to the response method named after the botocore operation
+# (AssociateResourceShare -> associate_resource_share), once the Flask app routes its path.
+# A moto release that implements an operation natively keeps its own implementation.
+for _operation, _method in (
+    ("associate_resource_share", _associate_response),
+    ("disassociate_resource_share", _disassociate_response),
+):
+    if not hasattr(ResourceAccessManagerResponse, _operation):
+        setattr(ResourceAccessManagerResponse, _operation, _method)
+        ram_urls.url_paths["{0}/" + _operation.replace("_", "") + "$"] = ResourceAccessManagerResponse.dispatch
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 lets the OS pick a free port")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true", help="stop when stdin closes (parent died)")
+    args = parser.parse_args()
+
+    # werkzeug logs every request at INFO; keep warnings and errors (tracebacks of moto failures).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    _, port = server.get_host_and_port()
+    # Some moto services (Lambda, SQS, presigned URLs) build URLs that point back at the server.
+    os.environ["MOTO_PORT"] = str(port)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.exit_on_stdin_eof:
+
+        def watch_stdin() -> None:
+            while sys.stdin.buffer.read(4096):
+                pass
+            stop.set()
+
+        threading.Thread(target=watch_stdin, daemon=True).start()
+
+    print(f"ready port={port}", flush=True)
+    while not stop.wait(1):
+        pass
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
