@@ -1,0 +1,69 @@
+/**
+ * Publish handler: an EventBridge "Parameter Store Change" event for `{PARAMETER_PREFIX}/{package}/artifact-key`
+ * (Create or Update), a manual payload `{"package"}` / `{"packages"}`, or `{}` to reconcile every package under
+ * the prefix. It parses settings and the event once, runs the publish core, records metrics, puts a
+ * "Layer Publish Summary" event when SUMMARY_EVENT_BUS is set, and throws after all packages have finished if
+ * any failed, so Lambda's retries and failure destination fire.
+ */
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { OrganizationsClient } from "@aws-sdk/client-organizations";
+import { RAMClient } from "@aws-sdk/client-ram";
+import middy from "@middy/core";
+import { loadPublishConfig } from "../lib/config.ts";
+import { parsePublishEvent } from "../lib/events.ts";
+import { putSummaryEvent } from "../lib/notify.ts";
+import { PublishFailedError, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
+import { awsClients, coreLogger, logger, metrics, redactErrors } from "./runtime.ts";
+
+let publishOnly: { lambda: LambdaClient; ram: RAMClient; organizations: OrganizationsClient } | undefined;
+
+/** The clients only publishing needs, created on first use and reused while the environment stays warm. */
+export function publishClients(): { lambda: LambdaClient; ram: RAMClient; organizations: OrganizationsClient } {
+  publishOnly ??= { lambda: new LambdaClient({}), ram: new RAMClient({}), organizations: new OrganizationsClient({}) };
+  return publishOnly;
+}
+
+function recordMetrics(summary: PublishSummary, started: number): void {
+  const ok = summary.packages.filter((p) => p.error === undefined);
+  metrics.addMetric("PackagesPublished", MetricUnit.Count, ok.filter((p) => p.published).length);
+  metrics.addMetric("PackagesUnchanged", MetricUnit.Count, ok.filter((p) => p.reason === "unchanged").length);
+  metrics.addMetric("PackagesFailed", MetricUnit.Count, summary.packages.length - ok.length);
+  metrics.addMetric(
+    "VersionsDeleted",
+    MetricUnit.Count,
+    summary.packages.reduce((n, p) => n + p.deleted.length, 0),
+  );
+  metrics.addMetric("DurationMs", MetricUnit.Milliseconds, Date.now() - started);
+}
+
+export async function publishHandler(event: unknown): Promise<PublishSummary | { ignored: string }> {
+  const started = Date.now();
+  const config = loadPublishConfig({ env: process.env });
+  const parsed = parsePublishEvent(event, config.artifacts.parameterPrefix);
+  if (parsed.kind === "ignored") {
+    logger.info("event ignored", { reason: parsed.reason });
+    return { ignored: parsed.reason };
+  }
+  const { s3, ssm, events } = awsClients();
+  const summary = await runPublish(config, parsed, {
+    ...publishClients(),
+    s3,
+    ssm,
+    clock: () => new Date(),
+    logger: coreLogger,
+  });
+  recordMetrics(summary, started);
+  if (config.summaryEventBus) {
+    await putSummaryEvent(events, config.summaryEventBus, "Layer Publish Summary", summary, coreLogger);
+  }
+  if (summary.packages.some((p) => p.error !== undefined)) throw new PublishFailedError(summary);
+  return summary;
+}
+
+export const handler = middy(publishHandler)
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .use(redactErrors());

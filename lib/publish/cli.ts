@@ -1,0 +1,37 @@
+/**
+ * `layer-sync publish [--package NAME]... [flags]`: the same core as the publish handler. Without
+ * `--package` it reconciles every package under the parameter prefix. Prints the publish summary (JSON) on
+ * stdout; when a package failed, a one-line reason goes to stderr and the exit code is 1.
+ */
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { OrganizationsClient } from "@aws-sdk/client-organizations";
+import { RAMClient } from "@aws-sdk/client-ram";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import type { PublishCommand } from "../cli.ts";
+import { loadPublishConfig } from "../config.ts";
+import { parsePublishEvent } from "../events.ts";
+import { redact } from "../redact.ts";
+import { failureMessage, type PublishRequest, runPublish } from "./publish.ts";
+
+export const publishCommand: PublishCommand = async ({ env, flags, packages, io, logger }) => {
+  const config = loadPublishConfig({ env, flags });
+  const parsed = parsePublishEvent(packages.length ? { packages } : {}, config.artifacts.parameterPrefix);
+  if (parsed.kind === "ignored") return { output: { ignored: parsed.reason }, failed: false };
+  const request: PublishRequest = parsed;
+  const clients = {
+    lambda: new LambdaClient({}),
+    s3: new S3Client({}),
+    ssm: new SSMClient({}),
+    ram: new RAMClient({}),
+    organizations: new OrganizationsClient({}),
+  };
+  try {
+    const summary = await runPublish(config, request, { ...clients, clock: () => new Date(), logger });
+    const failed = summary.packages.some((p) => p.error !== undefined);
+    if (failed) io.stderr.write(`${redact(`layer-sync: ${failureMessage(summary)}`)}\n`);
+    return { output: summary, failed };
+  } finally {
+    for (const client of Object.values(clients)) client.destroy();
+  }
+};
