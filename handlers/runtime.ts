@@ -5,10 +5,10 @@
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
-import type { MiddlewareObj } from "@middy/core";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import type { MiddlewareObj } from "@middy/core";
 import { redact } from "../lib/redact.ts";
 import type { Logger as CoreLogger } from "../lib/sync.ts";
 

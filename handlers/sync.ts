@@ -41,8 +41,16 @@ async function token(config: SyncConfig): Promise<string | undefined> {
 
 function recordMetrics(summary: SyncSummary, started: number): void {
   const ok = summary.packages.filter((p) => !p.error);
-  metrics.addMetric("Files", MetricUnit.Count, ok.reduce((n, p) => n + (p.skipped ? 0 : p.files), 0));
-  metrics.addMetric("Bytes", MetricUnit.Bytes, ok.reduce((n, p) => n + (p.skipped ? 0 : p.bytes), 0));
+  metrics.addMetric(
+    "Files",
+    MetricUnit.Count,
+    ok.reduce((n, p) => n + (p.skipped ? 0 : p.files), 0),
+  );
+  metrics.addMetric(
+    "Bytes",
+    MetricUnit.Bytes,
+    ok.reduce((n, p) => n + (p.skipped ? 0 : p.bytes), 0),
+  );
   metrics.addMetric("SourceRequests", MetricUnit.Count, summary.requests.total);
   metrics.addMetric("PackagesSkipped", MetricUnit.Count, ok.filter((p) => p.skipped).length);
   metrics.addMetric("PackagesFailed", MetricUnit.Count, summary.packages.length - ok.length);
@@ -58,7 +66,9 @@ export async function syncHandler(event: unknown): Promise<SyncSummary | { ignor
     return { ignored: parsed.reason };
   }
   if (parsed.kind === "job") {
-    throw new EventValidationError("CodePipeline job events need pipeline-gate mode, which this build does not support yet");
+    throw new EventValidationError(
+      "CodePipeline job events need pipeline-gate mode, which this build does not support yet",
+    );
   }
   let folders = config.source.folders;
   if (parsed.kind === "manual" && parsed.paths) {
@@ -100,7 +110,4 @@ export async function syncHandler(event: unknown): Promise<SyncSummary | { ignor
   return summary;
 }
 
-export const handler = middy(syncHandler)
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
-  .use(redactErrors());
+export const handler = middy(syncHandler).use(injectLambdaContext(logger)).use(logMetrics(metrics)).use(redactErrors());

@@ -171,7 +171,9 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
       const got = central[i] as CentralEntry;
       if (got.name !== want.path) throw new Error(`entry ${i} is "${got.name}", expected "${want.path}"`);
       if (got.mode !== MODE[want.kind]) {
-        throw new Error(`entry "${got.name}" has mode ${got.mode.toString(8)}, expected ${MODE[want.kind].toString(8)}`);
+        throw new Error(
+          `entry "${got.name}" has mode ${got.mode.toString(8)}, expected ${MODE[want.kind].toString(8)}`,
+        );
       }
       const expectedSize =
         want.kind === "symlink" ? Buffer.byteLength(want.target ?? "") : (await stat(stage.absolute(want.path))).size;

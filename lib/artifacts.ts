@@ -46,7 +46,10 @@ export interface ArtifactHead {
 
 /** `YYYYMMDDTHHMMSSZ` in UTC. */
 export function timestamp(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  return date
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
 }
 
 export function artifactKey(prefix: string, pkg: string, date: Date, commit: string): string {
@@ -214,7 +217,9 @@ async function multipartUpload(
       }),
     );
   } catch (error) {
-    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+    await s3
+      .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
+      .catch(() => undefined);
     throw error;
   }
 }

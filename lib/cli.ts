@@ -92,8 +92,10 @@ function parse(argv: string[]) {
 function progressLogger(io: CliIo): Logger {
   const show = io.stderr.isTTY === true;
   const line = (level: string, message: string, extra?: Record<string, unknown>) => {
-    if (!show && level === "info") return;
-    io.stderr.write(`${redact(`${level === "info" ? "" : `${level}: `}${message}${extra ? ` ${JSON.stringify(extra)}` : ""}`)}\n`);
+    if (!show) return; // on a pipe or file, stderr carries only the final one-line reason
+    io.stderr.write(
+      `${redact(`${level === "info" ? "" : `${level}: `}${message}${extra ? ` ${JSON.stringify(extra)}` : ""}`)}\n`,
+    );
   };
   return {
     info: (m, e) => line("info", m, e),
@@ -119,11 +121,7 @@ function flagsOf(values: Record<string, string | boolean | (string | boolean)[] 
   return flags;
 }
 
-async function syncCommand(
-  values: ReturnType<typeof parse>["values"],
-  env: Environment,
-  io: CliIo,
-): Promise<number> {
+async function syncCommand(values: ReturnType<typeof parse>["values"], env: Environment, io: CliIo): Promise<number> {
   const out = typeof values.out === "string" ? resolve(values.out) : undefined;
   const flags = flagsOf(values);
   const config = loadSyncConfig({ env, flags }, { requireBucket: out === undefined });
@@ -136,7 +134,8 @@ async function syncCommand(
   const aws = out === undefined ? { s3: new S3Client({}), ssm: new SSMClient({}) } : undefined;
   let token: string | undefined;
   if (config.source.token !== undefined) token = checkToken(config.source.token, "SOURCE_TOKEN");
-  else if (config.source.tokenParameterName && aws) token = await readTokenParameter(aws.ssm, config.source.tokenParameterName);
+  else if (config.source.tokenParameterName && aws)
+    token = await readTokenParameter(aws.ssm, config.source.tokenParameterName);
   const bundle = createSource(config.source, token);
   let summary: SyncSummary;
   try {
@@ -245,7 +244,9 @@ export async function main(argv: string[], env: Environment, io: CliIo): Promise
   } catch (error) {
     const usage = error instanceof UsageError || error instanceof ConfigError;
     const event = error instanceof EventValidationError;
-    io.stderr.write(`layer-sync: ${describeError(error)}${error instanceof UsageError ? "\nrun layer-sync --help for usage" : ""}\n`);
+    io.stderr.write(
+      `layer-sync: ${describeError(error)}${error instanceof UsageError ? "\nrun layer-sync --help for usage" : ""}\n`,
+    );
     return usage || event ? 2 : 1;
   }
 }

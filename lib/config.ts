@@ -247,7 +247,10 @@ export function normaliseFolder(raw: string): { path: string } | { problem: stri
 }
 
 /** Turn folder paths into package specs; problems are returned, not thrown. */
-export function parseFolders(values: readonly string[], layerNamePrefix: string): { folders: FolderSpec[]; problems: string[] } {
+export function parseFolders(
+  values: readonly string[],
+  layerNamePrefix: string,
+): { folders: FolderSpec[]; problems: string[] } {
   const folders: FolderSpec[] = [];
   const problems: string[] = [];
   const byPackage = new Map<string, string>();
@@ -310,7 +313,10 @@ function readSource(r: Reader, layerNamePrefix: string): SourceConfig {
   else r.problem("strategy", `must be "auto", "walk" or "archive" (got "${strategyRaw}")`);
 
   const tokenParameterName = r.one("tokenParameter");
-  if (tokenParameterName !== undefined && !/^(arn:aws[a-z-]*:ssm:.+:parameter\/)?\/?[A-Za-z0-9_.\-/]{1,1011}$/.test(tokenParameterName)) {
+  if (
+    tokenParameterName !== undefined &&
+    !/^(arn:aws[a-z-]*:ssm:.+:parameter\/)?\/?[A-Za-z0-9_.\-/]{1,1011}$/.test(tokenParameterName)
+  ) {
     r.problem("tokenParameter", `is not a valid SSM parameter name (got "${tokenParameterName}")`);
   }
   const token = r.one("token");
@@ -337,7 +343,8 @@ function readArtifacts(r: Reader, requireBucket: boolean): ArtifactConfig {
   const bucket = requireBucket
     ? r.required("bucket", "name the S3 bucket for the zips (or use --out DIR for a local build)")
     : r.one("bucket");
-  if (bucket !== undefined && !BUCKET.test(bucket)) r.problem("bucket", `is not a valid S3 bucket name (got "${bucket}")`);
+  if (bucket !== undefined && !BUCKET.test(bucket))
+    r.problem("bucket", `is not a valid S3 bucket name (got "${bucket}")`);
   const artifactPrefix = r.one("artifactPrefix") ?? DEFAULTS.artifactPrefix;
   if (artifactPrefix.startsWith("/") || (artifactPrefix !== "" && !artifactPrefix.endsWith("/"))) {
     r.problem("artifactPrefix", `must be empty or end with "/" and not start with "/" (got "${artifactPrefix}")`);

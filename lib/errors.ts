@@ -17,7 +17,10 @@ export class ConfigError extends LayerSyncError {
   readonly problems: readonly string[];
   constructor(problems: string | readonly string[], options?: { cause?: unknown }) {
     const list = typeof problems === "string" ? [problems] : problems;
-    super(list.length === 1 ? (list[0] ?? "invalid configuration") : `invalid configuration: ${list.join("; ")}`, options);
+    super(
+      list.length === 1 ? (list[0] ?? "invalid configuration") : `invalid configuration: ${list.join("; ")}`,
+      options,
+    );
     this.problems = list.map((p) => redact(p));
   }
 }

@@ -63,11 +63,14 @@ export function parseSyncEvent(event: unknown, pipelineName: string): SyncEvent 
   }
   if (isEventBridge(event)) {
     if (event.source !== "aws.codepipeline" || event["detail-type"] !== PIPELINE_DETAIL) {
-      return { kind: "ignored", reason: `event ${String(event.source)} / ${String(event["detail-type"])} is not a pipeline execution event` };
+      return {
+        kind: "ignored",
+        reason: `event ${String(event.source)} / ${String(event["detail-type"])} is not a pipeline execution event`,
+      };
     }
     const detail = event.detail;
     if (!isObject(detail) || typeof detail.pipeline !== "string" || typeof detail.state !== "string") {
-      throw new EventValidationError('the CodePipeline event has no detail.pipeline or detail.state');
+      throw new EventValidationError("the CodePipeline event has no detail.pipeline or detail.state");
     }
     if (detail.pipeline !== pipelineName) {
       return { kind: "ignored", reason: `pipeline "${detail.pipeline}" is not PIPELINE_NAME "${pipelineName}"` };
@@ -109,7 +112,10 @@ export function parsePublishEvent(event: unknown, parameterPrefix: string): Publ
   }
   if (isEventBridge(event)) {
     if (event.source !== "aws.ssm" || event["detail-type"] !== PARAMETER_DETAIL) {
-      return { kind: "ignored", reason: `event ${String(event.source)} / ${String(event["detail-type"])} is not a Parameter Store Change` };
+      return {
+        kind: "ignored",
+        reason: `event ${String(event.source)} / ${String(event["detail-type"])} is not a Parameter Store Change`,
+      };
     }
     const detail = event.detail;
     if (!isObject(detail) || typeof detail.name !== "string" || typeof detail.operation !== "string") {

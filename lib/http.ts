@@ -287,7 +287,11 @@ export class HttpClient {
 
   /** GET a small text body. */
   async text(req: HttpRequest): Promise<{ status: number; text: string; headers: Headers }> {
-    return this.send(req, async (res) => ({ status: res.status, text: await readText(res.body), headers: res.headers }));
+    return this.send(req, async (res) => ({
+      status: res.status,
+      text: await readText(res.body),
+      headers: res.headers,
+    }));
   }
 
   private backoff(attempt: number): number {

@@ -18,10 +18,15 @@ export async function putSummaryEvent(
   if (Buffer.byteLength(text) > 200_000) text = JSON.stringify({ truncated: true, note: "summary over 200 KB" });
   try {
     const res = await client.send(
-      new PutEventsCommand({ Entries: [{ EventBusName: bus, Source: SUMMARY_SOURCE, DetailType: detailType, Detail: text }] }),
+      new PutEventsCommand({
+        Entries: [{ EventBusName: bus, Source: SUMMARY_SOURCE, DetailType: detailType, Detail: text }],
+      }),
     );
     if (res.FailedEntryCount) {
-      logger.warn("the summary event was not accepted", { code: res.Entries?.[0]?.ErrorCode, message: res.Entries?.[0]?.ErrorMessage });
+      logger.warn("the summary event was not accepted", {
+        code: res.Entries?.[0]?.ErrorCode,
+        message: res.Entries?.[0]?.ErrorMessage,
+      });
     }
   } catch (error) {
     logger.warn("putting the summary event failed", { error: (error as Error).message });

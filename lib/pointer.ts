@@ -19,7 +19,11 @@ export async function readParameter(ssm: SSMClient, name: string, version?: numb
     const res = await ssm.send(new GetParameterCommand({ Name: version ? `${name}:${version}` : name }));
     return res.Parameter?.Value;
   } catch (error) {
-    if (error instanceof ParameterNotFound || nameOf(error) === "ParameterNotFound" || nameOf(error) === "ParameterVersionNotFound") {
+    if (
+      error instanceof ParameterNotFound ||
+      nameOf(error) === "ParameterNotFound" ||
+      nameOf(error) === "ParameterVersionNotFound"
+    ) {
       return undefined;
     }
     throw new ParameterError(`reading SSM parameter ${name} failed (${nameOf(error)}): ${(error as Error).message}`, {
@@ -32,7 +36,13 @@ async function put(ssm: SSMClient, name: string, value: string, description: str
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await ssm.send(
-        new PutParameterCommand({ Name: name, Value: value, Type: "String", Overwrite: true, Description: description }),
+        new PutParameterCommand({
+          Name: name,
+          Value: value,
+          Type: "String",
+          Overwrite: true,
+          Description: description,
+        }),
       );
       return res.Version ?? 0;
     } catch (error) {
@@ -48,7 +58,12 @@ async function put(ssm: SSMClient, name: string, value: string, description: str
 }
 
 /** Point `name` at `key` unless a newer key is already there; repairs an overlapping older write. */
-export async function advancePointer(ssm: SSMClient, name: string, key: string, description: string): Promise<PointerWrite> {
+export async function advancePointer(
+  ssm: SSMClient,
+  name: string,
+  key: string,
+  description: string,
+): Promise<PointerWrite> {
   const current = await readParameter(ssm, name);
   if (current !== undefined && current > key) return "superseded";
   let value = key;

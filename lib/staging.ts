@@ -107,7 +107,9 @@ export class FolderStage implements EntrySink {
         );
       }
       if (this.entries.has(parent)) {
-        throw new PathSafetyError(`entry ${quoteName(path)} in folder "${this.folder}" lies inside file ${quoteName(parent)}`);
+        throw new PathSafetyError(
+          `entry ${quoteName(path)} in folder "${this.folder}" lies inside file ${quoteName(parent)}`,
+        );
       }
     }
     if (!this.entries.has(path) && this.entries.size >= this.limits.maxFiles) {

@@ -30,8 +30,8 @@ import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "./config
 import { ArchiveUnavailableError, describeError } from "./errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "./layer-config.ts";
 import { advancePointer, readParameter } from "./pointer.ts";
-import { type FolderStage, StagingArea } from "./staging.ts";
 import type { FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
+import { type FolderStage, StagingArea } from "./staging.ts";
 
 export interface PackageSummary {
   name: string;

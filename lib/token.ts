@@ -11,7 +11,9 @@ import { registerSecret } from "./redact.ts";
 export function checkToken(token: string, origin: string): string {
   if (token.trim() === "") throw new ConfigError(`${origin} is empty; store the repository token in it`);
   if (/[\r\n\t ]/.test(token)) {
-    throw new ConfigError(`${origin} contains whitespace or a line break; store the token alone, without spaces or newlines`);
+    throw new ConfigError(
+      `${origin} contains whitespace or a line break; store the token alone, without spaces or newlines`,
+    );
   }
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we reject
   if (/[\x00-\x1f\x7f]/.test(token)) throw new ConfigError(`${origin} contains control characters`);
@@ -37,9 +39,12 @@ export async function readTokenParameter(ssm: SSMClient, name: string): Promise<
       );
     }
     if (n === "AccessDeniedException") {
-      throw new ParameterError(`reading the token parameter ${name} was denied; grant ssm:GetParameter and kms:Decrypt on it`, {
-        cause: error,
-      });
+      throw new ParameterError(
+        `reading the token parameter ${name} was denied; grant ssm:GetParameter and kms:Decrypt on it`,
+        {
+          cause: error,
+        },
+      );
     }
     throw new ParameterError(`reading the token parameter ${name} failed (${n})`, { cause: error });
   }

@@ -12,6 +12,8 @@
  *   redirect, an HTML page or a 401/403/404 means the archive is unavailable with these credentials.
  * - folderChanged: two `commits/{rev}?exclude=…&path=folder/` queries (both directions), one result each.
  */
+
+import { mapLimit } from "../concurrency.ts";
 import {
   ArchiveUnavailableError,
   SourceError,
@@ -20,11 +22,10 @@ import {
   UnsupportedEntryError,
 } from "../errors.ts";
 import type { Headers, HttpClient, HttpRequest } from "../http.ts";
-import { mapLimit } from "../concurrency.ts";
 import { quoteName, relativeTo } from "../paths.ts";
-import type { FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 import { collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, type LfsPending } from "./tarball.ts";
+import type { FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
 interface TreeEntry {
   type: string;
@@ -93,15 +94,19 @@ export class BitbucketSource implements RepositorySource {
         what: "read the repository's main branch",
       });
       name = repo.mainbranch?.name;
-      if (!name) throw new SourceProtocolError(`repository ${this.options.repository} has no main branch; set SOURCE_REF`);
+      if (!name)
+        throw new SourceProtocolError(`repository ${this.options.repository} has no main branch; set SOURCE_REF`);
     }
     if (/^[0-9a-f]{40}$/i.test(name)) return { ref: name, commit: await this.commitHash(name) };
     for (const kind of ["branches", "tags"] as const) {
       const q = encodeURIComponent(`name="${name.replace(/["\\]/g, "\\$&")}"`);
-      const page = await this.http.json<Page<{ name?: string; target?: { hash?: string } }>>({
+      const res = await this.http.text({
         url: `${this.base}/refs/${kind}?q=${q}&fields=values.name,values.target.hash`,
         what: `resolve ${kind === "branches" ? "branch" : "tag"} "${name}"`,
+        accept: [404],
       });
+      if (res.status === 404) continue;
+      const page = parseJson<Page<{ name?: string; target?: { hash?: string } }>>(res.text, `resolve ref "${name}"`);
       const hit = page.values?.find((v) => v.name === name);
       const hash = hit?.target?.hash;
       if (hash) {
@@ -117,7 +122,11 @@ export class BitbucketSource implements RepositorySource {
 
   private async commitHash(rev: string): Promise<string> {
     const res = await this.http.send(
-      { url: `${this.base}/commit/${encodeURIComponent(rev)}?fields=hash`, what: `look up commit ${rev}`, accept: [404] },
+      {
+        url: `${this.base}/commit/${encodeURIComponent(rev)}?fields=hash`,
+        what: `look up commit ${rev}`,
+        accept: [404],
+      },
       async (r) => ({ status: r.status, body: (await collect(r.body)).toString("utf8") }),
     );
     if (res.status === 404) {
@@ -196,10 +205,14 @@ export class BitbucketSource implements RepositorySource {
       while (level.length) {
         const nextLevel: string[] = [];
         await mapLimit(level, this.options.concurrency, async (dir) => {
-          await this.paginate(this.srcUrl(commit, dir, `/?pagelen=100&fields=${SRC_FIELDS}`), `list "${dir}"`, (values) => {
-            for (const v of values) if (v.type === "commit_directory") nextLevel.push(v.path);
-            collectPage(values);
-          });
+          await this.paginate(
+            this.srcUrl(commit, dir, `/?pagelen=100&fields=${SRC_FIELDS}`),
+            `list "${dir}"`,
+            (values) => {
+              for (const v of values) if (v.type === "commit_directory") nextLevel.push(v.path);
+              collectPage(values);
+            },
+          );
         });
         level = nextLevel;
       }
@@ -223,7 +236,9 @@ export class BitbucketSource implements RepositorySource {
         try {
           return { status: res.status, page: JSON.parse(text) as Page<TreeEntry> };
         } catch (error) {
-          throw new SourceProtocolError(`${this.http.describe(req)} answered with a body that is not JSON`, { cause: error });
+          throw new SourceProtocolError(`${this.http.describe(req)} answered with a body that is not JSON`, {
+            cause: error,
+          });
         }
       });
       if (status === 555) throw new DepthTimeout();
@@ -247,7 +262,9 @@ export class BitbucketSource implements RepositorySource {
   private async download(commit: string, target: FolderTarget, entry: TreeEntry): Promise<void> {
     const rel = relativeTo(target.folder, entry.path);
     if (rel === undefined) {
-      throw new SourceProtocolError(`listing "${target.folder}" returned ${quoteName(entry.path)}, which is outside it`);
+      throw new SourceProtocolError(
+        `listing "${target.folder}" returned ${quoteName(entry.path)}, which is outside it`,
+      );
     }
     const attrs = attributesOf(entry);
     if (attrs.includes("subrepository")) {
@@ -286,7 +303,11 @@ export class BitbucketSource implements RepositorySource {
         await collect(res.body).catch(() => undefined);
         throw new ArchiveUnavailableError(
           `${this.http.describe(req)} was refused (${
-            res.status !== 200 ? `HTTP ${res.status}` : login ? "redirected to the login page" : "an HTML page came back"
+            res.status !== 200
+              ? `HTTP ${res.status}`
+              : login
+                ? "redirected to the login page"
+                : "an HTML page came back"
           }); Bitbucket serves archives only to some credential types`,
           { status: res.status, request: this.http.describe(req) },
         );
@@ -329,3 +350,11 @@ export class BitbucketSource implements RepositorySource {
 }
 
 class DepthTimeout extends Error {}
+
+function parseJson<T>(text: string, what: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new SourceProtocolError(`${what}: the answer is not JSON`, { cause: error });
+  }
+}

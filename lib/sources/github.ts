@@ -13,13 +13,14 @@
  * - Every request sends `X-GitHub-Api-Version: 2022-11-28` and a User-Agent. Primary and secondary rate
  *   limits are waited out within the configured budget, otherwise the error says when the limit resets.
  */
-import { SourceNotFoundError, SourceProtocolError, UnsupportedEntryError, ArchiveUnavailableError } from "../errors.ts";
-import type { Headers, HttpClient, RateLimitVerdict } from "../http.ts";
+
 import { mapLimit } from "../concurrency.ts";
+import { ArchiveUnavailableError, SourceNotFoundError, SourceProtocolError, UnsupportedEntryError } from "../errors.ts";
+import type { Headers, HttpClient, RateLimitVerdict } from "../http.ts";
 import { quoteName } from "../paths.ts";
-import type { FetchOutcome, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 import { collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, type LfsPending } from "./tarball.ts";
+import type { FetchOutcome, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
 interface TreeItem {
   path: string;
@@ -87,9 +88,13 @@ export class GitHubSource implements RepositorySource {
   async resolveRef(ref: string | undefined): Promise<ResolvedRef> {
     let name = ref;
     if (name === undefined) {
-      const repo = await this.http.json<{ default_branch?: string }>({ url: this.base, what: "read the default branch" });
+      const repo = await this.http.json<{ default_branch?: string }>({
+        url: this.base,
+        what: "read the default branch",
+      });
       name = repo.default_branch;
-      if (!name) throw new SourceProtocolError(`repository ${this.options.repository} has no default branch; set SOURCE_REF`);
+      if (!name)
+        throw new SourceProtocolError(`repository ${this.options.repository} has no default branch; set SOURCE_REF`);
     }
     const res = await this.http.text({
       url: `${this.base}/commits/${encodePath(name)}`,
@@ -104,7 +109,8 @@ export class GitHubSource implements RepositorySource {
       );
     }
     const sha = res.text.trim();
-    if (!/^[0-9a-f]{40}$/.test(sha)) throw new SourceProtocolError(`ref "${name}" resolved to something that is not a commit SHA`);
+    if (!/^[0-9a-f]{40}$/.test(sha))
+      throw new SourceProtocolError(`ref "${name}" resolved to something that is not a commit SHA`);
     return { ref: name, commit: sha };
   }
 
@@ -122,11 +128,15 @@ export class GitHubSource implements RepositorySource {
       async (r) => ({ status: r.status, body: (await collect(r.body)).toString("utf8") }),
     );
     if (res.status === 404) {
-      throw new SourceNotFoundError(`folder "${folder}" does not exist at commit ${commit.slice(0, 7)}`, { status: 404 });
+      throw new SourceNotFoundError(`folder "${folder}" does not exist at commit ${commit.slice(0, 7)}`, {
+        status: 404,
+      });
     }
     const obj = JSON.parse(res.body) as { type?: string; sha?: string };
     if (obj.type !== "dir" || !obj.sha || !/^[0-9a-f]{40}$/.test(obj.sha)) {
-      throw new SourceNotFoundError(`"${folder}" is not a folder at commit ${commit.slice(0, 7)} (it is a ${obj.type ?? "?"})`);
+      throw new SourceNotFoundError(
+        `"${folder}" is not a folder at commit ${commit.slice(0, 7)} (it is a ${obj.type ?? "?"})`,
+      );
     }
     this.fingerprints.set(cacheKey, obj.sha);
     return obj.sha;
@@ -176,7 +186,8 @@ export class GitHubSource implements RepositorySource {
       const next: { sha: string; prefix: string }[] = [];
       await mapLimit(level, this.options.concurrency, async (t) => {
         const tree = await this.getTree(t.sha, false, `list "${folder}/${t.prefix}"`);
-        if (tree.truncated) throw new SourceProtocolError(`the tree of "${folder}/${t.prefix}" is too large even without recursion`);
+        if (tree.truncated)
+          throw new SourceProtocolError(`the tree of "${folder}/${t.prefix}" is too large even without recursion`);
         for (const item of tree.tree) {
           const path = `${t.prefix}${item.path}`;
           if (item.type === "tree") next.push({ sha: item.sha, prefix: `${path}/` });
@@ -195,7 +206,8 @@ export class GitHubSource implements RepositorySource {
         `folder "${target.folder}" contains a submodule at ${quoteName(rel)}; submodules cannot be packaged — vendor the code into the folder instead`,
       );
     }
-    if (item.type !== "blob") throw new SourceProtocolError(`tree entry ${quoteName(rel)} has unknown type ${item.type}`);
+    if (item.type !== "blob")
+      throw new SourceProtocolError(`tree entry ${quoteName(rel)} has unknown type ${item.type}`);
     const req = {
       url: `${this.base}/git/blobs/${item.sha}`,
       headers: { accept: "application/vnd.github.raw" },
@@ -206,7 +218,9 @@ export class GitHubSource implements RepositorySource {
       return;
     }
     if (item.mode !== "100644" && item.mode !== "100755") {
-      throw new UnsupportedEntryError(`folder "${target.folder}": entry ${quoteName(rel)} has unsupported mode ${item.mode}`);
+      throw new UnsupportedEntryError(
+        `folder "${target.folder}": entry ${quoteName(rel)} has unsupported mode ${item.mode}`,
+      );
     }
     const executable = item.mode === "100755";
     let pointer = false;
@@ -231,22 +245,31 @@ export class GitHubSource implements RepositorySource {
     p: { path: string; repoPath: string; executable: boolean },
   ): Promise<void> {
     const failure = (why: string) =>
-      new UnsupportedEntryError(`folder "${target.folder}": Git LFS file ${quoteName(p.path)} could not be resolved (${why})`);
+      new UnsupportedEntryError(
+        `folder "${target.folder}": Git LFS file ${quoteName(p.path)} could not be resolved (${why})`,
+      );
     const meta = await this.http.json<{ download_url?: string | null }>({
       url: `${this.base}/contents/${encodePath(p.repoPath)}?ref=${commit}`,
       what: `locate LFS content of ${quoteName(p.repoPath)}`,
     });
     if (!meta.download_url) throw failure("GitHub gave no download URL");
-    await this.http.send({ url: meta.download_url, what: `download LFS content of ${quoteName(p.repoPath)}` }, async (res) => {
-      const guard = lfsGuard(() => failure("the media host returned the pointer again; is the LFS object uploaded?"));
-      await target.sink.file(p.path, through(res.body, guard), { executable: p.executable });
-    });
+    await this.http.send(
+      { url: meta.download_url, what: `download LFS content of ${quoteName(p.repoPath)}` },
+      async (res) => {
+        const guard = lfsGuard(() => failure("the media host returned the pointer again; is the LFS object uploaded?"));
+        await target.sink.file(p.path, through(res.body, guard), { executable: p.executable });
+      },
+    );
   }
 
   // ---------------------------------------------------------------- archive
 
   async archive(commit: string, targets: FolderTarget[]): Promise<FetchResult> {
-    const req = { url: `${this.base}/tarball/${commit}`, what: "download the repository tarball", accept: [401, 403, 404] };
+    const req = {
+      url: `${this.base}/tarball/${commit}`,
+      what: "download the repository tarball",
+      accept: [401, 403, 404],
+    };
     const result = await this.http.send(req, async (res) => {
       if (res.status !== 200) {
         await collect(res.body).catch(() => undefined);

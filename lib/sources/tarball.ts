@@ -8,15 +8,16 @@
  * archives as empty directories, which cannot otherwise exist in git, so an empty directory is reported
  * as a submodule. Small files that turn out to be Git LFS pointers are handed back for resolution.
  */
-import type { Readable } from "node:stream";
+import { once } from "node:events";
+import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import * as tar from "tar-stream";
 import { SourceNotFoundError, SourceProtocolError, UnsupportedEntryError } from "../errors.ts";
 import { RetryableBodyError } from "../http.ts";
 import { quoteName, relativeTo } from "../paths.ts";
-import type { FolderTarget } from "./types.ts";
 import { bufferStream, collect, isLfsPointer, LFS_POINTER_MAX_BYTES } from "./common.ts";
+import type { FolderTarget } from "./types.ts";
 
 export interface LfsPending {
   target: FolderTarget;
@@ -33,16 +34,40 @@ export interface ExtractResult {
   lfs: LfsPending[];
 }
 
-async function drain(stream: Readable): Promise<void> {
-  stream.resume();
-  await new Promise<void>((resolve) => {
-    if (stream.readableEnded) resolve();
-    else {
-      stream.once("end", resolve);
-      stream.once("error", () => resolve());
-      stream.once("close", resolve);
+/**
+ * Feed one tar entry to several consumers (nested target folders), with backpressure. A consumer that
+ * fails stops receiving data; the entry is still read to its end so extraction can go on.
+ */
+async function fanOut(
+  entry: AsyncIterable<Buffer>,
+  consumers: ((body: Readable) => Promise<void>)[],
+): Promise<unknown[]> {
+  const bodies = consumers.map(() => new PassThrough());
+  const errors: unknown[] = consumers.map(() => undefined);
+  const done = consumers.map((consume, i) =>
+    consume(bodies[i] as PassThrough).then(
+      () => undefined,
+      (error: unknown) => {
+        errors[i] = error;
+        bodies[i]?.destroy();
+      },
+    ),
+  );
+  for await (const chunk of entry) {
+    for (const [i, body] of bodies.entries()) {
+      if (errors[i] !== undefined || body.destroyed) continue;
+      if (!body.write(chunk)) await Promise.race([once(body, "drain").catch(() => undefined), done[i]]);
     }
-  });
+  }
+  for (const body of bodies) if (!body.destroyed) body.end();
+  await Promise.all(done);
+  return errors;
+}
+
+async function discardEntry(entry: AsyncIterable<Buffer>): Promise<void> {
+  for await (const _ of entry) {
+    // skip the bytes of an entry nobody asked for
+  }
 }
 
 /** Extract `targets` from a gzip-compressed tar stream. */
@@ -54,10 +79,11 @@ export async function extractFolders(body: Readable, targets: FolderTarget[], wh
   let root: string | undefined;
 
   const fail = (target: FolderTarget, error: unknown) => {
-    if (!errors.has(target.folder)) errors.set(target.folder, error instanceof Error ? error : new Error(String(error)));
+    if (!errors.has(target.folder))
+      errors.set(target.folder, error instanceof Error ? error : new Error(String(error)));
   };
 
-  const handle = async (header: tar.Header, stream: Readable): Promise<void> => {
+  const handle = async (header: tar.Header, entry: AsyncIterable<Buffer>): Promise<void> => {
     const name = header.name.replace(/\/+$/, "");
     const slash = name.indexOf("/");
     const top = slash < 0 ? name : name.slice(0, slash);
@@ -65,73 +91,75 @@ export async function extractFolders(body: Readable, targets: FolderTarget[], wh
     if (top !== root) {
       throw new SourceProtocolError(`${what}: the archive has more than one top folder ("${root}" and "${top}")`);
     }
-    if (slash < 0) return drain(stream);
-    const repoPath = name.slice(slash + 1);
-    const owners = targets.filter((t) => repoPath === t.folder || relativeTo(t.folder, repoPath) !== undefined);
-    if (owners.length === 0) return drain(stream);
+    const repoPath = slash < 0 ? "" : name.slice(slash + 1);
+    const owners = repoPath
+      ? targets.filter(
+          (t) => (repoPath === t.folder || relativeTo(t.folder, repoPath) !== undefined) && !errors.has(t.folder),
+        )
+      : [];
+    if (owners.length === 0) return discardEntry(entry);
     // count children of the parent directory for submodule detection
     const parent = repoPath.includes("/") ? repoPath.slice(0, repoPath.lastIndexOf("/")) : "";
     const parentDir = dirs.get(parent);
     if (parentDir) parentDir.children++;
+    for (const t of owners) seen.set(t.folder, (seen.get(t.folder) ?? 0) + 1);
 
-    let content: Buffer | undefined;
-    if (header.type === "file" && header.size <= LFS_POINTER_MAX_BYTES) content = await collect(stream);
-    for (const target of owners) {
-      seen.set(target.folder, (seen.get(target.folder) ?? 0) + 1);
-      if (errors.has(target.folder)) continue;
-      const rel = relativeTo(target.folder, repoPath);
-      if (header.type === "directory") {
-        if (rel !== undefined) dirs.set(repoPath, { target, path: rel, children: 0 });
-        else dirs.set(repoPath, { target, path: "", children: 0 });
-        continue;
-      }
+    if (header.type === "directory") {
+      for (const t of owners)
+        dirs.set(repoPath, { target: t, path: relativeTo(t.folder, repoPath) ?? "", children: 0 });
+      return discardEntry(entry);
+    }
+    const files: FolderTarget[] = [];
+    for (const t of owners) {
+      const rel = relativeTo(t.folder, repoPath);
       if (rel === undefined) {
-        fail(target, new SourceProtocolError(`${what}: "${target.folder}" is a ${header.type} in the archive, not a folder`));
-        continue;
-      }
-      try {
-        if (header.type === "symlink") {
-          await target.sink.symlink(rel, header.linkname ?? "");
-        } else if (header.type === "file" || header.type === "contiguous-file") {
-          const executable = ((header.mode ?? 0o644) & 0o100) !== 0;
-          if (content !== undefined) {
-            if (isLfsPointer(content)) {
-              lfs.push({ target, path: rel, repoPath, executable, pointer: content });
-              continue;
-            }
-            await target.sink.file(rel, bufferStream(content), { executable, size: content.length });
-          } else if (owners.length === 1) {
-            await target.sink.file(rel, stream, { executable, size: header.size });
-          } else {
-            // nested targets share one entry stream: buffer it once
-            content = await collect(stream);
-            await target.sink.file(rel, bufferStream(content), { executable, size: content.length });
-          }
-        } else {
-          fail(
-            target,
-            new UnsupportedEntryError(
-              `folder "${target.folder}" contains ${quoteName(rel)} of type ${header.type}, which a layer cannot hold`,
-            ),
-          );
-        }
-      } catch (error) {
-        fail(target, error);
+        fail(t, new SourceProtocolError(`${what}: "${t.folder}" is a ${header.type} in the archive, not a folder`));
+      } else if (header.type === "symlink") {
+        await t.sink.symlink(rel, header.linkname ?? "").catch((error: unknown) => fail(t, error));
+      } else if (header.type === "file" || header.type === "contiguous-file") {
+        files.push(t);
+      } else {
+        fail(
+          t,
+          new UnsupportedEntryError(
+            `folder "${t.folder}" contains ${quoteName(rel)} of type ${header.type}, which a layer cannot hold`,
+          ),
+        );
       }
     }
-    await drain(stream);
+    if (files.length === 0) return discardEntry(entry);
+    const executable = ((header.mode ?? 0o644) & 0o100) !== 0;
+    if (header.size <= LFS_POINTER_MAX_BYTES) {
+      const content = await collect(Readable.from(entry));
+      for (const t of files) {
+        const rel = relativeTo(t.folder, repoPath) as string;
+        if (isLfsPointer(content)) lfs.push({ target: t, path: rel, repoPath, executable, pointer: content });
+        else
+          await t.sink
+            .file(rel, bufferStream(content), { executable, size: content.length })
+            .catch((e: unknown) => fail(t, e));
+      }
+      return;
+    }
+    const errs = await fanOut(
+      entry,
+      files.map(
+        (t) => (body: Readable) =>
+          t.sink.file(relativeTo(t.folder, repoPath) as string, body, { executable, size: header.size }),
+      ),
+    );
+    for (const [i, e] of errs.entries()) if (e !== undefined) fail(files[i] as FolderTarget, e);
   };
 
   const extract = tar.extract();
-  extract.on("entry", (header, stream, next) => {
-    handle(header, stream as unknown as Readable).then(
-      () => next(),
-      (error: unknown) => next(error as Error),
-    );
-  });
+  const feeding = pipeline(body, createGunzip(), extract);
   try {
-    await pipeline(body, createGunzip(), extract);
+    for await (const entry of extract) {
+      await handle(entry.header, entry as unknown as AsyncIterable<Buffer>);
+    }
+    await feeding;
   } catch (error) {
+    await feeding.catch(() => undefined);
     if (error instanceof SourceProtocolError) throw error;
     throw new RetryableBodyError(`${what}: the archive is corrupt or was cut short (${(error as Error).message})`, {
       cause: error,
@@ -149,7 +177,7 @@ export async function extractFolders(body: Readable, targets: FolderTarget[], wh
         fail(
           target,
           new UnsupportedEntryError(
-            `folder "${target.folder}" contains a submodule (or an empty directory) at ${quoteName(repoPath)}; submodules cannot be packaged — vendor the code into the folder instead`,
+            `folder "${target.folder}" contains a submodule (or an empty directory) at ${quoteName(d.path || repoPath)}; submodules cannot be packaged — vendor the code into the folder instead`,
           ),
         );
         break;

@@ -1,0 +1,238 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../lib/cli.ts";
+import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
+import { expectedZipEntries, type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
+import { captureIo, readZip } from "../support/zip.ts";
+
+const TOKEN = "bb-access-token-0123456789abcdef";
+let bb: BitbucketEmulator;
+let repo: FixtureRepo;
+let out: string;
+
+beforeAll(async () => {
+  repo = standardRepo();
+  bb = await startBitbucketEmulator({ repos: [repo], accessTokens: [TOKEN] });
+  out = await mkdtemp(join(tmpdir(), "ls-cli-bb-"));
+});
+afterAll(async () => {
+  await bb.close();
+  await rm(out, { recursive: true, force: true });
+});
+
+async function sync(args: string[], env: Record<string, string> = { SOURCE_TOKEN: TOKEN }) {
+  const cap = captureIo();
+  const code = await main(
+    [
+      "sync",
+      "--provider",
+      "bitbucket",
+      "--repository",
+      "acme/layers",
+      "--api-url",
+      bb.apiUrl,
+      "--web-url",
+      bb.webUrl,
+      "--work-dir",
+      join(out, "work"),
+      "--json",
+      ...args,
+    ],
+    env,
+    cap.io,
+  );
+  return { code, stdout: cap.stdout(), stderr: cap.stderr() };
+}
+
+interface Summary {
+  commit: string;
+  strategy: string;
+  packages: { name: string; key: string; files: number; sha256: string; error?: string; warnings: string[] }[];
+  requests: { total: number };
+}
+
+describe("layer-sync sync --out against the Bitbucket emulator", () => {
+  const results = new Map<string, Summary>();
+
+  for (const strategy of ["walk", "archive"] as const) {
+    it(`builds zips that match the git tree byte for byte with the ${strategy} strategy`, async () => {
+      const dir = join(out, strategy);
+      const r = await sync([
+        "--ref",
+        "main",
+        "--path",
+        "layers/py-requests",
+        "--path",
+        "layers/tools",
+        "--strategy",
+        strategy,
+        "--out",
+        dir,
+      ]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const summary = JSON.parse(r.stdout) as Summary;
+      results.set(strategy, summary);
+      expect(summary.commit).toBe(repo.head().sha);
+      expect(summary.strategy).toBe(strategy);
+      for (const [pkg, folder] of [
+        ["py-requests", "layers/py-requests"],
+        ["tools", "layers/tools"],
+      ] as const) {
+        const p = summary.packages.find((x) => x.name === pkg);
+        expect(p?.error).toBeUndefined();
+        expect(p?.key).toMatch(
+          new RegExp(`^layers/${pkg}/${pkg}-\\d{8}T\\d{6}Z-${repo.head().sha.slice(0, 7)}\\.zip$`),
+        );
+        const entries = await readZip(await readFile(join(dir, ...(p?.key ?? "").split("/"))));
+        const expected = expectedZipEntries(repo.head(), folder);
+        expect(entries.map((e) => e.name)).toEqual(expected.map((e) => e.name));
+        for (const [i, e] of entries.entries()) {
+          expect(e.mode, e.name).toBe(expected[i]?.mode);
+          expect(e.content.equals(expected[i]?.content ?? Buffer.alloc(0)), e.name).toBe(true);
+        }
+      }
+    });
+  }
+
+  it("gives byte-identical zips whichever strategy fetched them", () => {
+    const walk = results.get("walk");
+    const archive = results.get("archive");
+    expect(walk && archive).toBeTruthy();
+    for (const p of walk?.packages ?? []) {
+      expect(archive?.packages.find((a) => a.name === p.name)?.sha256).toBe(p.sha256);
+    }
+  });
+
+  it("keeps the archive strategy within a handful of requests", () => {
+    expect(results.get("archive")?.requests.total).toBeLessThanOrEqual(3);
+  });
+
+  it("resolves a branch whose name contains a slash to its commit", async () => {
+    const r = await sync([
+      "--ref",
+      "feature/slash-name",
+      "--path",
+      "layers/tools",
+      "--strategy",
+      "walk",
+      "--out",
+      join(out, "slash"),
+    ]);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as Summary).commit).toBe(repo.branches.get("feature/slash-name"));
+  });
+
+  it("fetches Git LFS content instead of packaging the pointer, under both strategies", async () => {
+    for (const strategy of ["walk", "archive"]) {
+      const dir = join(out, `lfs-${strategy}`);
+      const r = await sync(["--path", "layers/with-lfs", "--strategy", strategy, "--out", dir]);
+      expect(r.code, r.stderr).toBe(0);
+      const key = (JSON.parse(r.stdout) as Summary).packages[0]?.key ?? "";
+      const entries = await readZip(await readFile(join(dir, ...key.split("/"))));
+      const model = entries.find((e) => e.name === "model.bin");
+      expect(
+        model?.content.equals(repo.head().entries.get("layers/with-lfs/model.bin")?.content ?? Buffer.alloc(0)),
+      ).toBe(true);
+    }
+    // the media host never saw the token
+    expect(bb.requests.filter((q) => q.host === "media" && q.authorization !== undefined)).toEqual([]);
+  });
+
+  it("fails a folder whose symlink leaves it, naming the link, and still builds the others (exit 1)", async () => {
+    for (const strategy of ["walk", "archive"]) {
+      const r = await sync([
+        "--path",
+        "layers/escape",
+        "--path",
+        "layers/tools",
+        "--strategy",
+        strategy,
+        "--out",
+        join(out, `esc-${strategy}`),
+      ]);
+      expect(r.code).toBe(1);
+      const summary = JSON.parse(r.stdout) as Summary;
+      expect(summary.packages.find((p) => p.name === "escape")?.error).toMatch(/symlink "evil".*leaves the folder/);
+      expect(summary.packages.find((p) => p.name === "tools")?.error).toBeUndefined();
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toMatch(/escape/);
+    }
+  });
+
+  it("fails a folder that contains a submodule with a clear error under both strategies", async () => {
+    for (const strategy of ["walk", "archive"]) {
+      const r = await sync([
+        "--path",
+        "layers/with-submodule",
+        "--strategy",
+        strategy,
+        "--out",
+        join(out, `sub-${strategy}`),
+      ]);
+      expect(r.code).toBe(1);
+      expect((JSON.parse(r.stdout) as Summary).packages[0]?.error).toMatch(/submodule.*vendor/);
+    }
+  });
+
+  it("falls back from a refused archive to walking, with a warning, under auto", async () => {
+    const refusing = await startBitbucketEmulator({
+      repos: [repo],
+      accessTokens: [TOKEN],
+      archiveMode: "login-redirect",
+    });
+    try {
+      const cap = captureIo();
+      const code = await main(
+        [
+          "sync",
+          "--provider",
+          "bitbucket",
+          "--repository",
+          "acme/layers",
+          "--path",
+          "layers/tools",
+          "--api-url",
+          refusing.apiUrl,
+          "--web-url",
+          refusing.webUrl,
+          "--out",
+          join(out, "fallback"),
+          "--json",
+          "--work-dir",
+          join(out, "work"),
+        ],
+        { SOURCE_TOKEN: TOKEN },
+        cap.io,
+      );
+      expect(code).toBe(0);
+      const summary = JSON.parse(cap.stdout()) as Summary;
+      expect(summary.strategy).toBe("walk");
+      expect(summary.packages[0]?.warnings.join(" ")).toMatch(/archive download unavailable.*login page/);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it("names a missing folder and an unknown ref plainly", async () => {
+    const missing = await sync(["--path", "layers/nope", "--strategy", "archive", "--out", join(out, "missing")]);
+    expect(missing.code).toBe(1);
+    expect((JSON.parse(missing.stdout) as Summary).packages[0]?.error).toMatch(/folder "layers\/nope" does not exist/);
+    const ref = await sync(["--ref", "no-such-branch", "--path", "layers/tools", "--out", join(out, "ref")]);
+    expect(ref.code).toBe(1);
+    expect(ref.stderr).toMatch(/ref "no-such-branch" is not a branch, tag or commit/);
+  });
+
+  it("tells a wrong token apart from a missing one, and never prints the token", async () => {
+    const bad = await sync(["--path", "layers/tools", "--out", join(out, "bad")], {
+      SOURCE_TOKEN: "wrong-token-value-123",
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/401.*Token is invalid/);
+    expect(bad.stderr).not.toContain("wrong-token-value-123");
+    const all = [...results.values()].map((s) => JSON.stringify(s)).join("") + bad.stdout + bad.stderr;
+    expect(all).not.toContain(TOKEN);
+  });
+});
