@@ -150,6 +150,11 @@ export async function uploadArtifact(
   } catch (error) {
     if (error instanceof ArtifactError) throw error;
     const exists = statusOf(error) === 412 || nameOf(error) === "PreconditionFailed";
+    if (exists) {
+      // the same key within the same second for the same commit: reuse it if it holds exactly these bytes
+      const existing = await headArtifact(s3, bucket, key);
+      if (existing?.size === size && existing.metadata?.contentSha256 === metadata.contentSha256) return;
+    }
     throw new ArtifactError(
       exists
         ? `${where} already exists; layer-sync never overwrites an artifact — another run used the same key`

@@ -267,6 +267,7 @@ class BitbucketModel {
     if (head === "refs" && second === "branches") return this.branches(req, at, rest.slice(2));
     if (head === "refs" && second === "tags") return this.tag(req, at, rest.slice(2));
     if (head === "commit" && rest.length === 2) return this.commit(req, at, second ?? "");
+    if (head === "commits" && rest.length === 2) return this.commits(req, at, second ?? "");
     if (head === "src") return this.src(req, at, rest.slice(1));
     return bitbucketError(404, "Resource not found");
   }
@@ -418,6 +419,12 @@ class BitbucketModel {
   }
 
   private tag(req: EmulatorRequest, at: Located, nameSegs: string[]): EmulatorResponse {
+    if (nameSegs.length === 0 || (nameSegs.length === 1 && nameSegs[0] === "")) {
+      const all = [...at.repo.tags.entries()]
+        .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
+        .map(([name, sha]) => this.refJson(at, "tag", name, at.repo.commits.get(sha) as FixtureCommit));
+      return this.collection(req, all);
+    }
     const name = nameSegs.join("/");
     const sha = at.repo.tags.get(name);
     const commit = sha ? at.repo.commits.get(sha) : undefined;
@@ -429,6 +436,41 @@ class BitbucketModel {
     const commit = ref.includes("/") ? undefined : at.repo.resolve(ref);
     if (!commit) return bitbucketError(404, `Commit not found`);
     return json(200, applyFields(this.commitJson(at, commit), req.url.searchParams.get("fields")));
+  }
+
+  /**
+   * `commits/{revision}?exclude=…&path=…`: the log of `revision` without what `exclude` reaches, newest
+   * first, limited to commits that changed something under `path` (a file, or a directory with a
+   * trailing slash), as the Bitbucket docs describe.
+   */
+  private commits(req: EmulatorRequest, at: Located, rev: string): EmulatorResponse {
+    const start = at.repo.resolve(decodeURIComponent(rev));
+    if (!start) return bitbucketError(404, `Commit not found`);
+    const reach = (sha: string | undefined): string[] => {
+      const out: string[] = [];
+      for (
+        let c = sha ? at.repo.commits.get(sha) : undefined;
+        c;
+        c = c.parent ? at.repo.commits.get(c.parent) : undefined
+      ) {
+        out.push(c.sha);
+      }
+      return out;
+    };
+    const excluded = new Set(req.url.searchParams.getAll("exclude").flatMap((x) => reach(at.repo.resolve(x)?.sha)));
+    const path = req.url.searchParams.get("path")?.replace(/\/+$/, "");
+    const snapshot = (sha: string | undefined): string => {
+      const c = sha ? at.repo.commits.get(sha) : undefined;
+      if (!c || path === undefined) return "";
+      const file = c.entries.get(path);
+      if (file) return `${file.kind}:${file.content.toString("base64")}`;
+      return at.repo.isDir(c, path) ? at.repo.treeSha(c.entries, path) : "";
+    };
+    const log = reach(start.sha)
+      .filter((sha) => !excluded.has(sha))
+      .filter((sha) => path === undefined || snapshot(sha) !== snapshot(at.repo.commits.get(sha)?.parent))
+      .map((sha) => this.commitJson(at, at.repo.commits.get(sha) as FixtureCommit));
+    return this.collection(req, log);
   }
 
   /** Filter (`q`), sort, paginate and project (`fields`) a collection. */
