@@ -95,7 +95,8 @@ export async function syncHandler(event: unknown): Promise<SyncSummary | { ignor
         ssm,
         clock: () => new Date(),
         workDir: "/tmp/layer-sync",
-        exclusiveWorkDir: true,
+        // inside Lambda one invocation owns the environment; a local `layer-sync invoke` shares /tmp
+        exclusiveWorkDir: process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
         logger: coreLogger,
       },
     );

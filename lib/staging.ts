@@ -166,7 +166,10 @@ export class StagingArea {
       const p = join(workDir, name);
       const st = await lstat(p).catch(() => undefined);
       if (!st) continue;
-      if (options.exclusive || options.now - st.mtimeMs > 3_600_000) await rm(p, { recursive: true, force: true });
+      if (options.exclusive || options.now - st.mtimeMs > 3_600_000) {
+        // another process may still be writing there (a local run beside this one): never fail on it
+        await rm(p, { recursive: true, force: true, maxRetries: 2 }).catch(() => undefined);
+      }
     }
     const runDir = join(workDir, runId);
     await rm(runDir, { recursive: true, force: true });
