@@ -1,0 +1,142 @@
+/**
+ * `npm run synth`: the CfCT route.
+ *
+ * 1. Synthesises LayerSyncStack in template mode and writes infra/template/layer-sync.template.json:
+ *    one self-contained CloudFormation template (no CDK bootstrap, no assets; settings and the code
+ *    location are template parameters). cdk-nag's AwsSolutions pack must report nothing unacknowledged.
+ * 2. Bundles handlers/sync.ts and handlers/publish.ts with esbuild (the same options as NodejsFunction)
+ *    into index.mjs and zips each deterministically into infra/template/dist/layer-sync-<name>-<sha12>.zip
+ *    (the content hash in the name makes CloudFormation update the function when the code changes).
+ *    infra/template/dist/ is build output: do not commit it.
+ *
+ * Exits 1 with a one-line reason when a handler is missing or a step fails.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { App } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { build } from "esbuild";
+import JSZip from "jszip";
+import {
+  CREATE_REQUIRE_BANNER,
+  ESBUILD_TARGET,
+  type FunctionName,
+  HANDLER_ENTRIES,
+  MAIN_FIELDS,
+  REPO_ROOT,
+} from "./bundling.ts";
+import { LayerSyncStack } from "./stack.ts";
+
+const TEMPLATE_DIR = fileURLToPath(new URL("./template/", import.meta.url));
+export const TEMPLATE_FILE = join(TEMPLATE_DIR, "layer-sync.template.json");
+const DIST_DIR = join(TEMPLATE_DIR, "dist");
+/** Fixed timestamp for zip entries (the DOS epoch), so the same code gives the same bytes. */
+const ZIP_DATE = new Date(Date.UTC(1980, 0, 1, 0, 0, 0));
+
+/** The stack behind the CfCT template (also what the tests check). */
+export function templateStack(app: App): LayerSyncStack {
+  return new LayerSyncStack(app, "LayerSync", { mode: "template" });
+}
+
+/** The template-mode stack's CloudFormation template, after checking it with cdk-nag. */
+export function synthesizeTemplate(): Record<string, unknown> {
+  const app = new App({ outdir: mkdtempSync(join(tmpdir(), "layer-sync-synth-")) });
+  const stack = templateStack(app);
+  const report = new AwsSolutionsChecks(app).validateScope(stack);
+  if (report.violations.length > 0) {
+    const lines = report.violations.map(
+      (v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(", ")}`,
+    );
+    throw new Error(`cdk-nag AwsSolutions findings without an acknowledgment: ${lines.join("; ")}`);
+  }
+  const assembly = app.synth();
+  const template = assembly.getStackArtifact(stack.artifactId).template as Record<string, unknown>;
+  rmSync(assembly.directory, { recursive: true, force: true });
+  return template;
+}
+
+/** Zips files (name → bytes) with sorted entries, fixed dates and 0644 modes. */
+export async function deterministicZip(files: ReadonlyMap<string, Uint8Array>): Promise<Buffer> {
+  const zip = new JSZip();
+  for (const name of [...files.keys()].sort()) {
+    const data = files.get(name);
+    if (data === undefined) continue;
+    zip.file(name, data, { date: ZIP_DATE, unixPermissions: 0o100644, createFolders: false });
+  }
+  return zip.generateAsync({
+    type: "nodebuffer",
+    compression: "DEFLATE",
+    compressionOptions: { level: 9 },
+    platform: "UNIX",
+  });
+}
+
+async function bundle(name: FunctionName): Promise<{ file: string; sha256: string; bytes: number }> {
+  const entry = HANDLER_ENTRIES[name];
+  const outdir = join(DIST_DIR, "build", name);
+  await build({
+    entryPoints: [entry],
+    outfile: join(outdir, "index.mjs"),
+    absWorkingDir: REPO_ROOT,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: ESBUILD_TARGET,
+    minify: true,
+    sourcemap: "external",
+    sourcesContent: false,
+    mainFields: MAIN_FIELDS,
+    banner: { js: CREATE_REQUIRE_BANNER },
+    logLevel: "warning",
+  });
+  const zip = await deterministicZip(
+    new Map([
+      ["index.mjs", readFileSync(join(outdir, "index.mjs"))],
+      ["index.mjs.map", readFileSync(join(outdir, "index.mjs.map"))],
+    ]),
+  );
+  const sha256 = createHash("sha256").update(zip).digest("hex");
+  const file = join(DIST_DIR, `layer-sync-${name}-${sha256.slice(0, 12)}.zip`);
+  writeFileSync(file, zip);
+  return { file, sha256, bytes: zip.length };
+}
+
+async function main(): Promise<void> {
+  mkdirSync(TEMPLATE_DIR, { recursive: true });
+  writeFileSync(TEMPLATE_FILE, `${JSON.stringify(synthesizeTemplate(), null, 2)}\n`);
+  process.stderr.write(`wrote ${relative(REPO_ROOT, TEMPLATE_FILE)}\n`);
+
+  rmSync(DIST_DIR, { recursive: true, force: true });
+  const missing = Object.values(HANDLER_ENTRIES).filter((entry) => !existsSync(entry));
+  if (missing.length > 0) {
+    throw new Error(
+      `${missing.map((m) => relative(REPO_ROOT, m)).join(" and ")} not found; the function zips were not built (write the handlers, then run npm run synth again)`,
+    );
+  }
+  mkdirSync(DIST_DIR, { recursive: true });
+  const code: Record<string, { key: string; sha256: string; bytes: number }> = {};
+  for (const name of ["sync", "publish"] as const) {
+    const { file, sha256, bytes } = await bundle(name);
+    code[name] = { key: relative(DIST_DIR, file), sha256, bytes };
+    process.stderr.write(`wrote ${relative(REPO_ROOT, file)} (${bytes} bytes)\n`);
+  }
+  writeFileSync(join(DIST_DIR, "code.json"), `${JSON.stringify(code, null, 2)}\n`);
+  process.stdout.write(
+    [
+      "Upload the zips to an S3 bucket in the home Region and pass their keys as template parameters:",
+      `  SyncCodeS3Key=${code.sync?.key}`,
+      `  PublishCodeS3Key=${code.publish?.key}`,
+      "",
+    ].join("\n"),
+  );
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`npm run synth failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,63 @@
+/** The CfCT example files in infra/cfct, checked against the committed template (text-level: no YAML parser here). */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+
+const manifest = readFileSync(new URL("../../infra/cfct/manifest.yaml", import.meta.url), "utf8");
+const consumer = readFileSync(new URL("../../infra/cfct/consumer.template.yaml", import.meta.url), "utf8");
+const template = JSON.parse(
+  readFileSync(new URL("../../infra/template/layer-sync.template.json", import.meta.url), "utf8"),
+) as { Parameters: Record<string, { Default?: string }> };
+
+/** The `parameter_key`s of one manifest resource, by resource name. */
+function parameterKeys(resourceName: string): string[] {
+  const start = manifest.indexOf(`- name: ${resourceName}\n`);
+  const next = manifest.indexOf("\n  - name: ", start + 1);
+  const block = manifest.slice(start, next === -1 ? undefined : next);
+  return [...block.matchAll(/parameter_key: (\S+)/g)].map((m) => m[1] ?? "");
+}
+
+describe("the CfCT manifest example", () => {
+  it("uses manifest version 2021-03-15 with a home Region", () => {
+    expect(manifest).toMatch(/^version: 2021-03-15$/m);
+    expect(manifest).toMatch(/^region: [a-z]{2}-[a-z]+-\d/m);
+  });
+
+  it("deploys the synthesised template as a stack set to one account in the home Region", () => {
+    expect(manifest).toContain("resource_file: templates/layer-sync.template.json");
+    expect(manifest).toMatch(
+      /- name: layer-sync\n[\s\S]*?deploy_method: stack_set\n\s+deployment_targets:\n\s+accounts:/,
+    );
+  });
+
+  it("passes only parameters the template has, including every one without a default", () => {
+    const keys = parameterKeys("layer-sync");
+    expect(keys.filter((k) => !(k in template.Parameters))).toEqual([]);
+    const required = Object.entries(template.Parameters)
+      .filter(([, p]) => p.Default === undefined)
+      .map(([k]) => k);
+    expect(required.filter((k) => !keys.includes(k))).toEqual([]);
+  });
+});
+
+describe("the consumer template", () => {
+  it("reads the shared layer-version-arn parameter by its full ARN through an SSM parameter type", () => {
+    expect(consumer).toMatch(/LayerVersionArn:\n\s+Type: AWS::SSM::Parameter::Value<String>/);
+    expect(consumer).toMatch(
+      /Default: arn:aws:ssm:[a-z0-9-]+:\d{12}:parameter\/layer-sync\/[A-Za-z0-9_-]+\/layer-version-arn\n/,
+    );
+    expect(consumer).not.toContain("parameter//");
+    const withoutComments = consumer.replace(/^\s*#.*$/gm, "");
+    expect(withoutComments).not.toMatch(/\{\{resolve:ssm:/);
+  });
+
+  it("attaches that layer version to the sample function", () => {
+    expect(consumer).toMatch(/Layers:\n\s+- Ref: LayerVersionArn/);
+  });
+
+  it("is overridden per deployment by the manifest with the same kind of ARN", () => {
+    expect(parameterKeys("layer-sync-consumer-example")).toEqual(["LayerVersionArn"]);
+    expect(manifest).toMatch(
+      /parameter_value: arn:aws:ssm:[a-z0-9-]+:\d{12}:parameter\/layer-sync\/[A-Za-z0-9_-]+\/layer-version-arn/,
+    );
+  });
+});
