@@ -7,14 +7,18 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import middy from "@middy/core";
-import { loadSyncConfig, parseFolders, type SyncConfig } from "../lib/config.ts";
+import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/config.ts";
 import { EventValidationError, LayerSyncError } from "../lib/errors.ts";
-import { parseSyncEvent } from "../lib/events.ts";
+import { parseSyncEvent, type SyncEvent } from "../lib/events.ts";
+import { type GateOutcome, gateError, gateOutcome, reportJob } from "../lib/gate.ts";
 import { putSummaryEvent } from "../lib/notify.ts";
+import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { createSource } from "../lib/sources/index.ts";
-import { runSync, type SyncSummary } from "../lib/sync.ts";
+import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync.ts";
 import { checkToken, TokenCache } from "../lib/token.ts";
+import { publishClients } from "./publish.ts";
 import { awsClients, coreLogger, logger, metrics, redactErrors } from "./runtime.ts";
 
 const tokens = new TokenCache(5 * 60_000);
@@ -57,7 +61,101 @@ function recordMetrics(summary: SyncSummary, started: number): void {
   metrics.addMetric("DurationMs", MetricUnit.Milliseconds, Date.now() - started);
 }
 
-export async function syncHandler(event: unknown): Promise<SyncSummary | { ignored: string }> {
+async function performSync(config: SyncConfig, options: SyncOptions): Promise<SyncSummary> {
+  const { s3, ssm } = awsClients();
+  const bundle = createSource(config.source, await token(config));
+  try {
+    return await runSync(config, options, {
+      source: bundle.source,
+      requestCount: () => bundle.http.requestCount,
+      s3,
+      ssm,
+      clock: () => new Date(),
+      workDir: "/tmp/layer-sync",
+      // inside Lambda one invocation owns the environment; a local `layer-sync invoke` shares /tmp
+      exclusiveWorkDir: process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
+      logger: coreLogger,
+    });
+  } finally {
+    await bundle.http.close();
+  }
+}
+
+function selectFolders(config: SyncConfig, paths: string[] | undefined) {
+  if (!paths) return config.source.folders;
+  const selected = parseFolders(paths, config.layer.layerNamePrefix);
+  if (selected.problems.length) throw new EventValidationError(`"paths" ${selected.problems.join("; ")}`);
+  return selected.folders;
+}
+
+async function finish(config: SyncConfig, summary: SyncSummary, started: number): Promise<void> {
+  recordMetrics(summary, started);
+  if (config.summaryEventBus) {
+    await putSummaryEvent(awsClients().events, config.summaryEventBus, "Layer Sync Summary", summary, coreLogger);
+  }
+}
+
+let codepipeline: CodePipelineClient | undefined;
+
+/** The CodePipeline client gate mode reports through, created on first use. */
+export function codePipelineClient(): CodePipelineClient {
+  codepipeline ??= new CodePipelineClient({});
+  return codepipeline;
+}
+
+/**
+ * Pipeline-gate mode: sync, publish the packages the sync produced, and report the job result. Failures are
+ * reported to CodePipeline (the action fails with the message) rather than thrown, which would leave the
+ * action waiting until it times out.
+ */
+async function gate(job: { jobId: string; userParameters: string | undefined }, config: SyncConfig, started: number) {
+  let sync: SyncSummary | undefined;
+  let publish: PublishSummary | undefined;
+  let outcome: GateOutcome;
+  try {
+    let manual: SyncEvent = { kind: "manual", dryRun: false, force: false };
+    if (job.userParameters?.trim()) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(job.userParameters);
+      } catch (error) {
+        throw new EventValidationError('the action\'s UserParameters must be JSON such as {"ref":"main"}', {
+          cause: error,
+        });
+      }
+      manual = parseSyncEvent(raw, config.pipelineName);
+      if (manual.kind !== "manual" || manual.dryRun) {
+        throw new EventValidationError('UserParameters accept only {"ref","paths","force"}');
+      }
+    }
+    sync = await performSync(config, {
+      ref: manual.kind === "manual" ? manual.ref : undefined,
+      folders: selectFolders(config, manual.kind === "manual" ? manual.paths : undefined),
+      force: manual.kind === "manual" && manual.force,
+    });
+    await finish(config, sync, started);
+    const ready = sync.packages.filter((p) => !p.error).map((p) => p.name);
+    if (ready.length) {
+      const publishConfig = loadPublishConfig({ env: process.env });
+      const { s3, ssm } = awsClients();
+      publish = await runPublish(
+        publishConfig,
+        { kind: "packages", packages: ready, trigger: "manual" },
+        { ...publishClients(), s3, ssm, clock: () => new Date(), logger: coreLogger },
+      );
+    }
+    outcome = gateOutcome(sync, publish);
+  } catch (error) {
+    outcome = gateError(error);
+  }
+  logger[outcome.succeeded ? "info" : "error"]("pipeline gate result", { jobId: job.jobId, message: outcome.message });
+  await reportJob(codePipelineClient(), job.jobId, outcome, `layer-sync-${started}`);
+  return { jobId: job.jobId, succeeded: outcome.succeeded, message: outcome.message, sync, publish };
+}
+
+export type GateResult = Awaited<ReturnType<typeof gate>>;
+
+export async function syncHandler(event: unknown): Promise<SyncSummary | GateResult | { ignored: string }> {
   const started = Date.now();
   const config = loadSyncConfig({ env: process.env }, { requireBucket: true });
   const parsed = parseSyncEvent(event, config.pipelineName);
@@ -65,48 +163,14 @@ export async function syncHandler(event: unknown): Promise<SyncSummary | { ignor
     logger.info("event ignored", { reason: parsed.reason });
     return { ignored: parsed.reason };
   }
-  if (parsed.kind === "job") {
-    throw new EventValidationError(
-      "CodePipeline job events need pipeline-gate mode, which this build does not support yet",
-    );
-  }
-  let folders = config.source.folders;
-  if (parsed.kind === "manual" && parsed.paths) {
-    const selected = parseFolders(parsed.paths, config.layer.layerNamePrefix);
-    if (selected.problems.length) throw new EventValidationError(`"paths" ${selected.problems.join("; ")}`);
-    folders = selected.folders;
-  }
-  const { s3, ssm, events } = awsClients();
-  const bundle = createSource(config.source, await token(config));
-  let summary: SyncSummary;
-  try {
-    summary = await runSync(
-      config,
-      {
-        ref: parsed.kind === "manual" ? parsed.ref : undefined,
-        folders,
-        dryRun: parsed.kind === "manual" && parsed.dryRun,
-        force: parsed.kind === "manual" && parsed.force,
-      },
-      {
-        source: bundle.source,
-        requestCount: () => bundle.http.requestCount,
-        s3,
-        ssm,
-        clock: () => new Date(),
-        workDir: "/tmp/layer-sync",
-        // inside Lambda one invocation owns the environment; a local `layer-sync invoke` shares /tmp
-        exclusiveWorkDir: process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
-        logger: coreLogger,
-      },
-    );
-  } finally {
-    await bundle.http.close();
-  }
-  recordMetrics(summary, started);
-  if (config.summaryEventBus) {
-    await putSummaryEvent(events, config.summaryEventBus, "Layer Sync Summary", summary, coreLogger);
-  }
+  if (parsed.kind === "job") return gate(parsed, config, started);
+  const summary = await performSync(config, {
+    ref: parsed.kind === "manual" ? parsed.ref : undefined,
+    folders: selectFolders(config, parsed.kind === "manual" ? parsed.paths : undefined),
+    dryRun: parsed.kind === "manual" && parsed.dryRun,
+    force: parsed.kind === "manual" && parsed.force,
+  });
+  await finish(config, summary, started);
   if (summary.packages.some((p) => p.error)) throw new SyncFailedError(summary);
   return summary;
 }

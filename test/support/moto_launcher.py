@@ -27,6 +27,10 @@ moved the code being patched). Real AWS supports each of these; moto does not:
    ``sources`` is not supported.
 3. Nested OUs are principals. moto only looks for an OU among the root's direct children and rejects a
    nested OU with UnknownResourceException; any OU of the caller's organization is accepted.
+4. CodePipeline ``PutJobSuccessResult`` and ``PutJobFailureResult`` (pipeline-gate mode) exist. They
+   validate the request like AWS (``jobId`` required; a failure needs ``failureDetails.type`` and
+   ``message``) and, as in AWS, a job takes one result: a second one answers InvalidJobStateException.
+   Jobs are not otherwise modelled (any job id is accepted once).
 """
 
 from __future__ import annotations
@@ -192,6 +196,60 @@ for _operation, _method in (
     if not hasattr(ResourceAccessManagerResponse, _operation):
         setattr(ResourceAccessManagerResponse, _operation, _method)
         ram_urls.url_paths["{0}/" + _operation.replace("_", "") + "$"] = ResourceAccessManagerResponse.dispatch
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 4. CodePipeline job results
+
+from moto.codepipeline.responses import CodePipelineResponse  # noqa: E402
+
+_JOB_RESULTS: dict[str, dict[str, Any]] = {}
+_JOB_LOCK = threading.Lock()
+_FAILURE_TYPES = {
+    "JobFailed",
+    "ConfigurationError",
+    "PermissionError",
+    "RevisionOutOfSync",
+    "RevisionUnavailable",
+    "SystemUnavailable",
+}
+
+
+def _record_job_result(self: CodePipelineResponse, status: str) -> str:
+    job_id = self._get_param("jobId")
+    if not isinstance(job_id, str) or not re.fullmatch(r"[0-9a-z-]{36}", job_id):
+        raise JsonRESTError("ValidationException", "jobId must be a job id (36 characters)")
+    if status == "Failed":
+        details = self._get_param("failureDetails") or {}
+        if details.get("type") not in _FAILURE_TYPES or not details.get("message"):
+            raise JsonRESTError("ValidationException", "failureDetails needs a valid type and a message")
+        if len(details["message"]) > 5000:
+            raise JsonRESTError("ValidationException", "failureDetails.message is longer than 5000 characters")
+    else:
+        summary = (self._get_param("executionDetails") or {}).get("summary", "")
+        if len(summary) > 2048:
+            raise JsonRESTError("ValidationException", "executionDetails.summary is longer than 2048 characters")
+    with _JOB_LOCK:
+        if job_id in _JOB_RESULTS:
+            raise JsonRESTError("InvalidJobStateException", f"Job {job_id} is already {_JOB_RESULTS[job_id]['status']}")
+        _JOB_RESULTS[job_id] = {"status": status, "request": json.loads(self.body or "{}")}
+    return "{}"
+
+
+def _put_job_success_result(self: CodePipelineResponse) -> str:
+    return _record_job_result(self, "Succeeded")
+
+
+def _put_job_failure_result(self: CodePipelineResponse) -> str:
+    return _record_job_result(self, "Failed")
+
+
+for _operation, _method in (
+    ("put_job_success_result", _put_job_success_result),
+    ("put_job_failure_result", _put_job_failure_result),
+):
+    if not hasattr(CodePipelineResponse, _operation):
+        setattr(CodePipelineResponse, _operation, _method)
 
 
 # ---------------------------------------------------------------------------------------------------------

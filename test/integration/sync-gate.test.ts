@@ -1,0 +1,131 @@
+import { randomUUID } from "node:crypto";
+import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import type { Context } from "aws-lambda";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { codePipelineClient, handler } from "../../handlers/sync.ts";
+import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
+import { standardRepo } from "../fixtures/repo.ts";
+import { createBucket, uniqueName } from "../support/aws.ts";
+
+const TOKEN = "bb-gate-token-0a1b2c3d4e5f";
+const ssm = new SSMClient({});
+let bb: BitbucketEmulator;
+let prefix: string;
+const sent: { command: string; input: Record<string, unknown> }[] = [];
+const context = { functionName: "layer-sync-sync", awsRequestId: "gate" } as unknown as Context;
+
+function jobEvent(userParameters?: string) {
+  return {
+    "CodePipeline.job": {
+      id: randomUUID(),
+      accountId: "123456789012",
+      data: {
+        actionConfiguration: { configuration: { FunctionName: "layer-sync-sync", UserParameters: userParameters } },
+      },
+    },
+  };
+}
+
+interface GateResult {
+  jobId: string;
+  succeeded: boolean;
+  message: string;
+}
+
+beforeAll(async () => {
+  bb = await startBitbucketEmulator({ repos: [standardRepo({ bigFileBytes: 64 * 1024 })], accessTokens: [TOKEN] });
+  const bucket = await createBucket(uniqueName("gate"));
+  prefix = `/${uniqueName("gate")}`;
+  await ssm.send(new PutParameterCommand({ Name: `${prefix}/token`, Value: TOKEN, Type: "SecureString" }));
+  Object.assign(process.env, {
+    SOURCE_PROVIDER: "bitbucket",
+    SOURCE_REPOSITORY: "acme/layers",
+    SOURCE_REF: "main",
+    SOURCE_PATHS: "layers/tools",
+    SOURCE_API_URL: bb.apiUrl,
+    SOURCE_WEB_URL: bb.webUrl,
+    TOKEN_PARAMETER_NAME: `${prefix}/token`,
+    ARTIFACT_BUCKET: bucket,
+    PARAMETER_PREFIX: prefix,
+    LAYER_NAME_PREFIX: `${uniqueName("g")}-`,
+    COMPATIBLE_RUNTIMES: "nodejs24.x",
+    POWERTOOLS_DEV: "true",
+  });
+  codePipelineClient().middlewareStack.add(
+    (next, ctx) => async (args) => {
+      sent.push({ command: String(ctx.commandName), input: args.input as Record<string, unknown> });
+      return next(args);
+    },
+    { step: "initialize", name: "captureJobResults" },
+  );
+});
+
+afterAll(async () => {
+  await bb.close();
+});
+
+describe("the sync handler in pipeline-gate mode", () => {
+  it("syncs, publishes and reports success with a summary naming the layer version", async () => {
+    const event = jobEvent('{"ref":"main"}');
+    const result = (await handler(event, context)) as GateResult;
+    expect(result.succeeded).toBe(true);
+    const arn = (await ssm.send(new GetParameterCommand({ Name: `${prefix}/tools/layer-version-arn` }))).Parameter
+      ?.Value;
+    expect(arn).toMatch(/:layer:g-[0-9a-f]+-tools:1$/);
+    expect(sent.at(-1)).toEqual({
+      command: "PutJobSuccessResultCommand",
+      input: {
+        jobId: event["CodePipeline.job"].id,
+        executionDetails: {
+          summary: expect.stringMatching(/^layer-sync at [0-9a-f]{7}: tools synced, layer version 1$/),
+          externalExecutionId: expect.any(String),
+        },
+      },
+    });
+  });
+
+  it("reports an unchanged run as success without publishing a new version", async () => {
+    const result = (await handler(jobEvent(), context)) as GateResult;
+    expect(result.succeeded).toBe(true);
+    expect(result.message).toMatch(/tools unchanged, layer version 1$/);
+    expect(sent.at(-1)?.command).toBe("PutJobSuccessResultCommand");
+  });
+
+  it("reports a failing package as a job failure with a message naming it, instead of throwing", async () => {
+    const event = jobEvent('{"paths":["layers/escape"]}');
+    const result = (await handler(event, context)) as GateResult;
+    expect(result.succeeded).toBe(false);
+    expect(sent.at(-1)).toEqual({
+      command: "PutJobFailureResultCommand",
+      input: {
+        jobId: event["CodePipeline.job"].id,
+        failureDetails: {
+          type: "JobFailed",
+          message: expect.stringMatching(/escape \(sync\): symlink "evil" .*leaves the folder/),
+          externalExecutionId: expect.any(String),
+        },
+      },
+    });
+    // the last good layer stays the current one
+    const arn = (await ssm.send(new GetParameterCommand({ Name: `${prefix}/tools/layer-version-arn` }))).Parameter
+      ?.Value;
+    expect(arn).toMatch(/-tools:1$/);
+  });
+
+  it("reports unreadable UserParameters as a configuration error", async () => {
+    await handler(jobEvent("{not json"), context);
+    expect(sent.at(-1)?.command).toBe("PutJobFailureResultCommand");
+    expect(sent.at(-1)?.input.failureDetails).toMatchObject({
+      type: "ConfigurationError",
+      message: expect.stringMatching(/UserParameters must be JSON/),
+    });
+  });
+
+  it("fails loudly when the job result cannot be reported (a job takes one result)", async () => {
+    const event = jobEvent();
+    await handler(event, context);
+    await expect(handler(event, context)).rejects.toThrow(
+      /reporting the result of CodePipeline job .* failed \(InvalidJobStateException\)/,
+    );
+  });
+});
