@@ -249,7 +249,8 @@ async function stopLauncher(child: ChildProcess): Promise<void> {
   }
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+/** Ensure the venv, start the patched moto server on a free port and wait until it answers. */
+export async function startMoto(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
   const venvDir = resolve(repoRoot, process.env.LAYER_SYNC_VENV || ".venv");
   const python = await ensureMotoVenv(venvDir);
   const { child, port } = await startLauncher(python);
@@ -260,6 +261,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await stopLauncher(child);
     throw error;
   }
-  project.provide("motoEndpoint", endpoint);
-  return () => stopLauncher(child);
+  return { endpoint, stop: () => stopLauncher(child) };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const moto = await startMoto();
+  project.provide("motoEndpoint", moto.endpoint);
+  return moto.stop;
 }
