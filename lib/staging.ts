@@ -28,6 +28,8 @@ export interface StageLimits {
   maxBytes: number;
 }
 
+function ignoreUntilPiped(): void {}
+
 export class FolderStage implements EntrySink {
   readonly folder: string;
   readonly dir: string;
@@ -60,9 +62,18 @@ export class FolderStage implements EntrySink {
   }
 
   async file(path: string, body: Readable | Buffer, options: { executable: boolean; size?: number }): Promise<void> {
-    this.admit(path);
-    if (options.size !== undefined) this.reserve(path, options.size);
-    const abs = await this.prepare(path);
+    // Until the pipeline below is attached (after an await), an error on the body (a reset connection) would
+    // have no listener and crash the process; keep it on the stream, where the pipeline finds it.
+    if (!Buffer.isBuffer(body)) body.on("error", ignoreUntilPiped);
+    let abs: string;
+    try {
+      this.admit(path);
+      if (options.size !== undefined) this.reserve(path, options.size);
+      abs = await this.prepare(path);
+    } catch (error) {
+      if (!Buffer.isBuffer(body)) body.destroy();
+      throw error;
+    }
     const previous = this.entries.get(path)?.size ?? 0;
     this.totalBytes -= previous;
     let written = 0;
