@@ -1,0 +1,75 @@
+import { open, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildZip, MODE, verifyZip } from "../../lib/archive.ts";
+import { ArchiveError } from "../../lib/errors.ts";
+import { type FolderStage, StagingArea } from "../../lib/staging.ts";
+import { readZip } from "../support/zip.ts";
+
+let area: StagingArea;
+let stage: FolderStage;
+
+beforeAll(async () => {
+  area = await StagingArea.create(
+    join(tmpdir(), "ls-archive-test"),
+    `run-${process.pid}`,
+    { maxFiles: 100, maxBytes: 1 << 20 },
+    {
+      exclusive: false,
+      now: Date.now(),
+    },
+  );
+  stage = await area.stage("layers/x", "x");
+  await stage.file("b/z.txt", Buffer.from("zzz"), { executable: false });
+  await stage.file("a.sh", Buffer.from("#!/bin/sh\n"), { executable: true });
+  await stage.file("layer.json", Buffer.from("{}"), { executable: false });
+  await stage.file("b/ünï.txt", Buffer.alloc(0), { executable: false });
+  await stage.symlink("b/link", "../a.sh");
+});
+
+afterAll(() => area.dispose());
+
+describe("buildZip", () => {
+  it("writes sorted entries with Unix modes, symlink targets as content, and no layer.json", async () => {
+    const z = await buildZip(stage, join(area.runDir, "x1.zip"));
+    const entries = await readZip(await readFile(z.path));
+    expect(entries.map((e) => [e.name, e.mode])).toEqual([
+      ["a.sh", MODE.executable],
+      ["b/link", MODE.symlink],
+      ["b/z.txt", MODE.file],
+      ["b/ünï.txt", MODE.file],
+    ]);
+    expect(entries[1]?.content.toString()).toBe("../a.sh");
+    expect(z.files).toBe(4);
+  });
+
+  it("gives the same bytes every time", async () => {
+    const one = await buildZip(stage, join(area.runDir, "x2.zip"));
+    const two = await buildZip(stage, join(area.runDir, "x3.zip"));
+    expect(one.sha256).toBe(two.sha256);
+    expect((await readFile(one.path)).equals(await readFile(two.path))).toBe(true);
+  });
+});
+
+describe("verifyZip", () => {
+  it("accepts a good zip and rejects one whose bytes were damaged", async () => {
+    const z = await buildZip(stage, join(area.runDir, "x4.zip"));
+    await expect(verifyZip(stage, z.path)).resolves.toBeUndefined();
+    const data = await readFile(z.path);
+    const damaged = join(area.runDir, "x5.zip");
+    const copy = Buffer.from(data);
+    const at = copy.indexOf(Buffer.from("b/z.txt")) + 7 + 2; // inside the first file's data
+    copy[at] = (copy[at] ?? 0) ^ 0xff;
+    await writeFile(damaged, copy);
+    await expect(verifyZip(stage, damaged)).rejects.toThrow(ArchiveError);
+  });
+
+  it("rejects a zip cut short", async () => {
+    const z = await buildZip(stage, join(area.runDir, "x6.zip"));
+    const fh = await open(z.path, "r+");
+    await fh.truncate(40);
+    await fh.close();
+    await expect(verifyZip(stage, z.path)).rejects.toThrow(/failed verification/);
+  });
+});

@@ -1,0 +1,80 @@
+import { mkdir, readdir, stat, utimes } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { LimitExceededError, PathSafetyError } from "../../lib/errors.ts";
+import { StagingArea } from "../../lib/staging.ts";
+
+const limits = { maxFiles: 3, maxBytes: 100 };
+
+describe("StagingArea", () => {
+  it("removes stale run directories before a run, and its own after", async () => {
+    const work = join(tmpdir(), `ls-staging-${process.pid}-${Date.now()}`);
+    await mkdir(join(work, "old-run"), { recursive: true });
+    await mkdir(join(work, "recent-run"), { recursive: true });
+    const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+    await utimes(join(work, "old-run"), twoHoursAgo, twoHoursAgo);
+    const area = await StagingArea.create(work, "mine", limits, { exclusive: false, now: Date.now() });
+    expect((await readdir(work)).sort()).toEqual(["mine", "recent-run"]);
+    const exclusive = await StagingArea.create(work, "lambda", limits, { exclusive: true, now: Date.now() });
+    expect(await readdir(work)).toEqual(["lambda"]);
+    await exclusive.dispose();
+    expect(await readdir(work)).toEqual([]);
+    await area.dispose();
+  });
+});
+
+describe("FolderStage", () => {
+  it("writes executables with mode 755 and files with 644", async () => {
+    const area = await StagingArea.create(join(tmpdir(), `ls-st-${process.pid}`), "r1", limits, {
+      exclusive: false,
+      now: Date.now(),
+    });
+    const stage = await area.stage("f", "f");
+    await stage.file("bin/x", Buffer.from("x"), { executable: true });
+    await stage.file("y", Buffer.from("y"), { executable: false });
+    expect((await stat(stage.absolute("bin/x"))).mode & 0o777).toBe(0o755);
+    expect((await stat(stage.absolute("y"))).mode & 0o777).toBe(0o644);
+    await area.dispose();
+  });
+
+  it("enforces the file-count and byte limits while streaming", async () => {
+    const area = await StagingArea.create(join(tmpdir(), `ls-st2-${process.pid}`), "r2", limits, {
+      exclusive: false,
+      now: Date.now(),
+    });
+    const stage = await area.stage("f", "f");
+    await stage.file("a", Buffer.alloc(10), { executable: false });
+    await expect(stage.file("big", Buffer.alloc(200), { executable: false })).rejects.toThrow(LimitExceededError);
+    await expect(stage.file("declared", Buffer.alloc(1), { executable: false, size: 500 })).rejects.toThrow(
+      /over 100 bytes/,
+    );
+    await stage.file("b", Buffer.alloc(1), { executable: false });
+    await stage.file("c", Buffer.alloc(1), { executable: false });
+    await expect(stage.file("d", Buffer.alloc(1), { executable: false })).rejects.toThrow(/more than 3 files/);
+    await area.dispose();
+  });
+
+  it("refuses entries inside a symlink or a file, and symlinks that leave the folder", async () => {
+    const area = await StagingArea.create(
+      join(tmpdir(), `ls-st3-${process.pid}`),
+      "r3",
+      { maxFiles: 10, maxBytes: 100 },
+      {
+        exclusive: false,
+        now: Date.now(),
+      },
+    );
+    const stage = await area.stage("f", "f");
+    await stage.symlink("link", "sub");
+    await expect(stage.file("link/evil", Buffer.from("x"), { executable: false })).rejects.toThrow(
+      /inside symlink "link"/,
+    );
+    await stage.file("plain", Buffer.from("x"), { executable: false });
+    await expect(stage.file("plain/child", Buffer.from("x"), { executable: false })).rejects.toThrow(
+      /inside file "plain"/,
+    );
+    await expect(stage.symlink("out", "../../x")).rejects.toThrow(PathSafetyError);
+    await area.dispose();
+  });
+});
