@@ -1,8 +1,10 @@
 import { readFile } from "node:fs/promises";
+import { CreateEventBusCommand, EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { awsClients } from "../../handlers/runtime.ts";
 import { handler } from "../../handlers/sync.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { expectedZipEntries, type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
@@ -180,6 +182,33 @@ describe("the sync handler on moto and the Bitbucket emulator", () => {
   it("rejects a malformed manual payload with a message that names the field", async () => {
     await expect(invoke({ paths: "layers/tools" })).rejects.toThrow(/"paths" must be a non-empty array/);
     await expect(invoke({ refs: "main" })).rejects.toThrow(/unknown field\(s\) "refs"/);
+  });
+
+  it("puts a summary event on the configured bus for each run", async () => {
+    const bus = uniqueName("bus");
+    await new EventBridgeClient({}).send(new CreateEventBusCommand({ Name: bus }));
+    process.env.SUMMARY_EVENT_BUS = bus;
+    const sent: { Entries?: { EventBusName?: string; Source?: string; DetailType?: string; Detail?: string }[] }[] = [];
+    const events = awsClients().events;
+    events.middlewareStack.add(
+      (next) => async (args) => {
+        const result = await next(args);
+        sent.push(args.input as (typeof sent)[number]);
+        expect((result.output as { FailedEntryCount?: number }).FailedEntryCount ?? 0).toBe(0);
+        return result;
+      },
+      { step: "initialize", name: "capturePutEvents" },
+    );
+    try {
+      const summary = await invoke({ paths: ["layers/tools"] });
+      expect(sent).toHaveLength(1);
+      const entry = sent[0]?.Entries?.[0];
+      expect(entry).toMatchObject({ EventBusName: bus, Source: "layer-sync", DetailType: "Layer Sync Summary" });
+      expect(JSON.parse(entry?.Detail ?? "{}")).toEqual(JSON.parse(JSON.stringify(summary)));
+    } finally {
+      delete process.env.SUMMARY_EVENT_BUS;
+      events.middlewareStack.remove("capturePutEvents");
+    }
   });
 
   it("never logs the token", () => {
