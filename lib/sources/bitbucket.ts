@@ -23,7 +23,7 @@ import {
 } from "../errors.ts";
 import type { Headers, HttpClient, HttpRequest } from "../http.ts";
 import { quoteName, relativeTo } from "../paths.ts";
-import { collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, type LfsPending } from "./tarball.ts";
 import type { FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
@@ -286,7 +286,10 @@ export class BitbucketSource implements RepositorySource {
             `folder "${target.folder}": Git LFS file ${quoteName(rel)} came back as a pointer, not its content; check that the LFS object exists and the token may read it`,
           ),
       );
-      await target.sink.file(rel, through(res.body, guard), { executable });
+      // the listed size is the file's, except for LFS content served from the media host
+      const size = !attrs.includes("lfs") && res.url.origin === this.apiOrigin ? entry.size : undefined;
+      const body = size === undefined ? res.body : through(res.body, bodyCheck({ size }, this.http.describe(req)));
+      await target.sink.file(rel, through(body, guard), { executable, ...(size === undefined ? {} : { size }) });
     });
   }
 

@@ -1,6 +1,7 @@
 /** Pieces shared by the provider adapters: auth headers, URL paths, LFS pointers, options. */
+import { createHash } from "node:crypto";
 import { Readable, Transform } from "node:stream";
-import type { HttpClient } from "../http.ts";
+import { type HttpClient, RetryableBodyError } from "../http.ts";
 
 export interface SourceOptions {
   /** `workspace/repo` or `owner/repo`. */
@@ -85,6 +86,35 @@ export function lfsGuard(onPointer: () => Error): Transform {
     },
     flush(cb) {
       cb(size <= LFS_POINTER_MAX_BYTES && isLfsPointer(Buffer.concat(head)) ? onPointer() : null);
+    },
+  });
+}
+
+/**
+ * A pass-through that checks a downloaded body against what the listing promised: its length and, for a git
+ * blob, its object id. A body cut short behind a matching Content-Length, or corrupted on the way, fails with
+ * `RetryableBodyError` at its end, so the HTTP client downloads it again instead of packaging it.
+ */
+export function bodyCheck(expected: { size?: number | undefined; gitBlobSha?: string | undefined }, what: string) {
+  let size = 0;
+  const hash =
+    expected.gitBlobSha !== undefined && expected.size !== undefined
+      ? createHash("sha1").update(`blob ${expected.size}\0`)
+      : undefined;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      size += chunk.length;
+      hash?.update(chunk);
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (expected.size !== undefined && size !== expected.size) {
+        cb(new RetryableBodyError(`${what}: the body was ${size} bytes, the listing says ${expected.size}`));
+      } else if (hash && hash.digest("hex") !== expected.gitBlobSha) {
+        cb(new RetryableBodyError(`${what}: the body does not hash to git blob ${expected.gitBlobSha}`));
+      } else {
+        cb();
+      }
     },
   });
 }

@@ -18,7 +18,7 @@ import { mapLimit } from "../concurrency.ts";
 import { ArchiveUnavailableError, SourceNotFoundError, SourceProtocolError, UnsupportedEntryError } from "../errors.ts";
 import type { Headers, HttpClient, RateLimitVerdict } from "../http.ts";
 import { quoteName } from "../paths.ts";
-import { collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, type LfsPending } from "./tarball.ts";
 import type { FetchOutcome, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
@@ -230,7 +230,12 @@ export class GitHubSource implements RepositorySource {
           pointer = true;
           return new UnsupportedEntryError(`LFS pointer ${quoteName(rel)}`);
         });
-        await target.sink.file(rel, through(res.body, guard), { executable });
+        const checked = through(
+          res.body,
+          bodyCheck({ size: item.size, gitBlobSha: item.sha }, this.http.describe(req)),
+        );
+        const declared = item.size === undefined ? {} : { size: item.size };
+        await target.sink.file(rel, through(checked, guard), { executable, ...declared });
       });
     } catch (error) {
       if (!pointer) throw error;
