@@ -9,6 +9,7 @@ import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import type { MiddlewareObj } from "@middy/core";
+import type { Context } from "aws-lambda";
 import { redact } from "../lib/redact.ts";
 import type { Logger as CoreLogger } from "../lib/sync.ts";
 
@@ -44,5 +45,26 @@ export function redactErrors(): MiddlewareObj {
         if (error.stack) error.stack = redact(error.stack);
       }
     },
+  };
+}
+
+/** A Lambda context for running a handler outside Lambda (`layer-sync invoke`, the demo). */
+export function localContext(functionName: string): Context {
+  const fail = () => {
+    throw new Error("not available outside Lambda");
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: "$LATEST",
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: "2048",
+    awsRequestId: `local-${Date.now()}`,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: "local",
+    getRemainingTimeInMillis: () => 900_000,
+    done: fail,
+    fail,
+    succeed: fail,
   };
 }

@@ -191,14 +191,8 @@ async function invokeCommand(positionals: string[], io: CliIo): Promise<number> 
   const mod = (await import(which === "sync" ? "../handlers/sync.ts" : "../handlers/publish.ts")) as {
     handler: (event: unknown, context: unknown) => Promise<unknown>;
   };
-  const context = {
-    functionName: `layer-sync-${which}`,
-    functionVersion: "$LATEST",
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:layer-sync-${which}`,
-    memoryLimitInMB: "2048",
-    awsRequestId: `local-${Date.now()}`,
-    getRemainingTimeInMillis: () => 900_000,
-  };
+  const { localContext } = await import("../handlers/runtime.ts");
+  const context = localContext(`layer-sync-${which}`);
   // the handler's structured logs and metrics go to stderr; stdout carries only the result
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;

@@ -136,7 +136,8 @@ async function main(): Promise<void> {
     // handlers read their settings when called; import them after the environment is set
     const { handler: sync } = await import("../handlers/sync.ts");
     const { handler: publish } = await import("../handlers/publish.ts");
-    const context = { functionName: "demo", awsRequestId: "demo" };
+    const { localContext } = await import("../handlers/runtime.ts");
+    const context = localContext("layer-sync-demo");
     const started = JSON.parse(await readFile(new URL("../events/pipeline-started.json", import.meta.url), "utf8"));
     const change = (pkg: string) => ({
       source: "aws.ssm",

@@ -24,7 +24,7 @@ import {
 import type { Headers, HttpClient, HttpRequest } from "../http.ts";
 import { quoteName, relativeTo } from "../paths.ts";
 import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
-import { extractFolders, type LfsPending } from "./tarball.ts";
+import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type { FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
 interface TreeEntry {
@@ -317,38 +317,24 @@ export class BitbucketSource implements RepositorySource {
       }
       return extractFolders(res.body, targets, this.http.describe(req));
     });
-    await this.resolveLfs(commit, result.lfs, result.errors);
-    return {
-      outcomes: targets.map((t) => {
-        const error = result.errors.get(t.folder);
-        return error ? { folder: t.folder, error } : { folder: t.folder };
-      }),
-      warnings: [],
-    };
+    return finishExtraction(targets, result, this.options.concurrency, (p) => this.resolveLfs(commit, p));
   }
 
   /** Archives carry LFS pointers: fetch the real content through the API (which redirects to the media host). */
-  private async resolveLfs(commit: string, pending: LfsPending[], errors: Map<string, Error>): Promise<void> {
-    await mapLimit(pending, this.options.concurrency, async (p) => {
-      if (errors.has(p.target.folder)) return;
-      try {
-        await this.download(commit, p.target, {
-          type: "commit_file",
-          path: p.repoPath,
-          attributes: p.executable ? ["lfs", "executable"] : ["lfs"],
-        });
-      } catch (error) {
-        errors.set(
-          p.target.folder,
-          error instanceof SourceError || error instanceof UnsupportedEntryError
-            ? new UnsupportedEntryError(
-                `folder "${p.target.folder}": Git LFS file ${quoteName(p.path)} could not be resolved (${(error as Error).message})`,
-                { cause: error },
-              )
-            : (error as Error),
-        );
-      }
-    });
+  private async resolveLfs(commit: string, p: LfsPending): Promise<void> {
+    try {
+      await this.download(commit, p.target, {
+        type: "commit_file",
+        path: p.repoPath,
+        attributes: p.executable ? ["lfs", "executable"] : ["lfs"],
+      });
+    } catch (error) {
+      if (!(error instanceof SourceError || error instanceof UnsupportedEntryError)) throw error;
+      throw new UnsupportedEntryError(
+        `folder "${p.target.folder}": Git LFS file ${quoteName(p.path)} could not be resolved (${error.message})`,
+        { cause: error },
+      );
+    }
   }
 }
 

@@ -19,7 +19,7 @@ import { ArchiveUnavailableError, SourceNotFoundError, SourceProtocolError, Unsu
 import type { Headers, HttpClient, RateLimitVerdict } from "../http.ts";
 import { quoteName } from "../paths.ts";
 import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
-import { extractFolders, type LfsPending } from "./tarball.ts";
+import { extractFolders, finishExtraction } from "./tarball.ts";
 import type { FetchOutcome, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
 interface TreeItem {
@@ -285,24 +285,6 @@ export class GitHubSource implements RepositorySource {
       }
       return extractFolders(res.body, targets, this.http.describe(req));
     });
-    await this.resolveLfs(commit, result.lfs, result.errors);
-    return {
-      outcomes: targets.map((t) => {
-        const error = result.errors.get(t.folder);
-        return error ? { folder: t.folder, error } : { folder: t.folder };
-      }),
-      warnings: [],
-    };
-  }
-
-  private async resolveLfs(commit: string, pending: LfsPending[], errors: Map<string, Error>): Promise<void> {
-    await mapLimit(pending, this.options.concurrency, async (p) => {
-      if (errors.has(p.target.folder)) return;
-      try {
-        await this.downloadLfs(commit, p.target, p);
-      } catch (error) {
-        errors.set(p.target.folder, error as Error);
-      }
-    });
+    return finishExtraction(targets, result, this.options.concurrency, (p) => this.downloadLfs(commit, p.target, p));
   }
 }

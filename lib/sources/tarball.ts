@@ -13,11 +13,12 @@ import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import * as tar from "tar-stream";
+import { mapLimit } from "../concurrency.ts";
 import { SourceNotFoundError, SourceProtocolError, UnsupportedEntryError } from "../errors.ts";
 import { RetryableBodyError } from "../http.ts";
 import { quoteName, relativeTo } from "../paths.ts";
 import { bufferStream, collect, isLfsPointer, LFS_POINTER_MAX_BYTES } from "./common.ts";
-import type { FolderTarget } from "./types.ts";
+import type { FetchResult, FolderTarget } from "./types.ts";
 
 export interface LfsPending {
   target: FolderTarget;
@@ -185,4 +186,31 @@ export async function extractFolders(body: Readable, targets: FolderTarget[], wh
     }
   }
   return { errors, lfs };
+}
+
+/**
+ * Resolve the Git LFS pointers an archive held with `resolve` (a failure fails only that folder), then
+ * report one outcome per requested folder.
+ */
+export async function finishExtraction(
+  targets: FolderTarget[],
+  result: ExtractResult,
+  concurrency: number,
+  resolve: (pending: LfsPending) => Promise<void>,
+): Promise<FetchResult> {
+  await mapLimit(result.lfs, concurrency, async (p) => {
+    if (result.errors.has(p.target.folder)) return;
+    try {
+      await resolve(p);
+    } catch (error) {
+      result.errors.set(p.target.folder, error instanceof Error ? error : new Error(String(error)));
+    }
+  });
+  return {
+    outcomes: targets.map((t) => {
+      const error = result.errors.get(t.folder);
+      return error ? { folder: t.folder, error } : { folder: t.folder };
+    }),
+    warnings: [],
+  };
 }

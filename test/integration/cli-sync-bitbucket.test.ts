@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../lib/cli.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
-import { expectedZipEntries, type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
-import { captureIo, readZip } from "../support/zip.ts";
+import { type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
+import { captureIo, expectZipMatchesTree, readZip } from "../support/zip.ts";
 
 const TOKEN = "bb-access-token-0123456789abcdef";
 let bb: BitbucketEmulator;
@@ -86,13 +86,7 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
         expect(p?.key).toMatch(
           new RegExp(`^layers/${pkg}/${pkg}-\\d{8}T\\d{6}Z-${repo.head().sha.slice(0, 7)}\\.zip$`),
         );
-        const entries = await readZip(await readFile(join(dir, ...(p?.key ?? "").split("/"))));
-        const expected = expectedZipEntries(repo.head(), folder);
-        expect(entries.map((e) => e.name)).toEqual(expected.map((e) => e.name));
-        for (const [i, e] of entries.entries()) {
-          expect(e.mode, e.name).toBe(expected[i]?.mode);
-          expect(e.content.equals(expected[i]?.content ?? Buffer.alloc(0)), e.name).toBe(true);
-        }
+        await expectZipMatchesTree(await readFile(join(dir, ...(p?.key ?? "").split("/"))), repo.head(), folder);
       }
     });
   }

@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../lib/cli.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
-import { expectedZipEntries, type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
+import { type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
-import { captureIo, readZip } from "../support/zip.ts";
+import { captureIo, expectZipMatchesTree, readZip } from "../support/zip.ts";
 
 const TOKEN = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
 let gh: GitHubEmulator;
@@ -67,11 +67,7 @@ async function zipOf(dir: string, key: string) {
 async function expectMatchesTree(dir: string, summary: Summary, folder: string): Promise<void> {
   const p = summary.packages.find((x) => `layers/${x.name}` === folder);
   expect(p?.error).toBeUndefined();
-  const entries = await zipOf(dir, p?.key ?? "");
-  const expected = expectedZipEntries(repo.head(), folder);
-  expect(entries.map((e) => [e.name, e.mode])).toEqual(expected.map((e) => [e.name, e.mode]));
-  for (const [i, e] of entries.entries())
-    expect(e.content.equals(expected[i]?.content ?? Buffer.alloc(0)), e.name).toBe(true);
+  await expectZipMatchesTree(await readFile(join(dir, ...(p?.key ?? "").split("/"))), repo.head(), folder);
 }
 
 describe("layer-sync sync --provider github against the GitHub emulator", () => {

@@ -1,5 +1,7 @@
 /** Read a zip for assertions: entry names in order, Unix modes from the external attributes, contents. */
 import JSZip from "jszip";
+import { expect } from "vitest";
+import { expectedZipEntries, type FixtureCommit } from "../fixtures/repo.ts";
 
 export interface ZipEntry {
   name: string;
@@ -25,4 +27,14 @@ export function captureIo(isTTY = false) {
     stdout: () => out.join(""),
     stderr: () => err.join(""),
   };
+}
+
+/** Assert that a zip holds exactly the git tree of `folder` at `commit`: names, order, modes and bytes. */
+export async function expectZipMatchesTree(zip: Buffer, commit: FixtureCommit, folder: string): Promise<void> {
+  const entries = await readZip(zip);
+  const expected = expectedZipEntries(commit, folder);
+  expect(entries.map((e) => [e.name, e.mode])).toEqual(expected.map((e) => [e.name, e.mode]));
+  for (const [i, e] of entries.entries()) {
+    expect(e.content.equals(expected[i]?.content ?? Buffer.alloc(0)), `content of ${e.name}`).toBe(true);
+  }
 }
