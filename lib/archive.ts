@@ -1,5 +1,6 @@
 /**
- * Deterministic layer zips (jszip) and their verification.
+ * Deterministic layer zips and their verification. The zips are written by `zip-writer.ts` (native zlib,
+ * parallel compression, bounded memory) with the same records jszip 3 wrote before it.
  *
  * Format (binding, see the README): entries relative to the folder, sorted by UTF-8 byte order, no
  * directory entries, a fixed timestamp (1980-01-01T00:00:00Z), DEFLATE level 6, UTF-8 names, "made by"
@@ -7,19 +8,18 @@
  * (the target is the entry content). `layer.json` at the folder root is left out. The same staged
  * content therefore always gives the same bytes, whichever strategy fetched it.
  *
- * Verification reopens the zip from disk without trusting jszip: it walks the central directory, checks
+ * Verification reopens the zip from disk without trusting the writer: it walks the central directory, checks
  * names, order and modes against the staged entries, inflates every entry and compares its CRC-32 and
  * size.
  */
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { open, readlink, stat } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createInflateRaw } from "node:zlib";
-import JSZip from "jszip";
 import { ArchiveError } from "./errors.ts";
 import type { FolderStage, StagedEntry } from "./staging.ts";
+import { writeZipFile, type ZipInput } from "./zip-writer.ts";
 
 export const LAYER_CONFIG_FILE = "layer.json";
 export const ZIP_DATE = new Date(Date.UTC(1980, 0, 1, 0, 0, 0));
@@ -40,41 +40,20 @@ export function zipEntries(stage: FolderStage): StagedEntry[] {
 /** Build the zip of a staged folder at `outFile`, streaming file contents from disk. */
 export async function buildZip(stage: FolderStage, outFile: string): Promise<ZipResult> {
   const entries = zipEntries(stage);
-  const zip = new JSZip();
-  for (const e of entries) {
-    const abs = stage.absolute(e.path);
-    const content = e.kind === "symlink" ? Buffer.from(await readlink(abs)) : createReadStream(abs);
-    zip.file(e.path, content, {
-      binary: true,
-      date: ZIP_DATE,
-      unixPermissions: MODE[e.kind],
-      createFolders: false,
-    });
-  }
-  const hash = createHash("sha256");
-  let bytes = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
   try {
-    const stream = zip.generateNodeStream({
-      type: "nodebuffer",
-      compression: "DEFLATE",
-      compressionOptions: { level: 6 },
-      platform: "UNIX",
-      streamFiles: false,
-    });
-    await pipeline(stream, tap, createWriteStream(outFile));
+    const inputs: ZipInput[] = [];
+    for (const e of entries) {
+      const abs = stage.absolute(e.path);
+      const content = e.kind === "symlink" ? Buffer.from(await readlink(abs)) : { path: abs };
+      inputs.push({ name: e.path, mode: MODE[e.kind], size: e.size, content });
+    }
+    const zip = await writeZipFile(inputs, outFile, ZIP_DATE, { level: 6 });
+    return { path: outFile, sha256: zip.sha256, bytes: zip.bytes, files: entries.length };
   } catch (error) {
     throw new ArchiveError(`building the zip of folder "${stage.folder}" failed: ${(error as Error).message}`, {
       cause: error,
     });
   }
-  return { path: outFile, sha256: hash.digest("hex"), bytes, files: entries.length };
 }
 
 interface CentralEntry {

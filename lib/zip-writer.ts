@@ -1,0 +1,344 @@
+/**
+ * A small deterministic zip writer over `node:zlib` (raw DEFLATE), replacing jszip for layer zips.
+ *
+ * The records are the ones jszip 3 writes with `platform: "UNIX"` and `streamFiles: false`, field for
+ * field: version needed 10, version made by 0x031E (UNIX), no data descriptors (sizes and CRC-32 in the
+ * local header), DEFLATE for every entry, the given date in DOS format (UTC), the UNIX mode in the high
+ * 16 bits of the external attributes, and for a name that is not pure ASCII the UTF-8 flag (bit 11) plus an
+ * Info-ZIP Unicode Path extra field. Only the compressed bytes differ from jszip's (zlib instead of pako),
+ * and they depend only on the input and Node's bundled zlib.
+ *
+ * Speed and memory: small entries are read and compressed ahead of the writer on libuv's thread pool
+ * (bounded by count and by buffered bytes), so compression runs in parallel while the output stays in
+ * order; entries above `streamAbove` are streamed through one deflate stream, and their local header is
+ * patched once the sizes are known, so no large entry is ever held in memory.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { type FileHandle, open, readFile } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
+import { crc32, createDeflateRaw, deflateRaw } from "node:zlib";
+
+const deflateRawAsync = promisify(deflateRaw);
+
+export interface ZipInput {
+  /** Entry name, `/`-separated. */
+  name: string;
+  /** Full UNIX mode, e.g. 0o100644. */
+  mode: number;
+  /** Expected size in bytes (used for scheduling; the real size is measured). */
+  size: number;
+  /** The content: bytes, or a file to read. */
+  content: Buffer | { path: string };
+}
+
+export interface ZipWriteOptions {
+  /** DEFLATE level (default 6). */
+  level?: number;
+  /** Entries compressed ahead of the writer at most (default 16). */
+  ahead?: number;
+  /** Input bytes held by entries compressed ahead at most (default 16 MiB). */
+  aheadBytes?: number;
+  /** Entries larger than this are streamed (default 4 MiB; only for outputs that can patch). */
+  streamAbove?: number;
+  /** Replace the compressor (tests use this to compare the records with jszip's). */
+  deflate?: (data: Buffer, level: number) => Promise<Buffer>;
+}
+
+export interface ZipWriteResult {
+  bytes: number;
+  sha256: string;
+  entries: number;
+}
+
+/** Where the writer puts bytes: appended in order, plus an optional way to rewrite earlier bytes. */
+export interface ZipOutput {
+  append(chunks: Buffer[]): Promise<void>;
+  /** Overwrite bytes at `position` (already appended). Outputs without it get no streamed entries. */
+  patch?: (position: number, data: Buffer) => Promise<void>;
+}
+
+const LOCAL_HEADER = 0x04034b50;
+const CENTRAL_HEADER = 0x02014b50;
+const END_OF_CENTRAL_DIRECTORY = 0x06054b50;
+const VERSION_NEEDED = 10;
+const VERSION_MADE_BY = 0x031e;
+const METHOD_DEFLATE = 8;
+const FLAG_UTF8 = 0x0800;
+const UNICODE_PATH_FIELD = 0x7075;
+const MAX_ENTRIES = 0xffff;
+const MAX_OFFSET = 0xffffffff;
+
+/** DOS time and date of a UTC instant (2-second resolution, years from 1980). */
+export function dosDateTime(date: Date): { time: number; date: number } {
+  const time = (date.getUTCHours() << 11) | (date.getUTCMinutes() << 5) | Math.floor(date.getUTCSeconds() / 2);
+  const day = ((date.getUTCFullYear() - 1980) << 9) | ((date.getUTCMonth() + 1) << 5) | date.getUTCDate();
+  return { time, date: day };
+}
+
+interface Compressed {
+  crc: number;
+  size: number;
+  data: Buffer;
+}
+
+interface EntryHead {
+  name: Buffer;
+  extra: Buffer;
+  flags: number;
+}
+
+function entryHead(name: string): EntryHead {
+  const bytes = Buffer.from(name, "utf8");
+  // jszip: a name whose UTF-8 form is longer than the string (anything non-ASCII) gets the flag and field
+  if (bytes.length === name.length) return { name: bytes, extra: Buffer.alloc(0), flags: 0 };
+  const extra = Buffer.alloc(4 + 1 + 4 + bytes.length);
+  extra.writeUInt16LE(UNICODE_PATH_FIELD, 0);
+  extra.writeUInt16LE(1 + 4 + bytes.length, 2);
+  extra.writeUInt8(1, 4);
+  extra.writeUInt32LE(crc32(bytes) >>> 0, 5);
+  bytes.copy(extra, 9);
+  return { name: bytes, extra, flags: FLAG_UTF8 };
+}
+
+/** The 26 bytes shared by the local and the central header (version needed … extra field length). */
+function commonFields(
+  head: EntryHead,
+  when: { time: number; date: number },
+  crc: number,
+  compressed: number,
+  size: number,
+): Buffer {
+  const b = Buffer.alloc(26);
+  b.writeUInt16LE(VERSION_NEEDED, 0);
+  b.writeUInt16LE(head.flags, 2);
+  b.writeUInt16LE(METHOD_DEFLATE, 4);
+  b.writeUInt16LE(when.time, 6);
+  b.writeUInt16LE(when.date, 8);
+  b.writeUInt32LE(crc >>> 0, 10);
+  b.writeUInt32LE(compressed, 14);
+  b.writeUInt32LE(size, 18);
+  b.writeUInt16LE(head.name.length, 22);
+  b.writeUInt16LE(head.extra.length, 24);
+  return b;
+}
+
+function localHeader(common: Buffer, head: EntryHead): Buffer {
+  const b = Buffer.alloc(4 + common.length + head.name.length + head.extra.length);
+  b.writeUInt32LE(LOCAL_HEADER, 0);
+  common.copy(b, 4);
+  head.name.copy(b, 30);
+  head.extra.copy(b, 30 + head.name.length);
+  return b;
+}
+
+function centralHeader(common: Buffer, head: EntryHead, mode: number, offset: number): Buffer {
+  const b = Buffer.alloc(46 + head.name.length + head.extra.length);
+  b.writeUInt32LE(CENTRAL_HEADER, 0);
+  b.writeUInt16LE(VERSION_MADE_BY, 4);
+  common.copy(b, 6);
+  b.writeUInt16LE(0, 32); // comment length
+  b.writeUInt16LE(0, 34); // disk number start
+  b.writeUInt16LE(0, 36); // internal attributes
+  b.writeUInt32LE(((mode & 0xffff) << 16) >>> 0, 38);
+  b.writeUInt32LE(offset, 42);
+  head.name.copy(b, 46);
+  head.extra.copy(b, 46 + head.name.length);
+  return b;
+}
+
+function endOfCentralDirectory(count: number, size: number, offset: number): Buffer {
+  const b = Buffer.alloc(22);
+  b.writeUInt32LE(END_OF_CENTRAL_DIRECTORY, 0);
+  b.writeUInt16LE(0, 4);
+  b.writeUInt16LE(0, 6);
+  b.writeUInt16LE(count, 8);
+  b.writeUInt16LE(count, 10);
+  b.writeUInt32LE(size, 12);
+  b.writeUInt32LE(offset, 16);
+  b.writeUInt16LE(0, 20);
+  return b;
+}
+
+async function contentOf(input: ZipInput): Promise<Buffer> {
+  return Buffer.isBuffer(input.content) ? input.content : readFile(input.content.path);
+}
+
+/**
+ * Write `inputs`, in the given order, as one zip to `output`. Returns the zip's size and entry count; the
+ * SHA-256 is left to the caller's output (see `writeZipFile` and `zipToBuffer`).
+ */
+export async function writeZip(
+  inputs: readonly ZipInput[],
+  output: ZipOutput,
+  date: Date,
+  options: ZipWriteOptions = {},
+): Promise<{ bytes: number; entries: number; patched: boolean }> {
+  if (inputs.length > MAX_ENTRIES) {
+    throw new Error(`${inputs.length} entries do not fit a zip without ZIP64 (at most ${MAX_ENTRIES})`);
+  }
+  const level = options.level ?? 6;
+  const ahead = Math.max(1, options.ahead ?? 16);
+  const aheadBytes = options.aheadBytes ?? 16 * 1024 * 1024;
+  const streamAbove = output.patch ? (options.streamAbove ?? 4 * 1024 * 1024) : Number.POSITIVE_INFINITY;
+  const compress = options.deflate ?? ((data: Buffer, l: number) => deflateRawAsync(data, { level: l }));
+  const when = dosDateTime(date);
+
+  const streamed = (i: number) => (inputs[i] as ZipInput).size > streamAbove;
+  const jobs = new Map<number, Promise<Compressed>>();
+  let started = 0; // inputs[0..started) have a job or are streamed
+  let buffered = 0; // input bytes of jobs started and not yet written
+  const startMore = (writing: number) => {
+    while (started < inputs.length && started - writing < ahead) {
+      const i = started;
+      if (!streamed(i)) {
+        const input = inputs[i] as ZipInput;
+        if (jobs.size > 0 && buffered + input.size > aheadBytes) break;
+        buffered += input.size;
+        const job = contentOf(input).then(async (data) => ({
+          crc: crc32(data) >>> 0,
+          size: data.length,
+          // jszip writes an empty entry as DEFLATE with no compressed bytes at all; so does this writer
+          data: data.length === 0 ? data : await compress(data, level),
+        }));
+        job.catch(() => undefined); // awaited in order below; a later failure must not go unhandled meanwhile
+        jobs.set(i, job);
+      }
+      started++;
+    }
+  };
+
+  let offset = 0;
+  let patched = false;
+  const central: Buffer[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    startMore(i);
+    const input = inputs[i] as ZipInput;
+    const head = entryHead(input.name);
+    const at = offset;
+    let common: Buffer;
+    const job = jobs.get(i);
+    if (job) {
+      const c = await job;
+      jobs.delete(i);
+      buffered -= input.size;
+      common = commonFields(head, when, c.crc, c.data.length, c.size);
+      const local = localHeader(common, head);
+      await output.append([local, c.data]);
+      offset += local.length + c.data.length;
+    } else {
+      // a large entry: placeholder header, streamed data, then the real header in its place
+      const placeholder = localHeader(commonFields(head, when, 0, 0, 0), head);
+      await output.append([placeholder]);
+      offset += placeholder.length;
+      let crc = 0;
+      let size = 0;
+      let compressed = 0;
+      const source: Readable = Buffer.isBuffer(input.content)
+        ? Readable.from([input.content])
+        : createReadStream(input.content.path, { highWaterMark: 1024 * 1024 });
+      await pipeline(
+        source,
+        async function* (chunks: AsyncIterable<Buffer>) {
+          for await (const chunk of chunks) {
+            crc = crc32(chunk, crc);
+            size += chunk.length;
+            yield chunk;
+          }
+        },
+        createDeflateRaw({ level }),
+        async (chunks: AsyncIterable<Buffer>) => {
+          let pending: Buffer[] = [];
+          let pendingBytes = 0;
+          for await (const chunk of chunks) {
+            pending.push(chunk);
+            pendingBytes += chunk.length;
+            if (pendingBytes >= 1024 * 1024) {
+              await output.append(pending);
+              compressed += pendingBytes;
+              pending = [];
+              pendingBytes = 0;
+            }
+          }
+          if (pending.length) await output.append(pending);
+          compressed += pendingBytes;
+        },
+      );
+      offset += compressed;
+      common = commonFields(head, when, crc >>> 0, compressed, size);
+      await (output.patch as (position: number, data: Buffer) => Promise<void>)(at, localHeader(common, head));
+      patched = true;
+    }
+    if (offset > MAX_OFFSET) throw new Error("the zip would exceed 4 GiB, which needs ZIP64");
+    central.push(centralHeader(common, head, input.mode, at));
+  }
+  const centralSize = central.reduce((n, b) => n + b.length, 0);
+  if (offset + centralSize > MAX_OFFSET) throw new Error("the zip would exceed 4 GiB, which needs ZIP64");
+  await output.append([...central, endOfCentralDirectory(inputs.length, centralSize, offset)]);
+  return { bytes: offset + centralSize + 22, entries: inputs.length, patched };
+}
+
+/** Write the zip to `outFile` (created or truncated) and return its size and SHA-256. */
+export async function writeZipFile(
+  inputs: readonly ZipInput[],
+  outFile: string,
+  date: Date,
+  options: ZipWriteOptions = {},
+): Promise<ZipWriteResult> {
+  const fh: FileHandle = await open(outFile, "w");
+  const hash = createHash("sha256");
+  let position = 0;
+  let result: { bytes: number; entries: number; patched: boolean };
+  try {
+    result = await writeZip(
+      inputs,
+      {
+        async append(chunks) {
+          const length = chunks.reduce((n, c) => n + c.length, 0);
+          let written = 0;
+          while (written < length) {
+            const rest = written === 0 ? chunks : [Buffer.concat(chunks).subarray(written)];
+            const { bytesWritten } = await fh.writev(rest, position + written);
+            written += bytesWritten;
+          }
+          for (const c of chunks) hash.update(c);
+          position += length;
+        },
+        async patch(at, data) {
+          await fh.write(data, 0, data.length, at);
+        },
+      },
+      date,
+      options,
+    );
+  } finally {
+    await fh.close();
+  }
+  if (!result.patched) return { bytes: result.bytes, entries: result.entries, sha256: hash.digest("hex") };
+  // headers were rewritten after their bytes went through the hash: hash the finished file instead
+  const again = createHash("sha256");
+  for await (const chunk of createReadStream(outFile, { highWaterMark: 1024 * 1024 })) again.update(chunk as Buffer);
+  return { bytes: result.bytes, entries: result.entries, sha256: again.digest("hex") };
+}
+
+/** Build the zip in memory (no entry is streamed). */
+export async function zipToBuffer(
+  inputs: readonly ZipInput[],
+  date: Date,
+  options: ZipWriteOptions = {},
+): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  await writeZip(
+    inputs,
+    {
+      async append(chunks) {
+        parts.push(...chunks);
+      },
+    },
+    date,
+    options,
+  );
+  return Buffer.concat(parts);
+}
