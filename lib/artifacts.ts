@@ -5,8 +5,7 @@
  * per-part checksums) and is verified with a HEAD before anyone points at it.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { open, stat } from "node:fs/promises";
+import { open, readFile, stat } from "node:fs/promises";
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -135,7 +134,8 @@ export async function uploadArtifact(
         new PutObjectCommand({
           Bucket: bucket,
           Key: key,
-          Body: createReadStream(file),
+          // a Buffer, not a stream: the SDK never retries a request whose body is a stream (SlowDown, 500, reset)
+          Body: await readFile(file),
           ContentLength: size,
           ContentType: "application/zip",
           ChecksumAlgorithm: "SHA256",
