@@ -1,0 +1,72 @@
+/** What the bench asks a worker process to do, and what the worker reports back. */
+import type { Provider, Strategy } from "../lib/sources/types.ts";
+
+export interface SourceEndpoints {
+  provider: Provider;
+  /** Bitbucket: `http://127.0.0.1:P/2.0`; GitHub: `http://127.0.0.1:P`. */
+  apiUrl: string;
+  /** Bitbucket's web origin (archives); unused for GitHub. */
+  webUrl: string;
+  token: string;
+  /** `owner/name` */
+  repository: string;
+}
+
+/** The seed algorithm (Bitbucket only): sequential listing with the default page size, one GET per file, jszip. */
+export interface BaselineJob {
+  kind: "baseline";
+  source: SourceEndpoints;
+  ref: string;
+  folder: string;
+  outFile: string;
+}
+
+/** `layer-sync sync` through the real CLI entry point (`lib/cli.ts` `main`). */
+export interface LayerSyncJob {
+  kind: "layer-sync";
+  source: SourceEndpoints;
+  ref: string;
+  folder: string;
+  strategy: Strategy;
+  workDir: string;
+  /** Write zips here (no AWS); when undefined the run uses S3 and SSM. */
+  outDir?: string | undefined;
+  bucket?: string | undefined;
+  parameterPrefix?: string | undefined;
+  artifactPrefix?: string | undefined;
+  concurrency?: number | undefined;
+}
+
+/** One archive download plus an in-memory zip of the folder's bytes: the physical floor. */
+export interface LowerBoundJob {
+  kind: "lower-bound";
+  source: SourceEndpoints;
+  commit: string;
+  folder: string;
+  outFile: string;
+}
+
+export type Job = BaselineJob | LayerSyncJob | LowerBoundJob;
+
+export interface JobResult {
+  ok: boolean;
+  error?: string;
+  /** Wall time of the measured operation (module loading and process start excluded). */
+  wallMs: number;
+  /** Requests the worker's own HTTP client sent (redirects and retries included). */
+  clientRequests: number;
+  /** Peak resident set size of the worker process, bytes. */
+  maxRssBytes: number;
+  /** CPU time of the worker process during the operation, ms. */
+  cpuMs: number;
+  /** The zip produced (absolute path), when the run produced one. */
+  zipFile?: string | undefined;
+  /** layer-sync's summary (`--json` output), for layer-sync jobs. */
+  summary?: unknown;
+}
+
+/** What the worker sends over IPC. */
+export interface WorkerMessage {
+  type: "result";
+  result: JobResult;
+}

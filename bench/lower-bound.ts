@@ -1,0 +1,95 @@
+/**
+ * The physical floor for one folder: download the repository archive once (the same bytes layer-sync's
+ * archive strategy downloads), take the folder's entries out of it in memory, and zip them in memory with
+ * the writer and settings `buildZip` uses. No ref resolution, no staging to disk, no verification, no
+ * output file inside the measured time.
+ */
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import * as tar from "tar-stream";
+import { Agent, request } from "undici";
+import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../lib/archive.ts";
+import { type ZipInput, zipToBuffer } from "../lib/zip-writer.ts";
+import type { LowerBoundJob } from "./jobs.ts";
+
+async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+/** The archive's body stream, following the one redirect GitHub answers with (the token stays on the API). */
+async function openArchive(job: LowerBoundJob, dispatcher: Agent, count: () => void): Promise<Readable> {
+  const { source } = job;
+  const auth = { authorization: `Bearer ${source.token}`, "user-agent": "layer-sync-bench-lower-bound" };
+  let url =
+    source.provider === "bitbucket"
+      ? `${source.webUrl}/${source.repository}/get/${job.commit}.tar.gz`
+      : `${source.apiUrl}/repos/${source.repository}/tarball/${job.commit}`;
+  let headers: Record<string, string> =
+    source.provider === "github"
+      ? { ...auth, accept: "application/vnd.github+json", "x-github-api-version": "2022-11-28" }
+      : auth;
+  for (let hops = 0; hops < 3; hops++) {
+    count();
+    const res = await request(url, { headers, dispatcher });
+    const location = res.headers.location;
+    if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === "string") {
+      await res.body.dump();
+      url = new URL(location, url).href;
+      headers = { "user-agent": auth["user-agent"] };
+      continue;
+    }
+    if (res.statusCode !== 200) {
+      const text = (await collect(res.body)).toString("utf8").slice(0, 200);
+      throw new Error(`GET ${url} answered ${res.statusCode}: ${text}`);
+    }
+    return res.body;
+  }
+  throw new Error("the archive download redirected too often");
+}
+
+export async function runLowerBound(job: LowerBoundJob): Promise<{ requests: number; zip: Buffer }> {
+  const dispatcher = new Agent({ connections: 1 });
+  let requests = 0;
+  try {
+    const body = await openArchive(job, dispatcher, () => {
+      requests++;
+    });
+    const prefix = `${job.folder}/`;
+    const inputs: ZipInput[] = [];
+    const extract = tar.extract();
+    const feeding = pipeline(body, createGunzip(), extract);
+    for await (const entry of extract) {
+      const { header } = entry;
+      const name = header.name.replace(/\/+$/, "");
+      const repoPath = name.slice(name.indexOf("/") + 1);
+      const stream = entry as unknown as AsyncIterable<Buffer>;
+      if (!repoPath.startsWith(prefix) || header.type === "directory") {
+        for await (const _ of stream) {
+          // not in the folder
+        }
+        continue;
+      }
+      const rel = repoPath.slice(prefix.length);
+      if (header.type === "symlink") {
+        for await (const _ of stream) {
+          // no body
+        }
+        inputs.push({ name: rel, mode: MODE.symlink, size: 0, content: Buffer.from(header.linkname ?? "") });
+        continue;
+      }
+      const content = await collect(stream);
+      if (rel === LAYER_CONFIG_FILE) continue;
+      const executable = ((header.mode ?? 0o644) & 0o100) !== 0;
+      inputs.push({ name: rel, mode: executable ? MODE.executable : MODE.file, size: content.length, content });
+    }
+    await feeding;
+    inputs.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+    const zip = await zipToBuffer(inputs, ZIP_DATE, { level: 6 });
+    return { requests, zip };
+  } finally {
+    await dispatcher.close();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * `npm run bench [-- flags]`: measure layer-sync against the seed algorithm and the physical floor on
+ * deterministic fixtures served by the project's emulators. See bench/README-bench.md.
+ *
+ * Exit code 0 even when a target is missed (benchmarks are not tests), unless `--strict`.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { FIXTURE_NAMES, type FixtureName } from "./fixtures.ts";
+import { type BenchOptions, RUN_IDS, repoRoot, runBench } from "./harness.ts";
+import { allTargetsPass, renderMarkdown, renderText } from "./report.ts";
+
+const USAGE = `usage: npm run bench -- [flags]
+  --fixture NAME      tiny | medium | large | all, or a comma list (default medium)
+  --latency MS        latency the emulators add to every request (default 50; env BENCH_LATENCY_MS)
+  --runs N            measured runs per row, median reported (default 3; env BENCH_RUNS)
+  --baseline-runs N   runs of the (slow) baseline (default 1)
+  --baseline MODE     run | skip | auto: skip it when estimated over --baseline-budget (default auto)
+  --baseline-budget S seconds the baseline may take per fixture in auto mode (default 600)
+  --concurrency N     SOURCE_CONCURRENCY for layer-sync (default: layer-sync's default, 8)
+  --timeout S         per-run timeout in seconds (default 900)
+  --only IDS          comma list of runs: ${RUN_IDS.join(", ")}
+  --no-aws            skip the unchanged runs (they need moto)
+  --results DIR       where to write latest.json, latest.md and a timestamped JSON (default bench/results)
+  --no-save           print only
+  --strict            exit 1 when a target is missed`;
+
+function positiveInt(name: string, raw: string | undefined, fallback: number, min = 0): number {
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min)
+    throw new Error(`--${name} must be a whole number ≥ ${min} (got "${raw}")`);
+  return Number(raw);
+}
+
+function fixturesOf(raw: string[] | undefined): FixtureName[] {
+  const names = (raw ?? ["medium"]).flatMap((v) => v.split(",")).map((v) => v.trim());
+  if (names.includes("all")) return [...FIXTURE_NAMES];
+  const bad = names.filter((n) => !(FIXTURE_NAMES as readonly string[]).includes(n));
+  if (bad.length) throw new Error(`unknown fixture ${bad.join(", ")}; use ${FIXTURE_NAMES.join(", ")} or all`);
+  return [...new Set(names)] as FixtureName[];
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      fixture: { type: "string", multiple: true },
+      latency: { type: "string" },
+      runs: { type: "string" },
+      "baseline-runs": { type: "string" },
+      baseline: { type: "string" },
+      "baseline-budget": { type: "string" },
+      concurrency: { type: "string" },
+      timeout: { type: "string" },
+      only: { type: "string" },
+      "no-aws": { type: "boolean" },
+      results: { type: "string" },
+      "no-save": { type: "boolean" },
+      strict: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const baseline = values.baseline ?? "auto";
+  if (baseline !== "run" && baseline !== "skip" && baseline !== "auto") {
+    throw new Error(`--baseline must be run, skip or auto (got "${baseline}")`);
+  }
+  const only = values.only?.split(",").map((s) => s.trim());
+  const unknown = only?.filter((id) => !RUN_IDS.includes(id)) ?? [];
+  if (unknown.length) throw new Error(`unknown run ${unknown.join(", ")}; use ${RUN_IDS.join(", ")}`);
+  const options: BenchOptions = {
+    fixtures: fixturesOf(values.fixture),
+    latencyMs: positiveInt("latency", values.latency ?? process.env.BENCH_LATENCY_MS, 50),
+    runs: positiveInt("runs", values.runs ?? process.env.BENCH_RUNS, 3, 1),
+    baselineRuns: positiveInt("baseline-runs", values["baseline-runs"], 1),
+    concurrency: values.concurrency === undefined ? undefined : positiveInt("concurrency", values.concurrency, 8, 1),
+    timeoutSeconds: positiveInt("timeout", values.timeout, 900, 1),
+    baseline,
+    baselineBudgetSeconds: positiveInt("baseline-budget", values["baseline-budget"], 600),
+    aws: values["no-aws"] !== true,
+    only,
+    log: (line) => process.stderr.write(`${line}\n`),
+  };
+  const report = await runBench(options);
+  process.stdout.write(`\n${renderText(report)}\n`);
+  if (values["no-save"] !== true) {
+    const dir = resolve(values.results ?? join(repoRoot, "bench", "results"));
+    await mkdir(dir, { recursive: true });
+    const json = `${JSON.stringify(report, null, 2)}\n`;
+    const stamp = report.finishedAt.replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+    await writeFile(join(dir, "latest.json"), json);
+    await writeFile(join(dir, `${stamp}.json`), json);
+    await writeFile(join(dir, "latest.md"), `${renderMarkdown(report)}\n`);
+    process.stderr.write(`results written to ${dir}/latest.json, latest.md and ${stamp}.json\n`);
+  }
+  const pass = allTargetsPass(report);
+  if (!pass) process.stderr.write("some targets were missed (see FAIL above)\n");
+  return values.strict && !pass ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    process.exitCode = 2;
+  },
+);

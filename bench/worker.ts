@@ -1,0 +1,118 @@
+/**
+ * One measured run in its own process, so peak RSS (`process.resourceUsage().maxRSS`) belongs to that run
+ * alone. Started by the harness with `fork(…, [jobJson], { execArgv: ["--import", "tsx"] })`; every module
+ * is loaded before the clock starts; the result goes back over IPC.
+ */
+import { writeFile } from "node:fs/promises";
+import { main } from "../lib/cli.ts";
+import { runBaseline } from "./baseline.ts";
+import type { Job, JobResult, LayerSyncJob, WorkerMessage } from "./jobs.ts";
+import { runLowerBound } from "./lower-bound.ts";
+
+interface Summary {
+  requests?: { total?: number };
+  packages?: { key?: string | null; error?: string }[];
+}
+
+async function layerSync(job: LayerSyncJob): Promise<{ requests: number; summary: Summary; zipFile?: string }> {
+  const { source } = job;
+  const argv = [
+    "sync",
+    "--provider",
+    source.provider,
+    "--repository",
+    source.repository,
+    "--ref",
+    job.ref,
+    "--path",
+    job.folder,
+    "--api-url",
+    source.apiUrl,
+    "--strategy",
+    job.strategy,
+    "--work-dir",
+    job.workDir,
+    "--json",
+  ];
+  if (source.provider === "bitbucket") argv.push("--web-url", source.webUrl);
+  if (job.concurrency !== undefined) argv.push("--concurrency", String(job.concurrency));
+  if (job.outDir !== undefined) argv.push("--out", job.outDir);
+  if (job.bucket !== undefined) argv.push("--bucket", job.bucket);
+  if (job.parameterPrefix !== undefined) argv.push("--parameter-prefix", job.parameterPrefix);
+  if (job.artifactPrefix !== undefined) argv.push("--prefix", job.artifactPrefix);
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(
+    argv,
+    { ...process.env, SOURCE_TOKEN: source.token },
+    { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => err.push(t), isTTY: false } },
+  );
+  const text = out.join("");
+  if (code !== 0) throw new Error(`layer-sync exited ${code}: ${err.join("").trim() || text.slice(0, 500)}`);
+  const summary = JSON.parse(text) as Summary;
+  const key = summary.packages?.[0]?.key;
+  const zipFile = job.outDir !== undefined && key ? `${job.outDir}/${key}` : undefined;
+  return { requests: summary.requests?.total ?? 0, summary, ...(zipFile ? { zipFile } : {}) };
+}
+
+interface Performed {
+  clientRequests: number;
+  zipFile?: string | undefined;
+  summary?: unknown;
+  /** When the measured part ended, if before `perform` returned. */
+  stoppedAt?: number;
+}
+
+async function perform(job: Job): Promise<Performed> {
+  if (job.kind === "baseline") {
+    const r = await runBaseline(job);
+    return { clientRequests: r.requests, zipFile: r.zipFile };
+  }
+  if (job.kind === "lower-bound") {
+    const r = await runLowerBound(job);
+    // the clock stops with the zip in memory; the file is written only so the entries can be compared
+    const stoppedAt = performance.now();
+    await writeFile(job.outFile, r.zip);
+    return { clientRequests: r.requests, zipFile: job.outFile, stoppedAt };
+  }
+  const r = await layerSync(job);
+  return { clientRequests: r.requests, summary: r.summary, zipFile: r.zipFile };
+}
+
+async function run(): Promise<JobResult> {
+  const job = JSON.parse(process.argv[2] ?? "{}") as Job;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let performed: Performed | undefined;
+  let error: unknown;
+  try {
+    performed = await perform(job);
+  } catch (e) {
+    error = e;
+  }
+  const t1 = performed?.stoppedAt ?? performance.now();
+  const cpu = process.cpuUsage(cpu0);
+  const measured = {
+    wallMs: t1 - t0,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+  if (!performed) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error), clientRequests: 0, ...measured };
+  }
+  return {
+    ok: true,
+    clientRequests: performed.clientRequests,
+    zipFile: performed.zipFile,
+    summary: performed.summary,
+    ...measured,
+  };
+}
+
+const result = await run();
+const message: WorkerMessage = { type: "result", result };
+if (process.send) process.send(message, () => process.exit(0));
+else {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+}
