@@ -219,6 +219,27 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
     expect(ref.stderr).toMatch(/ref "no-such-branch" is not a branch, tag or commit/);
   });
 
+  it("shows progress on stderr only when stderr is a terminal", async () => {
+    const tty = captureIo(true);
+    const args = ["sync", "--provider", "bitbucket", "--repository", "acme/layers", "--path", "layers/tools"];
+    const rest = [
+      "--api-url",
+      bb.apiUrl,
+      "--web-url",
+      bb.webUrl,
+      "--out",
+      join(out, "tty"),
+      "--work-dir",
+      join(out, "work"),
+    ];
+    expect(await main([...args, ...rest], { SOURCE_TOKEN: TOKEN }, tty.io)).toBe(0);
+    expect(tty.stderr()).toMatch(/resolved ref/);
+    expect(tty.stdout()).toMatch(/^commit [0-9a-f]{40} \(main\) via archive/);
+    const pipe = captureIo(false);
+    expect(await main([...args, ...rest], { SOURCE_TOKEN: TOKEN }, pipe.io)).toBe(0);
+    expect(pipe.stderr()).toBe("");
+  });
+
   it("tells a wrong token apart from a missing one, and never prints the token", async () => {
     const bad = await sync(["--path", "layers/tools", "--out", join(out, "bad")], {
       SOURCE_TOKEN: "wrong-token-value-123",
