@@ -1,5 +1,6 @@
 /**
- * The SSM pointer `{PARAMETER_PREFIX}/{package}/artifact-key`. Keys are timestamped, so "newer" is "greater".
+ * The SSM pointer `{PARAMETER_PREFIX}/{package}/artifact-key`. Keys are timestamped, so "newer" is the greater
+ * file name (`{package}-{timestamp}…`, whatever ARTIFACT_PREFIX was).
  * The pointer only moves forward: a run never replaces a newer key with its own, and when two runs overlap
  * and the older one writes last, whichever run notices (by reading the version just before its own write)
  * puts the newer key back. The result is the newest artifact, whatever the interleaving.
@@ -57,6 +58,14 @@ async function put(ssm: SSMClient, name: string, value: string, description: str
   }
 }
 
+/**
+ * Whether artifact key `a` is newer than `b`. Keys end in `{package}-{timestamp}…zip`; comparing that file name
+ * (not the whole key) keeps the order right after ARTIFACT_PREFIX changes.
+ */
+function isNewer(a: string, b: string): boolean {
+  return a.slice(a.lastIndexOf("/") + 1) > b.slice(b.lastIndexOf("/") + 1);
+}
+
 /** Point `name` at `key` unless a newer key is already there; repairs an overlapping older write. */
 export async function advancePointer(
   ssm: SSMClient,
@@ -65,13 +74,13 @@ export async function advancePointer(
   description: string,
 ): Promise<PointerWrite> {
   const current = await readParameter(ssm, name);
-  if (current !== undefined && current > key) return "superseded";
+  if (current !== undefined && isNewer(current, key)) return "superseded";
   let value = key;
   for (let round = 0; round < 5; round++) {
     const version = await put(ssm, name, value, description);
     if (version <= 1) break;
     const before = await readParameter(ssm, name, version - 1);
-    if (before === undefined || before <= value) break;
+    if (before === undefined || !isNewer(before, value)) break;
     // an older run wrote after a newer one: put the newer key back
     value = before;
   }
