@@ -22,7 +22,7 @@ import {
   UnsupportedEntryError,
 } from "../errors.ts";
 import type { Headers, HttpClient, HttpRequest } from "../http.ts";
-import { quoteName, relativeTo } from "../paths.ts";
+import { checkRelativePath, quoteName, relativeTo } from "../paths.ts";
 import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type { FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
@@ -266,6 +266,7 @@ export class BitbucketSource implements RepositorySource {
         `listing "${target.folder}" returned ${quoteName(entry.path)}, which is outside it`,
       );
     }
+    checkRelativePath(rel, target.folder); // before its name goes into a request URL
     const attrs = attributesOf(entry);
     if (attrs.includes("subrepository")) {
       throw new UnsupportedEntryError(

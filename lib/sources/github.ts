@@ -17,7 +17,7 @@
 import { mapLimit } from "../concurrency.ts";
 import { ArchiveUnavailableError, SourceNotFoundError, SourceProtocolError, UnsupportedEntryError } from "../errors.ts";
 import type { Headers, HttpClient, RateLimitVerdict } from "../http.ts";
-import { quoteName } from "../paths.ts";
+import { checkRelativePath, quoteName } from "../paths.ts";
 import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, finishExtraction } from "./tarball.ts";
 import type { FetchOutcome, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
@@ -70,6 +70,16 @@ export const githubHttpOptions = {
     return undefined;
   },
 };
+
+/** A tree item's object id, which goes into a URL: 40 hex digits, or the listing is refused. */
+function objectId(item: TreeItem, folder: string): string {
+  if (typeof item.sha !== "string" || !/^[0-9a-f]{40}$/.test(item.sha)) {
+    throw new SourceProtocolError(
+      `tree entry ${quoteName(String(item.path))} of "${folder}" has a malformed object id ${quoteName(String(item.sha))}`,
+    );
+  }
+  return item.sha;
+}
 
 export class GitHubSource implements RepositorySource {
   readonly provider = "github" as const;
@@ -190,7 +200,7 @@ export class GitHubSource implements RepositorySource {
           throw new SourceProtocolError(`the tree of "${folder}/${t.prefix}" is too large even without recursion`);
         for (const item of tree.tree) {
           const path = `${t.prefix}${item.path}`;
-          if (item.type === "tree") next.push({ sha: item.sha, prefix: `${path}/` });
+          if (item.type === "tree") next.push({ sha: objectId(item, folder), prefix: `${path}/` });
           else out.push({ ...item, path });
         }
       });
@@ -200,7 +210,8 @@ export class GitHubSource implements RepositorySource {
   }
 
   private async deliver(commit: string, target: FolderTarget, item: TreeItem): Promise<void> {
-    const rel = item.path;
+    // the name and the object id go into request URLs: check them first
+    const rel = checkRelativePath(item.path, target.folder);
     if (item.mode === "160000" || item.type === "commit") {
       throw new UnsupportedEntryError(
         `folder "${target.folder}" contains a submodule at ${quoteName(rel)}; submodules cannot be packaged — vendor the code into the folder instead`,
@@ -209,7 +220,7 @@ export class GitHubSource implements RepositorySource {
     if (item.type !== "blob")
       throw new SourceProtocolError(`tree entry ${quoteName(rel)} has unknown type ${item.type}`);
     const req = {
-      url: `${this.base}/git/blobs/${item.sha}`,
+      url: `${this.base}/git/blobs/${objectId(item, target.folder)}`,
       headers: { accept: "application/vnd.github.raw" },
       what: `download ${quoteName(`${target.folder}/${rel}`)}`,
     };
@@ -249,6 +260,7 @@ export class GitHubSource implements RepositorySource {
     target: FolderTarget,
     p: { path: string; repoPath: string; executable: boolean },
   ): Promise<void> {
+    checkRelativePath(p.path, target.folder); // archives hand over pointers by name: check it before the request
     const failure = (why: string) =>
       new UnsupportedEntryError(
         `folder "${target.folder}": Git LFS file ${quoteName(p.path)} could not be resolved (${why})`,
