@@ -49,6 +49,42 @@ export function checkSymlinkTarget(linkPath: string, target: string, folder: str
   return target;
 }
 
+/**
+ * Check that no symlink of a folder leaves it when followed through the folder's other symlinks, as the
+ * system would follow it once the layer is extracted. `escape -> sub/up/..` stays inside on paper, but
+ * leaves when `sub/up` is itself a link to `..`. `links` are the folder's symlinks, relative to the folder.
+ * A cycle never resolves (the system gives up after 40 links), so it cannot leave the folder either.
+ */
+export function checkSymlinkChains(links: readonly { path: string; target?: string | undefined }[], folder: string) {
+  const targets = new Map(links.map((l) => [l.path, l.target ?? ""]));
+  for (const [path, target] of targets) {
+    const stack = path.split("/").slice(0, -1);
+    let pending = target.split("/");
+    let via: string | undefined;
+    for (let hops = 0; pending.length > 0 && hops <= 40; ) {
+      const segment = pending.shift() as string;
+      if (segment === "" || segment === ".") continue;
+      if (segment === "..") {
+        if (stack.pop() === undefined) {
+          throw new PathSafetyError(
+            `symlink ${quoteName(path)} in folder "${folder}" points to ${quoteName(target)}, which leaves the folder${
+              via === undefined ? "" : ` through symlink ${quoteName(via)}`
+            }`,
+          );
+        }
+        continue;
+      }
+      stack.push(segment);
+      const next = targets.get(stack.join("/"));
+      if (next === undefined) continue;
+      hops++;
+      via = stack.join("/");
+      stack.pop();
+      pending = [...next.split("/"), ...pending];
+    }
+  }
+}
+
 /** The path of `full` relative to `folder`, or undefined when it is not inside it. */
 export function relativeTo(folder: string, full: string): string | undefined {
   const prefix = `${folder}/`;

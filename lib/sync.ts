@@ -29,6 +29,7 @@ import {
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "./config.ts";
 import { ArchiveUnavailableError, describeError } from "./errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "./layer-config.ts";
+import { checkSymlinkChains } from "./paths.ts";
 import { advancePointer, readParameter } from "./pointer.ts";
 import type { FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
 import { type FolderStage, StagingArea } from "./staging.ts";
@@ -260,6 +261,9 @@ async function finishPackage(
   deps: SyncDependencies,
   started: Date,
 ): Promise<void> {
+  // each link was checked on arrival; now that all of them are here, follow them through each other
+  const links = stage.list().filter((e) => e.kind === "symlink");
+  checkSymlinkChains(links, w.spec.path);
   let layerConfig: string | undefined;
   if (stage.has(LAYER_CONFIG_FILE)) {
     const text = await readFile(stage.absolute(LAYER_CONFIG_FILE), "utf8");
