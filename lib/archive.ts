@@ -12,14 +12,13 @@
  * names, order and modes against the staged entries, inflates every entry and compares its CRC-32 and
  * size.
  */
-import { createReadStream } from "node:fs";
-import { open, readlink, stat } from "node:fs/promises";
+import { type FileHandle, open, readlink, stat } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { crc32, createInflateRaw } from "node:zlib";
+import { crc32, createInflateRaw, inflateRawSync } from "node:zlib";
 import { ArchiveError } from "./errors.ts";
 import type { FolderStage, StagedEntry } from "./staging.ts";
-import { writeZipFile, type ZipInput } from "./zip-writer.ts";
+import { writeZipFile, ZIP_LEVEL, type ZipInput } from "./zip-writer.ts";
 
 export const LAYER_CONFIG_FILE = "layer.json";
 export const ZIP_DATE = new Date(Date.UTC(1980, 0, 1, 0, 0, 0));
@@ -37,17 +36,18 @@ export function zipEntries(stage: FolderStage): StagedEntry[] {
   return stage.list().filter((e) => e.path !== LAYER_CONFIG_FILE);
 }
 
-/** Build the zip of a staged folder at `outFile`, streaming file contents from disk. */
+/** Build the zip of a staged folder at `outFile`, from memory or streaming file contents from disk. */
 export async function buildZip(stage: FolderStage, outFile: string): Promise<ZipResult> {
   const entries = zipEntries(stage);
   try {
     const inputs: ZipInput[] = [];
     for (const e of entries) {
       const abs = stage.absolute(e.path);
-      const content = e.kind === "symlink" ? Buffer.from(await readlink(abs)) : { path: abs };
+      const prepared = e.kind === "symlink" ? undefined : stage.prepared(e.path);
+      const content = e.kind === "symlink" ? Buffer.from(await readlink(abs)) : prepared ? { prepared } : { path: abs };
       inputs.push({ name: e.path, mode: MODE[e.kind], size: e.size, content });
     }
-    const zip = await writeZipFile(inputs, outFile, ZIP_DATE, { level: 6 });
+    const zip = await writeZipFile(inputs, outFile, ZIP_DATE, { level: ZIP_LEVEL });
     return { path: outFile, sha256: zip.sha256, bytes: zip.bytes, files: entries.length };
   } catch (error) {
     throw new ArchiveError(`building the zip of folder "${stage.folder}" failed: ${(error as Error).message}`, {
@@ -58,6 +58,8 @@ export async function buildZip(stage: FolderStage, outFile: string): Promise<Zip
 
 interface CentralEntry {
   name: string;
+  /** The name's bytes as stored. */
+  rawName: Buffer;
   mode: number;
   method: number;
   crc: number;
@@ -66,55 +68,102 @@ interface CentralEntry {
   localOffset: number;
 }
 
-async function readCentralDirectory(path: string): Promise<CentralEntry[]> {
-  const fh = await open(path, "r");
-  try {
-    const { size } = await fh.stat();
-    const tailLength = Math.min(size, 22 + 0xffff);
-    const tail = Buffer.alloc(tailLength);
-    await fh.read(tail, 0, tailLength, size - tailLength);
-    const eocd = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-    if (eocd < 0) throw new Error("no end-of-central-directory record");
-    const count = tail.readUInt16LE(eocd + 10);
-    const cdSize = tail.readUInt32LE(eocd + 12);
-    const cdOffset = tail.readUInt32LE(eocd + 16);
-    if (cdOffset + cdSize > size) throw new Error("central directory lies outside the file");
-    const cd = Buffer.alloc(cdSize);
-    await fh.read(cd, 0, cdSize, cdOffset);
-    const out: CentralEntry[] = [];
-    let p = 0;
-    for (let i = 0; i < count; i++) {
-      if (cd.readUInt32LE(p) !== 0x02014b50) throw new Error(`bad central directory header at entry ${i}`);
-      const nameLength = cd.readUInt16LE(p + 28);
-      const extraLength = cd.readUInt16LE(p + 30);
-      const commentLength = cd.readUInt16LE(p + 32);
-      out.push({
-        method: cd.readUInt16LE(p + 10),
-        crc: cd.readUInt32LE(p + 16),
-        compressedSize: cd.readUInt32LE(p + 20),
-        size: cd.readUInt32LE(p + 24),
-        mode: cd.readUInt32LE(p + 38) >>> 16,
-        localOffset: cd.readUInt32LE(p + 42),
-        name: cd.subarray(p + 46, p + 46 + nameLength).toString("utf8"),
-      });
-      p += 46 + nameLength + extraLength + commentLength;
+async function readCentralDirectory(fh: FileHandle, size: number): Promise<CentralEntry[]> {
+  const tailLength = Math.min(size, 22 + 0xffff);
+  const tail = Buffer.alloc(tailLength);
+  await fh.read(tail, 0, tailLength, size - tailLength);
+  const eocd = tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (eocd < 0) throw new Error("no end-of-central-directory record");
+  const count = tail.readUInt16LE(eocd + 10);
+  const cdSize = tail.readUInt32LE(eocd + 12);
+  const cdOffset = tail.readUInt32LE(eocd + 16);
+  if (cdOffset + cdSize > size) throw new Error("central directory lies outside the file");
+  const cd = Buffer.alloc(cdSize);
+  await fh.read(cd, 0, cdSize, cdOffset);
+  const out: CentralEntry[] = [];
+  let p = 0;
+  for (let i = 0; i < count; i++) {
+    if (p + 46 > cd.length || cd.readUInt32LE(p) !== 0x02014b50) {
+      throw new Error(`bad central directory header at entry ${i}`);
     }
-    return out;
-  } finally {
-    await fh.close();
+    const nameLength = cd.readUInt16LE(p + 28);
+    const extraLength = cd.readUInt16LE(p + 30);
+    const commentLength = cd.readUInt16LE(p + 32);
+    const rawName = Buffer.from(cd.subarray(p + 46, p + 46 + nameLength));
+    out.push({
+      method: cd.readUInt16LE(p + 10),
+      crc: cd.readUInt32LE(p + 16),
+      compressedSize: cd.readUInt32LE(p + 20),
+      size: cd.readUInt32LE(p + 24),
+      mode: cd.readUInt32LE(p + 38) >>> 16,
+      localOffset: cd.readUInt32LE(p + 42),
+      name: rawName.toString("utf8"),
+      rawName,
+    });
+    p += 46 + nameLength + extraLength + commentLength;
+  }
+  return out;
+}
+
+/**
+ * Reads byte ranges of a file through one large window, so thousands of small entries cost a few reads.
+ * A returned view is valid until the next `read`: the window is reused.
+ */
+class WindowReader {
+  private buffer: Buffer;
+  private window: Buffer = Buffer.alloc(0);
+  private start = 0;
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly size: number,
+    windowBytes = 4 * 1024 * 1024,
+  ) {
+    this.buffer = Buffer.allocUnsafe(windowBytes);
+  }
+
+  async read(position: number, length: number): Promise<Buffer> {
+    if (position + length > this.size) throw new Error(`bytes ${position}-${position + length} lie outside the file`);
+    const end = this.start + this.window.length;
+    if (position < this.start || position + length > end) {
+      if (length > this.buffer.length) this.buffer = Buffer.allocUnsafe(length);
+      const want = Math.min(this.buffer.length, this.size - position);
+      const { bytesRead } = await this.fh.read(this.buffer, 0, want, position);
+      if (bytesRead < length) throw new Error(`short read at byte ${position}`);
+      this.window = this.buffer.subarray(0, bytesRead);
+      this.start = position;
+    }
+    return this.window.subarray(position - this.start, position - this.start + length);
   }
 }
 
-async function entryCrc(path: string, e: CentralEntry): Promise<{ crc: number; size: number }> {
-  const fh = await open(path, "r");
-  let dataStart: number;
-  try {
-    const local = Buffer.alloc(30);
-    await fh.read(local, 0, 30, e.localOffset);
-    if (local.readUInt32LE(0) !== 0x04034b50) throw new Error(`bad local header for "${e.name}"`);
-    dataStart = e.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
-  } finally {
-    await fh.close();
+/** Where an entry's data starts, after checking its local header (signature and name). */
+async function dataStart(reader: WindowReader, e: CentralEntry): Promise<number> {
+  const local = await reader.read(e.localOffset, 30);
+  if (local.readUInt32LE(0) !== 0x04034b50) throw new Error(`bad local header for "${e.name}"`);
+  const nameLength = local.readUInt16LE(26);
+  const extraLength = local.readUInt16LE(28); // read both before the next read moves the window
+  const name = await reader.read(e.localOffset + 30, nameLength);
+  if (!name.equals(e.rawName)) throw new Error(`the local header of "${e.name}" names "${name.toString("utf8")}"`);
+  return e.localOffset + 30 + nameLength + extraLength;
+}
+
+/** Entries up to this compressed size are read whole and inflated at once; larger ones stream. */
+const WHOLE_ENTRY_MAX = 4 * 1024 * 1024;
+
+/** CRC-32 and size of an entry's content after inflating it. */
+async function entryCrc(fh: FileHandle, reader: WindowReader, e: CentralEntry): Promise<{ crc: number; size: number }> {
+  const start = await dataStart(reader, e);
+  if (e.method !== 8 && e.method !== 0) throw new Error(`unsupported compression method ${e.method} for "${e.name}"`);
+  if (e.compressedSize === 0 && e.size === 0) return { crc: 0, size: 0 };
+  if (e.compressedSize <= WHOLE_ENTRY_MAX) {
+    const raw = await reader.read(start, e.compressedSize);
+    // synchronous: for small entries far cheaper than a trip through the thread pool
+    // one output chunk of the announced size: no second copy (a larger output fails on maxOutputLength)
+    const data =
+      e.method === 8
+        ? inflateRawSync(raw, { chunkSize: Math.max(64, e.size + 1), maxOutputLength: Math.max(1, e.size + 1) })
+        : raw;
+    return { crc: crc32(data) >>> 0, size: data.length };
   }
   let crc = 0;
   let size = 0;
@@ -125,26 +174,28 @@ async function entryCrc(path: string, e: CentralEntry): Promise<{ crc: number; s
       cb();
     },
   });
-  if (e.compressedSize === 0 && e.size === 0) return { crc: 0, size: 0 };
-  const raw = createReadStream(path, { start: dataStart, end: dataStart + e.compressedSize - 1 });
+  const raw = fh.createReadStream({ start, end: start + e.compressedSize - 1, autoClose: false });
   if (e.method === 8) await pipeline(raw, createInflateRaw(), sum);
-  else if (e.method === 0) await pipeline(raw, sum);
-  else throw new Error(`unsupported compression method ${e.method} for "${e.name}"`);
-  sum.end();
+  else await pipeline(raw, sum);
   return { crc: crc >>> 0, size };
 }
 
 /**
- * Reopen the zip and check it against the staged entries: names, order, modes, sizes and CRC-32 of
- * every entry after inflating it. Throws `ArchiveError` on the first mismatch.
+ * Reopen the zip and check it against the staged entries: names, order, modes, local headers, sizes and
+ * CRC-32 of every entry after inflating it, and for files held in memory the CRC-32 of the staged bytes
+ * themselves. Throws `ArchiveError` on the first mismatch.
  */
 export async function verifyZip(stage: FolderStage, zipFile: string): Promise<void> {
   const expected = zipEntries(stage);
+  let fh: FileHandle | undefined;
   try {
-    const central = await readCentralDirectory(zipFile);
+    fh = await open(zipFile, "r");
+    const { size: fileSize } = await fh.stat();
+    const central = await readCentralDirectory(fh, fileSize);
     if (central.length !== expected.length) {
       throw new Error(`it holds ${central.length} entries, expected ${expected.length}`);
     }
+    const reader = new WindowReader(fh, fileSize);
     for (let i = 0; i < expected.length; i++) {
       const want = expected[i] as StagedEntry;
       const got = central[i] as CentralEntry;
@@ -154,17 +205,28 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
           `entry "${got.name}" has mode ${got.mode.toString(8)}, expected ${MODE[want.kind].toString(8)}`,
         );
       }
+      const held = want.kind === "symlink" ? undefined : await stage.checksum(want.path);
       const expectedSize =
-        want.kind === "symlink" ? Buffer.byteLength(want.target ?? "") : (await stat(stage.absolute(want.path))).size;
-      const { crc, size } = await entryCrc(zipFile, got);
-      if (size !== expectedSize || size !== got.size) {
-        throw new Error(`entry "${got.name}" inflates to ${size} bytes, expected ${expectedSize}`);
+        want.kind === "symlink"
+          ? Buffer.byteLength(want.target ?? "")
+          : (held?.size ?? (await stat(stage.absolute(want.path))).size);
+      let result: { crc: number; size: number };
+      try {
+        result = await entryCrc(fh, reader, got);
+      } catch (error) {
+        throw new Error(`entry "${got.name}" cannot be read back: ${(error as Error).message}`, { cause: error });
       }
-      if (crc !== got.crc) throw new Error(`entry "${got.name}" fails its CRC-32 check`);
+      if (result.size !== expectedSize || result.size !== got.size) {
+        throw new Error(`entry "${got.name}" inflates to ${result.size} bytes, expected ${expectedSize}`);
+      }
+      if (result.crc !== got.crc) throw new Error(`entry "${got.name}" fails its CRC-32 check`);
+      if (held && held.crc !== result.crc) throw new Error(`entry "${got.name}" does not hold the staged bytes`);
     }
   } catch (error) {
     throw new ArchiveError(`the zip of folder "${stage.folder}" failed verification: ${(error as Error).message}`, {
       cause: error,
     });
+  } finally {
+    await fh?.close();
   }
 }

@@ -3,15 +3,23 @@
  * entries into a `FolderStage`, which checks every name, enforces the size and file-count limits while
  * streaming, and writes files, executables and symlinks to disk with their modes. Warm Lambdas keep
  * `/tmp`, so stale runs are removed before a run starts and the run's own directory after it ends.
+ *
+ * An area created with `packSmallFiles` handles small files (up to `PACKED_FILE_MAX`, declared size known)
+ * differently: each one is compressed for the zip as it arrives (on the thread pool, while the rest of the
+ * folder is still downloading) and appended to one pack file, so thousands of small files cost no
+ * file-system round trip each and only the files still being compressed are held in memory. When
+ * compression falls behind, `file()` waits (backpressure on the download). Large files stream to disk.
  */
 import { createWriteStream } from "node:fs";
-import { chmod, lstat, mkdir, readdir, rm, symlink } from "node:fs/promises";
+import { chmod, type FileHandle, lstat, mkdir, open, readdir, readFile, rm, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { inflateRawSync } from "node:zlib";
 import { LimitExceededError, PathSafetyError } from "./errors.ts";
 import { checkRelativePath, checkSymlinkTarget, quoteName } from "./paths.ts";
 import type { EntrySink } from "./sources/types.ts";
+import { type PreparedEntry, prepareEntry } from "./zip-writer.ts";
 
 export interface StagedEntry {
   /** Path relative to the folder. */
@@ -28,6 +36,112 @@ export interface StageLimits {
   maxBytes: number;
 }
 
+/** Files up to this size (declared) are packed when the area packs small files. */
+export const PACKED_FILE_MAX = 1024 * 1024;
+/**
+ * Compression may run this far behind the arrivals before `file()` waits: jobs (a small multiple of libuv's
+ * thread pool, so the download's own decompression never queues behind a long line of them) and bytes.
+ */
+const PENDING_JOBS = 16;
+const PENDING_BYTES = 8 * 1024 * 1024;
+/** The pack file is written in pieces of about this size. */
+const PACK_WRITE_BYTES = 1024 * 1024;
+
+/** Where a packed file's compressed bytes are, with what the zip and its verification need to know. */
+interface Packed {
+  crc: number;
+  size: number;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Small files of one area, compressed as they arrive and appended to one pack file: no file-system round
+ * trip per file, and only the files still being compressed are held in memory.
+ */
+class PackStore {
+  private fh: FileHandle | undefined;
+  private appended = 0;
+  private flushed = 0;
+  private piece: Buffer[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  private pendingJobs = 0;
+  private pendingBytes = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly path: string) {}
+
+  fits(size: number): boolean {
+    return size <= PACKED_FILE_MAX;
+  }
+
+  /** Start compressing `data` once the queue has room; resolves (with the job) when the job is under way. */
+  async pack(data: Buffer): Promise<{ job: Promise<Packed> }> {
+    while (
+      this.pendingJobs >= PENDING_JOBS ||
+      (this.pendingJobs > 0 && this.pendingBytes + data.length > PENDING_BYTES)
+    ) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.pendingJobs++;
+    this.pendingBytes += data.length;
+    const job = prepareEntry(data).then((p) => ({ crc: p.crc, size: p.size, ...this.append(p.data) }));
+    job.catch(() => undefined); // the zip build awaits the job and reports the failure
+    void job
+      .finally(() => {
+        this.pendingJobs--;
+        this.pendingBytes -= data.length;
+        for (const wake of this.waiting.splice(0)) wake();
+      })
+      .catch(() => undefined);
+    return { job };
+  }
+
+  private append(data: Buffer): { offset: number; length: number } {
+    const offset = this.appended;
+    this.piece.push(data);
+    this.appended += data.length;
+    if (this.appended - this.flushed >= PACK_WRITE_BYTES) void this.flush().catch(() => undefined);
+    return { offset, length: data.length };
+  }
+
+  /** Write what is buffered (writes are chained, so they land in order). */
+  private flush(): Promise<void> {
+    const piece = this.piece;
+    const at = this.flushed;
+    const length = this.appended - at;
+    this.piece = [];
+    this.flushed = this.appended;
+    this.writing = this.writing.then(async () => {
+      if (length === 0) return;
+      this.fh ??= await open(this.path, "w+");
+      let written = 0;
+      while (written < length) {
+        const rest = written === 0 ? piece : [Buffer.concat(piece).subarray(written)];
+        written += (await this.fh.writev(rest, at + written)).bytesWritten;
+      }
+    });
+    return this.writing;
+  }
+
+  /** The compressed bytes of a packed file. */
+  async read(p: Packed): Promise<Buffer> {
+    if (p.offset + p.length > this.flushed) await this.flush();
+    else await this.writing;
+    const out = Buffer.allocUnsafe(p.length);
+    if (p.length === 0) return out;
+    const { bytesRead } = await (this.fh as FileHandle).read(out, 0, p.length, p.offset);
+    if (bytesRead !== p.length) throw new Error(`the pack file ended early at byte ${p.offset + bytesRead}`);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+}
+
 function ignoreUntilPiped(): void {}
 
 export class FolderStage implements EntrySink {
@@ -36,12 +150,16 @@ export class FolderStage implements EntrySink {
   private readonly limits: StageLimits;
   private readonly entries = new Map<string, StagedEntry>();
   private readonly symlinks = new Set<string>();
+  /** The packed files. */
+  private readonly packed = new Map<string, Promise<Packed>>();
+  private readonly pack: PackStore | undefined;
   private totalBytes = 0;
 
-  constructor(folder: string, dir: string, limits: StageLimits) {
+  constructor(folder: string, dir: string, limits: StageLimits, pack?: PackStore) {
     this.folder = folder;
     this.dir = dir;
     this.limits = limits;
+    this.pack = pack;
   }
 
   get bytes(): number {
@@ -61,21 +179,61 @@ export class FolderStage implements EntrySink {
     return join(this.dir, ...path.split("/"));
   }
 
+  /** CRC-32 and size of a packed file; undefined when the file is on disk (see `absolute`). */
+  async checksum(path: string): Promise<{ crc: number; size: number } | undefined> {
+    const packed = this.packed.get(path);
+    if (!packed) return undefined;
+    const { crc, size } = await packed;
+    return { crc, size };
+  }
+
+  /**
+   * A packed file, compressed for the zip (see `prepareEntry`), loaded when called; undefined when the file
+   * is on disk.
+   */
+  prepared(path: string): (() => Promise<PreparedEntry>) | undefined {
+    const packed = this.packed.get(path);
+    const pack = this.pack;
+    if (!packed || !pack) return undefined;
+    return async () => {
+      const p = await packed;
+      return { crc: p.crc, size: p.size, data: await pack.read(p) };
+    };
+  }
+
+  /** A staged file's content, unpacked or from disk. */
+  async read(path: string): Promise<Buffer> {
+    const load = this.prepared(path);
+    if (!load) return readFile(this.absolute(path));
+    const { data, size } = await load();
+    return size === 0 ? Buffer.alloc(0) : inflateRawSync(data);
+  }
+
   async file(path: string, body: Readable | Buffer, options: { executable: boolean; size?: number }): Promise<void> {
     // Until the pipeline below is attached (after an await), an error on the body (a reset connection) would
     // have no listener and crash the process; keep it on the stream, where the pipeline finds it.
     if (!Buffer.isBuffer(body)) body.on("error", ignoreUntilPiped);
-    let abs: string;
+    const declared = Buffer.isBuffer(body) ? body.length : options.size;
+    const packs = this.pack !== undefined && declared !== undefined && this.pack.fits(declared);
+    let abs = "";
     try {
       this.admit(path);
       if (options.size !== undefined) this.reserve(path, options.size);
-      abs = await this.prepare(path);
+      if (!packs) abs = await this.prepare(path);
     } catch (error) {
       if (!Buffer.isBuffer(body)) body.destroy();
       throw error;
     }
     const previous = this.entries.get(path)?.size ?? 0;
     this.totalBytes -= previous;
+    this.release(path);
+    if (packs && this.pack) {
+      const data = await this.collect(path, body);
+      this.totalBytes += data.length;
+      this.entries.set(path, { path, kind: options.executable ? "executable" : "file", size: data.length });
+      this.packed.set(path, (await this.pack.pack(data)).job);
+      return;
+    }
     let written = 0;
     const limit = this.limits.maxBytes;
     const counter = new Transform({
@@ -98,12 +256,35 @@ export class FolderStage implements EntrySink {
 
   async symlink(path: string, target: string): Promise<void> {
     this.admit(path);
+    this.release(path);
     checkSymlinkTarget(path, target, this.folder);
     const abs = await this.prepare(path);
     await rm(abs, { force: true });
     await symlink(target, abs);
     this.symlinks.add(path);
     this.entries.set(path, { path, kind: "symlink", size: Buffer.byteLength(target), target });
+  }
+
+  /** Read a small body into memory, enforcing the byte limit as it arrives. */
+  private async collect(path: string, body: Readable | Buffer): Promise<Buffer> {
+    if (Buffer.isBuffer(body)) {
+      if (this.totalBytes + body.length > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + body.length);
+      return body;
+    }
+    const chunks: Buffer[] = [];
+    let written = 0;
+    for await (const chunk of body) {
+      const b = chunk as Buffer;
+      written += b.length;
+      if (this.totalBytes + written > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + written);
+      chunks.push(b);
+    }
+    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, written);
+  }
+
+  /** Forget an earlier packed content of `path` (it is being replaced). */
+  private release(path: string): void {
+    this.packed.delete(path);
   }
 
   /** Name checks and the file-count limit. */
@@ -156,21 +337,25 @@ export class FolderStage implements EntrySink {
 export class StagingArea {
   readonly runDir: string;
   private readonly limits: StageLimits;
+  private readonly pack: PackStore | undefined;
 
-  private constructor(runDir: string, limits: StageLimits) {
+  private constructor(runDir: string, limits: StageLimits, packSmallFiles: boolean) {
     this.runDir = runDir;
     this.limits = limits;
+    this.pack = packSmallFiles ? new PackStore(join(runDir, ".packed")) : undefined;
   }
 
   /**
    * Create the run directory. Other run directories under `workDir` are removed first: all of them when
    * `exclusive` (a Lambda environment runs one invocation at a time), otherwise those older than an hour.
+   * `packSmallFiles` (default false) packs small files, compressed for the zip, into one file instead of
+   * writing each one.
    */
   static async create(
     workDir: string,
     runId: string,
     limits: StageLimits,
-    options: { exclusive: boolean; now: number },
+    options: { exclusive: boolean; now: number; packSmallFiles?: boolean },
   ): Promise<StagingArea> {
     await mkdir(workDir, { recursive: true });
     for (const name of await readdir(workDir)) {
@@ -185,7 +370,7 @@ export class StagingArea {
     const runDir = join(workDir, runId);
     await rm(runDir, { recursive: true, force: true });
     await mkdir(runDir, { recursive: true });
-    return new StagingArea(runDir, limits);
+    return new StagingArea(runDir, limits, options.packSmallFiles === true);
   }
 
   /** A fresh, empty stage for one package. */
@@ -193,7 +378,7 @@ export class StagingArea {
     const dir = join(this.runDir, pkg, "files");
     await rm(join(this.runDir, pkg), { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    return new FolderStage(folder, dir, this.limits);
+    return new FolderStage(folder, dir, this.limits, this.pack);
   }
 
   /** Where a package's zip is built. */
@@ -202,6 +387,7 @@ export class StagingArea {
   }
 
   async dispose(): Promise<void> {
+    await this.pack?.close();
     await rm(this.runDir, { recursive: true, force: true });
   }
 }

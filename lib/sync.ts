@@ -13,7 +13,7 @@
  * Packages are independent: one failing does not stop the others; its summary entry carries the error.
  */
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, readFile } from "node:fs/promises";
+import { copyFile, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
@@ -146,7 +146,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     deps.workDir,
     `${started.getTime()}-${randomBytes(4).toString("hex")}`,
     { maxFiles: config.source.maxFiles, maxBytes: config.source.maxBytes },
-    { exclusive: deps.exclusiveWorkDir, now: started.getTime() },
+    { exclusive: deps.exclusiveWorkDir, now: started.getTime(), packSmallFiles: true },
   );
   let used: FetchStrategy | "none" = "none";
   try {
@@ -266,7 +266,7 @@ async function finishPackage(
   checkSymlinkChains(links, w.spec.path);
   let layerConfig: string | undefined;
   if (stage.has(LAYER_CONFIG_FILE)) {
-    const text = await readFile(stage.absolute(LAYER_CONFIG_FILE), "utf8");
+    const text = (await stage.read(LAYER_CONFIG_FILE)).toString("utf8");
     layerConfig = encodeLayerConfig(parseLayerConfig(text, `${w.spec.path}/${LAYER_CONFIG_FILE}`));
   }
   const zip: ZipResult = await buildZip(stage, staging.zipPath(w.spec.package));

@@ -23,6 +23,9 @@ import { crc32, createDeflateRaw, deflateRaw } from "node:zlib";
 
 const deflateRawAsync = promisify(deflateRaw);
 
+/** The DEFLATE level of layer zips. */
+export const ZIP_LEVEL = 6;
+
 export interface ZipInput {
   /** Entry name, `/`-separated. */
   name: string;
@@ -30,16 +33,26 @@ export interface ZipInput {
   mode: number;
   /** Expected size in bytes (used for scheduling; the real size is measured). */
   size: number;
-  /** The content: bytes, or a file to read. */
-  content: Buffer | { path: string };
+  /** The content: bytes, a file to read, or a loader of an entry compressed beforehand (`prepareEntry`). */
+  content: Buffer | { path: string } | { prepared: () => Promise<PreparedEntry> };
+}
+
+/** An entry's content already compressed for the zip (see `prepareEntry`). */
+export interface PreparedEntry {
+  /** CRC-32 of the uncompressed bytes. */
+  crc: number;
+  /** Uncompressed size. */
+  size: number;
+  /** Raw DEFLATE bytes (empty for empty content, as jszip wrote it). */
+  data: Buffer;
 }
 
 export interface ZipWriteOptions {
-  /** DEFLATE level (default 6). */
+  /** DEFLATE level (default `ZIP_LEVEL`, 6). Entries given as `prepared` must have been compressed at it. */
   level?: number;
-  /** Entries compressed ahead of the writer at most (default 16). */
+  /** Entries compressed ahead of the writer at most (default 64). */
   ahead?: number;
-  /** Input bytes held by entries compressed ahead at most (default 16 MiB). */
+  /** Input bytes held by entries compressed ahead at most (default 32 MiB). */
   aheadBytes?: number;
   /** Entries larger than this are streamed (default 4 MiB; only for outputs that can patch). */
   streamAbove?: number;
@@ -78,10 +91,25 @@ export function dosDateTime(date: Date): { time: number; date: number } {
   return { time, date: day };
 }
 
-interface Compressed {
-  crc: number;
-  size: number;
-  data: Buffer;
+/**
+ * Compress one entry's bytes the way the writer does (raw DEFLATE at `level`, on the thread pool), so a
+ * caller can do it while the content is still arriving. The writer's output is the same either way.
+ */
+export async function prepareEntry(data: Buffer, level = ZIP_LEVEL): Promise<PreparedEntry> {
+  return {
+    crc: crc32(data) >>> 0,
+    size: data.length,
+    // jszip writes an empty entry as DEFLATE with no compressed bytes at all; so does this writer
+    data: data.length === 0 ? data : compact(await deflateRawAsync(data, { level })),
+  };
+}
+
+/**
+ * zlib hands back small outputs as views into its 16 KiB output chunk; an entry kept for later should not
+ * pin the whole chunk.
+ */
+function compact(b: Buffer): Buffer {
+  return b.buffer.byteLength > 2 * b.length + 1024 ? Buffer.from(b) : b;
 }
 
 interface EntryHead {
@@ -162,8 +190,18 @@ function endOfCentralDirectory(count: number, size: number, offset: number): Buf
   return b;
 }
 
+function streamOf(input: ZipInput): Readable {
+  const { content } = input;
+  if (Buffer.isBuffer(content)) return Readable.from([content]);
+  if ("path" in content) return createReadStream(content.path, { highWaterMark: 1024 * 1024 });
+  throw new Error(`entry "${input.name}" has no readable content`);
+}
+
 async function contentOf(input: ZipInput): Promise<Buffer> {
-  return Buffer.isBuffer(input.content) ? input.content : readFile(input.content.path);
+  const { content } = input;
+  if (Buffer.isBuffer(content)) return content;
+  if ("path" in content) return readFile(content.path);
+  throw new Error(`entry "${input.name}" has no readable content`);
 }
 
 /**
@@ -179,28 +217,35 @@ export async function writeZip(
   if (inputs.length > MAX_ENTRIES) {
     throw new Error(`${inputs.length} entries do not fit a zip without ZIP64 (at most ${MAX_ENTRIES})`);
   }
-  const level = options.level ?? 6;
-  const ahead = Math.max(1, options.ahead ?? 16);
-  const aheadBytes = options.aheadBytes ?? 16 * 1024 * 1024;
+  const level = options.level ?? ZIP_LEVEL;
+  const ahead = Math.max(1, options.ahead ?? 64);
+  const aheadBytes = options.aheadBytes ?? 32 * 1024 * 1024;
   const streamAbove = output.patch ? (options.streamAbove ?? 4 * 1024 * 1024) : Number.POSITIVE_INFINITY;
   const compress = options.deflate ?? ((data: Buffer, l: number) => deflateRawAsync(data, { level: l }));
   const when = dosDateTime(date);
 
-  const streamed = (i: number) => (inputs[i] as ZipInput).size > streamAbove;
-  const jobs = new Map<number, Promise<Compressed>>();
+  const prepared = (input: ZipInput) => !Buffer.isBuffer(input.content) && "prepared" in input.content;
+  const streamed = (i: number) => {
+    const input = inputs[i] as ZipInput;
+    return !prepared(input) && input.size > streamAbove;
+  };
+  const jobs = new Map<number, Promise<PreparedEntry>>();
   let started = 0; // inputs[0..started) have a job or are streamed
   let buffered = 0; // input bytes of jobs started and not yet written
   const startMore = (writing: number) => {
     while (started < inputs.length && started - writing < ahead) {
       const i = started;
-      if (!streamed(i)) {
-        const input = inputs[i] as ZipInput;
+      const input = inputs[i] as ZipInput;
+      if (!Buffer.isBuffer(input.content) && "prepared" in input.content) {
+        const job = input.content.prepared();
+        job.catch(() => undefined); // awaited in order below
+        jobs.set(i, job);
+      } else if (!streamed(i)) {
         if (jobs.size > 0 && buffered + input.size > aheadBytes) break;
         buffered += input.size;
         const job = contentOf(input).then(async (data) => ({
           crc: crc32(data) >>> 0,
           size: data.length,
-          // jszip writes an empty entry as DEFLATE with no compressed bytes at all; so does this writer
           data: data.length === 0 ? data : await compress(data, level),
         }));
         job.catch(() => undefined); // awaited in order below; a later failure must not go unhandled meanwhile
@@ -223,7 +268,7 @@ export async function writeZip(
     if (job) {
       const c = await job;
       jobs.delete(i);
-      buffered -= input.size;
+      if (!prepared(input)) buffered -= input.size;
       common = commonFields(head, when, c.crc, c.data.length, c.size);
       const local = localHeader(common, head);
       await output.append([local, c.data]);
@@ -236,9 +281,7 @@ export async function writeZip(
       let crc = 0;
       let size = 0;
       let compressed = 0;
-      const source: Readable = Buffer.isBuffer(input.content)
-        ? Readable.from([input.content])
-        : createReadStream(input.content.path, { highWaterMark: 1024 * 1024 });
+      const source = streamOf(input);
       await pipeline(
         source,
         async function* (chunks: AsyncIterable<Buffer>) {
@@ -280,6 +323,9 @@ export async function writeZip(
   return { bytes: offset + centralSize + 22, entries: inputs.length, patched };
 }
 
+/** Output is gathered into writes of about this size. */
+const WRITE_BATCH = 1024 * 1024;
+
 /** Write the zip to `outFile` (created or truncated) and return its size and SHA-256. */
 export async function writeZipFile(
   inputs: readonly ZipInput[],
@@ -289,30 +335,42 @@ export async function writeZipFile(
 ): Promise<ZipWriteResult> {
   const fh: FileHandle = await open(outFile, "w");
   const hash = createHash("sha256");
-  let position = 0;
+  let position = 0; // where the batch starts
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    let written = 0;
+    while (written < batchBytes) {
+      const rest = written === 0 ? batch : [Buffer.concat(batch).subarray(written)];
+      const { bytesWritten } = await fh.writev(rest, position + written);
+      written += bytesWritten;
+    }
+    position += batchBytes;
+    batch = [];
+    batchBytes = 0;
+  };
   let result: { bytes: number; entries: number; patched: boolean };
   try {
     result = await writeZip(
       inputs,
       {
         async append(chunks) {
-          const length = chunks.reduce((n, c) => n + c.length, 0);
-          let written = 0;
-          while (written < length) {
-            const rest = written === 0 ? chunks : [Buffer.concat(chunks).subarray(written)];
-            const { bytesWritten } = await fh.writev(rest, position + written);
-            written += bytesWritten;
+          for (const c of chunks) {
+            hash.update(c);
+            batch.push(c);
+            batchBytes += c.length;
           }
-          for (const c of chunks) hash.update(c);
-          position += length;
+          if (batchBytes >= WRITE_BATCH) await flush();
         },
         async patch(at, data) {
+          await flush();
           await fh.write(data, 0, data.length, at);
         },
       },
       date,
       options,
     );
+    await flush();
   } finally {
     await fh.close();
   }

@@ -1,0 +1,109 @@
+import { access, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import { buildZip, verifyZip } from "../../lib/archive.ts";
+import { ArchiveError, LimitExceededError } from "../../lib/errors.ts";
+import { type FolderStage, PACKED_FILE_MAX, StagingArea } from "../../lib/staging.ts";
+import { pseudoRandomBytes } from "../fixtures/repo.ts";
+
+const work = join(tmpdir(), `ls-pack-${process.pid}`);
+afterAll(() => rm(work, { recursive: true, force: true }));
+
+const limits = { maxFiles: 100, maxBytes: 8 * 1024 * 1024 };
+const big = pseudoRandomBytes(PACKED_FILE_MAX + 1, 3);
+const text = Buffer.from("import os\n".repeat(500));
+
+async function fill(stage: FolderStage): Promise<void> {
+  await stage.file("a/text.py", text, { executable: false });
+  await stage.file("a/stream.bin", Readable.from([pseudoRandomBytes(3000, 1), pseudoRandomBytes(5000, 2)]), {
+    executable: false,
+    size: 8000,
+  });
+  await stage.file("bin/run", Buffer.from("#!/bin/sh\necho run\n"), { executable: true });
+  await stage.file("empty", Buffer.alloc(0), { executable: false });
+  await stage.file("big.bin", big, { executable: false });
+  await stage.file("layer.json", Buffer.from('{"license":"MIT"}'), { executable: false });
+  await stage.symlink("bin/current", "run");
+}
+
+async function area(runId: string, packSmallFiles: boolean): Promise<StagingArea> {
+  return StagingArea.create(work, runId, limits, { exclusive: false, now: Date.now(), packSmallFiles });
+}
+
+describe("a staging area that packs small files", () => {
+  it("keeps small files out of the folder on disk but reads them back, with their checksums", async () => {
+    const packing = await area("read", true);
+    const stage = await packing.stage("layers/x", "x");
+    await fill(stage);
+    await expect(access(stage.absolute("a/text.py"))).rejects.toThrow();
+    expect((await stage.read("a/text.py")).equals(text)).toBe(true);
+    expect((await stage.read("empty")).length).toBe(0);
+    expect((await stage.read("layer.json")).toString()).toBe('{"license":"MIT"}');
+    expect(await stage.checksum("a/text.py")).toEqual({ crc: expect.any(Number), size: text.length });
+    // a file over the packing size is written as before
+    expect((await readFile(stage.absolute("big.bin"))).equals(big)).toBe(true);
+    expect(await stage.checksum("big.bin")).toBeUndefined();
+    expect(stage.list().map((e) => [e.path, e.kind, e.size])).toEqual([
+      ["a/stream.bin", "file", 8000],
+      ["a/text.py", "file", text.length],
+      ["big.bin", "file", big.length],
+      ["bin/current", "symlink", 3],
+      ["bin/run", "executable", 19],
+      ["empty", "file", 0],
+      ["layer.json", "file", 17],
+    ]);
+    await packing.dispose();
+  });
+
+  it("builds the very zip an unpacked stage builds, and it verifies", async () => {
+    const packing = await area("zip-packed", true);
+    const plain = await area("zip-plain", false);
+    const packed = await packing.stage("layers/x", "x");
+    const unpacked = await plain.stage("layers/x", "x");
+    await fill(packed);
+    await fill(unpacked);
+    const a = await buildZip(packed, packing.zipPath("x"));
+    const b = await buildZip(unpacked, plain.zipPath("x"));
+    expect(a.sha256).toBe(b.sha256);
+    expect((await readFile(a.path)).equals(await readFile(b.path))).toBe(true);
+    await expect(verifyZip(packed, a.path)).resolves.toBeUndefined();
+    await expect(verifyZip(unpacked, b.path)).resolves.toBeUndefined();
+    await packing.dispose();
+    await plain.dispose();
+  });
+
+  it("rejects a zip whose entry no longer holds the packed bytes", async () => {
+    const packing = await area("damaged", true);
+    const stage = await packing.stage("layers/x", "x");
+    await fill(stage);
+    const zip = await buildZip(stage, packing.zipPath("x"));
+    const data = await readFile(zip.path);
+    const at = data.indexOf(Buffer.from("a/text.py")) + "a/text.py".length + 4; // inside its compressed data
+    data[at] = (data[at] ?? 0) ^ 0xff;
+    await writeFile(zip.path, data);
+    await expect(verifyZip(stage, zip.path)).rejects.toThrow(ArchiveError);
+    await packing.dispose();
+  });
+
+  it("still enforces the byte limit on packed files", async () => {
+    const packing = await StagingArea.create(
+      work,
+      "limit",
+      { maxFiles: 10, maxBytes: 100 },
+      {
+        exclusive: false,
+        now: Date.now(),
+        packSmallFiles: true,
+      },
+    );
+    const stage = await packing.stage("layers/x", "x");
+    await stage.file("a", Buffer.alloc(60), { executable: false });
+    await expect(stage.file("b", Buffer.alloc(60), { executable: false })).rejects.toThrow(LimitExceededError);
+    await expect(
+      stage.file("c", Readable.from([Buffer.alloc(30), Buffer.alloc(30)]), { executable: false, size: 30 }),
+    ).rejects.toThrow(/over 100 bytes/);
+    await packing.dispose();
+  });
+});
