@@ -403,6 +403,8 @@ async function benchFixture(
     await warmUp(fixture, bb, gh);
     log(`[${name}] emulators warm (${Math.round(performance.now() - tw)} ms)`);
 
+    // which runs take part, and how often
+    const plan: { spec: RunSpec; repeat: number }[] = [];
     for (const spec of runSpecs()) {
       if (options.only && !options.only.includes(spec.id)) continue;
       const repeat = spec.kind === "baseline" ? options.baselineRuns : options.runs;
@@ -427,116 +429,146 @@ async function benchFixture(
         runs.push(emptyReport(spec, "skipped", "needs moto (run without --no-aws)"));
         continue;
       }
+      plan.push({ spec, repeat });
+    }
+
+    const runDir = (spec: RunSpec, i: number) => join(dir, spec.id.replace(/:/g, "-"), String(i));
+    const jobFor = (spec: RunSpec, i: number): Job => {
       const source = endpoints[spec.provider];
-      const parameterPrefix = `/layer-sync-bench/${spec.provider}`;
-      const jobFor = (i: number): Job => {
-        const runDir = join(dir, spec.id.replace(/:/g, "-"), String(i));
-        if (spec.kind === "baseline") {
-          return { kind: "baseline", source, ref: "main", folder: BENCH_FOLDER, outFile: join(runDir, "baseline.zip") };
-        }
-        if (spec.kind === "lower-bound") {
-          return {
-            kind: "lower-bound",
-            source,
-            commit: fixture.commit,
-            folder: BENCH_FOLDER,
-            outFile: join(runDir, "lower-bound.zip"),
-          };
-        }
-        return {
-          kind: "layer-sync",
-          source,
-          ref: "main",
-          folder: BENCH_FOLDER,
-          strategy: spec.strategy ?? "auto",
-          workDir: join(runDir, "work"),
-          outDir: spec.kind === "layer-sync" ? join(runDir, "out") : undefined,
-          bucket: spec.kind === "unchanged" ? bucket : undefined,
-          parameterPrefix: spec.kind === "unchanged" ? parameterPrefix : undefined,
-          artifactPrefix: spec.kind === "unchanged" ? `${spec.provider}/` : undefined,
-          concurrency: options.concurrency,
-        };
-      };
-
-      if (spec.kind === "unchanged" && ctx.s3) {
-        if (!bucketReady) {
-          await ctx.s3.send(
-            new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: "eu-west-1" } }),
-          );
-          bucketReady = true;
-        }
-        // the first sync of this commit uploads; it is not measured
-        const first = await runWorker(jobFor(-1), ctx.env, timeoutMs);
-        if (!first.result.ok) {
-          runs.push(emptyReport(spec, "failed", `first sync failed: ${first.result.error}`));
-          continue;
-        }
+      const out = runDir(spec, i);
+      if (spec.kind === "baseline") {
+        return { kind: "baseline", source, ref: "main", folder: BENCH_FOLDER, outFile: join(out, "baseline.zip") };
       }
+      if (spec.kind === "lower-bound") {
+        return {
+          kind: "lower-bound",
+          source,
+          commit: fixture.commit,
+          folder: BENCH_FOLDER,
+          outFile: join(out, "lower-bound.zip"),
+        };
+      }
+      return {
+        kind: "layer-sync",
+        source,
+        ref: "main",
+        folder: BENCH_FOLDER,
+        strategy: spec.strategy ?? "auto",
+        workDir: join(out, "work"),
+        outDir: spec.kind === "layer-sync" ? join(out, "out") : undefined,
+        bucket: spec.kind === "unchanged" ? bucket : undefined,
+        parameterPrefix: spec.kind === "unchanged" ? `/layer-sync-bench/${spec.provider}` : undefined,
+        artifactPrefix: spec.kind === "unchanged" ? `${spec.provider}/` : undefined,
+        concurrency: options.concurrency,
+      };
+    };
 
-      const results: JobResult[] = [];
-      const requestCounts: number[] = [];
-      let failure: { status: RunReport["status"]; note: string } | undefined;
-      let outputBytes: number | null = null;
-      let entries: ZipEntryInfo[] | undefined;
-      let skippedUnchanged: boolean | null = null;
-      let uploaded: boolean | null = null;
-      for (let i = 0; i < repeat; i++) {
-        const job = jobFor(i);
-        await mkdir(join(dir, spec.id.replace(/:/g, "-"), String(i)), { recursive: true });
+    interface Progress {
+      results: JobResult[];
+      requestCounts: number[];
+      failure?: { status: RunReport["status"]; note: string };
+      outputBytes: number | null;
+      entries?: ZipEntryInfo[];
+      skippedUnchanged: boolean | null;
+      uploaded: boolean | null;
+    }
+    const progress = new Map<string, Progress>();
+    for (const { spec } of plan) {
+      progress.set(spec.id, {
+        results: [],
+        requestCounts: [],
+        outputBytes: null,
+        skippedUnchanged: null,
+        uploaded: null,
+      });
+    }
+
+    // the unchanged runs need a first sync of the commit (uploads; not measured)
+    for (const { spec } of plan) {
+      if (spec.kind !== "unchanged" || !ctx.s3) continue;
+      if (!bucketReady) {
+        await ctx.s3.send(
+          new CreateBucketCommand({ Bucket: bucket, CreateBucketConfiguration: { LocationConstraint: "eu-west-1" } }),
+        );
+        bucketReady = true;
+      }
+      const first = await runWorker(jobFor(spec, -1), ctx.env, timeoutMs);
+      if (!first.result.ok) {
+        (progress.get(spec.id) as Progress).failure = {
+          status: "failed",
+          note: `first sync failed: ${first.result.error}`,
+        };
+      }
+    }
+
+    // rounds: every run once per round, so a change in machine load hits all of them alike
+    const rounds = Math.max(0, ...plan.map((p) => p.repeat));
+    for (let i = 0; i < rounds; i++) {
+      for (const { spec, repeat } of plan) {
+        const p = progress.get(spec.id) as Progress;
+        if (i >= repeat || p.failure) continue;
+        await mkdir(runDir(spec, i), { recursive: true });
         const before = spec.kind === "unchanged" && ctx.s3 ? await countObjects(ctx.s3, bucket) : 0;
         logs[spec.provider].reset();
-        const { result, timedOut } = await runWorker(job, ctx.env, timeoutMs);
+        const { result, timedOut } = await runWorker(jobFor(spec, i), ctx.env, timeoutMs);
         const count = logs[spec.provider].requests.length;
         if (!result.ok) {
-          failure = { status: timedOut ? "timeout" : "failed", note: result.error ?? "failed" };
-          log(`[${name}] ${spec.id} run ${i + 1}: ${failure.status}: ${failure.note}`);
-          break;
+          p.failure = { status: timedOut ? "timeout" : "failed", note: result.error ?? "failed" };
+          log(`[${name}] ${spec.id} run ${i + 1}: ${p.failure.status}: ${p.failure.note}`);
+          continue;
         }
-        results.push(result);
-        requestCounts.push(count);
+        p.results.push(result);
+        p.requestCounts.push(count);
         if (result.zipFile) {
-          outputBytes = (await stat(result.zipFile)).size;
-          entries ??= await readZipEntries(result.zipFile);
+          p.outputBytes = (await stat(result.zipFile)).size;
+          p.entries ??= await readZipEntries(result.zipFile);
         }
         if (spec.kind === "unchanged" && ctx.s3) {
           const pkg = firstPackage(result.summary);
-          skippedUnchanged = (skippedUnchanged ?? true) && pkg?.skipped === true && pkg.reason === "unchanged";
-          uploaded = (uploaded ?? false) || (await countObjects(ctx.s3, bucket)) !== before;
-          outputBytes = pkg?.bytes ?? null;
+          p.skippedUnchanged = (p.skippedUnchanged ?? true) && pkg?.skipped === true && pkg.reason === "unchanged";
+          p.uploaded = (p.uploaded ?? false) || (await countObjects(ctx.s3, bucket)) !== before;
+          p.outputBytes = pkg?.bytes ?? null;
         }
         log(
           `[${name}] ${spec.id} run ${i + 1}/${repeat}: ${Math.round(result.wallMs)} ms, ${count} requests, peak RSS ${Math.round(result.maxRssBytes / 1048576)} MiB`,
         );
         // zips and staging of finished runs are not needed any more
-        await rm(join(dir, spec.id.replace(/:/g, "-"), String(i)), { recursive: true, force: true });
+        await rm(runDir(spec, i), { recursive: true, force: true });
       }
-      if (failure && results.length === 0) {
-        runs.push(emptyReport(spec, failure.status, failure.note));
+    }
+
+    for (const { spec } of plan) {
+      const p = progress.get(spec.id) as Progress;
+      if (p.results.length === 0) {
+        runs.push(emptyReport(spec, p.failure?.status ?? "failed", p.failure?.note ?? "no run finished"));
         continue;
       }
-      if (entries) entriesOf.set(spec.id, entries);
-      const walls = results.map((r) => r.wallMs);
+      if (p.entries) entriesOf.set(spec.id, p.entries);
+      const walls = p.results.map((r) => r.wallMs);
       runs.push({
         ...spec,
-        status: failure ? failure.status : "ok",
-        note: failure ? failure.note : null,
-        runs: results.length,
-        requests: Math.max(...requestCounts),
-        clientRequests: Math.max(...results.map((r) => r.clientRequests)),
+        status: p.failure ? p.failure.status : "ok",
+        note: p.failure ? p.failure.note : null,
+        runs: p.results.length,
+        requests: Math.max(...p.requestCounts),
+        clientRequests: Math.max(...p.results.map((r) => r.clientRequests)),
         wallMs: median(walls),
         wallMsAll: walls.map((w) => Math.round(w)),
-        cpuMs: median(results.map((r) => r.cpuMs)),
-        peakRssBytes: Math.max(...results.map((r) => r.maxRssBytes)),
-        outputBytes,
-        entries: entries?.length ?? null,
+        cpuMs: median(p.results.map((r) => r.cpuMs)),
+        peakRssBytes: Math.max(...p.results.map((r) => r.maxRssBytes)),
+        outputBytes: p.outputBytes,
+        entries: p.entries?.length ?? null,
         speedupVsBaseline: null,
         timesLowerBound: null,
         entriesMatchBaseline: null,
-        entriesMatchFixture: entries ? compareEntries(entries, expected).length === 0 : null,
-        skippedUnchanged,
-        uploaded,
+        entriesMatchFixture: p.entries ? compareEntries(p.entries, expected).length === 0 : null,
+        skippedUnchanged: p.skippedUnchanged,
+        uploaded: p.uploaded,
       });
     }
+    // keep the report in the canonical order
+    const order = new Map(RUN_IDS.map((id, i) => [id, i]));
+    runs.sort((x, y) => (order.get(x.id) ?? 0) - (order.get(y.id) ?? 0));
   } finally {
     await Promise.all([bb.close(), gh.close()]);
     await rm(dir, { recursive: true, force: true });

@@ -1,13 +1,16 @@
 /**
  * One measured run in its own process, so peak RSS (`process.resourceUsage().maxRSS`) belongs to that run
- * alone. Started by the harness with `fork(…, [jobJson], { execArgv: ["--import", "tsx"] })`; every module
- * is loaded before the clock starts; the result goes back over IPC.
+ * alone. Started by the harness with `fork(…, [jobJson], { execArgv: ["--import", "tsx"] })`. A worker loads
+ * only the modules its job needs (layer-sync runs: the CLI, as `npx layer-sync` does), all of them before
+ * the clock starts; the result goes back over IPC.
  */
 import { writeFile } from "node:fs/promises";
-import { main } from "../lib/cli.ts";
-import { runBaseline } from "./baseline.ts";
 import type { Job, JobResult, LayerSyncJob, WorkerMessage } from "./jobs.ts";
-import { runLowerBound } from "./lower-bound.ts";
+
+const job = JSON.parse(process.argv[2] ?? "{}") as Job;
+const { main } = job.kind === "layer-sync" ? await import("../lib/cli.ts") : { main: undefined };
+const { runBaseline } = job.kind === "baseline" ? await import("./baseline.ts") : { runBaseline: undefined };
+const { runLowerBound } = job.kind === "lower-bound" ? await import("./lower-bound.ts") : { runLowerBound: undefined };
 
 interface Summary {
   requests?: { total?: number };
@@ -42,6 +45,7 @@ async function layerSync(job: LayerSyncJob): Promise<{ requests: number; summary
   if (job.artifactPrefix !== undefined) argv.push("--prefix", job.artifactPrefix);
   const out: string[] = [];
   const err: string[] = [];
+  if (!main) throw new Error("the CLI is not loaded");
   const code = await main(
     argv,
     { ...process.env, SOURCE_TOKEN: source.token },
@@ -65,10 +69,12 @@ interface Performed {
 
 async function perform(job: Job): Promise<Performed> {
   if (job.kind === "baseline") {
+    if (!runBaseline) throw new Error("the baseline is not loaded");
     const r = await runBaseline(job);
     return { clientRequests: r.requests, zipFile: r.zipFile };
   }
   if (job.kind === "lower-bound") {
+    if (!runLowerBound) throw new Error("the lower bound is not loaded");
     const r = await runLowerBound(job);
     // the clock stops with the zip in memory; the file is written only so the entries can be compared
     const stoppedAt = performance.now();
@@ -80,7 +86,6 @@ async function perform(job: Job): Promise<Performed> {
 }
 
 async function run(): Promise<JobResult> {
-  const job = JSON.parse(process.argv[2] ?? "{}") as Job;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let performed: Performed | undefined;
