@@ -43,10 +43,20 @@ async function putAdvancedParameter(name: string, value: string): Promise<number
   return put.Version;
 }
 
+/**
+ * moto's dump of its whole state. Building it walks every backend, and other test files change those
+ * backends at the same time, so a dump can fail mid-walk: try a few times.
+ */
 async function motoState(): Promise<Record<string, unknown>> {
-  const response = await fetch(`${inject("motoEndpoint")}/moto-api/data.json`);
-  expect(response.ok).toBe(true);
-  return (await response.json()) as Record<string, unknown>;
+  let status = 0;
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const response = await fetch(`${inject("motoEndpoint")}/moto-api/data.json`);
+    status = response.status;
+    if (response.ok) return (await response.json()) as Record<string, unknown>;
+    await response.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`moto's state dump kept failing (HTTP ${status})`);
 }
 
 async function layerZip(): Promise<Uint8Array> {

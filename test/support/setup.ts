@@ -30,3 +30,6 @@ const noSharedConfig = join(tmpdir(), "layer-sync-tests-no-aws-config");
 process.env.AWS_CONFIG_FILE = noSharedConfig;
 process.env.AWS_SHARED_CREDENTIALS_FILE = noSharedConfig;
 process.env.AWS_EC2_METADATA_DISABLED = "true";
+
+// Handlers publish EMF metrics on stdout; keep the test output readable (the metrics code still runs).
+process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
