@@ -358,11 +358,16 @@ export class HttpClient {
   }
 
   private statusError(req: HttpRequest, status: number, body: string): SourceError {
-    const providerMessage = this.options.errorMessage?.(body);
+    // one line, and without a final period, since a hint may follow
+    const providerMessage = this.options
+      .errorMessage?.(body)
+      ?.replace(/\s+/g, " ")
+      .slice(0, 300)
+      .replace(/[\s.]+$/, "");
     const hint = this.options.hints?.[status];
     const text =
       `${this.describe(req)} answered ${status} ${STATUS_TEXT[status] ?? ""}`.trimEnd() +
-      (providerMessage ? `: ${providerMessage.replace(/\s+/g, " ").slice(0, 300)}` : "") +
+      (providerMessage ? `: ${providerMessage}` : "") +
       (hint ? `. ${hint}` : "");
     const opts = { status, request: this.describe(req) };
     if (status === 401) return new SourceAuthError(text, opts);
