@@ -98,6 +98,7 @@ export class BitbucketSource implements RepositorySource {
         throw new SourceProtocolError(`repository ${this.options.repository} has no main branch; set SOURCE_REF`);
     }
     if (/^[0-9a-f]{40}$/i.test(name)) return { ref: name, commit: await this.commitHash(name) };
+    let notFound = 0;
     for (const kind of ["branches", "tags"] as const) {
       const q = encodeURIComponent(`name="${name.replace(/["\\]/g, "\\$&")}"`);
       const res = await this.http.text({
@@ -105,7 +106,10 @@ export class BitbucketSource implements RepositorySource {
         what: `resolve ${kind === "branches" ? "branch" : "tag"} "${name}"`,
         accept: [404],
       });
-      if (res.status === 404) continue;
+      if (res.status === 404) {
+        notFound++;
+        continue;
+      }
       const page = parseJson<Page<{ name?: string; target?: { hash?: string } }>>(res.text, `resolve ref "${name}"`);
       const hit = page.values?.find((v) => v.name === name);
       const hash = hit?.target?.hash;
@@ -114,6 +118,7 @@ export class BitbucketSource implements RepositorySource {
         return { ref: name, commit: hash.toLowerCase() };
       }
     }
+    if (notFound === 2) await this.requireRepository();
     if (/^[0-9a-f]{7,39}$/i.test(name)) return { ref: name, commit: await this.commitHash(name) };
     throw new SourceNotFoundError(
       `ref "${name}" is not a branch, tag or commit of ${this.options.repository}; check SOURCE_REF (branch names are case-sensitive)`,
@@ -130,6 +135,7 @@ export class BitbucketSource implements RepositorySource {
       async (r) => ({ status: r.status, body: (await collect(r.body)).toString("utf8") }),
     );
     if (res.status === 404) {
+      await this.requireRepository();
       throw new SourceNotFoundError(`commit "${rev}" does not exist in ${this.options.repository}; check SOURCE_REF`, {
         status: 404,
       });
@@ -137,6 +143,16 @@ export class BitbucketSource implements RepositorySource {
     const hash = (JSON.parse(res.body) as { hash?: string }).hash;
     if (!hash || !/^[0-9a-f]{40}$/i.test(hash)) throw new SourceProtocolError(`commit ${rev} came back without a hash`);
     return hash.toLowerCase();
+  }
+
+  /** After a 404 that may be the repository's rather than the ref's: fail naming the repository if it is. */
+  private async requireRepository(): Promise<void> {
+    const req: HttpRequest = { url: `${this.base}?fields=full_name`, what: "check the repository", accept: [404] };
+    if ((await this.http.text(req)).status !== 404) return;
+    throw new SourceNotFoundError(
+      `repository ${this.options.repository} does not exist or the token cannot see it (${this.http.describe(req)} answered 404); check SOURCE_REPOSITORY and the token's access`,
+      { status: 404, request: this.http.describe(req) },
+    );
   }
 
   async folderFingerprint(): Promise<string | undefined> {

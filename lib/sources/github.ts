@@ -113,6 +113,7 @@ export class GitHubSource implements RepositorySource {
       accept: [404, 422],
     });
     if (res.status === 404 || res.status === 422) {
+      if (res.status === 404) await this.requireRepository();
       throw new SourceNotFoundError(
         `ref "${name}" is not a branch, tag or commit of ${this.options.repository}; check SOURCE_REF`,
         { status: res.status },
@@ -122,6 +123,16 @@ export class GitHubSource implements RepositorySource {
     if (!/^[0-9a-f]{40}$/.test(sha))
       throw new SourceProtocolError(`ref "${name}" resolved to something that is not a commit SHA`);
     return { ref: name, commit: sha };
+  }
+
+  /** After a 404 that may be the repository's rather than the ref's: fail naming the repository if it is. */
+  private async requireRepository(): Promise<void> {
+    const req = { url: this.base, what: "check the repository", accept: [404] };
+    if ((await this.http.text(req)).status !== 404) return;
+    throw new SourceNotFoundError(
+      `repository ${this.options.repository} does not exist or the token cannot see it (${this.http.describe(req)} answered 404); check SOURCE_REPOSITORY and the token's access`,
+      { status: 404, request: this.http.describe(req) },
+    );
   }
 
   async folderFingerprint(commit: string, folder: string): Promise<string> {
