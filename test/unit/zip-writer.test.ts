@@ -4,10 +4,11 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { crc32, deflateRawSync } from "node:zlib";
 import JSZip from "jszip";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODE, ZIP_DATE } from "../../lib/archive.ts";
-import { writeZip, writeZipFile, type ZipInput, zipToBuffer } from "../../lib/zip-writer.ts";
+import { prepareEntry, writeZip, writeZipFile, type ZipInput, zipToBuffer } from "../../lib/zip-writer.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 import { readZip } from "../support/zip.ts";
 
@@ -89,6 +90,21 @@ describe("the zip writer", () => {
     const file = await readFile(join(dir, "small.zip"));
     expect(result.sha256).toBe(createHash("sha256").update(file).digest("hex"));
     expect(result.entries).toBe(inputs.length);
+  });
+
+  it("compresses entries prepared side by side exactly as zlib's one-shot deflateRaw does", async () => {
+    const contents = Array.from({ length: 300 }, (_, i) =>
+      i % 3 === 0 ? text.subarray(0, (i * 997) % text.length) : pseudoRandomBytes((i * 7919) % 70_000, i),
+    );
+    const prepared = await Promise.all(contents.map((c) => prepareEntry(c)));
+    for (const [i, p] of prepared.entries()) {
+      const c = contents[i] as Buffer;
+      expect(p.size).toBe(c.length);
+      expect(p.crc).toBe(crc32(c) >>> 0);
+      expect(p.data.equals(c.length === 0 ? Buffer.alloc(0) : deflateRawSync(c, { level: 6 })), `entry ${i}`).toBe(
+        true,
+      );
+    }
   });
 
   it("refuses more entries than a zip without ZIP64 can hold", async () => {
