@@ -1,9 +1,10 @@
 /**
- * One measured run in its own process, so peak RSS (`process.resourceUsage().maxRSS`) belongs to that run
- * alone. Started by the harness with `fork(…, [jobJson], { execArgv: ["--import", "tsx"] })`. A worker loads
+ * One measured run in its own process, so its peak RSS belongs to that run alone (see `peakRssBytes`).
+ * Started by the harness with `fork(…, [jobJson], { execArgv: ["--import", "tsx"] })`. A worker loads
  * only the modules its job needs (layer-sync runs: the CLI, as `npx layer-sync` does), all of them before
  * the clock starts; the result goes back over IPC.
  */
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import type { Job, JobResult, LayerSyncJob, WorkerMessage } from "./jobs.ts";
 
@@ -59,6 +60,21 @@ async function layerSync(job: LayerSyncJob): Promise<{ requests: number; summary
   return { requests: summary.requests?.total ?? 0, summary, ...(zipFile ? { zipFile } : {}) };
 }
 
+/**
+ * The process's peak RSS. On Linux this is `VmHWM` from /proc/self/status: `getrusage`'s `ru_maxrss` (what
+ * `process.resourceUsage().maxRSS` reports) survives `execve`, so a forked worker would inherit the
+ * harness's own, much larger, RSS as its starting peak.
+ */
+function peakRssBytes(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    if (hwm) return Number(hwm) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
 interface Performed {
   clientRequests: number;
   zipFile?: string | undefined;
@@ -100,7 +116,7 @@ async function run(): Promise<JobResult> {
   const measured = {
     wallMs: t1 - t0,
     cpuMs: (cpu.user + cpu.system) / 1000,
-    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    maxRssBytes: peakRssBytes(),
   };
   if (!performed) {
     return { ok: false, error: error instanceof Error ? error.message : String(error), clientRequests: 0, ...measured };
