@@ -202,11 +202,11 @@ class Reader {
     try {
       u = new URL(v);
     } catch {
-      this.problem(key, `must be an http(s) URL (got "${v}")`);
+      this.problem(key, `must be an http(s) URL (got "${withoutCredentials(v)}")`);
       return fallback;
     }
     if (u.protocol !== "https:" && u.protocol !== "http:") {
-      this.problem(key, `must be an http(s) URL (got "${v}")`);
+      this.problem(key, `must be an http(s) URL (got "${withoutCredentials(v)}")`);
       return fallback;
     }
     if (u.username || u.password || u.search || u.hash) {
@@ -224,6 +224,11 @@ class Reader {
     if (dupes.length) this.problem(key, `lists ${[...new Set(dupes)].join(", ")} more than once`);
     return [...new Set(values.filter((v) => pattern.test(v)))];
   }
+}
+
+/** A URL setting's value for a message, without anything that could be credentials (`scheme://…@`). */
+function withoutCredentials(value: string): string {
+  return value.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[\s\S]*@/, "$1");
 }
 
 function splitList(value: string): string[] {
