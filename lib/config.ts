@@ -136,6 +136,7 @@ const LAYER_NAME = /^[A-Za-z0-9_-]{1,140}$/;
 const BUCKET = /^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const PARAMETER_PATH = /^(\/[A-Za-z0-9_.-]+)+$/;
 const PIPELINE = /^[A-Za-z0-9.@_-]{1,100}$/;
+const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[/.\-_A-Za-z0-9]{1,256}$/;
 const REPOSITORY = /^([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})\/([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})$/;
 
 /** Collects problems while reading settings, so all of them are reported at once. */
@@ -407,6 +408,15 @@ function readLayer(r: Reader): LayerConfig {
   };
 }
 
+/** SUMMARY_EVENT_BUS: a bus name or ARN. A bad one would make every summary event fail, and that only logs. */
+function readEventBus(r: Reader): string | undefined {
+  const bus = r.one("summaryEventBus");
+  if (bus !== undefined && !EVENT_BUS.test(bus)) {
+    r.problem("summaryEventBus", `is not a valid EventBridge event bus name or ARN (got "${bus}")`);
+  }
+  return bus;
+}
+
 function finish<T>(r: Reader, value: T): T {
   if (r.problems.length) throw new ConfigError(r.problems);
   return value;
@@ -420,7 +430,7 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   const artifacts = readArtifacts(r, options.requireBucket);
   const pipelineName = r.one("pipelineName") ?? DEFAULTS.pipelineName;
   if (!PIPELINE.test(pipelineName)) r.problem("pipelineName", `is not a valid pipeline name (got "${pipelineName}")`);
-  return finish(r, { source, artifacts, layer, pipelineName, summaryEventBus: r.one("summaryEventBus") });
+  return finish(r, { source, artifacts, layer, pipelineName, summaryEventBus: readEventBus(r) });
 }
 
 /** Settings for publishing and sharing. */
@@ -428,7 +438,7 @@ export function loadPublishConfig(input: SettingsInput): PublishConfig {
   const r = new Reader(input);
   const layer = readLayer(r);
   const artifacts = readArtifacts(r, true);
-  return finish(r, { artifacts, layer, summaryEventBus: r.one("summaryEventBus") });
+  return finish(r, { artifacts, layer, summaryEventBus: readEventBus(r) });
 }
 
 /** `{PARAMETER_PREFIX}/{package}/artifact-key` */
