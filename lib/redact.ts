@@ -1,14 +1,21 @@
 /**
  * Process-wide secret registry. Tokens are registered as soon as they are read; every error message and
  * log line passes through `redact()`, which removes the token in its raw, HTTP Basic (base64) and
- * URL-encoded forms. This is a second line of defence: code never formats a token into text on purpose.
+ * URL-encoded (percent and form) forms. This is a second line of defence: code never formats a token into
+ * text on purpose.
  */
 const secrets = new Set<string>();
 const MASK = "***";
 
+/** `application/x-www-form-urlencoded`, which unlike encodeURIComponent also encodes `!'()~`. */
+function formEncode(value: string): string {
+  return new URLSearchParams({ v: value }).toString().slice(2);
+}
+
 function variants(token: string): string[] {
   const out = new Set<string>([token]);
   out.add(encodeURIComponent(token));
+  out.add(formEncode(token));
   out.add(Buffer.from(token, "utf8").toString("base64"));
   const colon = token.indexOf(":");
   if (colon > 0) {
@@ -16,6 +23,7 @@ function variants(token: string): string[] {
     if (secret.length >= 4) {
       out.add(secret);
       out.add(encodeURIComponent(secret));
+      out.add(formEncode(secret));
     }
   }
   return [...out].filter((v) => v.length >= 4);
