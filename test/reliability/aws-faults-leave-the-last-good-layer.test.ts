@@ -1,0 +1,394 @@
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type PublishRequest, type PublishSummary, runPublish } from "../../lib/publish/publish.ts";
+import { createBucket, uniqueName } from "../support/aws.ts";
+import {
+  parameterOf,
+  publishConfig,
+  putArtifact,
+  type RecordedClients,
+  recordedClients,
+  sharesNamed,
+  statementsOf,
+  versionsOf,
+} from "../support/publish-fixtures.ts";
+import { injectFault, recordAttempts, recordCommands, serviceError } from "./aws-faults.ts";
+import {
+  type AwsScope,
+  awsScope,
+  branch,
+  keysUnder,
+  minute,
+  onlyPackage,
+  pointerOf,
+  runCore,
+  type Sources,
+  startSources,
+  touch,
+} from "./harness.ts";
+import { scan, watchSecrets } from "./secrets.ts";
+
+watchSecrets();
+
+const admin = { s3: new S3Client({}), ssm: new SSMClient({}), lambda: new LambdaClient({}) };
+const OUTSIDE_ACCOUNT = "111122223333";
+let sources: Sources;
+let bucket: string;
+const open: { destroy(): void }[] = [];
+
+beforeAll(async () => {
+  sources = await startSources();
+  bucket = await createBucket(uniqueName("rel-aws"));
+});
+
+afterEach(() => {
+  for (const c of open.splice(0)) c.destroy();
+});
+
+afterAll(async () => {
+  await sources.close();
+  for (const client of Object.values(admin)) client.destroy();
+});
+
+/** Fresh S3 and SSM clients for one run, so faults injected into them affect that run only. */
+function syncClients(): { s3: S3Client; ssm: SSMClient } {
+  const c = { s3: new S3Client({}), ssm: new SSMClient({}) };
+  open.push(c.s3, c.ssm);
+  return c;
+}
+
+function scoped(scope: AwsScope, clients: { s3: S3Client; ssm: SSMClient }): AwsScope {
+  return { ...scope, ...clients };
+}
+
+/** `layers/tools` synced at minute 0 with healthy clients, then changed by a new commit on its branch. */
+async function lastGood(): Promise<{ scope: AwsScope; ref: string; goodKey: string; keysBefore: string[] }> {
+  const scope = awsScope(admin.s3, admin.ssm, bucket);
+  const ref = branch(sources.repo, "aws");
+  const first = await runCore(sources, {
+    provider: "bitbucket",
+    paths: ["layers/tools"],
+    ref,
+    aws: scope,
+    clock: minute(0),
+  });
+  const good = onlyPackage(first);
+  expect(good.error).toBeUndefined();
+  touch(sources.repo, ref, "layers/tools");
+  return { scope, ref, goodKey: good.key ?? "", keysBefore: await keysUnder(admin.s3, bucket, scope.artifactPrefix) };
+}
+
+describe("sync: an S3 upload that fails", () => {
+  it("writes no pointer: the package fails naming the object and the error, and the pointer keeps the last good artifact", async () => {
+    const s = await lastGood();
+    const clients = syncClients();
+    injectFault(clients.s3, {
+      command: "PutObjectCommand",
+      error: () => serviceError("AccessDenied", "Access Denied", 403),
+    });
+    const ssmCommands = recordCommands(clients.ssm);
+    const run = await runCore(sources, {
+      provider: "bitbucket",
+      paths: ["layers/tools"],
+      ref: s.ref,
+      aws: scoped(s.scope, clients),
+      clock: minute(1),
+    });
+    const p = onlyPackage(run);
+    expect(p.error).toMatch(
+      new RegExp(
+        `^uploading s3://${bucket}/${s.scope.artifactPrefix}tools/tools-20261121T100100Z-[0-9a-f]{7}\\.zip failed \\(AccessDenied\\): Access Denied$`,
+      ),
+    );
+    expect(ssmCommands).not.toContain("PutParameterCommand");
+    expect(await pointerOf(admin.ssm, s.scope.prefix, "tools")).toBe(s.goodKey);
+    expect(await keysUnder(admin.s3, bucket, s.scope.artifactPrefix)).toEqual(s.keysBefore);
+  });
+
+  it("creates no pointer at all for a package that never had one", async () => {
+    const scope = awsScope(admin.s3, admin.ssm, bucket);
+    const clients = syncClients();
+    const attempts = recordAttempts(clients.s3);
+    injectFault(clients.s3, {
+      command: "PutObjectCommand",
+      error: () => serviceError("InternalError", "We encountered an internal error. Please try again.", 500),
+    });
+    const run = await runCore(sources, {
+      provider: "bitbucket",
+      paths: ["layers/tools"],
+      ref: "main",
+      aws: scoped(scope, clients),
+    });
+    expect(onlyPackage(run).error).toMatch(/^uploading s3:\/\/\S+ failed \(InternalError\): We encountered/);
+    // the SDK retried the 500 (three attempts in all) before giving up
+    expect(attempts.filter((c) => c === "PutObjectCommand")).toHaveLength(3);
+    expect(await pointerOf(admin.ssm, scope.prefix, "tools")).toBeUndefined();
+    expect(await keysUnder(admin.s3, bucket, scope.artifactPrefix)).toEqual([]);
+  });
+});
+
+describe("sync: an SSM pointer write that fails", () => {
+  it("leaves the uploaded object unreferenced and reports the error; the next run moves the pointer to a new artifact", async () => {
+    const s = await lastGood();
+    const failing = syncClients();
+    injectFault(failing.ssm, {
+      command: "PutParameterCommand",
+      error: () => serviceError("AccessDeniedException", "User is not authorized to perform ssm:PutParameter", 400),
+    });
+    const run = await runCore(sources, {
+      provider: "bitbucket",
+      paths: ["layers/tools"],
+      ref: s.ref,
+      aws: scoped(s.scope, failing),
+      clock: minute(1),
+    });
+    const p = onlyPackage(run);
+    expect(p.error).toBe(
+      `writing SSM parameter ${s.scope.prefix}/tools/artifact-key failed (AccessDeniedException): User is not authorized to perform ssm:PutParameter`,
+    );
+    expect(await pointerOf(admin.ssm, s.scope.prefix, "tools")).toBe(s.goodKey);
+    const orphan = p.key ?? "";
+    expect(await keysUnder(admin.s3, bucket, s.scope.artifactPrefix)).toEqual([...s.keysBefore, orphan].sort());
+    const head = await admin.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: orphan }));
+    expect(head.Metadata?.["content-sha256"]).toBe(p.sha256);
+
+    const next = await runCore(sources, {
+      provider: "bitbucket",
+      paths: ["layers/tools"],
+      ref: s.ref,
+      aws: s.scope,
+      clock: minute(2),
+    });
+    const fixed = onlyPackage(next);
+    expect(fixed.error).toBeUndefined();
+    expect(fixed.key).toMatch(/tools-20261121T100200Z-/);
+    expect(await pointerOf(admin.ssm, s.scope.prefix, "tools")).toBe(fixed.key);
+  });
+});
+
+describe("sync: AWS throttling", () => {
+  it("is retried (S3 SlowDown on the upload, SSM ThrottlingException on reads and writes, TooManyUpdates on the pointer) and the run succeeds", async () => {
+    const s = await lastGood();
+    const clients = syncClients();
+    const s3Attempts = recordAttempts(clients.s3);
+    const ssmAttempts = recordAttempts(clients.ssm);
+    injectFault(clients.s3, {
+      command: "PutObjectCommand",
+      error: () => serviceError("SlowDown", "Please reduce your request rate.", 503),
+      times: 1,
+    });
+    injectFault(clients.ssm, {
+      command: "GetParameterCommand",
+      error: () => serviceError("ThrottlingException", "Rate exceeded", 400),
+      times: 1,
+    });
+    injectFault(clients.ssm, {
+      command: "PutParameterCommand",
+      error: () => serviceError("ThrottlingException", "Rate exceeded", 400),
+      times: 1,
+    });
+    injectFault(clients.ssm, {
+      command: "PutParameterCommand",
+      error: () => serviceError("TooManyUpdates", "Too many updates to the parameter", 400),
+      times: 1,
+    });
+    const run = await runCore(sources, {
+      provider: "bitbucket",
+      paths: ["layers/tools"],
+      ref: s.ref,
+      aws: scoped(s.scope, clients),
+      clock: minute(1),
+    });
+    const p = onlyPackage(run);
+    expect(p.error).toBeUndefined();
+    expect(await pointerOf(admin.ssm, s.scope.prefix, "tools")).toBe(p.key);
+    expect(s3Attempts.filter((c) => c === "PutObjectCommand")).toHaveLength(2);
+    expect(ssmAttempts.filter((c) => c === "PutParameterCommand").length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------ publish
+
+const request = (pkg: string): PublishRequest => ({ kind: "packages", packages: [pkg], trigger: "manual" });
+
+function publishClients(): RecordedClients {
+  const c = recordedClients();
+  open.push(c);
+  return c;
+}
+
+async function publishScenario(content: string) {
+  const prefix = `/${uniqueName("relpub")}`;
+  const pkg = uniqueName("py");
+  const artifact = await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg, content });
+  const config = publishConfig({
+    ARTIFACT_BUCKET: bucket,
+    PARAMETER_PREFIX: prefix,
+    SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
+  });
+  return { prefix, pkg, artifact, config, arnParameter: `${prefix}/${pkg}/layer-version-arn` };
+}
+
+async function publish(
+  config: ReturnType<typeof publishConfig>,
+  pkg: string,
+  c: RecordedClients,
+): Promise<PublishSummary["packages"][number]> {
+  const summary = await runPublish(config, request(pkg), c.deps());
+  scan("publish summary", summary);
+  const p = summary.packages[0];
+  if (!p) throw new Error("no package in the publish summary");
+  return p;
+}
+
+async function arnParameterVersion(name: string): Promise<number | undefined> {
+  try {
+    return (await admin.ssm.send(new GetParameterCommand({ Name: name }))).Parameter?.Version;
+  } catch {
+    return undefined;
+  }
+}
+
+describe("publish: a PublishLayerVersion that fails", () => {
+  it("leaves no version and no ARN parameter, names the call and says to run again; the retry publishes exactly one version", async () => {
+    const n = await publishScenario("publish-fails");
+    const failing = publishClients();
+    injectFault(failing.lambda, {
+      command: "PublishLayerVersionCommand",
+      error: () => serviceError("ServiceException", "Lambda was unable to complete the request", 500),
+    });
+    const broken = await publish(n.config, n.pkg, failing);
+    expect(broken.error).toBe(
+      `lambda:PublishLayerVersion on layer ${n.pkg} from s3://${bucket}/${n.artifact.key} failed (ServiceException: Lambda was unable to complete the request); run again (a run resumes where the last one stopped)`,
+    );
+    expect(await versionsOf(failing.lambda, n.pkg)).toEqual([]);
+    expect(await parameterOf(failing.ssm, n.arnParameter)).toBeUndefined();
+
+    const healthy = publishClients();
+    const retried = await publish(n.config, n.pkg, healthy);
+    expect(retried.error).toBeUndefined();
+    const versions = await versionsOf(healthy.lambda, n.pkg);
+    expect(versions.map((v) => v.version)).toEqual([1]);
+    expect((await parameterOf(healthy.ssm, n.arnParameter))?.value).toBe(versions[0]?.arn);
+  });
+
+  it("that succeeded on the server but lost its response, retried by the SDK, still leaves exactly one version", async () => {
+    const n = await publishScenario("lost-and-retried");
+    const c = publishClients();
+    const fault = injectFault(c.lambda, {
+      command: "PublishLayerVersionCommand",
+      error: () => serviceError("ServiceException", "the response was lost", 502),
+      times: 1,
+      after: true,
+    });
+    const p = await publish(n.config, n.pkg, c);
+    expect(fault.calls).toBe(2); // the lost call reached moto and created a version; the SDK's retry created another
+    expect(p.error).toBeUndefined();
+    const versions = await versionsOf(c.lambda, n.pkg);
+    expect(versions.map((v) => v.version)).toEqual([1]);
+    expect(p.deleted).toEqual([2]);
+    expect(p.layerVersionArn).toBe(versions[0]?.arn);
+    expect((await parameterOf(c.ssm, n.arnParameter))?.value).toBe(versions[0]?.arn);
+    expect((await statementsOf(c.lambda, n.pkg, 1)).map((s) => s.sid)).toEqual([
+      `layer-sync-account-${OUTSIDE_ACCOUNT}`,
+    ]);
+  });
+
+  it("that succeeded on the server but lost its response in a run that then failed, is found by the next run, which publishes nothing", async () => {
+    const n = await publishScenario("lost-then-failed");
+    const failing = publishClients();
+    injectFault(failing.lambda, {
+      command: "PublishLayerVersionCommand",
+      error: () => serviceError("RequestAborted", "the connection was closed before the response", 400),
+      times: 1,
+      after: true,
+    });
+    // the first listing (before publishing) works; the one that would find the landed version fails
+    injectFault(failing.lambda, {
+      command: "ListLayerVersionsCommand",
+      error: () => serviceError("AccessDeniedException", "not allowed to list", 403),
+      skip: 1,
+    });
+    const broken = await publish(n.config, n.pkg, failing);
+    expect(broken.error).toBe(
+      `lambda:PublishLayerVersion on layer ${n.pkg} from s3://${bucket}/${n.artifact.key} failed (RequestAborted: the connection was closed before the response); run again (a run resumes where the last one stopped)`,
+    );
+    expect(await parameterOf(admin.ssm, n.arnParameter)).toBeUndefined();
+    expect((await versionsOf(admin.lambda, n.pkg)).map((v) => v.version)).toEqual([1]); // it did land
+
+    const healthy = publishClients();
+    const resumed = await publish(n.config, n.pkg, healthy);
+    expect(resumed.error).toBeUndefined();
+    expect(healthy.inputs("PublishLayerVersionCommand")).toEqual([]);
+    const versions = await versionsOf(healthy.lambda, n.pkg);
+    expect(versions.map((v) => v.version)).toEqual([1]);
+    expect(resumed).toMatchObject({ version: 1, published: false, reason: "resumed" });
+    expect((await parameterOf(healthy.ssm, n.arnParameter))?.value).toBe(versions[0]?.arn);
+  });
+});
+
+describe("publish: a sharing failure", () => {
+  it("does not touch the ARN parameter, which already names a version with its permissions in place; the next run completes the share without publishing or rewriting it", async () => {
+    const n = await publishScenario("share-fails");
+    const failing = publishClients();
+    injectFault(failing.ram, {
+      command: "CreateResourceShareCommand",
+      error: () => serviceError("ServiceUnavailableException", "RAM is unavailable", 503),
+    });
+    const broken = await publish(n.config, n.pkg, failing);
+    expect(broken.error).toMatch(
+      new RegExp(
+        `^ram:CreateResourceShare on resource share layer-sync-${n.pkg} for arn:aws:ssm:\\S+:parameter${n.prefix}/${n.pkg}/layer-version-arn failed \\(ServiceUnavailableException: RAM is unavailable\\); run again`,
+      ),
+    );
+    const arn = broken.layerVersionArn;
+    expect((await parameterOf(admin.ssm, n.arnParameter))?.value).toBe(arn);
+    expect((await statementsOf(failing.lambda, n.pkg, 1)).map((s) => s.sid)).toEqual([
+      `layer-sync-account-${OUTSIDE_ACCOUNT}`,
+    ]);
+    const parameterVersion = await arnParameterVersion(n.arnParameter);
+
+    const healthy = publishClients();
+    const resumed = await publish(n.config, n.pkg, healthy);
+    expect(resumed.error).toBeUndefined();
+    expect(resumed).toMatchObject({ version: 1, reason: "resumed", parameter: { written: false } });
+    expect(resumed.share?.created).toBe(true);
+    expect(healthy.inputs("PublishLayerVersionCommand")).toEqual([]);
+    expect(healthy.inputs("PutParameterCommand")).toEqual([]);
+    expect(await arnParameterVersion(n.arnParameter)).toBe(parameterVersion);
+    expect(await sharesNamed(healthy.ram, `layer-sync-${n.pkg}`)).toHaveLength(1);
+  });
+});
+
+describe("publish: AWS throttling", () => {
+  it("is retried (Lambda TooManyRequestsException, SSM ThrottlingException, RAM ThrottlingException) and ends with one version, shared", async () => {
+    const n = await publishScenario("throttled");
+    const c = publishClients();
+    const lambdaAttempts = recordAttempts(c.lambda);
+    const ramAttempts = recordAttempts(c.ram);
+    injectFault(c.lambda, {
+      command: "PublishLayerVersionCommand",
+      error: () => serviceError("TooManyRequestsException", "Rate exceeded", 429),
+      times: 1,
+    });
+    injectFault(c.ssm, {
+      command: "PutParameterCommand",
+      error: () => serviceError("ThrottlingException", "Rate exceeded", 400),
+      times: 1,
+    });
+    injectFault(c.ram, {
+      command: "CreateResourceShareCommand",
+      error: () => serviceError("ThrottlingException", "Rate exceeded", 400),
+      times: 1,
+    });
+    const p = await publish(n.config, n.pkg, c);
+    expect(p.error).toBeUndefined();
+    expect(p).toMatchObject({ version: 1, published: true, share: { created: true } });
+    expect((await versionsOf(c.lambda, n.pkg)).map((v) => v.version)).toEqual([1]);
+    expect(lambdaAttempts.filter((x) => x === "PublishLayerVersionCommand")).toHaveLength(2);
+    expect(ramAttempts.filter((x) => x === "CreateResourceShareCommand")).toHaveLength(2);
+    expect((await parameterOf(c.ssm, n.arnParameter))?.value).toBe(p.layerVersionArn);
+  });
+});
