@@ -1,4 +1,4 @@
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RUN_IDS, runBench } from "../bench/harness.ts";
 import { renderMarkdown, renderText } from "../bench/report.ts";
 
@@ -12,8 +12,8 @@ describe("the bench harness on the tiny fixture", () => {
       timeoutSeconds: 60,
       baseline: "run",
       baselineBudgetSeconds: 60,
+      // its own moto server: the bench's buckets must not share state with the suite's moto
       aws: true,
-      motoEndpoint: inject("motoEndpoint"),
     });
     const [tiny] = report.fixtures;
     expect(tiny?.stats.files).toBeGreaterThan(0);
