@@ -11,17 +11,17 @@
  * Speed and memory: small entries are read and compressed ahead of the writer on libuv's thread pool
  * (bounded by count and by buffered bytes), so compression runs in parallel while the output stays in
  * order; entries above `streamAbove` are streamed through one deflate stream, and their local header is
- * patched once the sizes are known, so no large entry is ever held in memory. Small entries go through a
- * few long-lived deflate streams that are reset between entries (`DeflateLanes`): zlib's one-shot
- * `deflateRaw()` builds a stream and a native handle per call, which for thousands of small files costs a
- * third as much CPU again as the compression itself.
+ * patched once the sizes are known, so no large entry is ever held in memory.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { type FileHandle, open, readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { constants, crc32, createDeflateRaw, type DeflateRaw } from "node:zlib";
+import { promisify } from "node:util";
+import { crc32, createDeflateRaw, deflateRaw } from "node:zlib";
+
+const deflateRawAsync = promisify(deflateRaw);
 
 /** The DEFLATE level of layer zips. */
 export const ZIP_LEVEL = 6;
@@ -92,88 +92,6 @@ export function dosDateTime(date: Date): { time: number; date: number } {
 }
 
 /**
- * A few deflate streams kept for reuse: each `deflate()` writes one whole entry with `Z_FINISH` (one
- * complete raw DEFLATE stream, byte for byte what `deflateRaw()` makes) and resets the stream afterwards.
- * As many lanes as libuv's default thread pool, so they compress in parallel.
- */
-class DeflateLanes {
-  private readonly idle: DeflateRaw[] = [];
-  private readonly waiting: ((lane: DeflateRaw) => void)[] = [];
-  private created = 0;
-
-  constructor(
-    private readonly level: number,
-    private readonly size = 4,
-  ) {}
-
-  async deflate(data: Buffer): Promise<Buffer> {
-    const lane = await this.acquire();
-    const out: Buffer[] = [];
-    const collect = (chunk: Buffer) => out.push(chunk);
-    lane.on("data", collect);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        lane.once("error", reject);
-        lane.write(data, (error) => {
-          lane.off("error", reject);
-          if (error) reject(error);
-          else resolve();
-        });
-      });
-    } catch (error) {
-      lane.off("data", collect);
-      lane.destroy();
-      this.created--; // a broken lane is replaced, not reused
-      this.release(undefined);
-      throw error;
-    }
-    // output still buffered in the stream (not emitted yet) belongs to this entry too
-    for (let chunk = lane.read() as Buffer | null; chunk !== null; chunk = lane.read() as Buffer | null) {
-      out.push(chunk);
-    }
-    lane.off("data", collect);
-    lane.reset();
-    this.release(lane);
-    return Buffer.concat(out);
-  }
-
-  private acquire(): Promise<DeflateRaw> {
-    const lane = this.idle.pop();
-    if (lane) return Promise.resolve(lane);
-    if (this.created < this.size) {
-      this.created++;
-      return Promise.resolve(createDeflateRaw({ level: this.level, flush: constants.Z_FINISH }));
-    }
-    return new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  private release(lane: DeflateRaw | undefined): void {
-    const next = this.waiting.shift();
-    if (!next) {
-      if (lane) this.idle.push(lane);
-      return;
-    }
-    if (lane) next(lane);
-    else {
-      this.created++;
-      next(createDeflateRaw({ level: this.level, flush: constants.Z_FINISH }));
-    }
-  }
-}
-
-const lanes = new Map<number, DeflateLanes>();
-
-/** Raw DEFLATE of a whole entry at `level`, on the process's shared lanes. */
-function deflateEntry(data: Buffer, level: number): Promise<Buffer> {
-  let pool = lanes.get(level);
-  if (!pool) {
-    pool = new DeflateLanes(level);
-    lanes.set(level, pool);
-  }
-  return pool.deflate(data);
-}
-
-/**
  * Compress one entry's bytes the way the writer does (raw DEFLATE at `level`, on the thread pool), so a
  * caller can do it while the content is still arriving. The writer's output is the same either way.
  */
@@ -182,8 +100,16 @@ export async function prepareEntry(data: Buffer, level = ZIP_LEVEL): Promise<Pre
     crc: crc32(data) >>> 0,
     size: data.length,
     // jszip writes an empty entry as DEFLATE with no compressed bytes at all; so does this writer
-    data: data.length === 0 ? data : await deflateEntry(data, level),
+    data: data.length === 0 ? data : compact(await deflateRawAsync(data, { level })),
   };
+}
+
+/**
+ * zlib hands back small outputs as views into its 16 KiB output chunk; an entry kept for later should not
+ * pin the whole chunk.
+ */
+function compact(b: Buffer): Buffer {
+  return b.buffer.byteLength > 2 * b.length + 1024 ? Buffer.from(b) : b;
 }
 
 interface EntryHead {
@@ -295,7 +221,7 @@ export async function writeZip(
   const ahead = Math.max(1, options.ahead ?? 64);
   const aheadBytes = options.aheadBytes ?? 32 * 1024 * 1024;
   const streamAbove = output.patch ? (options.streamAbove ?? 4 * 1024 * 1024) : Number.POSITIVE_INFINITY;
-  const compress = options.deflate ?? deflateEntry;
+  const compress = options.deflate ?? ((data: Buffer, l: number) => deflateRawAsync(data, { level: l }));
   const when = dosDateTime(date);
 
   const prepared = (input: ZipInput) => !Buffer.isBuffer(input.content) && "prepared" in input.content;
