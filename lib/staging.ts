@@ -65,6 +65,8 @@ class PackStore {
   private flushed = 0;
   private piece: Buffer[] = [];
   private writing: Promise<void> = Promise.resolve();
+  private window: Buffer = Buffer.alloc(0);
+  private windowAt = 0;
   private pendingJobs = 0;
   private pendingBytes = 0;
   private readonly waiting: (() => void)[] = [];
@@ -124,15 +126,24 @@ class PackStore {
     return this.writing;
   }
 
-  /** The compressed bytes of a packed file. */
+  /**
+   * The compressed bytes of a packed file. Reads go through a read-ahead window (files are mostly asked for
+   * in the order they arrived); each refill is a new buffer, so earlier views stay valid.
+   */
   async read(p: Packed): Promise<Buffer> {
+    if (p.length === 0) return Buffer.alloc(0);
     if (p.offset + p.length > this.flushed) await this.flush();
     else await this.writing;
-    const out = Buffer.allocUnsafe(p.length);
-    if (p.length === 0) return out;
-    const { bytesRead } = await (this.fh as FileHandle).read(out, 0, p.length, p.offset);
-    if (bytesRead !== p.length) throw new Error(`the pack file ended early at byte ${p.offset + bytesRead}`);
-    return out;
+    const end = this.windowAt + this.window.length;
+    if (p.offset < this.windowAt || p.offset + p.length > end) {
+      const want = Math.min(Math.max(p.length, PACK_WRITE_BYTES), this.flushed - p.offset);
+      const buffer = Buffer.allocUnsafe(want);
+      const { bytesRead } = await (this.fh as FileHandle).read(buffer, 0, want, p.offset);
+      if (bytesRead < p.length) throw new Error(`the pack file ended early at byte ${p.offset + bytesRead}`);
+      this.window = buffer.subarray(0, bytesRead);
+      this.windowAt = p.offset;
+    }
+    return this.window.subarray(p.offset - this.windowAt, p.offset - this.windowAt + p.length);
   }
 
   async close(): Promise<void> {
