@@ -67,6 +67,7 @@ class PackStore {
   private writing: Promise<void> = Promise.resolve();
   private window: Buffer = Buffer.alloc(0);
   private windowAt = 0;
+  private refilling: Promise<void> | undefined;
   private pendingJobs = 0;
   private pendingBytes = 0;
   private readonly waiting: (() => void)[] = [];
@@ -127,23 +128,47 @@ class PackStore {
   }
 
   /**
-   * The compressed bytes of a packed file. Reads go through a read-ahead window (files are mostly asked for
-   * in the order they arrived); each refill is a new buffer, so earlier views stay valid.
+   * The compressed bytes of a packed file. Files are mostly asked for in about the order they were packed,
+   * so reads forward go through a read-ahead window (each refill a new buffer, so earlier views stay valid);
+   * a file behind the window is read on its own.
    */
   async read(p: Packed): Promise<Buffer> {
     if (p.length === 0) return Buffer.alloc(0);
     if (p.offset + p.length > this.flushed) await this.flush();
     else await this.writing;
-    const end = this.windowAt + this.window.length;
-    if (p.offset < this.windowAt || p.offset + p.length > end) {
+    const fh = this.fh as FileHandle;
+    for (;;) {
+      const end = this.windowAt + this.window.length;
+      if (p.offset >= this.windowAt && p.offset + p.length <= end) {
+        return this.window.subarray(p.offset - this.windowAt, p.offset - this.windowAt + p.length);
+      }
+      if (this.refilling) {
+        // the refill under way may well cover this file too
+        await this.refilling;
+        continue;
+      }
+      if (p.offset < end) break; // behind the window: read it on its own
       const want = Math.min(Math.max(p.length, PACK_WRITE_BYTES), this.flushed - p.offset);
-      const buffer = Buffer.allocUnsafe(want);
-      const { bytesRead } = await (this.fh as FileHandle).read(buffer, 0, want, p.offset);
-      if (bytesRead < p.length) throw new Error(`the pack file ended early at byte ${p.offset + bytesRead}`);
-      this.window = buffer.subarray(0, bytesRead);
-      this.windowAt = p.offset;
+      this.refilling = this.readAt(fh, p.offset, want, p.length).then(
+        (buffer) => {
+          this.window = buffer;
+          this.windowAt = p.offset;
+          this.refilling = undefined;
+        },
+        (error: unknown) => {
+          this.refilling = undefined;
+          throw error;
+        },
+      );
     }
-    return this.window.subarray(p.offset - this.windowAt, p.offset - this.windowAt + p.length);
+    return this.readAt(fh, p.offset, p.length, p.length);
+  }
+
+  private async readAt(fh: FileHandle, offset: number, want: number, atLeast: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(want);
+    const { bytesRead } = await fh.read(buffer, 0, want, offset);
+    if (bytesRead < atLeast) throw new Error(`the pack file ended early at byte ${offset + bytesRead}`);
+    return buffer.subarray(0, bytesRead);
   }
 
   async close(): Promise<void> {
