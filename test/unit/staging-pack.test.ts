@@ -2,10 +2,12 @@ import { access, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
+import { deflateRawSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { buildZip, verifyZip } from "../../lib/archive.ts";
 import { ArchiveError, LimitExceededError } from "../../lib/errors.ts";
 import { type FolderStage, PACKED_FILE_MAX, StagingArea } from "../../lib/staging.ts";
+import type { PreparedEntry } from "../../lib/zip-writer.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 
 const work = join(tmpdir(), `ls-pack-${process.pid}`);
@@ -72,6 +74,21 @@ describe("a staging area that packs small files", () => {
     await expect(verifyZip(unpacked, b.path)).resolves.toBeUndefined();
     await packing.dispose();
     await plain.dispose();
+  });
+
+  it("hands back every packed file intact, whatever the order and concurrency of the reads", async () => {
+    const packing = await area("many", true);
+    const stage = await packing.stage("layers/x", "x");
+    const contents = Array.from({ length: 300 }, (_, i) => pseudoRandomBytes(500 + ((i * 7919) % 20_000), i + 1));
+    await Promise.all(contents.map((c, i) => stage.file(`f${i}`, c, { executable: false })));
+    const order = contents.map((_, i) => i).sort((a, b) => ((a * 37) % 101) - ((b * 37) % 101));
+    const loaded = await Promise.all(order.map((i) => (stage.prepared(`f${i}`) as () => Promise<PreparedEntry>)()));
+    for (const [k, i] of order.entries()) {
+      const p = loaded[k] as PreparedEntry;
+      expect(p.data.equals(deflateRawSync(contents[i] as Buffer, { level: 6 })), `f${i}`).toBe(true);
+      expect((await stage.read(`f${i}`)).equals(contents[i] as Buffer), `f${i}`).toBe(true);
+    }
+    await packing.dispose();
   });
 
   it("rejects a zip whose entry no longer holds the packed bytes", async () => {
