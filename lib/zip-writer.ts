@@ -8,20 +8,19 @@
  * Info-ZIP Unicode Path extra field. Only the compressed bytes differ from jszip's (zlib instead of pako),
  * and they depend only on the input and Node's bundled zlib.
  *
- * Speed and memory: small entries are read and compressed ahead of the writer on libuv's thread pool
- * (bounded by count and by buffered bytes), so compression runs in parallel while the output stays in
- * order; entries above `streamAbove` are streamed through one deflate stream, and their local header is
- * patched once the sizes are known, so no large entry is ever held in memory.
+ * Speed and memory: small entries are read and compressed ahead of the writer on a worker thread
+ * (`deflate-pool.ts`; bounded by count and by buffered bytes), so compression runs in parallel while the
+ * output stays in order; entries above `streamAbove` are streamed through one deflate stream (libuv's
+ * thread pool), and their local header is patched once the sizes are known, so no large entry is ever
+ * held in memory.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { type FileHandle, open, readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { promisify } from "node:util";
-import { crc32, createDeflateRaw, deflateRaw } from "node:zlib";
-
-const deflateRawAsync = promisify(deflateRaw);
+import { crc32, createDeflateRaw } from "node:zlib";
+import { deflatePool } from "./deflate-pool.ts";
 
 /** The DEFLATE level of layer zips. */
 export const ZIP_LEVEL = 6;
@@ -92,7 +91,7 @@ export function dosDateTime(date: Date): { time: number; date: number } {
 }
 
 /**
- * Compress one entry's bytes the way the writer does (raw DEFLATE at `level`, on the thread pool), so a
+ * Compress one entry's bytes the way the writer does (raw DEFLATE at `level`, on a worker thread), so a
  * caller can do it while the content is still arriving. The writer's output is the same either way.
  */
 export async function prepareEntry(data: Buffer, level = ZIP_LEVEL): Promise<PreparedEntry> {
@@ -100,7 +99,7 @@ export async function prepareEntry(data: Buffer, level = ZIP_LEVEL): Promise<Pre
     crc: crc32(data) >>> 0,
     size: data.length,
     // jszip writes an empty entry as DEFLATE with no compressed bytes at all; so does this writer
-    data: data.length === 0 ? data : compact(await deflateRawAsync(data, { level })),
+    data: data.length === 0 ? data : compact(await deflatePool(level).deflate(data)),
   };
 }
 
@@ -221,7 +220,7 @@ export async function writeZip(
   const ahead = Math.max(1, options.ahead ?? 64);
   const aheadBytes = options.aheadBytes ?? 32 * 1024 * 1024;
   const streamAbove = output.patch ? (options.streamAbove ?? 4 * 1024 * 1024) : Number.POSITIVE_INFINITY;
-  const compress = options.deflate ?? ((data: Buffer, l: number) => deflateRawAsync(data, { level: l }));
+  const compress = options.deflate ?? ((data: Buffer, l: number) => deflatePool(l).deflate(data));
   const when = dosDateTime(date);
 
   const prepared = (input: ZipInput) => !Buffer.isBuffer(input.content) && "prepared" in input.content;
