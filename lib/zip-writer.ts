@@ -99,16 +99,8 @@ export async function prepareEntry(data: Buffer, level = ZIP_LEVEL): Promise<Pre
     crc: crc32(data) >>> 0,
     size: data.length,
     // jszip writes an empty entry as DEFLATE with no compressed bytes at all; so does this writer
-    data: data.length === 0 ? data : compact(await deflatePool(level).deflate(data)),
+    data: data.length === 0 ? data : await deflatePool(level).deflate(data),
   };
-}
-
-/**
- * zlib hands back small outputs as views into its 16 KiB output chunk; an entry kept for later should not
- * pin the whole chunk.
- */
-function compact(b: Buffer): Buffer {
-  return b.buffer.byteLength > 2 * b.length + 1024 ? Buffer.from(b) : b;
 }
 
 interface EntryHead {
