@@ -156,7 +156,8 @@ function yesNo(v: boolean | null): string {
 const HEADERS = [
   "run",
   "requests",
-  "wall (median)",
+  "wall (median, min–max)",
+  "CPU",
   "× faster than baseline",
   "× lower bound",
   "peak RSS",
@@ -165,11 +166,21 @@ const HEADERS = [
   "status",
 ];
 
-function rows(f: FixtureReport): string[][] {
+function wall(r: RunReport): string {
+  if (r.wallMs === null) return "–";
+  if (r.wallMsAll.length < 2) return seconds(r.wallMs);
+  const lo = Math.min(...r.wallMsAll);
+  const hi = Math.max(...r.wallMsAll);
+  const digits = hi >= 10_000 ? 1 : 2;
+  return `${seconds(r.wallMs)} (${(lo / 1000).toFixed(digits)}–${(hi / 1000).toFixed(digits)})`;
+}
+
+function rows(f: FixtureReport, noteLength = Number.POSITIVE_INFINITY): string[][] {
   return f.runs.map((r) => [
     r.label,
     r.requests === null ? "–" : String(r.requests),
-    seconds(r.wallMs),
+    wall(r),
+    seconds(r.cpuMs),
     ratio(r.speedupVsBaseline),
     ratio(r.timesLowerBound, 2),
     mib(r.peakRssBytes),
@@ -181,7 +192,9 @@ function rows(f: FixtureReport): string[][] {
           ? "uploaded!"
           : "skipped"
       : yesNo(r.entriesMatchBaseline),
-    r.status === "ok" ? "ok" : `${r.status}${r.note ? `: ${r.note}` : ""}`,
+    r.status === "ok"
+      ? "ok"
+      : `${r.status}${r.note ? `: ${r.note.length > noteLength ? `${r.note.slice(0, noteLength)}…` : r.note}` : ""}`,
   ]);
 }
 
@@ -201,7 +214,7 @@ export function renderText(report: BenchReport): string {
   const lines: string[] = [optionsLine(report), ""];
   for (const f of report.fixtures) {
     lines.push(fixtureLine(f));
-    const table = [HEADERS, ...rows(f)];
+    const table = [HEADERS, ...rows(f, 40)];
     const widths = HEADERS.map((_, i) => Math.max(...table.map((r) => (r[i] ?? "").length)));
     for (const [n, r] of table.entries()) {
       lines.push(r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join("  "));
