@@ -19,14 +19,16 @@ import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
-import { crc32 } from "node:zlib";
+import { parseArgs, promisify } from "node:util";
+import { crc32, deflateRaw } from "node:zlib";
 import JSZip from "jszip";
 import { MODE, ZIP_DATE } from "../lib/archive.ts";
 import { writeZipFile } from "../lib/zip-writer.ts";
 import { expectedZipEntries } from "../test/fixtures/repo.ts";
 import { BENCH_FOLDER, buildFixture, type FixtureName } from "./fixtures.ts";
 import { compareEntries, readZipEntries } from "./zipinfo.ts";
+
+const deflateRawAsync = promisify(deflateRaw);
 
 interface Entry {
   name: string;
@@ -86,11 +88,19 @@ async function candidates(dir: string | undefined): Promise<Record<string, Zippe
       });
       await pipeline(stream as unknown as Readable, createWriteStream(file));
     },
-    "layer-sync writer (zlib)": async (entries, file) => {
+    "layer-sync writer (zlib, one worker thread)": async (entries, file) => {
       await writeZipFile(
         entries.map((e) => ({ name: e.name, mode: e.mode, size: e.content.length, content: e.content })),
         file,
         ZIP_DATE,
+      );
+    },
+    "layer-sync writer (zlib, libuv thread pool)": async (entries, file) => {
+      await writeZipFile(
+        entries.map((e) => ({ name: e.name, mode: e.mode, size: e.content.length, content: e.content })),
+        file,
+        ZIP_DATE,
+        { deflate: (d, level) => deflateRawAsync(d, { level }) },
       );
     },
   };
