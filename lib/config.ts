@@ -536,6 +536,7 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   const layer = readLayer(r);
   const source = readSource(r, layer.layerNamePrefix);
   const artifacts = readArtifacts(r, options.requireBucket);
+  readRegions(r); // checked here too: pipeline-gate mode publishes after the sync
   const pipelineName = r.one("pipelineName") ?? DEFAULTS.pipelineName;
   if (!PIPELINE.test(pipelineName)) r.problem("pipelineName", `is not a valid pipeline name (got "${pipelineName}")`);
   return finish(r, { source, artifacts, layer, pipelineName, summaryEventBus: readEventBus(r) });
