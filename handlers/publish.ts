@@ -71,7 +71,7 @@ function recordMetrics(summary: PublishSummary, started: number): void {
   metrics.addMetric(
     "VersionsDeleted",
     MetricUnit.Count,
-    summary.packages.reduce((n, p) => n + p.deleted.length, 0),
+    summary.packages.reduce((n, p) => n + p.regions.reduce((m, r) => m + r.deleted.length, 0), 0),
   );
   metrics.addMetric("DurationMs", MetricUnit.Milliseconds, Date.now() - started);
 }
