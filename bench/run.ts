@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FIXTURE_NAMES, type FixtureName } from "./fixtures.ts";
 import { type BenchOptions, RUN_IDS, repoRoot, runBench } from "./harness.ts";
+import { type PublishBenchReport, renderPublishText, runPublishBench } from "./publish-regions.ts";
 import { allTargetsPass, renderMarkdown, renderText } from "./report.ts";
 
 const USAGE = `usage: npm run bench -- [flags]
@@ -20,8 +21,9 @@ const USAGE = `usage: npm run bench -- [flags]
   --baseline-budget S seconds the baseline may take per fixture in auto mode (default 600)
   --concurrency N     SOURCE_CONCURRENCY for layer-sync (default: layer-sync's default, 8)
   --timeout S         per-run timeout in seconds (default 900)
-  --only IDS          comma list of runs: ${RUN_IDS.join(", ")}
-  --no-aws            skip the unchanged runs (they need moto)
+  --only IDS          comma list of runs: ${RUN_IDS.join(", ")}, publish (publish alone skips the sync rows)
+  --no-aws            skip the unchanged and publish runs (they need moto)
+  --no-publish        skip publishing to 1 and 4 Regions
   --results DIR       where to write latest.json, latest.md and a timestamped JSON (default bench/results)
   --no-save           print only
   --strict            exit 1 when a target is missed`;
@@ -55,6 +57,7 @@ async function main(): Promise<number> {
       timeout: { type: "string" },
       only: { type: "string" },
       "no-aws": { type: "boolean" },
+      "no-publish": { type: "boolean" },
       results: { type: "string" },
       "no-save": { type: "boolean" },
       strict: { type: "boolean" },
@@ -70,7 +73,10 @@ async function main(): Promise<number> {
   if (baseline !== "run" && baseline !== "skip" && baseline !== "auto") {
     throw new Error(`--baseline must be run, skip or auto (got "${baseline}")`);
   }
-  const only = values.only?.split(",").map((s) => s.trim());
+  const onlyAll = values.only?.split(",").map((s) => s.trim());
+  const publishWanted =
+    values["no-aws"] !== true && values["no-publish"] !== true && (!onlyAll || onlyAll.includes("publish"));
+  const only = onlyAll?.filter((id) => id !== "publish");
   const unknown = only?.filter((id) => !RUN_IDS.includes(id)) ?? [];
   if (unknown.length) throw new Error(`unknown run ${unknown.join(", ")}; use ${RUN_IDS.join(", ")}`);
   const options: BenchOptions = {
@@ -86,6 +92,15 @@ async function main(): Promise<number> {
     only,
     log: (line) => process.stderr.write(`${line}\n`),
   };
+  const publish = publishWanted ? await publishBench(options.runs, options.latencyMs, options.log) : undefined;
+  if (publish) process.stdout.write(`\n${renderPublishText(publish)}`);
+  if (publish && values["no-save"] !== true) {
+    const dir = resolve(values.results ?? join(repoRoot, "bench", "results"));
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "publish-regions.json"), `${JSON.stringify(publish, null, 2)}\n`);
+  }
+  const publishPass = publish?.targets.every((t) => t.pass) ?? true;
+  if (only?.length === 0) return values.strict && !publishPass ? 1 : 0;
   const report = await runBench(options);
   process.stdout.write(`\n${renderText(report)}\n`);
   if (values["no-save"] !== true) {
@@ -98,9 +113,25 @@ async function main(): Promise<number> {
     await writeFile(join(dir, "latest.md"), `${renderMarkdown(report)}\n`);
     process.stderr.write(`results written to ${dir}/latest.json, latest.md and ${stamp}.json\n`);
   }
-  const pass = allTargetsPass(report);
+  const pass = allTargetsPass(report) && publishPass;
   if (!pass) process.stderr.write("some targets were missed (see FAIL above)\n");
   return values.strict && !pass ? 1 : 0;
+}
+
+/** Publishing to 1 and 4 Regions on a moto server of its own. */
+async function publishBench(
+  runs: number,
+  latencyMs: number,
+  log: ((line: string) => void) | undefined,
+): Promise<PublishBenchReport> {
+  const { startMoto } = await import("../test/support/moto.global.ts");
+  log?.("starting moto for the publish runs …");
+  const moto = await startMoto();
+  try {
+    return await runPublishBench({ endpoint: moto.endpoint, runs, latencyMs, log });
+  } finally {
+    await moto.stop();
+  }
 }
 
 main().then(

@@ -41,7 +41,7 @@ const USAGE = `usage:
                   [--parameter-prefix P] [--layer-prefix P] [--out DIR] [--json] [--dry-run] [--force]
   layer-sync publish [--package NAME]... [--bucket B] [--parameter-prefix P] [--layer-prefix P]
                   [--runtimes R,..] [--architectures A,..] [--share-org O] [--share-ou OU]... [--share-account ID]...
-                  [--retain N] [--json]
+                  [--retain N] [--regions R,..] [--region-bucket REGION=BUCKET]... [--json]
   layer-sync invoke sync|publish EVENT.json
 Settings also come from the environment (SOURCE_PROVIDER, SOURCE_REPOSITORY, …); a flag wins.
 Exit codes: 0 success, 1 job failed, 2 usage or configuration error.`;
@@ -72,7 +72,7 @@ const STRING_FLAGS = [
   "out",
   "work-dir",
 ] as const;
-const LIST_FLAGS = ["path", "share-ou", "share-account", "package"] as const;
+const LIST_FLAGS = ["path", "share-ou", "share-account", "package", "regions", "region-bucket"] as const;
 const BOOL_FLAGS = ["json", "dry-run", "force", "help", "version"] as const;
 
 class UsageError extends Error {}

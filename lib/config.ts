@@ -69,9 +69,26 @@ export interface SyncConfig {
   summaryEventBus: string | undefined;
 }
 
+/** Where publishing happens: PUBLISH_REGIONS and REGION_BUCKETS, as given (see `planRegions`). */
+export interface RegionConfig {
+  /** PUBLISH_REGIONS in order, without duplicates; undefined means the home Region only. */
+  publishRegions: string[] | undefined;
+  /** REGION_BUCKETS: Region → bucket in that Region, for every Region other than the home one. */
+  buckets: Record<string, string>;
+}
+
+/** One Region a publish run works in, and the bucket in that Region that the layer is published from. */
+export interface RegionTarget {
+  region: string;
+  bucket: string;
+  /** The Region of the function (or CLI): the artifact, its pointer and ARTIFACT_BUCKET live here. */
+  home: boolean;
+}
+
 export interface PublishConfig {
   artifacts: ArtifactConfig;
   layer: LayerConfig;
+  regions: RegionConfig;
   summaryEventBus: string | undefined;
 }
 
@@ -122,6 +139,8 @@ export const SETTINGS = {
   maxFiles: { env: "SOURCE_MAX_FILES", flag: "max-files" },
   maxBytes: { env: "SOURCE_MAX_BYTES", flag: "max-bytes" },
   summaryEventBus: { env: "SUMMARY_EVENT_BUS", flag: undefined },
+  publishRegions: { env: "PUBLISH_REGIONS", flag: "regions" },
+  regionBuckets: { env: "REGION_BUCKETS", flag: "region-bucket" },
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -137,6 +156,8 @@ const BUCKET = /^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,6
 const PARAMETER_PATH = /^(\/[A-Za-z0-9_.-]+)+$/;
 const PIPELINE = /^[A-Za-z0-9.@_-]{1,100}$/;
 const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[/.\-_A-Za-z0-9]{1,256}$/;
+/** A Region name such as eu-west-1, us-gov-west-1 or ap-southeast-2. */
+export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 const REPOSITORY = /^([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})\/([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})$/;
 
 /** Collects problems while reading settings, so all of them are reported at once. */
@@ -417,6 +438,93 @@ function readEventBus(r: Reader): string | undefined {
   return bus;
 }
 
+/** PUBLISH_REGIONS and REGION_BUCKETS: syntax, duplicates and one Region per bucket. */
+function readRegions(r: Reader): RegionConfig {
+  const publishRegions = r.raw("publishRegions")
+    ? r.list("publishRegions", REGION, "Region names (e.g. eu-west-1)")
+    : undefined;
+  const buckets: Record<string, string> = {};
+  const regionOf = new Map<string, string>();
+  for (const entry of r.raw("regionBuckets") ?? []) {
+    const m = /^([^=\s]+)\s*=\s*([^=\s]+)$/.exec(entry);
+    if (!m?.[1] || !m[2]) {
+      r.problem("regionBuckets", `has "${entry}", which is not REGION=BUCKET (e.g. eu-west-1=my-layers-eu-west-1)`);
+      continue;
+    }
+    const [, region, bucket] = m;
+    if (!REGION.test(region)) {
+      r.problem("regionBuckets", `has "${entry}", whose Region "${region}" is not a Region name like eu-west-1`);
+      continue;
+    }
+    if (!BUCKET.test(bucket)) {
+      r.problem("regionBuckets", `has "${entry}", whose bucket "${bucket}" is not a valid S3 bucket name`);
+      continue;
+    }
+    if (buckets[region] !== undefined) {
+      r.problem("regionBuckets", `maps ${region} more than once; give one bucket per Region`);
+      continue;
+    }
+    const other = regionOf.get(bucket);
+    if (other !== undefined) {
+      r.problem("regionBuckets", `maps both ${other} and ${region} to bucket ${bucket}; a bucket is in one Region`);
+      continue;
+    }
+    buckets[region] = bucket;
+    regionOf.set(bucket, region);
+  }
+  return { publishRegions, buckets };
+}
+
+const REGIONS_NAME = `${SETTINGS.publishRegions.env} (--${SETTINGS.publishRegions.flag})`;
+const BUCKETS_NAME = `${SETTINGS.regionBuckets.env} (--${SETTINGS.regionBuckets.flag})`;
+
+/** What is wrong with publishing to `config.regions` from `homeRegion` (empty when nothing is). */
+export function regionProblems(config: Pick<PublishConfig, "artifacts" | "regions">, homeRegion: string): string[] {
+  const problems: string[] = [];
+  const { publishRegions, buckets } = config.regions;
+  const regions = publishRegions ?? [homeRegion];
+  if (!regions.includes(homeRegion)) {
+    problems.push(
+      `${REGIONS_NAME} must include the home Region ${homeRegion}, where the artifacts and their artifact-key parameters are (got ${regions.join(",")})`,
+    );
+  }
+  const homeBucket = buckets[homeRegion];
+  if (homeBucket !== undefined && homeBucket !== config.artifacts.bucket) {
+    problems.push(
+      `${BUCKETS_NAME} maps the home Region ${homeRegion} to ${homeBucket}, but the home Region publishes from ARTIFACT_BUCKET (${config.artifacts.bucket ?? "unset"}); remove ${homeRegion} from it`,
+    );
+  }
+  for (const region of regions) {
+    if (region === homeRegion) continue;
+    const bucket = buckets[region];
+    if (bucket === undefined) {
+      problems.push(
+        `${BUCKETS_NAME} has no bucket for ${region}, which ${REGIONS_NAME} lists; add ${region}=BUCKET with a bucket in ${region} (Lambda publishes a layer only from a bucket in its own Region)`,
+      );
+    } else if (bucket === config.artifacts.bucket) {
+      problems.push(
+        `${BUCKETS_NAME} maps ${region} to ARTIFACT_BUCKET (${bucket}), which is in the home Region ${homeRegion}; name a bucket in ${region}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/**
+ * The Regions a publish run works in, in the configured order, each with the bucket the layer is published
+ * from there (ARTIFACT_BUCKET at home, REGION_BUCKETS elsewhere). Throws one ConfigError
+ * naming every problem.
+ */
+export function planRegions(config: Pick<PublishConfig, "artifacts" | "regions">, homeRegion: string): RegionTarget[] {
+  const problems = regionProblems(config, homeRegion);
+  if (problems.length) throw new ConfigError(problems);
+  return (config.regions.publishRegions ?? [homeRegion]).map((region) => ({
+    region,
+    bucket: (region === homeRegion ? config.artifacts.bucket : config.regions.buckets[region]) ?? "",
+    home: region === homeRegion,
+  }));
+}
+
 function finish<T>(r: Reader, value: T): T {
   if (r.problems.length) throw new ConfigError(r.problems);
   return value;
@@ -428,17 +536,25 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   const layer = readLayer(r);
   const source = readSource(r, layer.layerNamePrefix);
   const artifacts = readArtifacts(r, options.requireBucket);
+  readRegions(r); // checked here too: pipeline-gate mode publishes after the sync
   const pipelineName = r.one("pipelineName") ?? DEFAULTS.pipelineName;
   if (!PIPELINE.test(pipelineName)) r.problem("pipelineName", `is not a valid pipeline name (got "${pipelineName}")`);
   return finish(r, { source, artifacts, layer, pipelineName, summaryEventBus: readEventBus(r) });
 }
 
-/** Settings for publishing and sharing. */
-export function loadPublishConfig(input: SettingsInput): PublishConfig {
+/**
+ * Settings for publishing and sharing. With `homeRegion` (the Region the caller runs in), PUBLISH_REGIONS
+ * and REGION_BUCKETS are also checked against it; the publish core checks them again in any case.
+ */
+export function loadPublishConfig(input: SettingsInput, options: { homeRegion?: string } = {}): PublishConfig {
   const r = new Reader(input);
   const layer = readLayer(r);
   const artifacts = readArtifacts(r, true);
-  return finish(r, { artifacts, layer, summaryEventBus: readEventBus(r) });
+  const regions = readRegions(r);
+  if (options.homeRegion !== undefined && r.problems.length === 0) {
+    r.problems.push(...regionProblems({ artifacts, regions }, options.homeRegion));
+  }
+  return finish(r, { artifacts, layer, regions, summaryEventBus: readEventBus(r) });
 }
 
 /** `{PARAMETER_PREFIX}/{package}/artifact-key` */

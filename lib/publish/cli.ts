@@ -12,13 +12,9 @@ import type { PublishCommand } from "../cli.ts";
 import { loadPublishConfig } from "../config.ts";
 import { parsePublishEvent } from "../events.ts";
 import { redact } from "../redact.ts";
-import { failureMessage, type PublishRequest, runPublish } from "./publish.ts";
+import { failureMessage, type PublishRequest, type RegionClients, runPublish } from "./publish.ts";
 
 export const publishCommand: PublishCommand = async ({ env, flags, packages, io, logger }) => {
-  const config = loadPublishConfig({ env, flags });
-  const parsed = parsePublishEvent(packages.length ? { packages } : {}, config.artifacts.parameterPrefix);
-  if (parsed.kind === "ignored") return { output: { ignored: parsed.reason }, failed: false };
-  const request: PublishRequest = parsed;
   const clients = {
     lambda: new LambdaClient({}),
     s3: new S3Client({}),
@@ -26,12 +22,32 @@ export const publishCommand: PublishCommand = async ({ env, flags, packages, io,
     ram: new RAMClient({}),
     organizations: new OrganizationsClient({}),
   };
+  const regional = new Map<string, RegionClients>();
+  const regionClients = (region: string): RegionClients => {
+    let c = regional.get(region);
+    if (!c) {
+      c = {
+        lambda: new LambdaClient({ region }),
+        s3: new S3Client({ region }),
+        ssm: new SSMClient({ region }),
+        ram: new RAMClient({ region }),
+      };
+      regional.set(region, c);
+    }
+    return c;
+  };
   try {
-    const summary = await runPublish(config, request, { ...clients, clock: () => new Date(), logger });
+    const homeRegion = await clients.lambda.config.region().catch(() => undefined);
+    const config = loadPublishConfig({ env, flags }, { homeRegion });
+    const parsed = parsePublishEvent(packages.length ? { packages } : {}, config.artifacts.parameterPrefix);
+    if (parsed.kind === "ignored") return { output: { ignored: parsed.reason }, failed: false };
+    const request: PublishRequest = parsed;
+    const summary = await runPublish(config, request, { ...clients, regionClients, clock: () => new Date(), logger });
     const failed = summary.packages.some((p) => p.error !== undefined);
     if (failed) io.stderr.write(`${redact(`layer-sync: ${failureMessage(summary)}`)}\n`);
     return { output: summary, failed };
   } finally {
     for (const client of Object.values(clients)) client.destroy();
+    for (const set of regional.values()) for (const client of Object.values(set)) client.destroy();
   }
 };

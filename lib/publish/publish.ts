@@ -17,8 +17,14 @@
  * 6. Ensure the RAM share `layer-sync-{package}` holds that parameter for the configured principals.
  * 7. Retention: delete versions beyond RETAIN_VERSIONS, except versions a parameter names.
  *
- * Packages are independent: a failing package gets `error` in its summary entry and the others go on. The
- * core never reads `process.env`; it gets its settings, clients and clock from the caller.
+ * Regions (PUBLISH_REGIONS, default the home Region): step 1 runs once, in the home Region; steps 2–7 run
+ * in every Region with that Region's clients (`region.ts`), after a server-side copy of the artifact into
+ * the Region's REGION_BUCKETS bucket outside the home Region. Regions run concurrently with a bound and
+ * independently: one failing Region does not stop or roll back the others. Layer version numbers may differ
+ * between Regions; each Region's ARN parameter is the source of truth there.
+ *
+ * Packages are independent too: a failing package (or Region) gets `error` in its summary entry and the
+ * others go on. The core never reads `process.env`; it gets its settings, clients and clock from the caller.
  */
 import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { OrganizationsClient } from "@aws-sdk/client-organizations";
@@ -27,31 +33,31 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { type ArtifactHead, headArtifact } from "../artifacts.ts";
 import { mapLimit } from "../concurrency.ts";
-import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../config.ts";
+import { artifactKeyParameter, type PublishConfig, planRegions, type RegionTarget } from "../config.ts";
 import { describeError, LayerSyncError, PublishError } from "../errors.ts";
 import type { PublishEvent } from "../events.ts";
 import { type Logger, silentLogger } from "../sync.ts";
 import { callFailed } from "./aws-errors.ts";
-import { LAYER_NAME, layerSettingsProblems, resolveLayerSettings, shaTag } from "./layer-settings.ts";
-import {
-  contentRun,
-  convergeVersions,
-  type LayerVersionInfo,
-  listLayerVersions,
-  parseLayerArn,
-  publishLayerVersion,
-} from "./layers.ts";
+import { LAYER_NAME, layerSettingsProblems, resolveLayerSettings } from "./layer-settings.ts";
 import { resolveShareTargets, type ShareTargets } from "./organizations.ts";
+import { discoverPackages, readStringParameter } from "./parameters.ts";
+import { desiredStatements } from "./permissions.ts";
 import {
-  discoverPackages,
-  namedVersions,
-  readStringParameter,
-  ssmParameterArn,
-  writeLayerArnParameter,
-} from "./parameters.ts";
-import { applyLayerPermissions, desiredStatements } from "./permissions.ts";
-import { deleteVersions, planRetention } from "./retention.ts";
-import { ensureResourceShare, resourceShareName } from "./share.ts";
+  bucketChecks,
+  emptyRegionSummary,
+  NOT_SHARED,
+  type PackageShareSummary,
+  type PreparedPackage,
+  type PublishReason,
+  publishInRegion,
+  type RegionClientFactory,
+  type RegionClients,
+  type RegionOutcome,
+  type RegionPublishSummary,
+  type RegionRunContext,
+} from "./region.ts";
+
+export type { PackageShareSummary, RegionClientFactory, RegionClients, RegionPublishSummary } from "./region.ts";
 
 export interface PublishClients {
   lambda: LambdaClient;
@@ -68,20 +74,17 @@ export interface PublishDependencies extends PublishClients {
   sleep?: (ms: number) => Promise<void>;
   /** Packages worked on at once (default 2; Lambda's control plane allows about 15 requests a second). */
   concurrency?: number;
+  /** The home Region (default: the Region of the `lambda` client). */
+  region?: string;
+  /** The clients of every other Region in PUBLISH_REGIONS (the home Region uses the clients above). */
+  regionClients?: RegionClientFactory;
+  /** Regions worked on at once for one package (default 4). */
+  regionConcurrency?: number;
 }
 
 export type PublishRequest = Exclude<PublishEvent, { kind: "ignored" }>;
 
-export interface PackageShareSummary {
-  arn: string;
-  name: string;
-  principals: string[];
-  resources: string[];
-  created: boolean;
-  associated: string[];
-  disassociated: string[];
-}
-
+/** One package. The top-level fields describe the home Region; `regions` has one entry per Region. */
 export interface PackagePublishSummary {
   name: string;
   layerName: string;
@@ -93,7 +96,7 @@ export interface PackagePublishSummary {
   /** True when this run published the version that is now current. */
   published: boolean;
   /** Why nothing was published: `unchanged` (all was in place), `resumed` (an earlier run's work was completed), `duplicate` (another run published the same content first). */
-  reason: "unchanged" | "resumed" | "duplicate" | null;
+  reason: PublishReason | null;
   /** The `layer-sync-*` statement ids on the version. */
   permissions: string[];
   permissionChanges: { added: string[]; removed: string[] };
@@ -102,7 +105,11 @@ export interface PackagePublishSummary {
   share: PackageShareSummary | null;
   /** Versions deleted by this run (duplicates and retention), highest first. */
   deleted: number[];
+  /** The home Region's warnings, then the other Regions' warnings prefixed with the Region. */
   warnings: string[];
+  /** Every Region in PUBLISH_REGIONS, in that order. */
+  regions: RegionPublishSummary[];
+  /** Set when the package failed in any Region; with several Regions it names each failed Region. */
   error?: string;
 }
 
@@ -122,7 +129,7 @@ export class PublishFailedError extends LayerSyncError {
   }
 }
 
-/** `2 of 3 package(s) failed to publish: a: … | b: …` */
+/** `2 of 3 package(s) failed to publish: a: … | b: eu-west-1: …; ap-southeast-2: …` */
 export function failureMessage(summary: PublishSummary): string {
   const failed = summary.packages.filter((p) => p.error !== undefined);
   return `${failed.length} of ${summary.packages.length} package(s) failed to publish: ${failed
@@ -130,11 +137,10 @@ export function failureMessage(summary: PublishSummary): string {
     .join(" | ")}`;
 }
 
-const NOT_SHARED =
-  "not shared: no SHARE_ORGANIZATION_ID, SHARE_OU_IDS or SHARE_ACCOUNT_IDS is configured, so the layer version and its ARN parameter stay in this account";
-
 interface RunContext {
   targets: () => Promise<ShareTargets>;
+  regions: RegionTarget[];
+  region: RegionRunContext;
 }
 
 function memo<T>(fn: () => Promise<T>): () => Promise<T> {
@@ -162,6 +168,7 @@ function emptySummary(config: PublishConfig, pkg: string): PackagePublishSummary
     share: null,
     deleted: [],
     warnings: [],
+    regions: [],
   };
 }
 
@@ -178,41 +185,14 @@ async function readArtifact(deps: PublishDependencies, bucket: string, key: stri
   }
 }
 
-/** Publish, permission, point, share and prune one package. Never throws: failures go into `error`. */
-export async function publishPackage(
-  config: PublishConfig,
-  pkg: string,
-  deps: PublishDependencies,
-  run: RunContext,
-): Promise<PackagePublishSummary> {
-  const log = deps.logger ?? silentLogger;
-  const s = emptySummary(config, pkg);
-  try {
-    await publishSteps(config, pkg, deps, run, s, log);
-    log.info("package done", {
-      package: pkg,
-      version: s.version,
-      published: s.published,
-      reason: s.reason,
-      deleted: s.deleted,
-    });
-  } catch (error) {
-    s.error = describeError(error);
-    log.error("package failed", { package: pkg, error: s.error });
-  }
-  s.deleted.sort((a, b) => b - a);
-  return s;
-}
-
-async function publishSteps(
+/** Step 1, in the home Region: the pointer, the artifact's metadata and settings, the sharing targets. */
+async function preparePackage(
   config: PublishConfig,
   pkg: string,
   deps: PublishDependencies,
   run: RunContext,
   s: PackagePublishSummary,
-  log: Logger,
-): Promise<void> {
-  const { lambda, ssm, ram } = deps;
+): Promise<PreparedPackage> {
   const prefix = config.artifacts.parameterPrefix;
   const bucket = config.artifacts.bucket;
   const layerName = s.layerName;
@@ -222,10 +202,8 @@ async function publishSteps(
       `layer name "${layerName}" must match [A-Za-z0-9_-]{1,140}; rename the folder or change LAYER_NAME_PREFIX`,
     );
   }
-
-  // 1. artifact, settings, targets
   const pointerName = artifactKeyParameter(prefix, pkg);
-  const key = await readStringParameter(ssm, pointerName);
+  const key = await readStringParameter(deps.ssm, pointerName);
   if (key === undefined) {
     throw new PublishError(
       `nothing to publish: parameter ${pointerName} does not exist; run \`layer-sync sync\` for this package first, or check PARAMETER_PREFIX`,
@@ -251,109 +229,104 @@ async function publishSteps(
   const problems = layerSettingsProblems(settings);
   if (problems.length) throw new PublishError(`cannot publish ${where} as layer ${layerName}: ${problems.join("; ")}`);
   const targets = await run.targets();
-  const desired = desiredStatements(targets);
+  return {
+    pkg,
+    layerName,
+    parameterPrefix: prefix,
+    pointerName,
+    key,
+    homeBucket: bucket,
+    meta,
+    settings,
+    targets,
+    desired: desiredStatements(targets),
+    retainVersions: config.layer.retainVersions,
+  };
+}
 
-  // 2. publish unless the newest version carries this content
-  let versions = await listLayerVersions(lambda, layerName);
-  let publishedVersion: LayerVersionInfo | undefined;
-  if (contentRun(versions, meta.contentSha256).length === 0) {
-    try {
-      publishedVersion = await publishLayerVersion(lambda, { settings, bucket, key });
-      log.info("published layer version", { package: pkg, layer: layerName, version: publishedVersion.version });
-    } catch (error) {
-      // A publish that failed on the client may have succeeded on the server.
-      const after = await listLayerVersions(lambda, layerName).catch(() => undefined);
-      const landed = after ? contentRun(after, meta.contentSha256)[0] : undefined;
-      if (!landed) throw error;
-      publishedVersion = landed;
-      s.warnings.push(
-        `PublishLayerVersion reported a failure (${describeError(error)}), but version ${landed.version} with ${shaTag(meta.contentSha256)} exists; continuing with it`,
-      );
-    }
-    versions = await listLayerVersions(lambda, layerName);
-    const mine = publishedVersion;
-    if (!versions.some((v) => v.version === mine.version))
-      versions = [mine, ...versions].sort((a, b) => b.version - a.version);
+function clientsFor(target: RegionTarget, deps: PublishDependencies): RegionClients {
+  if (target.home) return deps;
+  if (!deps.regionClients) {
+    throw new PublishError(`no AWS clients for ${target.region}: the caller passed no region client factory`);
   }
+  return deps.regionClients(target.region);
+}
 
-  // 3. converge on one version per content
-  const named = await namedVersions(ssm, `${prefix}/${pkg}`, layerName);
-  const { keep, duplicates } = convergeVersions(versions, meta.contentSha256, named);
-  if (!keep)
-    throw new PublishError(`layer ${layerName} has no version carrying ${shaTag(meta.contentSha256)}; run again`);
-  s.version = keep.version;
-  s.layerVersionArn = keep.arn;
-  s.published = publishedVersion?.version === keep.version;
-  if (publishedVersion && !s.published) {
-    s.reason = "duplicate";
-    s.warnings.push(
-      `version ${keep.version} already carries this content (published by another run); this run's version ${publishedVersion.version} is a duplicate`,
-    );
-  }
-  const deletedNow = await deleteVersions(lambda, layerName, duplicates);
-  s.deleted.push(...deletedNow);
-
-  // 4. permissions
-  const permissions = await applyLayerPermissions(lambda, layerName, keep.version, desired);
-  s.permissions = permissions.sids;
-  s.permissionChanges = { added: permissions.added, removed: permissions.removed };
-  s.warnings.push(...permissions.warnings);
-
-  // 5. the ARN parameter, only after the permissions are in place
-  const arnName = layerArnParameter(prefix, pkg);
-  let changed = permissions.added.length + permissions.removed.length > 0;
-  const pointerNow = await readStringParameter(ssm, pointerName);
-  if (pointerNow !== key) {
-    s.parameter = { name: arnName, written: false };
-    s.warnings.push(
-      `${pointerName} moved on to ${pointerNow ?? "nothing"} during this run; ${arnName} and the share are left to the run for that artifact`,
-    );
-  } else {
-    const written = await writeLayerArnParameter(ssm, {
-      name: arnName,
-      value: keep.arn,
-      description: `Latest version of Lambda layer ${layerName} (written by layer-sync)`,
-      sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+/** Fill the package's summary from its Regions: top-level fields from the home Region, `error` from all. */
+function merge(s: PackagePublishSummary, outcomes: readonly RegionOutcome[]): void {
+  s.regions = outcomes.map((o) => o.summary);
+  const home = outcomes.find((o) => o.target.home);
+  if (home) {
+    const h = home.summary;
+    Object.assign(s, {
+      version: h.version,
+      layerVersionArn: h.layerVersionArn,
+      published: h.published,
+      reason: h.reason,
+      permissions: home.permissions,
+      permissionChanges: home.permissionChanges,
+      parameter: h.parameter,
+      share: h.share,
+      deleted: h.deleted,
     });
-    s.parameter = { name: arnName, written };
-    changed ||= written;
-
-    // 6. share the parameter
-    if (targets.ramPrincipals.length === 0) {
-      s.warnings.push(NOT_SHARED);
-    } else {
-      const arn = parseLayerArn(keep.arn);
-      if (!arn)
-        throw new PublishError(`Lambda returned the layer version ARN "${keep.arn}", which layer-sync cannot parse`);
-      const region = await ssm.config.region();
-      const share = await ensureResourceShare(ram, {
-        name: resourceShareName(pkg),
-        resourceArn: ssmParameterArn(arn.partition, region, arn.account, arnName),
-        principals: targets.ramPrincipals,
-        tokenWindow: deps.clock().toISOString().slice(0, 13),
-      });
-      s.share = {
-        arn: share.arn,
-        name: share.name,
-        principals: share.principals,
-        resources: share.resources,
-        created: share.created,
-        associated: share.associated,
-        disassociated: share.disassociated,
-      };
-      s.warnings.push(...share.warnings);
-      changed ||= share.created || share.associated.length > 0 || share.disassociated.length > 0;
+    s.warnings.push(...home.warnings);
+  }
+  for (const o of outcomes) {
+    if (o === home) continue;
+    for (const w of o.warnings) {
+      if (w === NOT_SHARED) {
+        if (!s.warnings.includes(NOT_SHARED)) s.warnings.push(NOT_SHARED);
+      } else s.warnings.push(`${o.target.region}: ${w}`);
     }
   }
+  const failed = outcomes.filter((o) => o.summary.error !== undefined);
+  if (failed.length === 0) return;
+  s.error =
+    outcomes.length === 1
+      ? failed[0]?.summary.error
+      : failed.map((o) => `${o.target.region}: ${o.summary.error}`).join("; ");
+}
 
-  // 7. retention
-  const protectedVersions = await namedVersions(ssm, `${prefix}/${pkg}`, layerName);
-  protectedVersions.add(keep.version);
-  const remaining = versions.filter((v) => !deletedNow.includes(v.version));
-  const prune = planRetention(remaining, config.layer.retainVersions, protectedVersions);
-  s.deleted.push(...(await deleteVersions(lambda, layerName, prune)));
-
-  if (!s.published && s.reason === null) s.reason = changed ? "resumed" : "unchanged";
+/** Publish, permission, point, share and prune one package in every Region. Never throws: failures go into `error`. */
+export async function publishPackage(
+  config: PublishConfig,
+  pkg: string,
+  deps: PublishDependencies,
+  run: RunContext,
+): Promise<PackagePublishSummary> {
+  const log = deps.logger ?? silentLogger;
+  const s = emptySummary(config, pkg);
+  let prepared: PreparedPackage;
+  try {
+    prepared = await preparePackage(config, pkg, deps, run, s);
+  } catch (error) {
+    s.error = describeError(error);
+    s.regions = run.regions.map((t) => ({ ...emptyRegionSummary(t.region), error: s.error }));
+    log.error("package failed", { package: pkg, error: s.error });
+    return s;
+  }
+  const outcomes = await mapLimit(run.regions, deps.regionConcurrency ?? 4, async (target) => {
+    let clients: RegionClients;
+    try {
+      clients = clientsFor(target, deps);
+    } catch (error) {
+      const summary = { ...emptyRegionSummary(target.region), error: describeError(error) };
+      return { target, summary, permissions: [], permissionChanges: { added: [], removed: [] }, warnings: [] };
+    }
+    return publishInRegion(prepared, target, clients, run.region);
+  });
+  merge(s, outcomes);
+  if (s.error !== undefined) log.error("package failed", { package: pkg, error: s.error });
+  else
+    log.info("package done", {
+      package: pkg,
+      version: s.version,
+      published: s.published,
+      reason: s.reason,
+      deleted: s.deleted,
+      regions: s.regions.map((r) => r.region),
+    });
+  return s;
 }
 
 /** Publish the requested packages (or, for a reconcile, every package with a pointer under the prefix). */
@@ -363,15 +336,28 @@ export async function runPublish(
   deps: PublishDependencies,
 ): Promise<PublishSummary> {
   const startedAt = deps.clock().toISOString();
+  const regions = planRegions(config, deps.region ?? (await deps.lambda.config.region()));
   const packages =
     request.kind === "reconcile"
       ? await discoverPackages(deps.ssm, config.artifacts.parameterPrefix)
       : request.packages;
-  (deps.logger ?? silentLogger).info("publishing", {
+  const logger = deps.logger ?? silentLogger;
+  logger.info("publishing", {
     packages,
+    regions: regions.map((r) => r.region),
     trigger: request.kind === "reconcile" ? "reconcile" : request.trigger,
   });
-  const run: RunContext = { targets: memo(() => resolveShareTargets(config.layer, deps.organizations)) };
+  const run: RunContext = {
+    targets: memo(() => resolveShareTargets(config.layer, deps.organizations)),
+    regions,
+    region: {
+      homeSsm: deps.ssm,
+      clock: deps.clock,
+      sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+      logger,
+      bucketChecked: bucketChecks(),
+    },
+  };
   const results = await mapLimit(packages, deps.concurrency ?? 2, (pkg) => publishPackage(config, pkg, deps, run));
   return {
     trigger: request.kind === "reconcile" ? "reconcile" : request.trigger,

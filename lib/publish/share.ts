@@ -88,7 +88,12 @@ export async function findResourceShares(ram: RAMClient, name: string): Promise<
   return out.sort((a, b) => time(a) - time(b) || (a.resourceShareArn ?? "").localeCompare(b.resourceShareArn ?? ""));
 }
 
-async function associations(ram: RAMClient, shareArn: string, type: ResourceShareAssociationType): Promise<string[]> {
+/** The ASSOCIATED/ASSOCIATING entities of one type on a share (all pages). */
+export async function associations(
+  ram: RAMClient,
+  shareArn: string,
+  type: ResourceShareAssociationType,
+): Promise<string[]> {
   const out: string[] = [];
   let token: string | undefined;
   do {

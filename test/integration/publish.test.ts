@@ -135,6 +135,15 @@ describe("publishing a changed artifact", () => {
       },
     ]);
 
+    const share = {
+      arn: expect.stringMatching(/^arn:aws:ram:eu-west-1:/),
+      name: n.shareName,
+      principals: [org.organizationArn, org.parentOu.arn, OUTSIDE_ACCOUNT],
+      resources: [n.parameterArn],
+      created: true,
+      associated: [],
+      disassociated: [],
+    };
     expect(summary.packages).toEqual([
       {
         name: n.pkg,
@@ -152,17 +161,22 @@ describe("publishing a changed artifact", () => {
           removed: [],
         },
         parameter: { name: n.arnParameter, written: true },
-        share: {
-          arn: expect.stringMatching(/^arn:aws:ram:/),
-          name: n.shareName,
-          principals: [org.organizationArn, org.parentOu.arn, OUTSIDE_ACCOUNT],
-          resources: [n.parameterArn],
-          created: true,
-          associated: [],
-          disassociated: [],
-        },
+        share,
         deleted: [],
         warnings: [],
+        // without PUBLISH_REGIONS, the home Region only
+        regions: [
+          {
+            region: REGION,
+            version: 1,
+            layerVersionArn: v1?.arn,
+            published: true,
+            reason: null,
+            parameter: { name: n.arnParameter, written: true },
+            share,
+            deleted: [],
+          },
+        ],
       },
     ]);
   });

@@ -88,6 +88,8 @@ const BAD: [Key, string, string][] = [
   ["maxFiles", "0", 'must be a whole number from 1 to 1000000 (got "0")'],
   ["maxBytes", "262144001", 'must be a whole number from 1 to 262144000 (got "262144001")'],
   ["summaryEventBus", "bad bus!", 'is not a valid EventBridge event bus name or ARN (got "bad bus!")'],
+  ["publishRegions", "Mars", 'has invalid Region names (e.g. eu-west-1): "Mars"'],
+  ["regionBuckets", "us-east-1", 'has "us-east-1", which is not REGION=BUCKET (e.g. eu-west-1=my-layers-eu-west-1)'],
 ];
 
 /** The line names this problem: alone, or among others when the bad value also breaks another setting. */

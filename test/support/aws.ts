@@ -46,9 +46,9 @@ function isLocationConstraint(region: string): region is BucketLocationConstrain
   return (Object.values(BucketLocationConstraint) as string[]).includes(region);
 }
 
-/** Creates an S3 bucket in the test region and returns its name. */
-export async function createBucket(name: string): Promise<string> {
-  const s3 = new S3Client({});
+/** Creates an S3 bucket in the test region (or in `region`) and returns its name. */
+export async function createBucket(name: string, region?: string): Promise<string> {
+  const s3 = new S3Client(region ? { region } : {});
   try {
     const region = await s3.config.region();
     await s3.send(

@@ -9,7 +9,9 @@ stdout: ``ready port=<port>``. SIGTERM/SIGINT (or EOF on stdin with ``--exit-on-
 Vitest global setup uses so that a crashed test runner never leaves a server behind) stop it.
 
 Patches, applied at import time to moto 5.2.x (written against 5.2.5; an import error here means moto
-moved the code being patched). Real AWS supports each of these; moto does not:
+moved the code being patched). They patch moto's classes, not one backend, so they hold in every Region
+(RAM backends are per Region, chosen from the request's SigV4 scope; the SSM ARN pattern accepts any
+Region; Organizations is global). Real AWS supports each of these; moto does not:
 
 1. ``ssm:Parameter`` is shareable. moto's ``ResourceShare.add_resources`` only accepts ARNs whose
    resource-type word is in ``SHAREABLE_RESOURCES`` and rejects

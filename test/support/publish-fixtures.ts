@@ -23,6 +23,8 @@ export interface SentCommand {
   service: "lambda" | "s3" | "ssm" | "ram" | "organizations";
   command: string;
   input: Record<string, unknown>;
+  /** The Region of the request's SigV4 credential scope (where AWS, and moto, route it); set once it is signed. */
+  signedRegion?: string;
 }
 
 export interface RecordedClients extends PublishClients {
@@ -38,52 +40,57 @@ export interface RecordedClients extends PublishClients {
 
 const READ = /^(Get|List|Describe|Head)/;
 
-/** New clients for one test, each recording what it sends. */
-export function recordedClients(): RecordedClients {
-  const sent: SentCommand[] = [];
-  const push = (service: SentCommand["service"], command: string | undefined, input: unknown) => {
-    sent.push({ service, command: command ?? "?", input: { ...(input as Record<string, unknown>) } });
+const SCOPE = /Credential=[^/]+\/\d{8}\/([a-z0-9-]+)\//;
+
+interface Recordable {
+  middlewareStack: {
+    add(
+      middleware: (
+        next: (args: { input: object; request?: unknown }) => Promise<unknown>,
+        context: { commandName?: string; [key: string]: unknown },
+      ) => (args: { input: object; request?: unknown }) => Promise<unknown>,
+      options: { step: "initialize" | "deserialize" },
+    ): void;
   };
-  const lambda = new LambdaClient({});
-  const s3 = new S3Client({});
-  const ssm = new SSMClient({});
-  const ram = new RAMClient({});
-  const organizations = new OrganizationsClient({});
-  lambda.middlewareStack.add(
+}
+
+function record(client: Recordable, service: SentCommand["service"], sent: SentCommand[]): void {
+  client.middlewareStack.add(
     (next, context) => async (args) => {
-      push("lambda", context.commandName, args.input);
+      const entry: SentCommand = { service, command: context.commandName ?? "?", input: { ...args.input } };
+      sent.push(entry);
+      context.layerSyncSent = entry;
       return next(args);
     },
     { step: "initialize" },
   );
-  s3.middlewareStack.add(
+  // after signing: the credential scope says which Region the request was sent to
+  client.middlewareStack.add(
     (next, context) => async (args) => {
-      push("s3", context.commandName, args.input);
+      const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers ?? {};
+      const region = SCOPE.exec(headers.authorization ?? "")?.[1];
+      const entry = context.layerSyncSent as SentCommand | undefined;
+      if (entry && region) entry.signedRegion = region;
       return next(args);
     },
-    { step: "initialize" },
+    { step: "deserialize" },
   );
-  ssm.middlewareStack.add(
-    (next, context) => async (args) => {
-      push("ssm", context.commandName, args.input);
-      return next(args);
-    },
-    { step: "initialize" },
-  );
-  ram.middlewareStack.add(
-    (next, context) => async (args) => {
-      push("ram", context.commandName, args.input);
-      return next(args);
-    },
-    { step: "initialize" },
-  );
-  organizations.middlewareStack.add(
-    (next, context) => async (args) => {
-      push("organizations", context.commandName, args.input);
-      return next(args);
-    },
-    { step: "initialize" },
-  );
+}
+
+/** New clients for one test (in the test Region, or in `region`), each recording what it sends. */
+export function recordedClients(region?: string): RecordedClients {
+  const sent: SentCommand[] = [];
+  const options = region ? { region } : {};
+  const lambda = new LambdaClient(options);
+  const s3 = new S3Client(options);
+  const ssm = new SSMClient(options);
+  const ram = new RAMClient(options);
+  const organizations = new OrganizationsClient(options);
+  record(lambda as unknown as Recordable, "lambda", sent);
+  record(s3 as unknown as Recordable, "s3", sent);
+  record(ssm as unknown as Recordable, "ssm", sent);
+  record(ram as unknown as Recordable, "ram", sent);
+  record(organizations as unknown as Recordable, "organizations", sent);
   const clients = { lambda, s3, ssm, ram, organizations };
   return {
     ...clients,

@@ -1,0 +1,314 @@
+/**
+ * Publishing one package in one Region (steps 2–7 of `publish.ts`, with that Region's clients and bucket):
+ * stage the artifact there (outside the home Region), publish unless the newest version carries the content,
+ * converge, permissions, the Region's ARN parameter, the Region's RAM share, retention.
+ *
+ * A Region never throws: its failure goes into its summary entry's `error`, so one Region failing (throttled,
+ * not enabled, access denied) neither stops nor rolls back the others, and the next run completes it (every
+ * step is idempotent; an artifact already copied and a version already carrying the content are reused).
+ */
+import type { LambdaClient } from "@aws-sdk/client-lambda";
+import type { RAMClient } from "@aws-sdk/client-ram";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { SSMClient } from "@aws-sdk/client-ssm";
+import type { ArtifactMetadata } from "../artifacts.ts";
+import { layerArnParameter, type RegionTarget } from "../config.ts";
+import { describeError, PublishError } from "../errors.ts";
+import type { Logger } from "../sync.ts";
+import { errorName } from "./aws-errors.ts";
+import { type LayerSettings, shaTag } from "./layer-settings.ts";
+import {
+  contentRun,
+  convergeVersions,
+  type LayerVersionInfo,
+  listLayerVersions,
+  parseLayerArn,
+  publishLayerVersion,
+} from "./layers.ts";
+import type { ShareTargets } from "./organizations.ts";
+import { namedVersions, readStringParameter, ssmParameterArn, writeLayerArnParameter } from "./parameters.ts";
+import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
+import { deleteVersions, planRetention } from "./retention.ts";
+import { ensureResourceShare, resourceShareName } from "./share.ts";
+import { checkBucketRegion, stageArtifact } from "./stage.ts";
+
+/** The clients of one Region. Organizations is global and stays with the home clients. */
+export interface RegionClients {
+  lambda: LambdaClient;
+  s3: S3Client;
+  ssm: SSMClient;
+  ram: RAMClient;
+}
+
+/** Makes (or reuses) the clients of a Region other than the home one. */
+export type RegionClientFactory = (region: string) => RegionClients;
+
+export interface PackageShareSummary {
+  arn: string;
+  name: string;
+  principals: string[];
+  resources: string[];
+  created: boolean;
+  associated: string[];
+  disassociated: string[];
+}
+
+export type PublishReason = "unchanged" | "resumed" | "duplicate";
+
+/** One entry of a package's `regions` in the publish summary. */
+export interface RegionPublishSummary {
+  region: string;
+  version: number | null;
+  layerVersionArn: string | null;
+  published: boolean;
+  reason: PublishReason | null;
+  parameter: { name: string; written: boolean } | null;
+  share: PackageShareSummary | null;
+  /** Versions deleted in this Region by this run, highest first. */
+  deleted: number[];
+  error?: string;
+}
+
+/** A Region's summary entry plus what the package's top-level fields take from the home Region. */
+export interface RegionOutcome {
+  target: RegionTarget;
+  summary: RegionPublishSummary;
+  permissions: string[];
+  permissionChanges: { added: string[]; removed: string[] };
+  warnings: string[];
+}
+
+/** What every Region of a package shares, read once in the home Region. */
+export interface PreparedPackage {
+  pkg: string;
+  layerName: string;
+  parameterPrefix: string;
+  /** `{prefix}/{package}/artifact-key`, read again (home) before the ARN parameter is written. */
+  pointerName: string;
+  key: string;
+  homeBucket: string;
+  meta: ArtifactMetadata;
+  settings: LayerSettings;
+  targets: ShareTargets;
+  desired: DesiredStatement[];
+  retainVersions: number;
+}
+
+export interface RegionRunContext {
+  /** The home Region's SSM client: the artifact-key pointer lives there only. */
+  homeSsm: SSMClient;
+  clock: () => Date;
+  sleep: (ms: number) => Promise<void>;
+  logger: Logger;
+  /** Checks a Region's bucket once per run. */
+  bucketChecked: (target: RegionTarget, s3: S3Client) => Promise<void>;
+}
+
+export const NOT_SHARED =
+  "not shared: no SHARE_ORGANIZATION_ID, SHARE_OU_IDS or SHARE_ACCOUNT_IDS is configured, so the layer version and its ARN parameter stay in this account";
+
+/** Per-run memo of the bucket checks, one per Region. */
+export function bucketChecks(): RegionRunContext["bucketChecked"] {
+  const done = new Map<string, Promise<void>>();
+  return (target, s3) => {
+    let check = done.get(target.region);
+    if (!check) {
+      check = checkBucketRegion(s3, target.bucket, target.region);
+      done.set(target.region, check);
+    }
+    return check;
+  };
+}
+
+export function emptyRegionSummary(region: string): RegionPublishSummary {
+  return {
+    region,
+    version: null,
+    layerVersionArn: null,
+    published: false,
+    reason: null,
+    parameter: null,
+    share: null,
+    deleted: [],
+  };
+}
+
+const NOT_ENABLED =
+  /UnrecognizedClient|InvalidClientTokenId|AuthFailure|OptInRequired|InvalidToken|SignatureDoesNotMatch/;
+
+function rootCause(error: unknown): unknown {
+  let e = error;
+  for (let i = 0; i < 5 && e instanceof Error && e.cause !== undefined; i++) e = e.cause;
+  return e;
+}
+
+/** A Region's failure as one line; an error that looks like a Region not enabled for the account says so. */
+function regionError(error: unknown, target: RegionTarget): string {
+  const text = describeError(error);
+  if (!target.home && NOT_ENABLED.test(errorName(rootCause(error)))) {
+    return `${text}; if ${target.region} is an opt-in Region, enable it for the account or remove it from PUBLISH_REGIONS`;
+  }
+  return text;
+}
+
+/** Publish, permission, point, share and prune one package in one Region. Never throws. */
+export async function publishInRegion(
+  prepared: PreparedPackage,
+  target: RegionTarget,
+  clients: RegionClients,
+  run: RegionRunContext,
+): Promise<RegionOutcome> {
+  const outcome: RegionOutcome = {
+    target,
+    summary: emptyRegionSummary(target.region),
+    permissions: [],
+    permissionChanges: { added: [], removed: [] },
+    warnings: [],
+  };
+  try {
+    await regionSteps(prepared, target, clients, run, outcome);
+  } catch (error) {
+    outcome.summary.error = regionError(error, target);
+    run.logger.error("region failed", { package: prepared.pkg, region: target.region, error: outcome.summary.error });
+  }
+  outcome.summary.deleted.sort((a, b) => b - a);
+  return outcome;
+}
+
+async function regionSteps(
+  p: PreparedPackage,
+  target: RegionTarget,
+  clients: RegionClients,
+  run: RegionRunContext,
+  out: RegionOutcome,
+): Promise<void> {
+  const { lambda, ssm, ram, s3 } = clients;
+  const s = out.summary;
+  const { layerName, key, meta } = p;
+  const bucket = target.bucket;
+
+  // 1b. outside the home Region, a copy of the artifact in that Region's bucket
+  if (!target.home) {
+    await run.bucketChecked(target, s3);
+    const copied = await stageArtifact(s3, {
+      sourceBucket: p.homeBucket,
+      bucket,
+      key,
+      contentSha256: meta.contentSha256,
+      region: target.region,
+    });
+    if (copied) run.logger.info("copied artifact", { package: p.pkg, region: target.region, bucket, key });
+  }
+
+  // 2. publish unless the newest version carries this content
+  let versions = await listLayerVersions(lambda, layerName);
+  let publishedVersion: LayerVersionInfo | undefined;
+  if (contentRun(versions, meta.contentSha256).length === 0) {
+    try {
+      publishedVersion = await publishLayerVersion(lambda, { settings: p.settings, bucket, key });
+      run.logger.info("published layer version", {
+        package: p.pkg,
+        region: target.region,
+        layer: layerName,
+        version: publishedVersion.version,
+      });
+    } catch (error) {
+      // A publish that failed on the client may have succeeded on the server.
+      const after = await listLayerVersions(lambda, layerName).catch(() => undefined);
+      const landed = after ? contentRun(after, meta.contentSha256)[0] : undefined;
+      if (!landed) throw error;
+      publishedVersion = landed;
+      out.warnings.push(
+        `PublishLayerVersion reported a failure (${describeError(error)}), but version ${landed.version} with ${shaTag(meta.contentSha256)} exists; continuing with it`,
+      );
+    }
+    versions = await listLayerVersions(lambda, layerName);
+    const mine = publishedVersion;
+    if (!versions.some((v) => v.version === mine.version))
+      versions = [mine, ...versions].sort((a, b) => b.version - a.version);
+  }
+
+  // 3. converge on one version per content
+  const path = `${p.parameterPrefix}/${p.pkg}`;
+  const named = await namedVersions(ssm, path, layerName);
+  const { keep, duplicates } = convergeVersions(versions, meta.contentSha256, named);
+  if (!keep)
+    throw new PublishError(`layer ${layerName} has no version carrying ${shaTag(meta.contentSha256)}; run again`);
+  s.version = keep.version;
+  s.layerVersionArn = keep.arn;
+  s.published = publishedVersion?.version === keep.version;
+  if (publishedVersion && !s.published) {
+    s.reason = "duplicate";
+    out.warnings.push(
+      `version ${keep.version} already carries this content (published by another run); this run's version ${publishedVersion.version} is a duplicate`,
+    );
+  }
+  const deletedNow = await deleteVersions(lambda, layerName, duplicates);
+  s.deleted.push(...deletedNow);
+
+  // 4. permissions
+  const permissions = await applyLayerPermissions(lambda, layerName, keep.version, p.desired);
+  out.permissions = permissions.sids;
+  out.permissionChanges = { added: permissions.added, removed: permissions.removed };
+  out.warnings.push(...permissions.warnings);
+
+  // 5. the Region's ARN parameter, only after the permissions are in place
+  const arnName = layerArnParameter(p.parameterPrefix, p.pkg);
+  let changed = permissions.added.length + permissions.removed.length > 0;
+  const pointerNow = await readStringParameter(run.homeSsm, p.pointerName);
+  if (pointerNow !== key) {
+    s.parameter = { name: arnName, written: false };
+    out.warnings.push(
+      `${p.pointerName} moved on to ${pointerNow ?? "nothing"} during this run; ${arnName} and the share are left to the run for that artifact`,
+    );
+  } else {
+    const written = await writeLayerArnParameter(ssm, {
+      name: arnName,
+      value: keep.arn,
+      description: `Latest version of Lambda layer ${layerName} (written by layer-sync)`,
+      sleep: run.sleep,
+    });
+    s.parameter = { name: arnName, written };
+    changed ||= written;
+
+    // 6. share the parameter
+    if (p.targets.ramPrincipals.length === 0) {
+      out.warnings.push(NOT_SHARED);
+    } else {
+      const arn = parseLayerArn(keep.arn);
+      if (!arn)
+        throw new PublishError(`Lambda returned the layer version ARN "${keep.arn}", which layer-sync cannot parse`);
+      if (arn.region !== target.region) {
+        throw new PublishError(
+          `Lambda in ${target.region} returned the layer version ARN "${keep.arn}" of another Region; check the AWS endpoint configuration`,
+        );
+      }
+      const share = await ensureResourceShare(ram, {
+        name: resourceShareName(p.pkg),
+        resourceArn: ssmParameterArn(arn.partition, target.region, arn.account, arnName),
+        principals: p.targets.ramPrincipals,
+        tokenWindow: run.clock().toISOString().slice(0, 13),
+      });
+      s.share = {
+        arn: share.arn,
+        name: share.name,
+        principals: share.principals,
+        resources: share.resources,
+        created: share.created,
+        associated: share.associated,
+        disassociated: share.disassociated,
+      };
+      out.warnings.push(...share.warnings);
+      changed ||= share.created || share.associated.length > 0 || share.disassociated.length > 0;
+    }
+  }
+
+  // 7. retention
+  const protectedVersions = await namedVersions(ssm, path, layerName);
+  protectedVersions.add(keep.version);
+  const remaining = versions.filter((v) => !deletedNow.includes(v.version));
+  const prune = planRetention(remaining, p.retainVersions, protectedVersions);
+  s.deleted.push(...(await deleteVersions(lambda, layerName, prune)));
+
+  if (!s.published && s.reason === null) s.reason = changed ? "resumed" : "unchanged";
+}

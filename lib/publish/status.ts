@@ -1,0 +1,164 @@
+/**
+ * What is published where, read without writing anything: for each package (the ones asked for, or every
+ * package with an artifact-key under the prefix) and each Region (PUBLISH_REGIONS, default the home Region),
+ * the artifact key and its commit, the latest layer version and its ARN, whether the Region's ARN parameter
+ * names it, the principals the RAM share `layer-sync-{package}` is shared with and whether it holds the
+ * parameter. A Region that is out of step (nothing published, an older artifact's version, the parameter
+ * naming another version, sharing configured but the parameter not shared) is marked, with what to run.
+ *
+ * The core of `layer-sync status`; the command line around it is not part of this module.
+ */
+import { headArtifact } from "../artifacts.ts";
+import { mapLimit } from "../concurrency.ts";
+import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../config.ts";
+import { describeError } from "../errors.ts";
+import { carriesContent } from "./layer-settings.ts";
+import { listLayerVersions, parseLayerArn } from "./layers.ts";
+import { discoverPackages, readStringParameter, ssmParameterArn } from "./parameters.ts";
+import type { RegionClientFactory, RegionClients } from "./region.ts";
+import { associations, findResourceShares, resourceShareName } from "./share.ts";
+
+export interface RegionStatus {
+  region: string;
+  version: number | null;
+  layerVersionArn: string | null;
+  /** The Region's `{prefix}/{package}/layer-version-arn` names the latest version. */
+  parameterMatches: boolean;
+  /** The principals the Region's RAM share is shared with, sorted. */
+  principals: string[];
+  /** The Region's RAM share holds the Region's ARN parameter. */
+  shared: boolean;
+  outOfStep: boolean;
+  /** Why the Region is out of step (empty when it is not). */
+  problems: string[];
+  /** What to run to fix it (absent when in step). */
+  fix?: string;
+  error?: string;
+}
+
+export interface PackageStatus {
+  name: string;
+  artifactKey: string | null;
+  commit: string | null;
+  regions: RegionStatus[];
+  outOfStep: boolean;
+}
+
+export interface StatusReport {
+  packages: PackageStatus[];
+}
+
+export interface StatusDependencies extends RegionClients {
+  /** The home Region (default: the Region of the `lambda` client). */
+  region?: string;
+  regionClients?: RegionClientFactory;
+  concurrency?: number;
+}
+
+function sharingConfigured(config: PublishConfig): boolean {
+  const l = config.layer;
+  return l.shareOrganizationId !== undefined || l.shareOuIds.length > 0 || l.shareAccountIds.length > 0;
+}
+
+async function regionStatus(
+  config: PublishConfig,
+  pkg: string,
+  artifact: { contentSha256: string | null },
+  region: string,
+  clients: RegionClients,
+): Promise<RegionStatus> {
+  const out: RegionStatus = {
+    region,
+    version: null,
+    layerVersionArn: null,
+    parameterMatches: false,
+    principals: [],
+    shared: false,
+    outOfStep: false,
+    problems: [],
+  };
+  const layerName = `${config.layer.layerNamePrefix}${pkg}`;
+  const arnName = layerArnParameter(config.artifacts.parameterPrefix, pkg);
+  if (artifact.contentSha256 === null)
+    out.problems.push("the artifact-key parameter or the artifact it names is missing");
+  try {
+    const [latest] = await listLayerVersions(clients.lambda, layerName);
+    if (latest) {
+      out.version = latest.version;
+      out.layerVersionArn = latest.arn;
+    }
+    const named = await readStringParameter(clients.ssm, arnName);
+    out.parameterMatches = latest !== undefined && named === latest.arn;
+    const [share] = await findResourceShares(clients.ram, resourceShareName(pkg));
+    const arn = parseLayerArn(latest?.arn ?? named ?? "");
+    if (share?.resourceShareArn) {
+      out.principals = (await associations(clients.ram, share.resourceShareArn, "PRINCIPAL")).sort();
+      const resources = await associations(clients.ram, share.resourceShareArn, "RESOURCE");
+      out.shared =
+        arn !== undefined && resources.includes(ssmParameterArn(arn.partition, region, arn.account, arnName));
+    }
+    if (!latest) out.problems.push(`no version of layer ${layerName}`);
+    else if (artifact.contentSha256 && !carriesContent(latest.description, artifact.contentSha256))
+      out.problems.push(`version ${latest.version} is not the current artifact`);
+    if (latest && !out.parameterMatches) out.problems.push(`${arnName} names ${named ?? "nothing"}`);
+    if (sharingConfigured(config) && !out.shared) out.problems.push(`the RAM share does not hold ${arnName}`);
+  } catch (error) {
+    out.error = describeError(error);
+    out.problems.push("could not be read");
+  }
+  out.outOfStep = out.problems.length > 0;
+  if (out.outOfStep) {
+    out.fix =
+      artifact.contentSha256 === null
+        ? `layer-sync sync (the artifact of ${pkg} is missing), then layer-sync publish --package ${pkg}`
+        : `layer-sync publish --package ${pkg}`;
+  }
+  return out;
+}
+
+/** Read the state of every package in every Region. Writes nothing. */
+export async function readStatus(
+  config: PublishConfig,
+  request: { packages?: readonly string[] },
+  deps: StatusDependencies,
+): Promise<StatusReport> {
+  const home = deps.region ?? (await deps.lambda.config.region());
+  const regions = config.regions.publishRegions ?? [home];
+  const prefix = config.artifacts.parameterPrefix;
+  const packages = request.packages?.length ? [...request.packages] : await discoverPackages(deps.ssm, prefix);
+  const clientsOf = (region: string): RegionClients | undefined =>
+    region === home ? deps : deps.regionClients?.(region);
+  const result = await mapLimit(packages, deps.concurrency ?? 2, async (pkg): Promise<PackageStatus> => {
+    const key = (await readStringParameter(deps.ssm, artifactKeyParameter(prefix, pkg)).catch(() => undefined)) ?? null;
+    const head =
+      key && config.artifacts.bucket
+        ? await headArtifact(deps.s3, config.artifacts.bucket, key).catch(() => undefined)
+        : undefined;
+    const artifact = { contentSha256: head?.metadata?.contentSha256 ?? null };
+    const statuses = await mapLimit(regions, 4, async (region) => {
+      const clients = clientsOf(region);
+      if (!clients) {
+        return {
+          region,
+          version: null,
+          layerVersionArn: null,
+          parameterMatches: false,
+          principals: [],
+          shared: false,
+          outOfStep: true,
+          problems: ["could not be read"],
+          error: `no AWS clients for ${region}`,
+        } satisfies RegionStatus;
+      }
+      return regionStatus(config, pkg, artifact, region, clients);
+    });
+    return {
+      name: pkg,
+      artifactKey: key,
+      commit: head?.metadata?.commit ?? null,
+      regions: statuses,
+      outOfStep: statuses.some((s) => s.outOfStep),
+    };
+  });
+  return { packages: result };
+}
