@@ -88,6 +88,13 @@ const BAD: [Key, string, string][] = [
   ["maxFiles", "0", 'must be a whole number from 1 to 1000000 (got "0")'],
   ["maxBytes", "262144001", 'must be a whole number from 1 to 262144000 (got "262144001")'],
   ["summaryEventBus", "bad bus!", 'is not a valid EventBridge event bus name or ARN (got "bad bus!")'],
+  ["pipIndexUrl", "ftp://pypi.example/simple", 'must be an http(s) URL (got "ftp://pypi.example/simple")'],
+  [
+    "npmRegistry",
+    "https://user:pw@npm.example/",
+    "must not carry credentials, a query or a fragment; put the credential in BUILD_INDEX_TOKEN_PARAMETER",
+  ],
+  ["indexTokenParameter", "bad name!", 'is not a valid SSM parameter name (got "bad name!")'],
 ];
 
 /** The line names this problem: alone, or among others when the bad value also breaks another setting. */
