@@ -35,6 +35,8 @@ export interface ArtifactMetadata {
   ref?: string;
   /** base64url JSON of the folder's layer.json overrides. */
   layerConfig?: string;
+  /** A layer built from a dependency manifest: S3 metadata `build-fingerprint`, `runtime`, `architecture`. */
+  build?: { fingerprint: string; runtime: string; architecture: string };
 }
 
 export interface ArtifactHead {
@@ -66,6 +68,11 @@ function toS3Metadata(m: ArtifactMetadata): Record<string, string> {
   if (m.tree) out.tree = m.tree;
   if (m.ref) out.ref = encodeURIComponent(m.ref);
   if (m.layerConfig) out["layer-config"] = m.layerConfig;
+  if (m.build) {
+    out["build-fingerprint"] = m.build.fingerprint;
+    out.runtime = m.build.runtime;
+    out.architecture = m.build.architecture;
+  }
   return out;
 }
 
@@ -78,6 +85,10 @@ function fromS3Metadata(meta: Record<string, string> | undefined): ArtifactMetad
   if (tree) out.tree = tree;
   if (ref) out.ref = decodeURIComponent(ref);
   if (meta["layer-config"]) out.layerConfig = meta["layer-config"];
+  const fingerprint = meta["build-fingerprint"];
+  if (fingerprint && /^[0-9a-f]{64}$/.test(fingerprint) && meta.runtime && meta.architecture) {
+    out.build = { fingerprint, runtime: meta.runtime, architecture: meta.architecture };
+  }
   return out;
 }
 

@@ -9,12 +9,14 @@
  * Stdout carries only the result; progress goes to stderr when stderr is a terminal.
  */
 import { readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { type Environment, loadSyncConfig } from "./config.ts";
+import { BUILDER_KINDS, type BuilderKind } from "./build/builders.ts";
+import type { BuildDependencies } from "./build/sync-builds.ts";
+import { type Environment, loadSyncConfig, type SyncConfig } from "./config.ts";
 import { ConfigError, describeError, EventValidationError } from "./errors.ts";
 import { redact } from "./redact.ts";
 import { createSource } from "./sources/index.ts";
@@ -39,6 +41,8 @@ const USAGE = `usage:
   layer-sync sync [--provider P] [--repository R] [--ref REF] [--path DIR]... [--api-url URL] [--web-url URL]
                   [--strategy auto|walk|archive] [--token-parameter NAME] [--bucket B] [--prefix P]
                   [--parameter-prefix P] [--layer-prefix P] [--out DIR] [--json] [--dry-run] [--force]
+                  [--builder auto|docker|local] [--pip-index-url URL] [--npm-registry URL]
+                  [--index-token-parameter NAME]
   layer-sync publish [--package NAME]... [--bucket B] [--parameter-prefix P] [--layer-prefix P]
                   [--runtimes R,..] [--architectures A,..] [--share-org O] [--share-ou OU]... [--share-account ID]...
                   [--retain N] [--regions R,..] [--region-bucket REGION=BUCKET]... [--json]
@@ -71,6 +75,10 @@ const STRING_FLAGS = [
   "max-bytes",
   "out",
   "work-dir",
+  "builder",
+  "pip-index-url",
+  "npm-registry",
+  "index-token-parameter",
 ] as const;
 const LIST_FLAGS = ["path", "share-ou", "share-account", "package", "regions", "region-bucket"] as const;
 const BOOL_FLAGS = ["json", "dry-run", "force", "help", "version"] as const;
@@ -121,6 +129,46 @@ function flagsOf(values: Record<string, string | boolean | (string | boolean)[] 
   return flags;
 }
 
+/** A local build may run this long per target. */
+const BUILD_TIMEOUT_MS = 15 * 60 * 1000;
+
+async function buildDependencies(
+  values: ReturnType<typeof parse>["values"],
+  config: SyncConfig,
+  env: Environment,
+  ssm: SSMClient | undefined,
+  workDir: string,
+): Promise<BuildDependencies> {
+  const kind = (typeof values.builder === "string" ? values.builder : "auto") as BuilderKind;
+  if (!BUILDER_KINDS.includes(kind)) throw new UsageError(`--builder must be auto, docker or local (got "${kind}")`);
+  const name = config.build?.indexTokenParameter;
+  let token: string | undefined;
+  if (name !== undefined) {
+    if (!ssm) {
+      throw new ConfigError(
+        "--out calls no AWS API, so BUILD_INDEX_TOKEN_PARAMETER cannot be read; sync with --bucket, or unset it for a public index",
+      );
+    }
+    try {
+      token = await readTokenParameter(ssm, name);
+    } catch (error) {
+      const message = describeError(error)
+        .replace(/^TOKEN_PARAMETER_NAME: /, "")
+        .replace("the token parameter", "the index token parameter");
+      throw new ConfigError(`BUILD_INDEX_TOKEN_PARAMETER (--index-token-parameter): ${message}`, { cause: error });
+    }
+  }
+  const { uid, gid } = userInfo();
+  return {
+    kind,
+    env,
+    cacheDir: join(workDir, "build-cache"),
+    timeoutMs: BUILD_TIMEOUT_MS,
+    index: { pipIndexUrl: config.build?.pipIndexUrl, npmRegistry: config.build?.npmRegistry, token },
+    user: uid >= 0 ? `${uid}:${gid}` : undefined,
+  };
+}
+
 async function syncCommand(values: ReturnType<typeof parse>["values"], env: Environment, io: CliIo): Promise<number> {
   const out = typeof values.out === "string" ? resolve(values.out) : undefined;
   const flags = flagsOf(values);
@@ -136,6 +184,8 @@ async function syncCommand(values: ReturnType<typeof parse>["values"], env: Envi
   if (config.source.token !== undefined) token = checkToken(config.source.token, "SOURCE_TOKEN");
   else if (config.source.tokenParameterName && aws)
     token = await readTokenParameter(aws.ssm, config.source.tokenParameterName);
+  const workDir = typeof values["work-dir"] === "string" ? resolve(values["work-dir"]) : join(tmpdir(), "layer-sync");
+  const build = await buildDependencies(values, config, env, aws?.ssm, workDir);
   const bundle = createSource(config.source, token);
   let summary: SyncSummary;
   try {
@@ -148,9 +198,10 @@ async function syncCommand(values: ReturnType<typeof parse>["values"], env: Envi
         s3: aws?.s3,
         ssm: aws?.ssm,
         clock: () => new Date(),
-        workDir: typeof values["work-dir"] === "string" ? resolve(values["work-dir"]) : join(tmpdir(), "layer-sync"),
+        workDir,
         exclusiveWorkDir: false,
         logger,
+        build,
       },
     );
   } finally {

@@ -61,10 +61,21 @@ export interface LayerConfig {
   retainVersions: number;
 }
 
+/** Private package indexes for builds from dependency manifests. */
+export interface BuildConfig {
+  /** `BUILD_PIP_INDEX_URL`: pip's index (PEP 503 simple URL), without credentials. */
+  pipIndexUrl: string | undefined;
+  /** `BUILD_NPM_REGISTRY`: npm's registry URL, without credentials. */
+  npmRegistry: string | undefined;
+  /** `BUILD_INDEX_TOKEN_PARAMETER`: SSM SecureString holding the index credential. */
+  indexTokenParameter: string | undefined;
+}
+
 export interface SyncConfig {
   source: SourceConfig;
   artifacts: ArtifactConfig;
   layer: LayerConfig;
+  build?: BuildConfig;
   pipelineName: string;
   summaryEventBus: string | undefined;
 }
@@ -141,6 +152,9 @@ export const SETTINGS = {
   summaryEventBus: { env: "SUMMARY_EVENT_BUS", flag: undefined },
   publishRegions: { env: "PUBLISH_REGIONS", flag: "regions" },
   regionBuckets: { env: "REGION_BUCKETS", flag: "region-bucket" },
+  pipIndexUrl: { env: "BUILD_PIP_INDEX_URL", flag: "pip-index-url" },
+  npmRegistry: { env: "BUILD_NPM_REGISTRY", flag: "npm-registry" },
+  indexTokenParameter: { env: "BUILD_INDEX_TOKEN_PARAMETER", flag: "index-token-parameter" },
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -429,6 +443,46 @@ function readLayer(r: Reader): LayerConfig {
   };
 }
 
+/** An optional http(s) URL setting without credentials, query or fragment. */
+function optionalUrl(r: Reader, key: SettingKey): string | undefined {
+  const v = r.one(key);
+  if (v === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    r.problem(key, `must be an http(s) URL (got "${withoutCredentials(v)}")`);
+    return undefined;
+  }
+  if (u.protocol !== "https:" && u.protocol !== "http:") {
+    r.problem(key, `must be an http(s) URL (got "${withoutCredentials(v)}")`);
+    return undefined;
+  }
+  if (u.username || u.password || u.search || u.hash) {
+    r.problem(
+      key,
+      "must not carry credentials, a query or a fragment; put the credential in BUILD_INDEX_TOKEN_PARAMETER",
+    );
+    return undefined;
+  }
+  return v;
+}
+
+function readBuild(r: Reader): BuildConfig {
+  const indexTokenParameter = r.one("indexTokenParameter");
+  if (
+    indexTokenParameter !== undefined &&
+    !/^(arn:aws[a-z-]*:ssm:.+:parameter\/)?\/?[A-Za-z0-9_.\-/]{1,1011}$/.test(indexTokenParameter)
+  ) {
+    r.problem("indexTokenParameter", `is not a valid SSM parameter name (got "${indexTokenParameter}")`);
+  }
+  return {
+    pipIndexUrl: optionalUrl(r, "pipIndexUrl"),
+    npmRegistry: optionalUrl(r, "npmRegistry"),
+    indexTokenParameter,
+  };
+}
+
 /** SUMMARY_EVENT_BUS: a bus name or ARN. A bad one would make every summary event fail, and that only logs. */
 function readEventBus(r: Reader): string | undefined {
   const bus = r.one("summaryEventBus");
@@ -539,7 +593,8 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   readRegions(r); // checked here too: pipeline-gate mode publishes after the sync
   const pipelineName = r.one("pipelineName") ?? DEFAULTS.pipelineName;
   if (!PIPELINE.test(pipelineName)) r.problem("pipelineName", `is not a valid pipeline name (got "${pipelineName}")`);
-  return finish(r, { source, artifacts, layer, pipelineName, summaryEventBus: readEventBus(r) });
+  const build = readBuild(r);
+  return finish(r, { source, artifacts, layer, build, pipelineName, summaryEventBus: readEventBus(r) });
 }
 
 /**

@@ -84,3 +84,6 @@ export function describeError(error: unknown): string {
 
 /** The provider refused the archive download (login redirect, HTML, 403 on the web host). `auto` falls back to walk. */
 export class ArchiveUnavailableError extends SourceError {}
+
+/** Building a layer from a dependency manifest failed (pip, npm, Docker, or the build's output). */
+export class BuildError extends LayerSyncError {}

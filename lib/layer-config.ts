@@ -2,7 +2,9 @@
  * A folder's optional `layer.json`: per-package overrides of the publish settings (`runtimes`,
  * `architectures`, `description`, `license`). The sync validates it and carries it to the publish step in
  * the artifact's S3 metadata (`layer-config`, base64url JSON), so publishing never needs the repository.
+ * A `build` section (dependency-manifest builds) is validated by `build/plan.ts` and never carried along.
  */
+import { parseBuildSection } from "./build/plan.ts";
 import { ConfigError } from "./errors.ts";
 
 export interface LayerOverrides {
@@ -14,7 +16,7 @@ export interface LayerOverrides {
 
 const RUNTIME =
   /^(nodejs\d+\.x|python3\.\d+|java\d+(\.al2(023)?)?|ruby\d+\.\d+|dotnet\d+|dotnetcore\d+\.\d+|provided(\.al2(023)?)?|go1\.x)$/;
-const KEYS = new Set(["runtimes", "architectures", "description", "license"]);
+const KEYS = new Set(["runtimes", "architectures", "description", "license", "build"]);
 
 function stringList(value: unknown, field: string, where: string, problems: string[]): string[] | undefined {
   if (value === undefined) return undefined;
@@ -60,6 +62,13 @@ export function parseLayerConfig(text: string, where: string): LayerOverrides {
     if (v === undefined) continue;
     if (typeof v !== "string") problems.push(`${where}: "${field}" must be a string`);
     else if (v.length > max) problems.push(`${where}: "${field}" is ${v.length} characters; at most ${max} allowed`);
+  }
+  if (obj.build !== undefined) {
+    try {
+      parseBuildSection(obj.build, where);
+    } catch (error) {
+      problems.push(...((error as ConfigError).problems ?? [(error as Error).message]));
+    }
   }
   if (problems.length) throw new ConfigError(problems);
   const out: LayerOverrides = {};

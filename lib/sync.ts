@@ -26,6 +26,7 @@ import {
   headArtifact,
   uploadArtifact,
 } from "./artifacts.ts";
+import { type BuildDependencies, type BuildSummary, syncBuiltFolder } from "./build/sync-builds.ts";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "./config.ts";
 import { ArchiveUnavailableError, describeError } from "./errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "./layer-config.ts";
@@ -44,6 +45,8 @@ export interface PackageSummary {
   skipped: boolean;
   reason: string | null;
   warnings: string[];
+  /** A layer built from a dependency manifest (one entry per target). */
+  build?: BuildSummary | null;
   error?: string;
 }
 
@@ -74,6 +77,8 @@ export interface SyncDependencies {
   /** A Lambda environment runs one invocation at a time: clean every stale run directory. */
   exclusiveWorkDir: boolean;
   logger?: Logger;
+  /** Build folders (dependency manifests) are built with this; without it they are mirrored as they are. */
+  build?: BuildDependencies | undefined;
 }
 
 export interface SyncOptions {
@@ -94,6 +99,8 @@ interface Work {
   fingerprint?: string | undefined;
   stage?: FolderStage;
   done: boolean;
+  /** The per-target entries of a build folder, which replace `summary`. */
+  targets?: PackageSummary[];
 }
 
 /** `provider:repository:path`, the `source` metadata value. */
@@ -182,7 +189,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     commit: resolved.commit,
     ref: resolved.ref,
     strategy: used,
-    packages: work.map((w) => w.summary),
+    packages: work.flatMap((w) => w.targets ?? [w.summary]),
     requests: { total: deps.requestCount() },
   };
   log.info("sync finished", {
@@ -264,6 +271,28 @@ async function finishPackage(
   // each link was checked on arrival; now that all of them are here, follow them through each other
   const links = stage.list().filter((e) => e.kind === "symlink");
   checkSymlinkChains(links, w.spec.path);
+  if (deps.build) {
+    const targets = await syncBuiltFolder({
+      config,
+      resolved,
+      spec: w.spec,
+      stage,
+      workDir: join(staging.runDir, ".build", w.spec.package),
+      started,
+      outDir: options.outDir,
+      dryRun: options.dryRun === true,
+      force: options.force === true,
+      s3: deps.s3,
+      ssm: deps.ssm,
+      tree: w.fingerprint,
+      build: deps.build,
+      source: sourceId(config, w.spec.path),
+    });
+    if (targets) {
+      w.targets = targets;
+      return;
+    }
+  }
   let layerConfig: string | undefined;
   if (stage.has(LAYER_CONFIG_FILE)) {
     const text = (await stage.read(LAYER_CONFIG_FILE)).toString("utf8");

@@ -90,6 +90,13 @@ const BAD: [Key, string, string][] = [
   ["summaryEventBus", "bad bus!", 'is not a valid EventBridge event bus name or ARN (got "bad bus!")'],
   ["publishRegions", "Mars", 'has invalid Region names (e.g. eu-west-1): "Mars"'],
   ["regionBuckets", "us-east-1", 'has "us-east-1", which is not REGION=BUCKET (e.g. eu-west-1=my-layers-eu-west-1)'],
+  ["pipIndexUrl", "ftp://pypi.example/simple", 'must be an http(s) URL (got "ftp://pypi.example/simple")'],
+  [
+    "npmRegistry",
+    "https://user:pw@npm.example/",
+    "must not carry credentials, a query or a fragment; put the credential in BUILD_INDEX_TOKEN_PARAMETER",
+  ],
+  ["indexTokenParameter", "bad name!", 'is not a valid SSM parameter name (got "bad name!")'],
 ];
 
 /** The line names this problem: alone, or among others when the bad value also breaks another setting. */

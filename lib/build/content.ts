@@ -1,0 +1,210 @@
+/**
+ * A built layer's content and zip. The builder's output (`python/…` or `nodejs/node_modules/…`) and the
+ * folder's other files at their own paths, without the manifests and `layer.json`, minus the `exclude`
+ * globs; executables, symlinks and modes kept; every link checked so none leaves the layer root, also
+ * through other links; the 250 MB unzipped limit checked; then zipped by layer-sync's deterministic writer
+ * with the same records as every other layer.
+ */
+import { lstat, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { dirname, join, posix } from "node:path";
+import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../archive.ts";
+import { DEFAULTS } from "../config.ts";
+import { BuildError, LimitExceededError } from "../errors.ts";
+import { checkRelativePath, checkSymlinkChains, quoteName } from "../paths.ts";
+import { writeZipFile, ZIP_LEVEL } from "../zip-writer.ts";
+import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
+import { publicIndexUrl } from "./builders.ts";
+import { buildFingerprint } from "./fingerprint.ts";
+import { type BuildPlan, type BuildTarget, MANIFESTS } from "./plan.ts";
+import { sortEntries, type TreeEntry, walkDirectory } from "./tree.ts";
+
+/** Lambda's limit for a function and all its layers, unzipped. */
+export const UNZIPPED_LIMIT = DEFAULTS.maxBytes;
+
+/** The folder's entries that go into the layer as they are: all but the root manifests and layer.json. */
+export function folderContent(files: readonly TreeEntry[]): TreeEntry[] {
+  const dropped = new Set([...MANIFESTS, LAYER_CONFIG_FILE]);
+  return files.filter((f) => !dropped.has(f.path));
+}
+
+/** Whether `path` matches one of the exclude globs. */
+export function excluded(path: string, globs: readonly string[]): boolean {
+  return globs.some((g) => posix.matchesGlob(path, g));
+}
+
+/** Where an entry counts for the size report: the installed package, or the top-level entry. */
+function sizeGroup(path: string): string {
+  const parts = path.split("/");
+  if (parts[0] === "python" && parts.length > 2) return `python/${parts[1]}`;
+  if (parts[0] === "nodejs" && parts[1] === "node_modules" && parts.length > 3) {
+    const scoped = (parts[2] ?? "").startsWith("@") && parts.length > 4;
+    return parts.slice(0, scoped ? 4 : 3).join("/");
+  }
+  return parts.length > 1 ? `${parts[0]}/` : (parts[0] ?? path);
+}
+
+/** Throws `LimitExceededError` naming the largest entries when the content is over `limit` bytes unzipped. */
+export function checkUnzippedSize(
+  entries: readonly TreeEntry[],
+  where: string,
+  limit: number = UNZIPPED_LIMIT,
+): number {
+  const total = entries.reduce((n, e) => n + e.size, 0);
+  if (total <= limit) return total;
+  const groups = new Map<string, number>();
+  for (const e of entries) groups.set(sizeGroup(e.path), (groups.get(sizeGroup(e.path)) ?? 0) + e.size);
+  const mb = (n: number) => `${(n / 1_000_000).toFixed(1)} MB`;
+  const largest = [...groups]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, 5)
+    .map(([name, size]) => `${name} ${mb(size)}`);
+  throw new LimitExceededError(
+    `${where} is ${mb(total)} unzipped, over Lambda's ${mb(limit)} limit for a function and its layers; largest: ${largest.join(", ")}; drop dependencies or exclude files in layer.json "build.exclude"`,
+  );
+}
+
+/** Merge the built tree and the folder's files, drop excluded paths, and check names, links and size. */
+export function assembleLayer(
+  built: readonly TreeEntry[],
+  folder: readonly TreeEntry[],
+  exclude: readonly string[],
+  where: string,
+): TreeEntry[] {
+  const byPath = new Map<string, TreeEntry>();
+  for (const e of built) byPath.set(e.path, e);
+  for (const e of folderContent(folder)) {
+    if (byPath.has(e.path)) {
+      throw new BuildError(
+        `${where}: the folder's file ${quoteName(e.path)} would replace one the build installed; rename or move it`,
+      );
+    }
+    byPath.set(e.path, e);
+  }
+  const entries = sortEntries([...byPath.values()].filter((e) => !excluded(e.path, exclude)));
+  for (const e of entries) checkRelativePath(e.path, where);
+  checkSymlinkChains(
+    entries.filter((e) => e.kind === "symlink"),
+    where,
+  );
+  checkUnzippedSize(entries, where);
+  return entries;
+}
+
+export interface LayerZip {
+  path: string;
+  sha256: string;
+  bytes: number;
+  files: number;
+  /** Unzipped bytes. */
+  size: number;
+}
+
+/** Write the layer zip (sorted entries, fixed date, the layer modes) to `outFile`. */
+export async function writeLayerZip(entries: readonly TreeEntry[], outFile: string): Promise<LayerZip> {
+  const sorted = sortEntries([...entries]);
+  const zip = await writeZipFile(
+    sorted.map((e) => ({ name: e.path, mode: MODE[e.kind], size: e.size, content: e.content })),
+    outFile,
+    ZIP_DATE,
+    { level: ZIP_LEVEL },
+  );
+  return {
+    path: outFile,
+    sha256: zip.sha256,
+    bytes: zip.bytes,
+    files: sorted.length,
+    size: sorted.reduce((n, e) => n + e.size, 0),
+  };
+}
+
+async function bytesOf(e: TreeEntry): Promise<Buffer> {
+  if (e.kind === "symlink") return Buffer.from(e.target ?? "");
+  if (e.read) return e.read();
+  if (Buffer.isBuffer(e.content)) return e.content;
+  if ("path" in e.content) return readFile(e.content.path);
+  throw new BuildError(`entry ${quoteName(e.path)} has no readable content`);
+}
+
+/** Write the folder's files under `dir` (the build's read-only source), links as links. */
+export async function materialize(files: readonly TreeEntry[], dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const f of files) {
+    const abs = join(dir, ...checkRelativePath(f.path, dir).split("/"));
+    await mkdir(dirname(abs), { recursive: true });
+    try {
+      await lstat(abs);
+      throw new BuildError(`entry ${quoteName(f.path)} appears twice in the build source`);
+    } catch (error) {
+      if (error instanceof BuildError) throw error;
+    }
+    if (f.kind === "symlink") await symlink(f.target ?? "", abs);
+    else await writeFile(abs, await bytesOf(f), { mode: f.kind === "executable" ? 0o755 : 0o644, flag: "wx" });
+  }
+}
+
+/** The fingerprint of one target: the folder's files, the target, the builder's identity and the index. */
+export async function targetFingerprint(
+  plan: BuildPlan,
+  target: BuildTarget,
+  files: readonly TreeEntry[],
+  builder: Builder,
+  index?: IndexSettings,
+): Promise<string> {
+  const request: BuildRequest = {
+    language: plan.language,
+    runtime: target.runtime,
+    architecture: target.architecture,
+    sourceDir: "",
+    outDir: "",
+  };
+  const data = await Promise.all(files.map(async (f) => ({ path: f.path, kind: f.kind, data: await bytesOf(f) })));
+  return buildFingerprint({
+    files: data,
+    runtime: target.runtime,
+    architecture: target.architecture,
+    tool: await builder.identity(request),
+    index: publicIndexUrl(plan.language === "python" ? index?.pipIndexUrl : index?.npmRegistry),
+  });
+}
+
+export interface BuiltLayer {
+  zip: LayerZip;
+  fingerprint: string;
+  builder: "local" | "docker";
+  warnings: string[];
+}
+
+/**
+ * Build one target of a plan into a verified-shape layer zip at `zipFile`: materialize the folder in
+ * `workDir/src`, run the builder into `workDir/out`, assemble, zip. `files` are the folder's entries.
+ */
+export async function buildTarget(args: {
+  plan: BuildPlan;
+  target: BuildTarget;
+  files: readonly TreeEntry[];
+  builder: Builder;
+  workDir: string;
+  zipFile: string;
+  index?: IndexSettings | undefined;
+  /** Computed beforehand (e.g. for the unchanged check). */
+  fingerprint?: string | undefined;
+}): Promise<BuiltLayer> {
+  const { plan, target, builder } = args;
+  const where = `${plan.folder} (${target.runtime} ${target.architecture})`;
+  const sourceDir = join(args.workDir, "src");
+  const outDir = join(args.workDir, "out");
+  await materialize(args.files, sourceDir);
+  await mkdir(outDir, { recursive: true });
+  const fingerprint = args.fingerprint ?? (await targetFingerprint(plan, target, args.files, builder, args.index));
+  const outcome = await builder.build({
+    language: plan.language,
+    runtime: target.runtime,
+    architecture: target.architecture,
+    sourceDir,
+    outDir,
+  });
+  const built = await walkDirectory(outDir, where);
+  const entries = assembleLayer(built, args.files, plan.exclude, where);
+  const zip = await writeLayerZip(entries, args.zipFile);
+  return { zip, fingerprint, builder: builder.kind, warnings: outcome.warnings };
+}

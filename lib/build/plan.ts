@@ -1,0 +1,246 @@
+/**
+ * The build plan of a folder: whether it is a build folder (a dependency manifest at its root, or a
+ * `build` section in its `layer.json`), its language, and its targets (runtime × architecture), each
+ * with the package and layer it becomes. Every later step (fingerprint, builder, content, publish
+ * settings) reads this one object, so the rules live in one place.
+ *
+ *   requirements.txt                  → python
+ *   package.json + package-lock.json  → nodejs
+ *   package.json alone                → configuration error: commit package-lock.json
+ *
+ * Runtimes: `build.runtimes`, else the matching entries of layer.json's `runtimes`, else of
+ * `COMPATIBLE_RUNTIMES`, else the newest Lambda runtime of the language (`NEWEST_RUNTIME`).
+ * Architectures: `build.architectures`, else layer.json's `architectures`, else `COMPATIBLE_ARCHITECTURES`,
+ * else `x86_64`.
+ */
+import { ConfigError } from "../errors.ts";
+
+export type Language = "python" | "nodejs";
+export type Architecture = "x86_64" | "arm64";
+
+export const REQUIREMENTS = "requirements.txt";
+export const PACKAGE_JSON = "package.json";
+export const PACKAGE_LOCK = "package-lock.json";
+/** Root files that describe the build and are never packaged (with `layer.json`). */
+export const MANIFESTS: readonly string[] = [REQUIREMENTS, PACKAGE_JSON, PACKAGE_LOCK];
+
+/** The newest runtime of each language that Lambda supports (the default when nothing else names one). */
+export const NEWEST_RUNTIME: Readonly<Record<Language, string>> = { python: "python3.14", nodejs: "nodejs24.x" };
+/** Dropped from every built layer unless `build.exclude` says otherwise. */
+export const DEFAULT_EXCLUDE: readonly string[] = ["**/__pycache__/**"];
+
+const RUNTIME_OF: Readonly<Record<Language, RegExp>> = { python: /^python3\.\d+$/, nodejs: /^nodejs\d+\.x$/ };
+const LAYER_NAME = /^[A-Za-z0-9_-]{1,140}$/;
+const BUILD_KEYS = new Set(["runtimes", "architectures", "exclude"]);
+
+/** The validated `build` section of `layer.json`. */
+export interface BuildSection {
+  runtimes?: string[];
+  architectures?: Architecture[];
+  exclude?: string[];
+}
+
+/** One runtime × architecture: its own package, layer, artifact and pointer. */
+export interface BuildTarget {
+  runtime: string;
+  architecture: Architecture;
+  /** `{name}` with one target, else `{name}-{runtime without dots}-{architecture}`. */
+  package: string;
+  /** `LAYER_NAME_PREFIX + package`. */
+  layerName: string;
+  /** What publishing sets for this target's layer versions: just this runtime and architecture. */
+  compatibleRuntimes: [string];
+  compatibleArchitectures: [Architecture];
+}
+
+export interface BuildPlan {
+  /** Repository folder, e.g. `layers/pydeps`. */
+  folder: string;
+  /** The folder's package name (its last segment). */
+  name: string;
+  language: Language;
+  /** The manifest files present at the folder root (never packaged). */
+  manifests: string[];
+  /** Globs removed from the layer before zipping. */
+  exclude: string[];
+  targets: BuildTarget[];
+}
+
+export interface PlanInput {
+  /** Repository folder path. */
+  folder: string;
+  /** The folder's package name. */
+  name: string;
+  layerNamePrefix: string;
+  /** Paths of the folder's entries, relative to the folder. */
+  files: readonly string[];
+  /** Text of the folder's root `layer.json`, when it has one. */
+  layerJson?: string | undefined;
+  /** `COMPATIBLE_RUNTIMES` and `COMPATIBLE_ARCHITECTURES`. */
+  defaults: { runtimes: readonly string[]; architectures: readonly string[] };
+}
+
+function strings(value: unknown, field: string, where: string, problems: string[]): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string" || v === "")) {
+    problems.push(`${where}: "build.${field}" must be an array of non-empty strings`);
+    return undefined;
+  }
+  if (new Set(value).size !== value.length) problems.push(`${where}: "build.${field}" repeats an entry`);
+  return [...new Set(value as string[])];
+}
+
+/** Validate a `build` section (the value of `layer.json`'s `build` key); `where` names the file. */
+export function parseBuildSection(raw: unknown, where: string): BuildSection {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${where}: "build" must be an object with runtimes, architectures or exclude`);
+  }
+  const obj = raw as Record<string, unknown>;
+  const problems: string[] = [];
+  const unknown = Object.keys(obj).filter((k) => !BUILD_KEYS.has(k));
+  if (unknown.length)
+    problems.push(`${where}: "build" has unknown field(s) ${unknown.map((k) => `"${k}"`).join(", ")}`);
+  const runtimes = strings(obj.runtimes, "runtimes", where, problems);
+  if (runtimes?.length === 0) problems.push(`${where}: "build.runtimes" is empty; name at least one runtime`);
+  const architectures = strings(obj.architectures, "architectures", where, problems);
+  const badArch = architectures?.filter((a) => a !== "x86_64" && a !== "arm64") ?? [];
+  if (badArch.length)
+    problems.push(`${where}: unknown build architecture(s) ${badArch.join(", ")} (use x86_64, arm64)`);
+  if (architectures?.length === 0) problems.push(`${where}: "build.architectures" is empty`);
+  const exclude = strings(obj.exclude, "exclude", where, problems);
+  const badGlob = exclude?.filter((g) => g.startsWith("/") || g.includes("\\") || g.includes("\0")) ?? [];
+  if (badGlob.length) problems.push(`${where}: exclude globs must be relative, "/"-separated: ${badGlob.join(", ")}`);
+  if (problems.length) throw new ConfigError(problems);
+  const out: BuildSection = {};
+  if (runtimes) out.runtimes = runtimes;
+  if (architectures) out.architectures = architectures as Architecture[];
+  if (exclude) out.exclude = exclude;
+  return out;
+}
+
+/** The `build` section and the top-level runtimes/architectures of a layer.json text (already checked by layer-config). */
+function readLayerJson(
+  text: string | undefined,
+  where: string,
+): { build?: BuildSection; runtimes?: string[]; architectures?: string[] } {
+  if (text === undefined) return {};
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${where} is not valid JSON: ${(error as Error).message}`, { cause: error });
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return {};
+  const obj = raw as Record<string, unknown>;
+  const out: { build?: BuildSection; runtimes?: string[]; architectures?: string[] } = {};
+  if (obj.build !== undefined) out.build = parseBuildSection(obj.build, where);
+  if (Array.isArray(obj.runtimes)) out.runtimes = obj.runtimes.filter((r): r is string => typeof r === "string");
+  if (Array.isArray(obj.architectures)) {
+    out.architectures = obj.architectures.filter((a): a is string => typeof a === "string");
+  }
+  return out;
+}
+
+/** The language of a folder from its root files, or undefined when it has no manifest. */
+export function detectLanguage(files: readonly string[], where: string): Language | undefined {
+  const root = new Set(files.filter((f) => !f.includes("/")));
+  const python = root.has(REQUIREMENTS);
+  const node = root.has(PACKAGE_JSON);
+  if (python && node) {
+    throw new ConfigError(
+      `folder "${where}" holds both ${REQUIREMENTS} and ${PACKAGE_JSON}; a build folder builds one language, so split it into two folders`,
+    );
+  }
+  if (node && !root.has(PACKAGE_LOCK)) {
+    throw new ConfigError(
+      `folder "${where}" has ${PACKAGE_JSON} but no ${PACKAGE_LOCK}; run npm install and commit package-lock.json so the layer is built from locked versions`,
+    );
+  }
+  if (python) return "python";
+  if (node) return "nodejs";
+  return undefined;
+}
+
+/** Package name of a target: the folder's name alone when it is the only target. */
+export function targetPackage(name: string, runtime: string, architecture: Architecture, single: boolean): string {
+  return single ? name : `${name}-${runtime.replace(/\./g, "")}-${architecture}`;
+}
+
+/**
+ * The build plan of a folder, or undefined when it is not a build folder. Throws `ConfigError` for a
+ * folder that is meant to be built but cannot be (no lock file, wrong runtimes, bad layer names …).
+ */
+export function planBuild(input: PlanInput): BuildPlan | undefined {
+  const where = `${input.folder}/layer.json`;
+  const layer = readLayerJson(input.layerJson, where);
+  const language = detectLanguage(input.files, input.folder);
+  if (language === undefined) {
+    if (layer.build) {
+      throw new ConfigError(
+        `${where} has a "build" section but the folder has no ${REQUIREMENTS} or ${PACKAGE_JSON} with ${PACKAGE_LOCK} at its root`,
+      );
+    }
+    return undefined;
+  }
+  const problems: string[] = [];
+  const matching = (list: readonly string[] | undefined) => (list ?? []).filter((r) => RUNTIME_OF[language].test(r));
+  let runtimes: string[];
+  if (layer.build?.runtimes) {
+    runtimes = layer.build.runtimes;
+    const wrong = runtimes.filter((r) => !RUNTIME_OF[language].test(r));
+    if (wrong.length) {
+      problems.push(
+        `${where}: build runtime(s) ${wrong.join(", ")} do not match the folder's ${language === "python" ? REQUIREMENTS : PACKAGE_JSON}; use ${language} runtimes such as ${NEWEST_RUNTIME[language]}`,
+      );
+    }
+  } else {
+    const fromLayer = matching(layer.runtimes);
+    const fromSettings = matching(input.defaults.runtimes);
+    runtimes = fromLayer.length ? fromLayer : fromSettings.length ? fromSettings : [NEWEST_RUNTIME[language]];
+  }
+  const archList = (list: readonly string[] | undefined) =>
+    (list ?? []).filter((a): a is Architecture => a === "x86_64" || a === "arm64");
+  const architectures: Architecture[] = layer.build?.architectures?.length
+    ? layer.build.architectures
+    : archList(layer.architectures).length
+      ? archList(layer.architectures)
+      : archList(input.defaults.architectures).length
+        ? archList(input.defaults.architectures)
+        : ["x86_64"];
+  const single = runtimes.length * architectures.length === 1;
+  const targets: BuildTarget[] = [];
+  for (const runtime of runtimes) {
+    for (const architecture of architectures) {
+      const pkg = targetPackage(input.name, runtime, architecture, single);
+      const layerName = `${input.layerNamePrefix}${pkg}`;
+      if (!LAYER_NAME.test(layerName)) {
+        problems.push(
+          `folder "${input.folder}" gives layer name "${layerName}" for ${runtime} ${architecture}, which must match [A-Za-z0-9_-]{1,140}; shorten the folder name or LAYER_NAME_PREFIX`,
+        );
+      }
+      targets.push({
+        runtime,
+        architecture,
+        package: pkg,
+        layerName,
+        compatibleRuntimes: [runtime],
+        compatibleArchitectures: [architecture],
+      });
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const root = new Set(input.files);
+  return {
+    folder: input.folder,
+    name: input.name,
+    language,
+    manifests: MANIFESTS.filter((m) => root.has(m)),
+    exclude: layer.build?.exclude ?? [...DEFAULT_EXCLUDE],
+    targets,
+  };
+}
+
+/** `3.12` for `python3.12`; `22` for `nodejs22.x`. */
+export function runtimeVersion(runtime: string): string {
+  return runtime.replace(/^python/, "").replace(/^nodejs(\d+)\.x$/, "$1");
+}

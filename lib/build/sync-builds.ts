@@ -1,0 +1,242 @@
+/**
+ * The sync of a build folder (local CLI path: `--builder auto|docker|local`). One package per target:
+ *
+ * 1. The target's fingerprint. When the artifact its pointer names carries the same `build-fingerprint`
+ *    (and the same source), the target is `skipped: unchanged` and nothing is built.
+ * 2. Otherwise it is built and zipped. `--out DIR` writes the zip to `DIR/<key>`. With a bucket, a zip
+ *    whose SHA-256 equals the current artifact's is `skipped: unchanged` (nothing uploaded); else it is
+ *    uploaded with `build-fingerprint`, `runtime` and `architecture` metadata and the pointer moves.
+ *
+ * Publishing reads the target's runtime and architecture from the artifact's `layer-config` metadata, so
+ * each layer version carries exactly that one runtime and architecture.
+ */
+import { copyFile, mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { SSMClient } from "@aws-sdk/client-ssm";
+import { LAYER_CONFIG_FILE } from "../archive.ts";
+import { ARTIFACT_FORMAT, type ArtifactMetadata, artifactKey, headArtifact, uploadArtifact } from "../artifacts.ts";
+import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../config.ts";
+import { describeError } from "../errors.ts";
+import { encodeLayerConfig, parseLayerConfig } from "../layer-config.ts";
+import { advancePointer, readParameter } from "../pointer.ts";
+import type { FolderStage } from "../staging.ts";
+import { type Builder, type BuilderKind, createBuilder, type IndexSettings } from "./builders.ts";
+import { buildTarget, targetFingerprint } from "./content.ts";
+import { type BuildPlan, type BuildTarget, planBuild } from "./plan.ts";
+import { stageTree, type TreeEntry } from "./tree.ts";
+
+/** What the caller (CLI) gives the sync for building: lib/ reads no environment itself. */
+export interface BuildDependencies {
+  kind: BuilderKind;
+  /** The caller's environment (children see only the network and Docker settings of it). */
+  env: Readonly<Record<string, string | undefined>>;
+  cacheDir?: string | undefined;
+  timeoutMs: number;
+  index?: IndexSettings | undefined;
+  user?: string | undefined;
+}
+
+/** The summary entry's `build` field. */
+export interface BuildSummary {
+  runtime: string;
+  architecture: string;
+  fingerprint: string;
+  builder: "local" | "docker" | "codebuild";
+  id: string | null;
+}
+
+export interface TargetSummary {
+  name: string;
+  path: string;
+  key: string | null;
+  files: number;
+  bytes: number;
+  sha256: string | null;
+  skipped: boolean;
+  reason: string | null;
+  warnings: string[];
+  build: BuildSummary | null;
+  error?: string;
+}
+
+export interface BuiltFolderContext {
+  config: SyncConfig;
+  resolved: { commit: string; ref: string };
+  spec: FolderSpec;
+  stage: FolderStage;
+  /** A scratch directory of this run (removed with it). */
+  workDir: string;
+  started: Date;
+  outDir?: string | undefined;
+  dryRun: boolean;
+  force: boolean;
+  s3?: S3Client | undefined;
+  ssm?: SSMClient | undefined;
+  /** The folder's fingerprint from the source (GitHub tree SHA), when known. */
+  tree?: string | undefined;
+  build: BuildDependencies;
+  /** `provider:repository:path` of the folder. */
+  source: string;
+}
+
+/** The build plan of a staged folder, or undefined when it is not a build folder. */
+export async function planStagedFolder(
+  config: SyncConfig,
+  spec: FolderStage["folder"],
+  stage: FolderStage,
+  name: string,
+) {
+  const files = stage.list().map((e) => e.path);
+  const layerJson = stage.has(LAYER_CONFIG_FILE) ? (await stage.read(LAYER_CONFIG_FILE)).toString("utf8") : undefined;
+  return planBuild({
+    folder: spec,
+    name,
+    layerNamePrefix: config.layer.layerNamePrefix,
+    files,
+    layerJson,
+    defaults: { runtimes: config.layer.runtimes, architectures: config.layer.architectures },
+  });
+}
+
+/**
+ * Sync every target of a build folder; undefined when the folder is not a build folder (the caller
+ * mirrors it as usual). A target that fails carries its error; the others go on.
+ */
+export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSummary[] | undefined> {
+  const plan = await planStagedFolder(ctx.config, ctx.spec.path, ctx.stage, ctx.spec.package);
+  if (!plan) return undefined;
+  const layerJson = ctx.stage.has(LAYER_CONFIG_FILE)
+    ? parseLayerConfig(
+        (await ctx.stage.read(LAYER_CONFIG_FILE)).toString("utf8"),
+        `${ctx.spec.path}/${LAYER_CONFIG_FILE}`,
+      )
+    : {};
+  const files = stageTree(ctx.stage);
+  const home = join(ctx.workDir, "home");
+  await mkdir(home, { recursive: true });
+  const builder = await createBuilder(ctx.build.kind, {
+    env: ctx.build.env,
+    home,
+    cacheDir: ctx.build.cacheDir,
+    timeoutMs: ctx.build.timeoutMs,
+    index: ctx.build.index,
+    user: ctx.build.user,
+  });
+  const out: TargetSummary[] = [];
+  for (const target of plan.targets) {
+    const summary: TargetSummary = {
+      name: target.package,
+      path: ctx.spec.path,
+      key: null,
+      files: 0,
+      bytes: 0,
+      sha256: null,
+      skipped: false,
+      reason: null,
+      warnings: [],
+      build: null,
+    };
+    out.push(summary);
+    try {
+      await syncTarget(ctx, plan, target, files, builder, { ...layerJson }, summary);
+    } catch (error) {
+      summary.error = describeError(error);
+    }
+  }
+  return out;
+}
+
+async function syncTarget(
+  ctx: BuiltFolderContext,
+  plan: BuildPlan,
+  target: BuildTarget,
+  files: readonly TreeEntry[],
+  builder: Builder,
+  overrides: ReturnType<typeof parseLayerConfig>,
+  summary: TargetSummary,
+): Promise<void> {
+  const fingerprint = await targetFingerprint(plan, target, files, builder, ctx.build.index);
+  summary.build = {
+    runtime: target.runtime,
+    architecture: target.architecture,
+    fingerprint,
+    builder: builder.kind,
+    id: null,
+  };
+  const useAws = ctx.outDir === undefined && ctx.s3 && ctx.ssm && ctx.config.artifacts.bucket;
+  const bucket = ctx.config.artifacts.bucket as string;
+  const pointer = artifactKeyParameter(ctx.config.artifacts.parameterPrefix, target.package);
+  let previous: Awaited<ReturnType<typeof headArtifact>>;
+  if (useAws) {
+    const key = await readParameter(ctx.ssm as SSMClient, pointer);
+    previous = key ? await headArtifact(ctx.s3 as S3Client, bucket, key) : undefined;
+    const prev = previous?.metadata;
+    if (!ctx.force && prev?.build?.fingerprint === fingerprint && prev.source === ctx.source) {
+      Object.assign(summary, {
+        key: previous?.key ?? key,
+        files: prev.files,
+        bytes: previous?.size ?? 0,
+        sha256: prev.contentSha256,
+        skipped: true,
+        reason: "unchanged",
+      });
+      return;
+    }
+  }
+  const dir = join(ctx.workDir, target.package);
+  const built = await buildTarget({
+    plan,
+    target,
+    files,
+    builder,
+    workDir: dir,
+    zipFile: `${dir}.zip`,
+    index: ctx.build.index,
+    fingerprint,
+  });
+  summary.warnings.push(...built.warnings);
+  const key = artifactKey(ctx.config.artifacts.artifactPrefix, target.package, ctx.started, ctx.resolved.commit);
+  Object.assign(summary, { key, files: built.zip.files, bytes: built.zip.bytes, sha256: built.zip.sha256 });
+  if (ctx.outDir !== undefined) {
+    const file = join(ctx.outDir, ...key.split("/"));
+    await mkdir(dirname(file), { recursive: true });
+    await copyFile(built.zip.path, file);
+    return;
+  }
+  if (!useAws) return;
+  const prev = previous?.metadata;
+  if (!ctx.force && prev && prev.contentSha256 === built.zip.sha256) {
+    Object.assign(summary, { key: previous?.key ?? key, skipped: true, reason: "unchanged" });
+    return;
+  }
+  if (ctx.dryRun) {
+    Object.assign(summary, { skipped: true, reason: "dry-run" });
+    return;
+  }
+  const metadata: ArtifactMetadata = {
+    commit: ctx.resolved.commit,
+    source: ctx.source,
+    contentSha256: built.zip.sha256,
+    files: built.zip.files,
+    format: ARTIFACT_FORMAT,
+    ref: ctx.resolved.ref,
+    layerConfig: encodeLayerConfig({
+      ...overrides,
+      runtimes: target.compatibleRuntimes,
+      architectures: target.compatibleArchitectures,
+    }),
+    build: { fingerprint, runtime: target.runtime, architecture: target.architecture },
+  };
+  if (ctx.tree) metadata.tree = ctx.tree;
+  await uploadArtifact(ctx.s3 as S3Client, { bucket, key, file: built.zip.path, metadata });
+  const outcome = await advancePointer(
+    ctx.ssm as SSMClient,
+    pointer,
+    key,
+    `layer-sync: latest artifact of ${target.package} (${ctx.config.source.repository}/${ctx.spec.path}, ${target.runtime} ${target.architecture})`,
+  );
+  if (outcome === "superseded") {
+    summary.warnings.push("a newer run already pointed at a newer artifact; the pointer was left on it");
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * `layer-sync sync --builder local` on a repository with build folders (GitHub emulator, real pip and npm,
+ * moto for S3 and SSM): one zip per target, the build metadata on the artifact, and a second run that
+ * builds and uploads nothing.
+ */
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../lib/cli.ts";
+import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
+import { FixtureRepo } from "../fixtures/repo.ts";
+import { createBucket, uniqueName } from "../support/aws.ts";
+import { captureIo } from "../support/zip.ts";
+
+const FIXTURES = resolve(import.meta.dirname, "../fixtures/build");
+const TIMEOUT = 180_000;
+let gh: GitHubEmulator;
+let out: string;
+
+interface Summary {
+  packages: {
+    name: string;
+    path: string;
+    key: string;
+    sha256: string;
+    skipped: boolean;
+    reason: string | null;
+    error?: string;
+    build?: { runtime: string; architecture: string; fingerprint: string; builder: string; id: string | null };
+  }[];
+}
+
+beforeAll(async () => {
+  const repo = new FixtureRepo("acme", "layers");
+  const file = async (p: string) => ({ kind: "file" as const, content: await readFile(join(FIXTURES, p)) });
+  repo.commit(
+    "main",
+    {
+      "layers/pydeps/requirements.txt": { kind: "file", content: Buffer.from("PyYAML==6.0.2\nsix==1.17.0\n") },
+      "layers/pydeps/layer.json": {
+        kind: "file",
+        content: Buffer.from(
+          JSON.stringify({
+            description: "yaml",
+            build: { runtimes: ["python3.12"], architectures: ["x86_64", "arm64"] },
+          }),
+        ),
+      },
+      "layers/nodedeps/package.json": await file("node-bin/package.json"),
+      "layers/nodedeps/package-lock.json": await file("node-bin/package-lock.json"),
+      "layers/nodedeps/nodejs/node_modules/local-helper/index.js": {
+        kind: "file",
+        content: Buffer.from("module.exports = 42;\n"),
+      },
+    },
+    "build folders",
+  );
+  gh = await startGitHubEmulator({ repos: [repo], publicRepos: true });
+  out = await mkdtemp(join(tmpdir(), "ls-cli-build-"));
+});
+afterAll(async () => {
+  await gh.close();
+  await rm(out, { recursive: true, force: true });
+});
+
+async function sync(args: string[]) {
+  const cap = captureIo();
+  const code = await main(
+    [
+      "sync",
+      "--provider",
+      "github",
+      "--repository",
+      "acme/layers",
+      "--api-url",
+      gh.apiUrl,
+      "--path",
+      "layers/pydeps",
+      "--path",
+      "layers/nodedeps",
+      "--runtimes",
+      "nodejs22.x",
+      "--builder",
+      "local",
+      "--json",
+      "--work-dir",
+      join(out, "work"),
+      ...args,
+    ],
+    {
+      PATH: process.env.PATH,
+      NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
+      HTTPS_PROXY: process.env.HTTPS_PROXY,
+    },
+    cap.io,
+  );
+  return { code, stderr: cap.stderr(), summary: () => JSON.parse(cap.stdout()) as Summary };
+}
+
+describe("layer-sync sync with build folders", () => {
+  it("writes one zip per target with --out and reports each build", { timeout: TIMEOUT }, async () => {
+    const dir = join(out, "dist");
+    const r = await sync(["--out", dir]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const s = r.summary();
+    expect(s.packages.map((p) => [p.name, p.path, p.build?.runtime, p.build?.architecture, p.build?.builder])).toEqual([
+      ["pydeps-python312-x86_64", "layers/pydeps", "python3.12", "x86_64", "local"],
+      ["pydeps-python312-arm64", "layers/pydeps", "python3.12", "arm64", "local"],
+      ["nodedeps", "layers/nodedeps", "nodejs22.x", "x86_64", "local"],
+    ]);
+    for (const p of s.packages) {
+      expect(p.build?.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+      expect(p.build?.id).toBeNull();
+      expect(p.key).toMatch(new RegExp(`^layers/${p.name}/${p.name}-\\d{8}T\\d{6}Z-[0-9a-f]{7}\\.zip$`));
+      expect(await readdir(join(dir, "layers", p.name))).toHaveLength(1);
+    }
+  });
+
+  it("uploads with build metadata once, and a second run builds and uploads nothing", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const bucket = await createBucket(uniqueName("build"));
+    const prefix = `/${uniqueName("ls")}`;
+    const first = await sync(["--bucket", bucket, "--parameter-prefix", prefix]);
+    expect(first.stderr).toBe("");
+    const s1 = first.summary();
+    expect(s1.packages.every((p) => !p.skipped && !p.error)).toBe(true);
+    const s3 = new S3Client({});
+    const arm = s1.packages.find((p) => p.name === "pydeps-python312-arm64");
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: arm?.key }));
+    expect(head.Metadata).toMatchObject({
+      "build-fingerprint": arm?.build?.fingerprint,
+      runtime: "python3.12",
+      architecture: "arm64",
+      source: "github:acme/layers:layers/pydeps",
+    });
+    const config = JSON.parse(Buffer.from(head.Metadata?.["layer-config"] ?? "", "base64url").toString("utf8"));
+    expect(config).toEqual({ description: "yaml", runtimes: ["python3.12"], architectures: ["arm64"] });
+
+    const second = await sync(["--bucket", bucket, "--parameter-prefix", prefix]);
+    const s2 = second.summary();
+    expect(s2.packages.map((p) => [p.name, p.skipped, p.reason])).toEqual(
+      s1.packages.map((p) => [p.name, true, "unchanged"]),
+    );
+    expect(s2.packages.map((p) => p.key)).toEqual(s1.packages.map((p) => p.key));
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+    expect(listed.KeyCount).toBe(3);
+  });
+});

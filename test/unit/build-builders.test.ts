@@ -1,0 +1,151 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  childEnvironment,
+  NPM_TOKEN_VARIABLE,
+  pipIndexWithCredential,
+  publicIndexUrl,
+  samBuildImage,
+  writeNpmrc,
+} from "../../lib/build/builders.ts";
+import { dockerRunArguments } from "../../lib/build/docker.ts";
+import { npmArguments, pipArguments, pipPlatforms } from "../../lib/build/local.ts";
+import { lastLine, runCommand } from "../../lib/build/process.ts";
+import { BuildError } from "../../lib/errors.ts";
+import { clearSecrets } from "../../lib/redact.ts";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "layer-sync-builders-"));
+});
+afterEach(async () => {
+  clearSecrets();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const request = {
+  language: "python" as const,
+  runtime: "python3.12",
+  architecture: "arm64" as const,
+  sourceDir: "/s",
+  outDir: "/o",
+};
+
+describe("local build arguments", () => {
+  it("pin pip to the runtime's Python, the CPU and the glibc levels its OS supports, wheels only", () => {
+    expect(pipPlatforms("python3.11", "x86_64")).toEqual(["manylinux2014_x86_64"]);
+    expect(pipPlatforms("python3.12", "arm64")).toEqual([
+      "manylinux_2_34_aarch64",
+      "manylinux_2_28_aarch64",
+      "manylinux2014_aarch64",
+    ]);
+    const args = pipArguments(request, "/o/python").join(" ");
+    expect(args).toContain(
+      "--implementation cp --python-version 3.12 --only-binary=:all: --target /o/python -r requirements.txt",
+    );
+    expect(args).toContain("--platform manylinux2014_aarch64");
+    expect(args).toContain("--no-compile");
+  });
+
+  it("pin npm to Linux, the CPU and glibc, without dev dependencies or install scripts", () => {
+    expect(npmArguments("arm64")).toEqual(
+      expect.arrayContaining(["ci", "--omit=dev", "--os=linux", "--cpu=arm64", "--libc=glibc", "--ignore-scripts"]),
+    );
+    expect(npmArguments("x86_64")).toContain("--cpu=x64");
+  });
+});
+
+describe("docker build arguments", () => {
+  it("run the SAM build image of the target with its platform, the source read-only and no credential values", () => {
+    const args = dockerRunArguments(request, { user: "1000:1000", env: ["PIP_INDEX_URL"] });
+    expect(samBuildImage("python3.12", "arm64")).toBe("public.ecr.aws/sam/build-python3.12:latest-arm64");
+    expect(args.slice(0, 4)).toEqual(["run", "--rm", "--platform", "linux/arm64"]);
+    expect(args).toContain("public.ecr.aws/sam/build-python3.12:latest-arm64");
+    expect(args).toContain("/s:/var/layer-sync/src:ro");
+    expect(args.join(" ")).toContain("-e PIP_INDEX_URL ");
+    expect(args.join(" ")).toContain("--user 1000:1000");
+    expect(args.at(-1)).toContain("pip install");
+    const node = dockerRunArguments(
+      { ...request, language: "nodejs", runtime: "nodejs22.x", architecture: "x86_64" },
+      { env: [] },
+    );
+    expect(node).toContain("linux/amd64");
+    expect(node.at(-1)).toContain("npm ci --omit=dev");
+  });
+});
+
+describe("private index settings", () => {
+  it("put the credential in pip's URL but never in the URL used for messages and fingerprints", () => {
+    const url = "https://my-domain-111122223333.d.codeartifact.eu-west-1.amazonaws.com/pypi/repo/simple/";
+    expect(pipIndexWithCredential(url, "s3cr3t/tok+en")).toBe(
+      "https://aws:s3cr3t%2Ftok%2Ben@my-domain-111122223333.d.codeartifact.eu-west-1.amazonaws.com/pypi/repo/simple/",
+    );
+    expect(pipIndexWithCredential(url, "me:pw")).toMatch(/^https:\/\/me:pw@/);
+    expect(publicIndexUrl("https://u:p@host/simple/?token=x")).toBe("https://host/simple/");
+  });
+
+  it("write an .npmrc that names the credential only as a variable", async () => {
+    const file = join(dir, ".npmrc");
+    const env = await writeNpmrc(file, { npmRegistry: "https://host.example/npm/repo/", token: "s3cr3t-token" });
+    const text = await readFile(file, "utf8");
+    expect(text).toContain("registry=https://host.example/npm/repo/");
+    expect(text).toContain(`//host.example/npm/repo/:_authToken=\${${NPM_TOKEN_VARIABLE}}`);
+    expect(text).not.toContain("s3cr3t");
+    expect(env).toEqual({ [NPM_TOKEN_VARIABLE]: "s3cr3t-token" });
+  });
+
+  it("pass children only the network and Docker settings of the caller's environment", () => {
+    expect(
+      childEnvironment({
+        PATH: "/bin",
+        HTTPS_PROXY: "http://p:3128",
+        PIP_FIND_LINKS: "/x",
+        NPM_CONFIG_REGISTRY: "r",
+        SOURCE_TOKEN: "t",
+      }),
+    ).toEqual({
+      PATH: "/bin",
+      HTTPS_PROXY: "http://p:3128",
+    });
+  });
+});
+
+describe("runCommand", () => {
+  it("captures the output and exit code", async () => {
+    const r = await runCommand("sh", ["-c", "echo out; echo err >&2; exit 3"], {
+      cwd: dir,
+      env: { PATH: "/usr/bin:/bin" },
+      timeoutMs: 5000,
+    });
+    expect(r).toEqual({ code: 3, stdout: "out\n", stderr: "err\n" });
+  });
+
+  it("stops a command past its deadline with a one-line error", async () => {
+    const started = Date.now();
+    const run = runCommand("sh", ["-c", "sleep 30"], { cwd: dir, env: { PATH: "/usr/bin:/bin" }, timeoutMs: 300 });
+    await expect(run).rejects.toThrow(/sh -c did not finish within 0 s and was stopped/);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("says which tool is missing", async () => {
+    await expect(runCommand("no-such-tool-xyz", [], { cwd: dir, env: {}, timeoutMs: 1000 })).rejects.toThrow(
+      BuildError,
+    );
+  });
+
+  it("keeps registered credentials out of the last line it reports", async () => {
+    const r = await runCommand(
+      "sh",
+      ["-c", "echo 'ERROR: 401 for https://aws:hunter2-secret@host/simple' >&2; exit 1"],
+      {
+        cwd: dir,
+        env: { PATH: "/usr/bin:/bin" },
+        timeoutMs: 5000,
+        secrets: ["hunter2-secret"],
+      },
+    );
+    expect(lastLine(r.stderr)).toBe("ERROR: 401 for https://aws:***@host/simple");
+  });
+});
