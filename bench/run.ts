@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FIXTURE_NAMES, type FixtureName } from "./fixtures.ts";
 import { type BenchOptions, RUN_IDS, repoRoot, runBench } from "./harness.ts";
+import { DEFAULT_PACKAGE_COUNTS } from "./packages.ts";
 import { allTargetsPass, renderMarkdown, renderText } from "./report.ts";
 
 const USAGE = `usage: npm run bench -- [flags]
@@ -20,7 +21,11 @@ const USAGE = `usage: npm run bench -- [flags]
   --baseline-budget S seconds the baseline may take per fixture in auto mode (default 600)
   --concurrency N     SOURCE_CONCURRENCY for layer-sync (default: layer-sync's default, 8)
   --timeout S         per-run timeout in seconds (default 900)
-  --only IDS          comma list of runs: ${RUN_IDS.join(", ")}
+  --only IDS          comma list of runs: ${RUN_IDS.join(", ")}, packages
+                      (packages: the 1/10/50-package table; --only packages runs only that table)
+  --no-packages       skip the packages table
+  --package-counts L  package counts of the packages table (default ${DEFAULT_PACKAGE_COUNTS.join(",")})
+  --quick             the packages table on a fixture a tenth the size (about 30 MB instead of 300 MB)
   --no-aws            skip the unchanged runs (they need moto)
   --results DIR       where to write latest.json, latest.md and a timestamped JSON (default bench/results)
   --no-save           print only
@@ -54,6 +59,9 @@ async function main(): Promise<number> {
       concurrency: { type: "string" },
       timeout: { type: "string" },
       only: { type: "string" },
+      "no-packages": { type: "boolean" },
+      "package-counts": { type: "string" },
+      quick: { type: "boolean" },
       "no-aws": { type: "boolean" },
       results: { type: "string" },
       "no-save": { type: "boolean" },
@@ -71,19 +79,38 @@ async function main(): Promise<number> {
     throw new Error(`--baseline must be run, skip or auto (got "${baseline}")`);
   }
   const only = values.only?.split(",").map((s) => s.trim());
-  const unknown = only?.filter((id) => !RUN_IDS.includes(id)) ?? [];
-  if (unknown.length) throw new Error(`unknown run ${unknown.join(", ")}; use ${RUN_IDS.join(", ")}`);
+  const unknown = only?.filter((id) => id !== "packages" && !RUN_IDS.includes(id)) ?? [];
+  if (unknown.length) throw new Error(`unknown run ${unknown.join(", ")}; use ${RUN_IDS.join(", ")} or packages`);
+  const fixtureRuns = only?.filter((id) => id !== "packages");
+  const runFixtures = fixtureRuns === undefined || fixtureRuns.length > 0;
+  const runPackages = values["no-packages"] !== true && (only === undefined || only.includes("packages"));
+  const counts = (values["package-counts"] ?? DEFAULT_PACKAGE_COUNTS.join(","))
+    .split(",")
+    .map((c) => positiveInt("package-counts", c.trim(), 1, 1));
+  const timeoutSeconds = positiveInt("timeout", values.timeout, 900, 1);
+  const latencyMs = positiveInt("latency", values.latency ?? process.env.BENCH_LATENCY_MS, 50);
+  const concurrency =
+    values.concurrency === undefined ? undefined : positiveInt("concurrency", values.concurrency, 8, 1);
   const options: BenchOptions = {
-    fixtures: fixturesOf(values.fixture),
-    latencyMs: positiveInt("latency", values.latency ?? process.env.BENCH_LATENCY_MS, 50),
+    fixtures: runFixtures ? fixturesOf(values.fixture) : [],
+    latencyMs,
     runs: positiveInt("runs", values.runs ?? process.env.BENCH_RUNS, 3, 1),
     baselineRuns: positiveInt("baseline-runs", values["baseline-runs"], 1),
-    concurrency: values.concurrency === undefined ? undefined : positiveInt("concurrency", values.concurrency, 8, 1),
-    timeoutSeconds: positiveInt("timeout", values.timeout, 900, 1),
+    concurrency,
+    timeoutSeconds,
     baseline,
     baselineBudgetSeconds: positiveInt("baseline-budget", values["baseline-budget"], 600),
     aws: values["no-aws"] !== true,
-    only,
+    only: fixtureRuns,
+    packages: runPackages
+      ? {
+          counts: [...new Set(counts)].sort((a, b) => a - b),
+          scale: values.quick ? 0.1 : 1,
+          latencyMs,
+          timeoutSeconds,
+          concurrency,
+        }
+      : undefined,
     log: (line) => process.stderr.write(`${line}\n`),
   };
   const report = await runBench(options);
