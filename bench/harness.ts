@@ -35,6 +35,8 @@ import {
   type FixtureStats,
 } from "./fixtures.ts";
 import type { Job, JobResult, SourceEndpoints, WorkerMessage } from "./jobs.ts";
+import { benchPackages, type PackagesOptions } from "./packages.ts";
+import type { PackagesReport } from "./packages-report.ts";
 import { evaluateTargets, type TargetResult } from "./report.ts";
 import { compareEntries, readZipEntries, type ZipEntryInfo } from "./zipinfo.ts";
 
@@ -66,6 +68,8 @@ export interface BenchOptions {
   motoEndpoint?: string | undefined;
   /** Run ids to run (default all), e.g. ["baseline", "bitbucket:auto"]. */
   only?: string[] | undefined;
+  /** The packages table (1/10/50 folders of one repository, `bench/packages.ts`); not run when undefined. */
+  packages?: PackagesOptions | undefined;
   log?: (line: string) => void;
 }
 
@@ -135,6 +139,8 @@ export interface BenchReport {
     timeoutSeconds: number;
   };
   fixtures: FixtureReport[];
+  /** The packages table, when it ran. */
+  packages: PackagesReport | null;
 }
 
 interface RunSpec {
@@ -197,7 +203,7 @@ function median(values: number[]): number | null {
 }
 
 /** The environment a worker gets: the bench's own, pointed at moto when there is one, never at real AWS. */
-function workerEnv(motoEndpoint: string | undefined, noConfig: string): NodeJS.ProcessEnv {
+export function workerEnv(motoEndpoint: string | undefined, noConfig: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(env)) {
     if (name.startsWith("AWS_")) delete env[name];
@@ -216,7 +222,7 @@ function workerEnv(motoEndpoint: string | undefined, noConfig: string): NodeJS.P
 }
 
 /** Run one job in a fresh worker process; a run past its timeout is killed. */
-async function runWorker(
+export async function runWorker(
   job: Job,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
@@ -264,7 +270,7 @@ async function runWorker(
 }
 
 /** Drain a URL (following redirects, the token only on the first hop), so emulator caches are warm. */
-async function warm(url: string, headers: Record<string, string>, dispatcher: Agent): Promise<void> {
+export async function warm(url: string, headers: Record<string, string>, dispatcher: Agent): Promise<void> {
   let next = url;
   let h = headers;
   for (let hops = 0; hops < 3; hops++) {
@@ -605,7 +611,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   try {
     let endpoint = options.motoEndpoint;
     if (options.aws && endpoint === undefined) {
-      const wanted = (options.only ?? RUN_IDS).some((id) => id.startsWith("unchanged:"));
+      const wanted =
+        options.packages !== undefined ||
+        (options.fixtures.length > 0 && (options.only ?? RUN_IDS).some((id) => id.startsWith("unchanged:")));
       if (wanted) {
         const { startMoto } = await import("../test/support/moto.global.ts");
         log("starting moto …");
@@ -627,6 +635,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     for (const name of options.fixtures) {
       fixtures.push(await benchFixture(name, options, { tmp, env, s3, log }));
     }
+    const packages = options.packages ? await benchPackages(options.packages, { tmp, env, s3, log }) : null;
     const cpu = cpus();
     return {
       version: 1,
@@ -649,6 +658,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         timeoutSeconds: options.timeoutSeconds,
       },
       fixtures,
+      packages,
     };
   } finally {
     s3?.destroy();

@@ -27,6 +27,8 @@ export interface LayerSyncJob {
   source: SourceEndpoints;
   ref: string;
   folder: string;
+  /** Several folders in one run (the packages table); `folder` is ignored then. */
+  folders?: string[] | undefined;
   strategy: Strategy;
   workDir: string;
   /** Write zips here (no AWS); when undefined the run uses S3 and SSM. */
@@ -43,6 +45,8 @@ export interface LowerBoundJob {
   source: SourceEndpoints;
   commit: string;
   folder: string;
+  /** Several folders from the one download, each zipped (the packages table); `folder` is ignored then. */
+  folders?: string[] | undefined;
   outFile: string;
 }
 

@@ -56,15 +56,35 @@ async function openArchive(job: LowerBoundJob, dispatcher: Agent, count: () => v
   throw new Error("the archive download redirected too often");
 }
 
-export async function runLowerBound(job: LowerBoundJob): Promise<{ requests: number; zip: Buffer }> {
+/** Zip one folder's entries in memory, in name order, as `buildZip` would. */
+async function zipFolder(inputs: ZipInput[]): Promise<Buffer> {
+  inputs.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  return zipToBuffer(inputs, ZIP_DATE, {
+    level: ZIP_LEVEL,
+    deflate: (d, level) => deflateRawAsync(d, { level }),
+  });
+}
+
+/**
+ * One download; each folder is zipped as soon as the archive moves past it (git archives emit a folder's
+ * entries together), so compression overlaps the rest of the download and memory holds about one folder.
+ * Returns the first folder's zip (for the entry comparison) and the total zip bytes.
+ */
+export async function runLowerBound(job: LowerBoundJob): Promise<{ requests: number; zip: Buffer; zipBytes: number }> {
   const dispatcher = new Agent({ connections: 1 });
   let requests = 0;
   try {
     const body = await openArchive(job, dispatcher, () => {
       requests++;
     });
-    const prefix = `${job.folder}/`;
-    const inputs: ZipInput[] = [];
+    const folders = job.folders ?? [job.folder];
+    const prefixes = folders.map((f) => `${f}/`);
+    const zips: Promise<Buffer>[] = new Array(folders.length);
+    let open: { index: number; inputs: ZipInput[] } | undefined;
+    const close = () => {
+      if (open) zips[open.index] = zipFolder(open.inputs);
+      open = undefined;
+    };
     const extract = tar.extract();
     const feeding = pipeline(body, createGunzip(), extract);
     for await (const entry of extract) {
@@ -72,13 +92,19 @@ export async function runLowerBound(job: LowerBoundJob): Promise<{ requests: num
       const name = header.name.replace(/\/+$/, "");
       const repoPath = name.slice(name.indexOf("/") + 1);
       const stream = entry as unknown as AsyncIterable<Buffer>;
-      if (!repoPath.startsWith(prefix) || header.type === "directory") {
+      const index = prefixes.findIndex((p) => repoPath.startsWith(p));
+      if (index < 0 || header.type === "directory") {
         for await (const _ of stream) {
-          // not in the folder
+          // not in a folder
         }
         continue;
       }
-      const rel = repoPath.slice(prefix.length);
+      if (open?.index !== index) {
+        close();
+        open = { index, inputs: [] };
+      }
+      const { inputs } = open;
+      const rel = repoPath.slice((prefixes[index] as string).length);
       if (header.type === "symlink") {
         for await (const _ of stream) {
           // no body
@@ -92,12 +118,9 @@ export async function runLowerBound(job: LowerBoundJob): Promise<{ requests: num
       inputs.push({ name: rel, mode: executable ? MODE.executable : MODE.file, size: content.length, content });
     }
     await feeding;
-    inputs.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
-    const zip = await zipToBuffer(inputs, ZIP_DATE, {
-      level: ZIP_LEVEL,
-      deflate: (d, level) => deflateRawAsync(d, { level }),
-    });
-    return { requests, zip };
+    close();
+    const done = await Promise.all(folders.map((_, i) => zips[i] ?? zipFolder([])));
+    return { requests, zip: done[0] as Buffer, zipBytes: done.reduce((a, z) => a + z.length, 0) };
   } finally {
     await dispatcher.close();
   }

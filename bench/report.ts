@@ -1,5 +1,6 @@
 /** Targets (PASS/FAIL per fixture) and the text and Markdown renderings of a bench report. */
 import type { BenchReport, FixtureReport, RunReport } from "./harness.ts";
+import { renderPackagesMarkdown, renderPackagesText } from "./packages-report.ts";
 
 export interface TargetResult {
   id: string;
@@ -228,6 +229,7 @@ export function renderText(report: BenchReport): string {
     }
     lines.push("");
   }
+  if (report.packages) lines.push(renderPackagesText(report.packages), "");
   return lines.join("\n");
 }
 
@@ -248,10 +250,14 @@ export function renderMarkdown(report: BenchReport): string {
     }
     lines.push("");
   }
+  if (report.packages) lines.push(renderPackagesMarkdown(report.packages), "");
   return lines.join("\n");
 }
 
 /** Whether every evaluated target passed (SKIP counts as passed). */
 export function allTargetsPass(report: BenchReport): boolean {
-  return report.fixtures.every((f) => f.targets.every((t) => t.status !== "FAIL"));
+  return (
+    report.fixtures.every((f) => f.targets.every((t) => t.status !== "FAIL")) &&
+    (report.packages?.targets ?? []).every((t) => t.status !== "FAIL")
+  );
 }

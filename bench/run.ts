@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FIXTURE_NAMES, type FixtureName } from "./fixtures.ts";
 import { type BenchOptions, RUN_IDS, repoRoot, runBench } from "./harness.ts";
+import { DEFAULT_PACKAGE_COUNTS } from "./packages.ts";
 import { type PublishBenchReport, renderPublishText, runPublishBench } from "./publish-regions.ts";
 import { allTargetsPass, renderMarkdown, renderText } from "./report.ts";
 
@@ -21,7 +22,11 @@ const USAGE = `usage: npm run bench -- [flags]
   --baseline-budget S seconds the baseline may take per fixture in auto mode (default 600)
   --concurrency N     SOURCE_CONCURRENCY for layer-sync (default: layer-sync's default, 8)
   --timeout S         per-run timeout in seconds (default 900)
-  --only IDS          comma list of runs: ${RUN_IDS.join(", ")}, publish (publish alone skips the sync rows)
+  --only IDS          comma list of runs: ${RUN_IDS.join(", ")}, publish, packages
+                      (publish: 1 and 4 Regions; packages: the 1/10/50-package table; naming only these skips the rest)
+  --no-packages       skip the packages table
+  --package-counts L  package counts of the packages table (default ${DEFAULT_PACKAGE_COUNTS.join(",")})
+  --quick             the packages table on a fixture a tenth the size (about 30 MB instead of 300 MB)
   --no-aws            skip the unchanged and publish runs (they need moto)
   --no-publish        skip publishing to 1 and 4 Regions
   --results DIR       where to write latest.json, latest.md and a timestamped JSON (default bench/results)
@@ -56,6 +61,9 @@ async function main(): Promise<number> {
       concurrency: { type: "string" },
       timeout: { type: "string" },
       only: { type: "string" },
+      "no-packages": { type: "boolean" },
+      "package-counts": { type: "string" },
+      quick: { type: "boolean" },
       "no-aws": { type: "boolean" },
       "no-publish": { type: "boolean" },
       results: { type: "string" },
@@ -73,23 +81,43 @@ async function main(): Promise<number> {
   if (baseline !== "run" && baseline !== "skip" && baseline !== "auto") {
     throw new Error(`--baseline must be run, skip or auto (got "${baseline}")`);
   }
-  const onlyAll = values.only?.split(",").map((s) => s.trim());
+  const only = values.only?.split(",").map((s) => s.trim());
+  const extra = ["packages", "publish"];
+  const unknown = only?.filter((id) => !extra.includes(id) && !RUN_IDS.includes(id)) ?? [];
+  if (unknown.length)
+    throw new Error(`unknown run ${unknown.join(", ")}; use ${RUN_IDS.join(", ")}, publish or packages`);
   const publishWanted =
-    values["no-aws"] !== true && values["no-publish"] !== true && (!onlyAll || onlyAll.includes("publish"));
-  const only = onlyAll?.filter((id) => id !== "publish");
-  const unknown = only?.filter((id) => !RUN_IDS.includes(id)) ?? [];
-  if (unknown.length) throw new Error(`unknown run ${unknown.join(", ")}; use ${RUN_IDS.join(", ")}`);
+    values["no-aws"] !== true && values["no-publish"] !== true && (!only || only.includes("publish"));
+  const fixtureRuns = only?.filter((id) => !extra.includes(id));
+  const runFixtures = fixtureRuns === undefined || fixtureRuns.length > 0;
+  const runPackages = values["no-packages"] !== true && (only === undefined || only.includes("packages"));
+  const counts = (values["package-counts"] ?? DEFAULT_PACKAGE_COUNTS.join(","))
+    .split(",")
+    .map((c) => positiveInt("package-counts", c.trim(), 1, 1));
+  const timeoutSeconds = positiveInt("timeout", values.timeout, 900, 1);
+  const latencyMs = positiveInt("latency", values.latency ?? process.env.BENCH_LATENCY_MS, 50);
+  const concurrency =
+    values.concurrency === undefined ? undefined : positiveInt("concurrency", values.concurrency, 8, 1);
   const options: BenchOptions = {
-    fixtures: fixturesOf(values.fixture),
-    latencyMs: positiveInt("latency", values.latency ?? process.env.BENCH_LATENCY_MS, 50),
+    fixtures: runFixtures ? fixturesOf(values.fixture) : [],
+    latencyMs,
     runs: positiveInt("runs", values.runs ?? process.env.BENCH_RUNS, 3, 1),
     baselineRuns: positiveInt("baseline-runs", values["baseline-runs"], 1),
-    concurrency: values.concurrency === undefined ? undefined : positiveInt("concurrency", values.concurrency, 8, 1),
-    timeoutSeconds: positiveInt("timeout", values.timeout, 900, 1),
+    concurrency,
+    timeoutSeconds,
     baseline,
     baselineBudgetSeconds: positiveInt("baseline-budget", values["baseline-budget"], 600),
     aws: values["no-aws"] !== true,
-    only,
+    only: fixtureRuns,
+    packages: runPackages
+      ? {
+          counts: [...new Set(counts)].sort((a, b) => a - b),
+          scale: values.quick ? 0.1 : 1,
+          latencyMs,
+          timeoutSeconds,
+          concurrency,
+        }
+      : undefined,
     log: (line) => process.stderr.write(`${line}\n`),
   };
   const publish = publishWanted ? await publishBench(options.runs, options.latencyMs, options.log) : undefined;
@@ -100,7 +128,7 @@ async function main(): Promise<number> {
     await writeFile(join(dir, "publish-regions.json"), `${JSON.stringify(publish, null, 2)}\n`);
   }
   const publishPass = publish?.targets.every((t) => t.pass) ?? true;
-  if (only?.length === 0) return values.strict && !publishPass ? 1 : 0;
+  if (!runFixtures && !runPackages) return values.strict && !publishPass ? 1 : 0;
   const report = await runBench(options);
   process.stdout.write(`\n${renderText(report)}\n`);
   if (values["no-save"] !== true) {

@@ -12,16 +12,29 @@ import { readFile } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
+import type { SSMClient } from "@aws-sdk/client-ssm";
 import { BUILDER_KINDS, type BuilderKind } from "./build/builders.ts";
 import type { BuildDependencies } from "./build/sync-builds.ts";
 import { type Environment, loadSyncConfig, type SyncConfig } from "./config.ts";
 import { ConfigError, describeError, EventValidationError } from "./errors.ts";
 import { redact } from "./redact.ts";
-import { createSource } from "./sources/index.ts";
-import { type Logger, runSync, type SyncSummary } from "./sync.ts";
-import { checkToken, readTokenParameter } from "./token.ts";
+import type { Logger, SyncSummary } from "./sync.ts";
+
+/**
+ * The sync machinery (AWS SDK, HTTP client, sources), loaded only when a command needs it: `--version`,
+ * `--help` and usage errors then start without it (the bundled CLI's start-up time).
+ */
+async function syncModules() {
+  const [{ S3Client }, { SSMClient }, { createSource }, { runSync }, { checkToken, readTokenParameter }] =
+    await Promise.all([
+      import("@aws-sdk/client-s3"),
+      import("@aws-sdk/client-ssm"),
+      import("./sources/index.ts"),
+      import("./sync.ts"),
+      import("./token.ts"),
+    ]);
+  return { S3Client, SSMClient, createSource, runSync, checkToken, readTokenParameter };
+}
 
 export interface CliIo {
   stdout: { write(text: string): unknown };
@@ -150,6 +163,7 @@ async function buildDependencies(
       );
     }
     try {
+      const { readTokenParameter } = await import("./token.ts");
       token = await readTokenParameter(ssm, name);
     } catch (error) {
       const message = describeError(error)
@@ -178,6 +192,7 @@ async function syncCommand(values: ReturnType<typeof parse>["values"], env: Envi
       "--out calls no AWS API, so the token parameter cannot be read; give the token in SOURCE_TOKEN instead (or unset TOKEN_PARAMETER_NAME for a public repository)",
     );
   }
+  const { S3Client, SSMClient, createSource, runSync, checkToken, readTokenParameter } = await syncModules();
   const logger = progressLogger(io);
   const aws = out === undefined ? { s3: new S3Client({}), ssm: new SSMClient({}) } : undefined;
   let token: string | undefined;

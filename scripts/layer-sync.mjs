@@ -1,8 +1,7 @@
 #!/usr/bin/env node
-// Entry point of the `layer-sync` command: loads the TypeScript CLI through tsx and passes it the
-// process environment (lib/ never reads process.env itself).
+// Runs the `layer-sync` CLI from source through tsx, without building it (for development). The package's
+// `bin` is the bundle, dist/layer-sync.mjs (`npm run build:cli`), which plain Node runs.
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("../lib/cli.ts");
-process.exitCode = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr });
+await import("./cli-main.ts");

@@ -14,10 +14,13 @@ let bb: BitbucketEmulator;
 let env: NodeJS.ProcessEnv;
 let scratch: string;
 
-/** Run the real `layer-sync` command as a child process, the way `npx layer-sync` does. */
+/**
+ * Run the real `layer-sync` command as a child process, the way `npx layer-sync` does: the package's `bin`,
+ * the bundle `test/support/cli.global.ts` keeps fresh.
+ */
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "scripts/layer-sync.mjs"), ...args], { cwd: ROOT, env });
+    const child = spawn(process.execPath, [join(ROOT, "dist/layer-sync.mjs"), ...args], { cwd: ROOT, env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {
