@@ -19,7 +19,7 @@ import { mapLimit } from "./concurrency.ts";
 import { ArtifactError } from "./errors.ts";
 
 /** Bumped whenever the zip format changes, so skip-unchanged never keeps an old-format artifact. */
-export const ARTIFACT_FORMAT = "1";
+export const ARTIFACT_FORMAT = "2";
 export const SINGLE_PUT_LIMIT = 32 * 1024 * 1024;
 export const PART_SIZE = 16 * 1024 * 1024;
 
