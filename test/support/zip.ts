@@ -7,14 +7,14 @@
  * APPNOTE and layer-sync's format.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import { crc32 } from "node:zlib";
 import { expect } from "vitest";
 import yauzl from "yauzl";
-import { expectedZipEntries, type FixtureCommit } from "../fixtures/repo.ts";
+import { expectedZipEntries, type FixtureCommit, type FixtureRepo } from "../fixtures/repo.ts";
 
 const run = promisify(execFile);
 
@@ -175,4 +175,65 @@ export async function expectZipMatchesTree(zip: Buffer, commit: FixtureCommit, f
   for (const [i, e] of entries.entries()) {
     expect(e.content.equals(expected[i]?.content ?? Buffer.alloc(0)), `content of ${e.name}`).toBe(true);
   }
+}
+
+/** A file tree as `unzip` leaves it on disk (or as a test expects it): relative path → entry. */
+export type DiskTreeKind = "file" | "executable" | "symlink";
+export type DiskTree = Map<string, { kind: DiskTreeKind; content: Buffer }>;
+
+/**
+ * Read a directory into a `DiskTree`. An empty directory anywhere in it is an error (a zip must not hold
+ * one), unless `dropEmptyDirectories`, which leaves them out as `git add` does.
+ */
+export async function readDiskTree(root: string, options: { dropEmptyDirectories?: boolean } = {}): Promise<DiskTree> {
+  const out: DiskTree = new Map();
+  const visit = async (dir: string) => {
+    const names = await readdir(dir);
+    if (names.length === 0 && dir !== root && !options.dropEmptyDirectories) {
+      throw new Error(`empty directory "${relative(root, dir)}"`);
+    }
+    for (const name of names) {
+      const abs = join(dir, name);
+      const st = await lstat(abs);
+      const rel = relative(root, abs).split("\\").join("/");
+      if (st.isDirectory()) await visit(abs);
+      else if (st.isSymbolicLink()) out.set(rel, { kind: "symlink", content: Buffer.from(await readlink(abs)) });
+      else out.set(rel, { kind: st.mode & 0o100 ? "executable" : "file", content: await readFile(abs) });
+    }
+  };
+  await visit(root);
+  return out;
+}
+
+/** Extract a zip with Info-ZIP `unzip` into a fresh directory and read the result back. */
+export async function unzipToTree(data: Buffer): Promise<DiskTree> {
+  if (!UNZIP) throw new Error("Info-ZIP unzip is not installed");
+  const dir = await mkdtemp(join(tmpdir(), "ls-unzip-"));
+  try {
+    await writeFile(join(dir, "x.zip"), data);
+    await run(UNZIP, ["-qq", join(dir, "x.zip"), "-d", join(dir, "out")], { maxBuffer: 16 * 1024 * 1024 });
+    return await readDiskTree(join(dir, "out"));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Assert two trees hold the same paths, kinds and bytes (a short list of differences on failure). */
+export function expectSameTree(actual: DiskTree, expected: DiskTree): void {
+  const differences: string[] = [];
+  for (const [path, want] of expected) {
+    const got = actual.get(path);
+    if (!got) differences.push(`missing ${path}`);
+    else if (got.kind !== want.kind) differences.push(`${path} is a ${got.kind}, expected a ${want.kind}`);
+    else if (!got.content.equals(want.content)) differences.push(`${path} differs`);
+  }
+  for (const path of actual.keys()) if (!expected.has(path)) differences.push(`unexpected ${path}`);
+  expect(differences.slice(0, 20)).toEqual([]);
+}
+
+/** Commit a tree read from disk into a fixture repository under `folder` (as `git add` would: no empty directories). */
+export function commitTree(repo: FixtureRepo, branch: string, folder: string, tree: DiskTree): string {
+  const changes: Record<string, { kind: DiskTreeKind; content: Buffer }> = {};
+  for (const [path, e] of tree) changes[`${folder}/${path}`] = e;
+  return repo.commit(branch, changes, `add ${folder}`);
 }
