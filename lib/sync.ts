@@ -27,7 +27,7 @@ import {
   uploadArtifact,
 } from "./artifacts.ts";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "./config.ts";
-import { ArchiveUnavailableError, describeError } from "./errors.ts";
+import { ArchiveUnavailableError, describeError, RateLimitError, SourceAuthError, SourceError } from "./errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "./layer-config.ts";
 import { checkSymlinkChains } from "./paths.ts";
 import { advancePointer, readParameter } from "./pointer.ts";
@@ -92,6 +92,8 @@ interface Work {
   summary: PackageSummary;
   previous?: ArtifactHead | undefined;
   fingerprint?: string | undefined;
+  /** The change check failed (and was passed over): do not ask the provider for the fingerprint again. */
+  changeCheckFailed?: boolean;
   stage?: FolderStage;
   done: boolean;
 }
@@ -194,6 +196,15 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   return summary;
 }
 
+/**
+ * Whether a failed "did this folder change?" lookup may be passed over. Proxies, Data Center-style hosts and
+ * narrower permissions answer 404, 403 or 5xx (or an unexpected shape) to it; fetching the folder still works.
+ * A wrong token or an exhausted rate limit would fail the fetch too, so those are not passed over.
+ */
+function changeCheckMayFail(error: unknown): boolean {
+  return error instanceof SourceError && !(error instanceof SourceAuthError) && !(error instanceof RateLimitError);
+}
+
 async function checkUnchanged(
   config: SyncConfig,
   commit: string,
@@ -210,10 +221,19 @@ async function checkUnchanged(
   if (!prev || prev.source !== sourceId(config, w.spec.path) || prev.format !== ARTIFACT_FORMAT) return;
   let unchanged = prev.commit === commit;
   if (!unchanged) {
-    w.fingerprint = await deps.source.folderFingerprint(commit, w.spec.path);
-    if (w.fingerprint !== undefined && prev.tree !== undefined) unchanged = w.fingerprint === prev.tree;
-    else if (w.fingerprint === undefined) {
-      unchanged = (await deps.source.folderChanged(w.spec.path, prev.commit, commit)) === false;
+    try {
+      w.fingerprint = await deps.source.folderFingerprint(commit, w.spec.path);
+      if (w.fingerprint !== undefined && prev.tree !== undefined) unchanged = w.fingerprint === prev.tree;
+      else if (w.fingerprint === undefined) {
+        unchanged = (await deps.source.folderChanged(w.spec.path, prev.commit, commit)) === false;
+      }
+    } catch (error) {
+      if (!changeCheckMayFail(error)) throw error;
+      // only an optimisation: fetch the folder, and the zip's SHA-256 decides (step 4)
+      w.changeCheckFailed = true;
+      const warning = `could not tell cheaply whether "${w.spec.path}" changed since ${prev.commit.slice(0, 7)} (${describeError(error)}); fetched it and compared the zip's SHA-256 with the current artifact instead`;
+      w.summary.warnings.push(warning);
+      (deps.logger ?? silentLogger).warn("change check failed", { package: w.spec.package, warning });
     }
   }
   if (unchanged) {
@@ -248,6 +268,18 @@ async function fetchFolders(
     const result = await source.walk(commit, targets);
     result.warnings.unshift(warning);
     return { strategy: "walk", result };
+  }
+}
+
+/** The folder's fingerprint for the metadata, or none when the provider cannot give it (it is optional). */
+async function optionalFingerprint(source: RepositorySource, commit: string, w: Work): Promise<string | undefined> {
+  if (w.changeCheckFailed) return undefined;
+  try {
+    return await source.folderFingerprint(commit, w.spec.path);
+  } catch (error) {
+    if (!changeCheckMayFail(error)) throw error;
+    w.summary.warnings.push(`the folder fingerprint is not recorded: ${describeError(error)}`);
+    return undefined;
   }
 }
 
@@ -292,7 +324,7 @@ async function finishPackage(
   const s3 = deps.s3 as S3Client;
   const ssm = deps.ssm as SSMClient;
   const bucket = config.artifacts.bucket as string;
-  const fingerprint = w.fingerprint ?? (await deps.source.folderFingerprint(resolved.commit, w.spec.path));
+  const fingerprint = w.fingerprint ?? (await optionalFingerprint(deps.source, resolved.commit, w));
   const metadata: ArtifactMetadata = {
     commit: resolved.commit,
     source: sourceId(config, w.spec.path),

@@ -139,19 +139,21 @@ export class GitHubSource implements RepositorySource {
     const cacheKey = `${commit}:${folder}`;
     const cached = this.fingerprints.get(cacheKey);
     if (cached) return cached;
-    const res = await this.http.send(
-      {
-        url: `${this.base}/contents/${encodePath(folder)}?ref=${commit}`,
-        headers: { accept: "application/vnd.github.object+json" },
-        what: `read the tree of "${folder}"`,
-        accept: [404],
-      },
-      async (r) => ({ status: r.status, body: (await collect(r.body)).toString("utf8") }),
-    );
+    const req = {
+      url: `${this.base}/contents/${encodePath(folder)}?ref=${commit}`,
+      headers: { accept: "application/vnd.github.object+json" },
+      what: `read the tree of "${folder}"`,
+      accept: [404],
+    };
+    const res = await this.http.send(req, async (r) => ({
+      status: r.status,
+      body: (await collect(r.body)).toString("utf8"),
+    }));
     if (res.status === 404) {
-      throw new SourceNotFoundError(`folder "${folder}" does not exist at commit ${commit.slice(0, 7)}`, {
-        status: 404,
-      });
+      throw new SourceNotFoundError(
+        `folder "${folder}" does not exist at commit ${commit.slice(0, 7)} (${this.http.describe(req)} answered 404)`,
+        { status: 404, request: this.http.describe(req) },
+      );
     }
     const obj = JSON.parse(res.body) as { type?: string; sha?: string };
     if (obj.type !== "dir" || !obj.sha || !/^[0-9a-f]{40}$/.test(obj.sha)) {
