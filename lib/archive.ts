@@ -29,6 +29,8 @@ export interface ZipResult {
   sha256: string;
   bytes: number;
   files: number;
+  /** The entries' uncompressed sizes added up. */
+  unzippedBytes: number;
 }
 
 /** The entries that go into the zip: everything staged except the root `layer.json`. */
@@ -48,7 +50,13 @@ export async function buildZip(stage: FolderStage, outFile: string): Promise<Zip
       inputs.push({ name: e.path, mode: MODE[e.kind], size: e.size, content });
     }
     const zip = await writeZipFile(inputs, outFile, ZIP_DATE, { level: ZIP_LEVEL });
-    return { path: outFile, sha256: zip.sha256, bytes: zip.bytes, files: entries.length };
+    return {
+      path: outFile,
+      sha256: zip.sha256,
+      bytes: zip.bytes,
+      files: entries.length,
+      unzippedBytes: zip.unzippedBytes,
+    };
   } catch (error) {
     throw new ArchiveError(`building the zip of folder "${stage.folder}" failed: ${(error as Error).message}`, {
       cause: error,

@@ -39,7 +39,10 @@ export interface PackageSummary {
   path: string;
   key: string | null;
   files: number;
+  /** The zip's size. */
   bytes: number;
+  /** The entries' uncompressed sizes added up: what counts against Lambda's 250 MB (null when unknown). */
+  unzippedBytes: number | null;
   sha256: string | null;
   skipped: boolean;
   reason: string | null;
@@ -110,6 +113,7 @@ function emptySummary(spec: FolderSpec): PackageSummary {
     key: null,
     files: 0,
     bytes: 0,
+    unzippedBytes: null,
     sha256: null,
     skipped: false,
     reason: null,
@@ -241,6 +245,7 @@ async function checkUnchanged(
       key,
       files: prev.files,
       bytes: w.previous?.size ?? 0,
+      unzippedBytes: prev.unzippedBytes ?? null,
       sha256: prev.contentSha256,
       skipped: true,
       reason: "unchanged",
@@ -304,7 +309,13 @@ async function finishPackage(
   const zip: ZipResult = await buildZip(stage, staging.zipPath(w.spec.package));
   await verifyZip(stage, zip.path);
   const key = artifactKey(config.artifacts.artifactPrefix, w.spec.package, started, resolved.commit);
-  Object.assign(w.summary, { key, files: zip.files, bytes: zip.bytes, sha256: zip.sha256 });
+  Object.assign(w.summary, {
+    key,
+    files: zip.files,
+    bytes: zip.bytes,
+    unzippedBytes: zip.unzippedBytes,
+    sha256: zip.sha256,
+  });
 
   if (options.outDir !== undefined) {
     const out = join(options.outDir, ...key.split("/"));
@@ -330,6 +341,7 @@ async function finishPackage(
     source: sourceId(config, w.spec.path),
     contentSha256: zip.sha256,
     files: zip.files,
+    unzippedBytes: zip.unzippedBytes,
     format: ARTIFACT_FORMAT,
     ref: resolved.ref,
   };

@@ -70,6 +70,8 @@ export interface ZipWriteResult {
   bytes: number;
   sha256: string;
   entries: number;
+  /** The entries' uncompressed sizes added up (what counts against Lambda's 250 MB). */
+  unzippedBytes: number;
 }
 
 /** Where the writer puts bytes: appended in order, plus an optional way to rewrite earlier bytes. */
@@ -210,7 +212,7 @@ export async function writeZip(
   output: ZipOutput,
   date: Date,
   options: ZipWriteOptions = {},
-): Promise<{ bytes: number; entries: number; patched: boolean }> {
+): Promise<{ bytes: number; entries: number; patched: boolean; unzippedBytes: number }> {
   if (inputs.length > MAX_ENTRIES) {
     throw new Error(`${inputs.length} entries do not fit a zip without ZIP64 (at most ${MAX_ENTRIES})`);
   }
@@ -254,6 +256,7 @@ export async function writeZip(
 
   let offset = 0;
   let patched = false;
+  let unzippedBytes = 0;
   const central: Buffer[] = [];
   for (let i = 0; i < inputs.length; i++) {
     startMore(i);
@@ -267,6 +270,7 @@ export async function writeZip(
       jobs.delete(i);
       if (!prepared(input)) buffered -= input.size;
       common = commonFields(head, when, c.crc, c.data.length, c.size);
+      unzippedBytes += c.size;
       const local = localHeader(common, head);
       await output.append([local, c.data]);
       offset += local.length + c.data.length;
@@ -307,6 +311,7 @@ export async function writeZip(
         },
       );
       offset += compressed;
+      unzippedBytes += size;
       common = commonFields(head, when, crc >>> 0, compressed, size);
       await (output.patch as (position: number, data: Buffer) => Promise<void>)(at, localHeader(common, head));
       patched = true;
@@ -317,7 +322,7 @@ export async function writeZip(
   const centralSize = central.reduce((n, b) => n + b.length, 0);
   if (offset + centralSize > MAX_OFFSET) throw new Error("the zip would exceed 4 GiB, which needs ZIP64");
   await output.append([...central, endOfCentralDirectory(inputs.length, centralSize, offset)]);
-  return { bytes: offset + centralSize + 22, entries: inputs.length, patched };
+  return { bytes: offset + centralSize + 22, entries: inputs.length, patched, unzippedBytes };
 }
 
 /** Output is gathered into writes of about this size. */
@@ -346,7 +351,7 @@ export async function writeZipFile(
     batch = [];
     batchBytes = 0;
   };
-  let result: { bytes: number; entries: number; patched: boolean };
+  let result: { bytes: number; entries: number; patched: boolean; unzippedBytes: number };
   try {
     result = await writeZip(
       inputs,
@@ -371,11 +376,12 @@ export async function writeZipFile(
   } finally {
     await fh.close();
   }
-  if (!result.patched) return { bytes: result.bytes, entries: result.entries, sha256: hash.digest("hex") };
+  const { bytes, entries, unzippedBytes } = result;
+  if (!result.patched) return { bytes, entries, unzippedBytes, sha256: hash.digest("hex") };
   // headers were rewritten after their bytes went through the hash: hash the finished file instead
   const again = createHash("sha256");
   for await (const chunk of createReadStream(outFile, { highWaterMark: 1024 * 1024 })) again.update(chunk as Buffer);
-  return { bytes: result.bytes, entries: result.entries, sha256: again.digest("hex") };
+  return { bytes, entries, unzippedBytes, sha256: again.digest("hex") };
 }
 
 /** Build the zip in memory (no entry is streamed). */

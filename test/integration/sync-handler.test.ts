@@ -41,7 +41,16 @@ async function event(name: string): Promise<unknown> {
 
 interface Summary {
   commit: string;
-  packages: { name: string; key: string; skipped: boolean; reason: string | null; sha256: string; files: number }[];
+  packages: {
+    name: string;
+    key: string;
+    skipped: boolean;
+    reason: string | null;
+    sha256: string;
+    files: number;
+    bytes: number;
+    unzippedBytes: number | null;
+  }[];
   requests: { total: number };
 }
 
@@ -116,9 +125,12 @@ describe("the sync handler on moto and the Bitbucket emulator", () => {
       const entries = await readZip(
         Buffer.from(await (body.Body?.transformToByteArray() ?? Promise.resolve(new Uint8Array()))),
       );
-      expect(entries.map((e) => e.name)).toEqual(
-        expectedZipEntries(repo.head(), `layers/${p.name}`).map((e) => e.name),
-      );
+      const expected = expectedZipEntries(repo.head(), `layers/${p.name}`);
+      expect(entries.map((e) => e.name)).toEqual(expected.map((e) => e.name));
+      // bytes is the zip; unzippedBytes is what counts against Lambda's 250 MB
+      expect(p.bytes).toBe(head.ContentLength);
+      expect(p.unzippedBytes).toBe(expected.reduce((n, e) => n + e.content.length, 0));
+      expect(head.Metadata?.["unzipped-bytes"]).toBe(String(p.unzippedBytes));
     }
     const layerConfig = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: first.packages[0]?.key ?? "" })))
       .Metadata?.["layer-config"];
@@ -133,6 +145,7 @@ describe("the sync handler on moto and the Bitbucket emulator", () => {
     const again = await invoke(await event("pipeline-started.json"));
     expect(again.packages.every((p) => p.skipped && p.reason === "unchanged")).toBe(true);
     expect(again.packages.map((p) => p.key)).toEqual(first.packages.map((p) => p.key));
+    expect(again.packages.map((p) => p.unzippedBytes)).toEqual(first.packages.map((p) => p.unzippedBytes));
     expect(again.requests.total).toBeLessThanOrEqual(3);
     expect(bb.requests.filter((r) => r.host === "web" || r.path.includes("/src/"))).toEqual([]);
     expect(await objectCount()).toBe(before.count);
