@@ -148,7 +148,12 @@ async function gate(job: { jobId: string; userParameters: string | undefined }, 
   } catch (error) {
     outcome = gateError(error);
   }
-  logger[outcome.succeeded ? "info" : "error"]("pipeline gate result", { jobId: job.jobId, message: outcome.message });
+  // not `message`: the Powertools logger drops that key as reserved, and the reason would never reach CloudWatch
+  logger[outcome.succeeded ? "info" : "error"]("pipeline gate result", {
+    jobId: job.jobId,
+    succeeded: outcome.succeeded,
+    detail: outcome.message,
+  });
   await reportJob(codePipelineClient(), job.jobId, outcome, `layer-sync-${started}`);
   return { jobId: job.jobId, succeeded: outcome.succeeded, message: outcome.message, sync, publish };
 }

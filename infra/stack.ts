@@ -604,15 +604,19 @@ export class LayerSyncStack extends Stack {
     const syncCodeBucket = text("SyncCodeS3Bucket", "S3 bucket (same Region) holding the sync function zip", {
       allowedPattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
     });
-    const syncCodeKey = text("SyncCodeS3Key", "S3 key of the sync function zip (layer-sync-sync-<hash>.zip)", {
-      minLength: 1,
-    });
+    const syncCodeKey = text(
+      "SyncCodeS3Key",
+      "S3 key of the sync function zip, as printed by npm run synth (layer-sync/layer-sync-sync-<hash>.zip)",
+      {
+        minLength: 1,
+      },
+    );
     const publishCodeBucket = text("PublishCodeS3Bucket", "S3 bucket (same Region) holding the publish function zip", {
       allowedPattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
     });
     const publishCodeKey = text(
       "PublishCodeS3Key",
-      "S3 key of the publish function zip (layer-sync-publish-<hash>.zip)",
+      "S3 key of the publish function zip, as printed by npm run synth (layer-sync/layer-sync-publish-<hash>.zip)",
       {
         minLength: 1,
       },
@@ -896,7 +900,8 @@ const WILDCARD_REASONS: Readonly<Record<string, string>> = {
 
 /** Statements whose actions have no resource-level permissions, so `*` is the only valid resource. */
 const UNSCOPED_REASONS: Readonly<Record<string, string>> = {
-  ListLayers: "lambda:ListLayers has no resource type.",
+  ListLayers:
+    "lambda:ListLayers has no resource type; the Service Authorization Reference lists lambda:ListLayerVersions without one too (the developer guide says layer ARN): * works under either reading.",
   DescribeOrganization: "organizations:DescribeOrganization has no resource type.",
   CreateParameterShares:
     "ram:CreateResourceShare has no resource type; conditioned to ram:RequestedResourceType=ssm:Parameter and ram:RequestedAllowsExternalPrincipals=false.",
@@ -1087,7 +1092,7 @@ export function publishStatements(
     }),
     new iam.PolicyStatement({
       sid: "PublishLayers",
-      actions: ["lambda:PublishLayerVersion", "lambda:ListLayerVersions"],
+      actions: ["lambda:PublishLayerVersion"],
       resources: [layerArnPattern(n.layerNamePrefix)],
     }),
     new iam.PolicyStatement({
@@ -1142,8 +1147,10 @@ export function publishStatements(
   const unscoped = [
     new iam.PolicyStatement({
       sid: "ListLayers",
-      actions: ["lambda:ListLayers"],
-      // lambda:ListLayers has no resource type: "*" is the only valid resource.
+      actions: ["lambda:ListLayers", "lambda:ListLayerVersions"],
+      // lambda:ListLayers has no resource type: "*" is the only valid resource. lambda:ListLayerVersions
+      // has none in the Service Authorization Reference either (the developer guide says the layer ARN);
+      // granted on a layer ARN it would fail every publish if the reference is right, so "*" (read-only).
       resources: ["*"],
     }),
     new iam.PolicyStatement({

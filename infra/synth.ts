@@ -19,7 +19,8 @@ import { fileURLToPath } from "node:url";
 import { App } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { build } from "esbuild";
-import JSZip from "jszip";
+import { MODE, ZIP_DATE } from "../lib/archive.ts";
+import { zipToBuffer } from "../lib/zip-writer.ts";
 import {
   CREATE_REQUIRE_BANNER,
   ESBUILD_TARGET,
@@ -33,8 +34,16 @@ import { LayerSyncStack } from "./stack.ts";
 const TEMPLATE_DIR = fileURLToPath(new URL("./template/", import.meta.url));
 export const TEMPLATE_FILE = join(TEMPLATE_DIR, "layer-sync.template.json");
 const DIST_DIR = join(TEMPLATE_DIR, "dist");
-/** Fixed timestamp for zip entries (the DOS epoch), so the same code gives the same bytes. */
-const ZIP_DATE = new Date(Date.UTC(1980, 0, 1, 0, 0, 0));
+/**
+ * The folder of the code bucket the zips are uploaded to (README step 2 copies `dist/` there), so the
+ * SyncCodeS3Key / PublishCodeS3Key values are `layer-sync/<zip name>`, as printed and as in the manifest.
+ */
+export const CODE_KEY_PREFIX = "layer-sync/";
+
+/** The S3 key of a function zip in the code bucket. */
+export function codeKey(zipName: string): string {
+  return `${CODE_KEY_PREFIX}${zipName}`;
+}
 
 /** The stack behind the CfCT template (also what the tests check). */
 export function templateStack(app: App): LayerSyncStack {
@@ -58,20 +67,20 @@ export function synthesizeTemplate(): Record<string, unknown> {
   return template;
 }
 
-/** Zips files (name → bytes) with sorted entries, fixed dates and 0644 modes. */
+/**
+ * Zips files (name → bytes) with sorted entries, the fixed 1980 date and 0644 modes, with layer-sync's own
+ * writer (the records every standard reader accepts, see lib/zip-writer.ts) at DEFLATE level 9.
+ */
 export async function deterministicZip(files: ReadonlyMap<string, Uint8Array>): Promise<Buffer> {
-  const zip = new JSZip();
-  for (const name of [...files.keys()].sort()) {
-    const data = files.get(name);
-    if (data === undefined) continue;
-    zip.file(name, data, { date: ZIP_DATE, unixPermissions: 0o100644, createFolders: false });
-  }
-  return zip.generateAsync({
-    type: "nodebuffer",
-    compression: "DEFLATE",
-    compressionOptions: { level: 9 },
-    platform: "UNIX",
-  });
+  const names = [...files.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return zipToBuffer(
+    names.map((name) => {
+      const content = Buffer.from(files.get(name) ?? new Uint8Array());
+      return { name, mode: MODE.file, size: content.length, content };
+    }),
+    ZIP_DATE,
+    { level: 9 },
+  );
 }
 
 async function bundle(name: FunctionName): Promise<{ file: string; sha256: string; bytes: number }> {
@@ -120,13 +129,13 @@ async function main(): Promise<void> {
   const code: Record<string, { key: string; sha256: string; bytes: number }> = {};
   for (const name of ["sync", "publish"] as const) {
     const { file, sha256, bytes } = await bundle(name);
-    code[name] = { key: relative(DIST_DIR, file), sha256, bytes };
+    code[name] = { key: codeKey(relative(DIST_DIR, file)), sha256, bytes };
     process.stderr.write(`wrote ${relative(REPO_ROOT, file)} (${bytes} bytes)\n`);
   }
   writeFileSync(join(DIST_DIR, "code.json"), `${JSON.stringify(code, null, 2)}\n`);
   process.stdout.write(
     [
-      "Upload the zips to an S3 bucket in the home Region and pass their keys as template parameters:",
+      `Upload the zips to ${CODE_KEY_PREFIX} in an S3 bucket in the home Region (README: Deploy with CfCT, step 2) and pass their keys as template parameters:`,
       `  SyncCodeS3Key=${code.sync?.key}`,
       `  PublishCodeS3Key=${code.publish?.key}`,
       "",

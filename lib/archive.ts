@@ -1,9 +1,9 @@
 /**
  * Deterministic layer zips and their verification. The zips are written by `zip-writer.ts` (native zlib,
- * parallel compression, bounded memory) with the same records jszip 3 wrote before it.
+ * parallel compression, bounded memory; records as APPNOTE and Info-ZIP write them).
  *
  * Format (binding, see the README): entries relative to the folder, sorted by UTF-8 byte order, no
- * directory entries, a fixed timestamp (1980-01-01T00:00:00Z), DEFLATE level 6, UTF-8 names, "made by"
+ * directory entries, a fixed timestamp (1980-01-01T00:00:00Z), DEFLATE level 6 (empty files stored), UTF-8 names, "made by"
  * UNIX with the mode in the external attributes: 0100644 files, 0100755 executables, 0120777 symlinks
  * (the target is the entry content). `layer.json` at the folder root is left out. The same staged
  * content therefore always gives the same bytes, whichever strategy fetched it.
@@ -29,6 +29,8 @@ export interface ZipResult {
   sha256: string;
   bytes: number;
   files: number;
+  /** The entries' uncompressed sizes added up. */
+  unzippedBytes: number;
 }
 
 /** The entries that go into the zip: everything staged except the root `layer.json`. */
@@ -48,7 +50,13 @@ export async function buildZip(stage: FolderStage, outFile: string): Promise<Zip
       inputs.push({ name: e.path, mode: MODE[e.kind], size: e.size, content });
     }
     const zip = await writeZipFile(inputs, outFile, ZIP_DATE, { level: ZIP_LEVEL });
-    return { path: outFile, sha256: zip.sha256, bytes: zip.bytes, files: entries.length };
+    return {
+      path: outFile,
+      sha256: zip.sha256,
+      bytes: zip.bytes,
+      files: entries.length,
+      unzippedBytes: zip.unzippedBytes,
+    };
   } catch (error) {
     throw new ArchiveError(`building the zip of folder "${stage.folder}" failed: ${(error as Error).message}`, {
       cause: error,

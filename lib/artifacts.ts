@@ -19,7 +19,7 @@ import { mapLimit } from "./concurrency.ts";
 import { ArtifactError } from "./errors.ts";
 
 /** Bumped whenever the zip format changes, so skip-unchanged never keeps an old-format artifact. */
-export const ARTIFACT_FORMAT = "1";
+export const ARTIFACT_FORMAT = "2";
 export const SINGLE_PUT_LIMIT = 32 * 1024 * 1024;
 export const PART_SIZE = 16 * 1024 * 1024;
 
@@ -29,6 +29,8 @@ export interface ArtifactMetadata {
   source: string;
   contentSha256: string;
   files: number;
+  /** The entries' uncompressed sizes added up, when recorded (format 2 on). */
+  unzippedBytes?: number;
   /** The provider's content fingerprint of the folder (GitHub tree SHA), when known. */
   tree?: string;
   format: string;
@@ -65,6 +67,7 @@ function toS3Metadata(m: ArtifactMetadata): Record<string, string> {
     files: String(m.files),
     format: m.format,
   };
+  if (m.unzippedBytes !== undefined) out["unzipped-bytes"] = String(m.unzippedBytes);
   if (m.tree) out.tree = m.tree;
   if (m.ref) out.ref = encodeURIComponent(m.ref);
   if (m.layerConfig) out["layer-config"] = m.layerConfig;
@@ -82,6 +85,8 @@ function fromS3Metadata(meta: Record<string, string> | undefined): ArtifactMetad
   const contentSha256 = meta["content-sha256"];
   if (!commit || !source || !contentSha256 || !/^[0-9a-f]{64}$/.test(contentSha256)) return undefined;
   const out: ArtifactMetadata = { commit, source, contentSha256, files: Number(files ?? 0), format: format ?? "" };
+  const unzipped = meta["unzipped-bytes"];
+  if (unzipped !== undefined && /^\d{1,15}$/.test(unzipped)) out.unzippedBytes = Number(unzipped);
   if (tree) out.tree = tree;
   if (ref) out.ref = decodeURIComponent(ref);
   if (meta["layer-config"]) out.layerConfig = meta["layer-config"];

@@ -21,6 +21,9 @@ import { checkRelativePath, checkSymlinkTarget, quoteName } from "./paths.ts";
 import type { EntrySink } from "./sources/types.ts";
 import { type PreparedEntry, prepareEntry } from "./zip-writer.ts";
 
+/** Lambda's limit on a function and its layers unzipped (250 MB), the highest SOURCE_MAX_BYTES. */
+const LAMBDA_UNZIPPED_MAX_BYTES = 262_144_000;
+
 export interface StagedEntry {
   /** Path relative to the folder. */
   path: string;
@@ -356,9 +359,13 @@ export class FolderStage implements EntrySink {
   }
 
   private tooBig(path: string, bytes: number): LimitExceededError {
-    return new LimitExceededError(
-      `folder "${this.folder}" is over ${this.limits.maxBytes} bytes unzipped (reached ${bytes} at ${quoteName(path)}); Lambda allows 250 MB for a function and its layers — split the folder or lower SOURCE_MAX_BYTES only if you mean to`,
-    );
+    const over = `folder "${this.folder}" is over ${this.limits.maxBytes} bytes unzipped (reached ${bytes} at ${quoteName(path)})`;
+    // at Lambda's own limit only splitting helps; below it, the user chose the limit and may raise it
+    const advice =
+      this.limits.maxBytes >= LAMBDA_UNZIPPED_MAX_BYTES
+        ? "Lambda allows 250 MB unzipped for a function and its layers together — split the folder into smaller layers"
+        : `that is the limit SOURCE_MAX_BYTES sets — raise it (up to ${LAMBDA_UNZIPPED_MAX_BYTES}, Lambda's 250 MB for a function and its layers) or split the folder`;
+    return new LimitExceededError(`${over}; ${advice}`);
   }
 
   private async prepare(path: string): Promise<string> {

@@ -28,7 +28,7 @@ import {
 } from "./artifacts.ts";
 import { type BuildDependencies, type BuildSummary, syncBuiltFolder } from "./build/sync-builds.ts";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "./config.ts";
-import { ArchiveUnavailableError, describeError } from "./errors.ts";
+import { ArchiveUnavailableError, describeError, RateLimitError, SourceAuthError, SourceError } from "./errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "./layer-config.ts";
 import { checkSymlinkChains } from "./paths.ts";
 import { advancePointer, readParameter } from "./pointer.ts";
@@ -40,7 +40,10 @@ export interface PackageSummary {
   path: string;
   key: string | null;
   files: number;
+  /** The zip's size. */
   bytes: number;
+  /** The entries' uncompressed sizes added up: what counts against Lambda's 250 MB (null when unknown). */
+  unzippedBytes: number | null;
   sha256: string | null;
   skipped: boolean;
   reason: string | null;
@@ -97,6 +100,8 @@ interface Work {
   summary: PackageSummary;
   previous?: ArtifactHead | undefined;
   fingerprint?: string | undefined;
+  /** The change check failed (and was passed over): do not ask the provider for the fingerprint again. */
+  changeCheckFailed?: boolean;
   stage?: FolderStage;
   done: boolean;
   /** The per-target entries of a build folder, which replace `summary`. */
@@ -115,6 +120,7 @@ function emptySummary(spec: FolderSpec): PackageSummary {
     key: null,
     files: 0,
     bytes: 0,
+    unzippedBytes: null,
     sha256: null,
     skipped: false,
     reason: null,
@@ -201,6 +207,15 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   return summary;
 }
 
+/**
+ * Whether a failed "did this folder change?" lookup may be passed over. Proxies, Data Center-style hosts and
+ * narrower permissions answer 404, 403 or 5xx (or an unexpected shape) to it; fetching the folder still works.
+ * A wrong token or an exhausted rate limit would fail the fetch too, so those are not passed over.
+ */
+function changeCheckMayFail(error: unknown): boolean {
+  return error instanceof SourceError && !(error instanceof SourceAuthError) && !(error instanceof RateLimitError);
+}
+
 async function checkUnchanged(
   config: SyncConfig,
   commit: string,
@@ -217,10 +232,19 @@ async function checkUnchanged(
   if (!prev || prev.source !== sourceId(config, w.spec.path) || prev.format !== ARTIFACT_FORMAT) return;
   let unchanged = prev.commit === commit;
   if (!unchanged) {
-    w.fingerprint = await deps.source.folderFingerprint(commit, w.spec.path);
-    if (w.fingerprint !== undefined && prev.tree !== undefined) unchanged = w.fingerprint === prev.tree;
-    else if (w.fingerprint === undefined) {
-      unchanged = (await deps.source.folderChanged(w.spec.path, prev.commit, commit)) === false;
+    try {
+      w.fingerprint = await deps.source.folderFingerprint(commit, w.spec.path);
+      if (w.fingerprint !== undefined && prev.tree !== undefined) unchanged = w.fingerprint === prev.tree;
+      else if (w.fingerprint === undefined) {
+        unchanged = (await deps.source.folderChanged(w.spec.path, prev.commit, commit)) === false;
+      }
+    } catch (error) {
+      if (!changeCheckMayFail(error)) throw error;
+      // only an optimisation: fetch the folder, and the zip's SHA-256 decides (step 4)
+      w.changeCheckFailed = true;
+      const warning = `could not tell cheaply whether "${w.spec.path}" changed since ${prev.commit.slice(0, 7)} (${describeError(error)}); fetched it and compared the zip's SHA-256 with the current artifact instead`;
+      w.summary.warnings.push(warning);
+      (deps.logger ?? silentLogger).warn("change check failed", { package: w.spec.package, warning });
     }
   }
   if (unchanged) {
@@ -228,6 +252,7 @@ async function checkUnchanged(
       key,
       files: prev.files,
       bytes: w.previous?.size ?? 0,
+      unzippedBytes: prev.unzippedBytes ?? null,
       sha256: prev.contentSha256,
       skipped: true,
       reason: "unchanged",
@@ -255,6 +280,18 @@ async function fetchFolders(
     const result = await source.walk(commit, targets);
     result.warnings.unshift(warning);
     return { strategy: "walk", result };
+  }
+}
+
+/** The folder's fingerprint for the metadata, or none when the provider cannot give it (it is optional). */
+async function optionalFingerprint(source: RepositorySource, commit: string, w: Work): Promise<string | undefined> {
+  if (w.changeCheckFailed) return undefined;
+  try {
+    return await source.folderFingerprint(commit, w.spec.path);
+  } catch (error) {
+    if (!changeCheckMayFail(error)) throw error;
+    w.summary.warnings.push(`the folder fingerprint is not recorded: ${describeError(error)}`);
+    return undefined;
   }
 }
 
@@ -301,7 +338,13 @@ async function finishPackage(
   const zip: ZipResult = await buildZip(stage, staging.zipPath(w.spec.package));
   await verifyZip(stage, zip.path);
   const key = artifactKey(config.artifacts.artifactPrefix, w.spec.package, started, resolved.commit);
-  Object.assign(w.summary, { key, files: zip.files, bytes: zip.bytes, sha256: zip.sha256 });
+  Object.assign(w.summary, {
+    key,
+    files: zip.files,
+    bytes: zip.bytes,
+    unzippedBytes: zip.unzippedBytes,
+    sha256: zip.sha256,
+  });
 
   if (options.outDir !== undefined) {
     const out = join(options.outDir, ...key.split("/"));
@@ -321,12 +364,13 @@ async function finishPackage(
   const s3 = deps.s3 as S3Client;
   const ssm = deps.ssm as SSMClient;
   const bucket = config.artifacts.bucket as string;
-  const fingerprint = w.fingerprint ?? (await deps.source.folderFingerprint(resolved.commit, w.spec.path));
+  const fingerprint = w.fingerprint ?? (await optionalFingerprint(deps.source, resolved.commit, w));
   const metadata: ArtifactMetadata = {
     commit: resolved.commit,
     source: sourceId(config, w.spec.path),
     contentSha256: zip.sha256,
     files: zip.files,
+    unzippedBytes: zip.unzippedBytes,
     format: ARTIFACT_FORMAT,
     ref: resolved.ref,
   };

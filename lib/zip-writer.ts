@@ -1,12 +1,19 @@
 /**
  * A small deterministic zip writer over `node:zlib` (raw DEFLATE), replacing jszip for layer zips.
  *
- * The records are the ones jszip 3 writes with `platform: "UNIX"` and `streamFiles: false`, field for
- * field: version needed 10, version made by 0x031E (UNIX), no data descriptors (sizes and CRC-32 in the
- * local header), DEFLATE for every entry, the given date in DOS format (UTC), the UNIX mode in the high
- * 16 bits of the external attributes, and for a name that is not pure ASCII the UTF-8 flag (bit 11) plus an
- * Info-ZIP Unicode Path extra field. Only the compressed bytes differ from jszip's (zlib instead of pako),
- * and they depend only on the input and Node's bundled zlib.
+ * The records follow PKWARE's APPNOTE 6.3.10 (section 4.3/4.4), field by field, as Info-ZIP's `zip` writes
+ * them on UNIX:
+ * - version made by 0x031E (UNIX, spec 3.0); version needed 20 for a DEFLATE entry, 10 for a stored one;
+ * - general purpose flags: only bit 11 (UTF-8 name) and only for a name that is not pure ASCII; never
+ *   bit 3, so there is no data descriptor: CRC-32 and sizes are in the local header (a streamed entry's
+ *   header is patched once they are known); bits 1-2 stay 0 (normal DEFLATE);
+ * - method 8 (DEFLATE) for an entry with content, method 0 (stored, sizes 0) for an empty one: zero bytes
+ *   are not a valid DEFLATE stream and strict readers (Info-ZIP unzip, Java, Go) reject them;
+ * - the given date in DOS format (UTC); no extra fields (the UTF-8 flag already says how the name is
+ *   encoded); no comments; internal attributes 0;
+ * - external attributes: the UNIX mode in the high 16 bits; the low (MS-DOS) byte 0, as no directories are
+ *   written and every file is writable by its owner.
+ * The compressed bytes depend only on the input and Node's bundled zlib.
  *
  * Speed and memory: small entries are read and compressed ahead of the writer on a worker thread
  * (`deflate-pool.ts`; bounded by count and by buffered bytes), so compression runs in parallel while the
@@ -42,7 +49,7 @@ export interface PreparedEntry {
   crc: number;
   /** Uncompressed size. */
   size: number;
-  /** Raw DEFLATE bytes (empty for empty content, as jszip wrote it). */
+  /** Raw DEFLATE bytes (empty for empty content, which is stored). */
   data: Buffer;
 }
 
@@ -55,7 +62,7 @@ export interface ZipWriteOptions {
   aheadBytes?: number;
   /** Entries larger than this are streamed (default 4 MiB; only for outputs that can patch). */
   streamAbove?: number;
-  /** Replace the compressor (tests use this to compare the records with jszip's). */
+  /** Replace the compressor (tests use this to compare with a reference compressor). */
   deflate?: (data: Buffer, level: number) => Promise<Buffer>;
 }
 
@@ -63,6 +70,8 @@ export interface ZipWriteResult {
   bytes: number;
   sha256: string;
   entries: number;
+  /** The entries' uncompressed sizes added up (what counts against Lambda's 250 MB). */
+  unzippedBytes: number;
 }
 
 /** Where the writer puts bytes: appended in order, plus an optional way to rewrite earlier bytes. */
@@ -75,11 +84,13 @@ export interface ZipOutput {
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;
 const END_OF_CENTRAL_DIRECTORY = 0x06054b50;
-const VERSION_NEEDED = 10;
+/** 1.0: stored; 2.0: DEFLATE (APPNOTE 4.4.3.2). */
+const VERSION_NEEDED_STORED = 10;
+const VERSION_NEEDED_DEFLATE = 20;
 const VERSION_MADE_BY = 0x031e;
+const METHOD_STORED = 0;
 const METHOD_DEFLATE = 8;
 const FLAG_UTF8 = 0x0800;
-const UNICODE_PATH_FIELD = 0x7075;
 const MAX_ENTRIES = 0xffff;
 const MAX_OFFSET = 0xffffffff;
 
@@ -98,7 +109,7 @@ export async function prepareEntry(data: Buffer, level = ZIP_LEVEL): Promise<Pre
   return {
     crc: crc32(data) >>> 0,
     size: data.length,
-    // jszip writes an empty entry as DEFLATE with no compressed bytes at all; so does this writer
+    // empty content is stored (no compressed bytes), see `commonFields`
     data: data.length === 0 ? data : await deflatePool(level).deflate(data),
   };
 }
@@ -111,18 +122,14 @@ interface EntryHead {
 
 function entryHead(name: string): EntryHead {
   const bytes = Buffer.from(name, "utf8");
-  // jszip: a name whose UTF-8 form is longer than the string (anything non-ASCII) gets the flag and field
-  if (bytes.length === name.length) return { name: bytes, extra: Buffer.alloc(0), flags: 0 };
-  const extra = Buffer.alloc(4 + 1 + 4 + bytes.length);
-  extra.writeUInt16LE(UNICODE_PATH_FIELD, 0);
-  extra.writeUInt16LE(1 + 4 + bytes.length, 2);
-  extra.writeUInt8(1, 4);
-  extra.writeUInt32LE(crc32(bytes) >>> 0, 5);
-  bytes.copy(extra, 9);
-  return { name: bytes, extra, flags: FLAG_UTF8 };
+  // a name whose UTF-8 form is longer than the string (anything non-ASCII) gets the UTF-8 flag (APPNOTE 4.4.4)
+  return { name: bytes, extra: Buffer.alloc(0), flags: bytes.length === name.length ? 0 : FLAG_UTF8 };
 }
 
-/** The 26 bytes shared by the local and the central header (version needed … extra field length). */
+/**
+ * The 26 bytes shared by the local and the central header (version needed … extra field length). An entry
+ * with no compressed bytes is stored (its content is empty); any other is DEFLATE.
+ */
 function commonFields(
   head: EntryHead,
   when: { time: number; date: number },
@@ -130,10 +137,11 @@ function commonFields(
   compressed: number,
   size: number,
 ): Buffer {
+  const stored = compressed === 0;
   const b = Buffer.alloc(26);
-  b.writeUInt16LE(VERSION_NEEDED, 0);
+  b.writeUInt16LE(stored ? VERSION_NEEDED_STORED : VERSION_NEEDED_DEFLATE, 0);
   b.writeUInt16LE(head.flags, 2);
-  b.writeUInt16LE(METHOD_DEFLATE, 4);
+  b.writeUInt16LE(stored ? METHOD_STORED : METHOD_DEFLATE, 4);
   b.writeUInt16LE(when.time, 6);
   b.writeUInt16LE(when.date, 8);
   b.writeUInt32LE(crc >>> 0, 10);
@@ -204,7 +212,7 @@ export async function writeZip(
   output: ZipOutput,
   date: Date,
   options: ZipWriteOptions = {},
-): Promise<{ bytes: number; entries: number; patched: boolean }> {
+): Promise<{ bytes: number; entries: number; patched: boolean; unzippedBytes: number }> {
   if (inputs.length > MAX_ENTRIES) {
     throw new Error(`${inputs.length} entries do not fit a zip without ZIP64 (at most ${MAX_ENTRIES})`);
   }
@@ -248,6 +256,7 @@ export async function writeZip(
 
   let offset = 0;
   let patched = false;
+  let unzippedBytes = 0;
   const central: Buffer[] = [];
   for (let i = 0; i < inputs.length; i++) {
     startMore(i);
@@ -261,6 +270,7 @@ export async function writeZip(
       jobs.delete(i);
       if (!prepared(input)) buffered -= input.size;
       common = commonFields(head, when, c.crc, c.data.length, c.size);
+      unzippedBytes += c.size;
       const local = localHeader(common, head);
       await output.append([local, c.data]);
       offset += local.length + c.data.length;
@@ -301,6 +311,7 @@ export async function writeZip(
         },
       );
       offset += compressed;
+      unzippedBytes += size;
       common = commonFields(head, when, crc >>> 0, compressed, size);
       await (output.patch as (position: number, data: Buffer) => Promise<void>)(at, localHeader(common, head));
       patched = true;
@@ -311,7 +322,7 @@ export async function writeZip(
   const centralSize = central.reduce((n, b) => n + b.length, 0);
   if (offset + centralSize > MAX_OFFSET) throw new Error("the zip would exceed 4 GiB, which needs ZIP64");
   await output.append([...central, endOfCentralDirectory(inputs.length, centralSize, offset)]);
-  return { bytes: offset + centralSize + 22, entries: inputs.length, patched };
+  return { bytes: offset + centralSize + 22, entries: inputs.length, patched, unzippedBytes };
 }
 
 /** Output is gathered into writes of about this size. */
@@ -340,7 +351,7 @@ export async function writeZipFile(
     batch = [];
     batchBytes = 0;
   };
-  let result: { bytes: number; entries: number; patched: boolean };
+  let result: { bytes: number; entries: number; patched: boolean; unzippedBytes: number };
   try {
     result = await writeZip(
       inputs,
@@ -365,11 +376,12 @@ export async function writeZipFile(
   } finally {
     await fh.close();
   }
-  if (!result.patched) return { bytes: result.bytes, entries: result.entries, sha256: hash.digest("hex") };
+  const { bytes, entries, unzippedBytes } = result;
+  if (!result.patched) return { bytes, entries, unzippedBytes, sha256: hash.digest("hex") };
   // headers were rewritten after their bytes went through the hash: hash the finished file instead
   const again = createHash("sha256");
   for await (const chunk of createReadStream(outFile, { highWaterMark: 1024 * 1024 })) again.update(chunk as Buffer);
-  return { bytes: result.bytes, entries: result.entries, sha256: again.digest("hex") };
+  return { bytes, entries, unzippedBytes, sha256: again.digest("hex") };
 }
 
 /** Build the zip in memory (no entry is streamed). */

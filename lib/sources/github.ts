@@ -5,7 +5,9 @@
  * - The folder fingerprint is its git tree SHA (`contents/{folder}` as `vnd.github.object+json`): equal
  *   SHAs mean equal content, so an unchanged folder is skipped with two requests and no download.
  * - walk: `git/trees/{tree}?recursive=1`; when GitHub says `truncated`, the folder is walked again one
- *   tree at a time so nothing is lost. Blobs come raw (`vnd.github.raw`) and stream to disk. Modes decide
+ *   tree at a time so nothing is lost. A directory whose own tree is truncated is listed with the contents
+ *   API (up to 1,000 entries, proven complete by its tree SHA, see `github-tree.ts`), else the folder is
+ *   taken from the archive; only when every route fails does the folder fail, naming them. Blobs come raw (`vnd.github.raw`) and stream to disk. Modes decide
  *   the entry: 100755 executable, 120000 symlink, 160000 submodule (a clear error).
  * - archive: `tarball/{sha}` redirects to codeload on another host; the token is not sent there.
  * - Git LFS pointers (trees and archives hold pointers) are resolved through the contents API's
@@ -15,10 +17,18 @@
  */
 
 import { mapLimit } from "../concurrency.ts";
-import { ArchiveUnavailableError, SourceNotFoundError, SourceProtocolError, UnsupportedEntryError } from "../errors.ts";
+import {
+  ArchiveUnavailableError,
+  SourceAuthError,
+  SourceError,
+  SourceNotFoundError,
+  SourceProtocolError,
+  UnsupportedEntryError,
+} from "../errors.ts";
 import type { Headers, HttpClient, RateLimitVerdict } from "../http.ts";
 import { checkRelativePath, quoteName } from "../paths.ts";
 import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { itemsFromContents, TreeListingError } from "./github-tree.ts";
 import { extractFolders, finishExtraction } from "./tarball.ts";
 import type { FetchOutcome, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
@@ -139,19 +149,21 @@ export class GitHubSource implements RepositorySource {
     const cacheKey = `${commit}:${folder}`;
     const cached = this.fingerprints.get(cacheKey);
     if (cached) return cached;
-    const res = await this.http.send(
-      {
-        url: `${this.base}/contents/${encodePath(folder)}?ref=${commit}`,
-        headers: { accept: "application/vnd.github.object+json" },
-        what: `read the tree of "${folder}"`,
-        accept: [404],
-      },
-      async (r) => ({ status: r.status, body: (await collect(r.body)).toString("utf8") }),
-    );
+    const req = {
+      url: `${this.base}/contents/${encodePath(folder)}?ref=${commit}`,
+      headers: { accept: "application/vnd.github.object+json" },
+      what: `read the tree of "${folder}"`,
+      accept: [404],
+    };
+    const res = await this.http.send(req, async (r) => ({
+      status: r.status,
+      body: (await collect(r.body)).toString("utf8"),
+    }));
     if (res.status === 404) {
-      throw new SourceNotFoundError(`folder "${folder}" does not exist at commit ${commit.slice(0, 7)}`, {
-        status: 404,
-      });
+      throw new SourceNotFoundError(
+        `folder "${folder}" does not exist at commit ${commit.slice(0, 7)} (${this.http.describe(req)} answered 404)`,
+        { status: 404, request: this.http.describe(req) },
+      );
     }
     const obj = JSON.parse(res.body) as { type?: string; sha?: string };
     if (obj.type !== "dir" || !obj.sha || !/^[0-9a-f]{40}$/.test(obj.sha)) {
@@ -175,7 +187,14 @@ export class GitHubSource implements RepositorySource {
     for (const target of targets) {
       try {
         const tree = await this.folderFingerprint(commit, target.folder);
-        const items = await this.listTree(tree, target.folder, warnings);
+        let items: TreeItem[];
+        try {
+          items = await this.listTree(commit, tree, target.folder, warnings);
+        } catch (error) {
+          if (!(error instanceof TreeListingError)) throw error;
+          outcomes.push(await this.archiveInstead(commit, target, error, warnings));
+          continue;
+        }
         await mapLimit(items, this.options.concurrency, (item) => this.deliver(commit, target, item));
         outcomes.push({ folder: target.folder });
       } catch (error) {
@@ -183,6 +202,33 @@ export class GitHubSource implements RepositorySource {
       }
     }
     return { outcomes, warnings };
+  }
+
+  /** A folder the API cannot list: fetch it from the archive, or fail naming every route tried. */
+  private async archiveInstead(
+    commit: string,
+    target: FolderTarget,
+    listing: TreeListingError,
+    warnings: string[],
+  ): Promise<FetchOutcome> {
+    let why: string;
+    try {
+      const result = await this.archive(commit, [target]);
+      const error = result.outcomes.find((o) => o.folder === target.folder)?.error;
+      if (!error) {
+        warnings.push(`${listing.message}; fetched "${target.folder}" from the archive instead`);
+        return { folder: target.folder };
+      }
+      if (!(error instanceof ArchiveUnavailableError)) return { folder: target.folder, error };
+      why = error.message;
+    } catch (error) {
+      if (!(error instanceof ArchiveUnavailableError)) throw error;
+      why = error.message;
+    }
+    return {
+      folder: target.folder,
+      error: new TreeListingError(`${listing.message}; and the archive route failed too: ${why}`, { cause: listing }),
+    };
   }
 
   private async getTree(sha: string, recursive: boolean, what: string): Promise<Tree> {
@@ -197,7 +243,7 @@ export class GitHubSource implements RepositorySource {
   }
 
   /** Every non-tree item under the folder's tree, paths relative to the folder. */
-  private async listTree(sha: string, folder: string, warnings: string[]): Promise<TreeItem[]> {
+  private async listTree(commit: string, sha: string, folder: string, warnings: string[]): Promise<TreeItem[]> {
     const full = await this.getTree(sha, true, `list "${folder}"`);
     if (!full.truncated) return full.tree.filter((i) => i.type !== "tree");
     warnings.push(`GitHub truncated the recursive tree of "${folder}"; walked it one tree at a time instead`);
@@ -207,9 +253,8 @@ export class GitHubSource implements RepositorySource {
       const next: { sha: string; prefix: string }[] = [];
       await mapLimit(level, this.options.concurrency, async (t) => {
         const tree = await this.getTree(t.sha, false, `list "${folder}/${t.prefix}"`);
-        if (tree.truncated)
-          throw new SourceProtocolError(`the tree of "${folder}/${t.prefix}" is too large even without recursion`);
-        for (const item of tree.tree) {
+        const items = tree.truncated ? await this.listByContents(commit, folder, t, tree, warnings) : tree.tree;
+        for (const item of items) {
           const path = `${t.prefix}${item.path}`;
           if (item.type === "tree") next.push({ sha: objectId(item, folder), prefix: `${path}/` });
           else out.push({ ...item, path });
@@ -218,6 +263,30 @@ export class GitHubSource implements RepositorySource {
       level = next;
     }
     return out;
+  }
+
+  /** A directory whose own tree is truncated: its contents listing, when it provably rebuilds the tree. */
+  private async listByContents(
+    commit: string,
+    folder: string,
+    t: { sha: string; prefix: string },
+    partial: Tree,
+    warnings: string[],
+  ): Promise<TreeItem[]> {
+    const dir = `${folder}/${t.prefix}`.replace(/\/$/, "");
+    const req = { url: `${this.base}/contents/${encodePath(dir)}?ref=${commit}`, what: `list "${dir}"` };
+    const tried = `the tree of "${dir}" is too large even without recursion; the contents API (${this.http.describe(req)})`;
+    let listing: unknown;
+    try {
+      listing = await this.http.json<unknown>(req);
+    } catch (error) {
+      if (!(error instanceof SourceError) || error instanceof SourceAuthError) throw error;
+      throw new TreeListingError(`${tried} failed: ${error.message}`, { cause: error });
+    }
+    const result = itemsFromContents(listing, partial.tree, t.sha);
+    if ("reason" in result) throw new TreeListingError(`${tried} cannot list it: ${result.reason}`);
+    warnings.push(`GitHub truncated the tree of "${dir}" even without recursion; listed it with the contents API`);
+    return result.items;
   }
 
   private async deliver(commit: string, target: FolderTarget, item: TreeItem): Promise<void> {

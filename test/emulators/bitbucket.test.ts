@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
 import { Ajv } from "ajv";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,8 +10,8 @@ import { tarEntries } from "./tar-entries.ts";
 
 // ---------------------------------------------------------------- the official schema, patched as documented
 
-const repoRoot = path.resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const specPath = path.resolve(repoRoot, "../shared/specs/bitbucket-cloud-openapi.v3.json");
+// vendored in the repository, with its origin and retrieval date: specs/README.md
+const specPath = fileURLToPath(new URL("./specs/bitbucket-cloud-openapi.v3.json.gz", import.meta.url));
 
 interface Schema {
   properties?: Record<string, Schema>;
@@ -24,7 +24,7 @@ interface SpecDocument {
 const ATTRIBUTE_VALUES = ["link", "executable", "subrepository", "binary", "lfs"];
 
 function loadSpec(patch: boolean): SpecDocument {
-  const spec = JSON.parse(readFileSync(specPath, "utf8")) as SpecDocument;
+  const spec = JSON.parse(gunzipSync(readFileSync(specPath)).toString("utf8")) as SpecDocument;
   if (!patch) return spec;
   const { schemas } = spec.components;
   const fileProps = schemas.commit_file?.properties;

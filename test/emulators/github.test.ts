@@ -282,6 +282,23 @@ describe("GitHub trees", () => {
     expect((await getJson<TreeBody>(api(`git/trees/${head}`, small.apiUrl))).truncated).toBe(false);
   });
 
+  it("truncates one directory's own tree, even without recursion, and every recursive tree holding it", async () => {
+    const dir = "layers/py-requests/python/many";
+    const small = await startExtra({ truncateDirectoryTrees: { [dir]: 30 } });
+    const sha = repo.treeSha(repo.head().entries, dir);
+    const full = await getJson<TreeBody>(api(`git/trees/${sha}`));
+    const cut = await getJson<TreeBody>(api(`git/trees/${sha}`, small.apiUrl));
+    expect(full).toMatchObject({ sha, truncated: false });
+    expect(full.tree).toHaveLength(120);
+    expect(cut).toMatchObject({ sha, truncated: true });
+    const ids = (t: TreeBody) => t.tree.map((i) => `${i.path} ${i.sha}`);
+    expect(ids(cut)).toEqual(ids(full).slice(0, 30));
+    expectOperation(OP.tree, 200, cut);
+    expect((await getJson<TreeBody>(api(`git/trees/${head}?recursive=1`, small.apiUrl))).truncated).toBe(true);
+    const parent = repo.treeSha(repo.head().entries, "layers/py-requests/python");
+    expect((await getJson<TreeBody>(api(`git/trees/${parent}`, small.apiUrl))).truncated).toBe(false);
+  });
+
   it("answers 404 Not Found for an unknown tree", async () => {
     const res = await get(api(`git/trees/${"0".repeat(40)}`));
     expect(res.status).toBe(404);

@@ -40,6 +40,11 @@ export interface GitHubEmulatorOptions {
   latencyMs?: number;
   /** Recursive trees with more entries than this come back partial with `truncated: true`. */
   truncateTreesOver?: number;
+  /**
+   * Directory (repository path) → how many of its own entries any tree returns: its tree, even without
+   * recursion, comes back partial with `truncated: true`, and so does every recursive tree that holds it.
+   */
+  truncateDirectoryTrees?: Record<string, number>;
   /** "/api/v3" emulates GitHub Enterprise Server. */
   pathPrefix?: string;
   /** The primary budget of every caller; when `remaining` reaches 0, requests answer 403 (or `status`). */
@@ -695,8 +700,16 @@ class GitHubModel {
     if (!found) return notFound(`${DOCS}/git/trees#get-a-tree`);
     const recursive = req.url.searchParams.has("recursive");
     const items: Record<string, unknown>[] = [];
+    const caps = this.options.truncateDirectoryTrees ?? {};
+    let truncated = false;
     const visit = (dir: string, prefix: string) => {
-      for (const item of gitOrder(at.repo.children(found.commit, dir))) {
+      let children = gitOrder(at.repo.children(found.commit, dir));
+      const own = caps[dir];
+      if (own !== undefined && children.length > own) {
+        children = children.slice(0, own);
+        truncated = true;
+      }
+      for (const item of children) {
         items.push(this.treeItemJson(at, item, `${prefix}${item.name}`));
         if (recursive && item.type === "tree")
           visit(dir === "" ? item.name : `${dir}/${item.name}`, `${prefix}${item.name}/`);
@@ -704,12 +717,15 @@ class GitHubModel {
     };
     visit(found.dir, "");
     const cap = this.options.truncateTreesOver;
-    const truncated = recursive && cap !== undefined && items.length > cap;
+    if (recursive && cap !== undefined && items.length > cap) {
+      items.length = cap;
+      truncated = true;
+    }
     const sha = at.repo.treeSha(found.commit.entries, found.dir);
     return json(200, {
       sha,
       url: `${this.repoApi(at)}/git/trees/${sha}`,
-      tree: truncated ? items.slice(0, cap) : items,
+      tree: items,
       truncated,
     });
   }

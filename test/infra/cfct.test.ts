@@ -1,8 +1,10 @@
 /** The CfCT example files in infra/cfct, checked against the committed template (text-level: no YAML parser here). */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { CODE_KEY_PREFIX, codeKey } from "../../infra/synth.ts";
 
 const manifest = readFileSync(new URL("../../infra/cfct/manifest.yaml", import.meta.url), "utf8");
+const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 const consumer = readFileSync(new URL("../../infra/cfct/consumer.template.yaml", import.meta.url), "utf8");
 const template = JSON.parse(
   readFileSync(new URL("../../infra/template/layer-sync.template.json", import.meta.url), "utf8"),
@@ -36,6 +38,24 @@ describe("the CfCT manifest example", () => {
       .filter(([, p]) => p.Default === undefined)
       .map(([k]) => k);
     expect(required.filter((k) => !keys.includes(k))).toEqual([]);
+  });
+});
+
+describe("the function code keys", () => {
+  it("are printed by npm run synth with the prefix the README's upload command and the manifest use", () => {
+    expect(CODE_KEY_PREFIX).toBe("layer-sync/");
+    const printed = codeKey("layer-sync-sync-0123456789ab.zip");
+    expect(printed).toBe("layer-sync/layer-sync-sync-0123456789ab.zip");
+    // README step 2 uploads dist/ under s3://<bucket>/<prefix>
+    const upload = readme.match(/aws s3 cp infra\/template\/dist\/ s3:\/\/[^/\s]+\/(\S*) /);
+    expect(upload?.[1]).toBe(CODE_KEY_PREFIX);
+    for (const [parameter, name] of [
+      ["SyncCodeS3Key", "sync"],
+      ["PublishCodeS3Key", "publish"],
+    ] as const) {
+      const value = manifest.match(new RegExp(`parameter_key: ${parameter}\\n\\s+parameter_value: (\\S+)`))?.[1];
+      expect(value, parameter).toBe(codeKey(`layer-sync-${name}-0123456789ab.zip`));
+    }
   });
 });
 

@@ -470,7 +470,7 @@ describe("the publish role", () => {
         resources: [`<${ids.bucket}.Arn>`],
         conditions: { StringLike: { "s3:prefix": ["layers/*"] } },
       },
-      { sid: "ListLayers", actions: ["lambda:ListLayers"], resources: ["*"] },
+      { sid: "ListLayers", actions: ["lambda:ListLayerVersions", "lambda:ListLayers"], resources: ["*"] },
       {
         sid: "ListOrganizationTree",
         actions: [
@@ -507,7 +507,7 @@ describe("the publish role", () => {
       },
       {
         sid: "PublishLayers",
-        actions: ["lambda:ListLayerVersions", "lambda:PublishLayerVersion"],
+        actions: ["lambda:PublishLayerVersion"],
         resources: [`${ARN}:lambda:${HERE}:layer:*`],
       },
       { sid: "PutSummaryEvent", actions: ["events:PutEvents"], resources: [`${ARN}:events:${HERE}:event-bus/default`] },

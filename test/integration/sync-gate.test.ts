@@ -13,6 +13,17 @@ let bb: BitbucketEmulator;
 let prefix: string;
 const sent: { command: string; input: Record<string, unknown> }[] = [];
 const context = { functionName: "layer-sync-sync", awsRequestId: "gate" } as unknown as Context;
+const logged: string[] = [];
+
+/** The structured log lines the handler wrote with this message. */
+function logLines(message: string): Record<string, unknown>[] {
+  return logged
+    .join("")
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((entry) => entry.message === message);
+}
 
 function jobEvent(userParameters?: string) {
   return {
@@ -51,6 +62,13 @@ beforeAll(async () => {
     COMPATIBLE_RUNTIMES: "nodejs24.x",
     POWERTOOLS_DEV: "true",
   });
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream);
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      logged.push(String(chunk));
+      return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof stream.write;
+  }
   codePipelineClient().middlewareStack.add(
     (next, ctx) => async (args) => {
       sent.push({ command: String(ctx.commandName), input: args.input as Record<string, unknown> });
@@ -105,6 +123,13 @@ describe("the sync handler in pipeline-gate mode", () => {
           externalExecutionId: expect.any(String),
         },
       },
+    });
+    // the reason reaches the log (CloudWatch), not only CodePipeline
+    expect(logLines("pipeline gate result").at(-1)).toMatchObject({
+      level: "ERROR",
+      jobId: event["CodePipeline.job"].id,
+      succeeded: false,
+      detail: expect.stringMatching(/escape \(sync\): symlink "evil" .*leaves the folder/),
     });
     // the last good layer stays the current one
     const arn = (await ssm.send(new GetParameterCommand({ Name: `${prefix}/tools/layer-version-arn` }))).Parameter

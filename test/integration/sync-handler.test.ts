@@ -1,6 +1,13 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { CreateEventBusCommand, EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -34,7 +41,16 @@ async function event(name: string): Promise<unknown> {
 
 interface Summary {
   commit: string;
-  packages: { name: string; key: string; skipped: boolean; reason: string | null; sha256: string; files: number }[];
+  packages: {
+    name: string;
+    key: string;
+    skipped: boolean;
+    reason: string | null;
+    sha256: string;
+    files: number;
+    bytes: number;
+    unzippedBytes: number | null;
+  }[];
   requests: { total: number };
 }
 
@@ -109,9 +125,12 @@ describe("the sync handler on moto and the Bitbucket emulator", () => {
       const entries = await readZip(
         Buffer.from(await (body.Body?.transformToByteArray() ?? Promise.resolve(new Uint8Array()))),
       );
-      expect(entries.map((e) => e.name)).toEqual(
-        expectedZipEntries(repo.head(), `layers/${p.name}`).map((e) => e.name),
-      );
+      const expected = expectedZipEntries(repo.head(), `layers/${p.name}`);
+      expect(entries.map((e) => e.name)).toEqual(expected.map((e) => e.name));
+      // bytes is the zip; unzippedBytes is what counts against Lambda's 250 MB
+      expect(p.bytes).toBe(head.ContentLength);
+      expect(p.unzippedBytes).toBe(expected.reduce((n, e) => n + e.content.length, 0));
+      expect(head.Metadata?.["unzipped-bytes"]).toBe(String(p.unzippedBytes));
     }
     const layerConfig = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: first.packages[0]?.key ?? "" })))
       .Metadata?.["layer-config"];
@@ -126,6 +145,7 @@ describe("the sync handler on moto and the Bitbucket emulator", () => {
     const again = await invoke(await event("pipeline-started.json"));
     expect(again.packages.every((p) => p.skipped && p.reason === "unchanged")).toBe(true);
     expect(again.packages.map((p) => p.key)).toEqual(first.packages.map((p) => p.key));
+    expect(again.packages.map((p) => p.unzippedBytes)).toEqual(first.packages.map((p) => p.unzippedBytes));
     expect(again.requests.total).toBeLessThanOrEqual(3);
     expect(bb.requests.filter((r) => r.host === "web" || r.path.includes("/src/"))).toEqual([]);
     expect(await objectCount()).toBe(before.count);
@@ -177,6 +197,31 @@ describe("the sync handler on moto and the Bitbucket emulator", () => {
     );
     // the same commit forced again within the same second reuses the identical object instead of overwriting it
     expect((await pointer("tools")).value).toMatch(/^layers\/tools\/tools-/);
+  });
+
+  it("replaces an artifact written by an older zip format once, then skips the commit again", async () => {
+    const current = (await pointer("py-requests")).value ?? "";
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: current }));
+    // what the previous writer made of the same commit: other bytes, format "1"
+    const body = Buffer.from("a zip written by layer-sync's previous zip writer");
+    const old = current.replace(/\.zip$/, "-format1.zip");
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: old,
+        Body: body,
+        Metadata: { ...head.Metadata, "content-sha256": createHash("sha256").update(body).digest("hex"), format: "1" },
+      }),
+    );
+    await ssm.send(
+      new PutParameterCommand({ Name: `${prefix}/py-requests/artifact-key`, Value: old, Overwrite: true }),
+    );
+    const replaced = await invoke({ paths: ["layers/py-requests"] });
+    expect(replaced.packages[0]).toMatchObject({ skipped: false });
+    expect(replaced.packages[0]?.key).not.toBe(old);
+    expect((await pointer("py-requests")).value).toBe(replaced.packages[0]?.key);
+    const again = await invoke({ paths: ["layers/py-requests"] });
+    expect(again.packages[0]).toMatchObject({ skipped: true, reason: "unchanged", key: replaced.packages[0]?.key });
   });
 
   it("rejects a malformed manual payload with a message that names the field", async () => {

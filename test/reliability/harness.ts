@@ -21,7 +21,7 @@ import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts
 import type { FaultTarget } from "../emulators/server.ts";
 import { type FixtureRepo, pseudoRandomBytes, standardRepo } from "../fixtures/repo.ts";
 import { uniqueName } from "../support/aws.ts";
-import { captureIo } from "../support/zip.ts";
+import { captureIo, readZip } from "../support/zip.ts";
 import { BITBUCKET_API_SECRET, BITBUCKET_API_USER, BITBUCKET_TOKEN, GITHUB_TOKEN, scan } from "./secrets.ts";
 
 export type Provider = "bitbucket" | "github";
@@ -203,7 +203,9 @@ export function onlyPackage(run: CoreRun): SyncSummary["packages"][number] {
 export async function zipBytes(outDir: string, run: CoreRun): Promise<Buffer> {
   const p = onlyPackage(run);
   if (p.error) throw new Error(`package ${p.name} failed: ${p.error}`);
-  return readFile(join(outDir, ...(p.key ?? "").split("/")));
+  const bytes = await readFile(join(outDir, ...(p.key ?? "").split("/")));
+  await readZip(bytes); // yauzl with CRC-32, unzip -t and zipfile accept it
+  return bytes;
 }
 
 export interface CliRun {

@@ -270,7 +270,7 @@ describe("github: a hand-made tree holding", () => {
 });
 
 describe("github: a tree that stays truncated", () => {
-  it("even when walked one tree at a time fails the package saying so, and nothing is written", async () => {
+  it("with the contents API and the archive failing too, fails the package naming every route, and nothing is written", async () => {
     const truncated = (recursive: boolean) => ({
       match: (t: { host: string; path: string; url: URL }) =>
         t.host === "api" && t.path.includes("/git/trees/") && t.url.searchParams.has("recursive") === recursive,
@@ -283,8 +283,22 @@ describe("github: a tree that stays truncated", () => {
     });
     sources.gh.inject(truncated(true));
     sources.gh.inject(truncated(false));
+    // the first contents request is the folder's tree SHA; the listing after it answers an empty directory
+    let contents = 0;
+    sources.gh.inject({
+      match: (t) => t.host === "api" && t.path.endsWith("/contents/layers/data") && ++contents > 1,
+      fault: { kind: "status", status: 200, body: [] },
+      times: Number.POSITIVE_INFINITY,
+    });
+    sources.gh.inject({
+      match: (t) => t.host === "api" && t.path.includes("/tarball/"),
+      fault: { kind: "status", status: 403, body: { message: "Resource not accessible" } },
+      times: Number.POSITIVE_INFINITY,
+    });
     const { message, run } = await rejected({ provider: "github", strategy: "walk", ref: "main" }, "layers/data");
-    expect(message).toBe('the tree of "layers/data/" is too large even without recursion');
+    expect(message).toMatch(
+      /^the tree of "layers\/data" is too large even without recursion; the contents API \(GET \S+\/contents\/layers\/data\?ref=[0-9a-f]{40} \(list "layers\/data"\)\) cannot list it: its listing does not rebuild the tree \(an executable or submodule it cannot show\); and the archive route failed too: GET \S+\/tarball\/[0-9a-f]{40} \(download the repository tarball\) was refused \(HTTP 403\)$/,
+    );
     expect(run.summary?.packages[0]?.warnings).toEqual([
       'GitHub truncated the recursive tree of "layers/data"; walked it one tree at a time instead',
     ]);
@@ -324,8 +338,9 @@ for (const provider of ["bitbucket", "github"] as const) {
           "layers/data",
         );
         expect(message).toMatch(
-          /^folder "layers\/data" is over 50000 bytes unzipped \(reached \d+ at "blob\.bin"\); Lambda allows 250 MB for a function and its layers/,
+          /^folder "layers\/data" is over 50000 bytes unzipped \(reached \d+ at "blob\.bin"\); that is the limit SOURCE_MAX_BYTES sets — raise it \(up to 262144000, Lambda's 250 MB for a function and its layers\) or split the folder$/,
         );
+        expect(message).not.toMatch(/lower/);
       });
 
       it("with more files than --max-files is refused, naming the folder and the limit", async () => {
@@ -378,7 +393,7 @@ describe("the default size limit", () => {
       const { message, run } = await rejected({ provider, strategy: "walk", ref: "main" }, "layers/data");
       expect(message).toMatch(
         new RegExp(
-          `^folder "layers/data" is over ${DEFAULTS.maxBytes} bytes unzipped \\(reached ${declared} at "blob\\.bin"\\)`,
+          `^folder "layers/data" is over ${DEFAULTS.maxBytes} bytes unzipped \\(reached ${declared} at "blob\\.bin"\\); Lambda allows 250 MB unzipped for a function and its layers together — split the folder into smaller layers$`,
         ),
       );
       expect(run.waits).toEqual([]); // refused, not retried

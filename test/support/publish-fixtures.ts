@@ -12,12 +12,13 @@ import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { GetResourceShareAssociationsCommand, GetResourceSharesCommand, RAMClient } from "@aws-sdk/client-ram";
 import { S3Client } from "@aws-sdk/client-s3";
 import { DescribeParametersCommand, GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import JSZip from "jszip";
+import { MODE, ZIP_DATE } from "../../lib/archive.ts";
 import { ARTIFACT_FORMAT, artifactKey, uploadArtifact } from "../../lib/artifacts.ts";
 import { artifactKeyParameter, loadPublishConfig, type PublishConfig } from "../../lib/config.ts";
 import { encodeLayerConfig, type LayerOverrides } from "../../lib/layer-config.ts";
 import { type ExistingStatement, parsePolicy } from "../../lib/publish/permissions.ts";
 import type { PublishClients, PublishDependencies } from "../../lib/publish/publish.ts";
+import { zipToBuffer } from "../../lib/zip-writer.ts";
 
 export interface SentCommand {
   service: "lambda" | "s3" | "ssm" | "ram" | "organizations";
@@ -139,9 +140,9 @@ export async function putArtifact(
   clients: { s3: S3Client; ssm: SSMClient },
   spec: ArtifactSpec,
 ): Promise<UploadedArtifact> {
-  const zip = new JSZip();
-  zip.file(`python/${spec.pkg.replace(/-/g, "_")}.py`, spec.content, { date: new Date(Date.UTC(2026, 0, 1)) });
-  const bytes = await zip.generateAsync({ type: "uint8array" });
+  const content = Buffer.from(spec.content);
+  const name = `python/${spec.pkg.replace(/-/g, "_")}.py`;
+  const bytes = await zipToBuffer([{ name, mode: MODE.file, size: content.length, content }], ZIP_DATE);
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const commit = spec.commit ?? createHash("sha1").update(spec.content).digest("hex");
   const key = artifactKey("layers/", spec.pkg, new Date(Date.UTC(2026, 10, 21, 10, 0, spec.second ?? 0)), commit);

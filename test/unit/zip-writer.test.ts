@@ -1,21 +1,13 @@
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { crc32, deflateRawSync } from "node:zlib";
-import JSZip from "jszip";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODE, ZIP_DATE } from "../../lib/archive.ts";
 import { prepareEntry, writeZip, writeZipFile, type ZipInput, zipToBuffer } from "../../lib/zip-writer.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 import { readZip } from "../support/zip.ts";
-
-// jszip compresses with pako; resolve it from jszip's own location
-const requireFromJszip = createRequire(createRequire(import.meta.url).resolve("jszip"));
-const pako = requireFromJszip("pako") as { deflateRaw(data: Uint8Array, options: { level: number }): Uint8Array };
-const pakoDeflate = async (data: Buffer, level: number) => Buffer.from(pako.deflateRaw(data, { level }));
 
 let dir: string;
 beforeAll(async () => {
@@ -32,37 +24,48 @@ const inputs: ZipInput[] = [
   { name: "b/ünï/名前.bin", mode: MODE.file, size: 70_000, content: pseudoRandomBytes(70_000, 5) },
 ];
 
-/** What jszip 3 (the previous writer) made of the same entries, with the options buildZip used. */
-async function jszipBytes(entries: ZipInput[]): Promise<Buffer> {
-  const zip = new JSZip();
-  for (const e of entries) {
-    const data = e.content as Buffer;
-    // buildZip handed jszip files as streams and symlink targets as bytes
-    const content = e.mode === MODE.symlink ? data : Readable.from([data]);
-    zip.file(e.name, content, { binary: true, date: ZIP_DATE, unixPermissions: e.mode, createFolders: false });
-  }
-  const stream = zip.generateNodeStream({
-    type: "nodebuffer",
-    compression: "DEFLATE",
-    compressionOptions: { level: 6 },
-    platform: "UNIX",
-    streamFiles: false,
-  });
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on("data", (c: Buffer) => chunks.push(c));
-    stream.on("end", () => resolve(Buffer.concat(chunks)));
-    stream.on("error", reject);
-  });
-}
-
 describe("the zip writer", () => {
-  it("writes the very records jszip wrote: with jszip's compressor the bytes are identical", async () => {
-    const ours = await zipToBuffer(inputs, ZIP_DATE, { deflate: pakoDeflate });
-    expect(ours.equals(await jszipBytes(inputs))).toBe(true);
+  it("writes an empty file as a stored entry (method 0, sizes 0, version needed 10), never as empty DEFLATE", async () => {
+    const zip = await zipToBuffer([inputs[1] as ZipInput], ZIP_DATE);
+    expect(zip.readUInt16LE(4)).toBe(10); // version needed
+    expect(zip.readUInt16LE(6)).toBe(0); // flags
+    expect(zip.readUInt16LE(8)).toBe(0); // method: stored
+    expect([zip.readUInt32LE(14), zip.readUInt32LE(18), zip.readUInt32LE(22)]).toEqual([0, 0, 0]); // CRC, sizes
   });
 
-  it("produces zips jszip reads back with names, modes and contents intact", async () => {
+  it("lays out every record field by field as APPNOTE 4.3 says, with no data descriptor or extra field", async () => {
+    const zip = await zipToBuffer([inputs[3] as ZipInput, inputs[4] as ZipInput], ZIP_DATE);
+    const name = Buffer.from("b/text.py");
+    // local header of b/text.py
+    expect(zip.readUInt32LE(0)).toBe(0x04034b50);
+    expect(zip.readUInt16LE(4)).toBe(20); // version needed: DEFLATE
+    expect(zip.readUInt16LE(6)).toBe(0); // flags: no bit 3 (data descriptor), ASCII name
+    expect(zip.readUInt16LE(8)).toBe(8); // method: DEFLATE
+    expect([zip.readUInt16LE(10), zip.readUInt16LE(12)]).toEqual([0, 0x21]); // 1980-01-01 00:00:00 in DOS form
+    expect(zip.readUInt32LE(14)).toBe(crc32(text) >>> 0);
+    const compressed = zip.readUInt32LE(18);
+    expect(zip.readUInt32LE(22)).toBe(text.length);
+    expect([zip.readUInt16LE(26), zip.readUInt16LE(28)]).toEqual([name.length, 0]);
+    expect(zip.subarray(30, 30 + name.length).equals(name)).toBe(true);
+    // the next local header follows the compressed bytes directly: no data descriptor
+    const second = 30 + name.length + compressed;
+    expect(zip.readUInt32LE(second)).toBe(0x04034b50);
+    expect(zip.readUInt16LE(second + 6)).toBe(0x0800); // UTF-8 name
+    expect(zip.readUInt16LE(second + 28)).toBe(0); // no Unicode Path extra field
+    // central header of b/text.py
+    const eocd = zip.length - 22;
+    const cd = zip.readUInt32LE(eocd + 16);
+    expect(zip.readUInt32LE(cd)).toBe(0x02014b50);
+    expect(zip.readUInt16LE(cd + 4)).toBe(0x031e); // made by UNIX, spec 3.0
+    expect(zip.subarray(cd + 6, cd + 32).equals(zip.subarray(4, 30))).toBe(true); // same fields as the local header
+    expect([zip.readUInt16LE(cd + 32), zip.readUInt16LE(cd + 34), zip.readUInt16LE(cd + 36)]).toEqual([0, 0, 0]);
+    expect(zip.readUInt32LE(cd + 38)).toBe(0o100644 * 0x10000); // mode in the high 16 bits, no MS-DOS bits
+    expect(zip.readUInt32LE(cd + 42)).toBe(0);
+    // end of central directory: one disk, two entries, no comment
+    expect([zip.readUInt16LE(eocd + 8), zip.readUInt16LE(eocd + 10), zip.readUInt16LE(eocd + 20)]).toEqual([2, 2, 0]);
+  });
+
+  it("produces zips yauzl, unzip -t and Python's zipfile read back with names, modes and contents intact", async () => {
     const entries = await readZip(await zipToBuffer(inputs, ZIP_DATE));
     expect(entries.map((e) => [e.name, e.mode])).toEqual(inputs.map((i) => [i.name, i.mode]));
     for (const [i, e] of entries.entries()) expect(e.content.equals(inputs[i]?.content as Buffer), e.name).toBe(true);
