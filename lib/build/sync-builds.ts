@@ -52,6 +52,7 @@ export interface TargetSummary {
   key: string | null;
   files: number;
   bytes: number;
+  unzippedBytes: number | null;
   sha256: string | null;
   skipped: boolean;
   reason: string | null;
@@ -131,6 +132,7 @@ export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSu
       key: null,
       files: 0,
       bytes: 0,
+      unzippedBytes: null,
       sha256: null,
       skipped: false,
       reason: null,
@@ -177,6 +179,7 @@ async function syncTarget(
         key: previous?.key ?? key,
         files: prev.files,
         bytes: previous?.size ?? 0,
+        unzippedBytes: prev.unzippedBytes ?? null,
         sha256: prev.contentSha256,
         skipped: true,
         reason: "unchanged",
@@ -197,7 +200,13 @@ async function syncTarget(
   });
   summary.warnings.push(...built.warnings);
   const key = artifactKey(ctx.config.artifacts.artifactPrefix, target.package, ctx.started, ctx.resolved.commit);
-  Object.assign(summary, { key, files: built.zip.files, bytes: built.zip.bytes, sha256: built.zip.sha256 });
+  Object.assign(summary, {
+    key,
+    files: built.zip.files,
+    bytes: built.zip.bytes,
+    unzippedBytes: built.zip.size,
+    sha256: built.zip.sha256,
+  });
   if (ctx.outDir !== undefined) {
     const file = join(ctx.outDir, ...key.split("/"));
     await mkdir(dirname(file), { recursive: true });
@@ -219,6 +228,7 @@ async function syncTarget(
     source: ctx.source,
     contentSha256: built.zip.sha256,
     files: built.zip.files,
+    unzippedBytes: built.zip.size,
     format: ARTIFACT_FORMAT,
     ref: ctx.resolved.ref,
     layerConfig: encodeLayerConfig({
