@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { type Environment, loadSyncConfig } from "./config.ts";
-import { ConfigError, describeError, EventValidationError } from "./errors.ts";
+import { ConfigError, describeError, EventValidationError, summarise } from "./errors.ts";
 import { redact } from "./redact.ts";
 import { createSource } from "./sources/index.ts";
 import { type Logger, runSync, type SyncSummary } from "./sync.ts";
@@ -160,7 +160,15 @@ async function syncCommand(values: ReturnType<typeof parse>["values"], env: Envi
   const failed = summary.packages.filter((p) => p.error);
   if (failed.length) {
     io.stderr.write(
-      `${redact(`layer-sync: ${failed.length} package(s) failed: ${failed.map((p) => `${p.name}: ${p.error}`).join(" | ")}`)}\n`,
+      `layer-sync: ${describeError(
+        new Error(
+          `${failed.length} package(s) failed: ${summarise(
+            failed.map((p) => `${p.name}: ${p.error}`),
+            3,
+            " | ",
+          )}`,
+        ),
+      )}\n`,
     );
     return 1;
   }

@@ -278,7 +278,7 @@ export class HttpClient {
         return JSON.parse(text) as T;
       } catch (error) {
         throw new SourceProtocolError(
-          `${this.describe(req)} answered ${res.status} with a body that is not JSON (${text.slice(0, 80).replace(/\s+/g, " ")}…)`,
+          `${this.describe(req)} answered ${res.status} with a body that is not JSON (${redact(text.slice(0, 4096)).slice(0, 80).replace(/\s+/g, " ")}…)`,
           { cause: error, status: res.status, request: this.describe(req) },
         );
       }
@@ -359,11 +359,14 @@ export class HttpClient {
 
   private statusError(req: HttpRequest, status: number, body: string): SourceError {
     // one line, and without a final period, since a hint may follow
-    const providerMessage = this.options
-      .errorMessage?.(body)
-      ?.replace(/\s+/g, " ")
-      .slice(0, 300)
-      .replace(/[\s.]+$/, "");
+    // redact before the cut: a token cut in two is no longer recognised
+    const extracted = this.options.errorMessage?.(body);
+    const providerMessage =
+      extracted === undefined
+        ? undefined
+        : redact(extracted.replace(/\s+/g, " "))
+            .slice(0, 300)
+            .replace(/[\s.]+$/, "");
     const hint = this.options.hints?.[status];
     const text =
       `${this.describe(req)} answered ${status} ${STATUS_TEXT[status] ?? ""}`.trimEnd() +
