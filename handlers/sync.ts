@@ -86,7 +86,7 @@ async function performSync(config: SyncConfig, options: SyncOptions): Promise<Sy
 function selectFolders(config: SyncConfig, paths: string[] | undefined) {
   if (!paths) return config.source.folders;
   const selected = parseFolders(paths, config.layer.layerNamePrefix);
-  if (selected.problems.length) throw new EventValidationError(`"paths" ${selected.problems.join("; ")}`);
+  if (selected.problems.length) throw new EventValidationError(`"paths" ${summarise(selected.problems)}`);
   return selected.folders;
 }
 
