@@ -240,7 +240,13 @@ export class HttpClient {
       try {
         const res = await this.once(req);
         const verdict = await this.check(req, res);
-        if (verdict === "ok") return await consume(res);
+        if (verdict === "ok") {
+          try {
+            return await consume(res);
+          } finally {
+            release(res.body); // a refused or abandoned body must not hold its connection (close() waits for it)
+          }
+        }
         // a retryable status: decide whether and when to try again
         if (verdict.rateLimit) {
           const wait = verdict.rateLimit.waitMs ?? this.backoff(attempt);
@@ -409,6 +415,11 @@ export class HttpClient {
       { cause: error, request: this.describe(req) },
     );
   }
+}
+
+/** Drop what is left of a response body, so its connection is freed and closing the client never waits. */
+function release(body: Readable): void {
+  if (!body.readableEnded && !body.destroyed) body.destroy();
 }
 
 function isNetworkish(error: Error): boolean {
