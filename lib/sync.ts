@@ -310,6 +310,7 @@ async function finishPackage(
     pointer,
     key,
     `layer-sync: latest artifact of ${w.spec.package} (${config.source.repository}/${w.spec.path})`,
+    started,
   );
   if (outcome === "superseded") {
     w.summary.warnings.push("a newer run already pointed at a newer artifact; the pointer was left on it");
