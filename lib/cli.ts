@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import type { RunInterrupts } from "./artifacts.ts";
 import { type Environment, loadSyncConfig } from "./config.ts";
 import { ConfigError, describeError, EventValidationError, summarise } from "./errors.ts";
 import { redact } from "./redact.ts";
@@ -24,6 +25,41 @@ import { checkToken, readTokenParameter } from "./token.ts";
 export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown; isTTY?: boolean };
+  /**
+   * The process, when the CLI runs as a command: on SIGINT or SIGTERM a sync removes its run directory,
+   * aborts its open multipart uploads (waiting at most 2 s) and exits 130 or 143.
+   */
+  process?: {
+    pid: number;
+    on(signal: "SIGINT" | "SIGTERM", listener: () => void): unknown;
+    off(signal: "SIGINT" | "SIGTERM", listener: () => void): unknown;
+    exit(code: number): void;
+  };
+}
+
+/** Exit codes after a signal: 128 + its number. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/** Undo what an interrupted run left (run directory, multipart uploads), then exit with the signal's code. */
+function onSignals(io: CliIo, interrupts: RunInterrupts): () => void {
+  const proc = io.process;
+  if (!proc) return () => undefined;
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const handler = () => {
+      interrupts.staging?.disposeSync();
+      io.stderr.write(
+        `layer-sync: interrupted by ${signal}; the run directory was removed and nothing was pointed to\n`,
+      );
+      const aborts = [...interrupts.aborts].map((abort) => abort().catch(() => undefined));
+      const cap = new Promise((resolve) => setTimeout(resolve, 2000).unref());
+      void Promise.race([Promise.all(aborts), cap]).then(() => proc.exit(SIGNAL_EXIT[signal]));
+    };
+    proc.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) proc.off(signal, handler);
+  };
 }
 
 /** Extension point: the publish command, registered by `lib/publish` when present. */
@@ -138,6 +174,8 @@ async function syncCommand(values: ReturnType<typeof parse>["values"], env: Envi
     token = await readTokenParameter(aws.ssm, config.source.tokenParameterName);
   const bundle = createSource(config.source, token);
   let summary: SyncSummary;
+  const interrupts: RunInterrupts = { aborts: new Set() };
+  const stopListening = onSignals(io, interrupts);
   try {
     summary = await runSync(
       config,
@@ -151,9 +189,12 @@ async function syncCommand(values: ReturnType<typeof parse>["values"], env: Envi
         workDir: typeof values["work-dir"] === "string" ? resolve(values["work-dir"]) : join(tmpdir(), "layer-sync"),
         exclusiveWorkDir: false,
         logger,
+        interrupts,
+        ...(io.process ? { ownerPid: io.process.pid } : {}),
       },
     );
   } finally {
+    stopListening();
     await bundle.http.close();
   }
   io.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : table(summary));

@@ -24,6 +24,7 @@ import {
   type ArtifactMetadata,
   artifactKey,
   headArtifact,
+  type RunInterrupts,
   uploadArtifact,
 } from "./artifacts.ts";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "./config.ts";
@@ -74,6 +75,10 @@ export interface SyncDependencies {
   /** A Lambda environment runs one invocation at a time: clean every stale run directory. */
   exclusiveWorkDir: boolean;
   logger?: Logger;
+  /** Filled in with what a signal handler must undo (the run directory, open multipart uploads). */
+  interrupts?: RunInterrupts;
+  /** The process that owns the run directory (a later run removes it once this process is gone). */
+  ownerPid?: number;
 }
 
 export interface SyncOptions {
@@ -146,8 +151,14 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     deps.workDir,
     `${started.getTime()}-${randomBytes(4).toString("hex")}`,
     { maxFiles: config.source.maxFiles, maxBytes: config.source.maxBytes },
-    { exclusive: deps.exclusiveWorkDir, now: started.getTime(), packSmallFiles: true },
+    {
+      exclusive: deps.exclusiveWorkDir,
+      now: started.getTime(),
+      packSmallFiles: true,
+      ...(deps.ownerPid === undefined ? {} : { ownerPid: deps.ownerPid }),
+    },
   );
+  if (deps.interrupts) deps.interrupts.staging = staging;
   let used: FetchStrategy | "none" = "none";
   try {
     // 3. fetch what is left
@@ -177,6 +188,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     }
   } finally {
     await staging.dispose();
+    if (deps.interrupts) deps.interrupts.staging = undefined;
   }
   const summary: SyncSummary = {
     commit: resolved.commit,
@@ -303,7 +315,7 @@ async function finishPackage(
   };
   if (fingerprint) metadata.tree = fingerprint;
   if (layerConfig) metadata.layerConfig = layerConfig;
-  await uploadArtifact(s3, { bucket, key, file: zip.path, metadata });
+  await uploadArtifact(s3, { bucket, key, file: zip.path, metadata }, deps.interrupts);
   const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
   const outcome = await advancePointer(
     ssm,

@@ -5,4 +5,8 @@ import { register } from "tsx/esm/api";
 
 register();
 const { main } = await import("../lib/cli.ts");
-process.exitCode = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr });
+process.exitCode = await main(process.argv.slice(2), process.env, {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  process,
+});
