@@ -10,7 +10,7 @@ import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import middy from "@middy/core";
 import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/config.ts";
-import { EventValidationError, LayerSyncError } from "../lib/errors.ts";
+import { EventValidationError, LayerSyncError, summarise } from "../lib/errors.ts";
 import { parseSyncEvent, type SyncEvent } from "../lib/events.ts";
 import { type GateOutcome, gateError, gateOutcome, reportJob } from "../lib/gate.ts";
 import { putSummaryEvent } from "../lib/notify.ts";
@@ -29,9 +29,11 @@ export class SyncFailedError extends LayerSyncError {
   constructor(summary: SyncSummary) {
     const failed = summary.packages.filter((p) => p.error);
     super(
-      `${failed.length} of ${summary.packages.length} package(s) failed at ${summary.commit.slice(0, 7)}: ${failed
-        .map((p) => `${p.name}: ${p.error}`)
-        .join(" | ")}`,
+      `${failed.length} of ${summary.packages.length} package(s) failed at ${summary.commit.slice(0, 7)}: ${summarise(
+        failed.map((p) => `${p.name}: ${p.error}`),
+        3,
+        " | ",
+      )}`,
     );
     this.summary = summary;
   }
@@ -84,7 +86,7 @@ async function performSync(config: SyncConfig, options: SyncOptions): Promise<Sy
 function selectFolders(config: SyncConfig, paths: string[] | undefined) {
   if (!paths) return config.source.folders;
   const selected = parseFolders(paths, config.layer.layerNamePrefix);
-  if (selected.problems.length) throw new EventValidationError(`"paths" ${selected.problems.join("; ")}`);
+  if (selected.problems.length) throw new EventValidationError(`"paths" ${summarise(selected.problems)}`);
   return selected.folders;
 }
 

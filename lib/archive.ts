@@ -10,9 +10,10 @@
  *
  * Verification reopens the zip from disk without trusting the writer: it walks the central directory, checks
  * names, order and modes against the staged entries, inflates every entry and compares its CRC-32 and
- * size.
+ * size with what the source sent (digests taken while the bytes streamed in, not a re-read of the staged
+ * copy, so a staged file changed behind the stage's back cannot pass).
  */
-import { type FileHandle, open, readlink, stat } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createInflateRaw, inflateRawSync } from "node:zlib";
@@ -44,9 +45,9 @@ export async function buildZip(stage: FolderStage, outFile: string): Promise<Zip
   try {
     const inputs: ZipInput[] = [];
     for (const e of entries) {
-      const abs = stage.absolute(e.path);
       const prepared = e.kind === "symlink" ? undefined : stage.prepared(e.path);
-      const content = e.kind === "symlink" ? Buffer.from(await readlink(abs)) : prepared ? { prepared } : { path: abs };
+      const content =
+        e.kind === "symlink" ? Buffer.from(e.target ?? "") : prepared ? { prepared } : { path: stage.absolute(e.path) };
       inputs.push({ name: e.path, mode: MODE[e.kind], size: e.size, content });
     }
     const zip = await writeZipFile(inputs, outFile, ZIP_DATE, { level: ZIP_LEVEL });
@@ -190,8 +191,8 @@ async function entryCrc(fh: FileHandle, reader: WindowReader, e: CentralEntry): 
 
 /**
  * Reopen the zip and check it against the staged entries: names, order, modes, local headers, sizes and
- * CRC-32 of every entry after inflating it, and for files held in memory the CRC-32 of the staged bytes
- * themselves. Throws `ArchiveError` on the first mismatch.
+ * CRC-32 of every entry after inflating it, against the size and CRC-32 of what the source sent. Throws
+ * `ArchiveError` on the first mismatch.
  */
 export async function verifyZip(stage: FolderStage, zipFile: string): Promise<void> {
   const expected = zipEntries(stage);
@@ -213,11 +214,13 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
           `entry "${got.name}" has mode ${got.mode.toString(8)}, expected ${MODE[want.kind].toString(8)}`,
         );
       }
-      const held = want.kind === "symlink" ? undefined : await stage.checksum(want.path);
-      const expectedSize =
+      // what the source sent: digests taken as the bytes streamed in, never a re-read of the staged copy
+      const sent =
         want.kind === "symlink"
-          ? Buffer.byteLength(want.target ?? "")
-          : (held?.size ?? (await stat(stage.absolute(want.path))).size);
+          ? { crc: want.crc ?? crc32(Buffer.from(want.target ?? "")) >>> 0, size: Buffer.byteLength(want.target ?? "") }
+          : await stage.checksum(want.path);
+      if (!sent) throw new Error(`entry "${want.path}" has no digest of what the source sent`);
+      const expectedSize = sent.size;
       let result: { crc: number; size: number };
       try {
         result = await entryCrc(fh, reader, got);
@@ -228,7 +231,7 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
         throw new Error(`entry "${got.name}" inflates to ${result.size} bytes, expected ${expectedSize}`);
       }
       if (result.crc !== got.crc) throw new Error(`entry "${got.name}" fails its CRC-32 check`);
-      if (held && held.crc !== result.crc) throw new Error(`entry "${got.name}" does not hold the staged bytes`);
+      if (sent.crc !== result.crc) throw new Error(`entry "${got.name}" does not hold the bytes the source sent`);
     }
   } catch (error) {
     throw new ArchiveError(`the zip of folder "${stage.folder}" failed verification: ${(error as Error).message}`, {

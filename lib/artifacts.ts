@@ -140,6 +140,7 @@ async function readPart(file: string, offset: number, length: number): Promise<B
 export async function uploadArtifact(
   s3: S3Client,
   args: { bucket: string; key: string; file: string; metadata: ArtifactMetadata },
+  interrupts?: RunInterrupts,
 ): Promise<void> {
   const { bucket, key, file, metadata } = args;
   const { size } = await stat(file);
@@ -161,7 +162,7 @@ export async function uploadArtifact(
         }),
       );
     } else {
-      await multipartUpload(s3, bucket, key, file, size, metadata);
+      await multipartUpload(s3, bucket, key, file, size, metadata, interrupts);
     }
   } catch (error) {
     if (error instanceof ArtifactError) throw error;
@@ -193,6 +194,7 @@ async function multipartUpload(
   file: string,
   size: number,
   metadata: ArtifactMetadata,
+  interrupts?: RunInterrupts,
 ): Promise<void> {
   const created = await s3.send(
     new CreateMultipartUploadCommand({
@@ -205,6 +207,9 @@ async function multipartUpload(
   );
   const uploadId = created.UploadId;
   if (!uploadId) throw new ArtifactError(`S3 returned no upload id for s3://${bucket}/${key}`);
+  const abort = () =>
+    s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).then(() => undefined);
+  interrupts?.aborts.add(abort); // a signal aborts it where the process still can
   try {
     const count = Math.ceil(size / PART_SIZE);
     const parts = await mapLimit(
@@ -238,9 +243,18 @@ async function multipartUpload(
       }),
     );
   } catch (error) {
-    await s3
-      .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }))
-      .catch(() => undefined);
+    await abort().catch(() => undefined);
     throw error;
+  } finally {
+    interrupts?.aborts.delete(abort);
   }
+}
+
+/**
+ * What an interrupted run (SIGINT, SIGTERM) still has to undo: its staging area and any multipart upload
+ * under way. The run fills it in; the CLI's signal handler empties it.
+ */
+export interface RunInterrupts {
+  staging?: { disposeSync(): void };
+  aborts: Set<() => Promise<void>>;
 }

@@ -13,10 +13,11 @@ import { tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { SSMClient } from "@aws-sdk/client-ssm";
+import type { RunInterrupts } from "./artifacts.ts";
 import { BUILDER_KINDS, type BuilderKind } from "./build/builders.ts";
 import type { BuildDependencies } from "./build/sync-builds.ts";
 import { type Environment, loadSyncConfig, type SyncConfig } from "./config.ts";
-import { ConfigError, describeError, EventValidationError } from "./errors.ts";
+import { ConfigError, describeError, EventValidationError, summarise } from "./errors.ts";
 import { redact } from "./redact.ts";
 import type { Logger, SyncSummary } from "./sync.ts";
 
@@ -39,6 +40,41 @@ async function syncModules() {
 export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown; isTTY?: boolean };
+  /**
+   * The process, when the CLI runs as a command: on SIGINT or SIGTERM a sync removes its run directory,
+   * aborts its open multipart uploads (waiting at most 2 s) and exits 130 or 143.
+   */
+  process?: {
+    pid: number;
+    on(signal: "SIGINT" | "SIGTERM", listener: () => void): unknown;
+    off(signal: "SIGINT" | "SIGTERM", listener: () => void): unknown;
+    exit(code: number): void;
+  };
+}
+
+/** Exit codes after a signal: 128 + its number. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/** Undo what an interrupted run left (run directory, multipart uploads), then exit with the signal's code. */
+function onSignals(io: CliIo, interrupts: RunInterrupts): () => void {
+  const proc = io.process;
+  if (!proc) return () => undefined;
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const handler = () => {
+      interrupts.staging?.disposeSync();
+      io.stderr.write(
+        `layer-sync: interrupted by ${signal}; the run directory was removed and nothing was pointed to\n`,
+      );
+      const aborts = [...interrupts.aborts].map((abort) => abort().catch(() => undefined));
+      const cap = new Promise((resolve) => setTimeout(resolve, 2000).unref());
+      void Promise.race([Promise.all(aborts), cap]).then(() => proc.exit(SIGNAL_EXIT[signal]));
+    };
+    proc.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) proc.off(signal, handler);
+  };
 }
 
 /** Extension point: the publish command, registered by `lib/publish` when present. */
@@ -203,6 +239,8 @@ async function syncCommand(values: ReturnType<typeof parse>["values"], env: Envi
   const build = await buildDependencies(values, config, env, aws?.ssm, workDir);
   const bundle = createSource(config.source, token);
   let summary: SyncSummary;
+  const interrupts: RunInterrupts = { aborts: new Set() };
+  const stopListening = onSignals(io, interrupts);
   try {
     summary = await runSync(
       config,
@@ -217,16 +255,27 @@ async function syncCommand(values: ReturnType<typeof parse>["values"], env: Envi
         exclusiveWorkDir: false,
         logger,
         build,
+        interrupts,
+        ...(io.process ? { ownerPid: io.process.pid } : {}),
       },
     );
   } finally {
+    stopListening();
     await bundle.http.close();
   }
   io.stdout.write(values.json ? `${JSON.stringify(summary, null, 2)}\n` : table(summary));
   const failed = summary.packages.filter((p) => p.error);
   if (failed.length) {
     io.stderr.write(
-      `${redact(`layer-sync: ${failed.length} package(s) failed: ${failed.map((p) => `${p.name}: ${p.error}`).join(" | ")}`)}\n`,
+      `layer-sync: ${describeError(
+        new Error(
+          `${failed.length} package(s) failed: ${summarise(
+            failed.map((p) => `${p.name}: ${p.error}`),
+            3,
+            " | ",
+          )}`,
+        ),
+      )}\n`,
     );
     return 1;
   }

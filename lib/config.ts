@@ -207,6 +207,14 @@ class Reader {
     return env?.trim() ? env.trim() : undefined;
   }
 
+  /** Whether a setting is given (flag or environment) but holds nothing but whitespace. */
+  isSetButBlank(key: SettingKey): boolean {
+    const s = SETTINGS[key];
+    const flag = s.flag ? this.input.flags?.[s.flag] : undefined;
+    const given = flag !== undefined ? (typeof flag === "string" ? [flag] : [...flag]) : [this.input.env[s.env]];
+    return given.some((v) => v !== undefined && v.trim() === "");
+  }
+
   name(key: SettingKey): string {
     const s = SETTINGS[key];
     return s.flag ? `${s.env} (--${s.flag})` : s.env;
@@ -361,6 +369,13 @@ function readSource(r: Reader, layerNamePrefix: string): SourceConfig {
     r.problem("tokenParameter", `is not a valid SSM parameter name (got "${tokenParameterName}")`);
   }
   const token = r.one("token");
+  // a token that is set but blank is a mistake, never an anonymous run whose 401 would blame the repository
+  if (token === undefined && r.isSetButBlank("token")) {
+    r.problem("token", "is set but empty or only whitespace; give the token, or unset it for a public repository");
+  }
+  if (tokenParameterName === undefined && r.isSetButBlank("tokenParameter")) {
+    r.problem("tokenParameter", "is set but empty or only whitespace; name the token's SSM parameter, or unset it");
+  }
   return {
     provider,
     repository,

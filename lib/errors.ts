@@ -3,11 +3,20 @@
  * underlying `cause`, and has a message a person on call can act on. Messages never contain the token:
  * they are built from request descriptions that exclude credentials, and `redact()` scrubs them again.
  */
-import { redact } from "./redact.ts";
+import { redactAndTruncate } from "./redact.ts";
+
+/** Every error message stays under this many characters (and so far under Lambda's 256 KB payloads). */
+export const MESSAGE_MAX = 1000;
+
+/** A long list in one line: the first `shown` items, then how many more there are. */
+export function summarise(items: readonly string[], shown = 5, separator = "; "): string {
+  if (items.length <= shown) return items.join(separator);
+  return `${items.slice(0, shown).join(separator)}${separator}and ${items.length - shown} more`;
+}
 
 export class LayerSyncError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(redact(message), options);
+    super(redactAndTruncate(message, MESSAGE_MAX - 1), options);
     this.name = new.target.name;
   }
 }
@@ -18,10 +27,12 @@ export class ConfigError extends LayerSyncError {
   constructor(problems: string | readonly string[], options?: { cause?: unknown }) {
     const list = typeof problems === "string" ? [problems] : problems;
     super(
-      list.length === 1 ? (list[0] ?? "invalid configuration") : `invalid configuration: ${list.join("; ")}`,
+      list.length === 1 ? (list[0] ?? "invalid configuration") : `invalid configuration: ${summarise(list)}`,
       options,
     );
-    this.problems = list.map((p) => redact(p));
+    // a hostile event can hold 100,000 problems: keep the first ones and the count
+    const kept = list.slice(0, 20).map((p) => redactAndTruncate(p, MESSAGE_MAX - 1));
+    this.problems = list.length > kept.length ? [...kept, `and ${list.length - kept.length} more`] : kept;
   }
 }
 
@@ -77,9 +88,9 @@ export class ShareError extends LayerSyncError {}
 export function describeError(error: unknown): string {
   if (error instanceof Error) {
     const text = error.message || error.name;
-    return redact(text.replace(/\s*\n\s*/g, " "));
+    return redactAndTruncate(text.replace(/\s*\n\s*/g, " "), MESSAGE_MAX - 1);
   }
-  return redact(String(error));
+  return redactAndTruncate(String(error), MESSAGE_MAX - 1);
 }
 
 /** The provider refused the archive download (login redirect, HTML, 403 on the web host). `auto` falls back to walk. */

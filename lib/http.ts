@@ -68,11 +68,23 @@ export interface HttpClientOptions {
   errorMessage?: (body: string) => string | undefined;
   /** One-sentence advice per status, appended to errors. */
   hints?: Partial<Record<number, string>>;
+  /**
+   * The overall deadline of one attempt, headers to the end of the body: `deadlineFloorMs` (default 4 ×
+   * `timeoutMs`) plus the declared Content-Length at `minBytesPerSecond` (default 64 KiB/s); without a declared
+   * length, the larger of the floor and 15 minutes. A server that trickles is cut off there.
+   */
+  deadlineFloorMs?: number;
+  minBytesPerSecond?: number;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   random?: () => number;
   dispatcher?: Dispatcher;
 }
+
+/** The slowest a body may arrive, on average, before its request's overall deadline cuts it off. */
+export const MIN_BYTES_PER_SECOND = 64 * 1024;
+/** The deadline of a body whose length is not declared. */
+const UNDECLARED_DEADLINE_MS = 15 * 60_000;
 
 /** Thrown by a body consumer to ask for the whole request to be retried (for example a truncated archive). */
 export class RetryableBodyError extends Error {
@@ -240,7 +252,17 @@ export class HttpClient {
       try {
         const res = await this.once(req);
         const verdict = await this.check(req, res);
-        if (verdict === "ok") return await consume(res);
+        if (verdict === "ok") {
+          const deadline = this.deadline(req, res);
+          try {
+            return await consume(res);
+          } catch (error) {
+            throw deadline.expired ?? error; // a cut-off body is never retried
+          } finally {
+            clearTimeout(deadline.timer);
+            release(res.body); // a refused or abandoned body must not hold its connection (close() waits for it)
+          }
+        }
         // a retryable status: decide whether and when to try again
         if (verdict.rateLimit) {
           const wait = verdict.rateLimit.waitMs ?? this.backoff(attempt);
@@ -278,7 +300,7 @@ export class HttpClient {
         return JSON.parse(text) as T;
       } catch (error) {
         throw new SourceProtocolError(
-          `${this.describe(req)} answered ${res.status} with a body that is not JSON (${text.slice(0, 80).replace(/\s+/g, " ")}…)`,
+          `${this.describe(req)} answered ${res.status} with a body that is not JSON (${redact(text.slice(0, 4096)).slice(0, 80).replace(/\s+/g, " ")}…)`,
           { cause: error, status: res.status, request: this.describe(req) },
         );
       }
@@ -292,6 +314,29 @@ export class HttpClient {
       text: await readText(res.body),
       headers: res.headers,
     }));
+  }
+
+  /** Arm the overall deadline of one attempt: on expiry the body is destroyed with a one-line reason. */
+  private deadline(req: HttpRequest, res: HttpResponse): { timer: NodeJS.Timeout; expired?: SourceError } {
+    const declared = Number(header(res.headers, "content-length"));
+    const floor = this.options.deadlineFloorMs ?? 4 * this.options.timeoutMs;
+    const rate = this.options.minBytesPerSecond ?? MIN_BYTES_PER_SECOND;
+    const ms =
+      Number.isFinite(declared) && declared >= 0
+        ? floor + Math.ceil((declared / rate) * 1000)
+        : Math.max(floor, UNDECLARED_DEADLINE_MS);
+    const state: { timer: NodeJS.Timeout; expired?: SourceError } = {
+      timer: setTimeout(() => {
+        const length = Number.isFinite(declared) ? `${declared} declared bytes` : "a body of undeclared length";
+        state.expired = new SourceError(
+          `${this.describe(req)} did not finish within ${Math.round(ms / 1000)} s (${length} at the minimum of ${rate} bytes/s plus ${Math.round(floor / 1000)} s); the server is sending too slowly — retry later`,
+          { request: this.describe(req) },
+        );
+        res.body.destroy(state.expired);
+      }, ms),
+    };
+    state.timer.unref();
+    return state;
   }
 
   private backoff(attempt: number): number {
@@ -359,11 +404,14 @@ export class HttpClient {
 
   private statusError(req: HttpRequest, status: number, body: string): SourceError {
     // one line, and without a final period, since a hint may follow
-    const providerMessage = this.options
-      .errorMessage?.(body)
-      ?.replace(/\s+/g, " ")
-      .slice(0, 300)
-      .replace(/[\s.]+$/, "");
+    // redact before the cut: a token cut in two is no longer recognised
+    const extracted = this.options.errorMessage?.(body);
+    const providerMessage =
+      extracted === undefined
+        ? undefined
+        : redact(extracted.replace(/\s+/g, " "))
+            .slice(0, 300)
+            .replace(/[\s.]+$/, "");
     const hint = this.options.hints?.[status];
     const text =
       `${this.describe(req)} answered ${status} ${STATUS_TEXT[status] ?? ""}`.trimEnd() +
@@ -406,6 +454,11 @@ export class HttpClient {
       { cause: error, request: this.describe(req) },
     );
   }
+}
+
+/** Drop what is left of a response body, so its connection is freed and closing the client never waits. */
+function release(body: Readable): void {
+  if (!body.readableEnded && !body.destroyed) body.destroy();
 }
 
 function isNetworkish(error: Error): boolean {

@@ -66,14 +66,41 @@ function isNewer(a: string, b: string): boolean {
   return a.slice(a.lastIndexOf("/") + 1) > b.slice(b.lastIndexOf("/") + 1);
 }
 
-/** Point `name` at `key` unless a newer key is already there; repairs an overlapping older write. */
+/** How far ahead of this run's clock a key may be dated before it counts as written by a wrong clock. */
+export const CLOCK_SKEW_MS = 15 * 60_000;
+
+/** The time in a key's file name (`…-YYYYMMDDTHHMMSSZ-sha.zip`), or undefined when it has none. */
+export function keyTime(key: string): number | undefined {
+  const m = /-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-[^/]*\.zip$/.exec(key);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, se] = m.map(Number) as number[];
+  return Date.UTC(y as number, (mo as number) - 1, d, h, mi, se);
+}
+
+/**
+ * Point `name` at `key` unless a newer key is already there; repairs an overlapping older write. A current
+ * key dated after `now` (beyond `CLOCK_SKEW_MS`) was written by a machine with a wrong clock: ordering by
+ * key names would freeze the pointer on it until that date, so the write fails instead, naming the key.
+ */
 export async function advancePointer(
   ssm: SSMClient,
   name: string,
   key: string,
   description: string,
+  now?: Date,
 ): Promise<PointerWrite> {
   const current = await readParameter(ssm, name);
+  const currentTime = current === undefined ? undefined : keyTime(current);
+  if (
+    current !== undefined &&
+    now !== undefined &&
+    currentTime !== undefined &&
+    currentTime > now.getTime() + CLOCK_SKEW_MS
+  ) {
+    throw new ParameterError(
+      `pointer ${name} names ${current}, dated ${new Date(currentTime).toISOString()}, after this run's clock (${now.toISOString()}): a run with a wrong clock wrote it, and newer artifacts would never replace it. Fix that machine's clock, then point ${name} at the right artifact (aws ssm put-parameter --overwrite) or delete it, and run again`,
+    );
+  }
   if (current !== undefined && isNewer(current, key)) return "superseded";
   let value = key;
   for (let round = 0; round < 5; round++) {

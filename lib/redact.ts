@@ -24,6 +24,7 @@ function variants(token: string): string[] {
       out.add(secret);
       out.add(encodeURIComponent(secret));
       out.add(formEncode(secret));
+      out.add(Buffer.from(secret, "utf8").toString("base64"));
     }
   }
   return [...out].filter((v) => v.length >= 4);
@@ -40,14 +41,35 @@ export function clearSecrets(): void {
   secrets.clear();
 }
 
-/** Replace every registered secret in `text` with `***`. */
+/** A prefix of a secret longer than this that ends a message (a cut fell inside it) is masked too. */
+export const PREFIX_MIN = 9;
+
+/**
+ * Replace every registered secret in `text` with `***`, and a prefix of one (over 8 characters) that ends
+ * the text, possibly followed by an ellipsis, spaces or punctuation: what is left when a cut fell inside
+ * it. Callers redact before they truncate; the prefix rule covers a cut made elsewhere.
+ */
 export function redact(text: string): string {
   let out = text;
   // longest first, so a Basic form is not half-replaced by its secret part
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
+  const sorted = [...secrets].sort((a, b) => b.length - a.length);
+  for (const s of sorted) {
     if (out.includes(s)) out = out.split(s).join(MASK);
   }
+  const tail = /[\s.,;:…"')\]}]*$/.exec(out)?.[0] ?? "";
+  const body = out.slice(0, out.length - tail.length);
+  for (const s of sorted) {
+    for (let k = s.length - 1; k >= PREFIX_MIN; k--) {
+      if (body.endsWith(s.slice(0, k))) return `${body.slice(0, body.length - k)}${MASK}${tail}`;
+    }
+  }
   return out;
+}
+
+/** Redact, then cut to at most `max` characters (never the other way round: a cut token is not recognised). */
+export function redactAndTruncate(text: string, max: number): string {
+  const clean = redact(text);
+  return clean.length <= max ? clean : `${clean.slice(0, max - 1)}…`;
 }
 
 /** A URL for messages: no user info, and signed or token query parameters masked. */

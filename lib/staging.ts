@@ -1,8 +1,10 @@
 /**
  * The staging area in the work directory (`/tmp/layer-sync/<run>/<package>/` in Lambda). Adapters deliver
- * entries into a `FolderStage`, which checks every name, enforces the size and file-count limits while
- * streaming, and writes files, executables and symlinks to disk with their modes. Warm Lambdas keep
- * `/tmp`, so stale runs are removed before a run starts and the run's own directory after it ends.
+ * entries into a `FolderStage`, which checks every name, refuses a path that arrives twice, enforces the
+ * size and file-count limits while streaming, and writes files and executables to disk with their modes
+ * (create-only, never through a link). Symlinks stay in memory: the zip needs only their target text. Warm
+ * Lambdas keep `/tmp`, so stale runs are removed before a run starts and the run's own directory after it
+ * ends; a local run also removes run directories whose owner process is gone.
  *
  * An area created with `packSmallFiles` handles small files (up to `PACKED_FILE_MAX`, declared size known)
  * differently: each one is compressed for the zip as it arrives (on the thread pool, while the rest of the
@@ -10,12 +12,12 @@
  * file-system round trip each and only the files still being compressed are held in memory. When
  * compression falls behind, `file()` waits (backpressure on the download). Large files stream to disk.
  */
-import { createWriteStream } from "node:fs";
-import { chmod, type FileHandle, lstat, mkdir, open, readdir, readFile, rm, symlink } from "node:fs/promises";
+import { constants, rmSync } from "node:fs";
+import { type FileHandle, lstat, mkdir, open, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { inflateRawSync } from "node:zlib";
+import { crc32, inflateRawSync } from "node:zlib";
 import { LimitExceededError, PathSafetyError } from "./errors.ts";
 import { checkRelativePath, checkSymlinkTarget, quoteName } from "./paths.ts";
 import type { EntrySink } from "./sources/types.ts";
@@ -30,8 +32,10 @@ export interface StagedEntry {
   kind: "file" | "executable" | "symlink";
   /** Bytes on disk (files) or target length (symlinks). */
   size: number;
-  /** Symlink target. */
+  /** Symlink target (symlinks live only here, never on disk). */
   target?: string;
+  /** CRC-32 of the bytes the source sent, taken as they streamed in (unset for packed files). */
+  crc?: number;
 }
 
 export interface StageLimits {
@@ -183,12 +187,27 @@ class PackStore {
 
 function ignoreUntilPiped(): void {}
 
+/** Create-only, never through a link: a path that exists (as anything, a link included) fails with EEXIST. */
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * One package's entries. Structural safety: symlinks are never materialised on disk (the zip needs only
+ * their target text, kept here), directories are only ever created by the stage, and every file is created
+ * with O_EXCL|O_NOFOLLOW and chmodded through its descriptor, so nothing is ever written through a link or
+ * over another entry. A path that arrives twice, as any mix of file, directory and symlink, is refused by
+ * name; a delivery that fails (a retried download) is forgotten so that it can arrive again.
+ */
 export class FolderStage implements EntrySink {
   readonly folder: string;
   readonly dir: string;
   private readonly limits: StageLimits;
   private readonly entries = new Map<string, StagedEntry>();
-  private readonly symlinks = new Set<string>();
+  /** Paths being delivered right now (they count as taken). */
+  private readonly arriving = new Set<string>();
+  /** Every directory implied by an entry's path. */
+  private readonly dirs = new Set<string>();
+  /** Directories already created on disk. */
+  private readonly made = new Set<string>();
   /** The packed files. */
   private readonly packed = new Map<string, Promise<Packed>>();
   private readonly pack: PackStore | undefined;
@@ -218,12 +237,18 @@ export class FolderStage implements EntrySink {
     return join(this.dir, ...path.split("/"));
   }
 
-  /** CRC-32 and size of a packed file; undefined when the file is on disk (see `absolute`). */
+  /**
+   * CRC-32 and size of what the source sent for a file, taken while the bytes streamed in (or from the packed
+   * copy in memory); undefined for a path that is not a staged file.
+   */
   async checksum(path: string): Promise<{ crc: number; size: number } | undefined> {
     const packed = this.packed.get(path);
-    if (!packed) return undefined;
-    const { crc, size } = await packed;
-    return { crc, size };
+    if (packed) {
+      const { crc, size } = await packed;
+      return { crc, size };
+    }
+    const e = this.entries.get(path);
+    return e && e.kind !== "symlink" && e.crc !== undefined ? { crc: e.crc, size: e.size } : undefined;
   }
 
   /**
@@ -243,9 +268,21 @@ export class FolderStage implements EntrySink {
   /** A staged file's content, unpacked or from disk. */
   async read(path: string): Promise<Buffer> {
     const load = this.prepared(path);
-    if (!load) return readFile(this.absolute(path));
+    if (!load) return readFile(this.absolute(path), { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
     const { data, size } = await load();
     return size === 0 ? Buffer.alloc(0) : inflateRawSync(data);
+  }
+
+  /** Forget everything delivered so far (an archive is being downloaded again from its start). */
+  async reset(): Promise<void> {
+    this.entries.clear();
+    this.arriving.clear();
+    this.dirs.clear();
+    this.made.clear();
+    this.packed.clear();
+    this.totalBytes = 0;
+    await rm(this.dir, { recursive: true, force: true });
+    await mkdir(this.dir);
   }
 
   async file(path: string, body: Readable | Buffer, options: { executable: boolean; size?: number }): Promise<void> {
@@ -254,54 +291,62 @@ export class FolderStage implements EntrySink {
     if (!Buffer.isBuffer(body)) body.on("error", ignoreUntilPiped);
     const declared = Buffer.isBuffer(body) ? body.length : options.size;
     const packs = this.pack !== undefined && declared !== undefined && this.pack.fits(declared);
-    let abs = "";
+    const kind = options.executable ? "executable" : "file";
     try {
       this.admit(path);
       if (options.size !== undefined) this.reserve(path, options.size);
-      if (!packs) abs = await this.prepare(path);
     } catch (error) {
       if (!Buffer.isBuffer(body)) body.destroy();
       throw error;
     }
-    const previous = this.entries.get(path)?.size ?? 0;
-    this.totalBytes -= previous;
-    this.release(path);
-    if (packs && this.pack) {
-      const data = await this.collect(path, body);
-      this.totalBytes += data.length;
-      this.entries.set(path, { path, kind: options.executable ? "executable" : "file", size: data.length });
-      this.packed.set(path, (await this.pack.pack(data)).job);
-      return;
+    this.arriving.add(path);
+    let fh: FileHandle | undefined;
+    try {
+      if (packs && this.pack) {
+        const data = await this.collect(path, body);
+        this.totalBytes += data.length;
+        this.entries.set(path, { path, kind, size: data.length });
+        this.packed.set(path, (await this.pack.pack(data)).job);
+        return;
+      }
+      const mode = options.executable ? 0o755 : 0o644;
+      await this.makeParents(path);
+      fh = await open(this.absolute(path), CREATE_FLAGS, mode);
+      await fh.chmod(mode); // through the descriptor: the umask must not strip bits
+      let written = 0;
+      let crc = 0;
+      const limit = this.limits.maxBytes;
+      const counter = new Transform({
+        transform: (chunk: Buffer, _enc, cb) => {
+          written += chunk.length;
+          if (this.totalBytes + written > limit) {
+            cb(this.tooBig(path, this.totalBytes + written));
+            return;
+          }
+          crc = crc32(chunk, crc);
+          cb(null, chunk);
+        },
+      });
+      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+      await pipeline(source, counter, fh.createWriteStream()); // closes the descriptor
+      this.totalBytes += written;
+      this.entries.set(path, { path, kind, size: written, crc: crc >>> 0 });
+    } catch (error) {
+      if (!Buffer.isBuffer(body)) body.destroy();
+      if (fh) await unlink(this.absolute(path)).catch(() => undefined); // so a retried download can arrive
+      throw error;
+    } finally {
+      this.arriving.delete(path);
+      await fh?.close().catch(() => undefined);
     }
-    let written = 0;
-    const limit = this.limits.maxBytes;
-    const counter = new Transform({
-      transform: (chunk: Buffer, _enc, cb) => {
-        written += chunk.length;
-        if (this.totalBytes + written > limit) {
-          cb(this.tooBig(path, this.totalBytes + written));
-          return;
-        }
-        cb(null, chunk);
-      },
-    });
-    const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-    const mode = options.executable ? 0o755 : 0o644;
-    await pipeline(source, counter, createWriteStream(abs, { mode }));
-    await chmod(abs, mode); // the umask must not strip bits
-    this.totalBytes += written;
-    this.entries.set(path, { path, kind: options.executable ? "executable" : "file", size: written });
   }
 
+  /** A symlink: checked and kept as its target text, never created on disk. */
   async symlink(path: string, target: string): Promise<void> {
     this.admit(path);
-    this.release(path);
     checkSymlinkTarget(path, target, this.folder);
-    const abs = await this.prepare(path);
-    await rm(abs, { force: true });
-    await symlink(target, abs);
-    this.symlinks.add(path);
-    this.entries.set(path, { path, kind: "symlink", size: Buffer.byteLength(target), target });
+    const size = Buffer.byteLength(target);
+    this.entries.set(path, { path, kind: "symlink", size, target, crc: crc32(Buffer.from(target)) >>> 0 });
   }
 
   /** Read a small body into memory, enforcing the byte limit as it arrives. */
@@ -321,41 +366,38 @@ export class FolderStage implements EntrySink {
     return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, written);
   }
 
-  /** Forget an earlier packed content of `path` (it is being replaced). */
-  private release(path: string): void {
-    this.packed.delete(path);
-  }
-
-  /** Name checks and the file-count limit. */
+  /** Name checks, the one-arrival-per-path rule and the file-count limit; records the implied directories. */
   private admit(path: string): void {
     checkRelativePath(path, this.folder);
+    const where = `entry ${quoteName(path)} in folder "${this.folder}"`;
+    const earlier = this.entries.get(path);
+    if (earlier || this.arriving.has(path) || this.dirs.has(path)) {
+      const as = earlier?.kind === "symlink" ? "a symlink" : this.dirs.has(path) ? "a directory" : "a file";
+      throw new PathSafetyError(
+        `${where} arrives twice (already ${as}); a git tree cannot hold that, so the source is corrupt or hostile`,
+      );
+    }
     const segments = path.split("/");
     for (let i = 1; i < segments.length; i++) {
       const parent = segments.slice(0, i).join("/");
-      if (this.symlinks.has(parent)) {
+      const e = this.entries.get(parent);
+      if (e || this.arriving.has(parent)) {
         throw new PathSafetyError(
-          `entry ${quoteName(path)} in folder "${this.folder}" lies inside symlink ${quoteName(parent)}`,
-        );
-      }
-      if (this.entries.has(parent)) {
-        throw new PathSafetyError(
-          `entry ${quoteName(path)} in folder "${this.folder}" lies inside file ${quoteName(parent)}`,
+          `${where} lies inside ${e?.kind === "symlink" ? "symlink" : "file"} ${quoteName(parent)}`,
         );
       }
     }
-    if (!this.entries.has(path) && this.entries.size >= this.limits.maxFiles) {
+    if (this.entries.size + this.arriving.size >= this.limits.maxFiles) {
       throw new LimitExceededError(
         `folder "${this.folder}" has more than ${this.limits.maxFiles} files (limit SOURCE_MAX_FILES); split the folder or raise the limit`,
       );
     }
+    for (let i = 1; i < segments.length; i++) this.dirs.add(segments.slice(0, i).join("/"));
   }
 
   /** Fail early when a declared size already breaks the byte limit. */
   private reserve(path: string, size: number): void {
-    const previous = this.entries.get(path)?.size ?? 0;
-    if (this.totalBytes - previous + size > this.limits.maxBytes) {
-      throw this.tooBig(path, this.totalBytes - previous + size);
-    }
+    if (this.totalBytes + size > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + size);
   }
 
   private tooBig(path: string, bytes: number): LimitExceededError {
@@ -368,11 +410,23 @@ export class FolderStage implements EntrySink {
     return new LimitExceededError(`${over}; ${advice}`);
   }
 
-  private async prepare(path: string): Promise<string> {
-    const abs = this.absolute(path);
-    const parent = abs.slice(0, abs.lastIndexOf("/"));
-    await mkdir(parent, { recursive: true });
-    return abs;
+  /** Create the parent directories one by one (never recursively through whatever is there). */
+  private async makeParents(path: string): Promise<void> {
+    const segments = path.split("/");
+    for (let i = 1; i < segments.length; i++) {
+      const dir = segments.slice(0, i).join("/");
+      if (this.made.has(dir)) continue;
+      await mkdir(this.absolute(dir), { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== "EEXIST") throw error;
+      });
+      const st = await lstat(this.absolute(dir));
+      if (!st.isDirectory()) {
+        throw new PathSafetyError(
+          `entry ${quoteName(path)} in folder "${this.folder}": ${quoteName(dir)} is not a directory`,
+        );
+      }
+      this.made.add(dir);
+    }
   }
 }
 
@@ -390,22 +444,32 @@ export class StagingArea {
 
   /**
    * Create the run directory. Other run directories under `workDir` are removed first: all of them when
-   * `exclusive` (a Lambda environment runs one invocation at a time), otherwise those older than an hour.
-   * `packSmallFiles` (default false) packs small files, compressed for the zip, into one file instead of
-   * writing each one.
+   * `exclusive` (a Lambda environment runs one invocation at a time), otherwise those older than an hour and
+   * those whose owner process (`ownerPid`, recorded in `.owner`) is gone. `packSmallFiles` (default false)
+   * packs small files, compressed for the zip, into one file instead of writing each one.
    */
   static async create(
     workDir: string,
     runId: string,
     limits: StageLimits,
-    options: { exclusive: boolean; now: number; packSmallFiles?: boolean },
+    options: {
+      exclusive: boolean;
+      now: number;
+      packSmallFiles?: boolean;
+      /** The process that owns the new run directory, recorded so a later run can tell it is gone. */
+      ownerPid?: number;
+      /** Whether a process is still running (default: signal 0). */
+      isAlive?: (pid: number) => boolean;
+    },
   ): Promise<StagingArea> {
     await mkdir(workDir, { recursive: true });
+    const alive = options.isAlive ?? processAlive;
     for (const name of await readdir(workDir)) {
       const p = join(workDir, name);
       const st = await lstat(p).catch(() => undefined);
       if (!st) continue;
-      if (options.exclusive || options.now - st.mtimeMs > 3_600_000) {
+      const owner = st.isDirectory() ? await readOwner(p) : undefined;
+      if (options.exclusive || options.now - st.mtimeMs > 3_600_000 || (owner !== undefined && !alive(owner))) {
         // another process may still be writing there (a local run beside this one): never fail on it
         await rm(p, { recursive: true, force: true, maxRetries: 2 }).catch(() => undefined);
       }
@@ -413,6 +477,7 @@ export class StagingArea {
     const runDir = join(workDir, runId);
     await rm(runDir, { recursive: true, force: true });
     await mkdir(runDir, { recursive: true });
+    if (options.ownerPid !== undefined) await writeFile(join(runDir, OWNER_FILE), `${options.ownerPid}\n`);
     return new StagingArea(runDir, limits, options.packSmallFiles === true);
   }
 
@@ -432,5 +497,28 @@ export class StagingArea {
   async dispose(): Promise<void> {
     await this.pack?.close();
     await rm(this.runDir, { recursive: true, force: true });
+  }
+
+  /** Remove the run directory at once (a signal handler, which cannot wait for promises). */
+  disposeSync(): void {
+    rmSync(this.runDir, { recursive: true, force: true });
+  }
+}
+
+/** The file in a run directory that names the process owning it. */
+const OWNER_FILE = ".owner";
+
+async function readOwner(runDir: string): Promise<number | undefined> {
+  const text = await readFile(join(runDir, OWNER_FILE), "utf8").catch(() => undefined);
+  const pid = text === undefined ? Number.NaN : Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -24,6 +24,7 @@ import {
   type ArtifactMetadata,
   artifactKey,
   headArtifact,
+  type RunInterrupts,
   uploadArtifact,
 } from "./artifacts.ts";
 import { type BuildDependencies, type BuildSummary, syncBuiltFolder } from "./build/sync-builds.ts";
@@ -82,6 +83,10 @@ export interface SyncDependencies {
   logger?: Logger;
   /** Build folders (dependency manifests) are built with this; without it they are mirrored as they are. */
   build?: BuildDependencies | undefined;
+  /** Filled in with what a signal handler must undo (the run directory, open multipart uploads). */
+  interrupts?: RunInterrupts;
+  /** The process that owns the run directory (a later run removes it once this process is gone). */
+  ownerPid?: number;
 }
 
 export interface SyncOptions {
@@ -159,8 +164,14 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     deps.workDir,
     `${started.getTime()}-${randomBytes(4).toString("hex")}`,
     { maxFiles: config.source.maxFiles, maxBytes: config.source.maxBytes },
-    { exclusive: deps.exclusiveWorkDir, now: started.getTime(), packSmallFiles: true },
+    {
+      exclusive: deps.exclusiveWorkDir,
+      now: started.getTime(),
+      packSmallFiles: true,
+      ...(deps.ownerPid === undefined ? {} : { ownerPid: deps.ownerPid }),
+    },
   );
+  if (deps.interrupts) deps.interrupts.staging = staging;
   let used: FetchStrategy | "none" = "none";
   try {
     // 3. fetch what is left
@@ -190,6 +201,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     }
   } finally {
     await staging.dispose();
+    if (deps.interrupts) deps.interrupts.staging = undefined;
   }
   const summary: SyncSummary = {
     commit: resolved.commit,
@@ -376,13 +388,14 @@ async function finishPackage(
   };
   if (fingerprint) metadata.tree = fingerprint;
   if (layerConfig) metadata.layerConfig = layerConfig;
-  await uploadArtifact(s3, { bucket, key, file: zip.path, metadata });
+  await uploadArtifact(s3, { bucket, key, file: zip.path, metadata }, deps.interrupts);
   const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
   const outcome = await advancePointer(
     ssm,
     pointer,
     key,
     `layer-sync: latest artifact of ${w.spec.package} (${config.source.repository}/${w.spec.path})`,
+    started,
   );
   if (outcome === "superseded") {
     w.summary.warnings.push("a newer run already pointed at a newer artifact; the pointer was left on it");

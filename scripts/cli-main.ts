@@ -6,4 +6,8 @@
  */
 import { main } from "../lib/cli.ts";
 
-process.exitCode = await main(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr });
+process.exitCode = await main(process.argv.slice(2), process.env, {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  process,
+});

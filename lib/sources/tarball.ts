@@ -14,7 +14,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import * as tar from "tar-stream";
 import { mapLimit } from "../concurrency.ts";
-import { SourceNotFoundError, SourceProtocolError, UnsupportedEntryError } from "../errors.ts";
+import { PathSafetyError, SourceNotFoundError, SourceProtocolError, UnsupportedEntryError } from "../errors.ts";
 import { RetryableBodyError } from "../http.ts";
 import { quoteName, relativeTo } from "../paths.ts";
 import { bufferStream, collect, isLfsPointer, LFS_POINTER_MAX_BYTES } from "./common.ts";
@@ -77,7 +77,11 @@ export async function extractFolders(body: Readable, targets: FolderTarget[], wh
   const lfs: LfsPending[] = [];
   const seen = new Map<string, number>(); // folder -> entries delivered
   const dirs = new Map<string, { target: FolderTarget; path: string; children: number }>();
+  /** Every path the archive has named, whatever its type: a second arrival is refused, naming it. */
+  const named = new Set<string>();
   let root: string | undefined;
+  // a retried download delivers the whole archive again: start every folder from nothing
+  for (const t of targets) await t.sink.reset?.();
 
   const fail = (target: FolderTarget, error: unknown) => {
     if (!errors.has(target.folder))
@@ -99,6 +103,19 @@ export async function extractFolders(body: Readable, targets: FolderTarget[], wh
         )
       : [];
     if (owners.length === 0) return discardEntry(entry);
+    if (named.has(repoPath)) {
+      for (const t of owners) {
+        const rel = relativeTo(t.folder, repoPath) ?? repoPath;
+        fail(
+          t,
+          new PathSafetyError(
+            `entry ${quoteName(rel)} in folder "${t.folder}" arrives twice in the archive; a git tree cannot hold that, so the source is corrupt or hostile`,
+          ),
+        );
+      }
+      return discardEntry(entry);
+    }
+    named.add(repoPath);
     // count children of the parent directory for submodule detection
     const parent = repoPath.includes("/") ? repoPath.slice(0, repoPath.lastIndexOf("/")) : "";
     const parentDir = dirs.get(parent);

@@ -24,6 +24,11 @@ export interface EntrySink {
   file(path: string, body: Readable | Buffer, options: { executable: boolean; size?: number }): Promise<void>;
   /** A symbolic link (mode 120000) whose content is `target`. */
   symlink(path: string, target: string): Promise<void>;
+  /**
+   * Forget everything delivered so far: an archive is about to be delivered again from its start. A path
+   * delivered twice otherwise is refused as a duplicate.
+   */
+  reset?(): Promise<void>;
 }
 
 /** A folder to fetch together with the sink that receives it. */

@@ -39,3 +39,15 @@ describe("authorizationFor", () => {
     expect(authorizationFor(undefined)).toBeUndefined();
   });
 });
+
+describe("redact at a cut", () => {
+  it("masks a prefix of the token over 8 characters that ends a message, and the base64 of the secret part", () => {
+    registerSecret("me@acme.com:abcdefghijklmnopqrstuvw");
+    expect(redact("failed: abcdefghij")).toBe("failed: ***");
+    expect(redact("failed: abcdefghijklm…")).toBe("failed: ***…");
+    expect(redact("short abcdefgh")).toBe("short abcdefgh"); // 8 characters say nothing
+    const b64 = Buffer.from("abcdefghijklmnopqrstuvw").toString("base64");
+    expect(redact(`secret part ${b64} sent`)).toBe("secret part *** sent");
+    expect(redact(`cut ${b64.slice(0, 12)}`)).toBe("cut ***");
+  });
+});

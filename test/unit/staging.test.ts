@@ -1,4 +1,5 @@
-import { mkdir, readdir, stat, utimes } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -21,6 +22,29 @@ describe("StagingArea", () => {
     await exclusive.dispose();
     expect(await readdir(work)).toEqual([]);
     await area.dispose();
+  });
+});
+
+describe("StagingArea's stale run directories", () => {
+  it("are removed when their owner process is gone, and kept while it runs", async () => {
+    const work = join(tmpdir(), `ls-staging-owner-${process.pid}-${Date.now()}`);
+    const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]).stdout.toString();
+    for (const [dir, pid] of [
+      ["dead-owner", gone],
+      ["live-owner", String(process.pid)],
+    ]) {
+      await mkdir(join(work, dir as string), { recursive: true });
+      await writeFile(join(work, dir as string, ".owner"), `${pid}\n`);
+    }
+    const area = await StagingArea.create(work, "mine", limits, {
+      exclusive: false,
+      now: Date.now(),
+      ownerPid: process.pid,
+    });
+    expect((await readdir(work)).sort()).toEqual(["live-owner", "mine"]);
+    expect(await readFile(join(work, "mine", ".owner"), "utf8")).toBe(`${process.pid}\n`);
+    await area.dispose();
+    await rm(work, { recursive: true, force: true });
   });
 });
 
