@@ -12,8 +12,8 @@ import { promisify } from "node:util";
 import { createGunzip, deflateRaw } from "node:zlib";
 import * as tar from "tar-stream";
 import { Agent, request } from "undici";
-import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../lib/archive.ts";
-import { ZIP_LEVEL, type ZipInput, zipToBuffer } from "../lib/zip-writer.ts";
+import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
+import { ZIP_LEVEL, type ZipInput, zipToBuffer } from "../lib/sync/zip/writer.ts";
 
 const deflateRawAsync = promisify(deflateRaw);
 

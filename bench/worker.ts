@@ -9,7 +9,7 @@ import { writeFile } from "node:fs/promises";
 import type { Job, JobResult, LayerSyncJob, WorkerMessage } from "./jobs.ts";
 
 const job = JSON.parse(process.argv[2] ?? "{}") as Job;
-const { main } = job.kind === "layer-sync" ? await import("../lib/cli.ts") : { main: undefined };
+const { main } = job.kind === "layer-sync" ? await import("../cli/main.ts") : { main: undefined };
 const { runBaseline } = job.kind === "baseline" ? await import("./baseline.ts") : { runBaseline: undefined };
 const { runLowerBound } = job.kind === "lower-bound" ? await import("./lower-bound.ts") : { runLowerBound: undefined };
 

@@ -4,64 +4,17 @@
  * the prefix. It parses settings and the event once, runs the publish core, records metrics, puts a
  * "Layer Publish Summary" event when SUMMARY_EVENT_BUS is set, and throws after all packages have finished if
  * any failed (in any Region), so Lambda's retries and failure destination fire. The clients of the other
- * PUBLISH_REGIONS come from `regionClients`, one set per Region, reused while the environment stays warm.
+ * PUBLISH_REGIONS come from `regionClients` (runtime.ts), one set per Region, reused while the environment stays warm.
  */
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { LambdaClient } from "@aws-sdk/client-lambda";
-import { OrganizationsClient } from "@aws-sdk/client-organizations";
-import { RAMClient } from "@aws-sdk/client-ram";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
 import middy from "@middy/core";
-import { loadPublishConfig } from "../lib/config.ts";
-import { parsePublishEvent } from "../lib/events.ts";
-import { putSummaryEvent } from "../lib/notify.ts";
-import {
-  PublishFailedError,
-  type PublishSummary,
-  type RegionClientFactory,
-  type RegionClients,
-  runPublish,
-} from "../lib/publish/publish.ts";
-import { awsClients, coreLogger, logger, metrics, redactErrors } from "./runtime.ts";
-
-interface PublishOnlyClients {
-  lambda: LambdaClient;
-  ram: RAMClient;
-  organizations: OrganizationsClient;
-  regionClients: RegionClientFactory;
-}
-
-let publishOnly: PublishOnlyClients | undefined;
-const regional = new Map<string, RegionClients>();
-
-/** The clients of another Region, created on first use and reused while the environment stays warm. */
-export const regionClients: RegionClientFactory = (region) => {
-  let clients = regional.get(region);
-  if (!clients) {
-    clients = {
-      lambda: new LambdaClient({ region }),
-      s3: new S3Client({ region }),
-      ssm: new SSMClient({ region }),
-      ram: new RAMClient({ region }),
-    };
-    regional.set(region, clients);
-  }
-  return clients;
-};
-
-/** The clients only publishing needs, created on first use and reused while the environment stays warm. */
-export function publishClients(): PublishOnlyClients {
-  publishOnly ??= {
-    lambda: new LambdaClient({}),
-    ram: new RAMClient({}),
-    organizations: new OrganizationsClient({}),
-    regionClients,
-  };
-  return publishOnly;
-}
+import { putSummaryEvent } from "../lib/pipeline/notify.ts";
+import { PublishFailedError, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
+import { loadPublishConfig } from "../lib/shared/config.ts";
+import { parsePublishEvent } from "../lib/shared/events.ts";
+import { awsClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
 
 function recordMetrics(summary: PublishSummary, started: number): void {
   const ok = summary.packages.filter((p) => p.error === undefined);

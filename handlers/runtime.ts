@@ -6,12 +6,16 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { OrganizationsClient } from "@aws-sdk/client-organizations";
+import { RAMClient } from "@aws-sdk/client-ram";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import type { MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
-import { redact } from "../lib/redact.ts";
-import type { Logger as CoreLogger } from "../lib/sync.ts";
+import type { RegionClientFactory, RegionClients } from "../lib/publish/publish.ts";
+import type { Logger as CoreLogger } from "../lib/shared/log.ts";
+import { redact } from "../lib/shared/redact.ts";
 
 export const logger = new Logger({ serviceName: "layer-sync" });
 export const metrics = new Metrics({ namespace: "LayerSync", serviceName: "layer-sync" });
@@ -33,6 +37,42 @@ let clients: { s3: S3Client; ssm: SSMClient; events: EventBridgeClient } | undef
 export function awsClients(): { s3: S3Client; ssm: SSMClient; events: EventBridgeClient } {
   clients ??= { s3: new S3Client({}), ssm: new SSMClient({}), events: new EventBridgeClient({}) };
   return clients;
+}
+
+export interface PublishOnlyClients {
+  lambda: LambdaClient;
+  ram: RAMClient;
+  organizations: OrganizationsClient;
+  regionClients: RegionClientFactory;
+}
+
+let publishOnly: PublishOnlyClients | undefined;
+const regional = new Map<string, RegionClients>();
+
+/** The clients of another Region, created on first use and reused while the environment stays warm. */
+export const regionClients: RegionClientFactory = (region) => {
+  let clients = regional.get(region);
+  if (!clients) {
+    clients = {
+      lambda: new LambdaClient({ region }),
+      s3: new S3Client({ region }),
+      ssm: new SSMClient({ region }),
+      ram: new RAMClient({ region }),
+    };
+    regional.set(region, clients);
+  }
+  return clients;
+};
+
+/** The clients only publishing needs, created on first use and reused while the environment stays warm. */
+export function publishClients(): PublishOnlyClients {
+  publishOnly ??= {
+    lambda: new LambdaClient({}),
+    ram: new RAMClient({}),
+    organizations: new OrganizationsClient({}),
+    regionClients,
+  };
+  return publishOnly;
 }
 
 /** Re-throw errors with secrets removed from message and stack. */

@@ -9,17 +9,16 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import middy from "@middy/core";
-import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/config.ts";
-import { EventValidationError, LayerSyncError, summarise } from "../lib/errors.ts";
-import { parseSyncEvent, type SyncEvent } from "../lib/events.ts";
-import { type GateOutcome, gateError, gateOutcome, reportJob } from "../lib/gate.ts";
-import { putSummaryEvent } from "../lib/notify.ts";
+import { type GateOutcome, gateError, gateOutcome, reportJob } from "../lib/pipeline/gate.ts";
+import { putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
-import { createSource } from "../lib/sources/index.ts";
-import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync.ts";
-import { checkToken, TokenCache } from "../lib/token.ts";
-import { publishClients } from "./publish.ts";
-import { awsClients, coreLogger, logger, metrics, redactErrors } from "./runtime.ts";
+import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/shared/config.ts";
+import { EventValidationError, LayerSyncError, summarise } from "../lib/shared/errors.ts";
+import { parseSyncEvent, type SyncEvent } from "../lib/shared/events.ts";
+import { checkToken, TokenCache } from "../lib/shared/token.ts";
+import { createSource } from "../lib/sync/sources/index.ts";
+import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts";
+import { awsClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
 
 const tokens = new TokenCache(5 * 60_000);
 

@@ -504,7 +504,7 @@ export class LayerSyncStack extends Stack {
     new CfnOutput(this, "EventsDeadLetterQueueUrl", { value: this.eventsDeadLetterQueue.queueUrl });
   }
 
-  /** Settings from props, validated the way lib/config.ts validates them, defaults made explicit. */
+  /** Settings from props, validated the way lib/shared/config.ts validates them, defaults made explicit. */
   private deploySettings(
     settings: LayerSyncSettings | undefined,
     options: LayerSyncOptions,

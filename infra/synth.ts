@@ -19,8 +19,8 @@ import { fileURLToPath } from "node:url";
 import { App } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { build } from "esbuild";
-import { MODE, ZIP_DATE } from "../lib/archive.ts";
-import { zipToBuffer } from "../lib/zip-writer.ts";
+import { MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
+import { zipToBuffer } from "../lib/sync/zip/writer.ts";
 import {
   CREATE_REQUIRE_BANNER,
   ESBUILD_TARGET,
@@ -69,7 +69,7 @@ export function synthesizeTemplate(): Record<string, unknown> {
 
 /**
  * Zips files (name → bytes) with sorted entries, the fixed 1980 date and 0644 modes, with layer-sync's own
- * writer (the records every standard reader accepts, see lib/zip-writer.ts) at DEFLATE level 9.
+ * writer (the records every standard reader accepts, see lib/sync/zip/writer.ts) at DEFLATE level 9.
  */
 export async function deterministicZip(files: ReadonlyMap<string, Uint8Array>): Promise<Buffer> {
   const names = [...files.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));

@@ -7,11 +7,11 @@
  */
 import { lstat, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
-import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../archive.ts";
-import { DEFAULTS } from "../config.ts";
-import { BuildError, LimitExceededError } from "../errors.ts";
-import { checkRelativePath, checkSymlinkChains, quoteName } from "../paths.ts";
-import { writeZipFile, ZIP_LEVEL } from "../zip-writer.ts";
+import { DEFAULTS } from "../shared/config.ts";
+import { BuildError, LimitExceededError } from "../shared/errors.ts";
+import { checkRelativePath, checkSymlinkChains, quoteName } from "../shared/paths.ts";
+import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../sync/zip/archive.ts";
+import { writeZipFile, ZIP_LEVEL } from "../sync/zip/writer.ts";
 import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
 import { publicIndexUrl } from "./builders.ts";
 import { buildFingerprint } from "./fingerprint.ts";

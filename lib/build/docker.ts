@@ -7,7 +7,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { BuildError } from "../errors.ts";
+import { BuildError } from "../shared/errors.ts";
 import {
   type Builder,
   type BuilderOptions,

@@ -13,8 +13,8 @@
  */
 import { copyFile, lstat, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BuildError } from "../errors.ts";
-import { quoteName } from "../paths.ts";
+import { BuildError } from "../shared/errors.ts";
+import { quoteName } from "../shared/paths.ts";
 import {
   type Builder,
   type BuilderOptions,

@@ -13,7 +13,7 @@
  * Architectures: `build.architectures`, else layer.json's `architectures`, else `COMPATIBLE_ARCHITECTURES`,
  * else `x86_64`.
  */
-import { ConfigError } from "../errors.ts";
+import { ConfigError } from "../shared/errors.ts";
 
 export type Language = "python" | "nodejs";
 export type Architecture = "x86_64" | "arm64";

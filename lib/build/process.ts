@@ -5,8 +5,8 @@
  * and messages pass through `redact()` again.
  */
 import { spawn } from "node:child_process";
-import { BuildError } from "../errors.ts";
-import { redact, registerSecret } from "../redact.ts";
+import { BuildError } from "../shared/errors.ts";
+import { redact, registerSecret } from "../shared/redact.ts";
 
 /** Bytes of each output stream kept for messages. */
 export const OUTPUT_TAIL = 64 * 1024;

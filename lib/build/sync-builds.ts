@@ -14,13 +14,19 @@ import { copyFile, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { LAYER_CONFIG_FILE } from "../archive.ts";
-import { ARTIFACT_FORMAT, type ArtifactMetadata, artifactKey, headArtifact, uploadArtifact } from "../artifacts.ts";
-import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../config.ts";
-import { describeError } from "../errors.ts";
-import { encodeLayerConfig, parseLayerConfig } from "../layer-config.ts";
-import { advancePointer, readParameter } from "../pointer.ts";
-import type { FolderStage } from "../staging.ts";
+import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../shared/config.ts";
+import { describeError } from "../shared/errors.ts";
+import { encodeLayerConfig, parseLayerConfig } from "../shared/layer-config.ts";
+import {
+  ARTIFACT_FORMAT,
+  type ArtifactMetadata,
+  artifactKey,
+  headArtifact,
+  uploadArtifact,
+} from "../sync/artifacts/artifacts.ts";
+import { advancePointer, readParameter } from "../sync/artifacts/pointer.ts";
+import type { FolderStage } from "../sync/staging/staging.ts";
+import { LAYER_CONFIG_FILE } from "../sync/zip/archive.ts";
 import { type Builder, type BuilderKind, createBuilder, type IndexSettings } from "./builders.ts";
 import { buildTarget, targetFingerprint } from "./content.ts";
 import { type BuildPlan, type BuildTarget, planBuild } from "./plan.ts";

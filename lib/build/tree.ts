@@ -5,10 +5,10 @@
  */
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { UnsupportedEntryError } from "../errors.ts";
-import { checkRelativePath, checkSymlinkTarget, quoteName } from "../paths.ts";
-import type { FolderStage } from "../staging.ts";
-import type { ZipInput } from "../zip-writer.ts";
+import { UnsupportedEntryError } from "../shared/errors.ts";
+import { checkRelativePath, checkSymlinkTarget, quoteName } from "../shared/paths.ts";
+import type { FolderStage } from "../sync/staging/staging.ts";
+import type { ZipInput } from "../sync/zip/writer.ts";
 
 export interface TreeEntry {
   /** `/`-separated path relative to the tree's root (the layer root). */

@@ -7,10 +7,11 @@
  * it always sits at the end of the Description, and a `layer.json` description is put in front of it.
  * Everything is checked against Lambda's limits before any call is made.
  */
-import type { ArtifactMetadata } from "../artifacts.ts";
-import type { LayerConfig } from "../config.ts";
-import { describeError, PublishError } from "../errors.ts";
-import { decodeLayerConfig } from "../layer-config.ts";
+
+import type { LayerConfig } from "../shared/config.ts";
+import { describeError, PublishError } from "../shared/errors.ts";
+import { decodeLayerConfig } from "../shared/layer-config.ts";
+import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
 
 export const DESCRIPTION_MAX = 256;
 export const LICENSE_MAX = 512;

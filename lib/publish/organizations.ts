@@ -17,9 +17,9 @@ import {
   ListOrganizationalUnitsForParentCommand,
   type OrganizationsClient,
 } from "@aws-sdk/client-organizations";
-import type { LayerConfig } from "../config.ts";
-import { ShareError } from "../errors.ts";
-import { attempt } from "./aws-errors.ts";
+import { attempt } from "../shared/aws-errors.ts";
+import type { LayerConfig } from "../shared/config.ts";
+import { ShareError } from "../shared/errors.ts";
 
 export interface OrganizationInfo {
   id: string;

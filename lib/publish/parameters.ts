@@ -4,9 +4,9 @@
  * run finds under the prefix, and the layer versions that parameters under a package's path still name.
  */
 import { GetParametersByPathCommand, type Parameter, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
-import { PublishError } from "../errors.ts";
-import { readParameter } from "../pointer.ts";
-import { attempt, callFailed, errorName } from "./aws-errors.ts";
+import { attempt, callFailed, errorName } from "../shared/aws-errors.ts";
+import { PublishError } from "../shared/errors.ts";
+import { readParameter } from "../sync/artifacts/pointer.ts";
 import { parseLayerArn } from "./layers.ts";
 
 /**

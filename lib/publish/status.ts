@@ -8,10 +8,11 @@
  *
  * The core of `layer-sync status`; the command line around it is not part of this module.
  */
-import { headArtifact } from "../artifacts.ts";
-import { mapLimit } from "../concurrency.ts";
-import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../config.ts";
-import { describeError } from "../errors.ts";
+
+import { mapLimit } from "../shared/concurrency.ts";
+import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../shared/config.ts";
+import { describeError } from "../shared/errors.ts";
+import { headArtifact } from "../sync/artifacts/artifacts.ts";
 import { carriesContent } from "./layer-settings.ts";
 import { listLayerVersions, parseLayerArn } from "./layers.ts";
 import { discoverPackages, readStringParameter, ssmParameterArn } from "./parameters.ts";

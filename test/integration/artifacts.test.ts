@@ -4,16 +4,16 @@ import { join } from "node:path";
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ArtifactError, ConfigError } from "../../lib/shared/errors.ts";
+import { redact } from "../../lib/shared/redact.ts";
+import { TokenCache } from "../../lib/shared/token.ts";
 import {
   type ArtifactMetadata,
   artifactKey,
   headArtifact,
   SINGLE_PUT_LIMIT,
   uploadArtifact,
-} from "../../lib/artifacts.ts";
-import { ArtifactError, ConfigError } from "../../lib/errors.ts";
-import { redact } from "../../lib/redact.ts";
-import { TokenCache } from "../../lib/token.ts";
+} from "../../lib/sync/artifacts/artifacts.ts";
 import { pseudoRandomBytes, sha256 } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
 

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../lib/cli.ts";
+import { main } from "../../cli/main.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";

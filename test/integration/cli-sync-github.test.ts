@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../lib/cli.ts";
+import { main } from "../../cli/main.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";

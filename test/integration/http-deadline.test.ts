@@ -1,9 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SourceError } from "../../lib/errors.ts";
-import { HttpClient } from "../../lib/http.ts";
-import { collect } from "../../lib/sources/common.ts";
+import { SourceError } from "../../lib/shared/errors.ts";
+import { HttpClient } from "../../lib/sync/http/client.ts";
+import { collect } from "../../lib/sync/sources/common.ts";
 
 // declares 100 bytes, then trickles one byte every 100 ms: never idle long enough for the inactivity timeout
 let server: Server;

@@ -1,10 +1,10 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { SourceError } from "../../lib/errors.ts";
-import { HttpClient } from "../../lib/http.ts";
-import { clearSecrets, registerSecret } from "../../lib/redact.ts";
-import { bitbucketHttpOptions } from "../../lib/sources/bitbucket.ts";
+import { SourceError } from "../../lib/shared/errors.ts";
+import { clearSecrets, registerSecret } from "../../lib/shared/redact.ts";
+import { HttpClient } from "../../lib/sync/http/client.ts";
+import { bitbucketHttpOptions } from "../../lib/sync/sources/bitbucket.ts";
 
 // echoes the Authorization header back in a provider error body, after `pad` characters of padding
 let server: Server;

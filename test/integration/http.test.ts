@@ -7,9 +7,9 @@ import {
   SourceAuthError,
   SourceError,
   SourceNotFoundError,
-} from "../../lib/errors.ts";
-import { HttpClient, type HttpClientOptions } from "../../lib/http.ts";
-import { collect } from "../../lib/sources/common.ts";
+} from "../../lib/shared/errors.ts";
+import { HttpClient, type HttpClientOptions } from "../../lib/sync/http/client.ts";
+import { collect } from "../../lib/sync/sources/common.ts";
 
 type Route = (req: IncomingMessage, res: ServerResponse, hit: number) => void;
 const routes = new Map<string, Route>();

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../lib/cli.ts";
+import { main } from "../../cli/main.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
 import {

@@ -7,11 +7,11 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { main } from "../../cli/main.ts";
 import { handler, publishHandler } from "../../handlers/publish.ts";
 import { awsClients } from "../../handlers/runtime.ts";
-import { main } from "../../lib/cli.ts";
-import { parsePublishEvent } from "../../lib/events.ts";
 import { PublishFailedError, type PublishSummary } from "../../lib/publish/publish.ts";
+import { parsePublishEvent } from "../../lib/shared/events.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
 import { putArtifact, versionsOf } from "../support/publish-fixtures.ts";
 

@@ -2,10 +2,10 @@ import { LambdaClient } from "@aws-sdk/client-lambda";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { main } from "../../cli/main.ts";
 import { publishHandler } from "../../handlers/publish.ts";
-import { main } from "../../lib/cli.ts";
-import { ConfigError } from "../../lib/errors.ts";
 import type { PublishSummary } from "../../lib/publish/publish.ts";
+import { ConfigError } from "../../lib/shared/errors.ts";
 import { createBucket, MOTO_ACCOUNT_ID, uniqueName } from "../support/aws.ts";
 import { parameterOf, putArtifact, versionsOf } from "../support/publish-fixtures.ts";
 

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../lib/cli.ts";
+import { main } from "../../cli/main.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo, pseudoRandomBytes } from "../fixtures/repo.ts";

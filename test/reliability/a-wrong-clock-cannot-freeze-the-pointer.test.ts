@@ -1,7 +1,7 @@
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { keyTime } from "../../lib/pointer.ts";
+import { keyTime } from "../../lib/sync/artifacts/pointer.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
 import {
   awsScope,

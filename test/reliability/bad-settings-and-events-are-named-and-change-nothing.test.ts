@@ -2,10 +2,10 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Context } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { publishClients, handler as publishHandler } from "../../handlers/publish.ts";
-import { awsClients } from "../../handlers/runtime.ts";
+import { handler as publishHandler } from "../../handlers/publish.ts";
+import { awsClients, publishClients } from "../../handlers/runtime.ts";
 import { handler as syncHandler } from "../../handlers/sync.ts";
-import { SETTINGS } from "../../lib/config.ts";
+import { SETTINGS } from "../../lib/shared/config.ts";
 import { recordCommands } from "./aws-faults.ts";
 import { type CliRun, runCli, type Sources, sourceEnv, startSources } from "./harness.ts";
 import { BITBUCKET_TOKEN, scan, watchSecrets } from "./secrets.ts";
@@ -110,7 +110,7 @@ function nameOf(key: Key): string {
   return s.flag ? `${s.env} (--${s.flag})` : s.env;
 }
 
-describe("every setting in lib/config.ts", () => {
+describe("every setting in lib/shared/config.ts", () => {
   it("has a bad-value case in this table", () => {
     expect(BAD.map(([key]) => key).sort()).toEqual((Object.keys(SETTINGS) as Key[]).sort());
   });

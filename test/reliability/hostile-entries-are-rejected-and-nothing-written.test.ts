@@ -2,7 +2,7 @@ import { readdir } from "node:fs/promises";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULTS } from "../../lib/config.ts";
+import { DEFAULTS } from "../../lib/shared/config.ts";
 import type { FaultRule } from "../emulators/server.ts";
 import { blobSha, lfsPointer } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { buildCli, CLI_BIN, CLI_BUNDLE, REPO_ROOT } from "../../scripts/build-cli.ts";
 
 /** Folders and files whose change can change the bundle. */
-const SOURCES = ["lib", "handlers", "scripts", "package-lock.json"];
+const SOURCES = ["lib", "cli", "handlers", "scripts", "package-lock.json"];
 
 function newestMtime(path: string): number {
   const st = statSync(path);

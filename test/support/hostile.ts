@@ -14,10 +14,10 @@ import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync, inflateRawSync } from "node:zlib";
 import * as tar from "tar-stream";
-import { buildZip, MODE, verifyZip } from "../../lib/archive.ts";
-import { checkSymlinkChains } from "../../lib/paths.ts";
-import { extractFolders } from "../../lib/sources/tarball.ts";
-import { StagingArea } from "../../lib/staging.ts";
+import { checkSymlinkChains } from "../../lib/shared/paths.ts";
+import { extractFolders } from "../../lib/sync/sources/tarball.ts";
+import { StagingArea } from "../../lib/sync/staging/staging.ts";
+import { buildZip, MODE, verifyZip } from "../../lib/sync/zip/archive.ts";
 
 export interface HostileEntry {
   name: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { main } from "../../lib/cli.ts";
+import { main } from "../../cli/main.ts";
 import { captureIo } from "../support/zip.ts";
 
 async function run(argv: string[], env: Record<string, string> = {}) {

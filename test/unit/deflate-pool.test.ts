@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { deflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { DeflatePool } from "../../lib/deflate-pool.ts";
+import { DeflatePool } from "../../lib/sync/zip/deflate-pool.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 
 const text = Buffer.from("def handler(event, context):\n    return {'ok': True}\n".repeat(2000));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { PathSafetyError } from "../../lib/errors.ts";
-import { checkRelativePath, checkSymlinkTarget, relativeTo } from "../../lib/paths.ts";
+import { PathSafetyError } from "../../lib/shared/errors.ts";
+import { checkRelativePath, checkSymlinkTarget, relativeTo } from "../../lib/shared/paths.ts";
 
 describe("checkRelativePath", () => {
   it("accepts plain relative names, including awkward characters", () => {

@@ -1,8 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { ArtifactMetadata } from "../../lib/artifacts.ts";
-import type { LayerConfig } from "../../lib/config.ts";
-import { PublishError } from "../../lib/errors.ts";
-import { encodeLayerConfig } from "../../lib/layer-config.ts";
 import {
   carriesContent,
   describeArtifact,
@@ -12,6 +8,10 @@ import {
   shaTag,
   taggedSha,
 } from "../../lib/publish/layer-settings.ts";
+import type { LayerConfig } from "../../lib/shared/config.ts";
+import { PublishError } from "../../lib/shared/errors.ts";
+import { encodeLayerConfig } from "../../lib/shared/layer-config.ts";
+import type { ArtifactMetadata } from "../../lib/sync/artifacts/artifacts.ts";
 
 const sha = "0123456789abcdef".repeat(4);
 const commit = "abc1234def5678901234567890abcdef12345678";

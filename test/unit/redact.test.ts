@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { describeError, SourceError } from "../../lib/errors.ts";
-import { clearSecrets, redact, registerSecret, safeUrl } from "../../lib/redact.ts";
-import { authorizationFor } from "../../lib/sources/common.ts";
+import { describeError, SourceError } from "../../lib/shared/errors.ts";
+import { clearSecrets, redact, registerSecret, safeUrl } from "../../lib/shared/redact.ts";
+import { authorizationFor } from "../../lib/sync/sources/common.ts";
 
 afterEach(() => clearSecrets());
 

@@ -4,10 +4,10 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { crc32, deflateRawSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildZip, verifyZip } from "../../lib/archive.ts";
-import { ArchiveError, LimitExceededError } from "../../lib/errors.ts";
-import { type FolderStage, PACKED_FILE_MAX, StagingArea } from "../../lib/staging.ts";
-import type { PreparedEntry } from "../../lib/zip-writer.ts";
+import { ArchiveError, LimitExceededError } from "../../lib/shared/errors.ts";
+import { type FolderStage, PACKED_FILE_MAX, StagingArea } from "../../lib/sync/staging/staging.ts";
+import { buildZip, verifyZip } from "../../lib/sync/zip/archive.ts";
+import type { PreparedEntry } from "../../lib/sync/zip/writer.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 
 const work = join(tmpdir(), `ls-pack-${process.pid}`);

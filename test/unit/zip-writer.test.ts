@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32, deflateRawSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MODE, ZIP_DATE } from "../../lib/archive.ts";
-import { prepareEntry, writeZip, writeZipFile, type ZipInput, zipToBuffer } from "../../lib/zip-writer.ts";
+import { MODE, ZIP_DATE } from "../../lib/sync/zip/archive.ts";
+import { prepareEntry, writeZip, writeZipFile, type ZipInput, zipToBuffer } from "../../lib/sync/zip/writer.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 import { readZip } from "../support/zip.ts";
 

@@ -3,7 +3,7 @@
  * on which resource, and what to do about it. An access denial names the IAM action that is missing (for
  * these services the IAM action has the API's name, e.g. `lambda:PublishLayerVersion`).
  */
-import type { LayerSyncError, PublishError, ShareError } from "../errors.ts";
+import type { LayerSyncError, PublishError, ShareError } from "./errors.ts";
 
 export type FailureKind = typeof PublishError | typeof ShareError;
 

@@ -13,10 +13,15 @@ import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import * as tar from "tar-stream";
-import { mapLimit } from "../concurrency.ts";
-import { PathSafetyError, SourceNotFoundError, SourceProtocolError, UnsupportedEntryError } from "../errors.ts";
-import { RetryableBodyError } from "../http.ts";
-import { quoteName, relativeTo } from "../paths.ts";
+import { mapLimit } from "../../shared/concurrency.ts";
+import {
+  PathSafetyError,
+  SourceNotFoundError,
+  SourceProtocolError,
+  UnsupportedEntryError,
+} from "../../shared/errors.ts";
+import { quoteName, relativeTo } from "../../shared/paths.ts";
+import { RetryableBodyError } from "../http/client.ts";
 import { bufferStream, collect, isLfsPointer, LFS_POINTER_MAX_BYTES } from "./common.ts";
 import type { FetchResult, FolderTarget } from "./types.ts";
 

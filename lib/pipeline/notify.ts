@@ -3,7 +3,7 @@
  * results can be routed to SNS, chat or dashboards. A failure to put the event is logged, never fatal.
  */
 import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import type { Logger } from "./sync.ts";
+import type { Logger } from "../shared/log.ts";
 
 export const SUMMARY_SOURCE = "layer-sync";
 

@@ -17,9 +17,9 @@ import { type FileHandle, open } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createInflateRaw, inflateRawSync } from "node:zlib";
-import { ArchiveError } from "./errors.ts";
-import type { FolderStage, StagedEntry } from "./staging.ts";
-import { writeZipFile, ZIP_LEVEL, type ZipInput } from "./zip-writer.ts";
+import { ArchiveError } from "../../shared/errors.ts";
+import type { FolderStage, StagedEntry } from "../staging/staging.ts";
+import { writeZipFile, ZIP_LEVEL, type ZipInput } from "./writer.ts";
 
 export const LAYER_CONFIG_FILE = "layer.json";
 export const ZIP_DATE = new Date(Date.UTC(1980, 0, 1, 0, 0, 0));

@@ -4,7 +4,7 @@
  * the artifact's S3 metadata (`layer-config`, base64url JSON), so publishing never needs the repository.
  * A `build` section (dependency-manifest builds) is validated by `build/plan.ts` and never carried along.
  */
-import { parseBuildSection } from "./build/plan.ts";
+import { parseBuildSection } from "../build/plan.ts";
 import { ConfigError } from "./errors.ts";
 
 export interface LayerOverrides {

@@ -1,7 +1,7 @@
 /** Build the adapter and HTTP client for the configured provider. */
-import type { SourceConfig } from "../config.ts";
-import { HttpClient, type HttpClientOptions } from "../http.ts";
-import { registerSecret } from "../redact.ts";
+import type { SourceConfig } from "../../shared/config.ts";
+import { registerSecret } from "../../shared/redact.ts";
+import { HttpClient, type HttpClientOptions } from "../http/client.ts";
 import { BitbucketSource, bitbucketHttpOptions } from "./bitbucket.ts";
 import { authorizationFor, USER_AGENT } from "./common.ts";
 import { GitHubSource, githubHttpOptions } from "./github.ts";

@@ -9,10 +9,10 @@ import {
   PutJobFailureResultCommand,
   PutJobSuccessResultCommand,
 } from "@aws-sdk/client-codepipeline";
-import { ConfigError, describeError, EventValidationError, LayerSyncError } from "./errors.ts";
-import type { PublishSummary } from "./publish/publish.ts";
-import { redact } from "./redact.ts";
-import type { SyncSummary } from "./sync.ts";
+import type { PublishSummary } from "../publish/publish.ts";
+import { ConfigError, describeError, EventValidationError, LayerSyncError } from "../shared/errors.ts";
+import { redact } from "../shared/redact.ts";
+import type { SyncSummary } from "../sync/sync.ts";
 
 export interface GateOutcome {
   succeeded: boolean;

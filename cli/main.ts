@@ -13,13 +13,14 @@ import { tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import type { RunInterrupts } from "./artifacts.ts";
-import { BUILDER_KINDS, type BuilderKind } from "./build/builders.ts";
-import type { BuildDependencies } from "./build/sync-builds.ts";
-import { type Environment, loadSyncConfig, type SyncConfig } from "./config.ts";
-import { ConfigError, describeError, EventValidationError, summarise } from "./errors.ts";
-import { redact } from "./redact.ts";
-import type { Logger, SyncSummary } from "./sync.ts";
+import { BUILDER_KINDS, type BuilderKind } from "../lib/build/builders.ts";
+import type { BuildDependencies } from "../lib/build/sync-builds.ts";
+import { type Environment, loadSyncConfig, type SyncConfig } from "../lib/shared/config.ts";
+import { ConfigError, describeError, EventValidationError, summarise } from "../lib/shared/errors.ts";
+import type { Logger } from "../lib/shared/log.ts";
+import { redact } from "../lib/shared/redact.ts";
+import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
+import type { SyncSummary } from "../lib/sync/sync.ts";
 
 /**
  * The sync machinery (AWS SDK, HTTP client, sources), loaded only when a command needs it: `--version`,
@@ -30,9 +31,9 @@ async function syncModules() {
     await Promise.all([
       import("@aws-sdk/client-s3"),
       import("@aws-sdk/client-ssm"),
-      import("./sources/index.ts"),
-      import("./sync.ts"),
-      import("./token.ts"),
+      import("../lib/sync/sources/index.ts"),
+      import("../lib/sync/sync.ts"),
+      import("../lib/shared/token.ts"),
     ]);
   return { S3Client, SSMClient, createSource, runSync, checkToken, readTokenParameter };
 }
@@ -199,7 +200,7 @@ async function buildDependencies(
       );
     }
     try {
-      const { readTokenParameter } = await import("./token.ts");
+      const { readTokenParameter } = await import("../lib/shared/token.ts");
       token = await readTokenParameter(ssm, name);
     } catch (error) {
       const message = describeError(error)
@@ -284,7 +285,7 @@ async function syncCommand(values: ReturnType<typeof parse>["values"], env: Envi
 
 async function loadPublishCommand(): Promise<PublishCommand | undefined> {
   try {
-    const mod = (await import("./publish/cli.ts")) as { publishCommand?: PublishCommand };
+    const mod = (await import("./publish.ts")) as { publishCommand?: PublishCommand };
     return mod.publishCommand;
   } catch (error) {
     if ((error as { code?: string }).code === "ERR_MODULE_NOT_FOUND") return undefined;

@@ -8,8 +8,8 @@
  * complete and every mode right. Otherwise the caller falls back to the archive.
  */
 import { createHash } from "node:crypto";
-import { SourceProtocolError } from "../errors.ts";
-import { quoteName } from "../paths.ts";
+import { SourceProtocolError } from "../../shared/errors.ts";
+import { quoteName } from "../../shared/paths.ts";
 
 /** The contents API's most entries in one directory listing. */
 export const CONTENTS_LIST_MAX = 1000;

@@ -15,8 +15,8 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { mapLimit } from "./concurrency.ts";
-import { ArtifactError } from "./errors.ts";
+import { mapLimit } from "../../shared/concurrency.ts";
+import { ArtifactError } from "../../shared/errors.ts";
 
 /** Bumped whenever the zip format changes, so skip-unchanged never keeps an old-format artifact. */
 export const ARTIFACT_FORMAT = "2";

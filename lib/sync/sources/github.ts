@@ -16,7 +16,7 @@
  *   limits are waited out within the configured budget, otherwise the error says when the limit resets.
  */
 
-import { mapLimit } from "../concurrency.ts";
+import { mapLimit } from "../../shared/concurrency.ts";
 import {
   ArchiveUnavailableError,
   SourceAuthError,
@@ -24,9 +24,9 @@ import {
   SourceNotFoundError,
   SourceProtocolError,
   UnsupportedEntryError,
-} from "../errors.ts";
-import type { Headers, HttpClient, RateLimitVerdict } from "../http.ts";
-import { checkRelativePath, quoteName } from "../paths.ts";
+} from "../../shared/errors.ts";
+import { checkRelativePath, quoteName } from "../../shared/paths.ts";
+import type { Headers, HttpClient, RateLimitVerdict } from "../http/client.ts";
 import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { itemsFromContents, TreeListingError } from "./github-tree.ts";
 import { extractFolders, finishExtraction } from "./tarball.ts";

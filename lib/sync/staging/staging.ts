@@ -18,10 +18,10 @@ import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, inflateRawSync } from "node:zlib";
-import { LimitExceededError, PathSafetyError } from "./errors.ts";
-import { checkRelativePath, checkSymlinkTarget, quoteName } from "./paths.ts";
-import type { EntrySink } from "./sources/types.ts";
-import { type PreparedEntry, prepareEntry } from "./zip-writer.ts";
+import { LimitExceededError, PathSafetyError } from "../../shared/errors.ts";
+import { checkRelativePath, checkSymlinkTarget, quoteName } from "../../shared/paths.ts";
+import type { EntrySink } from "../sources/types.ts";
+import { type PreparedEntry, prepareEntry } from "../zip/writer.ts";
 
 /** Lambda's limit on a function and its layers unzipped (250 MB), the highest SOURCE_MAX_BYTES. */
 const LAMBDA_UNZIPPED_MAX_BYTES = 262_144_000;

@@ -17,7 +17,18 @@ import { copyFile, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { buildZip, LAYER_CONFIG_FILE, verifyZip, type ZipResult } from "./archive.ts";
+import { type BuildDependencies, type BuildSummary, syncBuiltFolder } from "../build/sync-builds.ts";
+import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../shared/config.ts";
+import {
+  ArchiveUnavailableError,
+  describeError,
+  RateLimitError,
+  SourceAuthError,
+  SourceError,
+} from "../shared/errors.ts";
+import { encodeLayerConfig, parseLayerConfig } from "../shared/layer-config.ts";
+import { type Logger, silentLogger } from "../shared/log.ts";
+import { checkSymlinkChains } from "../shared/paths.ts";
 import {
   ARTIFACT_FORMAT,
   type ArtifactHead,
@@ -26,15 +37,11 @@ import {
   headArtifact,
   type RunInterrupts,
   uploadArtifact,
-} from "./artifacts.ts";
-import { type BuildDependencies, type BuildSummary, syncBuiltFolder } from "./build/sync-builds.ts";
-import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "./config.ts";
-import { ArchiveUnavailableError, describeError, RateLimitError, SourceAuthError, SourceError } from "./errors.ts";
-import { encodeLayerConfig, parseLayerConfig } from "./layer-config.ts";
-import { checkSymlinkChains } from "./paths.ts";
-import { advancePointer, readParameter } from "./pointer.ts";
+} from "./artifacts/artifacts.ts";
+import { advancePointer, readParameter } from "./artifacts/pointer.ts";
 import type { FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
-import { type FolderStage, StagingArea } from "./staging.ts";
+import { type FolderStage, StagingArea } from "./staging/staging.ts";
+import { buildZip, LAYER_CONFIG_FILE, verifyZip, type ZipResult } from "./zip/archive.ts";
 
 export interface PackageSummary {
   name: string;
@@ -61,14 +68,6 @@ export interface SyncSummary {
   packages: PackageSummary[];
   requests: { total: number };
 }
-
-export interface Logger {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
-}
-
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
 export interface SyncDependencies {
   source: RepositorySource;

@@ -4,8 +4,9 @@
  * setting, and all mistakes are reported together in one `ConfigError`. This module never reads
  * `process.env` itself: callers pass the environment in.
  */
+
+import type { Provider, Strategy } from "../sync/sources/types.ts";
 import { ConfigError } from "./errors.ts";
-import type { Provider, Strategy } from "./sources/types.ts";
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 export type Flags = Readonly<Record<string, string | readonly string[] | undefined>>;

@@ -6,7 +6,7 @@
  * puts the newer key back. The result is the newest artifact, whatever the interleaving.
  */
 import { GetParameterCommand, ParameterNotFound, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
-import { ParameterError } from "./errors.ts";
+import { ParameterError } from "../../shared/errors.ts";
 
 export type PointerWrite = "written" | "superseded";
 

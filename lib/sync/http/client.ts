@@ -16,8 +16,8 @@ import {
   SourceError,
   SourceNotFoundError,
   SourceProtocolError,
-} from "./errors.ts";
-import { redact, safeUrl } from "./redact.ts";
+} from "../../shared/errors.ts";
+import { redact, safeUrl } from "../../shared/redact.ts";
 
 export type Headers = Record<string, string | string[] | undefined>;
 

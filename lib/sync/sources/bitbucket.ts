@@ -13,16 +13,16 @@
  * - folderChanged: two `commits/{rev}?exclude=…&path=folder/` queries (both directions), one result each.
  */
 
-import { mapLimit } from "../concurrency.ts";
+import { mapLimit } from "../../shared/concurrency.ts";
 import {
   ArchiveUnavailableError,
   SourceError,
   SourceNotFoundError,
   SourceProtocolError,
   UnsupportedEntryError,
-} from "../errors.ts";
-import type { Headers, HttpClient, HttpRequest } from "../http.ts";
-import { checkRelativePath, quoteName, relativeTo } from "../paths.ts";
+} from "../../shared/errors.ts";
+import { checkRelativePath, quoteName, relativeTo } from "../../shared/paths.ts";
+import type { Headers, HttpClient, HttpRequest } from "../http/client.ts";
 import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type { FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";

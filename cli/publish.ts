@@ -8,11 +8,11 @@ import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { RAMClient } from "@aws-sdk/client-ram";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import type { PublishCommand } from "../cli.ts";
-import { loadPublishConfig } from "../config.ts";
-import { parsePublishEvent } from "../events.ts";
-import { redact } from "../redact.ts";
-import { failureMessage, type PublishRequest, type RegionClients, runPublish } from "./publish.ts";
+import { failureMessage, type PublishRequest, type RegionClients, runPublish } from "../lib/publish/publish.ts";
+import { loadPublishConfig } from "../lib/shared/config.ts";
+import { parsePublishEvent } from "../lib/shared/events.ts";
+import { redact } from "../lib/shared/redact.ts";
+import type { PublishCommand } from "./main.ts";
 
 export const publishCommand: PublishCommand = async ({ env, flags, packages, io, logger }) => {
   const clients = {
