@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- flags]`: measure layer-sync against the seed algorithm and the physical floor on
- * deterministic fixtures served by the project's emulators. See bench/README-bench.md.
+ * deterministic fixtures served by the project's emulators. See docs/performance.md.
  *
  * Exit code 0 even when a target is missed (benchmarks are not tests), unless `--strict`.
  */

@@ -1,5 +1,5 @@
 /**
- * CDK app for `cdk deploy` (run from infra/: `npx cdk deploy -c sourceProvider=… …`, see the Deployment section of README.md).
+ * CDK app for `cdk deploy` (run from infra/: `npx cdk deploy -c sourceProvider=… …`, see docs/deployment.md).
  * Settings come from CDK context (keys in settings.ts `CONTEXT_KEYS`); the handlers are bundled by
  * NodejsFunction with esbuild (no Docker). cdk-nag's AwsSolutions pack runs at synth time and stops
  * synthesis on any finding that is not acknowledged with a reason in the stack.

@@ -35,7 +35,7 @@ const TEMPLATE_DIR = fileURLToPath(new URL("./template/", import.meta.url));
 export const TEMPLATE_FILE = join(TEMPLATE_DIR, "layer-sync.template.json");
 const DIST_DIR = join(TEMPLATE_DIR, "dist");
 /**
- * The folder of the code bucket the zips are uploaded to (README step 2 copies `dist/` there), so the
+ * The folder of the code bucket the zips are uploaded to (docs/deployment.md, CfCT route step 2, copies `dist/` there), so the
  * SyncCodeS3Key / PublishCodeS3Key values are `layer-sync/<zip name>`, as printed and as in the manifest.
  */
 export const CODE_KEY_PREFIX = "layer-sync/";
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   writeFileSync(join(DIST_DIR, "code.json"), `${JSON.stringify(code, null, 2)}\n`);
   process.stdout.write(
     [
-      `Upload the zips to ${CODE_KEY_PREFIX} in an S3 bucket in the home Region (README: Deploy with CfCT, step 2) and pass their keys as template parameters:`,
+      `Upload the zips to ${CODE_KEY_PREFIX} in an S3 bucket in the home Region (docs/deployment.md: Route 2, step 2) and pass their keys as template parameters:`,
       `  SyncCodeS3Key=${code.sync?.key}`,
       `  PublishCodeS3Key=${code.publish?.key}`,
       "",

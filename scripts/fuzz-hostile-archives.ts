@@ -1,5 +1,5 @@
 /**
- * Hostile-archive fuzzing (see README, "Failure behaviour"): generates tar archives and walk deliveries with
+ * Hostile-archive fuzzing (see docs/operations.md, "Failure behaviour"): generates tar archives and walk deliveries with
  * random symlink chains, duplicate names, ".." segments and file/directory/link swaps, runs each through
  * staging, extraction, the chain check, the zip build and verification inside a sandbox, and fails on the
  * first case that writes outside the sandbox, leaves a symlink on disk, fails without naming an entry or

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { CODE_KEY_PREFIX, codeKey } from "../../infra/synth.ts";
 
 const manifest = readFileSync(new URL("../../infra/cfct/manifest.yaml", import.meta.url), "utf8");
-const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+const deployment = readFileSync(new URL("../../docs/deployment.md", import.meta.url), "utf8");
 const consumer = readFileSync(new URL("../../infra/cfct/consumer.template.yaml", import.meta.url), "utf8");
 const template = JSON.parse(
   readFileSync(new URL("../../infra/template/layer-sync.template.json", import.meta.url), "utf8"),
@@ -42,12 +42,12 @@ describe("the CfCT manifest example", () => {
 });
 
 describe("the function code keys", () => {
-  it("are printed by npm run synth with the prefix the README's upload command and the manifest use", () => {
+  it("are printed by npm run synth with the prefix the deployment guide's upload command and the manifest use", () => {
     expect(CODE_KEY_PREFIX).toBe("layer-sync/");
     const printed = codeKey("layer-sync-sync-0123456789ab.zip");
     expect(printed).toBe("layer-sync/layer-sync-sync-0123456789ab.zip");
-    // README step 2 uploads dist/ under s3://<bucket>/<prefix>
-    const upload = readme.match(/aws s3 cp infra\/template\/dist\/ s3:\/\/[^/\s]+\/(\S*) /);
+    // docs/deployment.md, CfCT route step 2, uploads dist/ under s3://<bucket>/<prefix>
+    const upload = deployment.match(/aws s3 cp infra\/template\/dist\/ s3:\/\/[^/\s]+\/(\S*) /);
     expect(upload?.[1]).toBe(CODE_KEY_PREFIX);
     for (const [parameter, name] of [
       ["SyncCodeS3Key", "sync"],

@@ -2,7 +2,7 @@
  * Deterministic layer zips and their verification. The zips are written by `zip-writer.ts` (native zlib,
  * parallel compression, bounded memory; records as APPNOTE and Info-ZIP write them).
  *
- * Format (binding, see the README): entries relative to the folder, sorted by UTF-8 byte order, no
+ * Format (binding, see docs/zip-format.md): entries relative to the folder, sorted by UTF-8 byte order, no
  * directory entries, a fixed timestamp (1980-01-01T00:00:00Z), DEFLATE level 6 (empty files stored), UTF-8 names, "made by"
  * UNIX with the mode in the external attributes: 0100644 files, 0100755 executables, 0120777 symlinks
  * (the target is the entry content). `layer.json` at the folder root is left out. The same staged
