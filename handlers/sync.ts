@@ -11,7 +11,7 @@ import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { type GateOutcome, gateError, gateOutcome, reportJob } from "../lib/pipeline/gate.ts";
-import { putSummaryEvent } from "../lib/pipeline/notify.ts";
+import { boundSummary, putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/shared/config.ts";
 import { RunDeadline } from "../lib/shared/deadline.ts";
@@ -232,7 +232,8 @@ export async function syncHandler(
   }
   await finish(config, summary, started);
   if (summary.packages.some((p) => p.error)) throw new SyncFailedError(summary);
-  return summary;
+  // an async invocation's result goes to its destination, which takes 256 KB
+  return boundSummary(summary);
 }
 
 export const handler = middy(syncHandler).use(injectLambdaContext(logger)).use(logMetrics(metrics)).use(redactErrors());
