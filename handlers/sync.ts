@@ -9,13 +9,16 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import middy from "@middy/core";
+import type { Context } from "aws-lambda";
 import { type GateOutcome, gateError, gateOutcome, reportJob } from "../lib/pipeline/gate.ts";
-import { putSummaryEvent } from "../lib/pipeline/notify.ts";
+import { boundSummary, putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/shared/config.ts";
+import { RunDeadline } from "../lib/shared/deadline.ts";
 import { EventValidationError, LayerSyncError, summarise } from "../lib/shared/errors.ts";
 import { parseSyncEvent, type SyncEvent } from "../lib/shared/events.ts";
 import { checkToken, TokenCache } from "../lib/shared/token.ts";
+import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
 import { createSource } from "../lib/sync/sources/index.ts";
 import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts";
 import { awsClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
@@ -62,9 +65,35 @@ function recordMetrics(summary: SyncSummary, started: number): void {
   metrics.addMetric("DurationMs", MetricUnit.Milliseconds, Date.now() - started);
 }
 
-async function performSync(config: SyncConfig, options: SyncOptions): Promise<SyncSummary> {
+/** The margin a run keeps before the function's timeout: a tenth of the remaining time, at most 30 s. */
+export const DEADLINE_MARGIN_MAX_MS = 30_000;
+
+/**
+ * The run's deadline in Lambda: the remaining time less the margin, so that a run which cannot finish fails
+ * with its reason (the summary event sent, the error thrown) instead of being killed at the timeout.
+ */
+export function lambdaDeadline(
+  context: Pick<Context, "getRemainingTimeInMillis"> | undefined,
+): RunDeadline | undefined {
+  const remaining = context?.getRemainingTimeInMillis?.();
+  if (typeof remaining !== "number" || !Number.isFinite(remaining)) return undefined;
+  const margin = Math.min(DEADLINE_MARGIN_MAX_MS, Math.ceil(remaining / 10));
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return new RunDeadline(
+    Date.now() + remaining - margin,
+    `the Lambda function had ${s(remaining)} left when the run started, and the run keeps ${s(margin)} before its timeout`,
+  );
+}
+
+async function performSync(config: SyncConfig, options: SyncOptions, deadline?: RunDeadline): Promise<SyncSummary> {
   const { s3, ssm } = awsClients();
-  const bundle = createSource(config.source, await token(config));
+  const bundle = createSource(config.source, await token(config), deadline ? { runDeadline: deadline } : {});
+  // at the deadline, abort the multipart uploads under way (a signal cannot reach a Lambda function)
+  const interrupts: RunInterrupts = { aborts: new Set() };
+  const abortUploads = () => {
+    for (const abort of interrupts.aborts) void abort().catch(() => undefined);
+  };
+  deadline?.signal.addEventListener("abort", abortUploads, { once: true });
   try {
     return await runSync(config, options, {
       source: bundle.source,
@@ -76,8 +105,11 @@ async function performSync(config: SyncConfig, options: SyncOptions): Promise<Sy
       // inside Lambda one invocation owns the environment; a local `layer-sync invoke` shares /tmp
       exclusiveWorkDir: process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
       logger: coreLogger,
+      interrupts,
+      ...(deadline ? { deadline } : {}),
     });
   } finally {
+    deadline?.signal.removeEventListener("abort", abortUploads);
     await bundle.http.close();
   }
 }
@@ -109,7 +141,12 @@ export function codePipelineClient(): CodePipelineClient {
  * reported to CodePipeline (the action fails with the message) rather than thrown, which would leave the
  * action waiting until it times out.
  */
-async function gate(job: { jobId: string; userParameters: string | undefined }, config: SyncConfig, started: number) {
+async function gate(
+  job: { jobId: string; userParameters: string | undefined },
+  config: SyncConfig,
+  started: number,
+  deadline: RunDeadline | undefined,
+) {
   let sync: SyncSummary | undefined;
   let publish: PublishSummary | undefined;
   let outcome: GateOutcome;
@@ -129,11 +166,15 @@ async function gate(job: { jobId: string; userParameters: string | undefined }, 
         throw new EventValidationError('UserParameters accept only {"ref","paths","force"}');
       }
     }
-    sync = await performSync(config, {
-      ref: manual.kind === "manual" ? manual.ref : undefined,
-      folders: selectFolders(config, manual.kind === "manual" ? manual.paths : undefined),
-      force: manual.kind === "manual" && manual.force,
-    });
+    sync = await performSync(
+      config,
+      {
+        ref: manual.kind === "manual" ? manual.ref : undefined,
+        folders: selectFolders(config, manual.kind === "manual" ? manual.paths : undefined),
+        force: manual.kind === "manual" && manual.force,
+      },
+      deadline,
+    );
     await finish(config, sync, started);
     const ready = sync.packages.filter((p) => !p.error).map((p) => p.name);
     if (ready.length) {
@@ -161,7 +202,10 @@ async function gate(job: { jobId: string; userParameters: string | undefined }, 
 
 export type GateResult = Awaited<ReturnType<typeof gate>>;
 
-export async function syncHandler(event: unknown): Promise<SyncSummary | GateResult | { ignored: string }> {
+export async function syncHandler(
+  event: unknown,
+  context?: Pick<Context, "getRemainingTimeInMillis">,
+): Promise<SyncSummary | GateResult | { ignored: string }> {
   const started = Date.now();
   const config = loadSyncConfig({ env: process.env }, { requireBucket: true });
   const parsed = parseSyncEvent(event, config.pipelineName);
@@ -169,16 +213,27 @@ export async function syncHandler(event: unknown): Promise<SyncSummary | GateRes
     logger.info("event ignored", { reason: parsed.reason });
     return { ignored: parsed.reason };
   }
-  if (parsed.kind === "job") return gate(parsed, config, started);
-  const summary = await performSync(config, {
-    ref: parsed.kind === "manual" ? parsed.ref : undefined,
-    folders: selectFolders(config, parsed.kind === "manual" ? parsed.paths : undefined),
-    dryRun: parsed.kind === "manual" && parsed.dryRun,
-    force: parsed.kind === "manual" && parsed.force,
-  });
+  const deadline = lambdaDeadline(context);
+  let summary: SyncSummary;
+  try {
+    if (parsed.kind === "job") return await gate(parsed, config, started, deadline);
+    summary = await performSync(
+      config,
+      {
+        ref: parsed.kind === "manual" ? parsed.ref : undefined,
+        folders: selectFolders(config, parsed.kind === "manual" ? parsed.paths : undefined),
+        dryRun: parsed.kind === "manual" && parsed.dryRun,
+        force: parsed.kind === "manual" && parsed.force,
+      },
+      deadline,
+    );
+  } finally {
+    deadline?.dispose();
+  }
   await finish(config, summary, started);
   if (summary.packages.some((p) => p.error)) throw new SyncFailedError(summary);
-  return summary;
+  // an async invocation's result goes to its destination, which takes 256 KB
+  return boundSummary(summary);
 }
 
 export const handler = middy(syncHandler).use(injectLambdaContext(logger)).use(logMetrics(metrics)).use(redactErrors());

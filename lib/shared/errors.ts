@@ -98,3 +98,9 @@ export class ArchiveUnavailableError extends SourceError {}
 
 /** Building a layer from a dependency manifest failed (pip, npm, Docker, or the build's output). */
 export class BuildError extends LayerSyncError {}
+
+/**
+ * The run reached its deadline (in Lambda: the function's remaining time less a margin). Requests under way
+ * are aborted with it; nothing is uploaded and no pointer is written after it.
+ */
+export class DeadlineError extends LayerSyncError {}

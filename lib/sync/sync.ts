@@ -19,6 +19,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { type BuildDependencies, type BuildSummary, syncBuiltFolder } from "../build/sync-builds.ts";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../shared/config.ts";
+import type { RunDeadline } from "../shared/deadline.ts";
 import {
   ArchiveUnavailableError,
   describeError,
@@ -86,6 +87,8 @@ export interface SyncDependencies {
   interrupts?: RunInterrupts;
   /** The process that owns the run directory (a later run removes it once this process is gone). */
   ownerPid?: number;
+  /** Past it, no package is zipped, no upload starts and no pointer is written (the HTTP client aborts too). */
+  deadline?: RunDeadline;
 }
 
 export interface SyncOptions {
@@ -316,6 +319,7 @@ async function finishPackage(
   deps: SyncDependencies,
   started: Date,
 ): Promise<void> {
+  deps.deadline?.check(`package "${w.spec.package}"`);
   // each link was checked on arrival; now that all of them are here, follow them through each other
   const links = stage.list().filter((e) => e.kind === "symlink");
   checkSymlinkChains(links, w.spec.path);
@@ -387,7 +391,11 @@ async function finishPackage(
   };
   if (fingerprint) metadata.tree = fingerprint;
   if (layerConfig) metadata.layerConfig = layerConfig;
-  await uploadArtifact(s3, { bucket, key, file: zip.path, metadata }, deps.interrupts);
+  deps.deadline?.check(`uploading package "${w.spec.package}"`);
+  await uploadArtifact(s3, { bucket, key, file: zip.path, metadata }, deps.interrupts).catch((error: unknown) => {
+    throw deps.deadline?.passed ? deps.deadline.error(`uploading package "${w.spec.package}"`, error) : error;
+  });
+  deps.deadline?.check(`pointing package "${w.spec.package}" at ${key}`);
   const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
   const outcome = await advancePointer(
     ssm,

@@ -379,7 +379,7 @@ class BitbucketModel {
       type: "commit_file",
       path: entry.path,
       escaped_path: escapedPath(entry.path),
-      size: stored.length,
+      size: entry.declaredSize ?? stored.length,
       mimetype: mimetypeOf(entry.path),
       attributes: attributesOf(entry),
       commit: this.shortCommit(at, commit.sha),

@@ -51,7 +51,9 @@ export type Fault =
   /** Send only the first half of the body, with a Content-Length that matches the half. */
   | { kind: "truncate-body" }
   /** Same length, bytes flipped in the middle. */
-  | { kind: "corrupt-body" };
+  | { kind: "corrupt-body" }
+  /** The real headers and Content-Length, then one byte of the body every `intervalMs` (never idle for long). */
+  | { kind: "trickle"; intervalMs: number };
 
 export interface FaultRule {
   match: (req: FaultTarget) => boolean;
@@ -224,6 +226,21 @@ function deliver(
     case "corrupt-body": {
       writeHead(res, response, full.length);
       res.end(corrupt(full));
+      return;
+    }
+    case "trickle": {
+      writeHead(res, response, full.length);
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || sent >= full.length) {
+          clearInterval(timer);
+          if (!res.destroyed) res.end();
+          return;
+        }
+        res.write(full.subarray(sent, sent + 1));
+        sent++;
+      }, fault.intervalMs);
+      res.on("close", () => clearInterval(timer));
       return;
     }
     default:

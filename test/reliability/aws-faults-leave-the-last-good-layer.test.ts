@@ -1,5 +1,5 @@
 import { LambdaClient } from "@aws-sdk/client-lambda";
-import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type PublishRequest, type PublishSummary, runPublish } from "../../lib/publish/publish.ts";
@@ -14,6 +14,7 @@ import {
   statementsOf,
   versionsOf,
 } from "../support/publish-fixtures.ts";
+import { expectZipMatchesTree } from "../support/zip.ts";
 import { injectFault, recordAttempts, recordCommands, serviceError } from "./aws-faults.ts";
 import {
   type AwsScope,
@@ -63,6 +64,13 @@ function scoped(scope: AwsScope, clients: { s3: S3Client; ssm: SSMClient }): Aws
   return { ...scope, ...clients };
 }
 
+/** The artifact at `key` holds exactly `layers/tools` at the head of `ref`, read back by independent readers. */
+async function expectToolsAt(key: string, ref: string): Promise<void> {
+  const body = await admin.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const zip = Buffer.from((await body.Body?.transformToByteArray()) ?? new Uint8Array());
+  await expectZipMatchesTree(zip, sources.repo.head(ref), "layers/tools");
+}
+
 /** `layers/tools` synced at minute 0 with healthy clients, then changed by a new commit on its branch. */
 async function lastGood(): Promise<{ scope: AwsScope; ref: string; goodKey: string; keysBefore: string[] }> {
   const scope = awsScope(admin.s3, admin.ssm, bucket);
@@ -76,6 +84,7 @@ async function lastGood(): Promise<{ scope: AwsScope; ref: string; goodKey: stri
   });
   const good = onlyPackage(first);
   expect(good.error).toBeUndefined();
+  await expectToolsAt(good.key ?? "", ref);
   touch(sources.repo, ref, "layers/tools");
   return { scope, ref, goodKey: good.key ?? "", keysBefore: await keysUnder(admin.s3, bucket, scope.artifactPrefix) };
 }
@@ -153,6 +162,7 @@ describe("sync: an SSM pointer write that fails", () => {
     expect(await keysUnder(admin.s3, bucket, s.scope.artifactPrefix)).toEqual([...s.keysBefore, orphan].sort());
     const head = await admin.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: orphan }));
     expect(head.Metadata?.["content-sha256"]).toBe(p.sha256);
+    await expectToolsAt(orphan, s.ref);
 
     const next = await runCore(sources, {
       provider: "bitbucket",
@@ -165,6 +175,7 @@ describe("sync: an SSM pointer write that fails", () => {
     expect(fixed.error).toBeUndefined();
     expect(fixed.key).toMatch(/tools-20261121T100200Z-/);
     expect(await pointerOf(admin.ssm, s.scope.prefix, "tools")).toBe(fixed.key);
+    await expectToolsAt(fixed.key ?? "", s.ref);
   });
 });
 

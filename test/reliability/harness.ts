@@ -13,6 +13,7 @@ import { GetParameterCommand, GetParameterHistoryCommand, type SSMClient } from 
 import * as tar from "tar-stream";
 import { main } from "../../cli/main.ts";
 import { type Flags, loadSyncConfig } from "../../lib/shared/config.ts";
+import type { RunDeadline } from "../../lib/shared/deadline.ts";
 import { describeError } from "../../lib/shared/errors.ts";
 import type { Logger } from "../../lib/shared/log.ts";
 import { createSource } from "../../lib/sync/sources/index.ts";
@@ -126,6 +127,7 @@ export interface CoreOptions {
   /** The run's start time (keys are timestamped with it). */
   clock?: Date;
   force?: boolean;
+  deadline?: RunDeadline;
 }
 
 export interface CoreRun {
@@ -162,6 +164,7 @@ export async function runCore(sources: Sources, o: CoreOptions): Promise<CoreRun
     sleep: async (ms) => {
       waits.push(ms);
     },
+    ...(o.deadline ? { runDeadline: o.deadline } : {}),
   });
   const clock = o.clock ?? new Date();
   let summary: SyncSummary | undefined;
@@ -179,6 +182,7 @@ export async function runCore(sources: Sources, o: CoreOptions): Promise<CoreRun
         workDir: join(sources.dir, "work"),
         exclusiveWorkDir: false,
         logger,
+        ...(o.deadline ? { deadline: o.deadline } : {}),
       },
     );
     scan("sync summary", summary);

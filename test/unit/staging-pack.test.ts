@@ -9,6 +9,7 @@ import { type FolderStage, PACKED_FILE_MAX, StagingArea } from "../../lib/sync/s
 import { buildZip, verifyZip } from "../../lib/sync/zip/archive.ts";
 import type { PreparedEntry } from "../../lib/sync/zip/writer.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
+import { readZip } from "../support/zip.ts";
 
 const work = join(tmpdir(), `ls-pack-${process.pid}`);
 afterAll(() => rm(work, { recursive: true, force: true }));
@@ -76,6 +77,22 @@ describe("a staging area that packs small files", () => {
     const b = await buildZip(unpacked, plain.zipPath("x"));
     expect(a.sha256).toBe(b.sha256);
     expect((await readFile(a.path)).equals(await readFile(b.path))).toBe(true);
+    // yauzl, unzip -t and zipfile read back exactly what was staged
+    const entries = await readZip(await readFile(a.path));
+    const files = new Map(entries.filter((e) => !e.name.endsWith("/")).map((e) => [e.name, e]));
+    expect([...files.keys()].sort()).toEqual(
+      ["a/stream.bin", "a/text.py", "big.bin", "bin/current", "bin/run", "empty"].sort(), // layer.json is metadata, not layer content
+    );
+    expect(files.get("a/text.py")?.content.equals(text)).toBe(true);
+    expect(files.get("big.bin")?.content.equals(big)).toBe(true);
+    expect(
+      files
+        .get("a/stream.bin")
+        ?.content.equals(Buffer.concat([pseudoRandomBytes(3000, 1), pseudoRandomBytes(5000, 2)])),
+    ).toBe(true);
+    expect(files.get("bin/current")?.content.toString()).toBe("run");
+    expect((files.get("bin/current")?.mode ?? 0) & 0o170000).toBe(0o120000);
+    expect((files.get("bin/run")?.mode ?? 0) & 0o111).not.toBe(0);
     await expect(verifyZip(packed, a.path)).resolves.toBeUndefined();
     await expect(verifyZip(unpacked, b.path)).resolves.toBeUndefined();
     await packing.dispose();

@@ -9,6 +9,7 @@
  */
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher, request } from "undici";
+import type { RunDeadline } from "../../shared/deadline.ts";
 import {
   RateLimitError,
   SourceAccessError,
@@ -75,6 +76,11 @@ export interface HttpClientOptions {
    */
   deadlineFloorMs?: number;
   minBytesPerSecond?: number;
+  /**
+   * The run's deadline: once it passes, requests under way are aborted (their bodies destroyed), retry waits
+   * end, no request is sent, and `send` throws a `DeadlineError` naming the request.
+   */
+  runDeadline?: RunDeadline;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   random?: () => number;
@@ -245,7 +251,9 @@ export class HttpClient {
   async send<T>(req: HttpRequest, consume: (res: HttpResponse) => Promise<T>): Promise<T> {
     let attempt = 0;
     let rateLimitWaited = 0;
+    const runDeadline = this.options.runDeadline;
     for (;;) {
+      runDeadline?.check(this.describe(req));
       await this.semaphore.acquire();
       let retryIn: number | undefined;
       let lastError: unknown;
@@ -278,6 +286,7 @@ export class HttpClient {
         }
         lastError = verdict.error;
       } catch (error) {
+        if (runDeadline?.passed) throw runDeadline.error(this.describe(req), error);
         if (!isTransient(error) || attempt >= this.options.maxRetries) {
           throw this.wrap(req, error, attempt);
         }
@@ -288,7 +297,7 @@ export class HttpClient {
       }
       if (lastError === undefined && retryIn === undefined) throw new SourceError(`${this.describe(req)} failed`);
       attempt++;
-      await this.sleep(retryIn ?? 0);
+      await untilAborted(this.sleep(retryIn ?? 0), runDeadline?.signal);
     }
   }
 
@@ -364,6 +373,7 @@ export class HttpClient {
         method: req.method ?? "GET",
         headers: this.headersFor(url, req.headers),
         dispatcher: this.dispatcher,
+        ...(this.options.runDeadline ? { signal: this.options.runDeadline.signal } : {}),
       });
       const location = header(res.headers as Headers, "location");
       if (req.redirect !== "manual" && [301, 302, 303, 307, 308].includes(res.statusCode) && location) {
@@ -454,6 +464,23 @@ export class HttpClient {
       { cause: error, request: this.describe(req) },
     );
   }
+}
+
+/** `wait`, or less: it ends when `signal` aborts (the caller then checks the deadline). */
+function untilAborted(wait: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return wait;
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const done = () => {
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    signal.addEventListener("abort", done, { once: true });
+    wait.then(done, (error: unknown) => {
+      signal.removeEventListener("abort", done);
+      reject(error);
+    });
+  });
 }
 
 /** Drop what is left of a response body, so its connection is freed and closing the client never waits. */
