@@ -34,7 +34,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     flag: "package",
     value: "NAME",
     list: true,
-    help: "a package (repeatable); default every package under the prefix",
+    help: "a package; default every package under the prefix",
     default: undefined,
     commands: ["publish", "status"],
   },
@@ -126,7 +126,7 @@ export function flagsOf(command: CommandName): FlagSpec[] {
     const s: SettingSpec = SETTINGS[key];
     if (!s.flag || !(s.commands as readonly string[]).includes(command)) return [];
     const spec: FlagSpec = { flag: s.flag, value: s.value, list: s.list, help: s.help, default: s.default, env: s.env };
-    if (s.required) spec.required = s.required;
+    if (s.required) spec.required = command === "sync" ? s.required : "always";
     return [spec];
   });
   return [...settings, ...OPTIONS.filter((o) => o.commands.includes(command))];

@@ -32,7 +32,7 @@ function right(f: FlagSpec): string {
   const notes: string[] = [];
   if (f.required) notes.push(f.required === "always" ? "required" : `required ${f.required}`);
   if (f.default !== undefined) notes.push(`default: ${f.default}`);
-  if (f.list) notes.push("repeatable, or comma-separated");
+  if (f.list) notes.push(f.env ? "repeatable, or comma-separated" : "repeatable");
   const env = f.env ? `${f.env}: ` : "";
   return `${env}${f.help}${notes.length ? ` (${notes.join("; ")})` : ""}`;
 }

@@ -3,6 +3,7 @@
  * results can be routed to SNS, chat or dashboards. A failure to put the event is logged, never fatal.
  */
 import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { describeError } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 
 export const SUMMARY_SOURCE = "layer-sync";
@@ -29,6 +30,6 @@ export async function putSummaryEvent(
       });
     }
   } catch (error) {
-    logger.warn("putting the summary event failed", { error: (error as Error).message });
+    logger.warn("putting the summary event failed", { error: describeError(error) });
   }
 }
