@@ -125,6 +125,8 @@ export interface CoreOptions {
   aws?: AwsScope;
   /** The run's start time (keys are timestamped with it). */
   clock?: Date;
+  /** The HTTP client's clock (rate-limit resets are measured against it); default the real one. */
+  now?: () => number;
   force?: boolean;
 }
 
@@ -162,6 +164,7 @@ export async function runCore(sources: Sources, o: CoreOptions): Promise<CoreRun
     sleep: async (ms) => {
       waits.push(ms);
     },
+    ...(o.now ? { now: o.now } : {}),
   });
   const clock = o.clock ?? new Date();
   let summary: SyncSummary | undefined;
