@@ -13,7 +13,7 @@
  * Architectures: `build.architectures`, else layer.json's `architectures`, else `COMPATIBLE_ARCHITECTURES`,
  * else `x86_64`.
  */
-import { ConfigError } from "../shared/errors.ts";
+import { ConfigError, describeError } from "../shared/errors.ts";
 
 export type Language = "python" | "nodejs";
 export type Architecture = "x86_64" | "arm64";
@@ -128,7 +128,7 @@ function readLayerJson(
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${where} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`${where} is not valid JSON: ${describeError(error)}`, { cause: error });
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return {};
   const obj = raw as Record<string, unknown>;

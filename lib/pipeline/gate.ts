@@ -10,6 +10,7 @@ import {
   PutJobSuccessResultCommand,
 } from "@aws-sdk/client-codepipeline";
 import type { PublishSummary } from "../publish/publish.ts";
+import { errorName } from "../shared/aws-errors.ts";
 import { ConfigError, describeError, EventValidationError, LayerSyncError } from "../shared/errors.ts";
 import { redact } from "../shared/redact.ts";
 import type { SyncSummary } from "../sync/sync.ts";
@@ -95,7 +96,7 @@ export async function reportJob(
     }
   } catch (error) {
     throw new GateReportError(
-      `reporting the result of CodePipeline job ${jobId} failed (${(error as Error).name}): ${(error as Error).message}; grant codepipeline:PutJobSuccessResult and PutJobFailureResult`,
+      `reporting the result of CodePipeline job ${jobId} failed (${errorName(error)}): ${describeError(error)}; grant codepipeline:PutJobSuccessResult and PutJobFailureResult`,
       { cause: error },
     );
   }

@@ -3,7 +3,7 @@
  * results can be routed to SNS, chat or dashboards. A failure to put the event is logged, never fatal.
  */
 import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { summarise } from "../shared/errors.ts";
+import { describeError, summarise } from "../shared/errors.ts";
 import type { Logger } from "../shared/log.ts";
 
 export const SUMMARY_SOURCE = "layer-sync";
@@ -29,7 +29,7 @@ export async function putSummaryEvent(
       });
     }
   } catch (error) {
-    logger.warn("putting the summary event failed", { error: (error as Error).message });
+    logger.warn("putting the summary event failed", { error: describeError(error) });
   }
 }
 

@@ -4,8 +4,9 @@
  * run finds under the prefix, and the layer versions that parameters under a package's path still name.
  */
 import { GetParametersByPathCommand, type Parameter, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
-import { attempt, callFailed, errorName } from "../shared/aws-errors.ts";
+import { attempt, callFailed } from "../shared/aws-errors.ts";
 import { PublishError } from "../shared/errors.ts";
+import { retryTooManyUpdates } from "../shared/ssm.ts";
 import { readParameter } from "../sync/artifacts/pointer.ts";
 import { parseLayerArn } from "./layers.ts";
 
@@ -37,37 +38,35 @@ export async function writeLayerArnParameter(
 ): Promise<boolean> {
   const { name, value, description, sleep } = args;
   if ((await readStringParameter(ssm, name)) === value) return false;
-  for (let attemptNo = 0; ; attemptNo++) {
-    try {
-      await ssm.send(
-        new PutParameterCommand({
-          Name: name,
-          Value: value,
-          Type: "String",
-          Tier: "Advanced",
-          Overwrite: true,
-          Description: description,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (errorName(error) === "TooManyUpdates" && attemptNo < 5) {
-        await sleep(200 * 2 ** attemptNo + Math.floor(Math.random() * 200));
-        continue;
-      }
-      throw callFailed(
-        PublishError,
-        {
-          call: "ssm:PutParameter",
-          resource: `parameter ${name}`,
-          advice: {
-            HierarchyLevelLimitExceededException: "the name has more than 15 levels; shorten PARAMETER_PREFIX",
-            TooManyUpdates: "too many concurrent writes to the parameter; run again",
-          },
+  try {
+    await retryTooManyUpdates(
+      () =>
+        ssm.send(
+          new PutParameterCommand({
+            Name: name,
+            Value: value,
+            Type: "String",
+            Tier: "Advanced",
+            Overwrite: true,
+            Description: description,
+          }),
+        ),
+      sleep,
+    );
+    return true;
+  } catch (error) {
+    throw callFailed(
+      PublishError,
+      {
+        call: "ssm:PutParameter",
+        resource: `parameter ${name}`,
+        advice: {
+          HierarchyLevelLimitExceededException: "the name has more than 15 levels; shorten PARAMETER_PREFIX",
+          TooManyUpdates: "too many concurrent writes to the parameter; run again",
         },
-        error,
-      );
-    }
+      },
+      error,
+    );
   }
 }
 

@@ -5,7 +5,7 @@
  * A `build` section (dependency-manifest builds) is validated by `build/plan.ts` and never carried along.
  */
 import { parseBuildSection } from "../build/plan.ts";
-import { ConfigError } from "./errors.ts";
+import { ConfigError, describeError } from "./errors.ts";
 
 export interface LayerOverrides {
   runtimes?: string[];
@@ -33,7 +33,7 @@ export function parseLayerConfig(text: string, where: string): LayerOverrides {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new ConfigError(`${where} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`${where} is not valid JSON: ${describeError(error)}`, { cause: error });
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new ConfigError(`${where} must be a JSON object with runtimes, architectures, description or license`);
@@ -67,7 +67,7 @@ export function parseLayerConfig(text: string, where: string): LayerOverrides {
     try {
       parseBuildSection(obj.build, where);
     } catch (error) {
-      problems.push(...((error as ConfigError).problems ?? [(error as Error).message]));
+      problems.push(...((error as ConfigError).problems ?? [describeError(error)]));
     }
   }
   if (problems.length) throw new ConfigError(problems);

@@ -10,7 +10,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { awsClients } from "../../handlers/runtime.ts";
 import { handler } from "../../handlers/sync.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
@@ -173,10 +173,19 @@ describe("the sync handler on moto and the Bitbucket emulator", () => {
 
   it("uploads unchanged content again when forced, under a new key", async () => {
     const before = (await pointer("tools")).value;
-    await new Promise((r) => setTimeout(r, 1100)); // keys are timestamped to the second
-    const summary = await invoke(
-      await event("sync-manual.json").then((e) => ({ ...(e as object), paths: ["layers/tools"], force: true })),
-    );
+    // keys are timestamped to the second: run two seconds later by the clock, without waiting for it
+    const payload = await event("sync-manual.json").then((e) => ({
+      ...(e as object),
+      paths: ["layers/tools"],
+      force: true,
+    }));
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 2000 });
+    let summary: Awaited<ReturnType<typeof invoke>>;
+    try {
+      summary = await invoke(payload);
+    } finally {
+      vi.useRealTimers();
+    }
     expect(summary.packages[0]?.skipped).toBe(false);
     expect(summary.packages[0]?.key).not.toBe(before);
     expect((await pointer("tools")).value).toBe(summary.packages[0]?.key);

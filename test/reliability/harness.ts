@@ -126,6 +126,8 @@ export interface CoreOptions {
   aws?: AwsScope;
   /** The run's start time (keys are timestamped with it). */
   clock?: Date;
+  /** The HTTP client's clock (rate-limit resets are measured against it); default the real one. */
+  now?: () => number;
   force?: boolean;
   deadline?: RunDeadline;
 }
@@ -165,6 +167,7 @@ export async function runCore(sources: Sources, o: CoreOptions): Promise<CoreRun
       waits.push(ms);
     },
     ...(o.deadline ? { runDeadline: o.deadline } : {}),
+    ...(o.now ? { now: o.now } : {}),
   });
   const clock = o.clock ?? new Date();
   let summary: SyncSummary | undefined;

@@ -15,8 +15,9 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import { errorName } from "../../shared/aws-errors.ts";
 import { mapLimit } from "../../shared/concurrency.ts";
-import { ArtifactError } from "../../shared/errors.ts";
+import { ArtifactError, describeError } from "../../shared/errors.ts";
 
 /** Bumped whenever the zip format changes, so skip-unchanged never keeps an old-format artifact. */
 export const ARTIFACT_FORMAT = "2";
@@ -101,18 +102,14 @@ function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 }
 
-function nameOf(error: unknown): string {
-  return (error as { name?: string }).name ?? "Error";
-}
-
 /** HEAD an artifact; undefined when it does not exist. */
 export async function headArtifact(s3: S3Client, bucket: string, key: string): Promise<ArtifactHead | undefined> {
   try {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
     return { key, size: head.ContentLength ?? 0, metadata: fromS3Metadata(head.Metadata) };
   } catch (error) {
-    if (statusOf(error) === 404 || nameOf(error) === "NotFound") return undefined;
-    throw new ArtifactError(`reading s3://${bucket}/${key} failed (${nameOf(error)}): ${(error as Error).message}`, {
+    if (statusOf(error) === 404 || errorName(error) === "NotFound") return undefined;
+    throw new ArtifactError(`reading s3://${bucket}/${key} failed (${errorName(error)}): ${describeError(error)}`, {
       cause: error,
     });
   }
@@ -166,7 +163,7 @@ export async function uploadArtifact(
     }
   } catch (error) {
     if (error instanceof ArtifactError) throw error;
-    const exists = statusOf(error) === 412 || nameOf(error) === "PreconditionFailed";
+    const exists = statusOf(error) === 412 || errorName(error) === "PreconditionFailed";
     if (exists) {
       // the same key within the same second for the same commit: reuse it if it holds exactly these bytes
       const existing = await headArtifact(s3, bucket, key);
@@ -175,7 +172,7 @@ export async function uploadArtifact(
     throw new ArtifactError(
       exists
         ? `${where} already exists; layer-sync never overwrites an artifact — another run used the same key`
-        : `uploading ${where} failed (${nameOf(error)}): ${(error as Error).message}`,
+        : `uploading ${where} failed (${errorName(error)}): ${describeError(error)}`,
       { cause: error },
     );
   }

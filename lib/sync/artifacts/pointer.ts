@@ -6,13 +6,11 @@
  * puts the newer key back. The result is the newest artifact, whatever the interleaving.
  */
 import { GetParameterCommand, ParameterNotFound, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
-import { ParameterError } from "../../shared/errors.ts";
+import { errorName } from "../../shared/aws-errors.ts";
+import { describeError, ParameterError } from "../../shared/errors.ts";
+import { retryTooManyUpdates } from "../../shared/ssm.ts";
 
 export type PointerWrite = "written" | "superseded";
-
-function nameOf(error: unknown): string {
-  return (error as { name?: string }).name ?? "Error";
-}
 
 /** Read a String parameter; undefined when it does not exist. `selector` is a version number. */
 export async function readParameter(ssm: SSMClient, name: string, version?: number): Promise<string | undefined> {
@@ -22,21 +20,21 @@ export async function readParameter(ssm: SSMClient, name: string, version?: numb
   } catch (error) {
     if (
       error instanceof ParameterNotFound ||
-      nameOf(error) === "ParameterNotFound" ||
-      nameOf(error) === "ParameterVersionNotFound"
+      errorName(error) === "ParameterNotFound" ||
+      errorName(error) === "ParameterVersionNotFound"
     ) {
       return undefined;
     }
-    throw new ParameterError(`reading SSM parameter ${name} failed (${nameOf(error)}): ${(error as Error).message}`, {
+    throw new ParameterError(`reading SSM parameter ${name} failed (${errorName(error)}): ${describeError(error)}`, {
       cause: error,
     });
   }
 }
 
 async function put(ssm: SSMClient, name: string, value: string, description: string): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const res = await ssm.send(
+  try {
+    const res = await retryTooManyUpdates(() =>
+      ssm.send(
         new PutParameterCommand({
           Name: name,
           Value: value,
@@ -44,17 +42,13 @@ async function put(ssm: SSMClient, name: string, value: string, description: str
           Overwrite: true,
           Description: description,
         }),
-      );
-      return res.Version ?? 0;
-    } catch (error) {
-      if (nameOf(error) === "TooManyUpdates" && attempt < 5) {
-        await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt + Math.random() * 200));
-        continue;
-      }
-      throw new ParameterError(`writing SSM parameter ${name} failed (${nameOf(error)}): ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
+      ),
+    );
+    return res.Version ?? 0;
+  } catch (error) {
+    throw new ParameterError(`writing SSM parameter ${name} failed (${errorName(error)}): ${describeError(error)}`, {
+      cause: error,
+    });
   }
 }
 

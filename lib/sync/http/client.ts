@@ -9,6 +9,7 @@
  */
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher, request } from "undici";
+import { Semaphore } from "../../shared/concurrency.ts";
 import type { RunDeadline } from "../../shared/deadline.ts";
 import {
   RateLimitError,
@@ -165,25 +166,6 @@ const STATUS_TEXT: Record<number, string> = {
   504: "Gateway Timeout",
   555: "Timeout",
 };
-
-/** A small counting semaphore. */
-class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-  async acquire(): Promise<void> {
-    if (this.active < this.limit) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.active--;
-  }
-}
 
 async function readText(body: Readable, limit = 64 * 1024): Promise<string> {
   const chunks: Buffer[] = [];

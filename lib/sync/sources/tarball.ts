@@ -15,6 +15,7 @@ import { createGunzip } from "node:zlib";
 import * as tar from "tar-stream";
 import { mapLimit } from "../../shared/concurrency.ts";
 import {
+  describeError,
   PathSafetyError,
   SourceNotFoundError,
   SourceProtocolError,
@@ -184,7 +185,7 @@ export async function extractFolders(body: Readable, targets: FolderTarget[], wh
   } catch (error) {
     await feeding.catch(() => undefined);
     if (error instanceof SourceProtocolError) throw error;
-    throw new RetryableBodyError(`${what}: the archive is corrupt or was cut short (${(error as Error).message})`, {
+    throw new RetryableBodyError(`${what}: the archive is corrupt or was cut short (${describeError(error)})`, {
       cause: error,
     });
   }

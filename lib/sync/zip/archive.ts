@@ -17,7 +17,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createInflateRaw, inflateRawSync } from "node:zlib";
-import { ArchiveError } from "../../shared/errors.ts";
+import { ArchiveError, describeError } from "../../shared/errors.ts";
 import type { FolderStage, StagedEntry } from "../staging/staging.ts";
 import { writeZipFile, ZIP_LEVEL, type ZipInput } from "./writer.ts";
 
@@ -59,7 +59,7 @@ export async function buildZip(stage: FolderStage, outFile: string): Promise<Zip
       unzippedBytes: zip.unzippedBytes,
     };
   } catch (error) {
-    throw new ArchiveError(`building the zip of folder "${stage.folder}" failed: ${(error as Error).message}`, {
+    throw new ArchiveError(`building the zip of folder "${stage.folder}" failed: ${describeError(error)}`, {
       cause: error,
     });
   }
@@ -225,7 +225,7 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
       try {
         result = await entryCrc(fh, reader, got);
       } catch (error) {
-        throw new Error(`entry "${got.name}" cannot be read back: ${(error as Error).message}`, { cause: error });
+        throw new Error(`entry "${got.name}" cannot be read back: ${describeError(error)}`, { cause: error });
       }
       if (result.size !== expectedSize || result.size !== got.size) {
         throw new Error(`entry "${got.name}" inflates to ${result.size} bytes, expected ${expectedSize}`);
@@ -234,7 +234,7 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
       if (sent.crc !== result.crc) throw new Error(`entry "${got.name}" does not hold the bytes the source sent`);
     }
   } catch (error) {
-    throw new ArchiveError(`the zip of folder "${stage.folder}" failed verification: ${(error as Error).message}`, {
+    throw new ArchiveError(`the zip of folder "${stage.folder}" failed verification: ${describeError(error)}`, {
       cause: error,
     });
   } finally {
