@@ -188,6 +188,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
       } catch (thrown) {
         fail(w, thrown);
       } finally {
+        log.info("package left staging", { package: w.spec.package, stagedBytes: w.stage.diskBytes });
         await staging.release(w.stage);
         await rm(join(staging.runDir, ".build", w.spec.package), { recursive: true, force: true });
       }
