@@ -8,8 +8,10 @@ import type { EntrySink, FolderTarget } from "../../lib/sync/sources/types.ts";
 async function archive(entries: { name: string; content?: string; type?: "directory" }[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on("data", (c: Buffer) => chunks.push(c));
-  const ended = new Promise((resolve) => pack.on("end", resolve));
+  pack.on("data", (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const ended = new Promise<void>((resolve) => pack.on("end", () => resolve()));
   for (const e of entries) {
     if (e.type === "directory") pack.entry({ name: e.name, type: "directory" });
     else pack.entry({ name: e.name }, e.content ?? "");
