@@ -21,11 +21,11 @@ import { type FileHandle, lstat, mkdir, open, readdir, readFile, rm, unlink, wri
 import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { crc32, inflateRawSync } from "node:zlib";
+import { crc32, createDeflateRaw, inflateRawSync } from "node:zlib";
 import { LimitExceededError, PathSafetyError } from "../../shared/errors.ts";
 import { checkRelativePath, checkSymlinkTarget, quoteName } from "../../shared/paths.ts";
 import type { EntrySink } from "../sources/types.ts";
-import { type PreparedEntry, prepareEntry } from "../zip/writer.ts";
+import { type DeflatedFile, type PreparedEntry, prepareEntry, ZIP_LEVEL } from "../zip/writer.ts";
 
 /** Lambda's limit on a function and its layers unzipped (250 MB), the highest SOURCE_MAX_BYTES. */
 const LAMBDA_UNZIPPED_MAX_BYTES = 262_144_000;
@@ -200,6 +200,8 @@ class PackStore {
 
 function ignoreUntilPiped(): void {}
 
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+
 /** Create-only, never through a link: a path that exists (as anything, a link included) fails with EEXIST. */
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -223,6 +225,8 @@ export class FolderStage implements EntrySink {
   private readonly made = new Set<string>();
   /** The packed files. */
   private readonly packed = new Map<string, Promise<Packed>>();
+  /** Files compressed for the zip while they streamed in (areas that pack small files). */
+  private readonly deflated = new Map<string, DeflatedFile>();
   private pack: PackStore | undefined;
   private totalBytes = 0;
   /** Bytes of this stage's files on disk (unpacked files; the pack file counts in `pack`). */
@@ -299,6 +303,14 @@ export class FolderStage implements EntrySink {
    * is on disk.
    */
   prepared(path: string): (() => Promise<PreparedEntry>) | undefined {
+    const deflated = this.deflated.get(path);
+    if (deflated) {
+      return async () => ({
+        crc: deflated.crc,
+        size: deflated.size,
+        data: deflated.size === 0 ? Buffer.alloc(0) : await readFile(deflated.path, { flag: READ_FLAGS }),
+      });
+    }
     const packed = this.packed.get(path);
     const pack = this.pack;
     if (!packed || !pack) return undefined;
@@ -308,10 +320,15 @@ export class FolderStage implements EntrySink {
     };
   }
 
+  /** A large file compressed as it streamed in, which the zip copies as it is; undefined for any other. */
+  deflatedFile(path: string): DeflatedFile | undefined {
+    return this.deflated.get(path);
+  }
+
   /** A staged file's content, unpacked or from disk. */
   async read(path: string): Promise<Buffer> {
     const load = this.prepared(path);
-    if (!load) return readFile(this.absolute(path), { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
+    if (!load) return readFile(this.absolute(path), { flag: READ_FLAGS });
     const { data, size } = await load();
     return size === 0 ? Buffer.alloc(0) : inflateRawSync(data);
   }
@@ -323,6 +340,7 @@ export class FolderStage implements EntrySink {
     this.dirs.clear();
     this.made.clear();
     this.packed.clear();
+    this.deflated.clear();
     this.totalBytes = 0;
     this.account(-this.fileBytes);
     this.fileBytes = 0;
@@ -368,6 +386,7 @@ export class FolderStage implements EntrySink {
       await fh.chmod(mode); // through the descriptor: the umask must not strip bits
       let written = 0;
       let crc = 0;
+      const deflating = this.pack !== undefined;
       const limit = this.limits.maxBytes;
       const counter = new Transform({
         transform: (chunk: Buffer, _enc, cb) => {
@@ -377,13 +396,39 @@ export class FolderStage implements EntrySink {
             return;
           }
           crc = crc32(chunk, crc);
-          counted += chunk.length;
-          this.fileBytes += chunk.length;
-          this.account(chunk.length);
+          if (!deflating) {
+            counted += chunk.length;
+            this.fileBytes += chunk.length;
+            this.account(chunk.length);
+          }
           cb(null, chunk);
         },
       });
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+      if (this.pack) {
+        // compressed for the zip while it streams in (the same bytes the writer would make), so the
+        // deflate of a large file overlaps its download; the disk holds the compressed bytes
+        let compressed = 0;
+        const onDisk = new Transform({
+          transform: (chunk: Buffer, _enc, cb) => {
+            compressed += chunk.length;
+            counted += chunk.length;
+            this.fileBytes += chunk.length;
+            this.account(chunk.length);
+            cb(null, chunk);
+          },
+        });
+        await pipeline(source, counter, createDeflateRaw({ level: ZIP_LEVEL }), onDisk, fh.createWriteStream());
+        this.totalBytes += written;
+        this.entries.set(path, { path, kind, size: written, crc: crc >>> 0 });
+        this.deflated.set(path, {
+          path: this.absolute(path),
+          crc: crc >>> 0,
+          size: written,
+          compressedSize: compressed,
+        });
+        return;
+      }
       await pipeline(source, counter, fh.createWriteStream()); // closes the descriptor
       this.totalBytes += written;
       this.entries.set(path, { path, kind, size: written, crc: crc >>> 0 });
