@@ -43,6 +43,16 @@ function target(folder: string, events: string[]): FolderTarget {
 }
 
 describe("extractFolders", () => {
+  it("finishes every folder only once the whole archive has arrived unless asked to finish early", async () => {
+    const events: string[] = [];
+    const body = await archive([
+      { name: "top/a/x.txt", content: "x" },
+      { name: "top/b/y.txt", content: "y" },
+    ]);
+    await extractFolders(Readable.from([body]), [target("a", events), target("b", events)], "test");
+    expect(events).toEqual(["a: x.txt", "b: y.txt", "a complete", "b complete"]);
+  });
+
   it("completes each folder as soon as the stream leaves it, before the next folder's entries arrive", async () => {
     const events: string[] = [];
     const body = await archive([
@@ -53,7 +63,13 @@ describe("extractFolders", () => {
       { name: "top/b/y.txt", content: "y" },
       { name: "top/c.txt", content: "c" },
     ]);
-    const result = await extractFolders(Readable.from([body]), [target("a", events), target("b", events)], "test");
+    const early = { early: true };
+    const result = await extractFolders(
+      Readable.from([body]),
+      [target("a", events), target("b", events)],
+      "test",
+      early,
+    );
     expect(result.errors.size).toBe(0);
     expect(events).toEqual(["a: x.txt", "a complete", "b: y.txt", "b complete"]);
   });
@@ -65,7 +81,8 @@ describe("extractFolders", () => {
       { name: "top/b/y.txt", content: "y" },
       { name: "top/a/z.txt", content: "z" },
     ]);
-    const result = await extractFolders(Readable.from([body]), [target("a", events), target("b", events)], "test");
+    const targets = [target("a", events), target("b", events)];
+    const result = await extractFolders(Readable.from([body]), targets, "test", { early: true });
     expect(events).toEqual(["a: x.txt", "a complete", "b: y.txt", "b complete"]);
     expect(result.errors.get("a")?.message).toMatch(/"z.txt" in folder "a" arrives after the folder ended/);
     expect(result.errors.has("b")).toBe(false);
@@ -79,7 +96,7 @@ describe("extractFolders", () => {
       { name: "top/b/y.txt", content: "y" },
     ]);
     const targets = [target("a", events), target("b", events), target("missing", events)];
-    const result = await extractFolders(Readable.from([body]), targets, "test", { settled });
+    const result = await extractFolders(Readable.from([body]), targets, "test", { early: true, settled });
     expect(events).toEqual([
       "b: y.txt",
       "b complete",

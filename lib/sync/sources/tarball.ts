@@ -8,10 +8,11 @@
  * archives as empty directories, which cannot otherwise exist in git, so an empty directory is reported
  * as a submodule. Small files that turn out to be Git LFS pointers are handed back for resolution.
  *
- * Git archives keep a folder's entries together (tree order), so a target with a `complete` callback is
- * finished as soon as the stream leaves it: its checks run, its LFS pointers are resolved, and the callback
+ * Git archives keep a folder's entries together (tree order), so with `early` a target with a `complete`
+ * callback is finished as soon as the stream leaves it: its checks run, its LFS pointers are resolved, and the callback
  * is awaited before the next entry is read (the download waits). A path of a finished folder that comes
- * again later fails that folder. A retried download skips the folders an earlier attempt finished.
+ * again later fails that folder. A retried download skips the folders an earlier attempt finished. Without
+ * `early`, every `complete` target is finished, one after another, once the archive has fully arrived.
  */
 import { once } from "node:events";
 import { PassThrough, Readable } from "node:stream";
@@ -42,6 +43,13 @@ export interface LfsPending {
 
 /** What lasts across the attempts of one download: the folders already finished, with their errors. */
 export interface ExtractHooks {
+  /**
+   * Finish each folder as soon as the stream leaves it (default: once the whole archive has arrived and its
+   * gzip CRC-32 has checked out). The providers' archives do not use it yet: a folder finished early was
+   * read from bytes the gzip trailer has not vouched for, and a download retried after a corrupt body
+   * would then keep an artifact already uploaded from the corrupt one (see the README, Scale).
+   */
+  early?: boolean;
   settled?: Map<string, Error | undefined>;
   /** Resolve an LFS pointer of a folder about to be finished (`complete` targets only). */
   resolveLfs?: (pending: LfsPending) => Promise<void>;
@@ -166,8 +174,10 @@ export async function extractFolders(
     }
     const repoPath = slash < 0 ? "" : name.slice(slash + 1);
     // the stream has left these folders: finish them before anything else arrives
-    for (const t of targets) {
-      if (t.complete && entered.has(t.folder) && !settledNow.has(t.folder) && !inside(t, repoPath)) await settle(t);
+    if (hooks.early) {
+      for (const t of targets) {
+        if (t.complete && entered.has(t.folder) && !settledNow.has(t.folder) && !inside(t, repoPath)) await settle(t);
+      }
     }
     const within = repoPath ? targets.filter((t) => inside(t, repoPath)) : [];
     for (const t of within) {
