@@ -4,16 +4,21 @@
  * 1. Resolve the ref to one commit.
  * 2. For each package, look at the artifact the pointer names. When its metadata says the same source
  *    and format, and the same commit, the same folder fingerprint (GitHub tree SHA) or no change to the
- *    folder between the two commits, the package is skipped before anything is downloaded.
- * 3. Fetch the rest (archive, walk, or auto = archive with a walk fallback) into the staging area.
- * 4. Build and verify each zip. Equal `content-sha256` to the current artifact ⇒ skipped as unchanged.
- * 5. Upload (never overwriting), verify, then move the pointer forward. `--out` writes the zips to a folder
- *    instead and calls no AWS API; `dryRun` builds and reports only.
+ *    folder between the two commits, the package is skipped before anything is downloaded. The source is
+ *    asked about all packages at once (`changedFolders`: a few requests whatever their number); only when
+ *    that fails is each package asked on its own, with a warning.
+ * 3. Fetch the rest (archive, walk, or auto = archive with a walk fallback) into the staging area, one
+ *    package after another: as soon as the source is done with a package (an archive: when the stream
+ *    leaves its folder; the download waits meanwhile),
+ * 4. its zip is built and verified (equal `content-sha256` to the current artifact ⇒ skipped as unchanged),
+ * 5. uploaded (never overwriting) and verified, or written to `--out`, and the package leaves the staging
+ *    area. `/tmp` therefore holds about one package and its zip at a time. `dryRun` builds and reports only.
+ * 6. Once the fetch has confirmed every package it delivered, the pointers move forward.
  *
  * Packages are independent: one failing does not stop the others; its summary entry carries the error.
  */
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile, mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
@@ -40,7 +45,7 @@ import {
   uploadArtifact,
 } from "./artifacts/artifacts.ts";
 import { advancePointer, readParameter } from "./artifacts/pointer.ts";
-import type { FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
+import type { ChangeAnswer, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
 import { type FolderStage, StagingArea } from "./staging/staging.ts";
 import { buildZip, LAYER_CONFIG_FILE, verifyZip, type ZipResult } from "./zip/archive.ts";
 
@@ -127,6 +132,12 @@ interface Work {
   done: boolean;
   /** The per-target entries of a build folder, which replace `summary`. */
   targets?: PackageSummary[];
+  /** Finished (zipped and uploaded, or failed) and removed from the staging area. */
+  settled?: boolean;
+  /** Moves the pointer to the uploaded artifact, once the fetch has confirmed the folder. */
+  point?: () => Promise<void>;
+  /** The zip written to `--out`, removed again if the fetch fails the folder afterwards. */
+  outFile?: string;
 }
 
 /** `provider:repository:path`, the `source` metadata value. */
@@ -177,14 +188,8 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   };
 
   // 2. skip before download where the metadata proves nothing changed
-  for (const w of work) {
-    try {
-      await checkUnchanged(config, resolved.commit, w, deps, useAws && !options.force);
-      if (w.done) finished(w);
-    } catch (error) {
-      fail(w, error);
-    }
-  }
+  if (useAws && !options.force) await checkUnchanged(config, resolved.commit, work, deps, fail);
+  for (const w of work) if (w.done && !w.summary.error) finished(w);
 
   const staging = await StagingArea.create(
     deps.workDir,
@@ -200,13 +205,28 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   if (deps.interrupts) deps.interrupts.staging = staging;
   let used: FetchStrategy | "none" = "none";
   try {
-    // 3. fetch what is left
+    // 4./5. zip, compare, upload (or write to --out), then leave the staging area; once per package
+    const settle = async (w: Work, error?: Error): Promise<void> => {
+      if (w.settled || !w.stage) return;
+      w.settled = true;
+      try {
+        if (error) fail(w, error);
+        else await finishPackage(config, resolved, w, w.stage, staging, options, deps, started);
+      } catch (thrown) {
+        fail(w, thrown);
+      } finally {
+        log.info("package left staging", { package: w.spec.package, stagedBytes: w.stage.diskBytes });
+        await staging.release(w.stage);
+        await rm(join(staging.runDir, ".build", w.spec.package), { recursive: true, force: true });
+      }
+    };
+    // 3. fetch what is left, each package finished as soon as the source is done with it
     const pending = work.filter((w) => !w.done);
     const targets: FolderTarget[] = [];
     for (const w of pending) {
       const stage = await staging.stage(w.spec.path, w.spec.package);
       w.stage = stage;
-      targets.push({ folder: w.spec.path, sink: stage });
+      targets.push({ folder: w.spec.path, sink: stage, complete: (error) => settle(w, error) });
       progress({ package: w.spec.package, stage: "fetching", readBytes: () => stage.bytes });
     }
     if (targets.length) {
@@ -215,19 +235,27 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
       for (const w of pending) {
         w.summary.warnings.push(...fetched.result.warnings);
         const outcome = fetched.result.outcomes.find((o) => o.folder === w.spec.path);
-        if (outcome?.error) fail(w, outcome.error);
+        // a source that did not finish the package: finish it now
+        if (!w.settled) await settle(w, outcome?.error);
+        else if (outcome?.error && !w.done) {
+          // failed after it was finished (an archive naming its paths again): never point at it
+          fail(w, outcome.error);
+          if (w.outFile) await rm(w.outFile, { force: true });
+        }
       }
     }
-    // 4./5. zip, compare, upload, point
+    // 6. point at what was uploaded, now that the fetch has confirmed it
     for (const w of pending) {
-      if (w.done || !w.stage) continue;
-      try {
-        await finishPackage(config, resolved, w, w.stage, staging, options, deps, started);
-        finished(w);
-      } catch (error) {
-        fail(w, error);
+      if (!w.done && w.point) {
+        try {
+          await w.point();
+        } catch (error) {
+          fail(w, error);
+        }
       }
+      if (!w.summary.error) finished(w);
     }
+    log.info("staging peak", { bytes: staging.peakBytes });
   } finally {
     await staging.dispose();
     if (deps.interrupts) deps.interrupts.staging = undefined;
@@ -257,49 +285,110 @@ function changeCheckMayFail(error: unknown): boolean {
   return error instanceof SourceError && !(error instanceof SourceAuthError) && !(error instanceof RateLimitError);
 }
 
+interface Candidate {
+  w: Work;
+  key: string;
+  prev: ArtifactMetadata;
+}
+
+/**
+ * Step 2 for every package: read each pointer and artifact, then ask the source once about all the
+ * packages whose artifact is from another commit. When that batched call fails (in a way a fetch would
+ * survive), each package is asked on its own, with a warning.
+ */
 async function checkUnchanged(
   config: SyncConfig,
   commit: string,
-  w: Work,
+  work: Work[],
   deps: SyncDependencies,
-  mayUseAws: boolean,
+  fail: (w: Work, error: unknown) => void,
 ): Promise<void> {
-  if (!mayUseAws || !deps.s3 || !deps.ssm || !config.artifacts.bucket) return;
-  const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
-  const key = await readParameter(deps.ssm, pointer);
-  if (!key) return;
-  w.previous = await headArtifact(deps.s3, config.artifacts.bucket, key);
-  const prev = w.previous?.metadata;
-  if (!prev || prev.source !== sourceId(config, w.spec.path) || prev.format !== ARTIFACT_FORMAT) return;
-  let unchanged = prev.commit === commit;
-  if (!unchanged) {
+  if (!deps.s3 || !deps.ssm || !config.artifacts.bucket) return;
+  const candidates: Candidate[] = [];
+  for (const w of work) {
     try {
-      w.fingerprint = await deps.source.folderFingerprint(commit, w.spec.path);
-      if (w.fingerprint !== undefined && prev.tree !== undefined) unchanged = w.fingerprint === prev.tree;
-      else if (w.fingerprint === undefined) {
-        unchanged = (await deps.source.folderChanged(w.spec.path, prev.commit, commit)) === false;
-      }
+      const c = await previousArtifact(config, w, deps);
+      if (!c) continue;
+      if (c.prev.commit === commit) markUnchanged(c);
+      else candidates.push(c);
     } catch (error) {
-      if (!changeCheckMayFail(error)) throw error;
-      // only an optimisation: fetch the folder, and the zip's SHA-256 decides (step 4)
-      w.changeCheckFailed = true;
-      const warning = `could not tell cheaply whether "${w.spec.path}" changed since ${prev.commit.slice(0, 7)} (${describeError(error)}); fetched it and compared the zip's SHA-256 with the current artifact instead`;
-      w.summary.warnings.push(warning);
-      (deps.logger ?? silentLogger).warn("change check failed", { package: w.spec.package, warning });
+      fail(w, error);
     }
   }
-  if (unchanged) {
-    Object.assign(w.summary, {
-      key,
-      files: prev.files,
-      bytes: w.previous?.size ?? 0,
-      unzippedBytes: prev.unzippedBytes ?? null,
-      sha256: prev.contentSha256,
-      skipped: true,
-      reason: "unchanged",
-    });
-    w.done = true;
+  if (candidates.length === 0) return;
+  let answers: Map<string, ChangeAnswer> | undefined;
+  try {
+    answers = await deps.source.changedFolders(
+      commit,
+      candidates.map((c) => ({ folder: c.w.spec.path, since: c.prev.commit, tree: c.prev.tree })),
+    );
+  } catch (error) {
+    if (!changeCheckMayFail(error)) {
+      for (const c of candidates) fail(c.w, error);
+      return;
+    }
+    const warning = `could not check the ${candidates.length} folders for changes in one go (${describeError(error)}); checked them one by one`;
+    (deps.logger ?? silentLogger).warn("batched change check failed", { warning });
+    for (const c of candidates) c.w.summary.warnings.push(warning);
   }
+  for (const c of candidates) {
+    const answer = answers?.get(c.w.spec.path);
+    if (answer) {
+      if (answer.fingerprint !== undefined) c.w.fingerprint = answer.fingerprint;
+      if (!answer.changed) markUnchanged(c);
+      continue;
+    }
+    try {
+      await checkOne(commit, c, deps);
+    } catch (error) {
+      fail(c.w, error);
+    }
+  }
+}
+
+/** The package's current artifact, when its metadata is of this source and format. */
+async function previousArtifact(config: SyncConfig, w: Work, deps: SyncDependencies): Promise<Candidate | undefined> {
+  const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
+  const key = await readParameter(deps.ssm as SSMClient, pointer);
+  if (!key) return undefined;
+  w.previous = await headArtifact(deps.s3 as S3Client, config.artifacts.bucket as string, key);
+  const prev = w.previous?.metadata;
+  if (!prev || prev.source !== sourceId(config, w.spec.path) || prev.format !== ARTIFACT_FORMAT) return undefined;
+  return { w, key, prev };
+}
+
+function markUnchanged({ w, key, prev }: Candidate): void {
+  Object.assign(w.summary, {
+    key,
+    files: prev.files,
+    bytes: w.previous?.size ?? 0,
+    unzippedBytes: prev.unzippedBytes ?? null,
+    sha256: prev.contentSha256,
+    skipped: true,
+    reason: "unchanged",
+  });
+  w.done = true;
+}
+
+/** One package on its own (the batched check could not tell). */
+async function checkOne(commit: string, c: Candidate, deps: SyncDependencies): Promise<void> {
+  const { w, prev } = c;
+  let unchanged = false;
+  try {
+    w.fingerprint = await deps.source.folderFingerprint(commit, w.spec.path);
+    if (w.fingerprint !== undefined && prev.tree !== undefined) unchanged = w.fingerprint === prev.tree;
+    else if (w.fingerprint === undefined) {
+      unchanged = (await deps.source.folderChanged(w.spec.path, prev.commit, commit)) === false;
+    }
+  } catch (error) {
+    if (!changeCheckMayFail(error)) throw error;
+    // only an optimisation: fetch the folder, and the zip's SHA-256 decides (step 4)
+    w.changeCheckFailed = true;
+    const warning = `could not tell cheaply whether "${w.spec.path}" changed since ${prev.commit.slice(0, 7)} (${describeError(error)}); fetched it and compared the zip's SHA-256 with the current artifact instead`;
+    w.summary.warnings.push(warning);
+    (deps.logger ?? silentLogger).warn("change check failed", { package: w.spec.package, warning });
+  }
+  if (unchanged) markUnchanged(c);
 }
 
 async function fetchFolders(
@@ -379,6 +468,7 @@ async function finishPackage(
     layerConfig = encodeLayerConfig(parseLayerConfig(text, `${w.spec.path}/${LAYER_CONFIG_FILE}`));
   }
   const zip: ZipResult = await buildZip(stage, staging.zipPath(w.spec.package));
+  stage.countZip(zip.bytes);
   await verifyZip(stage, zip.path);
   const key = artifactKey(config.artifacts.artifactPrefix, w.spec.package, started, resolved.commit);
   Object.assign(w.summary, {
@@ -393,6 +483,7 @@ async function finishPackage(
     const out = join(options.outDir, ...key.split("/"));
     await mkdir(dirname(out), { recursive: true });
     await copyFile(zip.path, out);
+    w.outFile = out;
     return;
   }
   const prev = w.previous?.metadata;
@@ -424,17 +515,20 @@ async function finishPackage(
   await uploadArtifact(s3, { bucket, key, file: zip.path, metadata }, deps.interrupts).catch((error: unknown) => {
     throw deps.deadline?.passed ? deps.deadline.error(`uploading package "${w.spec.package}"`, error) : error;
   });
-  deps.deadline?.check(`pointing package "${w.spec.package}" at ${key}`);
-  const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
-  const outcome = await advancePointer(
-    ssm,
-    pointer,
-    key,
-    `layer-sync: latest artifact of ${w.spec.package} (${config.source.repository}/${w.spec.path})`,
-    started,
-  );
-  if (outcome === "superseded") {
-    w.summary.warnings.push("a newer run already pointed at a newer artifact; the pointer was left on it");
-    (deps.logger ?? silentLogger).warn("pointer superseded", { package: w.spec.package, key });
-  }
+  // step 6, once the fetch has confirmed the folder (see runSync)
+  w.point = async () => {
+    deps.deadline?.check(`pointing package "${w.spec.package}" at ${key}`);
+    const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
+    const outcome = await advancePointer(
+      ssm,
+      pointer,
+      key,
+      `layer-sync: latest artifact of ${w.spec.package} (${config.source.repository}/${w.spec.path})`,
+      started,
+    );
+    if (outcome === "superseded") {
+      w.summary.warnings.push("a newer run already pointed at a newer artifact; the pointer was left on it");
+      (deps.logger ?? silentLogger).warn("pointer superseded", { package: w.spec.package, key });
+    }
+  };
 }

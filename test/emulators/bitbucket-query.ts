@@ -283,6 +283,11 @@ export type PageResult = { ok: true; page: Record<string, Json> } | { ok: false;
 export function paginate(values: Json[], url: URL): PageResult {
   const pagelen = effectivePagelen(url.searchParams.get("pagelen"));
   if (pagelen === undefined) return { ok: false, message: "Invalid pagelen" };
+  return paginateUpTo(values, url, pagelen);
+}
+
+/** `paginate` with a page length already decided (resources with their own limits, such as diffstat's 500). */
+export function paginateUpTo(values: Json[], url: URL, pagelen: number): PageResult {
   const token = url.searchParams.get("page");
   const offset = token === null ? 0 : decodePageToken(token);
   if (offset === undefined) return { ok: false, message: `Invalid page: ${token}` };

@@ -435,6 +435,45 @@ describe("Bitbucket repository, refs and commits", () => {
   });
 });
 
+describe("Bitbucket diffstat", () => {
+  const branchHead = () => repo.branches.get("feature/slash-name") as string;
+  const diffstat = (query: string) => getJson<Page>(`${repoUrl()}/diffstat/${branchHead()}..${head}?${query}`);
+
+  it("lists the paths two commits differ in, as the spec's paginated_diffstats, at pagelen 500", async () => {
+    const page = await diffstat("topic=false");
+    expectSchema("paginated_diffstats", page);
+    expect(page.pagelen).toBe(500);
+    expect(page.values).toHaveLength(1);
+    expect(page.values[0]).toMatchObject({
+      status: "modified",
+      old: { path: "layers/tools/README.md" },
+      new: { path: "layers/tools/README.md" },
+    });
+  });
+
+  it("limits the records to each repeated path and what lies under it", async () => {
+    expect((await diffstat("topic=false&path=layers/py-requests")).values).toHaveLength(0);
+    const both = await diffstat("topic=false&path=layers/py-requests&path=layers/tools");
+    expect(both.values.map((v) => (v.new as Json).path)).toEqual(["layers/tools/README.md"]);
+    expect((await diffstat("topic=false&path=layers/tool")).values).toHaveLength(0);
+  });
+
+  it("diffs against the merge base unless topic is false, so the reverse range is empty then", async () => {
+    const reverse = await getJson<Page>(`${repoUrl()}/diffstat/${head}..${branchHead()}`);
+    expect(reverse.values).toHaveLength(0);
+    const plain = await getJson<Page>(`${repoUrl()}/diffstat/${head}..${branchHead()}?topic=false`);
+    expect(plain.values).toHaveLength(1);
+  });
+
+  it("trims records with fields and answers 404 for an unknown commit", async () => {
+    const page = await diffstat("topic=false&fields=next,values.old.path,values.new.path");
+    expect(page).toEqual({
+      values: [{ old: { path: "layers/tools/README.md" }, new: { path: "layers/tools/README.md" } }],
+    });
+    expect((await get(`${repoUrl()}/diffstat/${"f".repeat(40)}..${head}?topic=false`)).status).toBe(404);
+  });
+});
+
 describe("Bitbucket authentication", () => {
   it("accepts an access token as Bearer and an API token as Basic email:token", async () => {
     expect((await get(repoUrl(), bearer)).status).toBe(200);

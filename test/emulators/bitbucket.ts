@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { type FixtureCommit, type FixtureEntry, type FixtureRepo, lfsPointer, sha256 } from "../fixtures/repo.ts";
-import { applyFields, BbqlError, matchesBbql, paginate, parseBbql, sortBy } from "./bitbucket-query.ts";
+import { applyFields, BbqlError, matchesBbql, paginate, paginateUpTo, parseBbql, sortBy } from "./bitbucket-query.ts";
 import {
   decodeBasic,
   type EmulatorControls,
@@ -139,6 +139,10 @@ export function escapedPath(path: string): string {
 const looksBinary = (content: Buffer) => content.subarray(0, 8000).includes(0);
 
 /** The `attributes` array Bitbucket lists for an entry. */
+/** diffstat's page lengths (its documented example pages at 500). */
+const DIFFSTAT_DEFAULT_PAGELEN = 500;
+const DIFFSTAT_MAX_PAGELEN = 500;
+
 export function attributesOf(entry: FixtureEntry): string[] {
   switch (entry.kind) {
     case "symlink":
@@ -269,6 +273,7 @@ class BitbucketModel {
     if (head === "commit" && rest.length === 2) return this.commit(req, at, second ?? "");
     if (head === "commits" && rest.length === 2) return this.commits(req, at, second ?? "");
     if (head === "src") return this.src(req, at, rest.slice(1));
+    if (head === "diffstat" && rest.length === 2) return this.diffstat(req, at, second ?? "");
     return bitbucketError(404, "Resource not found");
   }
 
@@ -471,6 +476,71 @@ class BitbucketModel {
       .filter((sha) => path === undefined || snapshot(sha) !== snapshot(at.repo.commits.get(sha)?.parent))
       .map((sha) => this.commitJson(at, at.repo.commits.get(sha) as FixtureCommit));
     return this.collection(req, log);
+  }
+
+  /**
+   * `diffstat/{spec}`: one record per path that differs. `spec` is one commit (against its parent) or
+   * `new..old`; with `topic=false` a plain two-dot diff of the two trees, otherwise (the default) a diff of
+   * `new` against the merge base of the two (on the fixtures' linear histories: the older of them). Each
+   * `path` (repeatable) limits the records to that path or what lies under it. Pages up to 500 records.
+   */
+  private diffstat(req: EmulatorRequest, at: Located, spec: string): EmulatorResponse {
+    const [newRev, oldRev, ...more] = decodeURIComponent(spec).split("..");
+    if (more.length || !newRev || oldRev === "") return bitbucketError(400, `Invalid revspec: ${spec}`);
+    const to = at.repo.resolve(newRev);
+    let from =
+      oldRev === undefined ? (to?.parent ? at.repo.commits.get(to.parent) : undefined) : at.repo.resolve(oldRev);
+    if (!to || (oldRev !== undefined && !from)) return bitbucketError(404, "Commit not found");
+    const params = req.url.searchParams;
+    if (params.has("topic") && params.has("merge")) return bitbucketError(400, "merge and topic cannot be both used");
+    const topic = params.get("topic") ?? params.get("merge");
+    if (oldRev !== undefined && topic !== "false" && from) {
+      // merge base on a linear history: whichever of the two the other reaches
+      const reaches = (a: FixtureCommit, b: string) => {
+        for (let c: FixtureCommit | undefined = a; c; c = c.parent ? at.repo.commits.get(c.parent) : undefined) {
+          if (c.sha === b) return true;
+        }
+        return false;
+      };
+      if (!reaches(to, from.sha)) from = reaches(from, to.sha) ? to : undefined;
+    }
+    const filters = params.getAll("path").map((p) => p.replace(/\/+$/, ""));
+    const selected = (path: string) =>
+      filters.length === 0 || filters.some((f) => path === f || path.startsWith(`${f}/`));
+    const before = from?.entries ?? new Map<string, FixtureEntry>();
+    const paths = [...new Set([...before.keys(), ...to.entries.keys()])].filter(selected).sort();
+    const side = (commit: FixtureCommit, e: FixtureEntry | undefined) =>
+      e
+        ? {
+            path: e.path,
+            escaped_path: e.path,
+            type: "commit_file",
+            links: { self: { href: `${this.repoBase(at)}/src/${commit.sha}/${encodePath(e.path)}` } },
+          }
+        : null;
+    const values: Record<string, unknown>[] = [];
+    for (const path of paths) {
+      const a = before.get(path);
+      const b = to.entries.get(path);
+      if (a && b && a.kind === b.kind && a.content.equals(b.content)) continue;
+      const lines = (e: FixtureEntry | undefined) => (e ? e.content.toString("latin1").split("\n").length : 0);
+      values.push({
+        type: "diffstat",
+        status: !a ? "added" : !b ? "removed" : "modified",
+        lines_added: lines(b),
+        lines_removed: lines(a),
+        old: from ? side(from, a) : null,
+        new: side(to, b),
+      });
+    }
+    const pagelen = params.get("pagelen");
+    if (pagelen !== null && !/^\d+$/.test(pagelen)) return bitbucketError(400, "Invalid pagelen");
+    const size = Math.min(DIFFSTAT_MAX_PAGELEN, Math.max(1, Number(pagelen ?? DIFFSTAT_DEFAULT_PAGELEN)));
+    const url = new URL(req.url.href);
+    url.searchParams.set("pagelen", String(size));
+    const page = paginateUpTo(values, url, size);
+    if (!page.ok) return bitbucketError(400, page.message);
+    return json(200, applyFields(page.page, params.get("fields")));
   }
 
   /** Filter (`q`), sort, paginate and project (`fields`) a collection. */

@@ -1,7 +1,8 @@
 /**
- * The "did this folder change?" check is an optimisation: Bitbucket's `commits/{rev}?exclude=…&path=…` and
- * GitHub's tree SHA lookup may answer 404, 403 or 5xx behind proxies, on other hosts or with narrower
- * permissions. The sync then fetches the folder and lets the zip's SHA-256 decide, with a warning.
+ * The "did this folder change?" check is an optimisation: Bitbucket's batched `diffstat` and per-folder
+ * `commits/{rev}?exclude=…&path=…`, and GitHub's tree SHA lookups, may answer 404, 403 or 5xx behind proxies,
+ * on other hosts or with narrower permissions. When the batched check fails, each folder is checked on its
+ * own; when that fails too, the sync fetches the folder and lets the zip's SHA-256 decide, with a warning.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -55,9 +56,10 @@ async function sync(provider: "bitbucket" | "github", args: string[]) {
 describe.each([
   {
     provider: "bitbucket" as const,
-    check: "commits/{rev}?exclude=…&path=…",
+    check: "diffstat and commits/{rev}?exclude=…&path=…",
     emulator: () => bb,
-    isCheck: (url: URL) => url.pathname.includes("/commits/") && url.searchParams.has("exclude"),
+    isCheck: (url: URL) =>
+      url.pathname.includes("/diffstat/") || (url.pathname.includes("/commits/") && url.searchParams.has("exclude")),
   },
   {
     provider: "github" as const,
@@ -98,4 +100,32 @@ describe.each([
       }
     });
   }
+});
+
+describe("a bitbucket host that fails only the batched diffstat", () => {
+  it("checks each folder on its own with a warning, and still skips the unchanged one before downloading", async () => {
+    const bucket = await createBucket(uniqueName("cc-batch"));
+    const args = ["--bucket", bucket, "--parameter-prefix", `/${uniqueName("ls")}`, "--strategy", "archive"];
+    const first = await sync("bitbucket", args);
+    repo.commit("main", { "layers/tools/README.md": { kind: "file", content: Buffer.from("# tools batch\n") } });
+    bb.inject({
+      match: (r) => r.url.pathname.includes("/diffstat/"),
+      fault: { kind: "status", status: 500, body: { type: "error", error: { message: "boom" } } },
+      times: Number.POSITIVE_INFINITY,
+    });
+    try {
+      const second = await sync("bitbucket", args);
+      const [py, tools] = second.packages;
+      expect(py).toMatchObject({ skipped: true, reason: "unchanged", key: first.packages[0]?.key });
+      expect(tools?.skipped).toBe(false);
+      for (const p of second.packages) {
+        expect(p.warnings.join("\n")).toMatch(
+          /could not check the 2 folders for changes in one go \(.*500.*\); checked them one by one/,
+        );
+        expect(p.warnings.join("\n")).not.toMatch(/could not tell cheaply/);
+      }
+    } finally {
+      bb.clearFaults();
+    }
+  });
 });

@@ -11,6 +11,10 @@
  * - archive: `{web}/{workspace}/{repo}/get/{commit}.tar.gz` streamed through `extractFolders`. A login
  *   redirect, an HTML page or a 401/403/404 means the archive is unavailable with these credentials.
  * - folderChanged: two `commits/{rev}?exclude=…&path=folder/` queries (both directions), one result each.
+ * - changedFolders: one `diffstat/{new}..{old}?topic=false` (a plain two-dot diff of the two trees) per
+ *   distinct previous commit, with one `path` per folder and `pagelen=500`; the answer is filtered on the
+ *   client too (a folder changed when any changed path, old or new, lies in it). When the `path` list would
+ *   make the URL longer than `DIFFSTAT_URL_MAX`, the diffstat is asked for without paths and filtered here.
  */
 
 import { mapLimit } from "../../shared/concurrency.ts";
@@ -23,9 +27,9 @@ import {
 } from "../../shared/errors.ts";
 import { checkRelativePath, quoteName, relativeTo } from "../../shared/paths.ts";
 import type { Headers, HttpClient, HttpRequest } from "../http/client.ts";
-import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { bodyCheck, collect, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
-import type { FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
+import type { ChangeAnswer, ChangeQuery, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
 interface TreeEntry {
   type: string;
@@ -34,12 +38,20 @@ interface TreeEntry {
   attributes?: string[] | string | null;
 }
 
+interface DiffStat {
+  old?: { path?: unknown } | null;
+  new?: { path?: unknown } | null;
+}
+
 interface Page<T> {
   values: T[];
   next?: string;
 }
 
 const MAX_DEPTH = 30;
+/** Longest diffstat URL sent with `path` filters; beyond it the whole diffstat is read and filtered here. */
+export const DIFFSTAT_URL_MAX = 4000;
+const DIFFSTAT_FIELDS = "next,values.old.path,values.new.path";
 const SRC_FIELDS = "next,values.type,values.path,values.size,values.attributes";
 
 /** Error texts and hints for Bitbucket's `{"type":"error","error":{"message":…}}` bodies. */
@@ -175,18 +187,52 @@ export class BitbucketSource implements RepositorySource {
     return false;
   }
 
+  async changedFolders(commit: string, queries: ChangeQuery[]): Promise<Map<string, ChangeAnswer>> {
+    const answers = new Map<string, ChangeAnswer>();
+    const bySince = new Map<string, string[]>();
+    for (const q of queries) {
+      if (q.since === commit) answers.set(q.folder, { changed: false });
+      else bySince.set(q.since, [...(bySince.get(q.since) ?? []), q.folder]);
+    }
+    for (const [since, folders] of bySince) {
+      if (!/^[0-9a-f]{40}$/i.test(since)) continue; // recorded metadata goes into a URL: only a full hash
+      const base = `${this.base}/diffstat/${commit}..${since}?topic=false&pagelen=500&fields=${DIFFSTAT_FIELDS}`;
+      const filtered = `${base}${folders.map((f) => `&path=${encodeURIComponent(f)}`).join("")}`;
+      const changed = new Set<string>();
+      const inFolder = (path: unknown) => {
+        if (typeof path !== "string") return;
+        for (const f of folders) if (path === f || path.startsWith(`${f}/`)) changed.add(f);
+      };
+      await this.paginate<DiffStat>(
+        filtered.length <= DIFFSTAT_URL_MAX ? filtered : base,
+        `compare ${since.slice(0, 7)} with ${commit.slice(0, 7)}`,
+        (values) => {
+          for (const v of values) {
+            inFolder(v.old?.path);
+            inFolder(v.new?.path);
+          }
+        },
+      );
+      for (const f of folders) answers.set(f, { changed: changed.has(f) });
+    }
+    return answers;
+  }
+
   // ---------------------------------------------------------------- walk
 
   async walk(commit: string, targets: FolderTarget[]): Promise<FetchResult> {
     const outcomes = [];
     for (const target of targets) {
+      let failed: Error | undefined;
       try {
         const files = await this.list(commit, target.folder);
         await mapLimit(files, this.options.concurrency, (entry) => this.download(commit, target, entry));
-        outcomes.push({ folder: target.folder });
       } catch (error) {
-        outcomes.push({ folder: target.folder, error: error as Error });
+        failed = error as Error;
       }
+      // one package at a time: it is finished (and leaves the staging area) before the next is listed
+      const error = await completeFolder(target, failed);
+      outcomes.push(error ? { folder: target.folder, error } : { folder: target.folder });
     }
     return { outcomes, warnings: [] };
   }
@@ -236,10 +282,10 @@ export class BitbucketSource implements RepositorySource {
     return [...files.values()];
   }
 
-  private async paginate(
+  private async paginate<T = TreeEntry>(
     first: string,
     what: string,
-    onPage: (values: TreeEntry[]) => void,
+    onPage: (values: T[]) => void,
     accept: number[] = [],
   ): Promise<void> {
     let url: string | undefined = first;
@@ -250,7 +296,7 @@ export class BitbucketSource implements RepositorySource {
         const text = (await collect(res.body)).toString("utf8");
         if (res.status === 555) return { status: 555, page: undefined };
         try {
-          return { status: res.status, page: JSON.parse(text) as Page<TreeEntry> };
+          return { status: res.status, page: JSON.parse(text) as Page<T> };
         } catch (error) {
           throw new SourceProtocolError(`${this.http.describe(req)} answered with a body that is not JSON`, {
             cause: error,
@@ -316,6 +362,8 @@ export class BitbucketSource implements RepositorySource {
     const [workspace, repo] = this.options.repository.split("/") as [string, string];
     const url = `${this.options.webUrl}/${encodeURIComponent(workspace)}/${encodeURIComponent(repo)}/get/${commit}.tar.gz`;
     const req: HttpRequest = { url, what: "download the repository archive", accept: [401, 403, 404] };
+    const resolveLfs = (p: LfsPending) => this.resolveLfs(commit, p);
+    const hooks = { settled: new Map<string, Error | undefined>(), resolveLfs };
     const result = await this.http.send(req, async (res) => {
       const type = String(res.headers["content-type"] ?? "");
       const login = /\/(account\/signin|login|site\/login)/.test(res.url.pathname);
@@ -332,9 +380,9 @@ export class BitbucketSource implements RepositorySource {
           { status: res.status, request: this.http.describe(req) },
         );
       }
-      return extractFolders(res.body, targets, this.http.describe(req));
+      return extractFolders(res.body, targets, this.http.describe(req), hooks);
     });
-    return finishExtraction(targets, result, this.options.concurrency, (p) => this.resolveLfs(commit, p));
+    return finishExtraction(targets, result, this.options.concurrency, resolveLfs);
   }
 
   /** Archives carry LFS pointers: fetch the real content through the API (which redirects to the media host). */

@@ -124,3 +124,20 @@ export function through(source: Readable, transform: Transform): Transform {
   source.once("error", (error) => transform.destroy(error));
   return source.pipe(transform);
 }
+
+/**
+ * Hand a fetched folder to its consumer (`FolderTarget.complete`), once: the folder's final error, which is
+ * `error` or what the consumer threw.
+ */
+export async function completeFolder(
+  target: { complete?: (error?: Error) => Promise<void> },
+  error?: Error,
+): Promise<Error | undefined> {
+  if (!target.complete) return error;
+  try {
+    await target.complete(error);
+    return error;
+  } catch (thrown) {
+    return error ?? (thrown instanceof Error ? thrown : new Error(String(thrown)));
+  }
+}

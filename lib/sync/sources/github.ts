@@ -4,6 +4,9 @@
  * - Refs resolve once through `commits/{ref}` with `Accept: application/vnd.github.sha`.
  * - The folder fingerprint is its git tree SHA (`contents/{folder}` as `vnd.github.object+json`): equal
  *   SHAs mean equal content, so an unchanged folder is skipped with two requests and no download.
+ * - changedFolders: the tree SHAs of every folder at once: one contents listing of their parent (at most
+ *   two distinct parents), else one recursive tree of their deepest common ancestor (the commit's own tree
+ *   at the root; a truncated answer leaves the folders it cut to be checked one by one).
  * - walk: `git/trees/{tree}?recursive=1`; when GitHub says `truncated`, the folder is walked again one
  *   tree at a time so nothing is lost. A directory whose own tree is truncated is listed with the contents
  *   API (up to 1,000 entries, proven complete by its tree SHA, see `github-tree.ts`), else the folder is
@@ -27,10 +30,18 @@ import {
 } from "../../shared/errors.ts";
 import { checkRelativePath, quoteName } from "../../shared/paths.ts";
 import type { Headers, HttpClient, RateLimitVerdict } from "../http/client.ts";
-import { bodyCheck, collect, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { bodyCheck, collect, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { itemsFromContents, TreeListingError } from "./github-tree.ts";
-import { extractFolders, finishExtraction } from "./tarball.ts";
-import type { FetchOutcome, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
+import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
+import type {
+  ChangeAnswer,
+  ChangeQuery,
+  FetchOutcome,
+  FetchResult,
+  FolderTarget,
+  RepositorySource,
+  ResolvedRef,
+} from "./types.ts";
 
 interface TreeItem {
   path: string;
@@ -179,27 +190,78 @@ export class GitHubSource implements RepositorySource {
     return undefined;
   }
 
+  async changedFolders(commit: string, queries: ChangeQuery[]): Promise<Map<string, ChangeAnswer>> {
+    const trees = await this.folderTrees(
+      commit,
+      queries.map((q) => q.folder),
+    );
+    const answers = new Map<string, ChangeAnswer>();
+    for (const q of queries) {
+      const sha = trees.get(q.folder);
+      if (sha === undefined) continue;
+      this.fingerprints.set(`${commit}:${q.folder}`, sha);
+      if (q.tree !== undefined) answers.set(q.folder, { changed: sha !== q.tree, fingerprint: sha });
+    }
+    return answers;
+  }
+
+  /** Folder → tree SHA at `commit`, for the folders one or two listings can show. */
+  private async folderTrees(commit: string, folders: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const parentOf = (f: string) => (f.includes("/") ? f.slice(0, f.lastIndexOf("/")) : "");
+    const parents = [...new Set(folders.map(parentOf))];
+    if (parents.length <= 2) {
+      for (const parent of parents) {
+        const listing = await this.http.json<unknown>({
+          url: `${this.base}/contents/${encodePath(parent)}?ref=${commit}`,
+          what: `list "${parent || "/"}" for the folders' tree SHAs`,
+        });
+        if (!Array.isArray(listing)) throw new SourceProtocolError(`"${parent || "/"}" is not a directory`);
+        for (const item of listing as { name?: unknown; type?: unknown; sha?: unknown }[]) {
+          if (item.type !== "dir" || typeof item.name !== "string" || typeof item.sha !== "string") continue;
+          const path = parent ? `${parent}/${item.name}` : item.name;
+          if (folders.includes(path) && /^[0-9a-f]{40}$/.test(item.sha)) out.set(path, item.sha);
+        }
+      }
+      return out;
+    }
+    // the deepest folder every configured folder lies in
+    let ancestor = parents[0] ?? "";
+    while (ancestor && !parents.every((p) => p === ancestor || p.startsWith(`${ancestor}/`))) {
+      ancestor = parentOf(ancestor);
+    }
+    const root = ancestor ? await this.folderFingerprint(commit, ancestor) : commit;
+    const tree = await this.getTree(root, true, `list "${ancestor || "/"}" for the folders' tree SHAs`);
+    for (const item of tree.tree) {
+      const path = ancestor ? `${ancestor}/${item.path}` : item.path;
+      if (item.type === "tree" && folders.includes(path) && /^[0-9a-f]{40}$/.test(item.sha)) out.set(path, item.sha);
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- walk
 
   async walk(commit: string, targets: FolderTarget[]): Promise<FetchResult> {
     const outcomes: FetchOutcome[] = [];
     const warnings: string[] = [];
     for (const target of targets) {
+      let failed: Error | undefined;
       try {
         const tree = await this.folderFingerprint(commit, target.folder);
-        let items: TreeItem[];
+        let items: TreeItem[] | undefined;
         try {
           items = await this.listTree(commit, tree, target.folder, warnings);
         } catch (error) {
           if (!(error instanceof TreeListingError)) throw error;
-          outcomes.push(await this.archiveInstead(commit, target, error, warnings));
-          continue;
+          failed = (await this.archiveInstead(commit, target, error, warnings)).error;
         }
-        await mapLimit(items, this.options.concurrency, (item) => this.deliver(commit, target, item));
-        outcomes.push({ folder: target.folder });
+        if (items) await mapLimit(items, this.options.concurrency, (item) => this.deliver(commit, target, item));
       } catch (error) {
-        outcomes.push({ folder: target.folder, error: error as Error });
+        failed = error as Error;
       }
+      // one package at a time: it is finished (and leaves the staging area) before the next is listed
+      const error = await completeFolder(target, failed);
+      outcomes.push(error ? { folder: target.folder, error } : { folder: target.folder });
     }
     return { outcomes, warnings };
   }
@@ -213,7 +275,7 @@ export class GitHubSource implements RepositorySource {
   ): Promise<FetchOutcome> {
     let why: string;
     try {
-      const result = await this.archive(commit, [target]);
+      const result = await this.archive(commit, [{ folder: target.folder, sink: target.sink }]);
       const error = result.outcomes.find((o) => o.folder === target.folder)?.error;
       if (!error) {
         warnings.push(`${listing.message}; fetched "${target.folder}" from the archive instead`);
@@ -367,6 +429,8 @@ export class GitHubSource implements RepositorySource {
       what: "download the repository tarball",
       accept: [401, 403, 404],
     };
+    const resolveLfs = (p: LfsPending) => this.downloadLfs(commit, p.target, p);
+    const hooks = { settled: new Map<string, Error | undefined>(), resolveLfs };
     const result = await this.http.send(req, async (res) => {
       if (res.status !== 200) {
         await collect(res.body).catch(() => undefined);
@@ -375,8 +439,8 @@ export class GitHubSource implements RepositorySource {
           request: this.http.describe(req),
         });
       }
-      return extractFolders(res.body, targets, this.http.describe(req));
+      return extractFolders(res.body, targets, this.http.describe(req), hooks);
     });
-    return finishExtraction(targets, result, this.options.concurrency, (p) => this.downloadLfs(commit, p.target, p));
+    return finishExtraction(targets, result, this.options.concurrency, resolveLfs);
   }
 }

@@ -7,6 +7,12 @@
  * entry (unsafe name, escaping symlink, size limit) fails only its own folder. Git writes submodules into
  * archives as empty directories, which cannot otherwise exist in git, so an empty directory is reported
  * as a submodule. Small files that turn out to be Git LFS pointers are handed back for resolution.
+ *
+ * Git archives keep a folder's entries together (tree order), so with `early` a target with a `complete`
+ * callback is finished as soon as the stream leaves it: its checks run, its LFS pointers are resolved, and the callback
+ * is awaited before the next entry is read (the download waits). A path of a finished folder that comes
+ * again later fails that folder. A retried download skips the folders an earlier attempt finished. Without
+ * `early`, every `complete` target is finished, one after another, once the archive has fully arrived.
  */
 import { once } from "node:events";
 import { PassThrough, Readable } from "node:stream";
@@ -23,7 +29,7 @@ import {
 } from "../../shared/errors.ts";
 import { quoteName, relativeTo } from "../../shared/paths.ts";
 import { RetryableBodyError } from "../http/client.ts";
-import { bufferStream, collect, isLfsPointer, LFS_POINTER_MAX_BYTES } from "./common.ts";
+import { bufferStream, collect, completeFolder, isLfsPointer, LFS_POINTER_MAX_BYTES } from "./common.ts";
 import type { FetchResult, FolderTarget } from "./types.ts";
 
 export interface LfsPending {
@@ -34,6 +40,20 @@ export interface LfsPending {
   repoPath: string;
   executable: boolean;
   pointer: Buffer;
+}
+
+/** What lasts across the attempts of one download: the folders already finished, with their errors. */
+export interface ExtractHooks {
+  /**
+   * Finish each folder as soon as the stream leaves it (default: once the whole archive has arrived and its
+   * gzip CRC-32 has checked out). The providers' archives do not use it yet: a folder finished early was
+   * read from bytes the gzip trailer has not vouched for, and a download retried after a corrupt body
+   * would then keep an artifact already uploaded from the corrupt one (see the README, Scale).
+   */
+  early?: boolean;
+  settled?: Map<string, Error | undefined>;
+  /** Resolve an LFS pointer of a folder about to be finished (`complete` targets only). */
+  resolveLfs?: (pending: LfsPending) => Promise<void>;
 }
 
 export interface ExtractResult {
@@ -78,20 +98,71 @@ async function discardEntry(entry: AsyncIterable<Buffer>): Promise<void> {
 }
 
 /** Extract `targets` from a gzip-compressed tar stream. */
-export async function extractFolders(body: Readable, targets: FolderTarget[], what: string): Promise<ExtractResult> {
+export async function extractFolders(
+  body: Readable,
+  targets: FolderTarget[],
+  what: string,
+  hooks: ExtractHooks = {},
+): Promise<ExtractResult> {
   const errors = new Map<string, Error>();
   const lfs: LfsPending[] = [];
   const seen = new Map<string, number>(); // folder -> entries delivered
   const dirs = new Map<string, { target: FolderTarget; path: string; children: number }>();
   /** Every path the archive has named, whatever its type: a second arrival is refused, naming it. */
   const named = new Set<string>();
+  const settled = hooks.settled ?? new Map<string, Error | undefined>();
+  /** Folders finished by this attempt, and those that had an entry in it. */
+  const settledNow = new Set<string>();
+  const entered = new Set<string>();
   let root: string | undefined;
-  // a retried download delivers the whole archive again: start every folder from nothing
-  for (const t of targets) await t.sink.reset?.();
+  for (const [folder, error] of settled) if (error) errors.set(folder, error);
+  // a retried download delivers the whole archive again: start every unfinished folder from nothing
+  for (const t of targets) if (!settled.has(t.folder)) await t.sink.reset?.();
 
   const fail = (target: FolderTarget, error: unknown) => {
     if (!errors.has(target.folder))
       errors.set(target.folder, error instanceof Error ? error : new Error(String(error)));
+    if (settled.has(target.folder)) settled.set(target.folder, errors.get(target.folder));
+  };
+  const inside = (t: FolderTarget, repoPath: string) =>
+    repoPath === t.folder || relativeTo(t.folder, repoPath) !== undefined;
+
+  /** Whether the folder, all of whose entries have arrived, holds what a layer cannot. */
+  const check = (target: FolderTarget) => {
+    if (errors.has(target.folder)) return;
+    if (!seen.get(target.folder)) {
+      fail(target, new SourceNotFoundError(`folder "${target.folder}" does not exist at this commit (${what})`));
+      return;
+    }
+    for (const [repoPath, d] of dirs) {
+      if (d.target === target && d.children === 0) {
+        fail(
+          target,
+          new UnsupportedEntryError(
+            `folder "${target.folder}" contains a submodule (or an empty directory) at ${quoteName(d.path || repoPath)}; submodules cannot be packaged — vendor the code into the folder instead`,
+          ),
+        );
+        return;
+      }
+    }
+  };
+
+  /** Finish a `complete` target: checks, its LFS pointers, then its consumer (awaited: the stream waits). */
+  const settle = async (target: FolderTarget) => {
+    settledNow.add(target.folder);
+    settled.set(target.folder, undefined);
+    check(target);
+    const mine = lfs.filter((p) => p.target === target);
+    if (mine.length && hooks.resolveLfs) {
+      lfs.splice(0, lfs.length, ...lfs.filter((p) => p.target !== target));
+      for (const p of mine) {
+        if (errors.has(target.folder)) break;
+        await hooks.resolveLfs(p).catch((error: unknown) => fail(target, error));
+      }
+    }
+    const error = await completeFolder(target, errors.get(target.folder));
+    if (error) fail(target, error);
+    settled.set(target.folder, errors.get(target.folder));
   };
 
   const handle = async (header: tar.Header, entry: AsyncIterable<Buffer>): Promise<void> => {
@@ -103,11 +174,24 @@ export async function extractFolders(body: Readable, targets: FolderTarget[], wh
       throw new SourceProtocolError(`${what}: the archive has more than one top folder ("${root}" and "${top}")`);
     }
     const repoPath = slash < 0 ? "" : name.slice(slash + 1);
-    const owners = repoPath
-      ? targets.filter(
-          (t) => (repoPath === t.folder || relativeTo(t.folder, repoPath) !== undefined) && !errors.has(t.folder),
-        )
-      : [];
+    // the stream has left these folders: finish them before anything else arrives
+    if (hooks.early) {
+      for (const t of targets) {
+        if (t.complete && entered.has(t.folder) && !settledNow.has(t.folder) && !inside(t, repoPath)) await settle(t);
+      }
+    }
+    const within = repoPath ? targets.filter((t) => inside(t, repoPath)) : [];
+    for (const t of within) {
+      if (settledNow.has(t.folder)) {
+        fail(
+          t,
+          new PathSafetyError(
+            `entry ${quoteName(relativeTo(t.folder, repoPath) ?? repoPath)} in folder "${t.folder}" arrives after the folder ended in the archive; git archives keep a folder's entries together, so the source is corrupt or hostile`,
+          ),
+        );
+      } else if (!settled.has(t.folder)) entered.add(t.folder);
+    }
+    const owners = within.filter((t) => !errors.has(t.folder) && !settled.has(t.folder));
     if (owners.length === 0) return discardEntry(entry);
     if (named.has(repoPath)) {
       for (const t of owners) {
@@ -191,22 +275,9 @@ export async function extractFolders(body: Readable, targets: FolderTarget[], wh
   }
 
   for (const target of targets) {
-    if (errors.has(target.folder)) continue;
-    if (!seen.get(target.folder)) {
-      fail(target, new SourceNotFoundError(`folder "${target.folder}" does not exist at this commit (${what})`));
-      continue;
-    }
-    for (const [repoPath, d] of dirs) {
-      if (d.target === target && d.children === 0) {
-        fail(
-          target,
-          new UnsupportedEntryError(
-            `folder "${target.folder}" contains a submodule (or an empty directory) at ${quoteName(d.path || repoPath)}; submodules cannot be packaged — vendor the code into the folder instead`,
-          ),
-        );
-        break;
-      }
-    }
+    if (settled.has(target.folder)) continue; // finished by this attempt or an earlier one
+    if (target.complete) await settle(target);
+    else check(target);
   }
   return { errors, lfs };
 }

@@ -36,6 +36,15 @@ export interface EntrySink {
 export interface FolderTarget {
   folder: string;
   sink: EntrySink;
+  /**
+   * Called once for the folder as soon as the fetch is done with it, and awaited before the fetch goes on
+   * (backpressure: an archive download waits meanwhile): without an error once every entry has arrived and
+   * passed the fetch's checks (an archive: when the stream leaves the folder; a walk: when its downloads
+   * end), with the error when it failed. An error it throws fails the folder. A folder completed without
+   * error may still fail later (an archive that names one of its paths again), so whoever consumes it must
+   * wait for the fetch's outcome before pointing at anything built from it.
+   */
+  complete?: (error?: Error) => Promise<void>;
 }
 
 /** Per-folder result of a fetch: a folder either arrived completely or carries the reason it did not. */
@@ -64,6 +73,13 @@ export interface RepositorySource {
    * when the provider cannot tell cheaply.
    */
   folderChanged(folder: string, fromCommit: string, toCommit: string): Promise<boolean | undefined>;
+  /**
+   * Which of many folders changed since the commits their artifacts were built from, in a few requests
+   * whatever their number (Bitbucket: one `diffstat` per distinct previous commit; GitHub: tree SHAs from
+   * the listing of the folders' parents). Folders missing from the answer could not be told. Throws when
+   * the batched call fails; the core then checks folder by folder.
+   */
+  changedFolders(commit: string, queries: ChangeQuery[]): Promise<Map<string, ChangeAnswer>>;
   /** List and download every entry of each folder through the API. */
   walk(commit: string, targets: FolderTarget[]): Promise<FetchResult>;
   /**
@@ -71,4 +87,19 @@ export interface RepositorySource {
    * `ArchiveUnavailableError` when the archive is refused, so `auto` can fall back to `walk`.
    */
   archive(commit: string, targets: FolderTarget[]): Promise<FetchResult>;
+}
+
+/** One folder of a batched change check: what its current artifact was built from. */
+export interface ChangeQuery {
+  folder: string;
+  /** The commit the current artifact was built from. */
+  since: string;
+  /** The folder's fingerprint recorded with the artifact (GitHub tree SHA), if any. */
+  tree?: string | undefined;
+}
+
+export interface ChangeAnswer {
+  changed: boolean;
+  /** The folder's fingerprint at the new commit, where the provider has one. */
+  fingerprint?: string | undefined;
 }

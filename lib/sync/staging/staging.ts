@@ -8,20 +8,24 @@
  *
  * An area created with `packSmallFiles` handles small files (up to `PACKED_FILE_MAX`, declared size known)
  * differently: each one is compressed for the zip as it arrives (on the thread pool, while the rest of the
- * folder is still downloading) and appended to one pack file, so thousands of small files cost no
+ * folder is still downloading) and appended to the package's pack file, so thousands of small files cost no
  * file-system round trip each and only the files still being compressed are held in memory. When
  * compression falls behind, `file()` waits (backpressure on the download). Large files stream to disk.
+ *
+ * The area counts what it holds on disk (`usedBytes`, `peakBytes`): staged files as they stream in, pack
+ * files as they grow, zips once built (`countZip`). `release` removes a finished package at once, so a run
+ * holds one package at a time wherever its source delivers one at a time.
  */
 import { constants, rmSync } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { crc32, inflateRawSync } from "node:zlib";
+import { crc32, createDeflateRaw, inflateRawSync } from "node:zlib";
 import { LimitExceededError, PathSafetyError } from "../../shared/errors.ts";
 import { checkRelativePath, checkSymlinkTarget, quoteName } from "../../shared/paths.ts";
 import type { EntrySink } from "../sources/types.ts";
-import { type PreparedEntry, prepareEntry } from "../zip/writer.ts";
+import { type DeflatedFile, type PreparedEntry, prepareEntry, ZIP_LEVEL } from "../zip/writer.ts";
 
 /** Lambda's limit on a function and its layers unzipped (250 MB), the highest SOURCE_MAX_BYTES. */
 const LAMBDA_UNZIPPED_MAX_BYTES = 262_144_000;
@@ -79,7 +83,15 @@ class PackStore {
   private pendingBytes = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly path: string) {}
+  constructor(
+    private readonly path: string,
+    private readonly account: (delta: number) => void = () => undefined,
+  ) {}
+
+  /** Bytes appended so far (on disk, or about to be). */
+  get bytes(): number {
+    return this.appended;
+  }
 
   fits(size: number): boolean {
     return size <= PACKED_FILE_MAX;
@@ -111,6 +123,7 @@ class PackStore {
     const offset = this.appended;
     this.piece.push(data);
     this.appended += data.length;
+    this.account(data.length);
     if (this.appended - this.flushed >= PACK_WRITE_BYTES) void this.flush().catch(() => undefined);
     return { offset, length: data.length };
   }
@@ -187,6 +200,8 @@ class PackStore {
 
 function ignoreUntilPiped(): void {}
 
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+
 /** Create-only, never through a link: a path that exists (as anything, a link included) fails with EEXIST. */
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -210,14 +225,46 @@ export class FolderStage implements EntrySink {
   private readonly made = new Set<string>();
   /** The packed files. */
   private readonly packed = new Map<string, Promise<Packed>>();
-  private readonly pack: PackStore | undefined;
+  /** Files compressed for the zip while they streamed in (areas that pack small files). */
+  private readonly deflated = new Map<string, DeflatedFile>();
+  private pack: PackStore | undefined;
   private totalBytes = 0;
+  /** Bytes of this stage's files on disk (unpacked files; the pack file counts in `pack`). */
+  private fileBytes = 0;
+  /** Bytes of zips built from this stage (see `countZip`). */
+  private zipBytes = 0;
+  private readonly account: (delta: number) => void;
+  private readonly newPack: (() => PackStore) | undefined;
 
-  constructor(folder: string, dir: string, limits: StageLimits, pack?: PackStore) {
+  constructor(
+    folder: string,
+    dir: string,
+    limits: StageLimits,
+    pack?: () => PackStore,
+    account: (delta: number) => void = () => undefined,
+  ) {
     this.folder = folder;
     this.dir = dir;
     this.limits = limits;
-    this.pack = pack;
+    this.newPack = pack;
+    this.pack = pack?.();
+    this.account = account;
+  }
+
+  /** What this stage holds on disk now: its files, its pack file and the zips counted with `countZip`. */
+  get diskBytes(): number {
+    return this.fileBytes + (this.pack?.bytes ?? 0) + this.zipBytes;
+  }
+
+  /** Count a zip built from this stage (it is removed with the stage). */
+  countZip(bytes: number): void {
+    this.zipBytes += bytes;
+    this.account(bytes);
+  }
+
+  /** Close the stage's own pack file (the area removes the files). */
+  async close(): Promise<void> {
+    await this.pack?.close();
   }
 
   get bytes(): number {
@@ -256,6 +303,14 @@ export class FolderStage implements EntrySink {
    * is on disk.
    */
   prepared(path: string): (() => Promise<PreparedEntry>) | undefined {
+    const deflated = this.deflated.get(path);
+    if (deflated) {
+      return async () => ({
+        crc: deflated.crc,
+        size: deflated.size,
+        data: deflated.size === 0 ? Buffer.alloc(0) : await readFile(deflated.path, { flag: READ_FLAGS }),
+      });
+    }
     const packed = this.packed.get(path);
     const pack = this.pack;
     if (!packed || !pack) return undefined;
@@ -265,10 +320,15 @@ export class FolderStage implements EntrySink {
     };
   }
 
+  /** A large file compressed as it streamed in, which the zip copies as it is; undefined for any other. */
+  deflatedFile(path: string): DeflatedFile | undefined {
+    return this.deflated.get(path);
+  }
+
   /** A staged file's content, unpacked or from disk. */
   async read(path: string): Promise<Buffer> {
     const load = this.prepared(path);
-    if (!load) return readFile(this.absolute(path), { flag: constants.O_RDONLY | constants.O_NOFOLLOW });
+    if (!load) return readFile(this.absolute(path), { flag: READ_FLAGS });
     const { data, size } = await load();
     return size === 0 ? Buffer.alloc(0) : inflateRawSync(data);
   }
@@ -280,7 +340,17 @@ export class FolderStage implements EntrySink {
     this.dirs.clear();
     this.made.clear();
     this.packed.clear();
+    this.deflated.clear();
     this.totalBytes = 0;
+    this.account(-this.fileBytes);
+    this.fileBytes = 0;
+    if (this.newPack) {
+      // a pack of its own starts again empty
+      await this.pack?.close();
+      this.account(-(this.pack?.bytes ?? 0));
+      await rm(`${this.dir}.packed`, { force: true });
+      this.pack = this.newPack();
+    }
     await rm(this.dir, { recursive: true, force: true });
     await mkdir(this.dir);
   }
@@ -301,6 +371,7 @@ export class FolderStage implements EntrySink {
     }
     this.arriving.add(path);
     let fh: FileHandle | undefined;
+    let counted = 0;
     try {
       if (packs && this.pack) {
         const data = await this.collect(path, body);
@@ -315,6 +386,7 @@ export class FolderStage implements EntrySink {
       await fh.chmod(mode); // through the descriptor: the umask must not strip bits
       let written = 0;
       let crc = 0;
+      const deflating = this.pack !== undefined;
       const limit = this.limits.maxBytes;
       const counter = new Transform({
         transform: (chunk: Buffer, _enc, cb) => {
@@ -324,16 +396,49 @@ export class FolderStage implements EntrySink {
             return;
           }
           crc = crc32(chunk, crc);
+          if (!deflating) {
+            counted += chunk.length;
+            this.fileBytes += chunk.length;
+            this.account(chunk.length);
+          }
           cb(null, chunk);
         },
       });
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+      if (this.pack) {
+        // compressed for the zip while it streams in (the same bytes the writer would make), so the
+        // deflate of a large file overlaps its download; the disk holds the compressed bytes
+        let compressed = 0;
+        const onDisk = new Transform({
+          transform: (chunk: Buffer, _enc, cb) => {
+            compressed += chunk.length;
+            counted += chunk.length;
+            this.fileBytes += chunk.length;
+            this.account(chunk.length);
+            cb(null, chunk);
+          },
+        });
+        await pipeline(source, counter, createDeflateRaw({ level: ZIP_LEVEL }), onDisk, fh.createWriteStream());
+        this.totalBytes += written;
+        this.entries.set(path, { path, kind, size: written, crc: crc >>> 0 });
+        this.deflated.set(path, {
+          path: this.absolute(path),
+          crc: crc >>> 0,
+          size: written,
+          compressedSize: compressed,
+        });
+        return;
+      }
       await pipeline(source, counter, fh.createWriteStream()); // closes the descriptor
       this.totalBytes += written;
       this.entries.set(path, { path, kind, size: written, crc: crc >>> 0 });
     } catch (error) {
       if (!Buffer.isBuffer(body)) body.destroy();
-      if (fh) await unlink(this.absolute(path)).catch(() => undefined); // so a retried download can arrive
+      if (fh) {
+        await unlink(this.absolute(path)).catch(() => undefined); // so a retried download can arrive
+        this.fileBytes -= counted;
+        this.account(-counted);
+      }
       throw error;
     } finally {
       this.arriving.delete(path);
@@ -434,13 +539,33 @@ export class FolderStage implements EntrySink {
 export class StagingArea {
   readonly runDir: string;
   private readonly limits: StageLimits;
-  private readonly pack: PackStore | undefined;
+  private readonly packSmallFiles: boolean;
+  private used = 0;
+  private peak = 0;
+  private readonly stages = new Set<FolderStage>();
 
   private constructor(runDir: string, limits: StageLimits, packSmallFiles: boolean) {
     this.runDir = runDir;
     this.limits = limits;
-    this.pack = packSmallFiles ? new PackStore(join(runDir, ".packed")) : undefined;
+    this.packSmallFiles = packSmallFiles;
   }
+
+  /**
+   * The area's own accounting of what it holds on disk (staged files, pack files, counted zips): now, and
+   * the most at any moment of the run.
+   */
+  get usedBytes(): number {
+    return this.used;
+  }
+
+  get peakBytes(): number {
+    return this.peak;
+  }
+
+  private readonly account = (delta: number): void => {
+    this.used += delta;
+    if (this.used > this.peak) this.peak = this.used;
+  };
 
   /**
    * Create the run directory. Other run directories under `workDir` are removed first: all of them when
@@ -486,7 +611,19 @@ export class StagingArea {
     const dir = join(this.runDir, pkg, "files");
     await rm(join(this.runDir, pkg), { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    return new FolderStage(folder, dir, this.limits, this.pack);
+    // each package packs into a file of its own, so that it leaves the disk with the package
+    const pack = this.packSmallFiles ? () => new PackStore(`${dir}.packed`, this.account) : undefined;
+    const stage = new FolderStage(folder, dir, this.limits, pack, this.account);
+    this.stages.add(stage);
+    return stage;
+  }
+
+  /** Remove a finished package from the disk: its files, its pack file, its zip. */
+  async release(stage: FolderStage): Promise<void> {
+    if (!this.stages.delete(stage)) return;
+    await stage.close();
+    await rm(dirname(stage.dir), { recursive: true, force: true });
+    this.account(-stage.diskBytes);
   }
 
   /** Where a package's zip is built. */
@@ -495,7 +632,7 @@ export class StagingArea {
   }
 
   async dispose(): Promise<void> {
-    await this.pack?.close();
+    for (const stage of this.stages) await stage.close().catch(() => undefined);
     await rm(this.runDir, { recursive: true, force: true });
   }
 

@@ -45,9 +45,16 @@ export async function buildZip(stage: FolderStage, outFile: string): Promise<Zip
   try {
     const inputs: ZipInput[] = [];
     for (const e of entries) {
-      const prepared = e.kind === "symlink" ? undefined : stage.prepared(e.path);
+      const deflated = e.kind === "symlink" ? undefined : stage.deflatedFile(e.path);
+      const prepared = e.kind === "symlink" || deflated ? undefined : stage.prepared(e.path);
       const content =
-        e.kind === "symlink" ? Buffer.from(e.target ?? "") : prepared ? { prepared } : { path: stage.absolute(e.path) };
+        e.kind === "symlink"
+          ? Buffer.from(e.target ?? "")
+          : deflated
+            ? { deflated }
+            : prepared
+              ? { prepared }
+              : { path: stage.absolute(e.path) };
       inputs.push({ name: e.path, mode: MODE[e.kind], size: e.size, content });
     }
     const zip = await writeZipFile(inputs, outFile, ZIP_DATE, { level: ZIP_LEVEL });

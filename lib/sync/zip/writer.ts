@@ -40,7 +40,17 @@ export interface ZipInput {
   /** Expected size in bytes (used for scheduling; the real size is measured). */
   size: number;
   /** The content: bytes, a file to read, or a loader of an entry compressed beforehand (`prepareEntry`). */
-  content: Buffer | { path: string } | { prepared: () => Promise<PreparedEntry> };
+  content: Buffer | { path: string } | { prepared: () => Promise<PreparedEntry> } | { deflated: DeflatedFile };
+}
+
+/** A file holding an entry's content already compressed as raw DEFLATE at the zip's level, streamed as is. */
+export interface DeflatedFile {
+  path: string;
+  /** CRC-32 and size of the uncompressed content. */
+  crc: number;
+  size: number;
+  /** The file's size (the compressed bytes). */
+  compressedSize: number;
 }
 
 /** An entry's content already compressed for the zip (see `prepareEntry`). */
@@ -224,9 +234,11 @@ export async function writeZip(
   const when = dosDateTime(date);
 
   const prepared = (input: ZipInput) => !Buffer.isBuffer(input.content) && "prepared" in input.content;
+  const deflatedOf = (input: ZipInput) =>
+    !Buffer.isBuffer(input.content) && "deflated" in input.content ? input.content.deflated : undefined;
   const streamed = (i: number) => {
     const input = inputs[i] as ZipInput;
-    return !prepared(input) && input.size > streamAbove;
+    return !prepared(input) && (deflatedOf(input) !== undefined || input.size > streamAbove);
   };
   const jobs = new Map<number, Promise<PreparedEntry>>();
   let started = 0; // inputs[0..started) have a job or are streamed
@@ -265,7 +277,26 @@ export async function writeZip(
     const at = offset;
     let common: Buffer;
     const job = jobs.get(i);
-    if (job) {
+    const deflated = deflatedOf(input);
+    if (deflated) {
+      // compressed while it arrived: sizes known, the bytes copied as they are (empty content is stored)
+      const length = deflated.size === 0 ? 0 : deflated.compressedSize;
+      common = commonFields(head, when, deflated.crc, length, deflated.size);
+      unzippedBytes += deflated.size;
+      const local = localHeader(common, head);
+      await output.append([local]);
+      offset += local.length;
+      if (length > 0) {
+        const pieces = createReadStream(deflated.path, { highWaterMark: 1024 * 1024 });
+        let copied = 0;
+        for await (const chunk of pieces) {
+          copied += (chunk as Buffer).length;
+          await output.append([chunk as Buffer]);
+        }
+        if (copied !== length) throw new Error(`entry "${input.name}": its compressed file changed size`);
+      }
+      offset += length;
+    } else if (job) {
       const c = await job;
       jobs.delete(i);
       if (!prepared(input)) buffered -= input.size;

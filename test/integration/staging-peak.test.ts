@@ -1,0 +1,110 @@
+/**
+ * `/tmp` holds one package at a time: several walked packages are each zipped, written out and removed from
+ * the staging area before the next one arrives. Measured with the staging
+ * area's own accounting (files, pack files and zips on disk), not with timing.
+ */
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadSyncConfig } from "../../lib/shared/config.ts";
+import type { Logger } from "../../lib/shared/log.ts";
+import { createSource } from "../../lib/sync/sources/index.ts";
+import { runSync } from "../../lib/sync/sync.ts";
+import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
+import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
+import { type FixtureEntry, FixtureRepo, pseudoRandomBytes } from "../fixtures/repo.ts";
+
+const TOKEN = "staging-peak-token-0123456789abcdef";
+const SIZES = [3, 1, 4, 2, 5, 1]; // MiB of incompressible content per package
+const folder = (i: number) => `layers/pkg-${i}`;
+
+let repo: FixtureRepo;
+let bb: BitbucketEmulator;
+let gh: GitHubEmulator;
+let dir: string;
+
+beforeAll(async () => {
+  repo = new FixtureRepo("acme", "layers");
+  const files: Record<string, Omit<FixtureEntry, "path">> = {
+    "README.md": { kind: "file", content: Buffer.from("x\n") },
+  };
+  for (const [i, mib] of SIZES.entries()) {
+    files[`${folder(i)}/big.bin`] = { kind: "file", content: pseudoRandomBytes(mib * 1024 * 1024, i + 1) };
+    for (let j = 0; j < 20; j++) {
+      files[`${folder(i)}/small/${j}.bin`] = { kind: "file", content: pseudoRandomBytes(16 * 1024, 100 * i + j) };
+    }
+  }
+  repo.commit("main", files, "packages of several sizes");
+  bb = await startBitbucketEmulator({ repos: [repo], accessTokens: [TOKEN] });
+  gh = await startGitHubEmulator({ repos: [repo], tokens: [TOKEN] });
+  dir = await mkdtemp(join(tmpdir(), "ls-staging-peak-"));
+});
+afterAll(async () => {
+  await bb.close();
+  await gh.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function run(provider: "bitbucket" | "github", strategy: "archive" | "walk") {
+  const urls =
+    provider === "bitbucket" ? { SOURCE_API_URL: bb.apiUrl, SOURCE_WEB_URL: bb.webUrl } : { SOURCE_API_URL: gh.apiUrl };
+  const env = {
+    SOURCE_PROVIDER: provider,
+    SOURCE_REPOSITORY: "acme/layers",
+    SOURCE_PATHS: SIZES.map((_, i) => folder(i)).join(","),
+    SOURCE_STRATEGY: strategy,
+    ...urls,
+  };
+  const config = loadSyncConfig({ env, flags: {} }, { requireBucket: false });
+  const bundle = createSource(config.source, TOKEN);
+  const staged: number[] = [];
+  let peak = -1;
+  const logger: Logger = {
+    info(message, extra) {
+      if (message === "package left staging") staged.push(extra?.stagedBytes as number);
+      if (message === "staging peak") peak = extra?.bytes as number;
+    },
+    warn() {},
+    error() {},
+  };
+  const out = join(dir, `${provider}-${strategy}-out`);
+  try {
+    const summary = await runSync(
+      config,
+      { outDir: out },
+      {
+        source: bundle.source,
+        requestCount: () => bundle.http.requestCount,
+        clock: () => new Date("2026-12-01T00:00:00Z"),
+        workDir: join(dir, `${provider}-${strategy}-work`),
+        exclusiveWorkDir: false,
+        logger,
+      },
+    );
+    return { summary, staged, peak, out };
+  } finally {
+    await bundle.http.close();
+  }
+}
+
+// archives finish their folders only once the whole download has checked out (see lib/sync/sources/tarball.ts)
+describe.each([
+  ["bitbucket", "walk"],
+  ["github", "walk"],
+] as const)("%s packages fetched by %s", (provider, strategy) => {
+  it("hold at most 1.3 × the largest package (staged bytes plus zip) in staging at any moment", async () => {
+    const { summary, staged, peak, out } = await run(provider, strategy);
+    expect(summary.packages.map((p) => p.error ?? "ok")).toEqual(SIZES.map(() => "ok"));
+    expect(staged).toHaveLength(SIZES.length);
+    const largest = Math.max(...staged);
+    const total = staged.reduce((a, b) => a + b, 0);
+    // the biggest package holds 5 MiB staged and 5 MiB zipped; all of them together three times that
+    expect(largest).toBeGreaterThan(10 * 1024 * 1024);
+    expect(total).toBeGreaterThan(2.5 * largest);
+    expect(peak).toBeGreaterThanOrEqual(largest);
+    expect(peak).toBeLessThanOrEqual(1.3 * largest);
+    // every zip was written out
+    expect((await readdir(out, { recursive: true })).filter((f) => f.endsWith(".zip"))).toHaveLength(SIZES.length);
+  });
+});

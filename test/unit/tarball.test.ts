@@ -1,0 +1,107 @@
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import * as tar from "tar-stream";
+import { describe, expect, it } from "vitest";
+import { extractFolders } from "../../lib/sync/sources/tarball.ts";
+import type { EntrySink, FolderTarget } from "../../lib/sync/sources/types.ts";
+
+async function archive(entries: { name: string; content?: string; type?: "directory" }[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on("data", (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const ended = new Promise<void>((resolve) => pack.on("end", () => resolve()));
+  for (const e of entries) {
+    if (e.type === "directory") pack.entry({ name: e.name, type: "directory" });
+    else pack.entry({ name: e.name }, e.content ?? "");
+  }
+  pack.finalize();
+  await ended;
+  return gzipSync(Buffer.concat(chunks));
+}
+
+/** A sink that records what arrives, and a target that records when (and how) it was completed. */
+function target(folder: string, events: string[]): FolderTarget {
+  const sink: EntrySink = {
+    folder,
+    async file(path, body) {
+      if (!Buffer.isBuffer(body)) for await (const _ of body) void _;
+      events.push(`${folder}: ${path}`);
+    },
+    async symlink(path) {
+      events.push(`${folder}: link ${path}`);
+    },
+  };
+  return {
+    folder,
+    sink,
+    complete: async (error) => {
+      events.push(`${folder} complete${error ? ` (${error.message})` : ""}`);
+    },
+  };
+}
+
+describe("extractFolders", () => {
+  it("finishes every folder only once the whole archive has arrived unless asked to finish early", async () => {
+    const events: string[] = [];
+    const body = await archive([
+      { name: "top/a/x.txt", content: "x" },
+      { name: "top/b/y.txt", content: "y" },
+    ]);
+    await extractFolders(Readable.from([body]), [target("a", events), target("b", events)], "test");
+    expect(events).toEqual(["a: x.txt", "b: y.txt", "a complete", "b complete"]);
+  });
+
+  it("completes each folder as soon as the stream leaves it, before the next folder's entries arrive", async () => {
+    const events: string[] = [];
+    const body = await archive([
+      { name: "top/", type: "directory" },
+      { name: "top/a/", type: "directory" },
+      { name: "top/a/x.txt", content: "x" },
+      { name: "top/b/", type: "directory" },
+      { name: "top/b/y.txt", content: "y" },
+      { name: "top/c.txt", content: "c" },
+    ]);
+    const early = { early: true };
+    const result = await extractFolders(
+      Readable.from([body]),
+      [target("a", events), target("b", events)],
+      "test",
+      early,
+    );
+    expect(result.errors.size).toBe(0);
+    expect(events).toEqual(["a: x.txt", "a complete", "b: y.txt", "b complete"]);
+  });
+
+  it("fails a completed folder whose paths come again later in the archive", async () => {
+    const events: string[] = [];
+    const body = await archive([
+      { name: "top/a/x.txt", content: "x" },
+      { name: "top/b/y.txt", content: "y" },
+      { name: "top/a/z.txt", content: "z" },
+    ]);
+    const targets = [target("a", events), target("b", events)];
+    const result = await extractFolders(Readable.from([body]), targets, "test", { early: true });
+    expect(events).toEqual(["a: x.txt", "a complete", "b: y.txt", "b complete"]);
+    expect(result.errors.get("a")?.message).toMatch(/"z.txt" in folder "a" arrives after the folder ended/);
+    expect(result.errors.has("b")).toBe(false);
+  });
+
+  it("completes a folder that does not exist with its error, and skips folders finished by an earlier attempt", async () => {
+    const events: string[] = [];
+    const settled = new Map<string, Error | undefined>([["a", undefined]]);
+    const body = await archive([
+      { name: "top/a/x.txt", content: "x" },
+      { name: "top/b/y.txt", content: "y" },
+    ]);
+    const targets = [target("a", events), target("b", events), target("missing", events)];
+    const result = await extractFolders(Readable.from([body]), targets, "test", { early: true, settled });
+    expect(events).toEqual([
+      "b: y.txt",
+      "b complete",
+      expect.stringMatching(/^missing complete \(folder "missing" does not exist/),
+    ]);
+    expect(result.errors.has("a")).toBe(false);
+  });
+});
