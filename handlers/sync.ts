@@ -9,6 +9,7 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import middy from "@middy/core";
+import { sdkCodeBuild } from "../lib/build/codebuild.ts";
 import { type GateOutcome, gateError, gateOutcome, reportJob } from "../lib/pipeline/gate.ts";
 import { putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
@@ -18,7 +19,7 @@ import { parseSyncEvent, type SyncEvent } from "../lib/shared/events.ts";
 import { checkToken, TokenCache } from "../lib/shared/token.ts";
 import { createSource } from "../lib/sync/sources/index.ts";
 import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts";
-import { awsClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
+import { awsClients, codeBuildClient, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
 
 const tokens = new TokenCache(5 * 60_000);
 
@@ -76,6 +77,16 @@ async function performSync(config: SyncConfig, options: SyncOptions): Promise<Sy
       // inside Lambda one invocation owns the environment; a local `layer-sync invoke` shares /tmp
       exclusiveWorkDir: process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
       logger: coreLogger,
+      ...(config.build && config.artifacts.bucket
+        ? {
+            codebuild: {
+              api: sdkCodeBuild(codeBuildClient()),
+              s3,
+              bucket: config.artifacts.bucket,
+              settings: config.build,
+            },
+          }
+        : {}),
     });
   } finally {
     await bundle.http.close();

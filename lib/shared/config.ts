@@ -70,6 +70,11 @@ export interface BuildConfig {
   npmRegistry: string | undefined;
   /** `BUILD_INDEX_TOKEN_PARAMETER`: SSM SecureString holding the index credential. */
   indexTokenParameter: string | undefined;
+  /** `BUILD_PROJECT_X86_64`, `BUILD_PROJECT_ARM64`: the stack's CodeBuild projects (Lambda builds). */
+  projects: { x86_64: string | undefined; arm64: string | undefined };
+  /** `BUILD_SOURCE_PREFIX` (default `build-source/`), `BUILD_OUTPUT_PREFIX` (default `build-output/`). */
+  sourcePrefix: string;
+  outputPrefix: string;
 }
 
 export interface SyncConfig {
@@ -156,6 +161,10 @@ export const SETTINGS = {
   pipIndexUrl: { env: "BUILD_PIP_INDEX_URL", flag: "pip-index-url" },
   npmRegistry: { env: "BUILD_NPM_REGISTRY", flag: "npm-registry" },
   indexTokenParameter: { env: "BUILD_INDEX_TOKEN_PARAMETER", flag: "index-token-parameter" },
+  projectX86: { env: "BUILD_PROJECT_X86_64", flag: undefined },
+  projectArm: { env: "BUILD_PROJECT_ARM64", flag: undefined },
+  buildSourcePrefix: { env: "BUILD_SOURCE_PREFIX", flag: undefined },
+  buildOutputPrefix: { env: "BUILD_OUTPUT_PREFIX", flag: undefined },
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -173,6 +182,8 @@ const PIPELINE = /^[A-Za-z0-9.@_-]{1,100}$/;
 const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[/.\-_A-Za-z0-9]{1,256}$/;
 /** A Region name such as eu-west-1, us-gov-west-1 or ap-southeast-2. */
 export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
+/** A CodeBuild project name. */
+export const CODEBUILD_PROJECT = /^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$/;
 const REPOSITORY = /^([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})\/([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})$/;
 
 /** Collects problems while reading settings, so all of them are reported at once. */
@@ -492,10 +503,28 @@ function readBuild(r: Reader): BuildConfig {
   ) {
     r.problem("indexTokenParameter", `is not a valid SSM parameter name (got "${indexTokenParameter}")`);
   }
+  const project = (key: "projectX86" | "projectArm") => {
+    const v = r.one(key);
+    if (v !== undefined && !CODEBUILD_PROJECT.test(v)) r.problem(key, `is not a CodeBuild project name (got "${v}")`);
+    return v;
+  };
+  const prefix = (key: "buildSourcePrefix" | "buildOutputPrefix", fallback: string) => {
+    const v = r.one(key) ?? fallback;
+    if (!/^([A-Za-z0-9!_.*'()-]+\/)+$/.test(v) || v.length > 256) {
+      r.problem(
+        key,
+        `must be an S3 key prefix such as "${fallback}": ending in "/", not starting with "/" (got "${v}")`,
+      );
+    }
+    return v;
+  };
   return {
     pipIndexUrl: optionalUrl(r, "pipIndexUrl"),
     npmRegistry: optionalUrl(r, "npmRegistry"),
     indexTokenParameter,
+    projects: { x86_64: project("projectX86"), arm64: project("projectArm") },
+    sourcePrefix: prefix("buildSourcePrefix", "build-source/"),
+    outputPrefix: prefix("buildOutputPrefix", "build-output/"),
   };
 }
 
@@ -611,6 +640,18 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   if (!PIPELINE.test(pipelineName)) r.problem("pipelineName", `is not a valid pipeline name (got "${pipelineName}")`);
   const build = readBuild(r);
   return finish(r, { source, artifacts, layer, build, pipelineName, summaryEventBus: readEventBus(r) });
+}
+
+/** Settings of the build-finished function: where artifacts and pointers go, the build settings, the bus. */
+export function loadBuildFinishedConfig(input: SettingsInput): {
+  artifacts: ArtifactConfig;
+  build: BuildConfig;
+  summaryEventBus: string | undefined;
+} {
+  const r = new Reader(input);
+  const artifacts = readArtifacts(r, true);
+  const build = readBuild(r);
+  return finish(r, { artifacts, build, summaryEventBus: readEventBus(r) });
 }
 
 /**

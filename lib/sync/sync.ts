@@ -17,6 +17,7 @@ import { copyFile, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
+import type { CodeBuildDependencies } from "../build/codebuild.ts";
 import { type BuildDependencies, type BuildSummary, syncBuiltFolder } from "../build/sync-builds.ts";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../shared/config.ts";
 import {
@@ -82,6 +83,8 @@ export interface SyncDependencies {
   logger?: Logger;
   /** Build folders (dependency manifests) are built with this; without it they are mirrored as they are. */
   build?: BuildDependencies | undefined;
+  /** Build folders are built in CodeBuild (the Lambda sync): the builds are started and the run returns. */
+  codebuild?: CodeBuildDependencies | undefined;
   /** Filled in with what a signal handler must undo (the run directory, open multipart uploads). */
   interrupts?: RunInterrupts;
   /** The process that owns the run directory (a later run removes it once this process is gone). */
@@ -319,7 +322,7 @@ async function finishPackage(
   // each link was checked on arrival; now that all of them are here, follow them through each other
   const links = stage.list().filter((e) => e.kind === "symlink");
   checkSymlinkChains(links, w.spec.path);
-  if (deps.build) {
+  if (deps.build || deps.codebuild) {
     const targets = await syncBuiltFolder({
       config,
       resolved,
@@ -334,6 +337,7 @@ async function finishPackage(
       ssm: deps.ssm,
       tree: w.fingerprint,
       build: deps.build,
+      codebuild: deps.codebuild,
       source: sourceId(config, w.spec.path),
     });
     if (targets) {
