@@ -232,7 +232,8 @@ export async function finishBuild(
   try {
     await takeOutput(config, record, entry, current, where, deps);
   } catch (error) {
-    entry.error = `${where}: ${describeError(error)}; the pointer still names ${current ?? "no artifact"}`;
+    const text = describeError(error);
+    entry.error = `${text.includes(event.id) ? "" : `${where}: `}${text}; the pointer still names ${current ?? "no artifact"}`;
     log.error("build output refused", { package: record.package, build: event.id, error: entry.error });
   }
   return summary;
