@@ -127,7 +127,7 @@ async function pointer(): Promise<string | undefined> {
 async function putOutput(entries: { name: string; type?: "file" | "symlink"; body?: Buffer; linkname?: string }[]) {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on("data", (c: Buffer) => chunks.push(c));
+  pack.on("data", (c: unknown) => chunks.push(c as Buffer));
   const ended = new Promise<void>((resolve) => pack.on("end", () => resolve()));
   for (const e of entries) {
     if (e.type === "symlink") pack.entry({ name: e.name, type: "symlink", linkname: e.linkname ?? "" });
