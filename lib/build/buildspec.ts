@@ -33,10 +33,11 @@ export const BUILD_VARIABLES = {
   token: NPM_TOKEN_VARIABLE,
 } as const;
 
-const WORK = "/tmp/layer-sync";
+/** The build's scratch directory (its own: the script empties it first). */
+export const BUILD_WORK = "/tmp/layer-sync-build";
 
 /** `PIP_INDEX_URL` with the credential in its user info (`user:secret` as-is, a bare token as `aws:token`). */
-const PIP_INDEX = [
+const pipIndex = (): string[] => [
   `if [ -n "\${${BUILD_VARIABLES.pipIndexUrl}:-}" ]; then`,
   `  PIP_INDEX_URL="$(python3 -c 'import os,sys,urllib.parse as u
 url=os.environ["${BUILD_VARIABLES.pipIndexUrl}"]; t=os.environ.get("${BUILD_VARIABLES.token}","")
@@ -50,8 +51,8 @@ sys.stdout.write(url)')"`,
 ];
 
 /** An `.npmrc` naming the registry, and the credential only as `${LAYER_SYNC_INDEX_TOKEN}`. */
-const NPMRC = [
-  `NPMRC=${WORK}/npmrc`,
+const npmrc = (work: string): string[] => [
+  `NPMRC=${work}/npmrc`,
   `printf '%s\\n' fund=false audit=false update-notifier=false > "$NPMRC"`,
   `if [ -n "\${${BUILD_VARIABLES.npmRegistry}:-}" ]; then`,
   `  printf 'registry=%s\\n' "$${BUILD_VARIABLES.npmRegistry}" >> "$NPMRC"`,
@@ -67,15 +68,15 @@ const NPMRC = [
   'export npm_config_userconfig="$NPMRC" npm_config_update_notifier=false',
 ];
 
-/** The build script (bash) for a language. */
-export function buildScript(language: Language): string {
+/** The build script (bash) for a language; `work` is the scratch directory (tests run it elsewhere). */
+export function buildScript(language: Language, work: string = BUILD_WORK): string {
   return [
     "set -euo pipefail",
-    `rm -rf ${WORK} && mkdir -p ${WORK}/${OUTPUT_TOP}`,
-    ...(language === "python" ? PIP_INDEX : NPMRC),
-    containerScript({ language }, { src: "$CODEBUILD_SRC_DIR", out: `${WORK}/${OUTPUT_TOP}` }),
-    `find ${WORK}/${OUTPUT_TOP} -mindepth 1 -depth -type d -empty -delete`,
-    `tar --hard-dereference --owner=0 --group=0 --numeric-owner --sort=name -C ${WORK} -czf "$CODEBUILD_SRC_DIR/${OUTPUT_ARCHIVE}" ${OUTPUT_TOP}`,
+    `rm -rf ${work} && mkdir -p ${work}/${OUTPUT_TOP}`,
+    ...(language === "python" ? pipIndex() : npmrc(work)),
+    containerScript({ language }, { src: "$CODEBUILD_SRC_DIR", out: `${work}/${OUTPUT_TOP}` }),
+    `find ${work}/${OUTPUT_TOP} -mindepth 1 -depth -type d -empty -delete`,
+    `tar --hard-dereference --owner=0 --group=0 --numeric-owner --sort=name -C ${work} -czf "$CODEBUILD_SRC_DIR/${OUTPUT_ARCHIVE}" ${OUTPUT_TOP}`,
   ].join("\n");
 }
 

@@ -153,7 +153,7 @@ describe("the sync handler with build folders in Lambda", () => {
       const spec = String(input.buildspecOverride);
       expect(spec).toMatch(/^version: 0\.2\n/);
       expect(spec).toContain(
-        "pip install --no-input --disable-pip-version-check --no-compile --no-warn-script-location --target /tmp/layer-sync/layer/python -r $CODEBUILD_SRC_DIR/requirements.txt",
+        "pip install --no-input --disable-pip-version-check --no-compile --no-warn-script-location --target /tmp/layer-sync-build/layer/python -r $CODEBUILD_SRC_DIR/requirements.txt",
       );
       expect(spec).toContain('    - ".layer-sync-output.tar.gz"');
       // the source the build reads is the folder's zip
