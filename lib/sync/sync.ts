@@ -18,10 +18,11 @@ import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import type { CodeBuildDependencies } from "../build/codebuild.ts";
-import { type BuildDependencies, type BuildSummary, syncBuiltFolder } from "../build/sync-builds.ts";
+import { type BuildDependencies, type BuildSummary, planStagedFolder, syncBuiltFolder } from "../build/sync-builds.ts";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../shared/config.ts";
 import {
   ArchiveUnavailableError,
+  ConfigError,
   describeError,
   RateLimitError,
   SourceAuthError,
@@ -192,6 +193,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
         if (outcome?.error) fail(w, outcome.error);
       }
     }
+    if (deps.build || deps.codebuild) await checkTargetNames(config, work, pending, fail);
     // 4./5. zip, compare, upload, point
     for (const w of pending) {
       if (w.done || !w.stage) continue;
@@ -219,6 +221,37 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     requests: summary.requests.total,
   });
   return summary;
+}
+
+/**
+ * A build folder's target packages (`{name}-{runtime}-{arch}`) must not be another folder's package: both
+ * would write the same pointer. Such a build folder fails with a configuration error naming both folders.
+ */
+async function checkTargetNames(
+  config: SyncConfig,
+  work: Work[],
+  pending: Work[],
+  fail: (w: Work, error: unknown) => void,
+): Promise<void> {
+  const owners = new Map(work.map((w) => [w.spec.package, w.spec.path]));
+  for (const w of pending) {
+    if (w.done || !w.stage) continue;
+    // a folder that cannot be planned fails in finishPackage with its own message
+    const plan = await planStagedFolder(config, w.spec.path, w.stage, w.spec.package).catch(() => undefined);
+    for (const t of plan && plan.targets.length > 1 ? plan.targets : []) {
+      const other = owners.get(t.package);
+      if (other !== undefined && other !== w.spec.path) {
+        fail(
+          w,
+          new ConfigError(
+            `folder "${w.spec.path}" builds package "${t.package}" (${t.runtime} ${t.architecture}), which is also the package of folder "${other}"; rename one of the two folders`,
+          ),
+        );
+        break;
+      }
+      owners.set(t.package, w.spec.path);
+    }
+  }
 }
 
 /**
@@ -271,6 +304,9 @@ async function checkUnchanged(
       skipped: true,
       reason: "unchanged",
     });
+    // a single-target build folder: its artifact says what it was built for (the builder is this run's)
+    const builder = deps.codebuild ? "codebuild" : deps.build?.kind === "auto" ? undefined : deps.build?.kind;
+    if (prev.build && builder) w.summary.build = { ...prev.build, builder, id: null };
     w.done = true;
   }
 }

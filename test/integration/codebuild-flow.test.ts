@@ -49,6 +49,7 @@ beforeAll(async () => {
     {
       "layers/pydeps/requirements.txt": { kind: "file", content: Buffer.from(REQUIREMENTS) },
       "layers/pydeps/python/mymodule.py": { kind: "file", content: Buffer.from("VALUE = 1\n") },
+      "layers/pydeps-python312-arm64/python/other.py": { kind: "file", content: Buffer.from("OTHER = 1\n") },
       "layers/pydeps/layer.json": {
         kind: "file",
         content: Buffer.from(
@@ -220,5 +221,20 @@ describe("the sync handler with build folders in Lambda", () => {
     ]);
     expect(sent.filter((r) => r.command === "StartBuildCommand")).toHaveLength(before);
     expect(summary.requests.total).toBeLessThanOrEqual(3);
+  });
+
+  it("refuses a build folder whose target package is another folder's package, naming both", async () => {
+    const before = sent.filter((r) => r.command === "StartBuildCommand").length;
+    const summary = (await syncHandler({ paths: ["layers/pydeps", "layers/pydeps-python312-arm64"] }, context).catch(
+      (error: { summary?: unknown }) => error.summary,
+    )) as { packages: Entry[] };
+    expect(summary.packages.map((p) => [p.name, p.error ?? null])).toEqual([
+      [
+        "pydeps",
+        'folder "layers/pydeps" builds package "pydeps-python312-arm64" (python3.12 arm64), which is also the package of folder "layers/pydeps-python312-arm64"; rename one of the two folders',
+      ],
+      ["pydeps-python312-arm64", null],
+    ]);
+    expect(sent.filter((r) => r.command === "StartBuildCommand")).toHaveLength(before);
   });
 });

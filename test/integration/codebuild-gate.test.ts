@@ -169,6 +169,25 @@ describe("pipeline-gate mode with CodeBuild builds", () => {
     expect(arn.Parameter?.Value).toMatch(new RegExp(`-${PKG}:1$`));
   });
 
+  it("shows a single-target folder skipped by the folder check with its build", async () => {
+    const summary = (await handler({}, context)) as unknown as {
+      packages: { name: string; reason: string; build: Record<string, unknown> }[];
+    };
+    expect(summary.packages).toMatchObject([
+      {
+        name: PKG,
+        reason: "unchanged",
+        build: {
+          runtime: "python3.12",
+          architecture: "x86_64",
+          fingerprint: first.fingerprint,
+          builder: "codebuild",
+          id: null,
+        },
+      },
+    ]);
+  });
+
   it("fails the job naming the package and the build when a build failed", { timeout: TIMEOUT }, async () => {
     const again = await startBuild('{"force":true}');
     const pointer = await ssm.send(new GetParameterCommand({ Name: `${prefix}/${PKG}/artifact-key` }));
