@@ -105,7 +105,9 @@ export async function settleBuilds<T>(
 ): Promise<T[] | undefined> {
   const states = await api.batchGetBuilds(builds.map((b) => b.id));
   const status = new Map(states.map((s) => [s.id, s.status]));
-  if (builds.some((b) => !(FINISHED_STATES as readonly string[]).includes(status.get(b.id) ?? "IN_PROGRESS"))) {
+  // a build CodeBuild does not know (any more) will never finish: it counts as faulted
+  for (const b of builds) if (!status.has(b.id)) status.set(b.id, "FAULT");
+  if (builds.some((b) => !(FINISHED_STATES as readonly string[]).includes(status.get(b.id) ?? ""))) {
     return undefined;
   }
   const out: T[] = [];
