@@ -5,6 +5,8 @@
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
+import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { CodeBuildClient } from "@aws-sdk/client-codebuild";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OrganizationsClient } from "@aws-sdk/client-organizations";
@@ -44,6 +46,21 @@ export interface PublishOnlyClients {
   ram: RAMClient;
   organizations: OrganizationsClient;
   regionClients: RegionClientFactory;
+}
+
+let codebuild: CodeBuildClient | undefined;
+let logs: CloudWatchLogsClient | undefined;
+
+/** The CodeBuild client (sync: start builds; gate and build-finished: read them), created on first use. */
+export function codeBuildClient(): CodeBuildClient {
+  codebuild ??= new CodeBuildClient({});
+  return codebuild;
+}
+
+/** The CloudWatch Logs client that reads a failed build's log tail, created on first use. */
+export function logsClient(): CloudWatchLogsClient {
+  logs ??= new CloudWatchLogsClient({});
+  return logs;
 }
 
 let publishOnly: PublishOnlyClients | undefined;

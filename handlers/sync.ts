@@ -10,7 +10,17 @@ import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
-import { type GateOutcome, gateError, gateOutcome, reportJob } from "../lib/pipeline/gate.ts";
+import { sdkCodeBuild } from "../lib/build/codebuild.ts";
+import { cloudWatchLogTail, finishBuild } from "../lib/build/finished.ts";
+import {
+  type GateOutcome,
+  gateError,
+  gateOutcome,
+  parseBuildsToken,
+  reportJob,
+  settleBuilds,
+  waitingOutcome,
+} from "../lib/pipeline/gate.ts";
 import { boundSummary, putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/shared/config.ts";
@@ -21,7 +31,16 @@ import { checkToken, TokenCache } from "../lib/shared/token.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
 import { createSource } from "../lib/sync/sources/index.ts";
 import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts";
-import { awsClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
+import {
+  awsClients,
+  codeBuildClient,
+  coreLogger,
+  logger,
+  logsClient,
+  metrics,
+  publishClients,
+  redactErrors,
+} from "./runtime.ts";
 
 const tokens = new TokenCache(5 * 60_000);
 
@@ -107,6 +126,16 @@ async function performSync(config: SyncConfig, options: SyncOptions, deadline?: 
       logger: coreLogger,
       interrupts,
       ...(deadline ? { deadline } : {}),
+      ...(config.build && config.artifacts.bucket
+        ? {
+            codebuild: {
+              api: sdkCodeBuild(codeBuildClient()),
+              s3,
+              bucket: config.artifacts.bucket,
+              settings: config.build,
+            },
+          }
+        : {}),
     });
   } finally {
     deadline?.signal.removeEventListener("abort", abortUploads);
@@ -142,7 +171,7 @@ export function codePipelineClient(): CodePipelineClient {
  * action waiting until it times out.
  */
 async function gate(
-  job: { jobId: string; userParameters: string | undefined },
+  job: { jobId: string; userParameters: string | undefined; continuationToken?: string | undefined },
   config: SyncConfig,
   started: number,
   deadline: RunDeadline | undefined,
@@ -151,42 +180,40 @@ async function gate(
   let publish: PublishSummary | undefined;
   let outcome: GateOutcome;
   try {
-    let manual: SyncEvent = { kind: "manual", dryRun: false, force: false };
-    if (job.userParameters?.trim()) {
-      let raw: unknown;
-      try {
-        raw = JSON.parse(job.userParameters);
-      } catch (error) {
-        throw new EventValidationError('the action\'s UserParameters must be JSON such as {"ref":"main"}', {
-          cause: error,
-        });
+    if (job.continuationToken) {
+      ({ sync, publish, outcome } = await continueGate(job.continuationToken, config, started));
+    } else {
+      let manual: SyncEvent = { kind: "manual", dryRun: false, force: false };
+      if (job.userParameters?.trim()) {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(job.userParameters);
+        } catch (error) {
+          throw new EventValidationError('the action\'s UserParameters must be JSON such as {"ref":"main"}', {
+            cause: error,
+          });
+        }
+        manual = parseSyncEvent(raw, config.pipelineName);
+        if (manual.kind !== "manual" || manual.dryRun) {
+          throw new EventValidationError('UserParameters accept only {"ref","paths","force"}');
+        }
       }
-      manual = parseSyncEvent(raw, config.pipelineName);
-      if (manual.kind !== "manual" || manual.dryRun) {
-        throw new EventValidationError('UserParameters accept only {"ref","paths","force"}');
-      }
-    }
-    sync = await performSync(
-      config,
-      {
-        ref: manual.kind === "manual" ? manual.ref : undefined,
-        folders: selectFolders(config, manual.kind === "manual" ? manual.paths : undefined),
-        force: manual.kind === "manual" && manual.force,
-      },
-      deadline,
-    );
-    await finish(config, sync, started);
-    const ready = sync.packages.filter((p) => !p.error).map((p) => p.name);
-    if (ready.length) {
-      const publishConfig = loadPublishConfig({ env: process.env });
-      const { s3, ssm } = awsClients();
-      publish = await runPublish(
-        publishConfig,
-        { kind: "packages", packages: ready, trigger: "manual" },
-        { ...publishClients(), s3, ssm, clock: () => new Date(), logger: coreLogger },
+      sync = await performSync(
+        config,
+        {
+          ref: manual.kind === "manual" ? manual.ref : undefined,
+          folders: selectFolders(config, manual.kind === "manual" ? manual.paths : undefined),
+          force: manual.kind === "manual" && manual.force,
+        },
+        deadline,
       );
+      await finish(config, sync, started);
+      publish = await publishReady(sync);
+      outcome = gateOutcome(sync, publish);
+      // started CodeBuild builds: the job finishes only once every one of them has
+      const building = sync.packages.flatMap((p) => (p.reason === "building" && p.build?.id ? [p.build.id] : []));
+      if (outcome.succeeded && building.length) outcome = waitingOutcome(sync, building);
     }
-    outcome = gateOutcome(sync, publish);
   } catch (error) {
     outcome = gateError(error);
   }
@@ -201,6 +228,75 @@ async function gate(
 }
 
 export type GateResult = Awaited<ReturnType<typeof gate>>;
+
+/** Publish the packages a run produced (not those still building, nor failed ones). */
+async function publishReady(sync: SyncSummary): Promise<PublishSummary | undefined> {
+  const ready = sync.packages.filter((p) => !p.error && p.reason !== "building").map((p) => p.name);
+  if (!ready.length) return undefined;
+  const publishConfig = loadPublishConfig({ env: process.env });
+  const { s3, ssm } = awsClients();
+  return runPublish(
+    publishConfig,
+    { kind: "packages", packages: ready, trigger: "manual" },
+    { ...publishClients(), s3, ssm, clock: () => new Date(), logger: coreLogger },
+  );
+}
+
+/**
+ * A gate's later invocation: look at the builds its token names. While any runs, continue with the same token;
+ * once all have finished, settle each as the build-finished handler does (idempotent: a build it already took
+ * is "unchanged"), publish what was built, and finish the job, failing it if any build failed.
+ */
+async function continueGate(token: string, config: SyncConfig, started: number) {
+  const build = config.build;
+  const bucket = config.artifacts.bucket as string;
+  const projects = [build?.projects.x86_64, build?.projects.arm64].filter((p): p is string => p !== undefined);
+  if (!build) throw new EventValidationError("a continuation token without build settings");
+  const builds = parseBuildsToken(token, projects);
+  const { s3, ssm } = awsClients();
+  const finishedConfig = {
+    bucket,
+    artifactPrefix: config.artifacts.artifactPrefix,
+    parameterPrefix: config.artifacts.parameterPrefix,
+    build,
+  };
+  const settled = await settleBuilds(sdkCodeBuild(codeBuildClient()), builds, (b, status) =>
+    finishBuild(
+      finishedConfig,
+      { kind: "finished", project: b.project, id: b.id, uuid: b.uuid, arn: undefined, status },
+      {
+        s3,
+        ssm,
+        logs: cloudWatchLogTail(logsClient()),
+        clock: () => new Date(),
+        workDir: "/tmp/layer-sync",
+        exclusiveWorkDir: process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
+        logger: coreLogger,
+      },
+    ),
+  );
+  if (!settled) {
+    return {
+      sync: undefined,
+      publish: undefined,
+      outcome: waitingOutcome(
+        undefined,
+        builds.map((b) => b.id),
+      ),
+    };
+  }
+  const first = settled[0];
+  const sync: SyncSummary = {
+    commit: first?.commit ?? "",
+    ref: first?.ref ?? "",
+    strategy: "none",
+    packages: settled.flatMap((s) => s.packages),
+    requests: { total: 0 },
+  };
+  await finish(config, sync, started);
+  const publish = await publishReady(sync);
+  return { sync, publish, outcome: gateOutcome(sync, publish) };
+}
 
 export async function syncHandler(
   event: unknown,

@@ -5,12 +5,14 @@
  * through other links; the 250 MB unzipped limit checked; then zipped by layer-sync's deterministic writer
  * with the same records as every other layer.
  */
+import { createReadStream } from "node:fs";
 import { lstat, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
+import { crc32 } from "node:zlib";
 import { DEFAULTS } from "../shared/config.ts";
 import { BuildError, LimitExceededError } from "../shared/errors.ts";
 import { checkRelativePath, checkSymlinkChains, quoteName } from "../shared/paths.ts";
-import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../sync/zip/archive.ts";
+import { type ExpectedEntry, LAYER_CONFIG_FILE, MODE, verifyZipEntries, ZIP_DATE } from "../sync/zip/archive.ts";
 import { writeZipFile, ZIP_LEVEL } from "../sync/zip/writer.ts";
 import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
 import { publicIndexUrl } from "./builders.ts";
@@ -69,6 +71,7 @@ export function assembleLayer(
   folder: readonly TreeEntry[],
   exclude: readonly string[],
   where: string,
+  limit: number = UNZIPPED_LIMIT,
 ): TreeEntry[] {
   const byPath = new Map<string, TreeEntry>();
   for (const e of built) byPath.set(e.path, e);
@@ -86,7 +89,7 @@ export function assembleLayer(
     entries.filter((e) => e.kind === "symlink"),
     where,
   );
-  checkUnzippedSize(entries, where);
+  checkUnzippedSize(entries, where, limit);
   return entries;
 }
 
@@ -115,6 +118,37 @@ export async function writeLayerZip(entries: readonly TreeEntry[], outFile: stri
     files: sorted.length,
     size: sorted.reduce((n, e) => n + e.size, 0),
   };
+}
+
+/** CRC-32 and size of a file on disk, read as a stream. */
+async function fileDigest(path: string): Promise<{ crc: number; size: number }> {
+  let crc = 0;
+  let size = 0;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    crc = crc32(chunk, crc);
+    size += chunk.length;
+  }
+  return { crc: crc >>> 0, size };
+}
+
+/**
+ * Reopen a built layer's zip and check every entry against the tree it was written from (names, order,
+ * modes, sizes, CRC-32 after inflating): the staged digests where the tree came from a stage, else a
+ * digest of the file the builder left.
+ */
+export async function verifyLayerZip(entries: readonly TreeEntry[], zipFile: string, where: string): Promise<void> {
+  const expected: ExpectedEntry[] = sortEntries([...entries]).map((e) => ({
+    path: e.path,
+    kind: e.kind,
+    target: e.target,
+    digest: async () => {
+      if (e.digest) return e.digest();
+      if (Buffer.isBuffer(e.content)) return { crc: crc32(e.content) >>> 0, size: e.content.length };
+      if ("path" in e.content) return fileDigest(e.content.path);
+      return undefined;
+    },
+  }));
+  await verifyZipEntries(expected, zipFile, `the layer of ${where}`);
 }
 
 async function bytesOf(e: TreeEntry): Promise<Buffer> {
@@ -147,7 +181,7 @@ export async function targetFingerprint(
   plan: BuildPlan,
   target: BuildTarget,
   files: readonly TreeEntry[],
-  builder: Builder,
+  builder: Pick<Builder, "identity">,
   index?: IndexSettings,
 ): Promise<string> {
   const request: BuildRequest = {
@@ -206,5 +240,6 @@ export async function buildTarget(args: {
   const built = await walkDirectory(outDir, where);
   const entries = assembleLayer(built, args.files, plan.exclude, where);
   const zip = await writeLayerZip(entries, args.zipFile);
+  await verifyLayerZip(entries, zip.path, where);
   return { zip, fingerprint, builder: builder.kind, warnings: outcome.warnings };
 }

@@ -26,8 +26,15 @@ import { lastLine, runCommand } from "./process.ts";
 const SRC = "/var/layer-sync/src";
 const OUT = "/var/layer-sync/out";
 
-/** The shell script run inside the image. */
-export function containerScript(request: BuildRequest): string {
+/**
+ * The shell script run inside the image: the one build recipe of the SAM image, shared by Docker builds
+ * and CodeBuild builds (`buildspec.ts`, with other directories).
+ */
+export function containerScript(
+  request: Pick<BuildRequest, "language">,
+  dirs: { src: string; out: string } = { src: SRC, out: OUT },
+): string {
+  const { src: SRC, out: OUT } = dirs;
   if (request.language === "python") {
     return [
       "set -eu",

@@ -26,8 +26,9 @@ import {
 } from "../sync/artifacts/artifacts.ts";
 import { advancePointer, readParameter } from "../sync/artifacts/pointer.ts";
 import type { FolderStage } from "../sync/staging/staging.ts";
-import { LAYER_CONFIG_FILE } from "../sync/zip/archive.ts";
-import { type Builder, type BuilderKind, createBuilder, type IndexSettings } from "./builders.ts";
+import { buildZip, LAYER_CONFIG_FILE } from "../sync/zip/archive.ts";
+import { type Builder, type BuilderKind, createBuilder, type IndexSettings, samBuildImage } from "./builders.ts";
+import { type CodeBuildDependencies, startTargetBuild } from "./codebuild.ts";
 import { buildTarget, targetFingerprint } from "./content.ts";
 import { type BuildPlan, type BuildTarget, planBuild } from "./plan.ts";
 import { stageTree, type TreeEntry } from "./tree.ts";
@@ -82,9 +83,75 @@ export interface BuiltFolderContext {
   ssm?: SSMClient | undefined;
   /** The folder's fingerprint from the source (GitHub tree SHA), when known. */
   tree?: string | undefined;
-  build: BuildDependencies;
+  /** Local builds (CLI); unset when `codebuild` is set. */
+  build?: BuildDependencies | undefined;
+  /** Builds in CodeBuild (the Lambda sync): start them and return. */
+  codebuild?: CodeBuildDependencies | undefined;
   /** `provider:repository:path` of the folder. */
   source: string;
+  /** The folder's zip for CodeBuild, written once for all its targets. */
+  sourceZip?: Promise<string>;
+}
+
+/** A local or Docker builder, or CodeBuild (which only needs the identity here: the build runs elsewhere). */
+type TargetBuilder = Builder | { kind: "codebuild"; identity: Builder["identity"] };
+
+/** The tool part of a CodeBuild target's fingerprint: the image, as for Docker, under its own name. */
+const codeBuildIdentity: TargetBuilder = {
+  kind: "codebuild",
+  identity: async (request) => `codebuild ${samBuildImage(request.runtime, request.architecture)}`,
+};
+
+function indexOf(ctx: BuiltFolderContext): IndexSettings | undefined {
+  if (!ctx.codebuild) return ctx.build?.index;
+  const { pipIndexUrl, npmRegistry } = ctx.codebuild.settings;
+  return { pipIndexUrl, npmRegistry };
+}
+
+/** Upload the folder's zip, start the target's CodeBuild build and report it as building. */
+async function startInCodeBuild(
+  ctx: BuiltFolderContext,
+  plan: BuildPlan,
+  target: BuildTarget,
+  fingerprint: string,
+  overrides: ReturnType<typeof parseLayerConfig>,
+  summary: TargetSummary,
+): Promise<void> {
+  if (ctx.dryRun) {
+    Object.assign(summary, { skipped: true, reason: "dry-run" });
+    return;
+  }
+  const deps = ctx.codebuild as CodeBuildDependencies;
+  const sourceZip = join(ctx.workDir, "source.zip");
+  ctx.sourceZip ??= buildZip(ctx.stage, sourceZip).then((zip) => zip.path);
+  const id = await startTargetBuild(deps, {
+    plan,
+    target,
+    fingerprint,
+    sourceZip: await ctx.sourceZip,
+    record: {
+      package: target.package,
+      path: ctx.spec.path,
+      repository: ctx.config.source.repository,
+      language: plan.language,
+      exclude: plan.exclude,
+      runtime: target.runtime,
+      architecture: target.architecture,
+      fingerprint,
+      commit: ctx.resolved.commit,
+      ref: ctx.resolved.ref,
+      source: ctx.source,
+      tree: ctx.tree,
+      layerConfig: encodeLayerConfig({
+        ...overrides,
+        runtimes: target.compatibleRuntimes,
+        architectures: target.compatibleArchitectures,
+      }),
+      started: ctx.started.toISOString(),
+    },
+  });
+  Object.assign(summary, { skipped: true, reason: "building" });
+  if (summary.build) summary.build.id = id;
 }
 
 /** The build plan of a staged folder, or undefined when it is not a build folder. */
@@ -122,14 +189,16 @@ export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSu
   const files = stageTree(ctx.stage);
   const home = join(ctx.workDir, "home");
   await mkdir(home, { recursive: true });
-  const builder = await createBuilder(ctx.build.kind, {
-    env: ctx.build.env,
-    home,
-    cacheDir: ctx.build.cacheDir,
-    timeoutMs: ctx.build.timeoutMs,
-    index: ctx.build.index,
-    user: ctx.build.user,
-  });
+  const builder: TargetBuilder = ctx.codebuild
+    ? codeBuildIdentity
+    : await createBuilder(ctx.build?.kind ?? "auto", {
+        env: ctx.build?.env ?? {},
+        home,
+        cacheDir: ctx.build?.cacheDir,
+        timeoutMs: ctx.build?.timeoutMs ?? 900_000,
+        index: ctx.build?.index,
+        user: ctx.build?.user,
+      });
   const out: TargetSummary[] = [];
   for (const target of plan.targets) {
     const summary: TargetSummary = {
@@ -160,11 +229,12 @@ async function syncTarget(
   plan: BuildPlan,
   target: BuildTarget,
   files: readonly TreeEntry[],
-  builder: Builder,
+  builder: TargetBuilder,
   overrides: ReturnType<typeof parseLayerConfig>,
   summary: TargetSummary,
 ): Promise<void> {
-  const fingerprint = await targetFingerprint(plan, target, files, builder, ctx.build.index);
+  const index = indexOf(ctx);
+  const fingerprint = await targetFingerprint(plan, target, files, builder, index);
   summary.build = {
     runtime: target.runtime,
     architecture: target.architecture,
@@ -193,6 +263,10 @@ async function syncTarget(
       return;
     }
   }
+  if (builder.kind === "codebuild") {
+    await startInCodeBuild(ctx, plan, target, fingerprint, overrides, summary);
+    return;
+  }
   const dir = join(ctx.workDir, target.package);
   const built = await buildTarget({
     plan,
@@ -201,7 +275,7 @@ async function syncTarget(
     builder,
     workDir: dir,
     zipFile: `${dir}.zip`,
-    index: ctx.build.index,
+    index,
     fingerprint,
   });
   summary.warnings.push(...built.warnings);

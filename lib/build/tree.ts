@@ -22,6 +22,8 @@ export interface TreeEntry {
   content: ZipInput["content"];
   /** The content's bytes, for fingerprints (files of a staged folder). */
   read?: () => Promise<Buffer>;
+  /** CRC-32 and size of the bytes as they arrived (files of a staged folder), for verifying the zip. */
+  digest?: () => Promise<{ crc: number; size: number } | undefined>;
 }
 
 /** Sort entries by the UTF-8 bytes of their paths (the zip order). */
@@ -68,20 +70,22 @@ export async function walkDirectory(root: string, where: string, prefix = ""): P
   return sortEntries(out);
 }
 
-/** The entries of a staged folder, read from its stage (files on disk or packed). */
-export function stageTree(stage: FolderStage): TreeEntry[] {
-  return stage.list().map((e) => {
+/** The entries of a staged folder, read from its stage (files on disk or packed), under `prefix`. */
+export function stageTree(stage: FolderStage, prefix = ""): TreeEntry[] {
+  return stage.list().map((staged) => {
+    const e = { ...staged, path: `${prefix}${staged.path}` };
     if (e.kind === "symlink") {
       const target = e.target ?? "";
       return { path: e.path, kind: e.kind, size: e.size, target, content: Buffer.from(target) };
     }
-    const prepared = stage.prepared(e.path);
+    const prepared = stage.prepared(staged.path);
     return {
       path: e.path,
       kind: e.kind,
       size: e.size,
-      content: prepared ? { prepared } : { path: stage.absolute(e.path) },
-      read: () => stage.read(e.path),
+      content: prepared ? { prepared } : { path: stage.absolute(staged.path) },
+      read: () => stage.read(staged.path),
+      digest: () => stage.checksum(staged.path),
     };
   });
 }

@@ -9,6 +9,7 @@ import {
   PutJobFailureResultCommand,
   PutJobSuccessResultCommand,
 } from "@aws-sdk/client-codepipeline";
+import { type CodeBuildApi, FINISHED_STATES, type FinishedState, parseBuildId } from "../build/codebuild.ts";
 import type { PublishSummary } from "../publish/publish.ts";
 import { errorName } from "../shared/aws-errors.ts";
 import { ConfigError, describeError, EventValidationError, LayerSyncError } from "../shared/errors.ts";
@@ -17,6 +18,8 @@ import type { SyncSummary } from "../sync/sync.ts";
 
 export interface GateOutcome {
   succeeded: boolean;
+  /** Success that is not final: CodePipeline invokes the action again with this token (started builds). */
+  continuationToken?: string;
   failureType?: FailureType;
   message: string;
 }
@@ -57,6 +60,72 @@ export function gateOutcome(sync: SyncSummary, publish: PublishSummary | undefin
   return { succeeded: true, message: clip(`layer-sync at ${short}: ${parts.join("; ")}`, SUCCESS_MAX) };
 }
 
+/** CodePipeline's limit on a continuation token. */
+export const CONTINUATION_MAX = 2048;
+
+/** The continuation token that carries the ids of the builds a gate waits for. */
+export function buildsToken(ids: readonly string[]): string {
+  const token = JSON.stringify({ builds: ids });
+  if (token.length > CONTINUATION_MAX) {
+    throw new LayerSyncError(
+      `the gate cannot wait for ${ids.length} CodeBuild builds at once (the continuation token holds ${CONTINUATION_MAX} characters); the builds go on and move the pointers when they finish: sync fewer build folders per pipeline action`,
+    );
+  }
+  return token;
+}
+
+/** The build ids of a continuation token; hostile input: every id is checked, and must be in our projects. */
+export function parseBuildsToken(token: string, projects: readonly string[]): ReturnType<typeof parseBuildId>[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(token);
+  } catch (error) {
+    throw new EventValidationError("the continuation token is not layer-sync's", { cause: error });
+  }
+  const ids = (raw as { builds?: unknown })?.builds;
+  if (!Array.isArray(ids) || ids.length === 0 || ids.length > 100) {
+    throw new EventValidationError("the continuation token names no builds");
+  }
+  return ids.map((id) => {
+    const build = parseBuildId(id);
+    if (!projects.includes(build.project)) {
+      throw new EventValidationError(`the continuation token names a build of "${build.project}", not of ours`);
+    }
+    return build;
+  });
+}
+
+/**
+ * One look at the builds a gate waits for: undefined while any is still running; else each build settled
+ * (`settle`: the build-finished core, which moves the pointer of a SUCCEEDED one and names a failed one).
+ */
+export async function settleBuilds<T>(
+  api: CodeBuildApi,
+  builds: readonly ReturnType<typeof parseBuildId>[],
+  settle: (build: ReturnType<typeof parseBuildId>, status: FinishedState) => Promise<T>,
+): Promise<T[] | undefined> {
+  const states = await api.batchGetBuilds(builds.map((b) => b.id));
+  const status = new Map(states.map((s) => [s.id, s.status]));
+  // a build CodeBuild does not know (any more) will never finish: it counts as faulted
+  for (const b of builds) if (!status.has(b.id)) status.set(b.id, "FAULT");
+  if (builds.some((b) => !(FINISHED_STATES as readonly string[]).includes(status.get(b.id) ?? ""))) {
+    return undefined;
+  }
+  const out: T[] = [];
+  for (const b of builds) out.push(await settle(b, status.get(b.id) as FinishedState));
+  return out;
+}
+
+/** The job result while builds run: success with a continuation token, and what is waited for. */
+export function waitingOutcome(sync: SyncSummary | undefined, ids: readonly string[]): GateOutcome {
+  const short = sync ? `at ${sync.commit.slice(0, 7)} ` : "";
+  return {
+    succeeded: true,
+    continuationToken: buildsToken(ids),
+    message: clip(`layer-sync ${short}is waiting for ${ids.length} CodeBuild build(s): ${ids.join(", ")}`, SUCCESS_MAX),
+  };
+}
+
 /** The job result for an error that stopped the run before any summary existed. */
 export function gateError(error: unknown): GateOutcome {
   const configuration = error instanceof ConfigError || error instanceof EventValidationError;
@@ -79,6 +148,7 @@ export async function reportJob(
       await client.send(
         new PutJobSuccessResultCommand({
           jobId,
+          ...(outcome.continuationToken ? { continuationToken: outcome.continuationToken } : {}),
           executionDetails: { summary: outcome.message, externalExecutionId: executionId },
         }),
       );

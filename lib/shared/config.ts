@@ -81,6 +81,11 @@ export interface BuildConfig {
   npmRegistry: string | undefined;
   /** `BUILD_INDEX_TOKEN_PARAMETER`: SSM SecureString holding the index credential. */
   indexTokenParameter: string | undefined;
+  /** `BUILD_PROJECT_X86_64`, `BUILD_PROJECT_ARM64`: the stack's CodeBuild projects (Lambda builds). */
+  projects: { x86_64: string | undefined; arm64: string | undefined };
+  /** `BUILD_SOURCE_PREFIX` (default `build-source/`), `BUILD_OUTPUT_PREFIX` (default `build-output/`). */
+  sourcePrefix: string;
+  outputPrefix: string;
 }
 
 export interface SyncConfig {
@@ -306,6 +311,9 @@ function readBuild(r: Reader): BuildConfig {
     pipIndexUrl: r.get("pipIndexUrl"),
     npmRegistry: r.get("npmRegistry"),
     indexTokenParameter: r.get("indexTokenParameter"),
+    projects: { x86_64: r.get("projectX86"), arm64: r.get("projectArm") },
+    sourcePrefix: r.get("buildSourcePrefix") ?? "build-source/",
+    outputPrefix: r.get("buildOutputPrefix") ?? "build-output/",
   };
 }
 
@@ -379,6 +387,18 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   const pipelineName = r.get("pipelineName") ?? DEFAULTS.pipelineName;
   const build = readBuild(r);
   return finish(r, { source, artifacts, layer, build, pipelineName, summaryEventBus: r.get("summaryEventBus") });
+}
+
+/** Settings of the build-finished function: where artifacts and pointers go, the build settings, the bus. */
+export function loadBuildFinishedConfig(input: SettingsInput): {
+  artifacts: ArtifactConfig;
+  build: BuildConfig;
+  summaryEventBus: string | undefined;
+} {
+  const r = new Reader(input);
+  const artifacts = readArtifacts(r, true);
+  const build = readBuild(r);
+  return finish(r, { artifacts, build, summaryEventBus: r.get("summaryEventBus") });
 }
 
 /**

@@ -9,7 +9,7 @@ export type SyncEvent =
   | { kind: "ignored"; reason: string }
   | { kind: "pipeline"; executionId: string }
   | { kind: "manual"; ref?: string; paths?: string[]; dryRun: boolean; force: boolean }
-  | { kind: "job"; jobId: string; userParameters: string | undefined };
+  | { kind: "job"; jobId: string; userParameters: string | undefined; continuationToken?: string | undefined };
 
 export type PublishEvent =
   | { kind: "ignored"; reason: string }
@@ -59,7 +59,13 @@ export function parseSyncEvent(event: unknown, pipelineName: string): SyncEvent 
     }
     const config = (job.data as Json | undefined)?.actionConfiguration as Json | undefined;
     const params = (config?.configuration as Json | undefined)?.UserParameters;
-    return { kind: "job", jobId: job.id, userParameters: typeof params === "string" ? params : undefined };
+    const token = (job.data as Json | undefined)?.continuationToken;
+    return {
+      kind: "job",
+      jobId: job.id,
+      userParameters: typeof params === "string" ? params : undefined,
+      ...(typeof token === "string" && token !== "" ? { continuationToken: token } : {}),
+    };
   }
   if (isEventBridge(event)) {
     if (event.source !== "aws.codepipeline" || event["detail-type"] !== PIPELINE_DETAIL) {

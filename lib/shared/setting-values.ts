@@ -18,6 +18,10 @@ export const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)
 export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 export const REPOSITORY = /^([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})\/([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})$/;
 export const LAYER_PREFIX = /^[A-Za-z0-9_-]{1,139}$/;
+/** A CodeBuild project name. */
+export const CODEBUILD_PROJECT = /^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$/;
+/** A build source/output key prefix: segments ending in "/", at most 256 characters. */
+export const BUILD_PREFIX = /^(?=.{1,256}$)([A-Za-z0-9!_.*'()-]+\/)+$/;
 
 /** A single value that must match `pattern`; the message quotes it. */
 export function matching(pattern: RegExp, message: string) {

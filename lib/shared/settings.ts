@@ -15,6 +15,8 @@ import { z } from "zod";
 import {
   accountIds,
   BUCKET,
+  BUILD_PREFIX,
+  CODEBUILD_PROJECT,
   choice,
   EVENT_BUS,
   gitRef,
@@ -42,8 +44,8 @@ export type Provider = "bitbucket" | "github";
 export type Strategy = "auto" | "walk" | "archive";
 /** The commands of `layer-sync` that take settings. */
 export type Command = "sync" | "publish" | "status";
-/** The Lambda functions, by their handler (`handlers/sync.ts`, `handlers/publish.ts`). */
-export type LambdaFunction = "sync" | "publish";
+/** The Lambda functions, by their handler (`handlers/sync.ts`, `handlers/publish.ts`, `handlers/build.ts`). */
+export type LambdaFunction = "sync" | "publish" | "build";
 
 export const DEFAULTS = {
   bitbucketApiUrl: "https://api.bitbucket.org/2.0",
@@ -88,7 +90,10 @@ export interface SettingSpec<S extends z.ZodType = z.ZodType> {
 const SYNC = ["sync"] as const;
 const ALL = ["sync", "publish", "status"] as const;
 const BOTH = ["sync", "publish"] as const;
-type Extra = Partial<Pick<SettingSpec, "list" | "required" | "commands">>;
+type Extra = Partial<Pick<SettingSpec, "list" | "required" | "commands" | "functions">>;
+/** Read by the build-finished function too (where artifacts go, the build settings, the summary bus). */
+const WITH_BUILD = { functions: ["sync", "publish", "build"] } as const;
+const SYNC_AND_BUILD = { functions: ["sync", "build"] } as const;
 
 /** A setting of the sync function and command alone (the source, its limits, builds). */
 function source<S extends z.ZodType>(
@@ -168,19 +173,21 @@ export const SETTINGS = {
     "S3 bucket of the zips (in the home Region)",
     matching(BUCKET, "is not a valid S3 bucket name"),
     undefined,
-    { required: "unless --out" },
+    { required: "unless --out", ...WITH_BUILD },
   ),
   artifactPrefix: shared(
     ["ARTIFACT_PREFIX", "prefix", "PREFIX"],
     "S3 key prefix of the zips",
     keyPrefix,
     DEFAULTS.artifactPrefix,
+    WITH_BUILD,
   ),
   parameterPrefix: shared(
     ["PARAMETER_PREFIX", "parameter-prefix", "PATH"],
     "SSM path of the packages' parameters",
     parameterPath,
     DEFAULTS.parameterPrefix,
+    WITH_BUILD,
   ),
   pipelineName: source(
     ["PIPELINE_NAME", undefined, "NAME"],
@@ -279,7 +286,7 @@ export const SETTINGS = {
     "EventBridge bus (name or ARN) for summary events",
     matching(EVENT_BUS, "is not a valid EventBridge event bus name or ARN"),
     "none (no events)",
-    { commands: [] },
+    { commands: [], ...WITH_BUILD },
   ),
   publishRegions: shared(
     ["PUBLISH_REGIONS", "regions", "REGION"],
@@ -300,17 +307,49 @@ export const SETTINGS = {
     "pip index (PEP 503) of builds, without credentials",
     url("credential in BUILD_INDEX_TOKEN_PARAMETER", false),
     "PyPI",
+    SYNC_AND_BUILD,
   ),
   npmRegistry: source(
     ["BUILD_NPM_REGISTRY", "npm-registry", "URL"],
     "npm registry of builds, without credentials",
     url("credential in BUILD_INDEX_TOKEN_PARAMETER", false),
     "the npm registry",
+    SYNC_AND_BUILD,
   ),
   indexTokenParameter: source(
     ["BUILD_INDEX_TOKEN_PARAMETER", "index-token-parameter", "NAME"],
     "SSM SecureString with the package index credential",
     ssmName,
+    undefined,
+    SYNC_AND_BUILD,
+  ),
+  projectX86: source(
+    ["BUILD_PROJECT_X86_64", undefined, "NAME"],
+    "CodeBuild project of x86_64 builds in Lambda (set by the stack)",
+    matching(CODEBUILD_PROJECT, "is not a CodeBuild project name"),
+    "none (Lambda cannot build)",
+    { commands: [], ...SYNC_AND_BUILD },
+  ),
+  projectArm: source(
+    ["BUILD_PROJECT_ARM64", undefined, "NAME"],
+    "CodeBuild project of arm64 builds in Lambda (set by the stack)",
+    matching(CODEBUILD_PROJECT, "is not a CodeBuild project name"),
+    "none (Lambda cannot build)",
+    { commands: [], ...SYNC_AND_BUILD },
+  ),
+  buildSourcePrefix: source(
+    ["BUILD_SOURCE_PREFIX", undefined, "PREFIX"],
+    "S3 key prefix of build sources in ARTIFACT_BUCKET",
+    matching(BUILD_PREFIX, 'must be an S3 key prefix such as "build-source/": ending in "/", not starting with "/"'),
+    "build-source/",
+    { commands: [], ...SYNC_AND_BUILD },
+  ),
+  buildOutputPrefix: source(
+    ["BUILD_OUTPUT_PREFIX", undefined, "PREFIX"],
+    "S3 key prefix of build outputs in ARTIFACT_BUCKET",
+    matching(BUILD_PREFIX, 'must be an S3 key prefix such as "build-output/": ending in "/", not starting with "/"'),
+    "build-output/",
+    { commands: [], ...SYNC_AND_BUILD },
   ),
 } as const satisfies Record<string, SettingSpec>;
 
@@ -347,7 +386,7 @@ export function functionSettings(fn: LambdaFunction): (SettingSpec & { key: Sett
 
 /** Every environment variable a Lambda function reads (either function when omitted). */
 export function functionVariables(fn?: LambdaFunction): string[] {
-  return (fn ? functionSettings(fn) : [...functionSettings("sync"), ...functionSettings("publish")])
+  return (fn ? functionSettings(fn) : (["sync", "publish", "build"] as const).flatMap((f) => functionSettings(f)))
     .map((s) => s.env)
     .filter((env, i, all) => all.indexOf(env) === i);
 }

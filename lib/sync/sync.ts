@@ -22,11 +22,13 @@ import { copyFile, mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { type BuildDependencies, type BuildSummary, syncBuiltFolder } from "../build/sync-builds.ts";
+import type { CodeBuildDependencies } from "../build/codebuild.ts";
+import { type BuildDependencies, type BuildSummary, planStagedFolder, syncBuiltFolder } from "../build/sync-builds.ts";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../shared/config.ts";
 import type { RunDeadline } from "../shared/deadline.ts";
 import {
   ArchiveUnavailableError,
+  ConfigError,
   describeError,
   RateLimitError,
   SourceAuthError,
@@ -100,6 +102,8 @@ export interface SyncDependencies {
   logger?: Logger;
   /** Build folders (dependency manifests) are built with this; without it they are mirrored as they are. */
   build?: BuildDependencies | undefined;
+  /** Build folders are built in CodeBuild (the Lambda sync): the builds are started and the run returns. */
+  codebuild?: CodeBuildDependencies | undefined;
   /** Filled in with what a signal handler must undo (the run directory, open multipart uploads). */
   interrupts?: RunInterrupts;
   /** The process that owns the run directory (a later run removes it once this process is gone). */
@@ -206,12 +210,16 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   let used: FetchStrategy | "none" = "none";
   try {
     // 4./5. zip, compare, upload (or write to --out), then leave the staging area; once per package
+    const owners = new Map(work.map((w) => [w.spec.package, w.spec.path]));
     const settle = async (w: Work, error?: Error): Promise<void> => {
       if (w.settled || !w.stage) return;
       w.settled = true;
       try {
         if (error) fail(w, error);
-        else await finishPackage(config, resolved, w, w.stage, staging, options, deps, started);
+        else {
+          if (deps.build || deps.codebuild) await checkTargetNames(config, owners, w, w.stage);
+          await finishPackage(config, resolved, w, w.stage, staging, options, deps, started);
+        }
       } catch (thrown) {
         fail(w, thrown);
       } finally {
@@ -277,6 +285,30 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
 }
 
 /**
+ * A build folder whose targets take the package name of another folder, or of another build folder's
+ * target, is a configuration error naming both. `owners` maps each package name to the folder that holds it
+ * (every configured folder first, then each build folder's targets as it is finished).
+ */
+async function checkTargetNames(
+  config: SyncConfig,
+  owners: Map<string, string>,
+  w: Work,
+  stage: FolderStage,
+): Promise<void> {
+  // a folder that cannot be planned fails in finishPackage with its own message
+  const plan = await planStagedFolder(config, w.spec.path, stage, w.spec.package).catch(() => undefined);
+  for (const t of plan && plan.targets.length > 1 ? plan.targets : []) {
+    const other = owners.get(t.package);
+    if (other !== undefined && other !== w.spec.path) {
+      throw new ConfigError(
+        `folder "${w.spec.path}" builds package "${t.package}" (${t.runtime} ${t.architecture}), which is also the package of folder "${other}"; rename one of the two folders`,
+      );
+    }
+  }
+  for (const t of plan?.targets ?? []) owners.set(t.package, w.spec.path);
+}
+
+/**
  * Whether a failed "did this folder change?" lookup may be passed over. Proxies, Data Center-style hosts and
  * narrower permissions answer 404, 403 or 5xx (or an unexpected shape) to it; fetching the folder still works.
  * A wrong token or an exhausted rate limit would fail the fetch too, so those are not passed over.
@@ -309,7 +341,7 @@ async function checkUnchanged(
     try {
       const c = await previousArtifact(config, w, deps);
       if (!c) continue;
-      if (c.prev.commit === commit) markUnchanged(c);
+      if (c.prev.commit === commit) markUnchanged(c, deps);
       else candidates.push(c);
     } catch (error) {
       fail(w, error);
@@ -335,7 +367,7 @@ async function checkUnchanged(
     const answer = answers?.get(c.w.spec.path);
     if (answer) {
       if (answer.fingerprint !== undefined) c.w.fingerprint = answer.fingerprint;
-      if (!answer.changed) markUnchanged(c);
+      if (!answer.changed) markUnchanged(c, deps);
       continue;
     }
     try {
@@ -357,7 +389,7 @@ async function previousArtifact(config: SyncConfig, w: Work, deps: SyncDependenc
   return { w, key, prev };
 }
 
-function markUnchanged({ w, key, prev }: Candidate): void {
+function markUnchanged({ w, key, prev }: Candidate, deps: SyncDependencies): void {
   Object.assign(w.summary, {
     key,
     files: prev.files,
@@ -367,6 +399,9 @@ function markUnchanged({ w, key, prev }: Candidate): void {
     skipped: true,
     reason: "unchanged",
   });
+  // a single-target build folder: its artifact says what it was built for (the builder is this run's)
+  const builder = deps.codebuild ? "codebuild" : deps.build?.kind === "auto" ? undefined : deps.build?.kind;
+  if (prev.build && builder) w.summary.build = { ...prev.build, builder, id: null };
   w.done = true;
 }
 
@@ -388,7 +423,7 @@ async function checkOne(commit: string, c: Candidate, deps: SyncDependencies): P
     w.summary.warnings.push(warning);
     (deps.logger ?? silentLogger).warn("change check failed", { package: w.spec.package, warning });
   }
-  if (unchanged) markUnchanged(c);
+  if (unchanged) markUnchanged(c, deps);
 }
 
 async function fetchFolders(
@@ -440,7 +475,7 @@ async function finishPackage(
   const links = stage.list().filter((e) => e.kind === "symlink");
   checkSymlinkChains(links, w.spec.path);
   deps.progress?.({ package: w.spec.package, stage: "zipping", bytes: stage.bytes });
-  if (deps.build) {
+  if (deps.build || deps.codebuild) {
     const targets = await syncBuiltFolder({
       config,
       resolved,
@@ -455,6 +490,7 @@ async function finishPackage(
       ssm: deps.ssm,
       tree: w.fingerprint,
       build: deps.build,
+      codebuild: deps.codebuild,
       source: sourceId(config, w.spec.path),
     });
     if (targets) {

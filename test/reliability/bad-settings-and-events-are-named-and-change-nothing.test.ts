@@ -103,6 +103,18 @@ const BAD: [Key, string, string][] = [
     "must not carry credentials, a query or a fragment; put the credential in BUILD_INDEX_TOKEN_PARAMETER",
   ],
   ["indexTokenParameter", "bad name!", 'is not a valid SSM parameter name (got "bad name!")'],
+  ["projectX86", "bad project!", 'is not a CodeBuild project name (got "bad project!")'],
+  ["projectArm", "-x", 'is not a CodeBuild project name (got "-x")'],
+  [
+    "buildSourcePrefix",
+    "/abs",
+    'must be an S3 key prefix such as "build-source/": ending in "/", not starting with "/" (got "/abs")',
+  ],
+  [
+    "buildOutputPrefix",
+    "no-slash",
+    'must be an S3 key prefix such as "build-output/": ending in "/", not starting with "/" (got "no-slash")',
+  ],
 ];
 
 /** The line names this problem: alone, or among others when the bad value also breaks another setting. */

@@ -196,13 +196,36 @@ async function entryCrc(fh: FileHandle, reader: WindowReader, e: CentralEntry): 
   return { crc: crc >>> 0, size };
 }
 
+/** What a zip entry must be: name, kind, link target, and the digest of the bytes it must hold. */
+export interface ExpectedEntry {
+  path: string;
+  kind: StagedEntry["kind"];
+  target?: string | undefined;
+  /** CRC-32 and size of the bytes the entry must hold (taken when they arrived), undefined when unknown. */
+  digest: () => Promise<{ crc: number; size: number } | undefined>;
+}
+
 /**
  * Reopen the zip and check it against the staged entries: names, order, modes, local headers, sizes and
  * CRC-32 of every entry after inflating it, against the size and CRC-32 of what the source sent. Throws
  * `ArchiveError` on the first mismatch.
  */
 export async function verifyZip(stage: FolderStage, zipFile: string): Promise<void> {
-  const expected = zipEntries(stage);
+  const expected: ExpectedEntry[] = zipEntries(stage).map((e) => ({
+    path: e.path,
+    kind: e.kind,
+    target: e.target,
+    digest: () => stage.checksum(e.path),
+  }));
+  await verifyZipEntries(expected, zipFile, `folder "${stage.folder}"`);
+}
+
+/** `verifyZip` for any list of expected entries (a built layer's tree); `what` names it in the error. */
+export async function verifyZipEntries(
+  expected: readonly ExpectedEntry[],
+  zipFile: string,
+  what: string,
+): Promise<void> {
   let fh: FileHandle | undefined;
   try {
     fh = await open(zipFile, "r");
@@ -213,7 +236,7 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
     }
     const reader = new WindowReader(fh, fileSize);
     for (let i = 0; i < expected.length; i++) {
-      const want = expected[i] as StagedEntry;
+      const want = expected[i] as ExpectedEntry;
       const got = central[i] as CentralEntry;
       if (got.name !== want.path) throw new Error(`entry ${i} is "${got.name}", expected "${want.path}"`);
       if (got.mode !== MODE[want.kind]) {
@@ -224,8 +247,8 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
       // what the source sent: digests taken as the bytes streamed in, never a re-read of the staged copy
       const sent =
         want.kind === "symlink"
-          ? { crc: want.crc ?? crc32(Buffer.from(want.target ?? "")) >>> 0, size: Buffer.byteLength(want.target ?? "") }
-          : await stage.checksum(want.path);
+          ? { crc: crc32(Buffer.from(want.target ?? "")) >>> 0, size: Buffer.byteLength(want.target ?? "") }
+          : await want.digest();
       if (!sent) throw new Error(`entry "${want.path}" has no digest of what the source sent`);
       const expectedSize = sent.size;
       let result: { crc: number; size: number };
@@ -241,7 +264,7 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
       if (sent.crc !== result.crc) throw new Error(`entry "${got.name}" does not hold the bytes the source sent`);
     }
   } catch (error) {
-    throw new ArchiveError(`the zip of folder "${stage.folder}" failed verification: ${describeError(error)}`, {
+    throw new ArchiveError(`the zip of ${what} failed verification: ${describeError(error)}`, {
       cause: error,
     });
   } finally {

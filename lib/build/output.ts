@@ -1,0 +1,134 @@
+/**
+ * Taking a CodeBuild build's output and its source back from S3, treating every byte as hostile. Both
+ * land in a `FolderStage`, whose rules are the ones every repository archive meets: names are checked,
+ * no path arrives twice, nothing is written through a link, links never leave the layer, sizes and
+ * file counts are limited while streaming.
+ *
+ * - The output is the tar the buildspec packed (`layer/python/…` or `layer/nodejs/…`): only the install
+ *   root is taken from it; anything else a build leaves in the archive is ignored.
+ * - The source is layer-sync's own zip of the folder (written by the sync, unwritable by the build).
+ */
+import { createWriteStream } from "node:fs";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import yauzl from "yauzl";
+import { ArtifactError, BuildError, LimitExceededError, UnsupportedEntryError } from "../shared/errors.ts";
+import { quoteName } from "../shared/paths.ts";
+import { extractFolders, finishExtraction } from "../sync/sources/tarball.ts";
+import type { FolderStage } from "../sync/staging/staging.ts";
+import { OUTPUT_TOP } from "./buildspec.ts";
+
+/** An output archive larger than this (compressed) is refused before it is read. */
+export const OUTPUT_ARCHIVE_MAX_BYTES = 1024 * 1024 * 1024;
+
+async function getObject(s3: S3Client, bucket: string, key: string, what: string): Promise<Readable> {
+  try {
+    const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    if ((res.ContentLength ?? 0) > OUTPUT_ARCHIVE_MAX_BYTES) {
+      throw new LimitExceededError(
+        `${what} at s3://${bucket}/${key} is ${res.ContentLength} bytes, over ${OUTPUT_ARCHIVE_MAX_BYTES}; a layer cannot be that large`,
+      );
+    }
+    return res.Body as Readable;
+  } catch (error) {
+    if (error instanceof LimitExceededError) throw error;
+    const name = (error as Error).name;
+    const missing = name === "NoSuchKey" || name === "NotFound";
+    throw new ArtifactError(
+      missing
+        ? `${what} s3://${bucket}/${key} does not exist; the build wrote no output where layer-sync asked it to`
+        : `reading ${what} s3://${bucket}/${key} failed (${name}): ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Extract the install root (`python` or `nodejs`) of a build's output archive into `stage`. `where` names the
+ * build in messages.
+ */
+export async function stageBuildOutput(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  root: string,
+  stage: FolderStage,
+  where: string,
+): Promise<void> {
+  const body = await getObject(s3, bucket, key, `the output of ${where}`);
+  const targets = [{ folder: root, sink: stage }];
+  let result: Awaited<ReturnType<typeof extractFolders>>;
+  try {
+    result = await extractFolders(body, targets, `the output of ${where}`);
+  } catch (error) {
+    throw new BuildError(`the output of ${where} is not a readable tar.gz: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  // an installed file may look like a Git LFS pointer: here it is only a file
+  const fetched = await finishExtraction(targets, result, 4, (p) =>
+    p.target.sink.file(p.path, p.pointer, { executable: p.executable, size: p.pointer.length }),
+  );
+  const error = fetched.outcomes[0]?.error;
+  if (error) {
+    if (error instanceof LimitExceededError) throw error;
+    const text = error.message.replace(/folder "[^"]*"/g, `"${OUTPUT_TOP}/${root}"`);
+    throw new BuildError(`the output of ${where} was refused: ${text}`, { cause: error });
+  }
+}
+
+/** S_IFMT of a zip entry's external attributes. */
+const TYPE_MASK = 0o170000;
+
+/** Read layer-sync's zip of the folder (the build's source) into `stage`. */
+export async function stageSourceZip(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  file: string,
+  stage: FolderStage,
+  where: string,
+): Promise<void> {
+  await pipeline(await getObject(s3, bucket, key, `the source of ${where}`), createWriteStream(file, { flags: "wx" }));
+  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+    yauzl.open(file, { lazyEntries: true, strictFileNames: true, validateEntrySizes: true }, (err, z) =>
+      err || !z ? reject(err ?? new Error("no zip")) : resolve(z),
+    ),
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      zip.on("error", reject);
+      zip.on("end", () => resolve());
+      zip.on("entry", (entry: yauzl.Entry) => {
+        const mode = (entry.externalFileAttributes >>> 16) & 0xffff;
+        const kind = mode & TYPE_MASK;
+        zip.openReadStream(entry, (err, stream) => {
+          if (err || !stream) return reject(err ?? new Error("no stream"));
+          const done = (async () => {
+            if (kind === 0o120000) {
+              const chunks: Buffer[] = [];
+              for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
+              await stage.symlink(entry.fileName, Buffer.concat(chunks).toString("utf8"));
+            } else if (kind === 0o100000 || kind === 0) {
+              await stage.file(entry.fileName, stream, {
+                executable: (mode & 0o100) !== 0,
+                size: entry.uncompressedSize,
+              });
+            } else {
+              throw new UnsupportedEntryError(`${quoteName(entry.fileName)} in the source of ${where} is not a file`);
+            }
+          })();
+          done.then(() => zip.readEntry(), reject);
+        });
+      });
+      zip.readEntry();
+    });
+  } catch (error) {
+    throw new BuildError(`the source zip of ${where} cannot be read back: ${(error as Error).message}`, {
+      cause: error,
+    });
+  } finally {
+    zip.close();
+  }
+}
