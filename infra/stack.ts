@@ -118,7 +118,7 @@ export class LayerSyncStack extends Stack {
 
   /** The settings of either mode. */
   private resolve_(props: LayerSyncStackProps, options: LayerSyncOptions): Resolved {
-    if (props.mode !== "template") return deploySettings(props.settings, options, props.code);
+    if (props.mode !== "template") return deploySettings(props.settings, options, props.code, this.region);
     if (props.settings !== undefined || props.code !== undefined) {
       throw new Error("LayerSyncStack: in template mode settings and code are template parameters; do not pass them");
     }

@@ -3,7 +3,7 @@
  * defaults made explicit (the values the IAM statements are built from are always set, so the handlers'
  * defaults cannot drift from them).
  */
-import { Aws } from "aws-cdk-lib";
+import { Aws, Token } from "aws-cdk-lib";
 import {
   checkArtifactPrefix,
   DEFAULT_ARTIFACT_PREFIX,
@@ -14,6 +14,13 @@ import {
   parameterArn,
 } from "../names.ts";
 import { DEFAULT_RECONCILE_SCHEDULE, type LayerSyncOptions, type LayerSyncSettings } from "../settings.ts";
+import {
+  DEFAULT_REGION_BUCKET_NAME_PREFIX,
+  type ExtraRegions,
+  extraRegionsOf,
+  REGION_BUCKET_NAME_PREFIX,
+  regionalBucketName,
+} from "./regions.ts";
 import { definedOnly, type FunctionCode, type Resolved } from "./resolved.ts";
 
 const LAYER_NAME_PREFIX = /^[A-Za-z0-9_-]{0,139}$/;
@@ -44,6 +51,8 @@ const MANAGED_VARIABLES = [
   "LAYER_LICENSE",
   "SOURCE_TOKEN",
   "NODE_OPTIONS",
+  "PUBLISH_REGIONS",
+  "REGION_BUCKETS",
 ];
 
 /** Settings from props, validated the way lib/shared/config.ts validates them, defaults made explicit. */
@@ -51,8 +60,10 @@ export function deploySettings(
   settings: LayerSyncSettings | undefined,
   options: LayerSyncOptions,
   code: FunctionCode | undefined,
+  homeRegion: string,
 ): Resolved {
   if (settings === undefined) throw new Error("LayerSyncStack: settings are required in deploy mode");
+  const extraRegions = deployRegions(settings, options, homeRegion);
   const artifactPrefix = checkArtifactPrefix(settings.artifactPrefix ?? DEFAULT_ARTIFACT_PREFIX);
   if (artifactPrefix === "") {
     throw new Error(
@@ -104,6 +115,10 @@ export function deploySettings(
     RETAIN_VERSIONS: settings.retainVersions === undefined ? undefined : String(settings.retainVersions),
     LAYER_LICENSE: settings.layerLicense,
     NODE_OPTIONS: "--enable-source-maps",
+    PUBLISH_REGIONS: extraRegions ? settings.publishRegions?.join(",") : undefined,
+    REGION_BUCKETS: extraRegions?.regions
+      .map((r) => `${r}=${regionalBucketName(extraRegions.bucketNamePrefix, r)}`)
+      .join(","),
   };
   const gateMode = options.gateMode ?? false;
   const reconcileSchedule = options.reconcileSchedule ?? DEFAULT_RECONCILE_SCHEDULE;
@@ -126,5 +141,21 @@ export function deploySettings(
     notificationEmail: options.notificationEmail,
     notify: options.notificationEmail !== undefined,
     code,
+    extraRegions,
   };
+}
+
+/** PUBLISH_REGIONS of deploy mode: undefined when the stack's Region is the only one. */
+function deployRegions(settings: LayerSyncSettings, options: LayerSyncOptions, home: string): ExtraRegions | undefined {
+  const bucketNamePrefix = options.regionBucketNamePrefix ?? DEFAULT_REGION_BUCKET_NAME_PREFIX;
+  if (!REGION_BUCKET_NAME_PREFIX.test(bucketNamePrefix)) {
+    throw new Error(`regionBucketNamePrefix must be 1-30 lowercase letters, digits or "-" (got "${bucketNamePrefix}")`);
+  }
+  const listed = settings.publishRegions;
+  if (listed === undefined || listed.length === 0) return undefined;
+  if (Token.isUnresolved(home)) {
+    throw new Error("publishRegions needs a stack with a concrete Region (env.region, e.g. from CDK_DEFAULT_REGION)");
+  }
+  const regions = extraRegionsOf(listed, home);
+  return regions.length ? { kind: "list", regions, bucketNamePrefix } : undefined;
 }

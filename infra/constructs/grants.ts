@@ -3,7 +3,7 @@
  * stack's names) go to each role's default policy; statements whose actions have no resource-level
  * permissions ("*") live in policies of their own, so a "*" anywhere else is still a cdk-nag finding.
  */
-import { Aws, type Stack } from "aws-cdk-lib";
+import { Aws, CfnCondition, Fn, type Stack } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as s3 from "aws-cdk-lib/aws-s3";
@@ -12,6 +12,7 @@ import type { LayerSyncOptions } from "../settings.ts";
 import type { Functions } from "./functions.ts";
 import { type Names, publishStatements, syncStatements, tokenStatements } from "./iam.ts";
 import type { CheckedPolicy } from "./nag.ts";
+import { regionStatements } from "./regions.ts";
 import { applySwitch, type Resolved, type Switch } from "./resolved.ts";
 
 export interface GrantInputs {
@@ -95,6 +96,22 @@ export function grantPermissions(scope: Stack, input: GrantInputs): CheckedPolic
       ],
       resolved.gateMode,
     );
+  }
+  const extra = resolved.extraRegions;
+  if (extra !== undefined) {
+    // The extra Regions: in a policy of their own, which template mode creates only when PublishRegions is set.
+    const statements = () => regionStatements({ ...names, parameterPrefix: resolved.parameterPrefix }, extra);
+    const on = extra.kind === "list" ? true : extra.on;
+    attach(publishFunction, publishRole, "PublishRegionsPolicy", statements(), on);
+    if (resolved.gateMode !== false) {
+      const gateOn =
+        on === true
+          ? resolved.gateMode
+          : resolved.gateMode === true
+            ? on
+            : new CfnCondition(scope, "IsGateModeWithRegions", { expression: Fn.conditionAnd(resolved.gateMode, on) });
+      attach(syncFunction, syncRole, "SyncGateRegionsPolicy", statements(), gateOn);
+    }
   }
   for (const role of [syncRole, publishRole]) {
     const defaultPolicy = role.node.tryFindChild("DefaultPolicy");

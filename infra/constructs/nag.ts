@@ -11,6 +11,7 @@ import type * as sns from "aws-cdk-lib/aws-sns";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import type { LayerSyncOptions } from "../settings.ts";
+import { REGION_WILDCARD_REASONS } from "./regions.ts";
 
 /** A policy whose wildcard findings are acknowledged on `scope`. */
 export interface CheckedPolicy {
@@ -139,7 +140,7 @@ function wildcardFindings(
             (JSON.stringify(actions) === JSON.stringify(XRAY_ACTIONS)
               ? "X-Ray PutTraceSegments/PutTelemetryRecords have no resource type (tracing: true)."
               : undefined))
-          : WILDCARD_REASONS[sid];
+          : (WILDCARD_REASONS[sid] ?? REGION_WILDCARD_REASONS[sid]);
       if (reason === undefined) continue;
       add(`AwsSolutions-IAM5[Resource::${flat}]`, reason);
     }

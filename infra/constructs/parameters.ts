@@ -13,7 +13,11 @@ import {
   parameterArn,
 } from "../names.ts";
 import { DEFAULT_RECONCILE_SCHEDULE } from "../settings.ts";
+import { DEFAULT_REGION_BUCKET_NAME_PREFIX, REGION_BUCKET_NAME_PREFIX } from "./regions.ts";
 import type { Resolved } from "./resolved.ts";
+
+const REGION = "[a-z]{2}(-[a-z]+)+-[0-9]{1,2}";
+const BUCKET = "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]";
 
 /** The subset of CfnParameterProps the template parameters use. */
 interface CfnParameterPropsLite {
@@ -131,6 +135,23 @@ export function templateSettings(scope: Stack): Resolved {
       maxLength: 512,
     }),
   };
+  const regionalEnv = {
+    PUBLISH_REGIONS: text(
+      "PublishRegions",
+      "PUBLISH_REGIONS: comma-separated Regions to publish and share in, this Region included; empty for this Region only",
+      { default: "", allowedPattern: `^$|^${REGION}(,${REGION})*$` },
+    ),
+    REGION_BUCKETS: text(
+      "RegionBuckets",
+      "REGION_BUCKETS: REGION=BUCKET for every other Region of PublishRegions, each bucket made by the regional bucket template ({RegionBucketNamePrefix}-{account}-{Region})",
+      { default: "", allowedPattern: `^$|^${REGION}=${BUCKET}(,${REGION}=${BUCKET})*$` },
+    ),
+  };
+  const regionBucketNamePrefix = text(
+    "RegionBucketNamePrefix",
+    "First part of the regional bucket names {prefix}-{account}-{Region}, as given to the regional bucket template; IAM allows only these buckets",
+    { default: DEFAULT_REGION_BUCKET_NAME_PREFIX, allowedPattern: REGION_BUCKET_NAME_PREFIX.source },
+  );
   const tokenKmsKeyArn = text(
     "TokenKmsKeyArn",
     "ARN of the customer managed KMS key of the token parameter; empty for the AWS managed aws/ssm key",
@@ -159,6 +180,7 @@ export function templateSettings(scope: Stack): Resolved {
   const hasOrganization = notEmpty("HasShareOrganization", p.SHARE_ORGANIZATION_ID);
   const reconcile = notEmpty("HasReconcileSchedule", schedule);
   const notify = notEmpty("HasNotificationEmail", email);
+  const hasRegions = notEmpty("HasPublishRegions", regionalEnv.PUBLISH_REGIONS);
   const gateMode = new CfnCondition(scope, "IsGateMode", {
     expression: Fn.conditionEquals(gate.valueAsString, "true"),
   });
@@ -204,6 +226,10 @@ export function templateSettings(scope: Stack): Resolved {
           Parameters: ["ShareOrganizationId", "ShareOuIds", "ShareAccountIds"],
         },
         {
+          Label: { default: "Regions (buckets from the regional bucket template)" },
+          Parameters: ["PublishRegions", "RegionBuckets", "RegionBucketNamePrefix"],
+        },
+        {
           Label: { default: "Triggers and notifications" },
           Parameters: ["PipelineName", "GateMode", "ReconcileSchedule", "SummaryEventBus", "NotificationEmail"],
         },
@@ -212,7 +238,7 @@ export function templateSettings(scope: Stack): Resolved {
   };
 
   const env: Record<string, string> = { NODE_OPTIONS: "--enable-source-maps" };
-  for (const [name, parameter] of Object.entries(p)) env[name] = parameter.valueAsString;
+  for (const [name, parameter] of Object.entries({ ...p, ...regionalEnv })) env[name] = parameter.valueAsString;
   const tokenName = p.TOKEN_PARAMETER_NAME.valueAsString;
   return {
     env,
@@ -244,6 +270,12 @@ export function templateSettings(scope: Stack): Resolved {
     ).toString(),
     notificationEmail: email.valueAsString,
     notify,
+    extraRegions: {
+      kind: "parameter",
+      regions: Fn.split(",", regionalEnv.PUBLISH_REGIONS.valueAsString),
+      bucketNamePrefix: regionBucketNamePrefix.valueAsString,
+      on: hasRegions,
+    },
     code: {
       sync: lambda.Code.fromBucket(
         s3.Bucket.fromBucketName(scope, "SyncCodeBucket", syncCodeBucket.valueAsString),

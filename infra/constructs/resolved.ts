@@ -6,6 +6,7 @@
 import { CfnCondition, type CfnResource, Fn } from "aws-cdk-lib";
 import type * as events from "aws-cdk-lib/aws-events";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
+import type { ExtraRegions } from "./regions.ts";
 
 /** On, off, or decided at deploy time by a template condition. */
 export type Switch = boolean | CfnCondition;
@@ -38,6 +39,8 @@ export interface Resolved {
   readonly notificationEmail: string | undefined;
   readonly notify: Switch;
   readonly code: FunctionCode | undefined;
+  /** The publishing Regions other than the home one, when there are (or may be, in template mode) any. */
+  readonly extraRegions: ExtraRegions | undefined;
 }
 
 /** Applies a deploy-time condition to a resource; `true` leaves it unconditional. */
