@@ -1,53 +1,54 @@
 /**
- * `layer-sync publish [--package NAME]... [flags]`: the same core as the publish handler. Without
- * `--package` it reconciles every package under the parameter prefix. Prints the publish summary (JSON) on
- * stdout; when a package failed, a one-line reason goes to stderr and the exit code is 1.
+ * `layer-sync publish [--package NAME]... [flags] [--json]`: the same core as the publish handler. Without
+ * `--package` it reconciles every package under the parameter prefix. Prints the publish summary as JSON
+ * with `--json`, a table otherwise; when a package failed, a one-line reason goes to stderr and the exit
+ * code is 1.
  */
-import { LambdaClient } from "@aws-sdk/client-lambda";
-import { OrganizationsClient } from "@aws-sdk/client-organizations";
-import { RAMClient } from "@aws-sdk/client-ram";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { failureMessage, type PublishRequest, type RegionClients, runPublish } from "../lib/publish/publish.ts";
-import { loadPublishConfig } from "../lib/shared/config.ts";
+import { failureMessage, type PublishRequest, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
+import { type Environment, loadPublishConfig } from "../lib/shared/config.ts";
 import { parsePublishEvent } from "../lib/shared/events.ts";
 import { redact } from "../lib/shared/redact.ts";
-import type { PublishCommand } from "./main.ts";
+import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
+import { publishClients } from "./aws-clients.ts";
+import { type CliIo, Progress, table } from "./output.ts";
 
-export const publishCommand: PublishCommand = async ({ env, flags, packages, io, logger }) => {
-  const clients = {
-    lambda: new LambdaClient({}),
-    s3: new S3Client({}),
-    ssm: new SSMClient({}),
-    ram: new RAMClient({}),
-    organizations: new OrganizationsClient({}),
-  };
-  const regional = new Map<string, RegionClients>();
-  const regionClients = (region: string): RegionClients => {
-    let c = regional.get(region);
-    if (!c) {
-      c = {
-        lambda: new LambdaClient({ region }),
-        s3: new S3Client({ region }),
-        ssm: new SSMClient({ region }),
-        ram: new RAMClient({ region }),
-      };
-      regional.set(region, c);
-    }
-    return c;
-  };
+/** One row per package and Region: what this run did there. */
+export function publishTable(summary: PublishSummary): string {
+  const rows = summary.packages.flatMap((p) => {
+    const regions = p.regions.length ? p.regions : [{ region: "-", ...p }];
+    return regions.map((r) => [
+      p.name,
+      r.region,
+      r.version === null ? "-" : String(r.version),
+      r.error ? `failed: ${r.error}` : r.published ? "published" : (r.reason ?? "-"),
+      r.share ? `shared with ${r.share.principals.length}` : "-",
+      r.layerVersionArn ?? "-",
+    ]);
+  });
+  const head = `${summary.trigger} run, ${summary.packages.length} package(s)\n`;
+  return head + table(["PACKAGE", "REGION", "VERSION", "STATE", "SHARE", "LAYER VERSION ARN"], rows);
+}
+
+export async function publishCommand(parsed: ParsedCommand, env: Environment, io: CliIo): Promise<number> {
+  noPositionals(parsed);
+  const packages = listOption(parsed, "package");
+  const clients = publishClients();
   try {
-    const homeRegion = await clients.lambda.config.region().catch(() => undefined);
-    const config = loadPublishConfig({ env, flags }, { homeRegion });
-    const parsed = parsePublishEvent(packages.length ? { packages } : {}, config.artifacts.parameterPrefix);
-    if (parsed.kind === "ignored") return { output: { ignored: parsed.reason }, failed: false };
-    const request: PublishRequest = parsed;
-    const summary = await runPublish(config, request, { ...clients, regionClients, clock: () => new Date(), logger });
+    const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion: await clients.homeRegion() });
+    const parsedEvent = parsePublishEvent(packages.length ? { packages } : {}, config.artifacts.parameterPrefix);
+    if (parsedEvent.kind === "ignored") {
+      io.stdout.write(`${JSON.stringify({ ignored: parsedEvent.reason }, null, 2)}\n`);
+      return 0;
+    }
+    const request: PublishRequest = parsedEvent;
+    const logger = new Progress(io, env).logger();
+    const deps = { ...clients.home, regionClients: clients.regionClients, clock: () => new Date(), logger };
+    const summary = await runPublish(config, request, deps);
+    io.stdout.write(parsed.values.json ? `${JSON.stringify(summary, null, 2)}\n` : publishTable(summary));
     const failed = summary.packages.some((p) => p.error !== undefined);
     if (failed) io.stderr.write(`${redact(`layer-sync: ${failureMessage(summary)}`)}\n`);
-    return { output: summary, failed };
+    return failed ? 1 : 0;
   } finally {
-    for (const client of Object.values(clients)) client.destroy();
-    for (const set of regional.values()) for (const client of Object.values(set)) client.destroy();
+    clients.close();
   }
-};
+}

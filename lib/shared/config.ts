@@ -1,12 +1,23 @@
 /**
- * Settings, parsed and validated once. Each setting comes from an environment variable (the Lambda
- * handlers read only these) or a CLI flag; a flag wins. Every mistake is reported with the name of the
- * setting, and all mistakes are reported together in one `ConfigError`. This module never reads
- * `process.env` itself: callers pass the environment in.
+ * Settings, parsed and validated once from the schema in `settings.ts`. Each setting comes from an
+ * environment variable (the Lambda handlers read only these) or a CLI flag; a flag wins. Every mistake is
+ * reported with the name of the setting, and all mistakes are reported together in one `ConfigError`.
+ * Rules across settings (defaults that depend on another setting, layer names, Regions against the home
+ * Region) are here. This module never reads `process.env` itself: callers pass the environment in.
  */
 
-import type { Provider, Strategy } from "../sync/sources/types.ts";
 import { ConfigError } from "./errors.ts";
+import {
+  DEFAULTS,
+  type Provider,
+  SETTINGS,
+  type SettingKey,
+  type SettingSpec,
+  type SettingValue,
+  type Strategy,
+  settingName,
+  splitList,
+} from "./settings.ts";
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 export type Flags = Readonly<Record<string, string | readonly string[] | undefined>>;
@@ -104,99 +115,35 @@ export interface PublishConfig {
   summaryEventBus: string | undefined;
 }
 
-export const DEFAULTS = {
-  bitbucketApiUrl: "https://api.bitbucket.org/2.0",
-  githubApiUrl: "https://api.github.com",
-  webUrl: "https://bitbucket.org",
-  artifactPrefix: "layers/",
-  parameterPrefix: "/layer-sync",
-  pipelineName: "Custom-Control-Tower-CodePipeline",
-  retainVersions: 10,
-  concurrency: 8,
-  timeoutSeconds: 30,
-  maxRetries: 4,
-  rateLimitWaitSeconds: 60,
-  maxFiles: 20_000,
-  /** Lambda's limit for a function and all its layers, unzipped: 250 MiB. */
-  maxBytes: 262_144_000,
-} as const;
+export { DEFAULTS, type Provider, REGION, SETTINGS, type SettingKey, type Strategy } from "./settings.ts";
 
-/** Environment variable ⇄ CLI flag for every setting. Flags without a variable are CLI-only. */
-export const SETTINGS = {
-  provider: { env: "SOURCE_PROVIDER", flag: "provider" },
-  repository: { env: "SOURCE_REPOSITORY", flag: "repository" },
-  ref: { env: "SOURCE_REF", flag: "ref" },
-  paths: { env: "SOURCE_PATHS", flag: "path" },
-  apiUrl: { env: "SOURCE_API_URL", flag: "api-url" },
-  webUrl: { env: "SOURCE_WEB_URL", flag: "web-url" },
-  strategy: { env: "SOURCE_STRATEGY", flag: "strategy" },
-  tokenParameter: { env: "TOKEN_PARAMETER_NAME", flag: "token-parameter" },
-  token: { env: "SOURCE_TOKEN", flag: undefined },
-  bucket: { env: "ARTIFACT_BUCKET", flag: "bucket" },
-  artifactPrefix: { env: "ARTIFACT_PREFIX", flag: "prefix" },
-  parameterPrefix: { env: "PARAMETER_PREFIX", flag: "parameter-prefix" },
-  pipelineName: { env: "PIPELINE_NAME", flag: undefined },
-  layerPrefix: { env: "LAYER_NAME_PREFIX", flag: "layer-prefix" },
-  runtimes: { env: "COMPATIBLE_RUNTIMES", flag: "runtimes" },
-  architectures: { env: "COMPATIBLE_ARCHITECTURES", flag: "architectures" },
-  license: { env: "LAYER_LICENSE", flag: "license" },
-  shareOrg: { env: "SHARE_ORGANIZATION_ID", flag: "share-org" },
-  shareOu: { env: "SHARE_OU_IDS", flag: "share-ou" },
-  shareAccount: { env: "SHARE_ACCOUNT_IDS", flag: "share-account" },
-  retain: { env: "RETAIN_VERSIONS", flag: "retain" },
-  concurrency: { env: "SOURCE_CONCURRENCY", flag: "concurrency" },
-  timeout: { env: "SOURCE_TIMEOUT_SECONDS", flag: "timeout" },
-  maxRetries: { env: "SOURCE_MAX_RETRIES", flag: "max-retries" },
-  rateLimitWait: { env: "SOURCE_RATE_LIMIT_WAIT_SECONDS", flag: "rate-limit-wait" },
-  maxFiles: { env: "SOURCE_MAX_FILES", flag: "max-files" },
-  maxBytes: { env: "SOURCE_MAX_BYTES", flag: "max-bytes" },
-  summaryEventBus: { env: "SUMMARY_EVENT_BUS", flag: undefined },
-  publishRegions: { env: "PUBLISH_REGIONS", flag: "regions" },
-  regionBuckets: { env: "REGION_BUCKETS", flag: "region-bucket" },
-  pipIndexUrl: { env: "BUILD_PIP_INDEX_URL", flag: "pip-index-url" },
-  npmRegistry: { env: "BUILD_NPM_REGISTRY", flag: "npm-registry" },
-  indexTokenParameter: { env: "BUILD_INDEX_TOKEN_PARAMETER", flag: "index-token-parameter" },
-} as const;
-
-type SettingKey = keyof typeof SETTINGS;
-
-const RUNTIME =
-  /^(nodejs\d+\.x|python3\.\d+|java\d+(\.al2(023)?)?|ruby\d+\.\d+|dotnet\d+|dotnetcore\d+\.\d+|provided(\.al2(023)?)?|go1\.x)$/;
-const ARCHITECTURES = new Set(["x86_64", "arm64"]);
-const ORG_ID = /^o-[a-z0-9]{10,32}$/;
-const OU_ID = /^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$/;
-const ACCOUNT_ID = /^\d{12}$/;
 const LAYER_NAME = /^[A-Za-z0-9_-]{1,140}$/;
-const BUCKET = /^(?!xn--)(?!.*\.\.)(?!\d+\.\d+\.\d+\.\d+$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const PARAMETER_PATH = /^(\/[A-Za-z0-9_.-]+)+$/;
-const PIPELINE = /^[A-Za-z0-9.@_-]{1,100}$/;
-const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[/.\-_A-Za-z0-9]{1,256}$/;
-/** A Region name such as eu-west-1, us-gov-west-1 or ap-southeast-2. */
-export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
-const REPOSITORY = /^([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})\/([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})$/;
 
 /** Collects problems while reading settings, so all of them are reported at once. */
 class Reader {
   readonly problems: string[] = [];
   constructor(private readonly input: SettingsInput) {}
 
+  private flag(key: SettingKey): string | readonly string[] | undefined {
+    const flag = (SETTINGS[key] as SettingSpec).flag;
+    return flag ? this.input.flags?.[flag] : undefined;
+  }
+
   /** The raw value(s) of a setting: the flag if given, else the variable. Empty strings count as unset. */
   raw(key: SettingKey): string[] | undefined {
-    const s = SETTINGS[key];
-    const flag = s.flag ? this.input.flags?.[s.flag] : undefined;
+    const flag = this.flag(key);
     if (flag !== undefined) {
       const values = (typeof flag === "string" ? [flag] : [...flag]).flatMap(splitList);
       return values.length ? values : undefined;
     }
-    const env = this.input.env[s.env];
+    const env = this.input.env[SETTINGS[key].env];
     if (env === undefined || env.trim() === "") return undefined;
     return splitList(env);
   }
 
-  /** A single-valued setting, untrimmed lists rejected. */
+  /** A single-valued setting, trimmed; a flag given twice is a problem. */
   one(key: SettingKey): string | undefined {
-    const s = SETTINGS[key];
-    const flag = s.flag ? this.input.flags?.[s.flag] : undefined;
+    const flag = this.flag(key);
     if (flag !== undefined) {
       if (typeof flag !== "string") {
         if (flag.length > 1) this.problem(key, `is given ${flag.length} times; give it once`);
@@ -204,83 +151,40 @@ class Reader {
       }
       return flag.trim() || undefined;
     }
-    const env = this.input.env[s.env];
+    const env = this.input.env[SETTINGS[key].env];
     return env?.trim() ? env.trim() : undefined;
   }
 
   /** Whether a setting is given (flag or environment) but holds nothing but whitespace. */
   isSetButBlank(key: SettingKey): boolean {
-    const s = SETTINGS[key];
-    const flag = s.flag ? this.input.flags?.[s.flag] : undefined;
-    const given = flag !== undefined ? (typeof flag === "string" ? [flag] : [...flag]) : [this.input.env[s.env]];
+    const flag = this.flag(key);
+    const given =
+      flag !== undefined ? (typeof flag === "string" ? [flag] : [...flag]) : [this.input.env[SETTINGS[key].env]];
     return given.some((v) => v !== undefined && v.trim() === "");
   }
 
-  name(key: SettingKey): string {
-    const s = SETTINGS[key];
-    return s.flag ? `${s.env} (--${s.flag})` : s.env;
-  }
-
   problem(key: SettingKey, text: string): void {
-    this.problems.push(`${this.name(key)} ${text}`);
+    this.problems.push(`${settingName(key)} ${text}`);
   }
 
-  required(key: SettingKey, hint: string): string | undefined {
-    const v = this.one(key);
-    if (v === undefined) this.problem(key, `is required: ${hint}`);
-    return v;
+  /** The setting's value, validated by its schema; undefined when unset or invalid (the problem is kept). */
+  get<K extends SettingKey>(key: K): SettingValue<K> | undefined {
+    const spec: SettingSpec = SETTINGS[key];
+    const raw = spec.list ? this.raw(key) : this.one(key);
+    if (raw === undefined) return undefined;
+    const result = spec.schema.safeParse(raw);
+    if (result.success) return result.data as SettingValue<K>;
+    for (const issue of result.error.issues) this.problem(key, issue.message);
+    return undefined;
   }
 
-  integer(key: SettingKey, fallback: number, min: number, max: number): number {
-    const v = this.one(key);
-    if (v === undefined) return fallback;
-    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-      this.problem(key, `must be a whole number from ${min} to ${max} (got "${v}")`);
-      return fallback;
+  required<K extends SettingKey>(key: K, hint: string): SettingValue<K> | undefined {
+    if (this.one(key) === undefined) {
+      this.problem(key, `is required: ${hint}`);
+      return undefined;
     }
-    return Number(v);
+    return this.get(key);
   }
-
-  url(key: SettingKey, fallback: string): string {
-    const v = this.one(key) ?? fallback;
-    let u: URL;
-    try {
-      u = new URL(v);
-    } catch {
-      this.problem(key, `must be an http(s) URL (got "${withoutCredentials(v)}")`);
-      return fallback;
-    }
-    if (u.protocol !== "https:" && u.protocol !== "http:") {
-      this.problem(key, `must be an http(s) URL (got "${withoutCredentials(v)}")`);
-      return fallback;
-    }
-    if (u.username || u.password || u.search || u.hash) {
-      this.problem(key, "must not carry credentials, a query or a fragment; put the token in the token parameter");
-      return fallback;
-    }
-    return v.replace(/\/+$/, "");
-  }
-
-  list(key: SettingKey, pattern: RegExp, what: string): string[] {
-    const values = this.raw(key) ?? [];
-    const bad = values.filter((v) => !pattern.test(v));
-    if (bad.length) this.problem(key, `has invalid ${what}: ${bad.map((b) => `"${b}"`).join(", ")}`);
-    const dupes = values.filter((v, i) => values.indexOf(v) !== i);
-    if (dupes.length) this.problem(key, `lists ${[...new Set(dupes)].join(", ")} more than once`);
-    return [...new Set(values.filter((v) => pattern.test(v)))];
-  }
-}
-
-/** A URL setting's value for a message, without anything that could be credentials (`scheme://…@`). */
-function withoutCredentials(value: string): string {
-  return value.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[\s\S]*@/, "$1");
-}
-
-function splitList(value: string): string[] {
-  return value
-    .split(",")
-    .map((v) => v.trim())
-    .filter((v) => v !== "");
 }
 
 /** Normalise and check one configured folder path; returns a problem text or the clean path. */
@@ -342,39 +246,16 @@ function readFolders(r: Reader, layerNamePrefix: string): FolderSpec[] {
 }
 
 function readSource(r: Reader, layerNamePrefix: string): SourceConfig {
-  const providerRaw = r.required("provider", 'set it to "bitbucket" or "github"');
-  let provider: Provider = "bitbucket";
-  if (providerRaw !== undefined) {
-    if (providerRaw === "bitbucket" || providerRaw === "github") provider = providerRaw;
-    else r.problem("provider", `must be "bitbucket" or "github" (got "${providerRaw}")`);
-  }
+  const provider = r.required("provider", 'set it to "bitbucket" or "github"') ?? "bitbucket";
   const repository = r.required("repository", "give workspace/repo (Bitbucket) or owner/repo (GitHub)") ?? "";
-  if (repository && !REPOSITORY.test(repository)) {
-    r.problem("repository", `must look like workspace/repo or owner/repo (got "${repository}")`);
-  }
-  const ref = r.one("ref");
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
-  if (ref !== undefined && (/[\s\x00-\x1f\x7f~^:?*[\\]/.test(ref) || ref.includes("..") || ref.length > 255)) {
-    r.problem("ref", `is not a valid branch, tag or commit name (got "${ref}")`);
-  }
-  const strategyRaw = r.one("strategy") ?? "auto";
-  let strategy: Strategy = "auto";
-  if (strategyRaw === "auto" || strategyRaw === "walk" || strategyRaw === "archive") strategy = strategyRaw;
-  else r.problem("strategy", `must be "auto", "walk" or "archive" (got "${strategyRaw}")`);
-
-  const tokenParameterName = r.one("tokenParameter");
-  if (
-    tokenParameterName !== undefined &&
-    !/^(arn:aws[a-z-]*:ssm:.+:parameter\/)?\/?[A-Za-z0-9_.\-/]{1,1011}$/.test(tokenParameterName)
-  ) {
-    r.problem("tokenParameter", `is not a valid SSM parameter name (got "${tokenParameterName}")`);
-  }
+  const ref = r.get("ref");
+  const tokenParameterName = r.get("tokenParameter");
   const token = r.one("token");
   // a token that is set but blank is a mistake, never an anonymous run whose 401 would blame the repository
   if (token === undefined && r.isSetButBlank("token")) {
     r.problem("token", "is set but empty or only whitespace; give the token, or unset it for a public repository");
   }
-  if (tokenParameterName === undefined && r.isSetButBlank("tokenParameter")) {
+  if (r.one("tokenParameter") === undefined && r.isSetButBlank("tokenParameter")) {
     r.problem("tokenParameter", "is set but empty or only whitespace; name the token's SSM parameter, or unset it");
   }
   return {
@@ -382,171 +263,59 @@ function readSource(r: Reader, layerNamePrefix: string): SourceConfig {
     repository,
     ref,
     folders: readFolders(r, layerNamePrefix),
-    apiUrl: r.url("apiUrl", provider === "github" ? DEFAULTS.githubApiUrl : DEFAULTS.bitbucketApiUrl),
-    webUrl: r.url("webUrl", DEFAULTS.webUrl),
-    strategy,
+    apiUrl: r.get("apiUrl") ?? (provider === "github" ? DEFAULTS.githubApiUrl : DEFAULTS.bitbucketApiUrl),
+    webUrl: r.get("webUrl") ?? DEFAULTS.webUrl,
+    strategy: r.get("strategy") ?? "auto",
     tokenParameterName,
     token,
-    concurrency: r.integer("concurrency", DEFAULTS.concurrency, 1, 64),
-    timeoutMs: r.integer("timeout", DEFAULTS.timeoutSeconds, 1, 900) * 1000,
-    maxRetries: r.integer("maxRetries", DEFAULTS.maxRetries, 0, 10),
-    rateLimitMaxWaitMs: r.integer("rateLimitWait", DEFAULTS.rateLimitWaitSeconds, 0, 900) * 1000,
-    maxFiles: r.integer("maxFiles", DEFAULTS.maxFiles, 1, 1_000_000),
-    maxBytes: r.integer("maxBytes", DEFAULTS.maxBytes, 1, DEFAULTS.maxBytes),
+    concurrency: r.get("concurrency") ?? DEFAULTS.concurrency,
+    timeoutMs: (r.get("timeout") ?? DEFAULTS.timeoutSeconds) * 1000,
+    maxRetries: r.get("maxRetries") ?? DEFAULTS.maxRetries,
+    rateLimitMaxWaitMs: (r.get("rateLimitWait") ?? DEFAULTS.rateLimitWaitSeconds) * 1000,
+    maxFiles: r.get("maxFiles") ?? DEFAULTS.maxFiles,
+    maxBytes: r.get("maxBytes") ?? DEFAULTS.maxBytes,
   };
 }
 
 function readArtifacts(r: Reader, requireBucket: boolean): ArtifactConfig {
   const bucket = requireBucket
     ? r.required("bucket", "name the S3 bucket for the zips (or use --out DIR for a local build)")
-    : r.one("bucket");
-  if (bucket !== undefined && !BUCKET.test(bucket))
-    r.problem("bucket", `is not a valid S3 bucket name (got "${bucket}")`);
-  const artifactPrefix = r.one("artifactPrefix") ?? DEFAULTS.artifactPrefix;
-  if (artifactPrefix.startsWith("/") || (artifactPrefix !== "" && !artifactPrefix.endsWith("/"))) {
-    r.problem("artifactPrefix", `must be empty or end with "/" and not start with "/" (got "${artifactPrefix}")`);
-  } else if (artifactPrefix.length > 512 || /[\\\0]/.test(artifactPrefix)) {
-    r.problem("artifactPrefix", "must be at most 512 characters without backslashes or NUL bytes");
-  }
-  const rawPrefix = r.one("parameterPrefix") ?? DEFAULTS.parameterPrefix;
-  const parameterPrefix = rawPrefix.replace(/\/+$/, "");
-  if (!PARAMETER_PATH.test(parameterPrefix) || /^\/(aws|ssm)/i.test(parameterPrefix)) {
-    r.problem(
-      "parameterPrefix",
-      `must be an SSM path such as /layer-sync: a leading "/", letters, digits, "_.-", not starting with /aws or /ssm (got "${rawPrefix}")`,
-    );
-  } else if (parameterPrefix.split("/").length > 13) {
-    r.problem("parameterPrefix", "is too deep: SSM allows 15 levels and layer-sync adds two");
-  }
-  return { bucket, artifactPrefix, parameterPrefix };
+    : r.get("bucket");
+  return {
+    bucket,
+    artifactPrefix: r.get("artifactPrefix") ?? DEFAULTS.artifactPrefix,
+    parameterPrefix: r.get("parameterPrefix") ?? DEFAULTS.parameterPrefix,
+  };
 }
 
 function readLayer(r: Reader): LayerConfig {
-  const layerNamePrefix = r.one("layerPrefix") ?? "";
-  if (layerNamePrefix && !/^[A-Za-z0-9_-]{1,139}$/.test(layerNamePrefix)) {
-    r.problem("layerPrefix", `may contain only letters, digits, "_" and "-" (got "${layerNamePrefix}")`);
-  }
-  const runtimes = r.list("runtimes", RUNTIME, "Lambda runtime identifiers (e.g. nodejs24.x, python3.13)");
-  if (runtimes.length > 15) r.problem("runtimes", `lists ${runtimes.length} runtimes; Lambda allows at most 15`);
-  const architectures = r.list("architectures", /^(x86_64|arm64)$/, 'architectures (use "x86_64" and/or "arm64")');
-  for (const a of architectures) if (!ARCHITECTURES.has(a)) r.problem("architectures", `has unknown "${a}"`);
-  const license = r.one("license");
-  if (license !== undefined && license.length > 512) {
-    r.problem("license", `is ${license.length} characters; Lambda allows at most 512`);
-  }
-  const shareOrganizationId = r.one("shareOrg");
-  if (shareOrganizationId !== undefined && !ORG_ID.test(shareOrganizationId)) {
-    r.problem("shareOrg", `must be an organization id like o-abcd123456 (got "${shareOrganizationId}")`);
-  }
-  const accountsRaw = r.raw("shareAccount") ?? [];
-  if (accountsRaw.includes("*")) {
-    r.problem(
-      "shareAccount",
-      'contains "*", which would make every layer version public; use SHARE_ORGANIZATION_ID to share with the organization',
-    );
-  }
-  const shareAccountIds = accountsRaw.includes("*") ? [] : r.list("shareAccount", ACCOUNT_ID, "12-digit account ids");
-  const shareOuIds = r.list("shareOu", OU_ID, "OU ids (ou-xxxx-xxxxxxxx)");
   return {
-    layerNamePrefix,
-    runtimes,
-    architectures,
-    license,
-    shareOrganizationId,
-    shareOuIds,
-    shareAccountIds,
-    retainVersions: r.integer("retain", DEFAULTS.retainVersions, 1, 10_000),
+    layerNamePrefix: r.get("layerPrefix") ?? "",
+    runtimes: r.get("runtimes") ?? [],
+    architectures: r.get("architectures") ?? [],
+    license: r.get("license"),
+    shareOrganizationId: r.get("shareOrg"),
+    shareOuIds: r.get("shareOu") ?? [],
+    shareAccountIds: r.get("shareAccount") ?? [],
+    retainVersions: r.get("retain") ?? DEFAULTS.retainVersions,
   };
-}
-
-/** An optional http(s) URL setting without credentials, query or fragment. */
-function optionalUrl(r: Reader, key: SettingKey): string | undefined {
-  const v = r.one(key);
-  if (v === undefined) return undefined;
-  let u: URL;
-  try {
-    u = new URL(v);
-  } catch {
-    r.problem(key, `must be an http(s) URL (got "${withoutCredentials(v)}")`);
-    return undefined;
-  }
-  if (u.protocol !== "https:" && u.protocol !== "http:") {
-    r.problem(key, `must be an http(s) URL (got "${withoutCredentials(v)}")`);
-    return undefined;
-  }
-  if (u.username || u.password || u.search || u.hash) {
-    r.problem(
-      key,
-      "must not carry credentials, a query or a fragment; put the credential in BUILD_INDEX_TOKEN_PARAMETER",
-    );
-    return undefined;
-  }
-  return v;
 }
 
 function readBuild(r: Reader): BuildConfig {
-  const indexTokenParameter = r.one("indexTokenParameter");
-  if (
-    indexTokenParameter !== undefined &&
-    !/^(arn:aws[a-z-]*:ssm:.+:parameter\/)?\/?[A-Za-z0-9_.\-/]{1,1011}$/.test(indexTokenParameter)
-  ) {
-    r.problem("indexTokenParameter", `is not a valid SSM parameter name (got "${indexTokenParameter}")`);
-  }
   return {
-    pipIndexUrl: optionalUrl(r, "pipIndexUrl"),
-    npmRegistry: optionalUrl(r, "npmRegistry"),
-    indexTokenParameter,
+    pipIndexUrl: r.get("pipIndexUrl"),
+    npmRegistry: r.get("npmRegistry"),
+    indexTokenParameter: r.get("indexTokenParameter"),
   };
 }
 
-/** SUMMARY_EVENT_BUS: a bus name or ARN. A bad one would make every summary event fail, and that only logs. */
-function readEventBus(r: Reader): string | undefined {
-  const bus = r.one("summaryEventBus");
-  if (bus !== undefined && !EVENT_BUS.test(bus)) {
-    r.problem("summaryEventBus", `is not a valid EventBridge event bus name or ARN (got "${bus}")`);
-  }
-  return bus;
-}
-
-/** PUBLISH_REGIONS and REGION_BUCKETS: syntax, duplicates and one Region per bucket. */
+/** PUBLISH_REGIONS and REGION_BUCKETS as given; `regionProblems` checks them against the home Region. */
 function readRegions(r: Reader): RegionConfig {
-  const publishRegions = r.raw("publishRegions")
-    ? r.list("publishRegions", REGION, "Region names (e.g. eu-west-1)")
-    : undefined;
-  const buckets: Record<string, string> = {};
-  const regionOf = new Map<string, string>();
-  for (const entry of r.raw("regionBuckets") ?? []) {
-    const m = /^([^=\s]+)\s*=\s*([^=\s]+)$/.exec(entry);
-    if (!m?.[1] || !m[2]) {
-      r.problem("regionBuckets", `has "${entry}", which is not REGION=BUCKET (e.g. eu-west-1=my-layers-eu-west-1)`);
-      continue;
-    }
-    const [, region, bucket] = m;
-    if (!REGION.test(region)) {
-      r.problem("regionBuckets", `has "${entry}", whose Region "${region}" is not a Region name like eu-west-1`);
-      continue;
-    }
-    if (!BUCKET.test(bucket)) {
-      r.problem("regionBuckets", `has "${entry}", whose bucket "${bucket}" is not a valid S3 bucket name`);
-      continue;
-    }
-    if (buckets[region] !== undefined) {
-      r.problem("regionBuckets", `maps ${region} more than once; give one bucket per Region`);
-      continue;
-    }
-    const other = regionOf.get(bucket);
-    if (other !== undefined) {
-      r.problem("regionBuckets", `maps both ${other} and ${region} to bucket ${bucket}; a bucket is in one Region`);
-      continue;
-    }
-    buckets[region] = bucket;
-    regionOf.set(bucket, region);
-  }
-  return { publishRegions, buckets };
+  return { publishRegions: r.get("publishRegions"), buckets: r.get("regionBuckets") ?? {} };
 }
 
-const REGIONS_NAME = `${SETTINGS.publishRegions.env} (--${SETTINGS.publishRegions.flag})`;
-const BUCKETS_NAME = `${SETTINGS.regionBuckets.env} (--${SETTINGS.regionBuckets.flag})`;
+const REGIONS_NAME = settingName("publishRegions");
+const BUCKETS_NAME = settingName("regionBuckets");
 
 /** What is wrong with publishing to `config.regions` from `homeRegion` (empty when nothing is). */
 export function regionProblems(config: Pick<PublishConfig, "artifacts" | "regions">, homeRegion: string): string[] {
@@ -607,10 +376,9 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   const source = readSource(r, layer.layerNamePrefix);
   const artifacts = readArtifacts(r, options.requireBucket);
   readRegions(r); // checked here too: pipeline-gate mode publishes after the sync
-  const pipelineName = r.one("pipelineName") ?? DEFAULTS.pipelineName;
-  if (!PIPELINE.test(pipelineName)) r.problem("pipelineName", `is not a valid pipeline name (got "${pipelineName}")`);
+  const pipelineName = r.get("pipelineName") ?? DEFAULTS.pipelineName;
   const build = readBuild(r);
-  return finish(r, { source, artifacts, layer, build, pipelineName, summaryEventBus: readEventBus(r) });
+  return finish(r, { source, artifacts, layer, build, pipelineName, summaryEventBus: r.get("summaryEventBus") });
 }
 
 /**
@@ -625,7 +393,7 @@ export function loadPublishConfig(input: SettingsInput, options: { homeRegion?: 
   if (options.homeRegion !== undefined && r.problems.length === 0) {
     r.problems.push(...regionProblems({ artifacts, regions }, options.homeRegion));
   }
-  return finish(r, { artifacts, layer, regions, summaryEventBus: readEventBus(r) });
+  return finish(r, { artifacts, layer, regions, summaryEventBus: r.get("summaryEventBus") });
 }
 
 /** `{PARAMETER_PREFIX}/{package}/artifact-key` */

@@ -69,6 +69,18 @@ export interface SyncSummary {
   requests: { total: number };
 }
 
+/** Where one package is: sent to `SyncDependencies.progress` as it moves (the CLI shows it on a terminal). */
+export interface SyncProgressEvent {
+  package: string;
+  stage: "resolving" | "fetching" | "zipping" | "uploading" | "done" | "skipped" | "failed";
+  /** Bytes of the zip (uploading, done). */
+  bytes?: number;
+  /** Bytes received so far (fetching), read when the progress is drawn. */
+  readBytes?: () => number;
+  /** The skip reason or the error. */
+  detail?: string;
+}
+
 export interface SyncDependencies {
   source: RepositorySource;
   /** Number of requests sent to the source so far (for the summary). */
@@ -86,6 +98,8 @@ export interface SyncDependencies {
   interrupts?: RunInterrupts;
   /** The process that owns the run directory (a later run removes it once this process is gone). */
   ownerPid?: number;
+  /** Told each package's stage as it changes. */
+  progress?: (event: SyncProgressEvent) => void;
 }
 
 export interface SyncOptions {
@@ -136,6 +150,8 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   const log = deps.logger ?? silentLogger;
   const started = deps.clock();
   const folders = options.folders ?? config.source.folders;
+  const progress = deps.progress ?? (() => undefined);
+  for (const spec of folders) progress({ package: spec.package, stage: "resolving" });
   const useAws = options.outDir === undefined;
   if (useAws && (!deps.s3 || !deps.ssm || !config.artifacts.bucket)) {
     throw new Error("runSync needs S3 and SSM clients and a bucket unless outDir is set");
@@ -148,12 +164,20 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     w.summary.error = describeError(error);
     w.done = true;
     log.error("package failed", { package: w.spec.package, error: w.summary.error });
+    progress({ package: w.spec.package, stage: "failed", detail: w.summary.error });
+  };
+  const finished = (w: Work) => {
+    for (const p of w.targets ?? [w.summary]) {
+      const stage = p.error ? "failed" : p.skipped ? "skipped" : "done";
+      progress({ package: p.name, stage, bytes: p.bytes, detail: p.error ?? p.reason ?? undefined });
+    }
   };
 
   // 2. skip before download where the metadata proves nothing changed
   for (const w of work) {
     try {
       await checkUnchanged(config, resolved.commit, w, deps, useAws && !options.force);
+      if (w.done) finished(w);
     } catch (error) {
       fail(w, error);
     }
@@ -177,8 +201,10 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     const pending = work.filter((w) => !w.done);
     const targets: FolderTarget[] = [];
     for (const w of pending) {
-      w.stage = await staging.stage(w.spec.path, w.spec.package);
-      targets.push({ folder: w.spec.path, sink: w.stage });
+      const stage = await staging.stage(w.spec.path, w.spec.package);
+      w.stage = stage;
+      targets.push({ folder: w.spec.path, sink: stage });
+      progress({ package: w.spec.package, stage: "fetching", readBytes: () => stage.bytes });
     }
     if (targets.length) {
       const fetched = await fetchFolders(config, deps.source, resolved.commit, targets, log);
@@ -194,6 +220,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
       if (w.done || !w.stage) continue;
       try {
         await finishPackage(config, resolved, w, w.stage, staging, options, deps, started);
+        finished(w);
       } catch (error) {
         fail(w, error);
       }
@@ -319,6 +346,7 @@ async function finishPackage(
   // each link was checked on arrival; now that all of them are here, follow them through each other
   const links = stage.list().filter((e) => e.kind === "symlink");
   checkSymlinkChains(links, w.spec.path);
+  deps.progress?.({ package: w.spec.package, stage: "zipping", bytes: stage.bytes });
   if (deps.build) {
     const targets = await syncBuiltFolder({
       config,
@@ -387,6 +415,7 @@ async function finishPackage(
   };
   if (fingerprint) metadata.tree = fingerprint;
   if (layerConfig) metadata.layerConfig = layerConfig;
+  deps.progress?.({ package: w.spec.package, stage: "uploading", bytes: zip.bytes });
   await uploadArtifact(s3, { bucket, key, file: zip.path, metadata }, deps.interrupts);
   const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
   const outcome = await advancePointer(

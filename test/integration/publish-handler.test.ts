@@ -212,7 +212,11 @@ describe("the publish command line", () => {
     await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg, content: "cli" });
     const t = io();
 
-    const code = await main(["publish", "--package", pkg, "--bucket", bucket, "--parameter-prefix", prefix], {}, t.io);
+    const code = await main(
+      ["publish", "--json", "--package", pkg, "--bucket", bucket, "--parameter-prefix", prefix],
+      {},
+      t.io,
+    );
 
     expect(code).toBe(0);
     const summary = JSON.parse(t.out.join("")) as PublishSummary;
@@ -225,7 +229,7 @@ describe("the publish command line", () => {
     const t = io();
 
     const code = await main(
-      ["publish", "--package", "absent", "--bucket", bucket, "--parameter-prefix", prefix],
+      ["publish", "--json", "--package", "absent", "--bucket", bucket, "--parameter-prefix", prefix],
       {},
       t.io,
     );

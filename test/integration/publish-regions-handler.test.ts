@@ -101,6 +101,7 @@ describe("layer-sync publish with --regions", () => {
     const code = await main(
       [
         "publish",
+        "--json",
         "--package",
         pkg,
         "--bucket",
@@ -128,6 +129,7 @@ describe("layer-sync publish with --regions", () => {
     const code = await main(
       [
         "publish",
+        "--json",
         "--package",
         pkg,
         "--bucket",

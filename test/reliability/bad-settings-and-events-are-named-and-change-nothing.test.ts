@@ -32,14 +32,20 @@ function nothingSent(): void {
   expect(sources.bb.requests).toEqual([]);
 }
 
-/** Exit 2 and one line on stderr; returns the line without `layer-sync: `. */
+/**
+ * Exit 2 and, on stderr, one line, or a headline and one line per problem; returns the text without
+ * `layer-sync: `.
+ */
 function configError(r: CliRun): string {
   expect(r.code, r.stderr).toBe(2);
   expect(r.stdout).toBe("");
   const lines = r.stderr.split("\n").filter((l) => l !== "");
-  expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(/^layer-sync: /);
-  return (lines[0] ?? "").slice("layer-sync: ".length);
+  if (lines.length > 1) {
+    expect(lines[0]).toBe(`layer-sync: invalid configuration (${lines.length - 1} problems):`);
+    for (const line of lines.slice(1)) expect(line).toMatch(/^ {2}[A-Z_]+ /);
+  }
+  return lines.join("\n").slice("layer-sync: ".length);
 }
 
 /** A valid sync configuration, to which each case adds one bad value. */
@@ -102,7 +108,7 @@ const BAD: [Key, string, string][] = [
 /** The line names this problem: alone, or among others when the bad value also breaks another setting. */
 function expectProblem(line: string, expected: string): void {
   if (line === expected) return;
-  expect(line.startsWith("invalid configuration: ") && line.includes(expected), line).toBe(true);
+  expect(line.startsWith("invalid configuration (") && line.includes(`\n  ${expected}`), line).toBe(true);
 }
 
 function nameOf(key: Key): string {
@@ -139,10 +145,15 @@ describe("every setting in lib/shared/config.ts", () => {
     );
   });
 
-  it("several mistakes are reported together on one line", async () => {
+  it("several mistakes are reported together, one per line under one headline", async () => {
     const r = await runCli(["sync", "--provider", "gitlab", "--retain", "0"], { ...validEnv(), ARTIFACT_BUCKET: "" });
     expect(configError(r)).toBe(
-      'invalid configuration: RETAIN_VERSIONS (--retain) must be a whole number from 1 to 10000 (got "0"); SOURCE_PROVIDER (--provider) must be "bitbucket" or "github" (got "gitlab"); ARTIFACT_BUCKET (--bucket) is required: name the S3 bucket for the zips (or use --out DIR for a local build)',
+      [
+        "invalid configuration (3 problems):",
+        '  RETAIN_VERSIONS (--retain) must be a whole number from 1 to 10000 (got "0")',
+        '  SOURCE_PROVIDER (--provider) must be "bitbucket" or "github" (got "gitlab")',
+        "  ARTIFACT_BUCKET (--bucket) is required: name the S3 bucket for the zips (or use --out DIR for a local build)",
+      ].join("\n"),
     );
   });
 

@@ -5,8 +5,9 @@
  */
 import type { Readable } from "node:stream";
 
-export type Provider = "bitbucket" | "github";
-export type Strategy = "auto" | "walk" | "archive";
+import type { Provider, Strategy } from "../../shared/settings.ts";
+
+export type { Provider, Strategy };
 export type FetchStrategy = Exclude<Strategy, "auto">;
 
 export interface ResolvedRef {

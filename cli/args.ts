@@ -1,0 +1,200 @@
+/**
+ * The commands and their flags, built from the settings schema (`lib/shared/settings.ts`): a command
+ * accepts the flag of every setting it reads, plus its own options (`--out`, `--json`, …). A flag that
+ * belongs to another command, or to none, is a usage error (exit 2) with a one-line reason.
+ */
+import { parseArgs } from "node:util";
+import { type Command, SETTINGS, type SettingKey, type SettingSpec } from "../lib/shared/settings.ts";
+
+/** Bad usage: the CLI exits 2 and points at `--help`. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export type CommandName = Command | "invoke";
+
+/** One flag as help shows it. */
+export interface FlagSpec {
+  flag: string;
+  /** The word for its value; undefined for a switch. */
+  value: string | undefined;
+  /** May be repeated (and each value may hold commas). */
+  list: boolean;
+  help: string;
+  default: string | undefined;
+  /** The setting's variable, when the flag sets a setting. */
+  env?: string;
+  required?: string;
+  short?: string;
+}
+
+/** Options of the command line itself: not settings, so no variable. */
+const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
+  {
+    flag: "package",
+    value: "NAME",
+    list: true,
+    help: "a package (repeatable); default every package under the prefix",
+    default: undefined,
+    commands: ["publish", "status"],
+  },
+  {
+    flag: "out",
+    value: "DIR",
+    list: false,
+    help: "write each zip to DIR/<key> and call no AWS API",
+    default: undefined,
+    commands: ["sync"],
+  },
+  {
+    flag: "work-dir",
+    value: "DIR",
+    list: false,
+    help: "where runs are staged",
+    default: "$TMPDIR/layer-sync",
+    commands: ["sync"],
+  },
+  {
+    flag: "builder",
+    value: "auto|docker|local",
+    list: false,
+    help: "how folders with dependency manifests are built",
+    default: "auto",
+    commands: ["sync"],
+  },
+  {
+    flag: "dry-run",
+    value: undefined,
+    list: false,
+    help: "build and report the zips; write nothing to S3 or SSM",
+    default: undefined,
+    commands: ["sync"],
+  },
+  {
+    flag: "force",
+    value: undefined,
+    list: false,
+    help: "upload even when the content is unchanged",
+    default: undefined,
+    commands: ["sync"],
+  },
+  {
+    flag: "json",
+    value: undefined,
+    list: false,
+    help: "print the result as JSON, the only output on stdout",
+    default: undefined,
+    commands: ["sync", "publish", "status"],
+  },
+  {
+    flag: "help",
+    short: "h",
+    value: undefined,
+    list: false,
+    help: "show this help",
+    default: undefined,
+    commands: ["sync", "publish", "status", "invoke"],
+  },
+];
+
+export const COMMANDS: Record<CommandName, { summary: string; usage: string }> = {
+  sync: {
+    summary: "turn the configured folders into zips, S3 objects and artifact-key parameters",
+    usage: "layer-sync sync [flags] [--out DIR] [--json]",
+  },
+  publish: {
+    summary: "publish and share the latest artifacts as layer versions, in every Region",
+    usage: "layer-sync publish [--package NAME]... [flags] [--json]",
+  },
+  status: {
+    summary: "show what is published and shared where; writes nothing",
+    usage: "layer-sync status [--package NAME]... [--regions R,..] [--json]",
+  },
+  invoke: {
+    summary: "run the real Lambda handler in-process with an event file",
+    usage: "layer-sync invoke sync|publish EVENT.json",
+  },
+};
+
+export function isCommand(name: string | undefined): name is CommandName {
+  return name !== undefined && Object.hasOwn(COMMANDS, name);
+}
+
+/** Every flag a command accepts: its settings' flags in schema order, then its options. */
+export function flagsOf(command: CommandName): FlagSpec[] {
+  const settings = (Object.keys(SETTINGS) as SettingKey[]).flatMap((key): FlagSpec[] => {
+    const s: SettingSpec = SETTINGS[key];
+    if (!s.flag || !(s.commands as readonly string[]).includes(command)) return [];
+    const spec: FlagSpec = { flag: s.flag, value: s.value, list: s.list, help: s.help, default: s.default, env: s.env };
+    if (s.required) spec.required = s.required;
+    return [spec];
+  });
+  return [...settings, ...OPTIONS.filter((o) => o.commands.includes(command))];
+}
+
+/** The commands (other than `command`) that accept `flag`. */
+function ownersOf(flag: string, command: CommandName): CommandName[] {
+  return (Object.keys(COMMANDS) as CommandName[]).filter(
+    (c) => c !== command && flagsOf(c).some((f) => f.flag === flag || f.short === flag),
+  );
+}
+
+export interface ParsedCommand {
+  /** Setting flags and options by flag name: a string, the list of a repeatable flag, or true for a switch. */
+  values: Record<string, string | string[] | boolean | undefined>;
+  /** Only the flags that set settings, as the settings reader takes them. */
+  settings: Record<string, string | string[] | undefined>;
+  positionals: string[];
+}
+
+/** Parse the arguments after the command name. */
+export function parseCommand(command: CommandName, argv: readonly string[]): ParsedCommand {
+  const specs = flagsOf(command);
+  const accepted = new Set(specs.flatMap((s) => (s.short ? [s.flag, s.short] : [s.flag])));
+  const loose = parseArgs({ args: [...argv], strict: false, allowPositionals: true, tokens: true });
+  for (const token of loose.tokens) {
+    if (token.kind !== "option" || accepted.has(token.name)) continue;
+    const owners = ownersOf(token.name, command);
+    throw new UsageError(
+      owners.length
+        ? `${token.rawName} is not a flag of ${command}; it belongs to ${owners.join(" and ")}`
+        : `unknown flag ${token.rawName} for ${command}`,
+    );
+  }
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean; short?: string }> = {};
+  for (const s of specs) {
+    options[s.flag] = { type: s.value === undefined ? "boolean" : "string", ...(s.list ? { multiple: true } : {}) };
+    if (s.short) options[s.flag] = { ...options[s.flag], type: "boolean", short: s.short };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    // node's messages run on with advice about "--"; the first sentence is the reason
+    const text = error instanceof Error ? error.message : String(error);
+    throw new UsageError(text.split(/\.\s/)[0]?.replace(/\.$/, "") ?? text);
+  }
+  const values = parsed.values as ParsedCommand["values"];
+  const settings: ParsedCommand["settings"] = {};
+  for (const s of specs) {
+    const v = values[s.flag];
+    if (s.env !== undefined && (typeof v === "string" || Array.isArray(v))) settings[s.flag] = v;
+  }
+  return { values, settings, positionals: parsed.positionals };
+}
+
+/** A string option's value, if given. */
+export function stringOption(parsed: ParsedCommand, flag: string): string | undefined {
+  const v = parsed.values[flag];
+  return typeof v === "string" ? v : undefined;
+}
+
+/** A repeatable option's values. */
+export function listOption(parsed: ParsedCommand, flag: string): string[] {
+  const v = parsed.values[flag];
+  return Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+}
+
+export function noPositionals(parsed: ParsedCommand): void {
+  if (parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+}

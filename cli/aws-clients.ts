@@ -1,0 +1,44 @@
+/**
+ * The AWS clients of `publish` and `status`: the home Region's (from the SDK's usual configuration) and,
+ * made on first use, one set per other Region. `close()` destroys every client made.
+ */
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { OrganizationsClient } from "@aws-sdk/client-organizations";
+import { RAMClient } from "@aws-sdk/client-ram";
+import { S3Client } from "@aws-sdk/client-s3";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import type { RegionClients } from "../lib/publish/region.ts";
+
+export function publishClients() {
+  const home = {
+    lambda: new LambdaClient({}),
+    s3: new S3Client({}),
+    ssm: new SSMClient({}),
+    ram: new RAMClient({}),
+    organizations: new OrganizationsClient({}),
+  };
+  const regional = new Map<string, RegionClients>();
+  const regionClients = (region: string): RegionClients => {
+    let c = regional.get(region);
+    if (!c) {
+      c = {
+        lambda: new LambdaClient({ region }),
+        s3: new S3Client({ region }),
+        ssm: new SSMClient({ region }),
+        ram: new RAMClient({ region }),
+      };
+      regional.set(region, c);
+    }
+    return c;
+  };
+  return {
+    home,
+    regionClients,
+    /** The home Region, or undefined when the SDK has none configured. */
+    homeRegion: () => home.lambda.config.region().catch(() => undefined),
+    close(): void {
+      for (const client of Object.values(home)) client.destroy();
+      for (const set of regional.values()) for (const client of Object.values(set)) client.destroy();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * `layer-sync status [--package NAME]... [--regions R,..] [--json]`: what is published and shared where,
+ * read without writing anything (`lib/publish/status.ts`). A table on stdout, or the status JSON with
+ * `--json`. A package or Region that is out of step is marked with what to run to fix it.
+ *
+ * Exit codes, like `terraform plan -detailed-exitcode` (but 2 stays "usage or configuration", as for
+ * every command): 0 everything is in step, 3 something is out of step, 1 a Region could not be read.
+ */
+import { readStatus, type StatusReport } from "../lib/publish/status.ts";
+import { type Environment, loadPublishConfig } from "../lib/shared/config.ts";
+import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
+import { publishClients } from "./aws-clients.ts";
+import { type CliIo, palette, table } from "./output.ts";
+
+/** The exit code when the state was read but something is out of step. */
+export const OUT_OF_STEP_EXIT = 3;
+
+export function statusTable(report: StatusReport, colour: ReturnType<typeof palette>): string {
+  const rows = report.packages.flatMap((p) =>
+    p.regions.map((r) => [
+      r.outOfStep ? colour.red("✗") : colour.green("✓"),
+      p.name,
+      r.region,
+      r.version === null ? "-" : String(r.version),
+      r.parameterMatches ? "yes" : "no",
+      r.shared ? r.principals.join(",") || "-" : "-",
+      (p.commit ?? "-").slice(0, 7),
+      r.outOfStep ? `${[...r.problems, r.error].filter(Boolean).join("; ")}${r.fix ? ` → run: ${r.fix}` : ""}` : "",
+    ]),
+  );
+  if (!rows.length) return "no packages under the parameter prefix\n";
+  return table(["", "PACKAGE", "REGION", "VERSION", "PARAMETER", "SHARED WITH", "COMMIT", "OUT OF STEP"], rows);
+}
+
+export async function statusCommand(parsed: ParsedCommand, env: Environment, io: CliIo): Promise<number> {
+  noPositionals(parsed);
+  const clients = publishClients();
+  try {
+    const homeRegion = await clients.homeRegion();
+    const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion });
+    const report = await readStatus(
+      config,
+      { packages: listOption(parsed, "package") },
+      { ...clients.home, regionClients: clients.regionClients, ...(homeRegion ? { region: homeRegion } : {}) },
+    );
+    io.stdout.write(
+      parsed.values.json ? `${JSON.stringify(report, null, 2)}\n` : statusTable(report, palette(io, env)),
+    );
+    if (report.packages.some((p) => p.regions.some((r) => r.error !== undefined))) return 1;
+    return report.packages.some((p) => p.outOfStep) ? OUT_OF_STEP_EXIT : 0;
+  } finally {
+    clients.close();
+  }
+}

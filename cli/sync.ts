@@ -1,0 +1,165 @@
+/**
+ * `layer-sync sync [flags] [--out DIR] [--json] [--dry-run] [--force]`: the same core as the sync handler.
+ * With `--out DIR` each zip goes to `DIR/<key>` and no AWS API is called. On SIGINT or SIGTERM the run
+ * directory is removed and open multipart uploads are aborted.
+ */
+import { tmpdir, userInfo } from "node:os";
+import { join, resolve } from "node:path";
+import type { SSMClient } from "@aws-sdk/client-ssm";
+import { BUILDER_KINDS, type BuilderKind } from "../lib/build/builders.ts";
+import type { BuildDependencies } from "../lib/build/sync-builds.ts";
+import { type Environment, loadSyncConfig, type SyncConfig } from "../lib/shared/config.ts";
+import { ConfigError, describeError, summarise } from "../lib/shared/errors.ts";
+import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
+import type { SyncSummary } from "../lib/sync/sync.ts";
+import { noPositionals, type ParsedCommand, stringOption, UsageError } from "./args.ts";
+import { bytes, type CliIo, Progress, table } from "./output.ts";
+
+/** Exit codes after a signal: 128 + its number. */
+const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+/** A local build may run this long per target. */
+const BUILD_TIMEOUT_MS = 15 * 60 * 1000;
+
+/** Undo what an interrupted run left (run directory, multipart uploads), then exit with the signal's code. */
+function onSignals(io: CliIo, interrupts: RunInterrupts): () => void {
+  const proc = io.process;
+  if (!proc) return () => undefined;
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const handler = () => {
+      interrupts.staging?.disposeSync();
+      io.stderr.write(
+        `layer-sync: interrupted by ${signal}; the run directory was removed and nothing was pointed to\n`,
+      );
+      const aborts = [...interrupts.aborts].map((abort) => abort().catch(() => undefined));
+      const cap = new Promise((resolve) => setTimeout(resolve, 2000).unref());
+      void Promise.race([Promise.all(aborts), cap]).then(() => proc.exit(SIGNAL_EXIT[signal]));
+    };
+    proc.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  return () => {
+    for (const [signal, handler] of handlers) proc.off(signal, handler);
+  };
+}
+
+/** The human summary: a headline and one row per package. */
+export function syncTable(summary: SyncSummary): string {
+  const rows = summary.packages.map((p) => [
+    p.name,
+    String(p.files),
+    bytes(p.bytes),
+    p.error ? `failed: ${p.error}` : p.skipped ? `skipped (${p.reason})` : "ok",
+    p.key ?? "-",
+  ]);
+  const head = `commit ${summary.commit} (${summary.ref}) via ${summary.strategy}, ${summary.requests.total} source requests\n`;
+  return head + table(["PACKAGE", "FILES", "SIZE", "STATE", "KEY"], rows);
+}
+
+async function buildDependencies(
+  parsed: ParsedCommand,
+  config: SyncConfig,
+  env: Environment,
+  ssm: SSMClient | undefined,
+  workDir: string,
+): Promise<BuildDependencies> {
+  const kind = (stringOption(parsed, "builder") ?? "auto") as BuilderKind;
+  if (!BUILDER_KINDS.includes(kind)) throw new UsageError(`--builder must be auto, docker or local (got "${kind}")`);
+  const name = config.build?.indexTokenParameter;
+  let token: string | undefined;
+  if (name !== undefined) {
+    if (!ssm) {
+      throw new ConfigError(
+        "--out calls no AWS API, so BUILD_INDEX_TOKEN_PARAMETER cannot be read; sync with --bucket, or unset it for a public index",
+      );
+    }
+    try {
+      const { readTokenParameter } = await import("../lib/shared/token.ts");
+      token = await readTokenParameter(ssm, name);
+    } catch (error) {
+      const message = describeError(error)
+        .replace(/^TOKEN_PARAMETER_NAME: /, "")
+        .replace("the token parameter", "the index token parameter");
+      throw new ConfigError(`BUILD_INDEX_TOKEN_PARAMETER (--index-token-parameter): ${message}`, { cause: error });
+    }
+  }
+  const { uid, gid } = userInfo();
+  return {
+    kind,
+    env,
+    cacheDir: join(workDir, "build-cache"),
+    timeoutMs: BUILD_TIMEOUT_MS,
+    index: { pipIndexUrl: config.build?.pipIndexUrl, npmRegistry: config.build?.npmRegistry, token },
+    user: uid >= 0 ? `${uid}:${gid}` : undefined,
+  };
+}
+
+export async function syncCommand(parsed: ParsedCommand, env: Environment, io: CliIo): Promise<number> {
+  noPositionals(parsed);
+  const outOption = stringOption(parsed, "out");
+  const out = outOption === undefined ? undefined : resolve(outOption);
+  const config = loadSyncConfig({ env, flags: parsed.settings }, { requireBucket: out === undefined });
+  if (out !== undefined && config.source.tokenParameterName && config.source.token === undefined) {
+    throw new ConfigError(
+      "--out calls no AWS API, so the token parameter cannot be read; give the token in SOURCE_TOKEN instead (or unset TOKEN_PARAMETER_NAME for a public repository)",
+    );
+  }
+  // the AWS SDK, HTTP client and sources load only now: --help and usage errors start without them
+  const [{ S3Client }, { SSMClient }, { createSource }, { runSync }, { checkToken, readTokenParameter }] =
+    await Promise.all([
+      import("@aws-sdk/client-s3"),
+      import("@aws-sdk/client-ssm"),
+      import("../lib/sync/sources/index.ts"),
+      import("../lib/sync/sync.ts"),
+      import("../lib/shared/token.ts"),
+    ]);
+  const progress = new Progress(io, env);
+  const aws = out === undefined ? { s3: new S3Client({}), ssm: new SSMClient({}) } : undefined;
+  let token: string | undefined;
+  if (config.source.token !== undefined) token = checkToken(config.source.token, "SOURCE_TOKEN");
+  else if (config.source.tokenParameterName && aws)
+    token = await readTokenParameter(aws.ssm, config.source.tokenParameterName);
+  const workOption = stringOption(parsed, "work-dir");
+  const workDir = workOption !== undefined ? resolve(workOption) : join(tmpdir(), "layer-sync");
+  const build = await buildDependencies(parsed, config, env, aws?.ssm, workDir);
+  const bundle = createSource(config.source, token);
+  let summary: SyncSummary;
+  const interrupts: RunInterrupts = { aborts: new Set() };
+  const stopListening = onSignals(io, interrupts);
+  try {
+    summary = await runSync(
+      config,
+      { outDir: out, dryRun: parsed.values["dry-run"] === true, force: parsed.values.force === true },
+      {
+        source: bundle.source,
+        requestCount: () => bundle.http.requestCount,
+        s3: aws?.s3,
+        ssm: aws?.ssm,
+        clock: () => new Date(),
+        workDir,
+        exclusiveWorkDir: false,
+        logger: progress.logger(),
+        progress: progress.event,
+        build,
+        interrupts,
+        ...(io.process ? { ownerPid: io.process.pid } : {}),
+      },
+    );
+  } finally {
+    progress.stop();
+    stopListening();
+    await bundle.http.close();
+  }
+  io.stdout.write(parsed.values.json ? `${JSON.stringify(summary, null, 2)}\n` : syncTable(summary));
+  const failed = summary.packages.filter((p) => p.error);
+  if (failed.length) {
+    const reasons = summarise(
+      failed.map((p) => `${p.name}: ${p.error}`),
+      3,
+      " | ",
+    );
+    io.stderr.write(`layer-sync: ${describeError(new Error(`${failed.length} package(s) failed: ${reasons}`))}\n`);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,365 @@
+/**
+ * The one settings schema. Every setting is defined here once: its environment variable (the Lambda
+ * handlers read only these), its CLI flag, its type, default, validation, help text, and which commands
+ * and Lambda functions read it. `config.ts` parses configuration from this table, the CLI builds its flags
+ * and help from it (`cli/args.ts`), and `infra/` validates and passes the functions' settings from it.
+ *
+ * Validation of one value is a zod schema whose messages follow the project's style: they come after the
+ * setting's name (`RETAIN_VERSIONS (--retain) must be …`) and quote the value. Rules that join several
+ * settings (a default that depends on the provider, a layer name made of prefix and folder, Regions against
+ * the home Region) live in `config.ts` and `regions.ts`.
+ *
+ * This module reads no environment and imports nothing but zod.
+ */
+import { z } from "zod";
+import {
+  accountIds,
+  BUCKET,
+  choice,
+  EVENT_BUS,
+  gitRef,
+  httpUrl,
+  integer,
+  keyPrefix,
+  LAYER_PREFIX,
+  licenseInfo,
+  listOf,
+  matching,
+  ORG_ID,
+  OU_ID,
+  PIPELINE,
+  parameterPath,
+  REGION,
+  REPOSITORY,
+  RUNTIME,
+  regionBuckets,
+  ssmName,
+} from "./setting-values.ts";
+
+export { BUCKET, REGION, withoutCredentials } from "./setting-values.ts";
+
+export type Provider = "bitbucket" | "github";
+export type Strategy = "auto" | "walk" | "archive";
+/** The commands of `layer-sync` that take settings. */
+export type Command = "sync" | "publish" | "status";
+/** The Lambda functions, by their handler (`handlers/sync.ts`, `handlers/publish.ts`). */
+export type LambdaFunction = "sync" | "publish";
+
+export const DEFAULTS = {
+  bitbucketApiUrl: "https://api.bitbucket.org/2.0",
+  githubApiUrl: "https://api.github.com",
+  webUrl: "https://bitbucket.org",
+  artifactPrefix: "layers/",
+  parameterPrefix: "/layer-sync",
+  pipelineName: "Custom-Control-Tower-CodePipeline",
+  retainVersions: 10,
+  concurrency: 8,
+  timeoutSeconds: 30,
+  maxRetries: 4,
+  rateLimitWaitSeconds: 60,
+  maxFiles: 20_000,
+  /** Lambda's limit for a function and all its layers, unzipped: 250 MiB. */
+  maxBytes: 262_144_000,
+} as const;
+
+// ---------------------------------------------------------------------------------------------- the table
+
+export interface SettingSpec<S extends z.ZodType = z.ZodType> {
+  /** The environment variable. */
+  readonly env: string;
+  /** The CLI flag without `--`; undefined for a setting that has only its variable. */
+  readonly flag: string | undefined;
+  /** Comma-separated in the variable; the flag may be repeated (and each value may hold commas). */
+  readonly list: boolean;
+  /** A word for the value in help (`--retain N`). */
+  readonly value: string;
+  /** The default as a person reads it, or undefined when there is none (`required` says when it must be given). */
+  readonly default: string | undefined;
+  readonly required?: string;
+  readonly help: string;
+  /** The commands that read it (and so accept its flag). */
+  readonly commands: readonly Command[];
+  /** The Lambda functions that read it from their environment. */
+  readonly functions: readonly LambdaFunction[];
+  /** Validates one (trimmed) value, or the list of values of a list setting, and gives its typed form. */
+  readonly schema: S;
+}
+
+const SYNC = ["sync"] as const;
+const ALL = ["sync", "publish", "status"] as const;
+const BOTH = ["sync", "publish"] as const;
+type Extra = Partial<Pick<SettingSpec, "list" | "required" | "commands">>;
+
+/** A setting of the sync function and command alone (the source, its limits, builds). */
+function source<S extends z.ZodType>(
+  [env, flag, value]: [string, string | undefined, string],
+  help: string,
+  schema: S,
+  d?: string,
+  extra: Extra = {},
+): SettingSpec<S> {
+  return { env, flag, list: false, value, default: d, help, commands: SYNC, functions: SYNC, schema, ...extra };
+}
+
+/** A setting of artifacts, layers and Regions: read by every command and both functions. */
+function shared<S extends z.ZodType>(
+  [env, flag, value]: [string, string | undefined, string],
+  help: string,
+  schema: S,
+  d?: string,
+  extra: Extra = {},
+): SettingSpec<S> {
+  return { env, flag, list: false, value, default: d, help, commands: ALL, functions: BOTH, schema, ...extra };
+}
+
+const list = { list: true } as const;
+const url = (hint: string, strip: boolean) => httpUrl(`put the ${hint}`, strip);
+
+export const SETTINGS = {
+  provider: source(
+    ["SOURCE_PROVIDER", "provider", "PROVIDER"],
+    "bitbucket or github",
+    choice(["bitbucket", "github"] as const),
+    undefined,
+    { required: "always" },
+  ),
+  repository: source(
+    ["SOURCE_REPOSITORY", "repository", "REPO"],
+    "workspace/repo (Bitbucket) or owner/repo (GitHub)",
+    matching(REPOSITORY, "must look like workspace/repo or owner/repo"),
+    undefined,
+    { required: "always" },
+  ),
+  ref: source(["SOURCE_REF", "ref", "REF"], "branch (may contain /), tag or commit", gitRef, "the main branch"),
+  paths: source(
+    ["SOURCE_PATHS", "path", "DIR"],
+    "a repository folder to turn into a layer",
+    z.array(z.string()),
+    undefined,
+    { list: true, required: "always" },
+  ),
+  apiUrl: source(
+    ["SOURCE_API_URL", "api-url", "URL"],
+    "API base URL (also GitHub Enterprise Server)",
+    url("token in the token parameter", true),
+    "the provider's public API",
+  ),
+  webUrl: source(
+    ["SOURCE_WEB_URL", "web-url", "URL"],
+    "Bitbucket host for archive downloads",
+    url("token in the token parameter", true),
+    DEFAULTS.webUrl,
+  ),
+  strategy: source(
+    ["SOURCE_STRATEGY", "strategy", "auto|walk|archive"],
+    "how to fetch; auto picks the cheapest that works",
+    choice(["auto", "walk", "archive"] as const),
+    "auto",
+  ),
+  tokenParameter: source(
+    ["TOKEN_PARAMETER_NAME", "token-parameter", "NAME"],
+    "SSM SecureString holding the token",
+    ssmName,
+    "none (public repository)",
+  ),
+  token: source(["SOURCE_TOKEN", undefined, "TOKEN"], "the token itself, for local CLI runs", z.string()),
+  bucket: shared(
+    ["ARTIFACT_BUCKET", "bucket", "BUCKET"],
+    "S3 bucket of the zips (in the home Region)",
+    matching(BUCKET, "is not a valid S3 bucket name"),
+    undefined,
+    { required: "unless --out" },
+  ),
+  artifactPrefix: shared(
+    ["ARTIFACT_PREFIX", "prefix", "PREFIX"],
+    "S3 key prefix of the zips",
+    keyPrefix,
+    DEFAULTS.artifactPrefix,
+  ),
+  parameterPrefix: shared(
+    ["PARAMETER_PREFIX", "parameter-prefix", "PATH"],
+    "SSM path of the packages' parameters",
+    parameterPath,
+    DEFAULTS.parameterPrefix,
+  ),
+  pipelineName: source(
+    ["PIPELINE_NAME", undefined, "NAME"],
+    "pipeline whose STARTED events trigger a sync",
+    matching(PIPELINE, "is not a valid pipeline name"),
+    DEFAULTS.pipelineName,
+    { commands: [] },
+  ),
+  layerPrefix: shared(
+    ["LAYER_NAME_PREFIX", "layer-prefix", "PREFIX"],
+    "prefix of every layer name",
+    matching(LAYER_PREFIX, 'may contain only letters, digits, "_" and "-"'),
+    "empty",
+  ),
+  runtimes: shared(
+    ["COMPATIBLE_RUNTIMES", "runtimes", "RUNTIME"],
+    "compatible Lambda runtimes",
+    listOf(RUNTIME, "Lambda runtime identifiers (e.g. nodejs24.x, python3.13)", {
+      count: 15,
+      message: (n) => `lists ${n} runtimes; Lambda allows at most 15`,
+    }),
+    undefined,
+    list,
+  ),
+  architectures: shared(
+    ["COMPATIBLE_ARCHITECTURES", "architectures", "ARCH"],
+    "x86_64 and/or arm64",
+    listOf(/^(x86_64|arm64)$/, 'architectures (use "x86_64" and/or "arm64")'),
+    undefined,
+    list,
+  ),
+  license: shared(["LAYER_LICENSE", "license", "TEXT"], "LicenseInfo of published layer versions", licenseInfo),
+  shareOrg: shared(
+    ["SHARE_ORGANIZATION_ID", "share-org", "ORG"],
+    "o-…: grant the whole organization",
+    matching(ORG_ID, "must be an organization id like o-abcd123456"),
+  ),
+  shareOu: shared(
+    ["SHARE_OU_IDS", "share-ou", "OU"],
+    "grant the accounts of these OUs, nested OUs included",
+    listOf(OU_ID, "OU ids (ou-xxxx-xxxxxxxx)"),
+    undefined,
+    list,
+  ),
+  shareAccount: shared(
+    ["SHARE_ACCOUNT_IDS", "share-account", "ID"],
+    "grant these 12-digit account ids",
+    accountIds,
+    undefined,
+    list,
+  ),
+  retain: shared(
+    ["RETAIN_VERSIONS", "retain", "N"],
+    "layer versions kept per layer (one a parameter names is always kept)",
+    integer(1, 10_000),
+    String(DEFAULTS.retainVersions),
+  ),
+  concurrency: source(
+    ["SOURCE_CONCURRENCY", "concurrency", "N"],
+    "source requests in flight",
+    integer(1, 64),
+    String(DEFAULTS.concurrency),
+  ),
+  timeout: source(
+    ["SOURCE_TIMEOUT_SECONDS", "timeout", "SECONDS"],
+    "timeout of one source request",
+    integer(1, 900),
+    String(DEFAULTS.timeoutSeconds),
+  ),
+  maxRetries: source(
+    ["SOURCE_MAX_RETRIES", "max-retries", "N"],
+    "retries of a failed source request",
+    integer(0, 10),
+    String(DEFAULTS.maxRetries),
+  ),
+  rateLimitWait: source(
+    ["SOURCE_RATE_LIMIT_WAIT_SECONDS", "rate-limit-wait", "SECONDS"],
+    "longest wait for a rate limit to reset",
+    integer(0, 900),
+    String(DEFAULTS.rateLimitWaitSeconds),
+  ),
+  maxFiles: source(
+    ["SOURCE_MAX_FILES", "max-files", "N"],
+    "most files in one folder",
+    integer(1, 1_000_000),
+    String(DEFAULTS.maxFiles),
+  ),
+  maxBytes: source(
+    ["SOURCE_MAX_BYTES", "max-bytes", "BYTES"],
+    "most unzipped bytes in one folder",
+    integer(1, DEFAULTS.maxBytes),
+    String(DEFAULTS.maxBytes),
+  ),
+  summaryEventBus: shared(
+    ["SUMMARY_EVENT_BUS", undefined, "BUS"],
+    "EventBridge bus (name or ARN) for summary events",
+    matching(EVENT_BUS, "is not a valid EventBridge event bus name or ARN"),
+    "none (no events)",
+    { commands: [] },
+  ),
+  publishRegions: shared(
+    ["PUBLISH_REGIONS", "regions", "REGION"],
+    "Regions to publish and share in",
+    listOf(REGION, "Region names (e.g. eu-west-1)"),
+    "the home Region",
+    list,
+  ),
+  regionBuckets: shared(
+    ["REGION_BUCKETS", "region-bucket", "REGION=BUCKET"],
+    "the bucket of each Region other than the home one",
+    regionBuckets,
+    undefined,
+    list,
+  ),
+  pipIndexUrl: source(
+    ["BUILD_PIP_INDEX_URL", "pip-index-url", "URL"],
+    "pip index (PEP 503) of builds, without credentials",
+    url("credential in BUILD_INDEX_TOKEN_PARAMETER", false),
+    "PyPI",
+  ),
+  npmRegistry: source(
+    ["BUILD_NPM_REGISTRY", "npm-registry", "URL"],
+    "npm registry of builds, without credentials",
+    url("credential in BUILD_INDEX_TOKEN_PARAMETER", false),
+    "the npm registry",
+  ),
+  indexTokenParameter: source(
+    ["BUILD_INDEX_TOKEN_PARAMETER", "index-token-parameter", "NAME"],
+    "SSM SecureString with the package index credential",
+    ssmName,
+  ),
+} as const satisfies Record<string, SettingSpec>;
+
+export type SettingKey = keyof typeof SETTINGS;
+export type SettingValue<K extends SettingKey> = z.output<(typeof SETTINGS)[K]["schema"]>;
+
+/** `VARIABLE (--flag)`, or the variable alone: how every message names a setting. */
+export function settingName(key: SettingKey): string {
+  const s: SettingSpec = SETTINGS[key];
+  return s.flag ? `${s.env} (--${s.flag})` : s.env;
+}
+
+/** Splits a list setting's text on commas, dropping blanks. */
+export function splitList(value: string): string[] {
+  return value
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v !== "");
+}
+
+/** What is wrong with one value of a setting (its text as in the environment), without the setting's name. */
+export function validateSetting(key: SettingKey, text: string): string[] {
+  const spec: SettingSpec = SETTINGS[key];
+  const result = spec.schema.safeParse(spec.list ? splitList(text) : text.trim());
+  return result.success ? [] : result.error.issues.map((issue) => issue.message);
+}
+
+/** The settings a Lambda function reads from its environment, in table order (for `infra/`). */
+export function functionSettings(fn: LambdaFunction): (SettingSpec & { key: SettingKey })[] {
+  return (Object.keys(SETTINGS) as SettingKey[])
+    .map((key) => ({ ...(SETTINGS[key] as SettingSpec), key }))
+    .filter((s) => s.functions.includes(fn));
+}
+
+/** Every environment variable a Lambda function reads (either function when omitted). */
+export function functionVariables(fn?: LambdaFunction): string[] {
+  return (fn ? functionSettings(fn) : [...functionSettings("sync"), ...functionSettings("publish")])
+    .map((s) => s.env)
+    .filter((env, i, all) => all.indexOf(env) === i);
+}
+
+/**
+ * What is wrong with a function's environment, value by value (each problem starts with the setting's
+ * name). Rules across settings are checked when the function loads its configuration (`config.ts`).
+ */
+export function validateEnvironment(fn: LambdaFunction, env: Readonly<Record<string, string | undefined>>): string[] {
+  return functionSettings(fn).flatMap((s) => {
+    const text = env[s.env];
+    if (text === undefined || text.trim() === "") return [];
+    return validateSetting(s.key, text).map((p) => `${s.env} ${p}`);
+  });
+}

@@ -1,0 +1,115 @@
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { S3Client } from "@aws-sdk/client-s3";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../cli/main.ts";
+import type { StatusReport } from "../../lib/publish/status.ts";
+import { createBucket, MOTO_ACCOUNT_ID, uniqueName } from "../support/aws.ts";
+import { putArtifact, versionsOf } from "../support/publish-fixtures.ts";
+
+const REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+const admin = { s3: new S3Client({}), ssm: new SSMClient({}) };
+const apse2 = {
+  ssm: new SSMClient({ region: "ap-southeast-2" }),
+  lambda: new LambdaClient({ region: "ap-southeast-2" }),
+};
+let flags: string[];
+let prefix: string;
+
+beforeAll(async () => {
+  const bucket = await createBucket(uniqueName("st-home"));
+  const use1 = await createBucket(uniqueName("st-use1"), "us-east-1");
+  const ap = await createBucket(uniqueName("st-apse2"), "ap-southeast-2");
+  prefix = `/${uniqueName("st")}`;
+  flags = ["--bucket", bucket, "--parameter-prefix", prefix, "--regions", REGIONS.join(",")];
+  flags.push("--region-bucket", `us-east-1=${use1}`, "--region-bucket", `ap-southeast-2=${ap}`);
+});
+
+afterAll(() => {
+  for (const c of [...Object.values(admin), ...Object.values(apse2)]) c.destroy();
+});
+
+async function cli(argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = {
+    stdout: { write: (t: string) => out.push(t) },
+    stderr: { write: (t: string) => err.push(t), isTTY: false },
+  };
+  const code = await main(argv, {}, io);
+  return { code, stdout: out.join(""), stderr: err.join("") };
+}
+
+describe("layer-sync status in three Regions", () => {
+  let pkg: string;
+
+  beforeAll(async () => {
+    pkg = uniqueName("stp");
+    const artifact = await putArtifact(admin, {
+      bucket: flags[1] as string,
+      parameterPrefix: prefix,
+      pkg,
+      content: "status",
+    });
+    expect(artifact.key).toMatch(/^layers\//);
+    const published = await cli(["publish", "--json", "--package", pkg, ...flags]);
+    expect(published.stderr).toBe("");
+    expect(published.code).toBe(0);
+  });
+
+  it("reports every package in every Region as JSON and exits 0 when all is in step", async () => {
+    const r = await cli(["status", "--json", ...flags]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as StatusReport;
+    expect(report.packages.map((p) => p.name)).toEqual([pkg]);
+    const [p] = report.packages;
+    expect(p?.artifactKey).toMatch(new RegExp(`^layers/${pkg}/${pkg}-`));
+    expect(p?.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(p?.regions.map((s) => [s.region, s.version, s.layerVersionArn, s.parameterMatches, s.outOfStep])).toEqual(
+      REGIONS.map((region) => [region, 1, `arn:aws:lambda:${region}:${MOTO_ACCOUNT_ID}:layer:${pkg}:1`, true, false]),
+    );
+  });
+
+  it("marks a Region that is out of step with what to run, exits 3, and writes nothing", async () => {
+    const arnName = `${prefix}/${pkg}/layer-version-arn`;
+    await apse2.ssm.send(
+      new PutParameterCommand({
+        Name: arnName,
+        Value: "arn:aws:lambda:ap-southeast-2:123456789012:layer:x:9",
+        Type: "String",
+        Overwrite: true,
+        Tier: "Advanced",
+      }),
+    );
+
+    const json = await cli(["status", "--json", "--package", pkg, ...flags]);
+    expect(json.code).toBe(3);
+    const report = JSON.parse(json.stdout) as StatusReport;
+    expect(report.packages[0]?.regions.map((s) => [s.region, s.outOfStep])).toEqual([
+      ["us-east-1", false],
+      ["eu-west-1", false],
+      ["ap-southeast-2", true],
+    ]);
+
+    const human = await cli(["status", "--package", pkg, ...flags]);
+    expect(human.code).toBe(3);
+    const lines = human.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^ +PACKAGE +REGION +VERSION +PARAMETER/);
+    expect(lines.filter((l) => l.startsWith("✓"))).toHaveLength(2);
+    const bad = lines.find((l) => l.startsWith("✗"));
+    expect(bad).toMatch(new RegExp(`ap-southeast-2 .*${arnName} names .*→ run: layer-sync publish --package ${pkg}$`));
+    // read-only: still one version there
+    expect((await versionsOf(apse2.lambda, pkg)).map((v) => v.version)).toEqual([1]);
+  });
+
+  it("accepts only its own flags", async () => {
+    // a publish setting status reads (sharing decides whether a share must hold the parameter)
+    const r = await cli(["status", "--retain", "3", ...flags]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(3);
+    const wrong = await cli(["status", "--out", "dir"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/^layer-sync: --out is not a flag of status; it belongs to sync\n/);
+  });
+});
