@@ -209,10 +209,8 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     problems.push("context sourceRepository is required: workspace/repo or owner/repo");
   if (!sourcePaths?.length) problems.push("context sourcePaths is required: comma-separated repository folders");
 
-  const architectures = list("compatibleArchitectures");
-  const badArch = architectures?.filter((a) => a !== "x86_64" && a !== "arm64") ?? [];
-  if (badArch.length)
-    problems.push(`context compatibleArchitectures allows x86_64 and arm64 (got ${badArch.join(", ")})`);
+  // Values are checked by the settings schema (lib/shared/settings.ts) when the stack is built.
+  const architectures = list("compatibleArchitectures") as ("x86_64" | "arm64")[] | undefined;
 
   const schedule = text("reconcileSchedule");
   const settings = {
@@ -230,7 +228,7 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     pipelineName: text("pipelineName"),
     layerNamePrefix: text("layerNamePrefix"),
     compatibleRuntimes: list("compatibleRuntimes"),
-    compatibleArchitectures: architectures?.filter((a): a is "x86_64" | "arm64" => a === "x86_64" || a === "arm64"),
+    compatibleArchitectures: architectures,
     shareOrganizationId: text("shareOrganizationId"),
     shareOuIds: list("shareOuIds"),
     shareAccountIds: list("shareAccountIds"),

@@ -4,6 +4,7 @@
  * defaults cannot drift from them).
  */
 import { Aws, Token } from "aws-cdk-lib";
+import { functionVariables, validateEnvironment } from "../../lib/shared/settings.ts";
 import {
   checkArtifactPrefix,
   DEFAULT_ARTIFACT_PREFIX,
@@ -23,37 +24,53 @@ import {
 } from "./regions.ts";
 import { definedOnly, type FunctionCode, type Resolved } from "./resolved.ts";
 
-const LAYER_NAME_PREFIX = /^[A-Za-z0-9_-]{0,139}$/;
-const PIPELINE_NAME = /^[A-Za-z0-9.@_-]{1,100}$/;
-const EVENT_BUS_NAME = /^[A-Za-z0-9._\-/]{1,256}$/;
-/** Variables the stack sets itself; `extraEnvironment` may not override them. */
-const MANAGED_VARIABLES = [
-  "SOURCE_PROVIDER",
-  "SOURCE_REPOSITORY",
-  "SOURCE_REF",
-  "SOURCE_PATHS",
-  "SOURCE_API_URL",
-  "SOURCE_WEB_URL",
-  "SOURCE_STRATEGY",
-  "TOKEN_PARAMETER_NAME",
-  "ARTIFACT_BUCKET",
-  "ARTIFACT_PREFIX",
-  "PARAMETER_PREFIX",
-  "PIPELINE_NAME",
-  "LAYER_NAME_PREFIX",
-  "COMPATIBLE_RUNTIMES",
-  "COMPATIBLE_ARCHITECTURES",
-  "SHARE_ORGANIZATION_ID",
-  "SHARE_OU_IDS",
-  "SHARE_ACCOUNT_IDS",
-  "RETAIN_VERSIONS",
-  "SUMMARY_EVENT_BUS",
-  "LAYER_LICENSE",
-  "SOURCE_TOKEN",
-  "NODE_OPTIONS",
-  "PUBLISH_REGIONS",
-  "REGION_BUCKETS",
-];
+/** The environment variable of each typed setting (the schema in lib/shared/settings.ts validates its value). */
+const VARIABLE_OF: Readonly<Partial<Record<keyof LayerSyncSettings, string>>> = {
+  sourceProvider: "SOURCE_PROVIDER",
+  sourceRepository: "SOURCE_REPOSITORY",
+  sourcePaths: "SOURCE_PATHS",
+  sourceRef: "SOURCE_REF",
+  sourceApiUrl: "SOURCE_API_URL",
+  sourceWebUrl: "SOURCE_WEB_URL",
+  sourceStrategy: "SOURCE_STRATEGY",
+  tokenParameterName: "TOKEN_PARAMETER_NAME",
+  artifactPrefix: "ARTIFACT_PREFIX",
+  parameterPrefix: "PARAMETER_PREFIX",
+  pipelineName: "PIPELINE_NAME",
+  layerNamePrefix: "LAYER_NAME_PREFIX",
+  compatibleRuntimes: "COMPATIBLE_RUNTIMES",
+  compatibleArchitectures: "COMPATIBLE_ARCHITECTURES",
+  shareOrganizationId: "SHARE_ORGANIZATION_ID",
+  shareOuIds: "SHARE_OU_IDS",
+  shareAccountIds: "SHARE_ACCOUNT_IDS",
+  retainVersions: "RETAIN_VERSIONS",
+  summaryEventBus: "SUMMARY_EVENT_BUS",
+  layerLicense: "LAYER_LICENSE",
+  publishRegions: "PUBLISH_REGIONS",
+};
+/** Variables the stack sets itself (beside the typed settings); `extraEnvironment` may not set them. */
+const STACK_VARIABLES = ["ARTIFACT_BUCKET", "REGION_BUCKETS", "NODE_OPTIONS", "SOURCE_TOKEN"];
+
+/**
+ * Every problem of the functions' environment, by the schema of lib/shared/settings.ts, each naming the
+ * typed setting (or the extraEnvironment key) it came from.
+ */
+function schemaProblems(env: Record<string, string | undefined>, extra: readonly string[]): string[] {
+  const prop = new Map(Object.entries(VARIABLE_OF).map(([k, v]) => [v, k]));
+  const known = new Set(functionVariables());
+  const problems = extra
+    .filter((k) => !known.has(k))
+    .map((k) => `extraEnvironment sets ${k}, which no layer-sync function reads`);
+  // Values known only at deploy time (REGION_BUCKETS names the account) are built by the stack, not given.
+  const concrete = Object.fromEntries(Object.entries(env).filter(([, v]) => v === undefined || !Token.isUnresolved(v)));
+  const found = [...validateEnvironment("sync", concrete), ...validateEnvironment("publish", concrete)];
+  for (const problem of new Set(found)) {
+    const variable = problem.split(" ", 1)[0] ?? "";
+    const name = prop.get(variable);
+    problems.push(name ? `${name} (${problem})` : `extraEnvironment ${problem}`);
+  }
+  return problems;
+}
 
 /** Settings from props, validated the way lib/shared/config.ts validates them, defaults made explicit. */
 export function deploySettings(
@@ -72,21 +89,12 @@ export function deploySettings(
   }
   const parameterPrefix = normaliseParameterPrefix(settings.parameterPrefix ?? DEFAULT_PARAMETER_PREFIX);
   const layerNamePrefix = settings.layerNamePrefix ?? "";
-  if (!LAYER_NAME_PREFIX.test(layerNamePrefix)) {
-    throw new Error(`layerNamePrefix may contain only letters, digits, "_" and "-" (got "${layerNamePrefix}")`);
-  }
   const pipelineName = settings.pipelineName ?? DEFAULT_PIPELINE_NAME;
-  if (!PIPELINE_NAME.test(pipelineName))
-    throw new Error(`pipelineName is not a valid pipeline name: "${pipelineName}"`);
   const summaryEventBus = settings.summaryEventBus ?? DEFAULT_SUMMARY_EVENT_BUS;
-  if (!summaryEventBus.startsWith("arn:") && !EVENT_BUS_NAME.test(summaryEventBus)) {
-    throw new Error(`summaryEventBus must be an event bus name or ARN (got "${summaryEventBus}")`);
-  }
-  if (settings.shareOrganizationId !== undefined && !/^o-[a-z0-9]{10,32}$/.test(settings.shareOrganizationId)) {
-    throw new Error(`shareOrganizationId must look like o-abcd123456 (got "${settings.shareOrganizationId}")`);
-  }
   if (settings.sourcePaths.length === 0) throw new Error("sourcePaths must name at least one folder");
-  const overridden = Object.keys(settings.extraEnvironment ?? {}).filter((k) => MANAGED_VARIABLES.includes(k));
+  const managed = [...Object.values(VARIABLE_OF), ...STACK_VARIABLES];
+  const extraKeys = Object.keys(settings.extraEnvironment ?? {});
+  const overridden = extraKeys.filter((k) => managed.includes(k));
   if (overridden.length) {
     throw new Error(`extraEnvironment may not set ${overridden.join(", ")}; use the typed settings instead`);
   }
@@ -122,6 +130,8 @@ export function deploySettings(
   };
   const gateMode = options.gateMode ?? false;
   const reconcileSchedule = options.reconcileSchedule ?? DEFAULT_RECONCILE_SCHEDULE;
+  const problems = schemaProblems(env, extraKeys);
+  if (problems.length) throw new Error(`LayerSyncStack: bad settings:\n  ${problems.join("\n  ")}`);
   return {
     env: definedOnly(env),
     artifactPrefix,

@@ -5,6 +5,7 @@
 import { Aws, CfnCondition, CfnParameter, Fn, type Stack } from "aws-cdk-lib";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as s3 from "aws-cdk-lib/aws-s3";
+import { LAYER_PREFIX, ORG_ID, PIPELINE, REGION as REGION_NAME } from "../../lib/shared/setting-values.ts";
 import {
   DEFAULT_ARTIFACT_PREFIX,
   DEFAULT_PARAMETER_PREFIX,
@@ -16,7 +17,7 @@ import { DEFAULT_RECONCILE_SCHEDULE } from "../settings.ts";
 import { DEFAULT_REGION_BUCKET_NAME_PREFIX, REGION_BUCKET_NAME_PREFIX } from "./regions.ts";
 import type { Resolved } from "./resolved.ts";
 
-const REGION = "[a-z]{2}(-[a-z]+)+-[0-9]{1,2}";
+const REGION = REGION_NAME.source.slice(1, -1);
 const BUCKET = "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]";
 
 /** The subset of CfnParameterProps the template parameters use. */
@@ -97,11 +98,11 @@ export function templateSettings(scope: Stack): Resolved {
     }),
     PIPELINE_NAME: text("PipelineName", "PIPELINE_NAME: the pipeline whose STARTED events trigger a sync", {
       default: DEFAULT_PIPELINE_NAME,
-      allowedPattern: "^[A-Za-z0-9.@_-]{1,100}$",
+      allowedPattern: PIPELINE.source,
     }),
     LAYER_NAME_PREFIX: text("LayerNamePrefix", "LAYER_NAME_PREFIX: prefix for layer names; may be empty", {
       default: "",
-      allowedPattern: "^[A-Za-z0-9_-]{0,139}$",
+      allowedPattern: `^$|${LAYER_PREFIX.source}`,
     }),
     COMPATIBLE_RUNTIMES: text("CompatibleRuntimes", "COMPATIBLE_RUNTIMES: comma-separated Lambda runtimes", {
       default: "",
@@ -115,7 +116,7 @@ export function templateSettings(scope: Stack): Resolved {
       "SHARE_ORGANIZATION_ID: o-… to share with the whole organization",
       {
         default: "",
-        allowedPattern: "^$|^o-[a-z0-9]{10,32}$",
+        allowedPattern: `^$|${ORG_ID.source}`,
       },
     ),
     SHARE_OU_IDS: text("ShareOuIds", "SHARE_OU_IDS: comma-separated OU ids", { default: "" }),
