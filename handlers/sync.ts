@@ -14,7 +14,7 @@ import { putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/shared/config.ts";
 import { EventValidationError, LayerSyncError, summarise } from "../lib/shared/errors.ts";
-import { parseSyncEvent, type SyncEvent } from "../lib/shared/events.ts";
+import { parseSyncEvent, type SyncEvent, unwrapSqsRecords } from "../lib/shared/events.ts";
 import { checkToken, TokenCache } from "../lib/shared/token.ts";
 import { createSource } from "../lib/sync/sources/index.ts";
 import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts";
@@ -161,7 +161,33 @@ async function gate(job: { jobId: string; userParameters: string | undefined }, 
 
 export type GateResult = Awaited<ReturnType<typeof gate>>;
 
-export async function syncHandler(event: unknown): Promise<SyncSummary | GateResult | { ignored: string }> {
+/** What an SQS delivery returns: the records to deliver again (this one and every later one, for FIFO order). */
+export interface BatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+/**
+ * An SQS FIFO delivery (the STARTED rule's queue target): each record wraps one EventBridge event; they are
+ * run one after another, in order. The first that fails is reported with every record after it, so the queue
+ * delivers them again in the same order; the failure is logged.
+ */
+async function queued(records: { messageId: string; event: unknown }[]): Promise<BatchResponse> {
+  for (const [i, record] of records.entries()) {
+    try {
+      await syncHandler(record.event);
+    } catch (error) {
+      logger.error("queued sync failed", { messageId: record.messageId, error });
+      return { batchItemFailures: records.slice(i).map((r) => ({ itemIdentifier: r.messageId })) };
+    }
+  }
+  return { batchItemFailures: [] };
+}
+
+export async function syncHandler(
+  event: unknown,
+): Promise<SyncSummary | GateResult | BatchResponse | { ignored: string }> {
+  const records = unwrapSqsRecords(event);
+  if (records) return queued(records);
   const started = Date.now();
   const config = loadSyncConfig({ env: process.env }, { requireBucket: true });
   const parsed = parseSyncEvent(event, config.pipelineName);

@@ -100,11 +100,17 @@ export class LayerSyncStack extends Stack {
       artifactBucket: this.artifactBucket,
       artifactKey: storage.artifactKey,
     });
-    createTriggers(this, { ...functions, resolved, eventsDeadLetterQueue: this.eventsDeadLetterQueue });
-    createAlarms(this, { ...functions, ...notifications });
+    const queued = createTriggers(this, { ...functions, resolved, eventsDeadLetterQueue: this.eventsDeadLetterQueue });
+    createAlarms(this, { ...functions, ...notifications, syncDeadLetterQueue: queued?.deadLetterQueue });
     acknowledgeFindings(
       this,
-      { ...storage, ...notifications, policies, topicKeyArn: notifications.topicKey?.keyArn },
+      {
+        ...storage,
+        ...notifications,
+        policies,
+        topicKeyArn: notifications.topicKey?.keyArn,
+        syncDeadLetterQueue: queued?.deadLetterQueue,
+      },
       options,
     );
 

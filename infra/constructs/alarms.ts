@@ -81,9 +81,14 @@ export interface AlarmTargets {
   readonly syncFunction: lambda.IFunction;
   readonly publishFunction: lambda.IFunction;
   readonly eventsDeadLetterQueue: sqs.IQueue;
+  /** The sync queue's dead-letter queue: a pipeline run that failed three times. */
+  readonly syncDeadLetterQueue: sqs.IQueue | undefined;
 }
 
-/** One alarm per real failure signal, each notifying the failure topic. */
+/**
+ * One alarm per real failure signal, each notifying the failure topic: function errors and dead-letter
+ * queues. No throttle alarms: nothing reserves concurrency, and sync runs wait in their FIFO queue.
+ */
 export function createAlarms(scope: Stack, t: AlarmTargets): void {
   const notify = new cloudwatchActions.SnsAction(t.failureTopic);
   const alarm = (id: string, metric: cloudwatch.IMetric, description: string) =>
@@ -97,13 +102,7 @@ export function createAlarms(scope: Stack, t: AlarmTargets): void {
     }).addAlarmAction(notify);
   const fiveMinutes = { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM };
   alarm("SyncErrorsAlarm", t.syncFunction.metricErrors(fiveMinutes), "layer-sync sync function failed");
-  alarm(
-    "SyncThrottlesAlarm",
-    t.syncFunction.metricThrottles(fiveMinutes),
-    "layer-sync sync was throttled (reserved concurrency 1: a run overlapped another and was queued for retry)",
-  );
   alarm("PublishErrorsAlarm", t.publishFunction.metricErrors(fiveMinutes), "layer-sync publish function failed");
-  alarm("PublishThrottlesAlarm", t.publishFunction.metricThrottles(fiveMinutes), "layer-sync publish was throttled");
   alarm(
     "EventsDeadLetterAlarm",
     t.eventsDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
@@ -112,4 +111,14 @@ export function createAlarms(scope: Stack, t: AlarmTargets): void {
     }),
     "EventBridge could not deliver a layer-sync trigger; see the events dead-letter queue",
   );
+  if (t.syncDeadLetterQueue) {
+    alarm(
+      "SyncDeadLetterAlarm",
+      t.syncDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      "A layer-sync pipeline run failed three times; see the sync dead-letter queue",
+    );
+  }
 }

@@ -11,6 +11,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import { type FunctionName, HANDLER_ENTRIES, nodejsBundling, REPO_ROOT } from "../bundling.ts";
 import type { LayerSyncOptions } from "../settings.ts";
+import { ephemeralStorageMiB, maxBytesOf } from "./ephemeral.ts";
 import type { Resolved } from "./resolved.ts";
 
 export interface Functions {
@@ -76,10 +77,9 @@ export function createFunctions(scope: Stack, input: FunctionInputs): Functions 
     logGroup: syncLogs,
     memorySize: 2048,
     timeout: Duration.minutes(15),
-    // A 250 MB unzipped folder, its zip and the repository archive must fit in /tmp together.
-    ephemeralStorageSize: Size.mebibytes(2048),
-    // One run at a time: overlapping runs are safe, but serial runs are kinder to the Bitbucket rate limit.
-    reservedConcurrentExecutions: 1,
+    // One package's staged bytes plus its zip at a time, from SOURCE_MAX_BYTES (formula in ephemeral.ts).
+    ephemeralStorageSize: Size.mebibytes(ephemeralStorageMiB(maxBytesOf(resolved.env))),
+    // No reserved concurrency: pipeline runs are serialised by the FIFO queue in front of the function (triggers.ts).
   });
   const publishFunction = new NodejsFunction(scope, "PublishFunction", {
     ...common,

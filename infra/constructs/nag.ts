@@ -26,6 +26,7 @@ export interface NagSubjects {
   readonly eventsDeadLetterQueue: sqs.Queue;
   readonly policies: readonly CheckedPolicy[];
   readonly topicKeyArn: string | undefined;
+  readonly syncDeadLetterQueue: sqs.Queue | undefined;
 }
 
 export function acknowledgeFindings(stack: Stack, s: NagSubjects, options: LayerSyncOptions): void {
@@ -53,6 +54,12 @@ export function acknowledgeFindings(stack: Stack, s: NagSubjects, options: Layer
     id: "AwsSolutions-SQS3",
     reason: "This queue is itself the dead-letter queue of the EventBridge targets; an alarm watches it.",
   });
+  if (s.syncDeadLetterQueue) {
+    Validations.of(s.syncDeadLetterQueue).acknowledge({
+      id: "AwsSolutions-SQS3",
+      reason: "This queue is itself the dead-letter queue of the sync FIFO queue; an alarm watches it.",
+    });
+  }
   for (const { scope, document } of s.policies) {
     for (const [id, reason] of wildcardFindings(stack, document, s.topicKeyArn)) {
       Validations.of(scope).acknowledge({ id, reason });

@@ -6,7 +6,8 @@ import { Duration, type Stack, Token } from "aws-cdk-lib";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
-import type * as sqs from "aws-cdk-lib/aws-sqs";
+import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
+import * as sqs from "aws-cdk-lib/aws-sqs";
 import { parameterNameSpellings } from "../names.ts";
 import { applyRuleSwitch, type Resolved } from "./resolved.ts";
 
@@ -17,14 +18,53 @@ export interface TriggerInputs {
   readonly eventsDeadLetterQueue: sqs.IQueue;
 }
 
-export function createTriggers(scope: Stack, input: TriggerInputs): void {
+/** The queue that serialises sync runs, and its dead-letter queue (undefined when event triggers are off). */
+export interface SyncQueue {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+}
+
+/**
+ * STARTED events go through an SQS FIFO queue with one message group, so sync runs one at a time, in order,
+ * without reserved concurrency (no throttles, no false throttle alarms, works with a concurrency quota of 10).
+ * FIFO delivers a group's next message only after the batch in flight is deleted; batch size 1, and the
+ * event source's maxConcurrency is SQS's minimum (2), which a single group never reaches. Content-based
+ * deduplication drops the same event delivered twice within 5 minutes (EventBridge retries carry the same id).
+ */
+function syncQueue(scope: Stack, syncFunction: lambda.IFunction): SyncQueue {
+  const deadLetterQueue = new sqs.Queue(scope, "SyncDeadLetterQueue", {
+    fifo: true,
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+  const queue = new sqs.Queue(scope, "SyncQueue", {
+    fifo: true,
+    contentBasedDeduplication: true,
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    // Longer than the function's 15 minutes, so a run in progress is never delivered a second time.
+    visibilityTimeout: Duration.minutes(20),
+    retentionPeriod: Duration.days(4),
+    // A run that fails three times goes to the dead-letter queue (an alarm watches it); the next run proceeds.
+    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: 3 },
+  });
+  syncFunction.addEventSource(
+    new SqsEventSource(queue, { batchSize: 1, maxConcurrency: 2, reportBatchItemFailures: true }),
+  );
+  return { queue, deadLetterQueue };
+}
+
+export function createTriggers(scope: Stack, input: TriggerInputs): SyncQueue | undefined {
   const { resolved } = input;
   const deliver = {
     deadLetterQueue: input.eventsDeadLetterQueue,
     retryAttempts: 185,
     maxEventAge: Duration.hours(24),
   };
+  let queued: SyncQueue | undefined;
   if (resolved.eventTriggers !== false) {
+    queued = syncQueue(scope, input.syncFunction);
     const started = new events.Rule(scope, "PipelineStartedRule", {
       description: `Starts a layer-sync run when ${Token.isUnresolved(resolved.pipelineName) ? "the pipeline" : resolved.pipelineName} starts`,
       eventPattern: {
@@ -32,7 +72,7 @@ export function createTriggers(scope: Stack, input: TriggerInputs): void {
         detailType: ["CodePipeline Pipeline Execution State Change"],
         detail: { pipeline: [resolved.pipelineName], state: ["STARTED"] },
       },
-      targets: [new targets.LambdaFunction(input.syncFunction, deliver)],
+      targets: [new targets.SqsQueue(queued.queue, { ...deliver, messageGroupId: "layer-sync" })],
     });
     applyRuleSwitch(started, resolved.eventTriggers);
     const [withSlash, withoutSlash] = parameterNameSpellings(resolved.parameterPrefix, "/*/artifact-key");
@@ -64,4 +104,5 @@ export function createTriggers(scope: Stack, input: TriggerInputs): void {
     });
     applyRuleSwitch(reconcile, resolved.reconcile);
   }
+  return queued;
 }

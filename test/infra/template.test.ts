@@ -163,8 +163,7 @@ describe("the CfCT template", () => {
       Architectures: ["arm64"],
       MemorySize: 2048,
       Timeout: 900,
-      EphemeralStorage: { Size: 2048 },
-      ReservedConcurrentExecutions: 1,
+      EphemeralStorage: { Size: 1162 },
     });
     expect(resource(stack.publishFunction).Properties).toMatchObject({ MemorySize: 512, Timeout: 300 });
   });
