@@ -26,7 +26,7 @@ import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/shared/config.ts";
 import { RunDeadline } from "../lib/shared/deadline.ts";
 import { EventValidationError, LayerSyncError, summarise } from "../lib/shared/errors.ts";
-import { parseSyncEvent, type SyncEvent } from "../lib/shared/events.ts";
+import { parseSyncEvent, type SyncEvent, unwrapSqsRecords } from "../lib/shared/events.ts";
 import { checkToken, TokenCache } from "../lib/shared/token.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
 import { createSource } from "../lib/sync/sources/index.ts";
@@ -298,10 +298,37 @@ async function continueGate(token: string, config: SyncConfig, started: number) 
   return { sync, publish, outcome: gateOutcome(sync, publish) };
 }
 
+/** What an SQS delivery returns: the records to deliver again (this one and every later one, for FIFO order). */
+export interface BatchResponse {
+  batchItemFailures: { itemIdentifier: string }[];
+}
+
+/**
+ * An SQS FIFO delivery (the STARTED rule's queue target): each record wraps one EventBridge event; they are
+ * run one after another, in order. The first that fails is reported with every record after it, so the queue
+ * delivers them again in the same order; the failure is logged.
+ */
+async function queued(
+  records: { messageId: string; event: unknown }[],
+  context: Pick<Context, "getRemainingTimeInMillis"> | undefined,
+): Promise<BatchResponse> {
+  for (const [i, record] of records.entries()) {
+    try {
+      await syncHandler(record.event, context);
+    } catch (error) {
+      logger.error("queued sync failed", { messageId: record.messageId, error });
+      return { batchItemFailures: records.slice(i).map((r) => ({ itemIdentifier: r.messageId })) };
+    }
+  }
+  return { batchItemFailures: [] };
+}
+
 export async function syncHandler(
   event: unknown,
   context?: Pick<Context, "getRemainingTimeInMillis">,
-): Promise<SyncSummary | GateResult | { ignored: string }> {
+): Promise<SyncSummary | GateResult | BatchResponse | { ignored: string }> {
+  const records = unwrapSqsRecords(event);
+  if (records) return queued(records, context);
   const started = Date.now();
   const config = loadSyncConfig({ env: process.env }, { requireBucket: true });
   const parsed = parseSyncEvent(event, config.pipelineName);

@@ -50,6 +50,12 @@ export interface LayerSyncSettings {
   readonly summaryEventBus?: string;
   /** LAYER_LICENSE: default LicenseInfo for published layers (at most 512 characters). */
   readonly layerLicense?: string;
+  /**
+   * PUBLISH_REGIONS: every Region to publish and share in, the stack's own Region included. The stack
+   * creates a bucket in each other Region (REGION_BUCKETS) and scopes IAM to exactly these Regions.
+   * @default the stack's Region only
+   */
+  readonly publishRegions?: readonly string[];
   /** More environment variables for tuning (e.g. SOURCE_CONCURRENCY); they may not override the ones above. */
   readonly extraEnvironment?: Readonly<Record<string, string>>;
 }
@@ -95,6 +101,8 @@ export interface LayerSyncOptions {
    * @default the stack's account (layer-sync is deployed into the Control Tower management account)
    */
   readonly organizationManagementAccountId?: string;
+  /** First part of the extra Regions' bucket names, `{prefix}-{account}-{region}`. @default "layer-sync-layers" */
+  readonly regionBucketNamePrefix?: string;
 }
 
 /** Default schedule of the reconcile run: daily at 05:00 UTC. */
@@ -124,6 +132,7 @@ export const CONTEXT_KEYS = [
   "retainVersions",
   "summaryEventBus",
   "layerLicense",
+  "publishRegions",
   "artifactEncryption",
   "accessLogging",
   "accessLogRetentionDays",
@@ -137,6 +146,7 @@ export const CONTEXT_KEYS = [
   "tracing",
   "logRetentionDays",
   "organizationManagementAccountId",
+  "regionBucketNamePrefix",
 ] as const;
 
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -199,10 +209,8 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     problems.push("context sourceRepository is required: workspace/repo or owner/repo");
   if (!sourcePaths?.length) problems.push("context sourcePaths is required: comma-separated repository folders");
 
-  const architectures = list("compatibleArchitectures");
-  const badArch = architectures?.filter((a) => a !== "x86_64" && a !== "arm64") ?? [];
-  if (badArch.length)
-    problems.push(`context compatibleArchitectures allows x86_64 and arm64 (got ${badArch.join(", ")})`);
+  // Values are checked by the settings schema (lib/shared/settings.ts) when the stack is built.
+  const architectures = list("compatibleArchitectures") as ("x86_64" | "arm64")[] | undefined;
 
   const schedule = text("reconcileSchedule");
   const settings = {
@@ -220,13 +228,14 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     pipelineName: text("pipelineName"),
     layerNamePrefix: text("layerNamePrefix"),
     compatibleRuntimes: list("compatibleRuntimes"),
-    compatibleArchitectures: architectures?.filter((a): a is "x86_64" | "arm64" => a === "x86_64" || a === "arm64"),
+    compatibleArchitectures: architectures,
     shareOrganizationId: text("shareOrganizationId"),
     shareOuIds: list("shareOuIds"),
     shareAccountIds: list("shareAccountIds"),
     retainVersions: whole("retainVersions"),
     summaryEventBus: text("summaryEventBus"),
     layerLicense: text("layerLicense"),
+    publishRegions: list("publishRegions"),
   } satisfies LayerSyncSettings;
   const options = {
     artifactEncryption: oneOf("artifactEncryption", ["s3", "kms"] as const),
@@ -242,6 +251,7 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     tracing: flag("tracing"),
     logRetentionDays: whole("logRetentionDays"),
     organizationManagementAccountId: text("organizationManagementAccountId"),
+    regionBucketNamePrefix: text("regionBucketNamePrefix"),
   } satisfies LayerSyncOptions;
   if (problems.length) throw new Error(`layer-sync: bad CDK context:\n  ${problems.join("\n  ")}`);
   return { stackName: text("stackName") ?? "LayerSync", settings, options };

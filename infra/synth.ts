@@ -1,7 +1,8 @@
 /**
  * `npm run synth`: the CfCT route.
  *
- * 1. Synthesises LayerSyncStack in template mode and writes infra/template/layer-sync.template.json:
+ * 1. Synthesises LayerSyncStack in template mode and writes infra/template/layer-sync.template.json
+ *    (and RegionalBucketStack into infra/template/regional-bucket.template.json, for the extra Regions):
  *    one self-contained CloudFormation template (no CDK bootstrap, no assets; settings and the code
  *    location are template parameters). cdk-nag's AwsSolutions pack must report nothing unacknowledged.
  * 2. Bundles handlers/sync.ts and handlers/publish.ts with esbuild (the same options as NodejsFunction)
@@ -16,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { App } from "aws-cdk-lib";
+import { App, type Stack } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { build } from "esbuild";
 import { MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
@@ -29,10 +30,13 @@ import {
   MAIN_FIELDS,
   REPO_ROOT,
 } from "./bundling.ts";
+import { RegionalBucketStack } from "./regional-stack.ts";
 import { LayerSyncStack } from "./stack.ts";
 
 const TEMPLATE_DIR = fileURLToPath(new URL("./template/", import.meta.url));
 export const TEMPLATE_FILE = join(TEMPLATE_DIR, "layer-sync.template.json");
+/** The regional bucket template CfCT deploys to every extra publishing Region. */
+export const REGIONAL_TEMPLATE_FILE = join(TEMPLATE_DIR, "regional-bucket.template.json");
 const DIST_DIR = join(TEMPLATE_DIR, "dist");
 /**
  * The folder of the code bucket the zips are uploaded to (docs/deployment.md, CfCT route step 2, copies `dist/` there), so the
@@ -50,10 +54,15 @@ export function templateStack(app: App): LayerSyncStack {
   return new LayerSyncStack(app, "LayerSync", { mode: "template" });
 }
 
+/** The stack behind the regional bucket template. */
+export function regionalTemplateStack(app: App): RegionalBucketStack {
+  return new RegionalBucketStack(app, "LayerSyncRegionalBucket", { mode: "template" });
+}
+
 /** The template-mode stack's CloudFormation template, after checking it with cdk-nag. */
-export function synthesizeTemplate(): Record<string, unknown> {
+export function synthesizeTemplate(make: (app: App) => Stack = templateStack): Record<string, unknown> {
   const app = new App({ outdir: mkdtempSync(join(tmpdir(), "layer-sync-synth-")) });
-  const stack = templateStack(app);
+  const stack = make(app);
   const report = new AwsSolutionsChecks(app).validateScope(stack);
   if (report.violations.length > 0) {
     const lines = report.violations.map(
@@ -117,6 +126,8 @@ async function main(): Promise<void> {
   mkdirSync(TEMPLATE_DIR, { recursive: true });
   writeFileSync(TEMPLATE_FILE, `${JSON.stringify(synthesizeTemplate(), null, 2)}\n`);
   process.stderr.write(`wrote ${relative(REPO_ROOT, TEMPLATE_FILE)}\n`);
+  writeFileSync(REGIONAL_TEMPLATE_FILE, `${JSON.stringify(synthesizeTemplate(regionalTemplateStack), null, 2)}\n`);
+  process.stderr.write(`wrote ${relative(REPO_ROOT, REGIONAL_TEMPLATE_FILE)}\n`);
 
   rmSync(DIST_DIR, { recursive: true, force: true });
   const missing = Object.values(HANDLER_ENTRIES).filter((entry) => !existsSync(entry));

@@ -45,6 +45,33 @@ function checkKeys(e: Json, allowed: readonly string[], what: string): void {
   }
 }
 
+/** One SQS record of a sync queue delivery: its id (for a partial batch failure) and its parsed body. */
+export interface QueuedEvent {
+  messageId: string;
+  event: unknown;
+}
+
+/**
+ * The records of an SQS delivery (`{"Records": [{"eventSource": "aws:sqs", "messageId", "body"}]}`), in
+ * order, each body parsed as JSON (the EventBridge event the queue target wrapped); undefined for any
+ * other event. A record whose body is not JSON is rejected.
+ */
+export function unwrapSqsRecords(event: unknown): QueuedEvent[] | undefined {
+  if (!isObject(event) || !Array.isArray(event.Records)) return undefined;
+  const records = event.Records as unknown[];
+  if (!records.every((r) => isObject(r) && r.eventSource === "aws:sqs")) return undefined;
+  return (records as Json[]).map((r, i) => {
+    if (typeof r.messageId !== "string" || typeof r.body !== "string") {
+      throw new EventValidationError(`SQS record ${i} has no messageId or body string`);
+    }
+    try {
+      return { messageId: r.messageId, event: JSON.parse(r.body) as unknown };
+    } catch (error) {
+      throw new EventValidationError(`SQS record ${r.messageId} has a body that is not JSON`, { cause: error });
+    }
+  });
+}
+
 /** Parse what the sync handler was invoked with. */
 export function parseSyncEvent(event: unknown, pipelineName: string): SyncEvent {
   if (!isObject(event)) {

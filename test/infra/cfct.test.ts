@@ -10,12 +10,37 @@ const template = JSON.parse(
   readFileSync(new URL("../../infra/template/layer-sync.template.json", import.meta.url), "utf8"),
 ) as { Parameters: Record<string, { Default?: string }> };
 
+const regional = JSON.parse(
+  readFileSync(new URL("../../infra/template/regional-bucket.template.json", import.meta.url), "utf8"),
+) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+
+/** The text of one manifest resource, by resource name. */
+function block(resourceName: string): string {
+  const start = manifest.indexOf(`- name: ${resourceName}\n`);
+  if (start === -1) throw new Error(`no manifest resource ${resourceName}`);
+  const next = manifest.indexOf("\n  - name: ", start + 1);
+  return manifest.slice(start, next === -1 ? undefined : next);
+}
+
 /** The `parameter_key`s of one manifest resource, by resource name. */
 function parameterKeys(resourceName: string): string[] {
-  const start = manifest.indexOf(`- name: ${resourceName}\n`);
-  const next = manifest.indexOf("\n  - name: ", start + 1);
-  const block = manifest.slice(start, next === -1 ? undefined : next);
-  return [...block.matchAll(/parameter_key: (\S+)/g)].map((m) => m[1] ?? "");
+  return [...block(resourceName).matchAll(/parameter_key: (\S+)/g)].map((m) => m[1] ?? "");
+}
+
+/** The `parameter_value` of one parameter of one manifest resource. */
+function parameterValue(resourceName: string, key: string): string | undefined {
+  return block(resourceName).match(new RegExp(`parameter_key: ${key}\\n\\s+parameter_value: (\\S+)`))?.[1];
+}
+
+/** The `regions:` list of one manifest resource. */
+function regionsOf(resourceName: string): string[] {
+  const list = block(resourceName).match(/\n {4}regions:[^\n]*\n((?: {6}- \S+[^\n]*\n?)+)/)?.[1] ?? "";
+  return [...list.matchAll(/- (\S+)/g)].map((m) => m[1] ?? "");
+}
+
+/** PublishRegions of the layer-sync resource. */
+function publishRegions(): string[] {
+  return (parameterValue("layer-sync", "PublishRegions") ?? "").split(",");
 }
 
 describe("the CfCT manifest example", () => {
@@ -38,6 +63,33 @@ describe("the CfCT manifest example", () => {
       .filter(([, p]) => p.Default === undefined)
       .map(([k]) => k);
     expect(required.filter((k) => !keys.includes(k))).toEqual([]);
+  });
+});
+
+describe("the publishing Regions of the manifest example", () => {
+  it("deploy the regional bucket template to every publishing Region but the home one, with CfCT's regions key", () => {
+    const home = manifest.match(/^region: (\S+)/m)?.[1];
+    expect(block("layer-sync-regional-buckets")).toContain("resource_file: templates/regional-bucket.template.json");
+    expect(regionsOf("layer-sync-regional-buckets")).toEqual(publishRegions().filter((r) => r !== home));
+    expect(publishRegions()).toContain(home);
+    expect(regionsOf("layer-sync")).toEqual([home]);
+  });
+
+  it("give layer-sync each regional bucket by the name the regional template makes", () => {
+    const prefix = parameterValue("layer-sync-regional-buckets", "BucketNamePrefix");
+    expect(parameterValue("layer-sync", "RegionBucketNamePrefix")).toBe(prefix);
+    const account = block("layer-sync").match(/accounts:\n\s+- "(\d{12})"/)?.[1];
+    expect(parameterValue("layer-sync", "RegionBuckets")).toBe(
+      regionsOf("layer-sync-regional-buckets")
+        .map((r) => `${r}=${prefix}-${account}-${r}`)
+        .join(","),
+    );
+    const bucket = Object.values(regional.Resources).find((r) => r.Type === "AWS::S3::Bucket");
+    expect(JSON.stringify(bucket?.Properties.BucketName)).toBe(
+      JSON.stringify({
+        "Fn::Join": ["", [{ Ref: "BucketNamePrefix" }, "-", { Ref: "AWS::AccountId" }, "-", { Ref: "AWS::Region" }]],
+      }),
+    );
   });
 });
 
@@ -74,10 +126,16 @@ describe("the consumer template", () => {
     expect(consumer).toMatch(/Layers:\n\s+- Ref: LayerVersionArn/);
   });
 
-  it("is overridden per deployment by the manifest with the same kind of ARN", () => {
-    expect(parameterKeys("layer-sync-consumer-example")).toEqual(["LayerVersionArn"]);
-    expect(manifest).toMatch(
-      /parameter_value: arn:aws:ssm:[a-z0-9-]+:\d{12}:parameter\/layer-sync\/[A-Za-z0-9_-]+\/layer-version-arn/,
-    );
+  it("is deployed once per publishing Region, each entry reading the parameter of its own Region", () => {
+    const regions = publishRegions();
+    expect(regions.length).toBeGreaterThan(1);
+    for (const region of regions) {
+      const name = `layer-sync-consumer-example-${region}`;
+      expect(parameterKeys(name)).toEqual(["LayerVersionArn"]);
+      expect(regionsOf(name)).toEqual([region]);
+      expect(parameterValue(name, "LayerVersionArn")).toMatch(
+        new RegExp(`^arn:aws:ssm:${region}:\\d{12}:parameter/layer-sync/[A-Za-z0-9_-]+/layer-version-arn$`),
+      );
+    }
   });
 });

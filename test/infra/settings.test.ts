@@ -58,7 +58,7 @@ describe("CDK context", () => {
         compatibleArchitectures: "sparc",
       }),
     ).toThrow(
-      /sourceProvider must be one of bitbucket, github[\s\S]*sourceRepository is required[\s\S]*sourcePaths is required[\s\S]*compatibleArchitectures[\s\S]*retainVersions must be a whole number[\s\S]*gateMode must be true or false/,
+      /sourceProvider must be one of bitbucket, github[\s\S]*sourceRepository is required[\s\S]*sourcePaths is required[\s\S]*retainVersions must be a whole number[\s\S]*gateMode must be true or false/,
     );
   });
 });

@@ -50,6 +50,33 @@ describe("deploy-mode settings", () => {
     expect(build({ extraEnvironment: { ARTIFACT_PREFIX: "x/" } })).toThrow(/may not set ARTIFACT_PREFIX/);
   });
 
+  it("are checked by the settings schema, every problem at once, naming the setting and its variable", () => {
+    expect(
+      build({
+        compatibleArchitectures: ["sparc" as "arm64"],
+        retainVersions: 0,
+        extraEnvironment: { SOURCE_CONCURRENCY: "lots", NO_SUCH_SETTING: "1" },
+      }),
+    ).toThrow(
+      /NO_SUCH_SETTING, which no layer-sync function reads[\s\S]*compatibleArchitectures \(COMPATIBLE_ARCHITECTURES [\s\S]*retainVersions \(RETAIN_VERSIONS [\s\S]*extraEnvironment SOURCE_CONCURRENCY /,
+    );
+  });
+
+  it("accept every tuning variable the functions read", () => {
+    expect(
+      build({
+        extraEnvironment: {
+          SOURCE_CONCURRENCY: "4",
+          SOURCE_TIMEOUT_SECONDS: "20",
+          SOURCE_MAX_RETRIES: "2",
+          SOURCE_RATE_LIMIT_WAIT_SECONDS: "30",
+          SOURCE_MAX_FILES: "5000",
+          SOURCE_MAX_BYTES: "100000000",
+        },
+      }),
+    ).not.toThrow();
+  });
+
   it("refuse an empty folder list", () => {
     expect(build({ sourcePaths: [] })).toThrow(/sourcePaths/);
   });

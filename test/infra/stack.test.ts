@@ -147,17 +147,17 @@ describe("the artifact bucket", () => {
 });
 
 describe("the functions", () => {
-  it("runs sync on nodejs24.x/arm64 with 2048 MB, 15 minutes, 2048 MiB of /tmp and one concurrent run", () => {
+  it("runs sync on nodejs24.x/arm64 with 2048 MB, 15 minutes and /tmp sized from SOURCE_MAX_BYTES, without reserved concurrency", () => {
     expect(resource(ids.sync).Properties).toMatchObject({
       Runtime: "nodejs24.x",
       Architectures: ["arm64"],
       Handler: "index.handler",
       MemorySize: 2048,
       Timeout: 900,
-      EphemeralStorage: { Size: 2048 },
-      ReservedConcurrentExecutions: 1,
+      EphemeralStorage: { Size: 1162 },
       LoggingConfig: { LogGroup: { Ref: ids.syncLogs } },
     });
+    expect(resource(ids.sync).Properties.ReservedConcurrentExecutions).toBeUndefined();
   });
 
   it("runs publish on nodejs24.x/arm64 with 512 MB and 5 minutes", () => {
@@ -209,7 +209,8 @@ describe("the functions", () => {
 });
 
 describe("the triggers", () => {
-  it("start sync on the STARTED event of the CfCT pipeline and nothing else", () => {
+  it("start sync on the STARTED event of the CfCT pipeline and nothing else, through the sync queue", () => {
+    const queue = logicalId(stack.node.findChild("SyncQueue"));
     const props = rule("PipelineStartedRule");
     expect(props.EventPattern).toEqual({
       source: ["aws.codepipeline"],
@@ -220,9 +221,32 @@ describe("the triggers", () => {
     expect(props.Targets).toEqual([
       {
         Id: "Target0",
-        Arn: { "Fn::GetAtt": [ids.sync, "Arn"] },
+        Arn: { "Fn::GetAtt": [queue, "Arn"] },
+        SqsParameters: { MessageGroupId: "layer-sync" },
         DeadLetterConfig: { Arn: { "Fn::GetAtt": [ids.dlq, "Arn"] } },
         RetryPolicy: { MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 },
+      },
+    ]);
+  });
+
+  it("serialise sync runs through a FIFO queue with one message group, one record at a time", () => {
+    const queue = logicalId(stack.node.findChild("SyncQueue"));
+    expect(resource(queue).Properties).toMatchObject({
+      FifoQueue: true,
+      ContentBasedDeduplication: true,
+      VisibilityTimeout: 1200,
+      RedrivePolicy: { maxReceiveCount: 3 },
+    });
+    const mappings = Object.values(template.findResources("AWS::Lambda::EventSourceMapping")).map(
+      (m) => (m as { Properties: Record<string, unknown> }).Properties,
+    );
+    expect(mappings).toEqual([
+      {
+        EventSourceArn: { "Fn::GetAtt": [queue, "Arn"] },
+        FunctionName: { Ref: ids.sync },
+        BatchSize: 1,
+        ScalingConfig: { MaximumConcurrency: 2 },
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
       },
     ]);
   });
@@ -268,11 +292,6 @@ describe("the triggers", () => {
     });
     expect(permissions.sort()).toEqual(
       [
-        [
-          `<${ids.sync}.Arn>`,
-          "events.amazonaws.com",
-          `<${logicalId(stack.node.findChild("PipelineStartedRule"))}.Arn>`,
-        ],
         [
           `<${ids.publish}.Arn>`,
           "events.amazonaws.com",
@@ -321,7 +340,7 @@ describe("failure handling", () => {
     ]);
   });
 
-  it("alarms on errors and throttles of both functions and on the events dead-letter queue, notifying the topic", () => {
+  it("alarms only on real failures: errors of both functions and the two dead-letter queues, never on throttles", () => {
     const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm")).map((a) => {
       const p = (a as { Properties: Record<string, unknown> }).Properties;
       return {
@@ -343,11 +362,14 @@ describe("failure handling", () => {
     };
     expect(alarms).toEqual([
       { metric: `AWS/Lambda/Errors [{Name: FunctionName, Value: <${ids.sync}>}]`, statistic: "Sum", ...common },
-      { metric: `AWS/Lambda/Throttles [{Name: FunctionName, Value: <${ids.sync}>}]`, statistic: "Sum", ...common },
       { metric: `AWS/Lambda/Errors [{Name: FunctionName, Value: <${ids.publish}>}]`, statistic: "Sum", ...common },
-      { metric: `AWS/Lambda/Throttles [{Name: FunctionName, Value: <${ids.publish}>}]`, statistic: "Sum", ...common },
       {
         metric: `AWS/SQS/ApproximateNumberOfMessagesVisible [{Name: QueueName, Value: <${ids.dlq}.QueueName>}]`,
+        statistic: "Maximum",
+        ...common,
+      },
+      {
+        metric: `AWS/SQS/ApproximateNumberOfMessagesVisible [{Name: QueueName, Value: <${logicalId(stack.node.findChild("SyncDeadLetterQueue"))}.QueueName>}]`,
         statistic: "Maximum",
         ...common,
       },
@@ -383,6 +405,18 @@ describe("the sync role", () => {
   it("has exactly these statements, each on named resources", () => {
     expect(statementsOf(template, ids.syncRole)).toEqual([
       { sid: "", actions: ["sns:Publish"], resources: [`<${ids.topic}>`] },
+      {
+        sid: "",
+        // the event source mapping's grant: consume the sync FIFO queue
+        actions: [
+          "sqs:ChangeMessageVisibility",
+          "sqs:DeleteMessage",
+          "sqs:GetQueueAttributes",
+          "sqs:GetQueueUrl",
+          "sqs:ReceiveMessage",
+        ],
+        resources: [`<${logicalId(stack.node.findChild("SyncQueue"))}.Arn>`],
+      },
       {
         sid: "DecryptRepositoryToken",
         actions: ["kms:Decrypt"],

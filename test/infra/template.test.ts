@@ -83,6 +83,9 @@ describe("the CfCT template", () => {
         "GateMode",
         "ReconcileSchedule",
         "NotificationEmail",
+        "PublishRegions",
+        "RegionBuckets",
+        "RegionBucketNamePrefix",
       ].sort(),
     );
   });
@@ -145,6 +148,8 @@ describe("the CfCT template", () => {
       RETAIN_VERSIONS: "<RetainVersions>",
       SUMMARY_EVENT_BUS: "<SummaryEventBus>",
       LAYER_LICENSE: "<LayerLicense>",
+      PUBLISH_REGIONS: "<PublishRegions>",
+      REGION_BUCKETS: "<RegionBuckets>",
       NODE_OPTIONS: "--enable-source-maps",
     });
     expect(resource(stack.publishFunction).Properties.Environment).toEqual(
@@ -158,8 +163,7 @@ describe("the CfCT template", () => {
       Architectures: ["arm64"],
       MemorySize: 2048,
       Timeout: 900,
-      EphemeralStorage: { Size: 2048 },
-      ReservedConcurrentExecutions: 1,
+      EphemeralStorage: { Size: 1162 },
     });
     expect(resource(stack.publishFunction).Properties).toMatchObject({ MemorySize: 512, Timeout: 300 });
   });
@@ -196,6 +200,24 @@ describe("the template's switches", () => {
     expect(cfn.Resources.SyncGatePolicy?.Condition).toBe("IsGateMode");
     expect(cfn.Resources.SyncGateUnscopedActionsPolicy?.Condition).toBe("IsGateMode");
     expect(cfn.Resources.PublishUnscopedActionsPolicy?.Condition).toBeUndefined();
+    expect(cfn.Resources.PublishRegionsPolicy?.Condition).toBe("HasPublishRegions");
+    expect(cfn.Resources.SyncGateRegionsPolicy?.Condition).toBe("IsGateModeWithRegions");
+  });
+
+  it("scope the extra Regions' statements to the PublishRegions and the regional buckets' names", () => {
+    const statements = policiesOf(template, logicalId(stack.publishRole)).PublishRegionsPolicy ?? [];
+    expect(statements.length).toBe(9);
+    for (const s of statements) {
+      expect(s.conditions?.StringEquals?.["aws:RequestedRegion"], s.sid).toBe("Fn::Split(,, <PublishRegions>)");
+    }
+    const by = Object.fromEntries(statements.map((s) => [s.sid, s.resources]));
+    expect(by.CheckRegionalBuckets).toEqual(["arn:<AWS::Partition>:s3:::<RegionBucketNamePrefix>-<AWS::AccountId>-*"]);
+    expect(by.PublishRegionalLayers).toEqual([
+      "arn:<AWS::Partition>:lambda:*:<AWS::AccountId>:layer:<LayerNamePrefix>*",
+    ]);
+    expect(by.WriteRegionalLayerParameters).toEqual([
+      "arn:<AWS::Partition>:ssm:*:<AWS::AccountId>:parameter<ParameterPrefix>/*",
+    ]);
   });
 
   it("never makes a resource depend on a conditional one", () => {

@@ -6,6 +6,7 @@ export default defineConfig({
   test: {
     include: ["test/infra/**/*.test.ts"],
     testTimeout: 60_000,
+    hookTimeout: 60_000,
     pool: "forks",
     reporters: ["default"],
   },

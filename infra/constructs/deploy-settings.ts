@@ -1,0 +1,171 @@
+/**
+ * Deploy mode: settings from typed props, validated the way lib/shared/config.ts validates them, with the
+ * defaults made explicit (the values the IAM statements are built from are always set, so the handlers'
+ * defaults cannot drift from them).
+ */
+import { Aws, Token } from "aws-cdk-lib";
+import { functionVariables, validateEnvironment } from "../../lib/shared/settings.ts";
+import {
+  checkArtifactPrefix,
+  DEFAULT_ARTIFACT_PREFIX,
+  DEFAULT_PARAMETER_PREFIX,
+  DEFAULT_PIPELINE_NAME,
+  DEFAULT_SUMMARY_EVENT_BUS,
+  normaliseParameterPrefix,
+  parameterArn,
+} from "../names.ts";
+import { DEFAULT_RECONCILE_SCHEDULE, type LayerSyncOptions, type LayerSyncSettings } from "../settings.ts";
+import {
+  DEFAULT_REGION_BUCKET_NAME_PREFIX,
+  type ExtraRegions,
+  extraRegionsOf,
+  REGION_BUCKET_NAME_PREFIX,
+  regionalBucketName,
+} from "./regions.ts";
+import { definedOnly, type FunctionCode, type Resolved } from "./resolved.ts";
+
+/** The environment variable of each typed setting (the schema in lib/shared/settings.ts validates its value). */
+const VARIABLE_OF: Readonly<Partial<Record<keyof LayerSyncSettings, string>>> = {
+  sourceProvider: "SOURCE_PROVIDER",
+  sourceRepository: "SOURCE_REPOSITORY",
+  sourcePaths: "SOURCE_PATHS",
+  sourceRef: "SOURCE_REF",
+  sourceApiUrl: "SOURCE_API_URL",
+  sourceWebUrl: "SOURCE_WEB_URL",
+  sourceStrategy: "SOURCE_STRATEGY",
+  tokenParameterName: "TOKEN_PARAMETER_NAME",
+  artifactPrefix: "ARTIFACT_PREFIX",
+  parameterPrefix: "PARAMETER_PREFIX",
+  pipelineName: "PIPELINE_NAME",
+  layerNamePrefix: "LAYER_NAME_PREFIX",
+  compatibleRuntimes: "COMPATIBLE_RUNTIMES",
+  compatibleArchitectures: "COMPATIBLE_ARCHITECTURES",
+  shareOrganizationId: "SHARE_ORGANIZATION_ID",
+  shareOuIds: "SHARE_OU_IDS",
+  shareAccountIds: "SHARE_ACCOUNT_IDS",
+  retainVersions: "RETAIN_VERSIONS",
+  summaryEventBus: "SUMMARY_EVENT_BUS",
+  layerLicense: "LAYER_LICENSE",
+  publishRegions: "PUBLISH_REGIONS",
+};
+/** Variables the stack sets itself (beside the typed settings); `extraEnvironment` may not set them. */
+const STACK_VARIABLES = ["ARTIFACT_BUCKET", "REGION_BUCKETS", "NODE_OPTIONS", "SOURCE_TOKEN"];
+
+/**
+ * Every problem of the functions' environment, by the schema of lib/shared/settings.ts, each naming the
+ * typed setting (or the extraEnvironment key) it came from.
+ */
+function schemaProblems(env: Record<string, string | undefined>, extra: readonly string[]): string[] {
+  const prop = new Map(Object.entries(VARIABLE_OF).map(([k, v]) => [v, k]));
+  const known = new Set(functionVariables());
+  const problems = extra
+    .filter((k) => !known.has(k))
+    .map((k) => `extraEnvironment sets ${k}, which no layer-sync function reads`);
+  // Values known only at deploy time (REGION_BUCKETS names the account) are built by the stack, not given.
+  const concrete = Object.fromEntries(Object.entries(env).filter(([, v]) => v === undefined || !Token.isUnresolved(v)));
+  const found = [...validateEnvironment("sync", concrete), ...validateEnvironment("publish", concrete)];
+  for (const problem of new Set(found)) {
+    const variable = problem.split(" ", 1)[0] ?? "";
+    const name = prop.get(variable);
+    problems.push(name ? `${name} (${problem})` : `extraEnvironment ${problem}`);
+  }
+  return problems;
+}
+
+/** Settings from props, validated the way lib/shared/config.ts validates them, defaults made explicit. */
+export function deploySettings(
+  settings: LayerSyncSettings | undefined,
+  options: LayerSyncOptions,
+  code: FunctionCode | undefined,
+  homeRegion: string,
+): Resolved {
+  if (settings === undefined) throw new Error("LayerSyncStack: settings are required in deploy mode");
+  const extraRegions = deployRegions(settings, options, homeRegion);
+  const artifactPrefix = checkArtifactPrefix(settings.artifactPrefix ?? DEFAULT_ARTIFACT_PREFIX);
+  if (artifactPrefix === "") {
+    throw new Error(
+      'artifactPrefix must not be empty: the handlers read an empty ARTIFACT_PREFIX as unset and use "layers/"',
+    );
+  }
+  const parameterPrefix = normaliseParameterPrefix(settings.parameterPrefix ?? DEFAULT_PARAMETER_PREFIX);
+  const layerNamePrefix = settings.layerNamePrefix ?? "";
+  const pipelineName = settings.pipelineName ?? DEFAULT_PIPELINE_NAME;
+  const summaryEventBus = settings.summaryEventBus ?? DEFAULT_SUMMARY_EVENT_BUS;
+  if (settings.sourcePaths.length === 0) throw new Error("sourcePaths must name at least one folder");
+  const managed = [...Object.values(VARIABLE_OF), ...STACK_VARIABLES];
+  const extraKeys = Object.keys(settings.extraEnvironment ?? {});
+  const overridden = extraKeys.filter((k) => managed.includes(k));
+  if (overridden.length) {
+    throw new Error(`extraEnvironment may not set ${overridden.join(", ")}; use the typed settings instead`);
+  }
+  const list = (values: readonly string[] | undefined) => (values?.length ? values.join(",") : undefined);
+  const env: Record<string, string | undefined> = {
+    ...settings.extraEnvironment,
+    SOURCE_PROVIDER: settings.sourceProvider,
+    SOURCE_REPOSITORY: settings.sourceRepository,
+    SOURCE_PATHS: settings.sourcePaths.join(","),
+    SOURCE_REF: settings.sourceRef,
+    SOURCE_API_URL: settings.sourceApiUrl,
+    SOURCE_WEB_URL: settings.sourceWebUrl,
+    SOURCE_STRATEGY: settings.sourceStrategy,
+    TOKEN_PARAMETER_NAME: settings.tokenParameterName,
+    // The values the IAM statements are built from are always set, so the handlers' defaults cannot drift from them.
+    ARTIFACT_PREFIX: artifactPrefix,
+    PARAMETER_PREFIX: parameterPrefix,
+    PIPELINE_NAME: pipelineName,
+    SUMMARY_EVENT_BUS: summaryEventBus,
+    LAYER_NAME_PREFIX: layerNamePrefix || undefined,
+    COMPATIBLE_RUNTIMES: list(settings.compatibleRuntimes),
+    COMPATIBLE_ARCHITECTURES: list(settings.compatibleArchitectures),
+    SHARE_ORGANIZATION_ID: settings.shareOrganizationId,
+    SHARE_OU_IDS: list(settings.shareOuIds),
+    SHARE_ACCOUNT_IDS: list(settings.shareAccountIds),
+    RETAIN_VERSIONS: settings.retainVersions === undefined ? undefined : String(settings.retainVersions),
+    LAYER_LICENSE: settings.layerLicense,
+    NODE_OPTIONS: "--enable-source-maps",
+    PUBLISH_REGIONS: extraRegions ? settings.publishRegions?.join(",") : undefined,
+    REGION_BUCKETS: extraRegions?.regions
+      .map((r) => `${r}=${regionalBucketName(extraRegions.bucketNamePrefix, r)}`)
+      .join(","),
+  };
+  const gateMode = options.gateMode ?? false;
+  const reconcileSchedule = options.reconcileSchedule ?? DEFAULT_RECONCILE_SCHEDULE;
+  const problems = schemaProblems(env, extraKeys);
+  if (problems.length) throw new Error(`LayerSyncStack: bad settings:\n  ${problems.join("\n  ")}`);
+  return {
+    env: definedOnly(env),
+    artifactPrefix,
+    parameterPrefix,
+    pipelineName,
+    layerNamePrefix,
+    summaryEventBus,
+    tokenParameterArn:
+      settings.tokenParameterName === undefined ? undefined : parameterArn(settings.tokenParameterName),
+    tokenKeyArn: settings.tokenKmsKeyArn ?? `arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`,
+    hasToken: settings.tokenParameterName !== undefined,
+    organizationSegment: settings.shareOrganizationId ?? "o-*",
+    gateMode,
+    eventTriggers: !gateMode,
+    reconcile: reconcileSchedule !== false,
+    reconcileSchedule: reconcileSchedule === false ? DEFAULT_RECONCILE_SCHEDULE : reconcileSchedule,
+    notificationEmail: options.notificationEmail,
+    notify: options.notificationEmail !== undefined,
+    code,
+    extraRegions,
+  };
+}
+
+/** PUBLISH_REGIONS of deploy mode: undefined when the stack's Region is the only one. */
+function deployRegions(settings: LayerSyncSettings, options: LayerSyncOptions, home: string): ExtraRegions | undefined {
+  const bucketNamePrefix = options.regionBucketNamePrefix ?? DEFAULT_REGION_BUCKET_NAME_PREFIX;
+  if (!REGION_BUCKET_NAME_PREFIX.test(bucketNamePrefix)) {
+    throw new Error(`regionBucketNamePrefix must be 1-30 lowercase letters, digits or "-" (got "${bucketNamePrefix}")`);
+  }
+  const listed = settings.publishRegions;
+  if (listed === undefined || listed.length === 0) return undefined;
+  if (Token.isUnresolved(home)) {
+    throw new Error("publishRegions needs a stack with a concrete Region (env.region, e.g. from CDK_DEFAULT_REGION)");
+  }
+  const regions = extraRegionsOf(listed, home);
+  return regions.length ? { kind: "list", regions, bucketNamePrefix } : undefined;
+}

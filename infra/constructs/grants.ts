@@ -1,0 +1,121 @@
+/**
+ * Attaches the statements of iam.ts to the roles. Scoped statements (concrete ARNs and patterns under this
+ * stack's names) go to each role's default policy; statements whose actions have no resource-level
+ * permissions ("*") live in policies of their own, so a "*" anywhere else is still a cdk-nag finding.
+ */
+import { Aws, CfnCondition, Fn, type Stack } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import { eventBusArn, parameterArn } from "../names.ts";
+import type { LayerSyncOptions } from "../settings.ts";
+import type { Functions } from "./functions.ts";
+import { type Names, publishStatements, syncStatements, tokenStatements } from "./iam.ts";
+import type { CheckedPolicy } from "./nag.ts";
+import { regionStatements } from "./regions.ts";
+import { applySwitch, type Resolved, type Switch } from "./resolved.ts";
+
+export interface GrantInputs {
+  readonly resolved: Resolved;
+  readonly options: LayerSyncOptions;
+  readonly functions: Functions;
+  readonly artifactBucket: s3.IBucket;
+  readonly artifactKey: kms.IKey | undefined;
+}
+
+/** The ARNs and patterns every statement is built from. */
+export function namesOf(input: GrantInputs): Names {
+  const { resolved, options } = input;
+  return {
+    bucketArn: input.artifactBucket.bucketArn,
+    objectsArn: input.artifactBucket.arnForObjects(`${resolved.artifactPrefix}*`),
+    artifactPrefix: resolved.artifactPrefix,
+    parametersArn: parameterArn(`${resolved.parameterPrefix}/*`),
+    parameterPathArn: parameterArn(resolved.parameterPrefix),
+    layerArnParametersArn: parameterArn(`${resolved.parameterPrefix}/*/layer-version-arn`),
+    layerNamePrefix: resolved.layerNamePrefix,
+    eventBusArn: eventBusArn(resolved.summaryEventBus),
+    artifactKeyArn: input.artifactKey?.keyArn,
+    organizationsAccount: options.organizationManagementAccountId ?? Aws.ACCOUNT_ID,
+    organizationSegment: resolved.organizationSegment,
+  };
+}
+
+/** Grants both roles their statements; returns every policy, for the cdk-nag acknowledgements. */
+export function grantPermissions(scope: Stack, input: GrantInputs): CheckedPolicy[] {
+  const { resolved } = input;
+  const { syncFunction, publishFunction, syncRole, publishRole, syncLogs, publishLogs } = input.functions;
+  const names = namesOf(input);
+  for (const s of syncStatements(names, syncLogs.logGroupArn)) syncRole.addToPolicy(s);
+  const publish = publishStatements(names, publishLogs.logGroupArn);
+  for (const s of publish.scoped) publishRole.addToPolicy(s);
+  const policies: CheckedPolicy[] = [];
+  // Extra policies are L1 resources: role.attachInlinePolicy would make the functions DependsOn them,
+  // and a DependsOn on a resource whose template condition is false fails the deployment.
+  // Unconditional ones are dependencies of their function, so it never runs without them.
+  const attach = (
+    fn: iam.IGrantable & { node: Stack["node"] },
+    role: iam.Role,
+    id: string,
+    statements: iam.PolicyStatement[],
+    on: Switch,
+  ) => {
+    const document = new iam.PolicyDocument({ statements });
+    // Created beside the role, not inside it: the functions depend on their role's whole subtree.
+    const policy = new iam.CfnPolicy(scope, id, { policyName: id, roles: [role.roleName], policyDocument: document });
+    applySwitch(policy, on);
+    if (on === true) fn.node.addDependency(policy);
+    policies.push({ scope: policy, document });
+  };
+  attach(publishFunction, publishRole, "PublishUnscopedActionsPolicy", publish.unscoped, true);
+  if (resolved.tokenParameterArn !== undefined && resolved.hasToken !== false) {
+    attach(
+      syncFunction,
+      syncRole,
+      "SyncTokenPolicy",
+      tokenStatements(resolved.tokenParameterArn, resolved.tokenKeyArn),
+      resolved.hasToken,
+    );
+  }
+  if (resolved.gateMode !== false) {
+    // Gate mode: sync publishes too, and reports the CodePipeline job result.
+    const gate = publishStatements(names, undefined);
+    attach(syncFunction, syncRole, "SyncGatePolicy", gate.scoped, resolved.gateMode);
+    attach(
+      syncFunction,
+      syncRole,
+      "SyncGateUnscopedActionsPolicy",
+      [
+        ...gate.unscoped,
+        new iam.PolicyStatement({
+          sid: "ReportPipelineJobResult",
+          actions: ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"],
+          // CodePipeline job-result actions have no resource-level permissions: "*" is the only valid resource.
+          resources: ["*"],
+        }),
+      ],
+      resolved.gateMode,
+    );
+  }
+  const extra = resolved.extraRegions;
+  if (extra !== undefined) {
+    // The extra Regions: in a policy of their own, which template mode creates only when PublishRegions is set.
+    const statements = () => regionStatements({ ...names, parameterPrefix: resolved.parameterPrefix }, extra);
+    const on = extra.kind === "list" ? true : extra.on;
+    attach(publishFunction, publishRole, "PublishRegionsPolicy", statements(), on);
+    if (resolved.gateMode !== false) {
+      const gateOn =
+        on === true
+          ? resolved.gateMode
+          : resolved.gateMode === true
+            ? on
+            : new CfnCondition(scope, "IsGateModeWithRegions", { expression: Fn.conditionAnd(resolved.gateMode, on) });
+      attach(syncFunction, syncRole, "SyncGateRegionsPolicy", statements(), gateOn);
+    }
+  }
+  for (const role of [syncRole, publishRole]) {
+    const defaultPolicy = role.node.tryFindChild("DefaultPolicy");
+    if (defaultPolicy instanceof iam.Policy) policies.push({ scope: defaultPolicy, document: defaultPolicy.document });
+  }
+  return policies;
+}

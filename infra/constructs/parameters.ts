@@ -1,0 +1,291 @@
+/**
+ * Template mode: one CloudFormation Parameter per setting, plus the code location, and the conditions the
+ * optional resources hang on. This is what makes infra/template/layer-sync.template.json self-contained.
+ */
+import { Aws, CfnCondition, CfnParameter, Fn, type Stack } from "aws-cdk-lib";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import { LAYER_PREFIX, ORG_ID, PIPELINE, REGION as REGION_NAME } from "../../lib/shared/setting-values.ts";
+import {
+  DEFAULT_ARTIFACT_PREFIX,
+  DEFAULT_PARAMETER_PREFIX,
+  DEFAULT_PIPELINE_NAME,
+  DEFAULT_SUMMARY_EVENT_BUS,
+  parameterArn,
+} from "../names.ts";
+import { DEFAULT_RECONCILE_SCHEDULE } from "../settings.ts";
+import { DEFAULT_REGION_BUCKET_NAME_PREFIX, REGION_BUCKET_NAME_PREFIX } from "./regions.ts";
+import type { Resolved } from "./resolved.ts";
+
+const REGION = REGION_NAME.source.slice(1, -1);
+const BUCKET = "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]";
+
+/** The subset of CfnParameterProps the template parameters use. */
+interface CfnParameterPropsLite {
+  default: string;
+  allowedValues: string[];
+  allowedPattern: string;
+  minLength: number;
+  maxLength: number;
+}
+
+/** Template mode: one CloudFormation Parameter per setting, plus the code location. */
+export function templateSettings(scope: Stack): Resolved {
+  const text = (id: string, description: string, extra: Partial<CfnParameterPropsLite> = {}) =>
+    new CfnParameter(scope, id, { type: "String", description, ...extra });
+
+  const syncCodeBucket = text("SyncCodeS3Bucket", "S3 bucket (same Region) holding the sync function zip", {
+    allowedPattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+  });
+  const syncCodeKey = text(
+    "SyncCodeS3Key",
+    "S3 key of the sync function zip, as printed by npm run synth (layer-sync/layer-sync-sync-<hash>.zip)",
+    {
+      minLength: 1,
+    },
+  );
+  const publishCodeBucket = text("PublishCodeS3Bucket", "S3 bucket (same Region) holding the publish function zip", {
+    allowedPattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+  });
+  const publishCodeKey = text(
+    "PublishCodeS3Key",
+    "S3 key of the publish function zip, as printed by npm run synth (layer-sync/layer-sync-publish-<hash>.zip)",
+    {
+      minLength: 1,
+    },
+  );
+  const p = {
+    SOURCE_PROVIDER: text("SourceProvider", "SOURCE_PROVIDER: bitbucket or github", {
+      allowedValues: ["bitbucket", "github"],
+    }),
+    SOURCE_REPOSITORY: text(
+      "SourceRepository",
+      "SOURCE_REPOSITORY: workspace/repo (Bitbucket) or owner/repo (GitHub)",
+      {
+        minLength: 3,
+      },
+    ),
+    SOURCE_PATHS: text("SourcePaths", "SOURCE_PATHS: comma-separated repository folders, e.g. layers/py-requests", {
+      minLength: 1,
+    }),
+    SOURCE_REF: text("SourceRef", "SOURCE_REF: branch, tag or commit; empty for the main branch", { default: "" }),
+    SOURCE_API_URL: text("SourceApiUrl", "SOURCE_API_URL: API base URL; empty for the provider's default", {
+      default: "",
+    }),
+    SOURCE_WEB_URL: text(
+      "SourceWebUrl",
+      "SOURCE_WEB_URL: Bitbucket host for archive downloads; empty for bitbucket.org",
+      {
+        default: "",
+      },
+    ),
+    SOURCE_STRATEGY: text("SourceStrategy", "SOURCE_STRATEGY: auto, walk or archive", {
+      default: "auto",
+      allowedValues: ["auto", "walk", "archive"],
+    }),
+    TOKEN_PARAMETER_NAME: text(
+      "TokenParameterName",
+      "TOKEN_PARAMETER_NAME: fully qualified name (starting with /) of an existing SecureString holding the repository token; empty for a public repository",
+      { default: "", allowedPattern: "^$|^(/[A-Za-z0-9_.-]+)+$" },
+    ),
+    ARTIFACT_PREFIX: text("ArtifactPrefix", 'ARTIFACT_PREFIX: S3 key prefix ending in "/"', {
+      default: DEFAULT_ARTIFACT_PREFIX,
+      allowedPattern: "^[A-Za-z0-9!_.'()-][A-Za-z0-9!_.'()/-]{0,510}/$",
+    }),
+    PARAMETER_PREFIX: text("ParameterPrefix", "PARAMETER_PREFIX: SSM path starting with /, no trailing /", {
+      default: DEFAULT_PARAMETER_PREFIX,
+      allowedPattern: "^(/[A-Za-z0-9_.-]+)+$",
+    }),
+    PIPELINE_NAME: text("PipelineName", "PIPELINE_NAME: the pipeline whose STARTED events trigger a sync", {
+      default: DEFAULT_PIPELINE_NAME,
+      allowedPattern: PIPELINE.source,
+    }),
+    LAYER_NAME_PREFIX: text("LayerNamePrefix", "LAYER_NAME_PREFIX: prefix for layer names; may be empty", {
+      default: "",
+      allowedPattern: `^$|${LAYER_PREFIX.source}`,
+    }),
+    COMPATIBLE_RUNTIMES: text("CompatibleRuntimes", "COMPATIBLE_RUNTIMES: comma-separated Lambda runtimes", {
+      default: "",
+    }),
+    COMPATIBLE_ARCHITECTURES: text("CompatibleArchitectures", "COMPATIBLE_ARCHITECTURES: x86_64 and/or arm64", {
+      default: "",
+      allowedPattern: "^$|^(x86_64|arm64)(,(x86_64|arm64))?$",
+    }),
+    SHARE_ORGANIZATION_ID: text(
+      "ShareOrganizationId",
+      "SHARE_ORGANIZATION_ID: o-… to share with the whole organization",
+      {
+        default: "",
+        allowedPattern: `^$|${ORG_ID.source}`,
+      },
+    ),
+    SHARE_OU_IDS: text("ShareOuIds", "SHARE_OU_IDS: comma-separated OU ids", { default: "" }),
+    SHARE_ACCOUNT_IDS: text("ShareAccountIds", "SHARE_ACCOUNT_IDS: comma-separated 12-digit account ids", {
+      default: "",
+    }),
+    RETAIN_VERSIONS: text("RetainVersions", "RETAIN_VERSIONS: layer versions kept per layer", {
+      default: "10",
+      allowedPattern: "^[1-9][0-9]{0,3}$",
+    }),
+    SUMMARY_EVENT_BUS: text("SummaryEventBus", "SUMMARY_EVENT_BUS: name of the event bus for summary events", {
+      default: DEFAULT_SUMMARY_EVENT_BUS,
+      allowedPattern: "^[A-Za-z0-9._-]{1,256}$",
+    }),
+    LAYER_LICENSE: text("LayerLicense", "LAYER_LICENSE: default LicenseInfo of published layers", {
+      default: "",
+      maxLength: 512,
+    }),
+  };
+  const regionalEnv = {
+    PUBLISH_REGIONS: text(
+      "PublishRegions",
+      "PUBLISH_REGIONS: comma-separated Regions to publish and share in, this Region included; empty for this Region only",
+      { default: "", allowedPattern: `^$|^${REGION}(,${REGION})*$` },
+    ),
+    REGION_BUCKETS: text(
+      "RegionBuckets",
+      "REGION_BUCKETS: REGION=BUCKET for every other Region of PublishRegions, each bucket made by the regional bucket template ({RegionBucketNamePrefix}-{account}-{Region})",
+      { default: "", allowedPattern: `^$|^${REGION}=${BUCKET}(,${REGION}=${BUCKET})*$` },
+    ),
+  };
+  const regionBucketNamePrefix = text(
+    "RegionBucketNamePrefix",
+    "First part of the regional bucket names {prefix}-{account}-{Region}, as given to the regional bucket template; IAM allows only these buckets",
+    { default: DEFAULT_REGION_BUCKET_NAME_PREFIX, allowedPattern: REGION_BUCKET_NAME_PREFIX.source },
+  );
+  const tokenKmsKeyArn = text(
+    "TokenKmsKeyArn",
+    "ARN of the customer managed KMS key of the token parameter; empty for the AWS managed aws/ssm key",
+    { default: "", allowedPattern: "^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$" },
+  );
+  const gate = text(
+    "GateMode",
+    "true: a CodePipeline Invoke action runs sync, which also publishes (event rules disabled)",
+    {
+      default: "false",
+      allowedValues: ["false", "true"],
+    },
+  );
+  const schedule = text("ReconcileSchedule", "Schedule expression of the daily reconcile; empty for none", {
+    default: DEFAULT_RECONCILE_SCHEDULE,
+  });
+  const email = text("NotificationEmail", "E-mail address for failure notifications; empty for none", {
+    default: "",
+    allowedPattern: "^$|^[^@\\s]+@[^@\\s]+$",
+  });
+
+  const notEmpty = (id: string, parameter: CfnParameter) =>
+    new CfnCondition(scope, id, { expression: Fn.conditionNot(Fn.conditionEquals(parameter.valueAsString, "")) });
+  const hasToken = notEmpty("HasTokenParameter", p.TOKEN_PARAMETER_NAME);
+  const hasTokenKey = notEmpty("HasTokenKmsKey", tokenKmsKeyArn);
+  const hasOrganization = notEmpty("HasShareOrganization", p.SHARE_ORGANIZATION_ID);
+  const reconcile = notEmpty("HasReconcileSchedule", schedule);
+  const notify = notEmpty("HasNotificationEmail", email);
+  const hasRegions = notEmpty("HasPublishRegions", regionalEnv.PUBLISH_REGIONS);
+  const gateMode = new CfnCondition(scope, "IsGateMode", {
+    expression: Fn.conditionEquals(gate.valueAsString, "true"),
+  });
+  const eventTriggers = new CfnCondition(scope, "IsEventMode", {
+    expression: Fn.conditionEquals(gate.valueAsString, "false"),
+  });
+
+  scope.templateOptions.metadata = {
+    "AWS::CloudFormation::Interface": {
+      ParameterGroups: [
+        {
+          Label: { default: "Function code (zips built by npm run synth)" },
+          Parameters: ["SyncCodeS3Bucket", "SyncCodeS3Key", "PublishCodeS3Bucket", "PublishCodeS3Key"],
+        },
+        {
+          Label: { default: "Repository" },
+          Parameters: [
+            "SourceProvider",
+            "SourceRepository",
+            "SourcePaths",
+            "SourceRef",
+            "SourceApiUrl",
+            "SourceWebUrl",
+            "SourceStrategy",
+            "TokenParameterName",
+            "TokenKmsKeyArn",
+          ],
+        },
+        {
+          Label: { default: "Artifacts and layers" },
+          Parameters: [
+            "ArtifactPrefix",
+            "ParameterPrefix",
+            "LayerNamePrefix",
+            "CompatibleRuntimes",
+            "CompatibleArchitectures",
+            "LayerLicense",
+            "RetainVersions",
+          ],
+        },
+        {
+          Label: { default: "Sharing" },
+          Parameters: ["ShareOrganizationId", "ShareOuIds", "ShareAccountIds"],
+        },
+        {
+          Label: { default: "Regions (buckets from the regional bucket template)" },
+          Parameters: ["PublishRegions", "RegionBuckets", "RegionBucketNamePrefix"],
+        },
+        {
+          Label: { default: "Triggers and notifications" },
+          Parameters: ["PipelineName", "GateMode", "ReconcileSchedule", "SummaryEventBus", "NotificationEmail"],
+        },
+      ],
+    },
+  };
+
+  const env: Record<string, string> = { NODE_OPTIONS: "--enable-source-maps" };
+  for (const [name, parameter] of Object.entries({ ...p, ...regionalEnv })) env[name] = parameter.valueAsString;
+  const tokenName = p.TOKEN_PARAMETER_NAME.valueAsString;
+  return {
+    env,
+    artifactPrefix: p.ARTIFACT_PREFIX.valueAsString,
+    parameterPrefix: p.PARAMETER_PREFIX.valueAsString,
+    pipelineName: p.PIPELINE_NAME.valueAsString,
+    layerNamePrefix: p.LAYER_NAME_PREFIX.valueAsString,
+    summaryEventBus: p.SUMMARY_EVENT_BUS.valueAsString,
+    // The AllowedPattern guarantees the leading "/", so parameterArn() yields ":parameter/name".
+    tokenParameterArn: parameterArn(tokenName),
+    tokenKeyArn: Fn.conditionIf(
+      hasTokenKey.logicalId,
+      tokenKmsKeyArn.valueAsString,
+      `arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`,
+    ).toString(),
+    hasToken,
+    organizationSegment: Fn.conditionIf(
+      hasOrganization.logicalId,
+      p.SHARE_ORGANIZATION_ID.valueAsString,
+      "o-*",
+    ).toString(),
+    gateMode,
+    eventTriggers,
+    reconcile,
+    reconcileSchedule: Fn.conditionIf(
+      reconcile.logicalId,
+      schedule.valueAsString,
+      DEFAULT_RECONCILE_SCHEDULE,
+    ).toString(),
+    notificationEmail: email.valueAsString,
+    notify,
+    extraRegions: {
+      kind: "parameter",
+      regions: Fn.split(",", regionalEnv.PUBLISH_REGIONS.valueAsString),
+      bucketNamePrefix: regionBucketNamePrefix.valueAsString,
+      on: hasRegions,
+    },
+    code: {
+      sync: lambda.Code.fromBucket(
+        s3.Bucket.fromBucketName(scope, "SyncCodeBucket", syncCodeBucket.valueAsString),
+        syncCodeKey.valueAsString,
+      ),
+      publish: lambda.Code.fromBucket(
+        s3.Bucket.fromBucketName(scope, "PublishCodeBucket", publishCodeBucket.valueAsString),
+        publishCodeKey.valueAsString,
+      ),
+    },
+  };
+}

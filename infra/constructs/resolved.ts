@@ -1,0 +1,67 @@
+/**
+ * What every construct of the stack is built from: the settings resolved from props (deploy mode) or from
+ * template parameters (template mode, where deploy-time values are CloudFormation tokens), and the helpers
+ * that turn a setting into a template condition.
+ */
+import { CfnCondition, type CfnResource, Fn } from "aws-cdk-lib";
+import type * as events from "aws-cdk-lib/aws-events";
+import type * as lambda from "aws-cdk-lib/aws-lambda";
+import type { ExtraRegions } from "./regions.ts";
+
+/** On, off, or decided at deploy time by a template condition. */
+export type Switch = boolean | CfnCondition;
+
+/** The functions' code, when it is not bundled from handlers/ by NodejsFunction. */
+export interface FunctionCode {
+  readonly sync: lambda.Code;
+  readonly publish: lambda.Code;
+}
+
+/** Everything the resources are built from, with deploy-time values as tokens in template mode. */
+export interface Resolved {
+  readonly env: Record<string, string>;
+  readonly artifactPrefix: string;
+  readonly parameterPrefix: string;
+  readonly pipelineName: string;
+  readonly layerNamePrefix: string;
+  readonly summaryEventBus: string;
+  /** Resource of the token read (an SSM parameter ARN), when there is a token. */
+  readonly tokenParameterArn: string | undefined;
+  /** Resource of the token decrypt: the configured key, or `key/*` narrowed by conditions. */
+  readonly tokenKeyArn: string;
+  readonly hasToken: Switch;
+  /** `o-xxxxxxxxxx` when SHARE_ORGANIZATION_ID is set, else `o-*`. */
+  readonly organizationSegment: string;
+  readonly gateMode: Switch;
+  readonly eventTriggers: Switch;
+  readonly reconcile: Switch;
+  readonly reconcileSchedule: string;
+  readonly notificationEmail: string | undefined;
+  readonly notify: Switch;
+  readonly code: FunctionCode | undefined;
+  /** The publishing Regions other than the home one, when there are (or may be, in template mode) any. */
+  readonly extraRegions: ExtraRegions | undefined;
+}
+
+/** Applies a deploy-time condition to a resource; `true` leaves it unconditional. */
+export function applySwitch(resource: CfnResource, value: Switch): void {
+  if (value instanceof CfnCondition) resource.cfnOptions.condition = value;
+}
+
+/** A rule that a template condition turns off is kept but DISABLED (its target permission refers to it). */
+export function applyRuleSwitch(rule: events.Rule, value: Switch): void {
+  if (value instanceof CfnCondition) {
+    (rule.node.defaultChild as events.CfnRule).state = Fn.conditionIf(
+      value.logicalId,
+      "ENABLED",
+      "DISABLED",
+    ).toString();
+  }
+}
+
+/** The variables that have a value (an empty string means unset to the handlers). */
+export function definedOnly(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== "") out[k] = v;
+  return out;
+}

@@ -1,0 +1,87 @@
+/**
+ * Storage: the artifact bucket (versioned, private, TLS 1.2, lifecycle rules), its optional customer managed
+ * key and its server access log bucket. Created in the stack's own scope so logical ids stay stable.
+ */
+import { Duration, RemovalPolicy, type Stack } from "aws-cdk-lib";
+import * as kms from "aws-cdk-lib/aws-kms";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import type { LayerSyncOptions } from "../settings.ts";
+
+export interface Storage {
+  readonly artifactBucket: s3.Bucket;
+  readonly accessLogBucket: s3.Bucket | undefined;
+  readonly artifactKey: kms.Key | undefined;
+}
+
+export function createStorage(scope: Stack, options: LayerSyncOptions): Storage {
+  const artifactKey =
+    options.artifactEncryption === "kms"
+      ? new kms.Key(scope, "ArtifactKey", {
+          description: "layer-sync artifact bucket encryption",
+          enableKeyRotation: true,
+          removalPolicy: RemovalPolicy.RETAIN,
+        })
+      : undefined;
+
+  const accessLogBucket =
+    options.accessLogging === false
+      ? undefined
+      : new s3.Bucket(scope, "AccessLogBucket", {
+          blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+          enforceSSL: true,
+          minimumTLSVersion: 1.2,
+          // Server access logging delivers only to SSE-S3 buckets.
+          encryption: s3.BucketEncryption.S3_MANAGED,
+          objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+          lifecycleRules: [
+            {
+              id: "ExpireAccessLogs",
+              expiration: Duration.days(options.accessLogRetentionDays ?? 365),
+              abortIncompleteMultipartUploadAfter: Duration.days(1),
+            },
+          ],
+          removalPolicy: RemovalPolicy.RETAIN,
+        });
+
+  const artifactBucket = new s3.Bucket(scope, "ArtifactBucket", {
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    enforceSSL: true,
+    minimumTLSVersion: 1.2,
+    versioned: true,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    ...(artifactKey
+      ? { encryption: s3.BucketEncryption.KMS, encryptionKey: artifactKey, bucketKeyEnabled: true }
+      : { encryption: s3.BucketEncryption.S3_MANAGED }),
+    ...(accessLogBucket && {
+      serverAccessLogsBucket: accessLogBucket,
+      serverAccessLogsPrefix: "artifact-bucket/",
+    }),
+    lifecycleRules: artifactLifecycle(options),
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  return { artifactBucket, accessLogBucket, artifactKey };
+}
+
+/** Noncurrent versions expire, old artifacts move to Standard-IA, expiry only when asked for. */
+export function artifactLifecycle(options: LayerSyncOptions): s3.LifecycleRule[] {
+  return [
+    {
+      id: "ExpireNoncurrentVersions",
+      noncurrentVersionExpiration: Duration.days(options.noncurrentVersionExpirationDays ?? 30),
+      abortIncompleteMultipartUploadAfter: Duration.days(1),
+    },
+    {
+      id: "OldArtifactsToInfrequentAccess",
+      transitions: [
+        {
+          storageClass: s3.StorageClass.INFREQUENT_ACCESS,
+          transitionAfter: Duration.days(options.artifactInfrequentAccessDays ?? 30),
+        },
+      ],
+      ...(options.artifactExpirationDays !== undefined && {
+        expiration: Duration.days(options.artifactExpirationDays),
+      }),
+    },
+    { id: "RemoveExpiredDeleteMarkers", expiredObjectDeleteMarker: true },
+  ];
+}
