@@ -66,7 +66,16 @@ describe("the settings schema", () => {
     expect(validateEnvironment("sync", { SOURCE_REF: " " })).toEqual([]);
   });
 
-  it("keeps its keys stable for the reliability table", () => {
-    expect((Object.keys(SETTINGS) as SettingKey[]).length).toBe(33);
+  it("gives every setting its own variable and flag, a help text, and a reader", () => {
+    const specs = (Object.keys(SETTINGS) as SettingKey[]).map((key) => SETTINGS[key]);
+    const envs = specs.map((s) => s.env);
+    const flags = specs.flatMap((s) => (s.flag ? [s.flag] : []));
+    expect(new Set(envs).size).toBe(envs.length);
+    expect(new Set(flags).size).toBe(flags.length);
+    for (const s of specs) {
+      expect(s.env).toMatch(/^[A-Z][A-Z0-9_]+$/);
+      expect(s.help.length).toBeGreaterThan(5);
+      expect(s.commands.length + s.functions.length).toBeGreaterThan(0);
+    }
   });
 });
