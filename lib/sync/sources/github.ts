@@ -29,8 +29,9 @@ import {
   UnsupportedEntryError,
 } from "../../shared/errors.ts";
 import { checkRelativePath, quoteName } from "../../shared/paths.ts";
+import { readAll, readAllText } from "../../shared/streams.ts";
 import type { Headers, HttpClient, RateLimitVerdict } from "../http/client.ts";
-import { bodyCheck, collect, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { BODY_MAX, bodyCheck, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { itemsFromContents, TreeListingError } from "./github-tree.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type {
@@ -168,7 +169,7 @@ export class GitHubSource implements RepositorySource {
     };
     const res = await this.http.send(req, async (r) => ({
       status: r.status,
-      body: (await collect(r.body)).toString("utf8"),
+      body: await readAllText(r.body, { limit: BODY_MAX }),
     }));
     if (res.status === 404) {
       throw new SourceNotFoundError(
@@ -433,7 +434,7 @@ export class GitHubSource implements RepositorySource {
     const hooks = { settled: new Map<string, Error | undefined>(), resolveLfs };
     const result = await this.http.send(req, async (res) => {
       if (res.status !== 200) {
-        await collect(res.body).catch(() => undefined);
+        await readAll(res.body, { limit: BODY_MAX }).catch(() => undefined);
         throw new ArchiveUnavailableError(`${this.http.describe(req)} was refused (HTTP ${res.status})`, {
           status: res.status,
           request: this.http.describe(req),
