@@ -12,18 +12,13 @@ import { promisify } from "node:util";
 import { createGunzip, deflateRaw } from "node:zlib";
 import * as tar from "tar-stream";
 import { Agent, request } from "undici";
+import { readAll as collect } from "../lib/shared/streams.ts";
 import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
 import { ZIP_LEVEL, type ZipInput, zipToBuffer } from "../lib/sync/zip/writer.ts";
 
 const deflateRawAsync = promisify(deflateRaw);
 
 import type { LowerBoundJob } from "./jobs.ts";
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c);
-  return Buffer.concat(chunks);
-}
 
 /** The archive's body stream, following the one redirect GitHub answers with (the token stays on the API). */
 async function openArchive(job: LowerBoundJob, dispatcher: Agent, count: () => void): Promise<Readable> {

@@ -35,6 +35,7 @@ import {
 } from "./codebuild.ts";
 import { assembleLayer, checkUnzippedSize, UNZIPPED_LIMIT, verifyLayerZip, writeLayerZip } from "./content.ts";
 import { stageBuildOutput, stageSourceZip } from "./output.ts";
+import { emptyTargetSummary } from "./sync-builds.ts";
 import { stageTree } from "./tree.ts";
 
 export interface FinishedConfig {
@@ -195,23 +196,13 @@ export async function finishBuild(
   const target = `${record.runtime} ${record.architecture}`;
   const where = `${record.package} (${target}, build ${event.id})`;
   const entry: BuildFinishedEntry = {
-    name: record.package,
-    path: record.path,
-    key: null,
-    files: 0,
-    bytes: 0,
-    unzippedBytes: null,
-    sha256: null,
-    skipped: false,
-    reason: null,
-    warnings: [],
-    build: {
+    ...emptyTargetSummary(record.package, record.path, {
       runtime: record.runtime,
       architecture: record.architecture,
       fingerprint: record.fingerprint,
       builder: "codebuild",
       id: event.id,
-    },
+    }),
     buildStatus: event.status,
   };
   const summary: BuildFinishedSummary = {

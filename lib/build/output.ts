@@ -15,6 +15,7 @@ import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import yauzl from "yauzl";
 import { ArtifactError, BuildError, LimitExceededError, UnsupportedEntryError } from "../shared/errors.ts";
 import { quoteName } from "../shared/paths.ts";
+import { readAllText } from "../shared/streams.ts";
 import { extractFolders, finishExtraction } from "../sync/sources/tarball.ts";
 import type { FolderStage } from "../sync/staging/staging.ts";
 import { OUTPUT_TOP } from "./buildspec.ts";
@@ -107,9 +108,7 @@ export async function stageSourceZip(
           if (err || !stream) return reject(err ?? new Error("no stream"));
           const done = (async () => {
             if (kind === 0o120000) {
-              const chunks: Buffer[] = [];
-              for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
-              await stage.symlink(entry.fileName, Buffer.concat(chunks).toString("utf8"));
+              await stage.symlink(entry.fileName, await readAllText(stream));
             } else if (kind === 0o100000 || kind === 0) {
               await stage.file(entry.fileName, stream, {
                 executable: (mode & 0o100) !== 0,

@@ -14,9 +14,10 @@
  * else `x86_64`.
  */
 import { ConfigError, describeError } from "../shared/errors.ts";
+import { type Architecture, type BuildSection, parseBuildSection } from "../shared/layer-config.ts";
 
+export type { Architecture, BuildSection };
 export type Language = "python" | "nodejs";
-export type Architecture = "x86_64" | "arm64";
 
 export const REQUIREMENTS = "requirements.txt";
 export const PACKAGE_JSON = "package.json";
@@ -31,15 +32,6 @@ export const DEFAULT_EXCLUDE: readonly string[] = ["**/__pycache__/**"];
 
 const RUNTIME_OF: Readonly<Record<Language, RegExp>> = { python: /^python3\.\d+$/, nodejs: /^nodejs\d+\.x$/ };
 const LAYER_NAME = /^[A-Za-z0-9_-]{1,140}$/;
-const BUILD_KEYS = new Set(["runtimes", "architectures", "exclude"]);
-
-/** The validated `build` section of `layer.json`. */
-export interface BuildSection {
-  runtimes?: string[];
-  architectures?: Architecture[];
-  exclude?: string[];
-}
-
 /** One runtime × architecture: its own package, layer, artifact and pointer. */
 export interface BuildTarget {
   runtime: string;
@@ -78,44 +70,6 @@ export interface PlanInput {
   layerJson?: string | undefined;
   /** `COMPATIBLE_RUNTIMES` and `COMPATIBLE_ARCHITECTURES`. */
   defaults: { runtimes: readonly string[]; architectures: readonly string[] };
-}
-
-function strings(value: unknown, field: string, where: string, problems: string[]): string[] | undefined {
-  if (value === undefined) return undefined;
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string" || v === "")) {
-    problems.push(`${where}: "build.${field}" must be an array of non-empty strings`);
-    return undefined;
-  }
-  if (new Set(value).size !== value.length) problems.push(`${where}: "build.${field}" repeats an entry`);
-  return [...new Set(value as string[])];
-}
-
-/** Validate a `build` section (the value of `layer.json`'s `build` key); `where` names the file. */
-export function parseBuildSection(raw: unknown, where: string): BuildSection {
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new ConfigError(`${where}: "build" must be an object with runtimes, architectures or exclude`);
-  }
-  const obj = raw as Record<string, unknown>;
-  const problems: string[] = [];
-  const unknown = Object.keys(obj).filter((k) => !BUILD_KEYS.has(k));
-  if (unknown.length)
-    problems.push(`${where}: "build" has unknown field(s) ${unknown.map((k) => `"${k}"`).join(", ")}`);
-  const runtimes = strings(obj.runtimes, "runtimes", where, problems);
-  if (runtimes?.length === 0) problems.push(`${where}: "build.runtimes" is empty; name at least one runtime`);
-  const architectures = strings(obj.architectures, "architectures", where, problems);
-  const badArch = architectures?.filter((a) => a !== "x86_64" && a !== "arm64") ?? [];
-  if (badArch.length)
-    problems.push(`${where}: unknown build architecture(s) ${badArch.join(", ")} (use x86_64, arm64)`);
-  if (architectures?.length === 0) problems.push(`${where}: "build.architectures" is empty`);
-  const exclude = strings(obj.exclude, "exclude", where, problems);
-  const badGlob = exclude?.filter((g) => g.startsWith("/") || g.includes("\\") || g.includes("\0")) ?? [];
-  if (badGlob.length) problems.push(`${where}: exclude globs must be relative, "/"-separated: ${badGlob.join(", ")}`);
-  if (problems.length) throw new ConfigError(problems);
-  const out: BuildSection = {};
-  if (runtimes) out.runtimes = runtimes;
-  if (architectures) out.architectures = architectures as Architecture[];
-  if (exclude) out.exclude = exclude;
-  return out;
 }
 
 /** The `build` section and the top-level runtimes/architectures of a layer.json text (already checked by layer-config). */

@@ -68,6 +68,23 @@ export interface TargetSummary {
   error?: string;
 }
 
+/** A target's summary before anything happened to it: nothing uploaded, skipped or warned about. */
+export function emptyTargetSummary(name: string, path: string, build: BuildSummary | null): TargetSummary {
+  return {
+    name,
+    path,
+    key: null,
+    files: 0,
+    bytes: 0,
+    unzippedBytes: null,
+    sha256: null,
+    skipped: false,
+    reason: null,
+    warnings: [],
+    build,
+  };
+}
+
 export interface BuiltFolderContext {
   config: SyncConfig;
   resolved: { commit: string; ref: string };
@@ -201,19 +218,7 @@ export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSu
       });
   const out: TargetSummary[] = [];
   for (const target of plan.targets) {
-    const summary: TargetSummary = {
-      name: target.package,
-      path: ctx.spec.path,
-      key: null,
-      files: 0,
-      bytes: 0,
-      unzippedBytes: null,
-      sha256: null,
-      skipped: false,
-      reason: null,
-      warnings: [],
-      build: null,
-    };
+    const summary = emptyTargetSummary(target.package, ctx.spec.path, null);
     out.push(summary);
     try {
       await syncTarget(ctx, plan, target, files, builder, { ...layerJson }, summary);

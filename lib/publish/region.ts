@@ -29,7 +29,7 @@ import type { ShareTargets } from "./organizations.ts";
 import { namedVersions, readStringParameter, ssmParameterArn, writeLayerArnParameter } from "./parameters.ts";
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
 import { deleteVersions, planRetention } from "./retention.ts";
-import { ensureResourceShare, resourceShareName } from "./share.ts";
+import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
 import { checkBucketRegion, stageArtifact } from "./stage.ts";
 
 /** The clients of one Region. Organizations is global and stays with the home clients. */
@@ -43,15 +43,8 @@ export interface RegionClients {
 /** Makes (or reuses) the clients of a Region other than the home one. */
 export type RegionClientFactory = (region: string) => RegionClients;
 
-export interface PackageShareSummary {
-  arn: string;
-  name: string;
-  principals: string[];
-  resources: string[];
-  created: boolean;
-  associated: string[];
-  disassociated: string[];
-}
+/** A package's resource share in a summary: what `ensureResourceShare` did, its warnings reported apart. */
+export type PackageShareSummary = Omit<ShareResult, "warnings">;
 
 export type PublishReason = "unchanged" | "resumed" | "duplicate";
 

@@ -61,14 +61,9 @@ function sharingConfigured(config: PublishConfig): boolean {
   return l.shareOrganizationId !== undefined || l.shareOuIds.length > 0 || l.shareAccountIds.length > 0;
 }
 
-async function regionStatus(
-  config: PublishConfig,
-  pkg: string,
-  artifact: { contentSha256: string | null },
-  region: string,
-  clients: RegionClients,
-): Promise<RegionStatus> {
-  const out: RegionStatus = {
+/** A Region's status before anything was read: no version, parameter or share, no problem yet. */
+function unread(region: string): RegionStatus {
+  return {
     region,
     version: null,
     layerVersionArn: null,
@@ -78,6 +73,16 @@ async function regionStatus(
     outOfStep: false,
     problems: [],
   };
+}
+
+async function regionStatus(
+  config: PublishConfig,
+  pkg: string,
+  artifact: { contentSha256: string | null },
+  region: string,
+  clients: RegionClients,
+): Promise<RegionStatus> {
+  const out = unread(region);
   const layerName = `${config.layer.layerNamePrefix}${pkg}`;
   const arnName = layerArnParameter(config.artifacts.parameterPrefix, pkg);
   if (artifact.contentSha256 === null)
@@ -139,17 +144,8 @@ export async function readStatus(
     const statuses = await mapLimit(regions, 4, async (region) => {
       const clients = clientsOf(region);
       if (!clients) {
-        return {
-          region,
-          version: null,
-          layerVersionArn: null,
-          parameterMatches: false,
-          principals: [],
-          shared: false,
-          outOfStep: true,
-          problems: ["could not be read"],
-          error: `no AWS clients for ${region}`,
-        } satisfies RegionStatus;
+        const error = `no AWS clients for ${region}`;
+        return { ...unread(region), outOfStep: true, problems: ["could not be read"], error } satisfies RegionStatus;
       }
       return regionStatus(config, pkg, artifact, region, clients);
     });

@@ -2,10 +2,19 @@
  * A folder's optional `layer.json`: per-package overrides of the publish settings (`runtimes`,
  * `architectures`, `description`, `license`). The sync validates it and carries it to the publish step in
  * the artifact's S3 metadata (`layer-config`, base64url JSON), so publishing never needs the repository.
- * A `build` section (dependency-manifest builds) is validated by `build/plan.ts` and never carried along.
+ * A `build` section (dependency-manifest builds) is validated here too, so a sync reports every problem of
+ * the file at once, read by `build/plan.ts` and never carried along.
  */
-import { parseBuildSection } from "../build/plan.ts";
 import { ConfigError, describeError } from "./errors.ts";
+
+export type Architecture = "x86_64" | "arm64";
+
+/** The validated `build` section of `layer.json`. */
+export interface BuildSection {
+  runtimes?: string[];
+  architectures?: Architecture[];
+  exclude?: string[];
+}
 
 export interface LayerOverrides {
   runtimes?: string[];
@@ -17,6 +26,7 @@ export interface LayerOverrides {
 const RUNTIME =
   /^(nodejs\d+\.x|python3\.\d+|java\d+(\.al2(023)?)?|ruby\d+\.\d+|dotnet\d+|dotnetcore\d+\.\d+|provided(\.al2(023)?)?|go1\.x)$/;
 const KEYS = new Set(["runtimes", "architectures", "description", "license", "build"]);
+const BUILD_KEYS = new Set(["runtimes", "architectures", "exclude"]);
 
 function stringList(value: unknown, field: string, where: string, problems: string[]): string[] | undefined {
   if (value === undefined) return undefined;
@@ -25,6 +35,44 @@ function stringList(value: unknown, field: string, where: string, problems: stri
     return undefined;
   }
   return value as string[];
+}
+
+function strings(value: unknown, field: string, where: string, problems: string[]): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string" || v === "")) {
+    problems.push(`${where}: "build.${field}" must be an array of non-empty strings`);
+    return undefined;
+  }
+  if (new Set(value).size !== value.length) problems.push(`${where}: "build.${field}" repeats an entry`);
+  return [...new Set(value as string[])];
+}
+
+/** Validate a `build` section (the value of `layer.json`'s `build` key); `where` names the file. */
+export function parseBuildSection(raw: unknown, where: string): BuildSection {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${where}: "build" must be an object with runtimes, architectures or exclude`);
+  }
+  const obj = raw as Record<string, unknown>;
+  const problems: string[] = [];
+  const unknown = Object.keys(obj).filter((k) => !BUILD_KEYS.has(k));
+  if (unknown.length)
+    problems.push(`${where}: "build" has unknown field(s) ${unknown.map((k) => `"${k}"`).join(", ")}`);
+  const runtimes = strings(obj.runtimes, "runtimes", where, problems);
+  if (runtimes?.length === 0) problems.push(`${where}: "build.runtimes" is empty; name at least one runtime`);
+  const architectures = strings(obj.architectures, "architectures", where, problems);
+  const badArch = architectures?.filter((a) => a !== "x86_64" && a !== "arm64") ?? [];
+  if (badArch.length)
+    problems.push(`${where}: unknown build architecture(s) ${badArch.join(", ")} (use x86_64, arm64)`);
+  if (architectures?.length === 0) problems.push(`${where}: "build.architectures" is empty`);
+  const exclude = strings(obj.exclude, "exclude", where, problems);
+  const badGlob = exclude?.filter((g) => g.startsWith("/") || g.includes("\\") || g.includes("\0")) ?? [];
+  if (badGlob.length) problems.push(`${where}: exclude globs must be relative, "/"-separated: ${badGlob.join(", ")}`);
+  if (problems.length) throw new ConfigError(problems);
+  const out: BuildSection = {};
+  if (runtimes) out.runtimes = runtimes;
+  if (architectures) out.architectures = architectures as Architecture[];
+  if (exclude) out.exclude = exclude;
+  return out;
 }
 
 /** Parse and validate `layer.json` text; `where` names the file in messages. */

@@ -2,8 +2,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SourceError } from "../../lib/shared/errors.ts";
+import { readAll } from "../../lib/shared/streams.ts";
 import { HttpClient } from "../../lib/sync/http/client.ts";
-import { collect } from "../../lib/sync/sources/common.ts";
 
 // declares 100 bytes, then trickles one byte every 100 ms: never idle long enough for the inactivity timeout
 let server: Server;
@@ -49,7 +49,7 @@ describe("a server that trickles its body", () => {
     });
     const started = Date.now();
     const error = await http
-      .send({ url: `${origin}/slow`, what: "trickle" }, (res) => collect(res.body))
+      .send({ url: `${origin}/slow`, what: "trickle" }, (res) => readAll(res.body))
       .catch((e: unknown) => e);
     const took = Date.now() - started;
     await http.close();

@@ -8,8 +8,8 @@ import {
   SourceError,
   SourceNotFoundError,
 } from "../../lib/shared/errors.ts";
+import { readAll } from "../../lib/shared/streams.ts";
 import { HttpClient, type HttpClientOptions } from "../../lib/sync/http/client.ts";
-import { collect } from "../../lib/sync/sources/common.ts";
 
 type Route = (req: IncomingMessage, res: ServerResponse, hit: number) => void;
 const routes = new Map<string, Route>();
@@ -126,7 +126,7 @@ describe("HttpClient", () => {
     routes.set("/blob?token=xyz", (_q, res) => res.writeHead(200).end("bytes"));
     const http = client();
     const body = await http.send({ url: `${api.origin}/download`, what: "dl" }, async (res) =>
-      (await collect(res.body)).toString(),
+      (await readAll(res.body)).toString(),
     );
     expect(body).toBe("bytes");
     expect(seen.map((s) => [s.host, s.authorization])).toEqual([
@@ -145,7 +145,7 @@ describe("HttpClient", () => {
       } else res.writeHead(200).end("complete");
     });
     const body = await client().send({ url: `${api.origin}/reset`, what: "reset" }, async (res) =>
-      (await collect(res.body)).toString(),
+      (await readAll(res.body)).toString(),
     );
     expect(body).toBe("complete");
     expect(hits.get("/reset")).toBe(2);

@@ -1,38 +1,27 @@
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { handler } from "../../handlers/sync.ts";
 import { RunDeadline } from "../../lib/shared/deadline.ts";
 import { blobSha } from "../fixtures/repo.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
+import { uniqueName } from "../support/aws.ts";
 import {
-  awsScope,
   branch,
   keysUnder,
   onlyPackage,
   type Provider,
   pointerOf,
   runCore,
-  type Sources,
   sourceEnv,
-  startSources,
   tokenFor,
   touch,
+  useSources,
 } from "./harness.ts";
 import { scan, watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
-const s3 = new S3Client({});
-const ssm = new SSMClient({});
-let sources: Sources;
-let bucket: string;
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-deadline"));
-});
-afterAll(() => sources.close());
+const sources = useSources({ bucket: "rel-deadline" });
+const { s3, ssm } = sources;
 
 /** A fake Lambda context whose remaining time is `ms` when the handler asks. */
 function contextWith(ms: number): Context {
@@ -50,8 +39,6 @@ const saved = { ...process.env };
 afterEach(() => {
   for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
   Object.assign(process.env, saved);
-  sources.bb.clearFaults();
-  sources.gh.clearFaults();
 });
 
 describe("a sync handler run that cannot finish before the function's remaining time", () => {
@@ -67,7 +54,7 @@ describe("a sync handler run that cannot finish before the function's remaining 
         SOURCE_PATHS: "layers/data",
         SOURCE_STRATEGY: "walk",
         SOURCE_MAX_RETRIES: "0",
-        ARTIFACT_BUCKET: bucket,
+        ARTIFACT_BUCKET: sources.bucket,
         ARTIFACT_PREFIX: artifactPrefix,
         PARAMETER_PREFIX: prefix,
         POWERTOOLS_DEV: "true",
@@ -76,7 +63,7 @@ describe("a sync handler run that cannot finish before the function's remaining 
       await handler({}, contextWith(900_000));
       const before = await pointerOf(ssm, prefix, "data");
       expect(before).toMatch(/data-\d{8}T\d{6}Z-[0-9a-f]{7}\.zip$/);
-      const objects = await keysUnder(s3, bucket, artifactPrefix);
+      const objects = await keysUnder(s3, sources.bucket, artifactPrefix);
 
       // a new commit, whose 96 KiB file the source sends one byte every 50 ms (never idle, so no timeout)
       touch(sources.repo, ref, "layers/data");
@@ -110,7 +97,7 @@ describe("a sync handler run that cannot finish before the function's remaining 
         expect.objectContaining({ name: "data", error: expect.stringMatching(/was cut at the run's deadline/) }),
       ]);
       expect(await pointerOf(ssm, prefix, "data")).toBe(before);
-      expect(await keysUnder(s3, bucket, artifactPrefix)).toEqual(objects);
+      expect(await keysUnder(s3, sources.bucket, artifactPrefix)).toEqual(objects);
     });
   }
 });
@@ -132,7 +119,7 @@ class DeadlineAt extends RunDeadline {
 
 describe("the sync core at its deadline", () => {
   it("starts no upload once the deadline has passed, and says which package was cut", async () => {
-    const aws = awsScope(s3, ssm, bucket);
+    const aws = sources.scope();
     const run = await runCore(sources, {
       provider: "bitbucket",
       paths: ["layers/data"],
@@ -142,12 +129,12 @@ describe("the sync core at its deadline", () => {
     expect(onlyPackage(run).error).toMatch(
       /^uploading package "data" was cut at the run's deadline .* \(a test deadline\)/,
     );
-    expect(await keysUnder(s3, bucket, aws.artifactPrefix)).toEqual([]);
+    expect(await keysUnder(s3, sources.bucket, aws.artifactPrefix)).toEqual([]);
     expect(await pointerOf(ssm, aws.prefix, "data")).toBeUndefined();
   });
 
   it("writes no pointer once the deadline has passed, even for an artifact it uploaded", async () => {
-    const aws = awsScope(s3, ssm, bucket);
+    const aws = sources.scope();
     const run = await runCore(sources, {
       provider: "bitbucket",
       paths: ["layers/data"],
@@ -155,7 +142,7 @@ describe("the sync core at its deadline", () => {
       deadline: new DeadlineAt(/^pointing/),
     });
     expect(onlyPackage(run).error).toMatch(/^pointing package "data" at \S+\.zip was cut at the run's deadline/);
-    expect(await keysUnder(s3, bucket, aws.artifactPrefix)).toHaveLength(1);
+    expect(await keysUnder(s3, sources.bucket, aws.artifactPrefix)).toHaveLength(1);
     expect(await pointerOf(ssm, aws.prefix, "data")).toBeUndefined();
   });
 });

@@ -1,41 +1,16 @@
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keyTime } from "../../lib/sync/artifacts/pointer.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
-import {
-  awsScope,
-  branch,
-  minute,
-  onlyPackage,
-  pointerOf,
-  runCore,
-  type Sources,
-  startSources,
-  touch,
-} from "./harness.ts";
+import { branch, minute, onlyPackage, pointerOf, runCore, touch, useSources } from "./harness.ts";
 import { watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
-const s3 = new S3Client({});
-const ssm = new SSMClient({});
-let sources: Sources;
-let bucket: string;
-
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-clock"));
-});
-afterAll(async () => {
-  await sources.close();
-  s3.destroy();
-  ssm.destroy();
-});
+const sources = useSources({ bucket: "rel-clock" });
+const { ssm } = sources;
 
 describe("a run on a machine whose clock is 3 years ahead", () => {
   it("does not let later correct runs exit 0 with the pointer left on the old commit's artifact", async () => {
-    const scope = awsScope(s3, ssm, bucket);
+    const scope = sources.scope();
     const ref = branch(sources.repo, "clock");
     const ahead = new Date(minute(0).getTime() + 3 * 365 * 86_400_000);
     const wrong = await runCore(sources, {

@@ -1,9 +1,9 @@
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type PublishRequest, type PublishSummary, runPublish } from "../../lib/publish/publish.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
+import { uniqueName } from "../support/aws.ts";
 import {
   parameterOf,
   publishConfig,
@@ -18,46 +18,26 @@ import { expectZipMatchesTree } from "../support/zip.ts";
 import { injectFault, recordAttempts, recordCommands, serviceError } from "./aws-faults.ts";
 import {
   type AwsScope,
-  awsScope,
   branch,
   keysUnder,
   minute,
   onlyPackage,
   pointerOf,
   runCore,
-  type Sources,
-  startSources,
   touch,
+  useSources,
 } from "./harness.ts";
 import { scan, watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
-const admin = { s3: new S3Client({}), ssm: new SSMClient({}), lambda: new LambdaClient({}) };
+const sources = useSources({ bucket: "rel-aws" });
+const admin = { s3: sources.s3, ssm: sources.ssm, lambda: sources.own(new LambdaClient({})) };
 const OUTSIDE_ACCOUNT = "111122223333";
-let sources: Sources;
-let bucket: string;
-const open: { destroy(): void }[] = [];
-
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-aws"));
-});
-
-afterEach(() => {
-  for (const c of open.splice(0)) c.destroy();
-});
-
-afterAll(async () => {
-  await sources.close();
-  for (const client of Object.values(admin)) client.destroy();
-});
 
 /** Fresh S3 and SSM clients for one run, so faults injected into them affect that run only. */
 function syncClients(): { s3: S3Client; ssm: SSMClient } {
-  const c = { s3: new S3Client({}), ssm: new SSMClient({}) };
-  open.push(c.s3, c.ssm);
-  return c;
+  return { s3: sources.perTest(new S3Client({})), ssm: sources.perTest(new SSMClient({})) };
 }
 
 function scoped(scope: AwsScope, clients: { s3: S3Client; ssm: SSMClient }): AwsScope {
@@ -66,14 +46,14 @@ function scoped(scope: AwsScope, clients: { s3: S3Client; ssm: SSMClient }): Aws
 
 /** The artifact at `key` holds exactly `layers/tools` at the head of `ref`, read back by independent readers. */
 async function expectToolsAt(key: string, ref: string): Promise<void> {
-  const body = await admin.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const body = await admin.s3.send(new GetObjectCommand({ Bucket: sources.bucket, Key: key }));
   const zip = Buffer.from((await body.Body?.transformToByteArray()) ?? new Uint8Array());
   await expectZipMatchesTree(zip, sources.repo.head(ref), "layers/tools");
 }
 
 /** `layers/tools` synced at minute 0 with healthy clients, then changed by a new commit on its branch. */
 async function lastGood(): Promise<{ scope: AwsScope; ref: string; goodKey: string; keysBefore: string[] }> {
-  const scope = awsScope(admin.s3, admin.ssm, bucket);
+  const scope = sources.scope();
   const ref = branch(sources.repo, "aws");
   const first = await runCore(sources, {
     provider: "bitbucket",
@@ -86,7 +66,12 @@ async function lastGood(): Promise<{ scope: AwsScope; ref: string; goodKey: stri
   expect(good.error).toBeUndefined();
   await expectToolsAt(good.key ?? "", ref);
   touch(sources.repo, ref, "layers/tools");
-  return { scope, ref, goodKey: good.key ?? "", keysBefore: await keysUnder(admin.s3, bucket, scope.artifactPrefix) };
+  return {
+    scope,
+    ref,
+    goodKey: good.key ?? "",
+    keysBefore: await keysUnder(admin.s3, sources.bucket, scope.artifactPrefix),
+  };
 }
 
 describe("sync: an S3 upload that fails", () => {
@@ -108,16 +93,16 @@ describe("sync: an S3 upload that fails", () => {
     const p = onlyPackage(run);
     expect(p.error).toMatch(
       new RegExp(
-        `^uploading s3://${bucket}/${s.scope.artifactPrefix}tools/tools-20261121T100100Z-[0-9a-f]{7}\\.zip failed \\(AccessDenied\\): Access Denied$`,
+        `^uploading s3://${sources.bucket}/${s.scope.artifactPrefix}tools/tools-20261121T100100Z-[0-9a-f]{7}\\.zip failed \\(AccessDenied\\): Access Denied$`,
       ),
     );
     expect(ssmCommands).not.toContain("PutParameterCommand");
     expect(await pointerOf(admin.ssm, s.scope.prefix, "tools")).toBe(s.goodKey);
-    expect(await keysUnder(admin.s3, bucket, s.scope.artifactPrefix)).toEqual(s.keysBefore);
+    expect(await keysUnder(admin.s3, sources.bucket, s.scope.artifactPrefix)).toEqual(s.keysBefore);
   });
 
   it("creates no pointer at all for a package that never had one", async () => {
-    const scope = awsScope(admin.s3, admin.ssm, bucket);
+    const scope = sources.scope();
     const clients = syncClients();
     const attempts = recordAttempts(clients.s3);
     injectFault(clients.s3, {
@@ -134,7 +119,7 @@ describe("sync: an S3 upload that fails", () => {
     // the SDK retried the 500 (three attempts in all) before giving up
     expect(attempts.filter((c) => c === "PutObjectCommand")).toHaveLength(3);
     expect(await pointerOf(admin.ssm, scope.prefix, "tools")).toBeUndefined();
-    expect(await keysUnder(admin.s3, bucket, scope.artifactPrefix)).toEqual([]);
+    expect(await keysUnder(admin.s3, sources.bucket, scope.artifactPrefix)).toEqual([]);
   });
 });
 
@@ -159,8 +144,8 @@ describe("sync: an SSM pointer write that fails", () => {
     );
     expect(await pointerOf(admin.ssm, s.scope.prefix, "tools")).toBe(s.goodKey);
     const orphan = p.key ?? "";
-    expect(await keysUnder(admin.s3, bucket, s.scope.artifactPrefix)).toEqual([...s.keysBefore, orphan].sort());
-    const head = await admin.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: orphan }));
+    expect(await keysUnder(admin.s3, sources.bucket, s.scope.artifactPrefix)).toEqual([...s.keysBefore, orphan].sort());
+    const head = await admin.s3.send(new HeadObjectCommand({ Bucket: sources.bucket, Key: orphan }));
     expect(head.Metadata?.["content-sha256"]).toBe(p.sha256);
     await expectToolsAt(orphan, s.ref);
 
@@ -225,17 +210,15 @@ describe("sync: AWS throttling", () => {
 const request = (pkg: string): PublishRequest => ({ kind: "packages", packages: [pkg], trigger: "manual" });
 
 function publishClients(): RecordedClients {
-  const c = recordedClients();
-  open.push(c);
-  return c;
+  return sources.perTest(recordedClients());
 }
 
 async function publishScenario(content: string) {
   const prefix = `/${uniqueName("relpub")}`;
   const pkg = uniqueName("py");
-  const artifact = await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg, content });
+  const artifact = await putArtifact(admin, { bucket: sources.bucket, parameterPrefix: prefix, pkg, content });
   const config = publishConfig({
-    ARTIFACT_BUCKET: bucket,
+    ARTIFACT_BUCKET: sources.bucket,
     PARAMETER_PREFIX: prefix,
     SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
   });
@@ -272,7 +255,7 @@ describe("publish: a PublishLayerVersion that fails", () => {
     });
     const broken = await publish(n.config, n.pkg, failing);
     expect(broken.error).toBe(
-      `lambda:PublishLayerVersion on layer ${n.pkg} from s3://${bucket}/${n.artifact.key} failed (ServiceException: Lambda was unable to complete the request); run again (a run resumes where the last one stopped)`,
+      `lambda:PublishLayerVersion on layer ${n.pkg} from s3://${sources.bucket}/${n.artifact.key} failed (ServiceException: Lambda was unable to complete the request); run again (a run resumes where the last one stopped)`,
     );
     expect(await versionsOf(failing.lambda, n.pkg)).toEqual([]);
     expect(await parameterOf(failing.ssm, n.arnParameter)).toBeUndefined();
@@ -324,7 +307,7 @@ describe("publish: a PublishLayerVersion that fails", () => {
     });
     const broken = await publish(n.config, n.pkg, failing);
     expect(broken.error).toBe(
-      `lambda:PublishLayerVersion on layer ${n.pkg} from s3://${bucket}/${n.artifact.key} failed (RequestAborted: the connection was closed before the response); run again (a run resumes where the last one stopped)`,
+      `lambda:PublishLayerVersion on layer ${n.pkg} from s3://${sources.bucket}/${n.artifact.key} failed (RequestAborted: the connection was closed before the response); run again (a run resumes where the last one stopped)`,
     );
     expect(await parameterOf(admin.ssm, n.arnParameter)).toBeUndefined();
     expect((await versionsOf(admin.lambda, n.pkg)).map((v) => v.version)).toEqual([1]); // it did land

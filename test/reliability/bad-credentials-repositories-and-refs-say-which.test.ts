@@ -1,13 +1,12 @@
 import { join } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
-import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { awsClients } from "../../handlers/runtime.ts";
 import { handler as syncHandler } from "../../handlers/sync.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
+import { uniqueName } from "../support/aws.ts";
 import { recordCommands } from "./aws-faults.ts";
-import { type CliRun, keysUnder, on, type Provider, runCli, type Sources, sourceEnv, startSources } from "./harness.ts";
+import { type CliRun, keysUnder, on, type Provider, runCli, sourceEnv, useSources } from "./harness.ts";
 import {
   BITBUCKET_API_USER,
   BITBUCKET_BASIC_TOKEN,
@@ -20,27 +19,9 @@ import {
 
 watchSecrets();
 
-const s3 = new S3Client({});
-const ssm = new SSMClient({});
-let sources: Sources;
-let bucket: string;
+const sources = useSources({ bucket: "rel-creds" });
+const { s3, ssm } = sources;
 let run = 0;
-
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-creds"));
-});
-
-afterEach(() => {
-  sources.bb.clearFaults();
-  sources.gh.clearFaults();
-});
-
-afterAll(async () => {
-  await sources.close();
-  s3.destroy();
-  ssm.destroy();
-});
 
 const tokenOf = (p: Provider) => (p === "github" ? GITHUB_TOKEN : BITBUCKET_TOKEN);
 
@@ -187,10 +168,20 @@ describe("the token parameter", () => {
     const prefix = `/${uniqueName("reltokp")}`;
     const artifactPrefix = `${uniqueName("art")}/`;
     const r = await runCli(
-      ["sync", "--token-parameter", name, "--bucket", bucket, "--prefix", artifactPrefix, "--parameter-prefix", prefix],
+      [
+        "sync",
+        "--token-parameter",
+        name,
+        "--bucket",
+        sources.bucket,
+        "--prefix",
+        artifactPrefix,
+        "--parameter-prefix",
+        prefix,
+      ],
       { ...sourceEnv(sources, "bitbucket"), SOURCE_PATHS: "layers/tools", SOURCE_REF: "main" },
     );
-    expect(await keysUnder(s3, bucket, artifactPrefix)).toEqual([]);
+    expect(await keysUnder(s3, sources.bucket, artifactPrefix)).toEqual([]);
     return { name, r };
   }
 
@@ -239,7 +230,7 @@ describe("the sync handler with a bad token parameter", () => {
       ...sourceEnv(sources, "bitbucket"),
       SOURCE_PATHS: "layers/tools",
       TOKEN_PARAMETER_NAME: name,
-      ARTIFACT_BUCKET: bucket,
+      ARTIFACT_BUCKET: sources.bucket,
       PARAMETER_PREFIX: `/${uniqueName("relh")}`,
       POWERTOOLS_DEV: "true",
     });

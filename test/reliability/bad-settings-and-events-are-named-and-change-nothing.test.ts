@@ -7,24 +7,19 @@ import { awsClients, publishClients } from "../../handlers/runtime.ts";
 import { handler as syncHandler } from "../../handlers/sync.ts";
 import { SETTINGS } from "../../lib/shared/config.ts";
 import { recordCommands } from "./aws-faults.ts";
-import { type CliRun, runCli, type Sources, sourceEnv, startSources } from "./harness.ts";
+import { type CliRun, runCli, sourceEnv, useSources } from "./harness.ts";
 import { BITBUCKET_TOKEN, scan, watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
-let sources: Sources;
 const sent: string[][] = [];
-
-beforeAll(async () => {
-  sources = await startSources();
-  // every AWS client the handlers could use records what it sends: a rejected event or setting sends nothing
-  sent.push(recordCommands(awsClients().s3), recordCommands(awsClients().ssm), recordCommands(awsClients().events));
-  const p = publishClients();
-  sent.push(recordCommands(p.lambda), recordCommands(p.ram), recordCommands(p.organizations));
-});
-
-afterAll(async () => {
-  await sources.close();
+const sources = useSources({
+  setup: () => {
+    // every AWS client the handlers could use records what it sends: a rejected event or setting sends nothing
+    sent.push(recordCommands(awsClients().s3), recordCommands(awsClients().ssm), recordCommands(awsClients().events));
+    const p = publishClients();
+    sent.push(recordCommands(p.lambda), recordCommands(p.ram), recordCommands(p.organizations));
+  },
 });
 
 function nothingSent(): void {

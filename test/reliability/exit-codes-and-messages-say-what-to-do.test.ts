@@ -1,39 +1,20 @@
 import { join } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { handler as publishHandler } from "../../handlers/publish.ts";
 import { publishClients } from "../../handlers/runtime.ts";
 import { handler as syncHandler } from "../../handlers/sync.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
+import { uniqueName } from "../support/aws.ts";
 import { putArtifact } from "../support/publish-fixtures.ts";
 import { injectFault, serviceError } from "./aws-faults.ts";
-import { type CliRun, on, pointerOf, runCli, type Sources, sourceEnv, startSources } from "./harness.ts";
+import { type CliRun, on, pointerOf, runCli, sourceEnv, useSources } from "./harness.ts";
 import { BITBUCKET_TOKEN, scan, watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
-const s3 = new S3Client({});
-const ssm = new SSMClient({});
-let sources: Sources;
-let bucket: string;
+const sources = useSources({ bucket: "rel-exit" });
+const { s3, ssm } = sources;
 let run = 0;
-
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-exit"));
-});
-
-afterEach(() => {
-  sources.bb.clearFaults();
-});
-
-afterAll(async () => {
-  await sources.close();
-  s3.destroy();
-  ssm.destroy();
-});
 
 const head = () => sources.repo.head().sha;
 const BLOB = /\/src\/[0-9a-f]{40}\/layers\/data\/blob\.bin$/;
@@ -108,7 +89,10 @@ describe("the CLI's exit codes", () => {
 
   it("1 when publishing a package failed: one line saying what to run", async () => {
     const prefix = `/${uniqueName("relexit")}`;
-    const r = await runCli(["publish", "--package", "absent", "--bucket", bucket, "--parameter-prefix", prefix], {});
+    const r = await runCli(
+      ["publish", "--package", "absent", "--bucket", sources.bucket, "--parameter-prefix", prefix],
+      {},
+    );
     expect(r.code).toBe(1);
     expect(oneLine(r)).toBe(
       `layer-sync: 1 of 1 package(s) failed to publish: absent: nothing to publish: parameter ${prefix}/absent/artifact-key does not exist; run \`layer-sync sync\` for this package first, or check PARAMETER_PREFIX`,
@@ -151,7 +135,7 @@ describe("the handlers' errors", () => {
       SOURCE_PATHS: "layers/data,layers/tools",
       SOURCE_STRATEGY: "walk",
       SOURCE_MAX_RETRIES: "0",
-      ARTIFACT_BUCKET: bucket,
+      ARTIFACT_BUCKET: sources.bucket,
       ARTIFACT_PREFIX: `${uniqueName("art")}/`,
       PARAMETER_PREFIX: prefix,
       POWERTOOLS_DEV: "true",
@@ -198,7 +182,10 @@ describe("the handlers' errors", () => {
   it("publish: an access denial names the IAM action and resource to grant", async () => {
     setEnv();
     const pkg = uniqueName("relexitpkg");
-    const artifact = await putArtifact({ s3, ssm }, { bucket, parameterPrefix: prefix, pkg, content: "denied" });
+    const artifact = await putArtifact(
+      { s3, ssm },
+      { bucket: sources.bucket, parameterPrefix: prefix, pkg, content: "denied" },
+    );
     injectFault(publishClients().lambda, {
       command: "PublishLayerVersionCommand",
       error: () =>
@@ -210,7 +197,7 @@ describe("the handlers' errors", () => {
       times: 1,
     });
     const error = await thrown(publishHandler({ package: pkg }, context));
-    const where = `layer ${pkg} from s3://${bucket}/${artifact.key}`;
+    const where = `layer ${pkg} from s3://${sources.bucket}/${artifact.key}`;
     expect(error.message).toBe(
       `1 of 1 package(s) failed to publish: ${pkg}: lambda:PublishLayerVersion on ${where} failed (AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/layer-sync/x is not authorized to perform: lambda:PublishLayerVersion); grant lambda:PublishLayerVersion on ${where} to the role that runs layer-sync`,
     );

@@ -1,5 +1,6 @@
 /**
- * Shared plumbing for the reliability suite: the Bitbucket and GitHub emulators over one fixture repository,
+ * Shared plumbing for the reliability suite: `useSources()` (the hooks every file shares: the Bitbucket and
+ * GitHub emulators over one fixture repository, the file's bucket and clients, faults cleared after each test),
  * a runner for the sync core (real config loader, real adapters and HTTP client, real S3 and SSM clients on
  * moto) whose retry back-off is recorded instead of slept, a runner for the CLI, and readers for what ended up
  * in S3 and SSM. Everything a runner captures goes through `scan()` (see `secrets.ts`).
@@ -8,9 +9,10 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { GetParameterCommand, GetParameterHistoryCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { GetParameterCommand, GetParameterHistoryCommand, SSMClient } from "@aws-sdk/client-ssm";
 import * as tar from "tar-stream";
+import { afterAll, afterEach, beforeAll } from "vitest";
 import { main } from "../../cli/main.ts";
 import { type Flags, loadSyncConfig } from "../../lib/shared/config.ts";
 import type { RunDeadline } from "../../lib/shared/deadline.ts";
@@ -22,7 +24,7 @@ import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bit
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import type { FaultTarget } from "../emulators/server.ts";
 import { type FixtureRepo, pseudoRandomBytes, standardRepo } from "../fixtures/repo.ts";
-import { uniqueName } from "../support/aws.ts";
+import { createBucket, uniqueName } from "../support/aws.ts";
 import { captureIo, readZip } from "../support/zip.ts";
 import { BITBUCKET_API_SECRET, BITBUCKET_API_USER, BITBUCKET_TOKEN, GITHUB_TOKEN, scan } from "./secrets.ts";
 
@@ -64,6 +66,102 @@ export async function startSources(
       await Promise.all([bb.close(), gh.close()]);
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+interface Destroyable {
+  destroy(): void;
+}
+
+/** A file's emulators and AWS clients, started and stopped by the hooks `useSources()` registers. */
+export interface SourcesFixture extends Sources {
+  /** The file's own bucket (only when `useSources` was given a `bucket` label). */
+  readonly bucket: string;
+  /** S3 and SSM clients for the file, destroyed after its last test. */
+  readonly s3: S3Client;
+  readonly ssm: SSMClient;
+  /** A fresh scope (own prefixes) in the file's bucket, read and written with the file's clients. */
+  scope(): AwsScope;
+  /** Destroys `client` after the file's last test. */
+  own<T extends Destroyable>(client: T): T;
+  /** Destroys `client` after the current test (for clients a test injects faults into). */
+  perTest<T extends Destroyable>(client: T): T;
+  /** The emulator that serves `provider`. */
+  emulator(provider: Provider): BitbucketEmulator | GitHubEmulator;
+}
+
+export interface UseSourcesOptions {
+  /** Create a bucket for the file, named from this label. */
+  bucket?: string;
+  /** Options for the Bitbucket emulator. */
+  bitbucket?: Partial<Parameters<typeof startBitbucketEmulator>[0]>;
+  /** Runs once after the emulators started (e.g. commits the file's own folders). */
+  setup?: (sources: Sources) => void | Promise<void>;
+}
+
+/**
+ * Registers the hooks every reliability file needs: before all tests, start the emulators (and create the
+ * bucket, then run `setup`); after each test, clear the emulators' faults and destroy per-test clients; after
+ * all, stop the emulators and destroy the clients. The returned object is usable once the tests run.
+ */
+export function useSources(options: UseSourcesOptions = {}): SourcesFixture {
+  let started: Sources | undefined;
+  let bucket: string | undefined;
+  const owned: Destroyable[] = [];
+  const perTest: Destroyable[] = [];
+  const live = (): Sources => {
+    if (!started) throw new Error("useSources: the emulators start in beforeAll; use them inside a test or hook");
+    return started;
+  };
+  const own = <T extends Destroyable>(client: T): T => {
+    owned.push(client);
+    return client;
+  };
+  const s3 = own(new S3Client({}));
+  const ssm = own(new SSMClient({}));
+  beforeAll(async () => {
+    started = await startSources(options.bitbucket ? { bitbucket: options.bitbucket } : {});
+    if (options.bucket !== undefined) bucket = await createBucket(uniqueName(options.bucket));
+    await options.setup?.(started);
+  });
+  afterEach(() => {
+    started?.bb.clearFaults();
+    started?.gh.clearFaults();
+    for (const client of perTest.splice(0)) client.destroy();
+  });
+  afterAll(async () => {
+    await started?.close();
+    for (const client of owned.splice(0)) client.destroy();
+  });
+  return {
+    get repo() {
+      return live().repo;
+    },
+    get bb() {
+      return live().bb;
+    },
+    get gh() {
+      return live().gh;
+    },
+    get dir() {
+      return live().dir;
+    },
+    close: () => live().close(),
+    get bucket() {
+      if (bucket === undefined) throw new Error("useSources: no bucket was asked for (pass { bucket: label })");
+      return bucket;
+    },
+    s3,
+    ssm,
+    scope() {
+      return awsScope(s3, ssm, this.bucket);
+    },
+    own,
+    perTest(client) {
+      perTest.push(client);
+      return client;
+    },
+    emulator: (provider) => (provider === "bitbucket" ? live().bb : live().gh),
   };
 }
 

@@ -1,13 +1,9 @@
 import { readdir } from "node:fs/promises";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { DEFAULTS } from "../../lib/shared/config.ts";
 import type { FaultRule } from "../emulators/server.ts";
 import { blobSha, lfsPointer } from "../fixtures/repo.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
 import {
-  awsScope,
   branch,
   type CoreOptions,
   type CoreRun,
@@ -16,49 +12,30 @@ import {
   type Provider,
   pointerOf,
   runCore,
-  type Sources,
-  startSources,
   type TarSpec,
   tarball,
+  useSources,
 } from "./harness.ts";
 import { watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
-const s3 = new S3Client({});
-const ssm = new SSMClient({});
-let sources: Sources;
-let bucket: string;
 let chainRef: string;
-
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-hostile"));
-  chainRef = branch(sources.repo, "links");
-  const link = (target: string) => ({ kind: "symlink" as const, content: Buffer.from(target) });
-  sources.repo.commit(chainRef, {
-    "layers/chain/ok.txt": { kind: "file", content: Buffer.from("ok\n") },
-    "layers/chain/sub/up": link(".."),
-    "layers/chain/escape": link("sub/up/.."),
-    "layers/absolute/ok.txt": { kind: "file", content: Buffer.from("ok\n") },
-    "layers/absolute/passwd": link("/etc/passwd"),
-  });
+const sources = useSources({
+  bucket: "rel-hostile",
+  setup: ({ repo }) => {
+    chainRef = branch(repo, "links");
+    const link = (target: string) => ({ kind: "symlink" as const, content: Buffer.from(target) });
+    repo.commit(chainRef, {
+      "layers/chain/ok.txt": { kind: "file", content: Buffer.from("ok\n") },
+      "layers/chain/sub/up": link(".."),
+      "layers/chain/escape": link("sub/up/.."),
+      "layers/absolute/ok.txt": { kind: "file", content: Buffer.from("ok\n") },
+      "layers/absolute/passwd": link("/etc/passwd"),
+    });
+  },
 });
-
-afterEach(() => {
-  sources.bb.clearFaults();
-  sources.gh.clearFaults();
-});
-
-afterAll(async () => {
-  await sources.close();
-  s3.destroy();
-  ssm.destroy();
-});
-
-function emulator(provider: Provider) {
-  return provider === "bitbucket" ? sources.bb : sources.gh;
-}
+const { s3, ssm } = sources;
 
 async function filesNamed(dir: string, pattern: RegExp): Promise<string[]> {
   const all = await readdir(dir, { recursive: true });
@@ -76,13 +53,13 @@ interface Rejection {
  * file named like the hostile entry anywhere in the scratch directory.
  */
 async function rejected(o: Omit<CoreOptions, "aws" | "paths">, folder: string): Promise<Rejection> {
-  const scope = awsScope(s3, ssm, bucket);
+  const scope = sources.scope();
   const run = await runCore(sources, { ...o, paths: [folder], aws: scope });
   const pkg = folder.split("/").pop() ?? "";
   const message = run.error?.message ?? run.summary?.packages[0]?.error ?? "";
   expect(message, "the run should have been refused").not.toBe("");
   expect(run.summary?.packages[0]?.skipped ?? false).toBe(false);
-  expect(await keysUnder(s3, bucket, scope.artifactPrefix)).toEqual([]);
+  expect(await keysUnder(s3, sources.bucket, scope.artifactPrefix)).toEqual([]);
   expect(await pointerOf(ssm, scope.prefix, pkg)).toBeUndefined();
   expect(await filesNamed(sources.dir, /evil|passwd/)).toEqual([]);
   return { run, message };
@@ -103,7 +80,7 @@ function archiveRoute(provider: Provider): FaultRule["match"] {
 }
 
 async function serveArchive(provider: Provider, extra: TarSpec[]): Promise<void> {
-  emulator(provider).inject({
+  sources.emulator(provider).inject({
     match: archiveRoute(provider),
     fault: {
       kind: "status",

@@ -1,45 +1,31 @@
 import { mkdtemp, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { handler } from "../../handlers/sync.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
-import {
-  keysUnder,
-  type Provider,
-  pointerOf,
-  runCli,
-  type Sources,
-  sourceEnv,
-  startSources,
-  tokenFor,
-} from "./harness.ts";
+import { uniqueName } from "../support/aws.ts";
+import { keysUnder, type Provider, pointerOf, runCli, sourceEnv, tokenFor, useSources } from "./harness.ts";
 import { scan, watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
 const GIB10 = 10 * 1024 ** 3;
-const s3 = new S3Client({});
-const ssm = new SSMClient({});
-let sources: Sources;
-let bucket: string;
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-limits"));
-  // a listing that declares 10 GiB for a file of a few bytes
-  sources.repo.commit("main", {
-    "layers/declared/huge.bin": { kind: "file", content: Buffer.from("tiny\n"), declaredSize: GIB10 },
-  });
-  // large enough that an unread body holds its connection (a small one fits in the socket buffers)
-  sources.repo.commit("main", {
-    "layers/huge/big.bin": { kind: "file", content: pseudoRandomBytes(8 * 1024 * 1024, 7) },
-    "layers/huge/small.txt": { kind: "file", content: Buffer.from("small\n") },
-  });
+const sources = useSources({
+  bucket: "rel-limits",
+  setup: ({ repo }) => {
+    // a listing that declares 10 GiB for a file of a few bytes
+    repo.commit("main", {
+      "layers/declared/huge.bin": { kind: "file", content: Buffer.from("tiny\n"), declaredSize: GIB10 },
+    });
+    // large enough that an unread body holds its connection (a small one fits in the socket buffers)
+    repo.commit("main", {
+      "layers/huge/big.bin": { kind: "file", content: pseudoRandomBytes(8 * 1024 * 1024, 7) },
+      "layers/huge/small.txt": { kind: "file", content: Buffer.from("small\n") },
+    });
+  },
 });
-afterAll(() => sources.close());
+const { s3, ssm } = sources;
 
 /** Fails the test instead of waiting for vitest's timeout when the run never settles. */
 function within<T>(ms: number, run: Promise<T>): Promise<T> {
@@ -148,7 +134,7 @@ describe("the sync handler with a folder over a limit", () => {
       SOURCE_PATHS: folder,
       SOURCE_STRATEGY: strategy,
       SOURCE_MAX_RETRIES: "0",
-      ARTIFACT_BUCKET: bucket,
+      ARTIFACT_BUCKET: sources.bucket,
       ARTIFACT_PREFIX: artifactPrefix,
       PARAMETER_PREFIX: prefix,
       POWERTOOLS_DEV: "true",
@@ -180,7 +166,7 @@ describe("the sync handler with a folder over a limit", () => {
     scan("handler error", error);
     const pkg = folder.split("/").pop() ?? folder;
     expect(await pointerOf(ssm, prefix, pkg)).toBeUndefined();
-    expect(await keysUnder(s3, bucket, artifactPrefix)).toEqual([]);
+    expect(await keysUnder(s3, sources.bucket, artifactPrefix)).toEqual([]);
     return { error, took, pkg };
   }
 

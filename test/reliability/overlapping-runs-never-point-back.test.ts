@@ -1,9 +1,9 @@
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type PublishRequest, runPublish } from "../../lib/publish/publish.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
+import { uniqueName } from "../support/aws.ts";
 import {
   parameterOf,
   publishConfig,
@@ -15,7 +15,6 @@ import {
 import { gate, recordCommands } from "./aws-faults.ts";
 import {
   type AwsScope,
-  awsScope,
   branch,
   type CoreRun,
   minute,
@@ -23,39 +22,19 @@ import {
   pointerHistory,
   pointerOf,
   runCore,
-  type Sources,
-  startSources,
   touch,
+  useSources,
 } from "./harness.ts";
 import { scan, watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
-const admin = { s3: new S3Client({}), ssm: new SSMClient({}), lambda: new LambdaClient({}) };
-let sources: Sources;
-let bucket: string;
-const open: { destroy(): void }[] = [];
-
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-race"));
-});
-
-afterEach(() => {
-  for (const c of open.splice(0)) c.destroy();
-});
-
-afterAll(async () => {
-  await sources.close();
-  for (const client of Object.values(admin)) client.destroy();
-});
+const sources = useSources({ bucket: "rel-race" });
+const admin = { s3: sources.s3, ssm: sources.ssm, lambda: sources.own(new LambdaClient({})) };
 
 /** One run's own clients (so a gate holds that run only), sharing the test's prefixes. */
 function runScope(scope: AwsScope): AwsScope {
-  const s3 = new S3Client({});
-  const ssm = new SSMClient({});
-  open.push(s3, ssm);
-  return { ...scope, s3, ssm };
+  return { ...scope, s3: sources.perTest(new S3Client({})), ssm: sources.perTest(new SSMClient({})) };
 }
 
 function sync(scope: AwsScope, ref: string, at: number): Promise<CoreRun> {
@@ -71,7 +50,7 @@ function keyOf(run: CoreRun): string {
 
 describe("two overlapping syncs of one package", () => {
   it("end on the newer run's artifact when the older run writes the pointer last (it puts the newer key back)", async () => {
-    const shared = awsScope(admin.s3, admin.ssm, bucket);
+    const shared = sources.scope();
     const ref = branch(sources.repo, "race");
     const older = runScope(shared);
     const held = gate(older.ssm, "PutParameterCommand");
@@ -93,7 +72,7 @@ describe("two overlapping syncs of one package", () => {
   });
 
   it("end on the newer run's artifact when the older run reads the pointer after the newer one wrote it (no write at all)", async () => {
-    const shared = awsScope(admin.s3, admin.ssm, bucket);
+    const shared = sources.scope();
     const ref = branch(sources.repo, "race");
     const older = runScope(shared);
     const olderCommands = recordCommands(older.ssm);
@@ -115,7 +94,7 @@ describe("two overlapping syncs of one package", () => {
   });
 
   it("end on the newest of three runs even when the older run's repair lands after the newest run's write", async () => {
-    const shared = awsScope(admin.s3, admin.ssm, bucket);
+    const shared = sources.scope();
     const ref = branch(sources.repo, "race");
     const oldest = runScope(shared);
     const firstWrite = gate(oldest.ssm, "PutParameterCommand", 1);
@@ -142,7 +121,7 @@ describe("two overlapping syncs of one package", () => {
   });
 
   it("end on the newer artifact in the plain order too (older run first, newer second)", async () => {
-    const shared = awsScope(admin.s3, admin.ssm, bucket);
+    const shared = sources.scope();
     const ref = branch(sources.repo, "race");
     const newer = runScope(shared);
     const held = gate(newer.ssm, "PutParameterCommand");
@@ -160,7 +139,7 @@ describe("two overlapping syncs of one package", () => {
 describe("the pointer after ARTIFACT_PREFIX changes", () => {
   it("moves forward to the newer artifact under the new prefix, though the new key sorts before the old one", async () => {
     const ref = branch(sources.repo, "prefix");
-    const old = { ...awsScope(admin.s3, admin.ssm, bucket), artifactPrefix: `zz-${uniqueName("old")}/` };
+    const old = { ...sources.scope(), artifactPrefix: `zz-${uniqueName("old")}/` };
     const first = keyOf(await sync(old, ref, 0));
     touch(sources.repo, ref, "layers/tools");
     const renamed = { ...old, artifactPrefix: `aa-${uniqueName("new")}/` };
@@ -174,17 +153,15 @@ describe("the pointer after ARTIFACT_PREFIX changes", () => {
 
 describe("two publish runs for one artifact", () => {
   function clients(): RecordedClients {
-    const c = recordedClients();
-    open.push(c);
-    return c;
+    return sources.perTest(recordedClients());
   }
 
   it("that both find no version and both publish, converge on one version that both report", async () => {
     const prefix = `/${uniqueName("relrace")}`;
     const pkg = uniqueName("py");
-    await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg, content: "race" });
+    await putArtifact(admin, { bucket: sources.bucket, parameterPrefix: prefix, pkg, content: "race" });
     const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
+      ARTIFACT_BUCKET: sources.bucket,
       PARAMETER_PREFIX: prefix,
       SHARE_ACCOUNT_IDS: "111122223333",
     });

@@ -1,35 +1,25 @@
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { startGitHubEmulator } from "../emulators/github.ts";
 import type { Fault } from "../emulators/server.ts";
 import { blobSha } from "../fixtures/repo.ts";
-import { type CoreOptions, on, type Provider, runCore, type Sources, startSources, zipBytes } from "./harness.ts";
+import { type CoreOptions, on, type Provider, runCore, useSources, zipBytes } from "./harness.ts";
 import { GITHUB_TOKEN, watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
-let sources: Sources;
 const baselines = new Map<string, Buffer>();
 let run = 0;
-
-beforeAll(async () => {
-  sources = await startSources();
-  for (const provider of ["bitbucket", "github"] as const) {
-    for (const strategy of ["walk", "archive"] as const) {
-      const outDir = join(sources.dir, `baseline-${provider}-${strategy}`);
-      const r = await runCore(sources, { provider, strategy, paths: ["layers/data"], ref: "main", outDir });
-      baselines.set(`${provider}:${strategy}`, await zipBytes(outDir, r));
+const sources = useSources({
+  setup: async (started) => {
+    for (const provider of ["bitbucket", "github"] as const) {
+      for (const strategy of ["walk", "archive"] as const) {
+        const outDir = join(started.dir, `baseline-${provider}-${strategy}`);
+        const r = await runCore(started, { provider, strategy, paths: ["layers/data"], ref: "main", outDir });
+        baselines.set(`${provider}:${strategy}`, await zipBytes(outDir, r));
+      }
     }
-  }
-});
-
-afterEach(() => {
-  sources.bb.clearFaults();
-  sources.gh.clearFaults();
-});
-
-afterAll(async () => {
-  await sources.close();
+  },
 });
 
 /** The requests that download layers/data/blob.bin, whatever the provider. */
@@ -57,10 +47,6 @@ async function faultedRun(
   return { bytes: await zipBytes(outDir, r), waits: r.waits };
 }
 
-function emulator(provider: Provider) {
-  return provider === "bitbucket" ? sources.bb : sources.gh;
-}
-
 describe("a fault-free run", () => {
   it("gives the same bytes under walk and archive, so every faulted run below has one reference", () => {
     expect(baselines.get("bitbucket:walk")?.equals(baselines.get("bitbucket:archive") ?? Buffer.alloc(0))).toBe(true);
@@ -80,11 +66,12 @@ for (const provider of ["bitbucket", "github"] as const) {
   describe(`${provider}: a file download that fails once`, () => {
     for (const [what, fault] of bodyFaults) {
       it(`is retried when it ${what}, and the zip is byte-identical to a fault-free run`, async () => {
-        emulator(provider).inject({ match: blobDownload(provider), fault, times: 1 });
-        const before = emulator(provider).requests.length;
+        sources.emulator(provider).inject({ match: blobDownload(provider), fault, times: 1 });
+        const before = sources.emulator(provider).requests.length;
         const { bytes, waits } = await faultedRun(provider, "walk");
         expect(bytes.equals(baselines.get(`${provider}:walk`) ?? Buffer.alloc(0))).toBe(true);
-        const downloads = emulator(provider)
+        const downloads = sources
+          .emulator(provider)
           .requests.slice(before)
           .filter((q) => blobDownload(provider)(q));
         expect(downloads).toHaveLength(2);
@@ -93,7 +80,9 @@ for (const provider of ["bitbucket", "github"] as const) {
     }
 
     it("is retried when it answers slower than --timeout, byte-identical afterwards", async () => {
-      emulator(provider).inject({ match: blobDownload(provider), fault: { kind: "delay", ms: 1500 }, times: 1 });
+      sources
+        .emulator(provider)
+        .inject({ match: blobDownload(provider), fault: { kind: "delay", ms: 1500 }, times: 1 });
       const { bytes, waits } = await faultedRun(provider, "walk", { flags: { timeout: "1" } });
       expect(bytes.equals(baselines.get(`${provider}:walk`) ?? Buffer.alloc(0))).toBe(true);
       expect(waits).toHaveLength(1);
@@ -102,7 +91,7 @@ for (const provider of ["bitbucket", "github"] as const) {
 
   describe(`${provider}: a listing that fails`, () => {
     it("is retried on 503 twice in a row, within the retry budget", async () => {
-      emulator(provider).inject({
+      sources.emulator(provider).inject({
         match: listing(provider),
         fault: { kind: "status", status: 503, body: "" },
         times: 2,
@@ -113,7 +102,7 @@ for (const provider of ["bitbucket", "github"] as const) {
     });
 
     it("waits exactly the Retry-After of a 429 before asking again", async () => {
-      emulator(provider).inject({
+      sources.emulator(provider).inject({
         match: listing(provider),
         fault: {
           kind: "status",
@@ -138,7 +127,7 @@ for (const provider of ["bitbucket", "github"] as const) {
     ];
     for (const [what, fault] of archiveFaults) {
       it(`is downloaded again when it ${what}, and the zip is byte-identical`, async () => {
-        emulator(provider).inject({ match: archiveDownload(provider), fault, times: 1 });
+        sources.emulator(provider).inject({ match: archiveDownload(provider), fault, times: 1 });
         const { bytes, waits } = await faultedRun(provider, "archive");
         expect(bytes.equals(baselines.get(`${provider}:archive`) ?? Buffer.alloc(0))).toBe(true);
         expect(waits).toHaveLength(1);
@@ -155,7 +144,7 @@ describe("a body that fails before the stage has opened its file", () => {
     try {
       for (const provider of ["bitbucket", "github"] as const) {
         for (const fault of [{ kind: "reset-mid-body" }, { kind: "length-mismatch" }] as const) {
-          emulator(provider).inject({ match: blobDownload(provider), fault, times: 2 });
+          sources.emulator(provider).inject({ match: blobDownload(provider), fault, times: 2 });
           const { bytes } = await faultedRun(provider, "walk");
           expect(bytes.equals(baselines.get(`${provider}:walk`) ?? Buffer.alloc(0))).toBe(true);
         }

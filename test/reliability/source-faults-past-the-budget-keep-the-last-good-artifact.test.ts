@@ -1,12 +1,8 @@
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Fault, FaultRule } from "../emulators/server.ts";
 import { blobSha } from "../fixtures/repo.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
 import {
   type AwsScope,
-  awsScope,
   branch,
   type CoreOptions,
   type CoreRun,
@@ -17,40 +13,17 @@ import {
   type Provider,
   pointerOf,
   runCore,
-  type Sources,
-  startSources,
   touch,
+  useSources,
 } from "./harness.ts";
 import { watchSecrets } from "./secrets.ts";
 
 watchSecrets();
 
-const s3 = new S3Client({});
-const ssm = new SSMClient({});
-let sources: Sources;
-let bucket: string;
-
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-budget"));
-});
-
-afterEach(() => {
-  sources.bb.clearFaults();
-  sources.gh.clearFaults();
-});
-
-afterAll(async () => {
-  await sources.close();
-  s3.destroy();
-  ssm.destroy();
-});
+const sources = useSources({ bucket: "rel-budget" });
+const { s3, ssm } = sources;
 
 const HOST = String.raw`http://127\.0\.0\.1:\d+`;
-
-function emulator(provider: Provider) {
-  return provider === "bitbucket" ? sources.bb : sources.gh;
-}
 
 /** The download of layers/data/blob.bin at any commit. */
 function blobDownload(provider: Provider): FaultRule["match"] {
@@ -71,7 +44,7 @@ interface Scenario {
  * the folder, so the next run must download it again.
  */
 async function lastGood(provider: Provider, strategy: "walk" | "archive"): Promise<Scenario> {
-  const scope = awsScope(s3, ssm, bucket);
+  const scope = sources.scope();
   const ref = branch(sources.repo, provider);
   const first = await runCore(sources, {
     provider,
@@ -85,7 +58,7 @@ async function lastGood(provider: Provider, strategy: "walk" | "archive"): Promi
   expect(good.error).toBeUndefined();
   expect(good.key).toBeTruthy();
   touch(sources.repo, ref, "layers/data");
-  return { scope, ref, goodKey: good.key ?? "", keysBefore: await keysUnder(s3, bucket, scope.artifactPrefix) };
+  return { scope, ref, goodKey: good.key ?? "", keysBefore: await keysUnder(s3, sources.bucket, scope.artifactPrefix) };
 }
 
 async function faultedRun(
@@ -95,8 +68,8 @@ async function faultedRun(
   rule: { match: FaultRule["match"]; fault: Fault },
   extra: Partial<CoreOptions> = {},
 ): Promise<{ run: CoreRun; attempts: number }> {
-  emulator(provider).inject({ ...rule, times: Number.POSITIVE_INFINITY });
-  const before = emulator(provider).requests.length;
+  sources.emulator(provider).inject({ ...rule, times: Number.POSITIVE_INFINITY });
+  const before = sources.emulator(provider).requests.length;
   const run = await runCore(sources, {
     provider,
     strategy,
@@ -107,7 +80,8 @@ async function faultedRun(
     env: { SOURCE_MAX_RETRIES: "2" },
     ...extra,
   });
-  const attempts = emulator(provider)
+  const attempts = sources
+    .emulator(provider)
     .requests.slice(before)
     .filter((q) => rule.match(q)).length;
   return { run, attempts };
@@ -115,7 +89,7 @@ async function faultedRun(
 
 async function expectLastGoodKept(s: Scenario): Promise<void> {
   expect(await pointerOf(ssm, s.scope.prefix, "data")).toBe(s.goodKey);
-  expect(await keysUnder(s3, bucket, s.scope.artifactPrefix)).toEqual(s.keysBefore);
+  expect(await keysUnder(s3, sources.bucket, s.scope.artifactPrefix)).toEqual(s.keysBefore);
 }
 
 function packageError(run: CoreRun): string {

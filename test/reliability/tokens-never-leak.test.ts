@@ -1,15 +1,14 @@
 import { join } from "node:path";
 import { CreateEventBusCommand } from "@aws-sdk/client-eventbridge";
-import { S3Client } from "@aws-sdk/client-s3";
-import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.ts";
 import { awsClients } from "../../handlers/runtime.ts";
 import { handler as syncHandler } from "../../handlers/sync.ts";
-import { createBucket, uniqueName } from "../support/aws.ts";
+import { uniqueName } from "../support/aws.ts";
 import { captureIo } from "../support/zip.ts";
-import { type Provider, runCli, type Sources, sourceEnv, startSources } from "./harness.ts";
+import { type Provider, runCli, sourceEnv, useSources } from "./harness.ts";
 import {
   BITBUCKET_API_SECRET,
   BITBUCKET_BASIC_TOKEN,
@@ -24,27 +23,9 @@ import {
 
 watchSecrets();
 
-const s3 = new S3Client({});
-const ssm = new SSMClient({});
-let sources: Sources;
-let bucket: string;
+const sources = useSources({ bucket: "rel-secrets" });
+const { ssm } = sources;
 let run = 0;
-
-beforeAll(async () => {
-  sources = await startSources();
-  bucket = await createBucket(uniqueName("rel-secrets"));
-});
-
-afterEach(() => {
-  sources.bb.clearFaults();
-  sources.gh.clearFaults();
-});
-
-afterAll(async () => {
-  await sources.close();
-  s3.destroy();
-  ssm.destroy();
-});
 
 /** Everything a server could echo back: the token in each encoding, and the Basic header value. */
 function echo(token: string): string {
@@ -198,7 +179,7 @@ describe("the sync handler reading the token from a SecureString", () => {
       SOURCE_PATHS: "layers/tools,layers/escape",
       SOURCE_REF: "main",
       TOKEN_PARAMETER_NAME: parameter,
-      ARTIFACT_BUCKET: bucket,
+      ARTIFACT_BUCKET: sources.bucket,
       PARAMETER_PREFIX: `/${uniqueName("relsecp")}`,
       SUMMARY_EVENT_BUS: bus,
       POWERTOOLS_DEV: "true",

@@ -8,6 +8,13 @@ const ROOMS = ["lib", "cli", "handlers", "infra", "scripts"];
 /** The pipelines: lib/shared must import none of them. */
 const PIPELINES = ["lib/sync/", "lib/build/", "lib/publish/", "lib/pipeline/"];
 
+/** How high a file sits: lib/shared 0, the pipelines 1, the entry points (and infra, scripts) 2. */
+function rank(file: string): number {
+  if (file.startsWith("lib/shared/")) return 0;
+  if (PIPELINES.some((p) => file.startsWith(p))) return 1;
+  return 2;
+}
+
 function sources(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
     const path = join(dir, e.name);
@@ -36,12 +43,10 @@ const graph = new Map(files.map((f) => [f, importsOf(f, true)]));
 const everything = new Map(files.map((f) => [f, importsOf(f, false)]));
 
 /**
- * Known exceptions, each to be removed by the work that owns the file: lib/shared/layer-config.ts checks
- * layer.json's build section with lib/build/plan.ts (builds engineer), and lib/sync/staging/staging.ts is
- * being split (scale engineer), as is infra/stack.ts (infra engineer).
+ * Known exceptions to the length rule, each to be removed by the work that owns the file: staging.ts and
+ * sync.ts are being changed by other engineers (split them, or explain their length in their opening comment).
  */
-const KNOWN_UPWARD = ["lib/shared/layer-config.ts -> lib/build/plan.ts"];
-const KNOWN_LONG = ["lib/sync/staging/staging.ts", "infra/stack.ts"];
+const KNOWN_LONG = ["lib/sync/staging/staging.ts", "lib/sync/sync.ts"];
 
 describe("the import graph of lib/, cli/, handlers/, infra/ and scripts/", () => {
   it("is read from real files", () => {
@@ -69,13 +74,15 @@ describe("the import graph of lib/, cli/, handlers/, infra/ and scripts/", () =>
 
   const edges = [...everything].flatMap(([from, tos]) => tos.map((to) => [from, to] as const));
 
-  it("never points from lib/ up into handlers/ or cli/", () => {
-    expect(edges.filter(([f, t]) => f.startsWith("lib/") && /^(handlers|cli)\//.test(t))).toEqual([]);
+  it("has no upward edge: lib/shared imports no pipeline, and lib/ imports no handler, CLI, infra or script", () => {
+    const upward = edges.filter(([f, t]) => ROOMS.some((r) => t.startsWith(`${r}/`)) && rank(t) > rank(f));
+    expect(upward.map(([f, t]) => `${f} -> ${t}`)).toEqual([]);
   });
 
-  it("keeps lib/shared free of the pipelines", () => {
-    const upward = edges.filter(([f, t]) => f.startsWith("lib/shared/") && PIPELINES.some((p) => t.startsWith(p)));
-    expect(upward.map(([f, t]) => `${f} -> ${t}`)).toEqual(KNOWN_UPWARD);
+  it("would see an upward edge", () => {
+    expect(rank("lib/shared/layer-config.ts")).toBeLessThan(rank("lib/build/plan.ts"));
+    expect(rank("lib/sync/sync.ts")).toBeLessThan(rank("handlers/sync.ts"));
+    expect(rank("lib/publish/publish.ts")).toBeLessThan(rank("cli/main.ts"));
   });
 
   it("never points from handlers/ into cli/", () => {

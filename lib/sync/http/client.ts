@@ -20,13 +20,13 @@ import {
   SourceProtocolError,
 } from "../../shared/errors.ts";
 import { redact, safeUrl } from "../../shared/redact.ts";
+import { readAllText } from "../../shared/streams.ts";
 import {
   discard,
   type Headers,
   header,
   isNetworkish,
   isTransient,
-  readText,
   release,
   retryAfterMs,
   STATUS_TEXT,
@@ -104,6 +104,8 @@ export interface HttpClientOptions {
 export const MIN_BYTES_PER_SECOND = 64 * 1024;
 /** The deadline of a body whose length is not declared. */
 const UNDECLARED_DEADLINE_MS = 15 * 60_000;
+/** How much of a small text body (an error body, `text()`) is kept; the rest is drained. */
+const SMALL_TEXT_MAX = 64 * 1024;
 
 export class HttpClient {
   /** Requests sent so far, retries and redirects included. */
@@ -203,7 +205,7 @@ export class HttpClient {
   /** GET a JSON document. */
   async json<T>(req: HttpRequest): Promise<T> {
     return this.send(req, async (res) => {
-      const text = await readText(res.body, 64 * 1024 * 1024);
+      const text = await readAllText(res.body, { limit: 64 * 1024 * 1024, truncate: true });
       try {
         return JSON.parse(text) as T;
       } catch (error) {
@@ -219,7 +221,7 @@ export class HttpClient {
   async text(req: HttpRequest): Promise<{ status: number; text: string; headers: Headers }> {
     return this.send(req, async (res) => ({
       status: res.status,
-      text: await readText(res.body),
+      text: await readAllText(res.body, { limit: SMALL_TEXT_MAX, truncate: true }),
       headers: res.headers,
     }));
   }
@@ -299,7 +301,7 @@ export class HttpClient {
   ): Promise<"ok" | { error: SourceError; rateLimit?: RateLimitVerdict }> {
     const { status } = res;
     if (status < 400 || req.accept?.includes(status)) return "ok";
-    const body = await readText(res.body);
+    const body = await readAllText(res.body, { limit: SMALL_TEXT_MAX, truncate: true });
     if (status === 403 || status === 429) {
       const verdict =
         this.options.rateLimit?.(status, res.headers, body, this.now()) ??

@@ -81,17 +81,6 @@ export const STATUS_TEXT: Record<number, string> = {
   555: "Timeout",
 };
 
-export async function readText(body: Readable, limit = 64 * 1024): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const b = chunk as Buffer;
-    if (size < limit) chunks.push(b.subarray(0, limit - size));
-    size += b.length;
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 export async function discard(body: Readable): Promise<void> {
   try {
     for await (const _ of body) {

@@ -26,8 +26,9 @@ import {
   UnsupportedEntryError,
 } from "../../shared/errors.ts";
 import { checkRelativePath, quoteName, relativeTo } from "../../shared/paths.ts";
+import { readAll, readAllText } from "../../shared/streams.ts";
 import type { Headers, HttpClient, HttpRequest } from "../http/client.ts";
-import { bodyCheck, collect, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { BODY_MAX, bodyCheck, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type { ChangeAnswer, ChangeQuery, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
@@ -144,7 +145,7 @@ export class BitbucketSource implements RepositorySource {
         what: `look up commit ${rev}`,
         accept: [404],
       },
-      async (r) => ({ status: r.status, body: (await collect(r.body)).toString("utf8") }),
+      async (r) => ({ status: r.status, body: await readAllText(r.body, { limit: BODY_MAX }) }),
     );
     if (res.status === 404) {
       await this.requireRepository();
@@ -293,7 +294,7 @@ export class BitbucketSource implements RepositorySource {
       if (pages > 10_000) throw new SourceProtocolError(`${what}: more than 10,000 pages; the listing does not end`);
       const req: HttpRequest = { url, what, accept: [...accept] };
       const { status, page } = await this.http.send(req, async (res) => {
-        const text = (await collect(res.body)).toString("utf8");
+        const text = await readAllText(res.body, { limit: BODY_MAX });
         if (res.status === 555) return { status: 555, page: undefined };
         try {
           return { status: res.status, page: JSON.parse(text) as Page<T> };
@@ -368,7 +369,7 @@ export class BitbucketSource implements RepositorySource {
       const type = String(res.headers["content-type"] ?? "");
       const login = /\/(account\/signin|login|site\/login)/.test(res.url.pathname);
       if (res.status !== 200 || login || type.includes("text/html")) {
-        await collect(res.body).catch(() => undefined);
+        await readAll(res.body, { limit: BODY_MAX }).catch(() => undefined);
         throw new ArchiveUnavailableError(
           `${this.http.describe(req)} was refused (${
             res.status !== 200

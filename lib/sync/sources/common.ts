@@ -1,6 +1,7 @@
 /** Pieces shared by the provider adapters: auth headers, URL paths, LFS pointers, options. */
 import { createHash } from "node:crypto";
 import { Readable, Transform } from "node:stream";
+import { readAll } from "../../shared/streams.ts";
 import { type HttpClient, RetryableBodyError } from "../http/client.ts";
 
 export interface SourceOptions {
@@ -54,17 +55,12 @@ export function parseLfsPointer(content: Buffer): { oid: string; size: number } 
   return oid && size ? { oid, size: Number(size) } : undefined;
 }
 
-/** Read a whole (small) stream into memory. */
-export async function collect(body: Readable, limit = 64 * 1024 * 1024): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > limit) throw new Error(`body larger than ${limit} bytes`);
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks);
+/** The most bytes of a listing, error or other small body read into memory. */
+export const BODY_MAX = 64 * 1024 * 1024;
+
+/** `readAll` with the `BODY_MAX` limit; kept only for tarball.ts (switch it to `readAll` and delete this). */
+export function collect(body: Readable, limit = BODY_MAX): Promise<Buffer> {
+  return readAll(body, { limit });
 }
 
 export function bufferStream(b: Buffer): Readable {

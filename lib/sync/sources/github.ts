@@ -29,9 +29,10 @@ import {
   UnsupportedEntryError,
 } from "../../shared/errors.ts";
 import { checkRelativePath, quoteName } from "../../shared/paths.ts";
+import { readAll, readAllText } from "../../shared/streams.ts";
 import type { Headers, HttpClient, RateLimitVerdict } from "../http/client.ts";
-import { bodyCheck, collect, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
-import { itemsFromContents, TreeListingError } from "./github-tree.ts";
+import { BODY_MAX, bodyCheck, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { type GitTreeItem, itemsFromContents, TreeListingError } from "./github-tree.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type {
   ChangeAnswer,
@@ -43,17 +44,9 @@ import type {
   ResolvedRef,
 } from "./types.ts";
 
-interface TreeItem {
-  path: string;
-  mode: string;
-  type: string;
-  sha: string;
-  size?: number;
-}
-
 interface Tree {
   sha: string;
-  tree: TreeItem[];
+  tree: GitTreeItem[];
   truncated: boolean;
 }
 
@@ -93,7 +86,7 @@ export const githubHttpOptions = {
 };
 
 /** A tree item's object id, which goes into a URL: 40 hex digits, or the listing is refused. */
-function objectId(item: TreeItem, folder: string): string {
+function objectId(item: GitTreeItem, folder: string): string {
   if (typeof item.sha !== "string" || !/^[0-9a-f]{40}$/.test(item.sha)) {
     throw new SourceProtocolError(
       `tree entry ${quoteName(String(item.path))} of "${folder}" has a malformed object id ${quoteName(String(item.sha))}`,
@@ -168,7 +161,7 @@ export class GitHubSource implements RepositorySource {
     };
     const res = await this.http.send(req, async (r) => ({
       status: r.status,
-      body: (await collect(r.body)).toString("utf8"),
+      body: await readAllText(r.body, { limit: BODY_MAX }),
     }));
     if (res.status === 404) {
       throw new SourceNotFoundError(
@@ -248,7 +241,7 @@ export class GitHubSource implements RepositorySource {
       let failed: Error | undefined;
       try {
         const tree = await this.folderFingerprint(commit, target.folder);
-        let items: TreeItem[] | undefined;
+        let items: GitTreeItem[] | undefined;
         try {
           items = await this.listTree(commit, tree, target.folder, warnings);
         } catch (error) {
@@ -305,11 +298,11 @@ export class GitHubSource implements RepositorySource {
   }
 
   /** Every non-tree item under the folder's tree, paths relative to the folder. */
-  private async listTree(commit: string, sha: string, folder: string, warnings: string[]): Promise<TreeItem[]> {
+  private async listTree(commit: string, sha: string, folder: string, warnings: string[]): Promise<GitTreeItem[]> {
     const full = await this.getTree(sha, true, `list "${folder}"`);
     if (!full.truncated) return full.tree.filter((i) => i.type !== "tree");
     warnings.push(`GitHub truncated the recursive tree of "${folder}"; walked it one tree at a time instead`);
-    const out: TreeItem[] = [];
+    const out: GitTreeItem[] = [];
     let level: { sha: string; prefix: string }[] = [{ sha, prefix: "" }];
     while (level.length) {
       const next: { sha: string; prefix: string }[] = [];
@@ -334,7 +327,7 @@ export class GitHubSource implements RepositorySource {
     t: { sha: string; prefix: string },
     partial: Tree,
     warnings: string[],
-  ): Promise<TreeItem[]> {
+  ): Promise<GitTreeItem[]> {
     const dir = `${folder}/${t.prefix}`.replace(/\/$/, "");
     const req = { url: `${this.base}/contents/${encodePath(dir)}?ref=${commit}`, what: `list "${dir}"` };
     const tried = `the tree of "${dir}" is too large even without recursion; the contents API (${this.http.describe(req)})`;
@@ -351,7 +344,7 @@ export class GitHubSource implements RepositorySource {
     return result.items;
   }
 
-  private async deliver(commit: string, target: FolderTarget, item: TreeItem): Promise<void> {
+  private async deliver(commit: string, target: FolderTarget, item: GitTreeItem): Promise<void> {
     // the name and the object id go into request URLs: check them first
     const rel = checkRelativePath(item.path, target.folder);
     if (item.mode === "160000" || item.type === "commit") {
@@ -433,7 +426,7 @@ export class GitHubSource implements RepositorySource {
     const hooks = { settled: new Map<string, Error | undefined>(), resolveLfs };
     const result = await this.http.send(req, async (res) => {
       if (res.status !== 200) {
-        await collect(res.body).catch(() => undefined);
+        await readAll(res.body, { limit: BODY_MAX }).catch(() => undefined);
         throw new ArchiveUnavailableError(`${this.http.describe(req)} was refused (HTTP ${res.status})`, {
           status: res.status,
           request: this.http.describe(req),
