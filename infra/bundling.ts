@@ -40,7 +40,7 @@ export function nodejsBundling(): BundlingOptions {
     mainFields: MAIN_FIELDS,
     banner: CREATE_REQUIRE_BANNER,
     // Bundle the AWS SDK instead of using the runtime's copy: its version varies by Region and rollout,
-    // and the handlers need @aws-sdk/client-ram and @aws-sdk/lib-storage at known versions.
+    // and the handlers need @aws-sdk/client-ram and @aws-sdk/client-codebuild at known versions.
     externalModules: [],
     bundleAwsSDK: true,
   };
