@@ -113,7 +113,7 @@ describe("the artifact bucket", () => {
     expect(bucket.DeletionPolicy).toBe("Retain");
   });
 
-  it("expires noncurrent versions after 30 days, aborts stale multipart uploads after a day and moves old artifacts to Standard-IA", () => {
+  it("expires noncurrent versions after 30 days, aborts stale multipart uploads after a day, moves old artifacts to Standard-IA and expires build files after a week", () => {
     expect(resource(ids.bucket).Properties.LifecycleConfiguration).toEqual({
       Rules: [
         {
@@ -128,6 +128,8 @@ describe("the artifact bucket", () => {
           Transitions: [{ StorageClass: "STANDARD_IA", TransitionInDays: 30 }],
         },
         { Id: "RemoveExpiredDeleteMarkers", Status: "Enabled", ExpiredObjectDeleteMarker: true },
+        { Id: "ExpireBuildSources", Status: "Enabled", Prefix: "build-source/", ExpirationInDays: 7 },
+        { Id: "ExpireBuildOutputs", Status: "Enabled", Prefix: "build-output/", ExpirationInDays: 7 },
       ],
     });
   });
