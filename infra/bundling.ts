@@ -8,10 +8,11 @@ import { type BundlingOptions, OutputFormat } from "aws-cdk-lib/aws-lambda-nodej
 /** The repository root (the folder holding package.json and package-lock.json). */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** The two handlers, each an ESM module exporting `handler`. */
+/** The handlers, each an ESM module exporting `handler` (build: the build-finished function). */
 export const HANDLER_ENTRIES = {
   sync: fileURLToPath(new URL("../handlers/sync.ts", import.meta.url)),
   publish: fileURLToPath(new URL("../handlers/publish.ts", import.meta.url)),
+  build: fileURLToPath(new URL("../handlers/build.ts", import.meta.url)),
 } as const;
 
 export type FunctionName = keyof typeof HANDLER_ENTRIES;

@@ -19,7 +19,7 @@ export function layerSyncDeployment(
   app: App,
   config: AppConfig,
   env: Environment,
-  code?: { readonly sync: lambda.Code; readonly publish: lambda.Code },
+  code?: { readonly sync: lambda.Code; readonly publish: lambda.Code; readonly build?: lambda.Code },
 ): Deployment {
   const stack = new LayerSyncStack(app, config.stackName, {
     env,

@@ -56,6 +56,15 @@ export interface LayerSyncSettings {
    * @default the stack's Region only
    */
   readonly publishRegions?: readonly string[];
+  /** BUILD_PIP_INDEX_URL: pip index (PEP 503) of builds, without credentials. @default PyPI */
+  readonly buildPipIndexUrl?: string;
+  /** BUILD_NPM_REGISTRY: npm registry of builds, without credentials. @default the npm registry */
+  readonly buildNpmRegistry?: string;
+  /**
+   * BUILD_INDEX_TOKEN_PARAMETER: an existing SSM SecureString (fully qualified name) with the package index
+   * credential. Only the CodeBuild role may read it (and decrypt it through SSM); the functions never do.
+   */
+  readonly buildIndexTokenParameter?: string;
   /** More environment variables for tuning (e.g. SOURCE_CONCURRENCY); they may not override the ones above. */
   readonly extraEnvironment?: Readonly<Record<string, string>>;
 }
@@ -103,6 +112,13 @@ export interface LayerSyncOptions {
   readonly organizationManagementAccountId?: string;
   /** First part of the extra Regions' bucket names, `{prefix}-{account}-{region}`. @default "layer-sync-layers" */
   readonly regionBucketNamePrefix?: string;
+  /**
+   * Builds in AWS: the two CodeBuild projects (x86_64, arm64), their role and log groups, the build-finished
+   * function and its `CodeBuild Build State Change` rule. Off: none of these, and the Lambda sync fails a
+   * build folder with an error saying to deploy the build projects (folders without a manifest are unaffected).
+   * @default true
+   */
+  readonly builds?: boolean;
 }
 
 /** Default schedule of the reconcile run: daily at 05:00 UTC. */
@@ -133,6 +149,9 @@ export const CONTEXT_KEYS = [
   "summaryEventBus",
   "layerLicense",
   "publishRegions",
+  "buildPipIndexUrl",
+  "buildNpmRegistry",
+  "buildIndexTokenParameter",
   "artifactEncryption",
   "accessLogging",
   "accessLogRetentionDays",
@@ -147,6 +166,7 @@ export const CONTEXT_KEYS = [
   "logRetentionDays",
   "organizationManagementAccountId",
   "regionBucketNamePrefix",
+  "builds",
 ] as const;
 
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -236,6 +256,9 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     summaryEventBus: text("summaryEventBus"),
     layerLicense: text("layerLicense"),
     publishRegions: list("publishRegions"),
+    buildPipIndexUrl: text("buildPipIndexUrl"),
+    buildNpmRegistry: text("buildNpmRegistry"),
+    buildIndexTokenParameter: text("buildIndexTokenParameter"),
   } satisfies LayerSyncSettings;
   const options = {
     artifactEncryption: oneOf("artifactEncryption", ["s3", "kms"] as const),
@@ -252,6 +275,7 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     logRetentionDays: whole("logRetentionDays"),
     organizationManagementAccountId: text("organizationManagementAccountId"),
     regionBucketNamePrefix: text("regionBucketNamePrefix"),
+    builds: flag("builds"),
   } satisfies LayerSyncOptions;
   if (problems.length) throw new Error(`layer-sync: bad CDK context:\n  ${problems.join("\n  ")}`);
   return { stackName: text("stackName") ?? "LayerSync", settings, options };

@@ -17,14 +17,15 @@ import type * as sns from "aws-cdk-lib/aws-sns";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import { createAlarms, createNotifications } from "./constructs/alarms.ts";
+import { type Builds, buildNamesOf, createBuildLogGroups, createBuilds } from "./constructs/builds.ts";
 import { deploySettings } from "./constructs/deploy-settings.ts";
-import { createFunctions } from "./constructs/functions.ts";
-import { grantPermissions } from "./constructs/grants.ts";
+import { createFunctions, retentionDays } from "./constructs/functions.ts";
+import { grantPermissions, namesOf } from "./constructs/grants.ts";
 import { acknowledgeFindings } from "./constructs/nag.ts";
 import { templateSettings } from "./constructs/parameters.ts";
 import type { FunctionCode, Resolved } from "./constructs/resolved.ts";
 import { createStorage } from "./constructs/storage.ts";
-import { createTriggers } from "./constructs/triggers.ts";
+import { createTriggers, deliveryOptions } from "./constructs/triggers.ts";
 import type { LayerSyncOptions, LayerSyncSettings } from "./settings.ts";
 
 export { publishStatements, syncStatements, tokenStatements } from "./constructs/iam.ts";
@@ -55,6 +56,9 @@ export class LayerSyncStack extends Stack {
   readonly eventsDeadLetterQueue: sqs.Queue;
   readonly syncRole: iam.Role;
   readonly publishRole: iam.Role;
+  /** The build-finished function, the CodeBuild projects, their role and rule (undefined with builds: false). */
+  readonly buildFunction: lambda.Function | undefined;
+  readonly builds: Builds | undefined;
 
   constructor(scope: Construct, id: string, props: LayerSyncStackProps) {
     super(scope, id, {
@@ -92,14 +96,37 @@ export class LayerSyncStack extends Stack {
     this.publishFunction = functions.publishFunction;
     this.syncRole = functions.syncRole;
     this.publishRole = functions.publishRole;
+    this.buildFunction = functions.build?.fn;
 
-    const policies = grantPermissions(this, {
+    const grantInputs = {
       resolved,
       options,
       functions,
       artifactBucket: this.artifactBucket,
       artifactKey: storage.artifactKey,
-    });
+    };
+    const projectLogs = functions.build
+      ? createBuildLogGroups(this, retentionDays(options.logRetentionDays ?? 90))
+      : undefined;
+    const buildNames = projectLogs ? buildNamesOf(this.artifactBucket, projectLogs) : undefined;
+    const policies = grantPermissions(this, { ...grantInputs, builds: buildNames });
+    this.builds =
+      functions.build && projectLogs
+        ? createBuilds(
+            this,
+            {
+              resolved,
+              names: namesOf({ ...grantInputs, builds: buildNames }),
+              artifactBucket: this.artifactBucket,
+              artifactKey: storage.artifactKey,
+              build: functions.build,
+              failureTopic: this.failureTopic,
+              deliver: deliveryOptions(this.eventsDeadLetterQueue),
+            },
+            projectLogs,
+          )
+        : undefined;
+    policies.push(...(this.builds?.policies ?? []));
     const queued = createTriggers(this, { ...functions, resolved, eventsDeadLetterQueue: this.eventsDeadLetterQueue });
     createAlarms(this, { ...functions, ...notifications, syncDeadLetterQueue: queued?.deadLetterQueue });
     acknowledgeFindings(
@@ -110,6 +137,7 @@ export class LayerSyncStack extends Stack {
         policies,
         topicKeyArn: notifications.topicKey?.keyArn,
         syncDeadLetterQueue: queued?.deadLetterQueue,
+        buildProjects: this.builds ? Object.values(this.builds.projects) : [],
       },
       options,
     );
@@ -118,6 +146,10 @@ export class LayerSyncStack extends Stack {
     new CfnOutput(this, "SyncFunctionName", { value: this.syncFunction.functionName });
     new CfnOutput(this, "SyncFunctionArn", { value: this.syncFunction.functionArn });
     new CfnOutput(this, "PublishFunctionName", { value: this.publishFunction.functionName });
+    if (this.buildFunction) {
+      const output = new CfnOutput(this, "BuildFunctionName", { value: this.buildFunction.functionName });
+      if (resolved.builds !== true && resolved.builds !== false) output.condition = resolved.builds;
+    }
     new CfnOutput(this, "FailureTopicArn", { value: this.failureTopic.topicArn });
     new CfnOutput(this, "EventsDeadLetterQueueUrl", { value: this.eventsDeadLetterQueue.queueUrl });
   }

@@ -5,7 +5,7 @@
  *    (and RegionalBucketStack into infra/template/regional-bucket.template.json, for the extra Regions):
  *    one self-contained CloudFormation template (no CDK bootstrap, no assets; settings and the code
  *    location are template parameters). cdk-nag's AwsSolutions pack must report nothing unacknowledged.
- * 2. Bundles handlers/sync.ts and handlers/publish.ts with esbuild (the same options as NodejsFunction)
+ * 2. Bundles handlers/sync.ts, handlers/publish.ts and handlers/build.ts with esbuild (the same options as NodejsFunction)
  *    into index.mjs and zips each deterministically into infra/template/dist/layer-sync-<name>-<sha12>.zip
  *    (the content hash in the name makes CloudFormation update the function when the code changes).
  *    infra/template/dist/ is build output: do not commit it.
@@ -40,7 +40,7 @@ export const REGIONAL_TEMPLATE_FILE = join(TEMPLATE_DIR, "regional-bucket.templa
 const DIST_DIR = join(TEMPLATE_DIR, "dist");
 /**
  * The folder of the code bucket the zips are uploaded to (docs/deployment.md, CfCT route step 2, copies `dist/` there), so the
- * SyncCodeS3Key / PublishCodeS3Key values are `layer-sync/<zip name>`, as printed and as in the manifest.
+ * SyncCodeS3Key / PublishCodeS3Key / BuildCodeS3Key values are `layer-sync/<zip name>`, as printed and as in the manifest.
  */
 export const CODE_KEY_PREFIX = "layer-sync/";
 
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   }
   mkdirSync(DIST_DIR, { recursive: true });
   const code: Record<string, { key: string; sha256: string; bytes: number }> = {};
-  for (const name of ["sync", "publish"] as const) {
+  for (const name of ["sync", "publish", "build"] as const) {
     const { file, sha256, bytes } = await bundle(name);
     code[name] = { key: codeKey(relative(DIST_DIR, file)), sha256, bytes };
     process.stderr.write(`wrote ${relative(REPO_ROOT, file)} (${bytes} bytes)\n`);
@@ -149,6 +149,7 @@ async function main(): Promise<void> {
       `Upload the zips to ${CODE_KEY_PREFIX} in an S3 bucket in the home Region (docs/deployment.md: Route 2, step 2) and pass their keys as template parameters:`,
       `  SyncCodeS3Key=${code.sync?.key}`,
       `  PublishCodeS3Key=${code.publish?.key}`,
+      `  BuildCodeS3Key=${code.build?.key}`,
       "",
     ].join("\n"),
   );

@@ -15,6 +15,7 @@ import {
   parameterArn,
 } from "../names.ts";
 import { DEFAULT_RECONCILE_SCHEDULE, type LayerSyncOptions, type LayerSyncSettings } from "../settings.ts";
+import { BUILD_OUTPUT_PREFIX, BUILD_SOURCE_PREFIX } from "./build-names.ts";
 import {
   DEFAULT_REGION_BUCKET_NAME_PREFIX,
   type ExtraRegions,
@@ -47,9 +48,22 @@ const VARIABLE_OF: Readonly<Partial<Record<keyof LayerSyncSettings, string>>> = 
   summaryEventBus: "SUMMARY_EVENT_BUS",
   layerLicense: "LAYER_LICENSE",
   publishRegions: "PUBLISH_REGIONS",
+  buildPipIndexUrl: "BUILD_PIP_INDEX_URL",
+  buildNpmRegistry: "BUILD_NPM_REGISTRY",
+  buildIndexTokenParameter: "BUILD_INDEX_TOKEN_PARAMETER",
 };
 /** Variables the stack sets itself (beside the typed settings); `extraEnvironment` may not set them. */
-const STACK_VARIABLES = ["ARTIFACT_BUCKET", "REGION_BUCKETS", "NODE_OPTIONS", "SOURCE_TOKEN"];
+const STACK_VARIABLES = [
+  "ARTIFACT_BUCKET",
+  "REGION_BUCKETS",
+  "NODE_OPTIONS",
+  "SOURCE_TOKEN",
+  // The build projects and prefixes the IAM statements are built from (infra/constructs/builds.ts).
+  "BUILD_PROJECT_X86_64",
+  "BUILD_PROJECT_ARM64",
+  "BUILD_SOURCE_PREFIX",
+  "BUILD_OUTPUT_PREFIX",
+];
 
 /**
  * Every problem of the functions' environment, by the schema of lib/shared/settings.ts, each naming the
@@ -63,7 +77,11 @@ function schemaProblems(env: Record<string, string | undefined>, extra: readonly
     .map((k) => `extraEnvironment sets ${k}, which no layer-sync function reads`);
   // Values known only at deploy time (REGION_BUCKETS names the account) are built by the stack, not given.
   const concrete = Object.fromEntries(Object.entries(env).filter(([, v]) => v === undefined || !Token.isUnresolved(v)));
-  const found = [...validateEnvironment("sync", concrete), ...validateEnvironment("publish", concrete)];
+  const found = [
+    ...validateEnvironment("sync", concrete),
+    ...validateEnvironment("publish", concrete),
+    ...validateEnvironment("build", concrete),
+  ];
   for (const problem of new Set(found)) {
     const variable = problem.split(" ", 1)[0] ?? "";
     const name = prop.get(variable);
@@ -122,6 +140,9 @@ export function deploySettings(
     SHARE_ACCOUNT_IDS: list(settings.shareAccountIds),
     RETAIN_VERSIONS: settings.retainVersions === undefined ? undefined : String(settings.retainVersions),
     LAYER_LICENSE: settings.layerLicense,
+    BUILD_PIP_INDEX_URL: settings.buildPipIndexUrl,
+    BUILD_NPM_REGISTRY: settings.buildNpmRegistry,
+    BUILD_INDEX_TOKEN_PARAMETER: settings.buildIndexTokenParameter,
     NODE_OPTIONS: "--enable-source-maps",
     PUBLISH_REGIONS: extraRegions ? settings.publishRegions?.join(",") : undefined,
     REGION_BUCKETS: extraRegions?.regions
@@ -130,6 +151,11 @@ export function deploySettings(
   };
   const gateMode = options.gateMode ?? false;
   const reconcileSchedule = options.reconcileSchedule ?? DEFAULT_RECONCILE_SCHEDULE;
+  const builds = options.builds ?? true;
+  if (!builds && settings.buildIndexTokenParameter !== undefined) {
+    throw new Error("buildIndexTokenParameter is read by the CodeBuild projects; it needs builds (not builds: false)");
+  }
+  checkPrefixesApart(artifactPrefix);
   const problems = schemaProblems(env, extraKeys);
   if (problems.length) throw new Error(`LayerSyncStack: bad settings:\n  ${problems.join("\n  ")}`);
   return {
@@ -152,7 +178,25 @@ export function deploySettings(
     notify: options.notificationEmail !== undefined,
     code,
     extraRegions,
+    builds,
+    indexTokenParameterArn:
+      settings.buildIndexTokenParameter === undefined ? undefined : parameterArn(settings.buildIndexTokenParameter),
+    hasIndexToken: settings.buildIndexTokenParameter !== undefined,
   };
+}
+
+/**
+ * The artifact prefix must not overlap the build prefixes: the CodeBuild role writes `{BUILD_OUTPUT_PREFIX}*`,
+ * and a build (hostile dependencies run in it) must never be able to write an artifact a pointer names.
+ */
+function checkPrefixesApart(artifactPrefix: string): void {
+  for (const prefix of [BUILD_SOURCE_PREFIX, BUILD_OUTPUT_PREFIX]) {
+    if (artifactPrefix.startsWith(prefix) || prefix.startsWith(artifactPrefix)) {
+      throw new Error(
+        `artifactPrefix "${artifactPrefix}" overlaps the build prefix "${prefix}": choose another artifact prefix`,
+      );
+    }
+  }
 }
 
 /** PUBLISH_REGIONS of deploy mode: undefined when the stack's Region is the only one. */

@@ -9,8 +9,9 @@ import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import { eventBusArn, parameterArn } from "../names.ts";
 import type { LayerSyncOptions } from "../settings.ts";
+import { type BuildNames, buildFinishedStatements, buildSettleStatements, buildStartStatements } from "./build-iam.ts";
 import type { Functions } from "./functions.ts";
-import { type Names, publishStatements, syncStatements, tokenStatements } from "./iam.ts";
+import { logStatement, type Names, publishStatements, syncStatements, tokenStatements } from "./iam.ts";
 import type { CheckedPolicy } from "./nag.ts";
 import { regionStatements } from "./regions.ts";
 import { applySwitch, type Resolved, type Switch } from "./resolved.ts";
@@ -21,6 +22,8 @@ export interface GrantInputs {
   readonly functions: Functions;
   readonly artifactBucket: s3.IBucket;
   readonly artifactKey: kms.IKey | undefined;
+  /** The build resources' names, when builds are on. */
+  readonly builds: BuildNames | undefined;
 }
 
 /** The ARNs and patterns every statement is built from. */
@@ -33,6 +36,7 @@ export function namesOf(input: GrantInputs): Names {
     parametersArn: parameterArn(`${resolved.parameterPrefix}/*`),
     parameterPathArn: parameterArn(resolved.parameterPrefix),
     layerArnParametersArn: parameterArn(`${resolved.parameterPrefix}/*/layer-version-arn`),
+    artifactKeyParametersArn: parameterArn(`${resolved.parameterPrefix}/*/artifact-key`),
     layerNamePrefix: resolved.layerNamePrefix,
     eventBusArn: eventBusArn(resolved.summaryEventBus),
     artifactKeyArn: input.artifactKey?.keyArn,
@@ -113,7 +117,26 @@ export function grantPermissions(scope: Stack, input: GrantInputs): CheckedPolic
       attach(syncFunction, syncRole, "SyncGateRegionsPolicy", statements(), gateOn);
     }
   }
-  for (const role of [syncRole, publishRole]) {
+  const builds = input.builds;
+  const build = input.functions.build;
+  if (builds !== undefined && build !== undefined && resolved.builds !== false) {
+    build.role.addToPolicy(logStatement(build.logs.logGroupArn));
+    for (const s of buildFinishedStatements(names, builds)) build.role.addToPolicy(s);
+    // Starting builds; in gate mode the sync also settles them (what the build-finished function reads).
+    attach(syncFunction, syncRole, "SyncBuildsPolicy", buildStartStatements(builds), resolved.builds);
+    if (resolved.gateMode !== false) {
+      const gateOn =
+        resolved.builds === true
+          ? resolved.gateMode
+          : resolved.gateMode === true
+            ? resolved.builds
+            : new CfnCondition(scope, "IsGateModeWithBuilds", {
+                expression: Fn.conditionAnd(resolved.gateMode, resolved.builds),
+              });
+      attach(syncFunction, syncRole, "SyncGateBuildsPolicy", buildSettleStatements(names, builds), gateOn);
+    }
+  }
+  for (const role of [syncRole, publishRole, ...(build ? [build.role] : [])]) {
     const defaultPolicy = role.node.tryFindChild("DefaultPolicy");
     if (defaultPolicy instanceof iam.Policy) policies.push({ scope: defaultPolicy, document: defaultPolicy.document });
   }

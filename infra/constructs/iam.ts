@@ -18,6 +18,8 @@ export interface Names {
   readonly parametersArn: string;
   readonly parameterPathArn: string;
   readonly layerArnParametersArn: string;
+  /** The artifact-key parameters (the pointers) under the parameter prefix. */
+  readonly artifactKeyParametersArn: string;
   readonly layerNamePrefix: string;
   readonly eventBusArn: string;
   readonly artifactKeyArn: string | undefined;
@@ -25,7 +27,7 @@ export interface Names {
   readonly organizationSegment: string;
 }
 
-function logStatement(logGroupArn: string): iam.PolicyStatement {
+export function logStatement(logGroupArn: string): iam.PolicyStatement {
   return new iam.PolicyStatement({
     sid: "WriteOwnLogs",
     actions: ["logs:CreateLogStream", "logs:PutLogEvents"],

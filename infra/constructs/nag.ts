@@ -5,6 +5,7 @@
  * stays a finding.
  */
 import { type Stack, Validations } from "aws-cdk-lib";
+import type * as codebuild from "aws-cdk-lib/aws-codebuild";
 import type * as iam from "aws-cdk-lib/aws-iam";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sns from "aws-cdk-lib/aws-sns";
@@ -27,6 +28,7 @@ export interface NagSubjects {
   readonly policies: readonly CheckedPolicy[];
   readonly topicKeyArn: string | undefined;
   readonly syncDeadLetterQueue: sqs.Queue | undefined;
+  readonly buildProjects: readonly codebuild.CfnProject[];
 }
 
 export function acknowledgeFindings(stack: Stack, s: NagSubjects, options: LayerSyncOptions): void {
@@ -60,6 +62,20 @@ export function acknowledgeFindings(stack: Stack, s: NagSubjects, options: Layer
       reason: "This queue is itself the dead-letter queue of the sync FIFO queue; an alarm watches it.",
     });
   }
+  for (const project of s.buildProjects) {
+    Validations.of(project).acknowledge({
+      id: "AwsSolutions-CB5",
+      reason:
+        "Builds must run on the AWS SAM build image of the target's Lambda runtime and architecture (public.ecr.aws/sam/build-<runtime>), so the installed binaries match the Lambda OS and CPU; CodeBuild's curated images do not.",
+    });
+    if (options.artifactEncryption !== "kms") {
+      Validations.of(project).acknowledge({
+        id: "AwsSolutions-CB4",
+        reason:
+          "The build output goes to the artifact bucket, which is SSE-S3 encrypted; CodeBuild encrypts it with the AWS managed aws/s3 key. artifactEncryption: kms makes the projects use the stack's customer managed key.",
+      });
+    }
+  }
   for (const { scope, document } of s.policies) {
     for (const [id, reason] of wildcardFindings(stack, document, s.topicKeyArn)) {
       Validations.of(scope).acknowledge({ id, reason });
@@ -89,6 +105,22 @@ const WILDCARD_REASONS: Readonly<Record<string, string>> = {
     "Resource shares of this account and Region, limited to layer-sync-* shares without external principals and to ssm:Parameter resources.",
   PruneParameterShares:
     "Resource shares of this account and Region, limited to layer-sync-* shares without external principals (share ARNs end in a RAM-assigned id).",
+  WriteBuildSources:
+    "Objects under the build source prefix only: {BUILD_SOURCE_PREFIX}{package}/{fingerprint}.zip and the .builds/ records, keyed by build id.",
+  ReadBuildFiles:
+    "Objects under the build source and build output prefixes only; keys carry the package, its fingerprint and the build id.",
+  ReadBuildLogs: "log-group:<build project group>:* names the streams of the two build projects' own log groups.",
+  WriteArtifacts:
+    "Objects under the artifact prefix only; new keys carry a timestamp ({prefix}{package}/{package}-{time}.zip), so they cannot be listed in advance.",
+  MoveArtifactPointers:
+    "The artifact-key parameter of each package under PARAMETER_PREFIX; packages are configuration.",
+  ReadBuildSources:
+    "Objects under the build source prefix only: the source zip of the build ({package}/{fingerprint}.zip).",
+  WriteBuildOutputs:
+    "Objects under the build output prefix only ({package}/{fingerprint}/...), which the build-finished function treats as hostile input.",
+  WriteBuildLogs: "log-group:<build project group>:* names the streams of the two build projects' own log groups.",
+  DecryptIndexToken:
+    "The package index credential's key is not known at synth time: key/* of this account, limited by kms:ViaService (SSM) and kms:EncryptionContext:PARAMETER_ARN to the one parameter.",
   DecryptRepositoryToken:
     "The AWS managed aws/ssm key's id is not known at synth time: key/* of this account, limited by kms:ViaService (SSM) and kms:EncryptionContext:PARAMETER_ARN to the one token parameter.",
 };

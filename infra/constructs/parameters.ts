@@ -54,6 +54,14 @@ export function templateSettings(scope: Stack): Resolved {
       minLength: 1,
     },
   );
+  const buildCodeBucket = text("BuildCodeS3Bucket", "S3 bucket (same Region) holding the build-finished function zip", {
+    allowedPattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+  });
+  const buildCodeKey = text(
+    "BuildCodeS3Key",
+    "S3 key of the build-finished function zip, as printed by npm run synth (layer-sync/layer-sync-build-<hash>.zip)",
+    { minLength: 1 },
+  );
   const p = {
     SOURCE_PROVIDER: text("SourceProvider", "SOURCE_PROVIDER: bitbucket or github", {
       allowedValues: ["bitbucket", "github"],
@@ -136,6 +144,23 @@ export function templateSettings(scope: Stack): Resolved {
       maxLength: 512,
     }),
   };
+  const buildEnv = {
+    BUILD_PIP_INDEX_URL: text(
+      "BuildPipIndexUrl",
+      "BUILD_PIP_INDEX_URL: pip index (PEP 503) of builds, without credentials; empty for PyPI",
+      { default: "", allowedPattern: "^$|^https?://[^@\\s]+$" },
+    ),
+    BUILD_NPM_REGISTRY: text(
+      "BuildNpmRegistry",
+      "BUILD_NPM_REGISTRY: npm registry of builds, without credentials; empty for the npm registry",
+      { default: "", allowedPattern: "^$|^https?://[^@\\s]+$" },
+    ),
+    BUILD_INDEX_TOKEN_PARAMETER: text(
+      "BuildIndexTokenParameter",
+      "BUILD_INDEX_TOKEN_PARAMETER: fully qualified name (starting with /) of an existing SecureString with the package index credential (only the CodeBuild projects read it); empty for none",
+      { default: "", allowedPattern: "^$|^(/[A-Za-z0-9_.-]+)+$" },
+    ),
+  };
   const regionalEnv = {
     PUBLISH_REGIONS: text(
       "PublishRegions",
@@ -174,6 +199,12 @@ export function templateSettings(scope: Stack): Resolved {
     allowedPattern: "^$|^[^@\\s]+@[^@\\s]+$",
   });
 
+  const buildsParameter = text(
+    "Builds",
+    "true: CodeBuild projects (x86_64, arm64) and the build-finished function build layers from requirements.txt / package-lock.json",
+    { default: "true", allowedValues: ["false", "true"] },
+  );
+
   const notEmpty = (id: string, parameter: CfnParameter) =>
     new CfnCondition(scope, id, { expression: Fn.conditionNot(Fn.conditionEquals(parameter.valueAsString, "")) });
   const hasToken = notEmpty("HasTokenParameter", p.TOKEN_PARAMETER_NAME);
@@ -182,6 +213,15 @@ export function templateSettings(scope: Stack): Resolved {
   const reconcile = notEmpty("HasReconcileSchedule", schedule);
   const notify = notEmpty("HasNotificationEmail", email);
   const hasRegions = notEmpty("HasPublishRegions", regionalEnv.PUBLISH_REGIONS);
+  const builds = new CfnCondition(scope, "HasBuilds", {
+    expression: Fn.conditionEquals(buildsParameter.valueAsString, "true"),
+  });
+  const hasIndexToken = new CfnCondition(scope, "HasBuildIndexToken", {
+    expression: Fn.conditionAnd(
+      builds,
+      Fn.conditionNot(Fn.conditionEquals(buildEnv.BUILD_INDEX_TOKEN_PARAMETER.valueAsString, "")),
+    ),
+  });
   const gateMode = new CfnCondition(scope, "IsGateMode", {
     expression: Fn.conditionEquals(gate.valueAsString, "true"),
   });
@@ -194,7 +234,14 @@ export function templateSettings(scope: Stack): Resolved {
       ParameterGroups: [
         {
           Label: { default: "Function code (zips built by npm run synth)" },
-          Parameters: ["SyncCodeS3Bucket", "SyncCodeS3Key", "PublishCodeS3Bucket", "PublishCodeS3Key"],
+          Parameters: [
+            "SyncCodeS3Bucket",
+            "SyncCodeS3Key",
+            "PublishCodeS3Bucket",
+            "PublishCodeS3Key",
+            "BuildCodeS3Bucket",
+            "BuildCodeS3Key",
+          ],
         },
         {
           Label: { default: "Repository" },
@@ -231,6 +278,10 @@ export function templateSettings(scope: Stack): Resolved {
           Parameters: ["PublishRegions", "RegionBuckets", "RegionBucketNamePrefix"],
         },
         {
+          Label: { default: "Builds in AWS (CodeBuild)" },
+          Parameters: ["Builds", "BuildPipIndexUrl", "BuildNpmRegistry", "BuildIndexTokenParameter"],
+        },
+        {
           Label: { default: "Triggers and notifications" },
           Parameters: ["PipelineName", "GateMode", "ReconcileSchedule", "SummaryEventBus", "NotificationEmail"],
         },
@@ -239,7 +290,8 @@ export function templateSettings(scope: Stack): Resolved {
   };
 
   const env: Record<string, string> = { NODE_OPTIONS: "--enable-source-maps" };
-  for (const [name, parameter] of Object.entries({ ...p, ...regionalEnv })) env[name] = parameter.valueAsString;
+  for (const [name, parameter] of Object.entries({ ...p, ...buildEnv, ...regionalEnv }))
+    env[name] = parameter.valueAsString;
   const tokenName = p.TOKEN_PARAMETER_NAME.valueAsString;
   return {
     env,
@@ -286,6 +338,14 @@ export function templateSettings(scope: Stack): Resolved {
         s3.Bucket.fromBucketName(scope, "PublishCodeBucket", publishCodeBucket.valueAsString),
         publishCodeKey.valueAsString,
       ),
+      build: lambda.Code.fromBucket(
+        s3.Bucket.fromBucketName(scope, "BuildCodeBucket", buildCodeBucket.valueAsString),
+        buildCodeKey.valueAsString,
+      ),
     },
+    builds,
+    // The AllowedPattern guarantees the leading "/".
+    indexTokenParameterArn: parameterArn(buildEnv.BUILD_INDEX_TOKEN_PARAMETER.valueAsString),
+    hasIndexToken,
   };
 }

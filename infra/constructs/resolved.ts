@@ -15,6 +15,8 @@ export type Switch = boolean | CfnCondition;
 export interface FunctionCode {
   readonly sync: lambda.Code;
   readonly publish: lambda.Code;
+  /** The build-finished function (handlers/build.ts); needed only when builds are on. */
+  readonly build?: lambda.Code;
 }
 
 /** Everything the resources are built from, with deploy-time values as tokens in template mode. */
@@ -41,6 +43,11 @@ export interface Resolved {
   readonly code: FunctionCode | undefined;
   /** The publishing Regions other than the home one, when there are (or may be, in template mode) any. */
   readonly extraRegions: ExtraRegions | undefined;
+  /** Builds in AWS (the CodeBuild projects, their role, the build-finished function and rule). */
+  readonly builds: Switch;
+  /** Resource of the package index credential CodeBuild reads (an SSM parameter ARN), when there is one. */
+  readonly indexTokenParameterArn: string | undefined;
+  readonly hasIndexToken: Switch;
 }
 
 /** Applies a deploy-time condition to a resource; `true` leaves it unconditional. */

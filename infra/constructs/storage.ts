@@ -6,6 +6,10 @@ import { Duration, RemovalPolicy, type Stack } from "aws-cdk-lib";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import type { LayerSyncOptions } from "../settings.ts";
+import { BUILD_OUTPUT_PREFIX, BUILD_SOURCE_PREFIX } from "./build-names.ts";
+
+/** Days build sources, records and outputs are kept (noncurrent versions then expire with the others). */
+export const BUILD_FILES_DAYS = 7;
 
 export interface Storage {
   readonly artifactBucket: s3.Bucket;
@@ -83,5 +87,9 @@ export function artifactLifecycle(options: LayerSyncOptions): s3.LifecycleRule[]
       }),
     },
     { id: "RemoveExpiredDeleteMarkers", expiredObjectDeleteMarker: true },
+    // Build sources, records and outputs are read only while a build runs and right after it finishes
+    // (a build times out after 30 minutes); the artifact made from them lives under the artifact prefix.
+    { id: "ExpireBuildSources", prefix: BUILD_SOURCE_PREFIX, expiration: Duration.days(BUILD_FILES_DAYS) },
+    { id: "ExpireBuildOutputs", prefix: BUILD_OUTPUT_PREFIX, expiration: Duration.days(BUILD_FILES_DAYS) },
   ];
 }

@@ -55,13 +55,14 @@ function syncQueue(scope: Stack, syncFunction: lambda.IFunction): SyncQueue {
   return { queue, deadLetterQueue };
 }
 
+/** How every rule delivers: up to 24 hours of retries, then the events dead-letter queue. */
+export function deliveryOptions(eventsDeadLetterQueue: sqs.IQueue) {
+  return { deadLetterQueue: eventsDeadLetterQueue, retryAttempts: 185, maxEventAge: Duration.hours(24) };
+}
+
 export function createTriggers(scope: Stack, input: TriggerInputs): SyncQueue | undefined {
   const { resolved } = input;
-  const deliver = {
-    deadLetterQueue: input.eventsDeadLetterQueue,
-    retryAttempts: 185,
-    maxEventAge: Duration.hours(24),
-  };
+  const deliver = deliveryOptions(input.eventsDeadLetterQueue);
   let queued: SyncQueue | undefined;
   if (resolved.eventTriggers !== false) {
     queued = syncQueue(scope, input.syncFunction);

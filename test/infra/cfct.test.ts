@@ -104,6 +104,7 @@ describe("the function code keys", () => {
     for (const [parameter, name] of [
       ["SyncCodeS3Key", "sync"],
       ["PublishCodeS3Key", "publish"],
+      ["BuildCodeS3Key", "build"],
     ] as const) {
       const value = manifest.match(new RegExp(`parameter_key: ${parameter}\\n\\s+parameter_value: (\\S+)`))?.[1];
       expect(value, parameter).toBe(codeKey(`layer-sync-${name}-0123456789ab.zip`));

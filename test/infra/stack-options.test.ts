@@ -15,6 +15,7 @@ import {
   nagFindings,
   policiesOf,
   REGION,
+  render,
   sortStatements,
   statementsOf,
 } from "./support.ts";
@@ -163,9 +164,14 @@ describe("with the other options", () => {
 });
 
 describe("in gate mode", () => {
-  it("has no STARTED or Parameter Store Change rule (the pipeline's Invoke action replaces them) and no reconcile rule when turned off", () => {
-    expect(resources("AWS::Events::Rule")).toEqual({});
-    expect(resources("AWS::Lambda::Permission")).toEqual({});
+  it("has no STARTED or Parameter Store Change rule (the pipeline's Invoke action replaces them) and no reconcile rule when turned off, only the build-finished rule", () => {
+    const build = logicalId(stack.node.findChild("BuildFinishedRule"));
+    expect(Object.keys(resources("AWS::Events::Rule"))).toEqual([build]);
+    expect(
+      Object.values(resources("AWS::Lambda::Permission")).map((p) =>
+        render((p as { Properties: { SourceArn: unknown } }).Properties.SourceArn),
+      ),
+    ).toEqual([`<${build}.Arn>`]);
   });
 
   it("creates the sync function only after its token and gate policies exist", () => {
@@ -183,6 +189,8 @@ describe("in gate mode", () => {
         "SyncGatePolicy",
         "SyncGateUnscopedActionsPolicy",
         "SyncTokenPolicy",
+        "SyncBuildsPolicy",
+        "SyncGateBuildsPolicy",
       ].sort(),
     );
     expect(policies.SyncGateUnscopedActionsPolicy).toContainEqual({
@@ -312,6 +320,7 @@ describe("cdk-nag AwsSolutions", () => {
     expect(acks.has("LayerSyncGate/FailureTopic AwsSolutions-SNS2")).toBe(false);
     const keyGrant = [...acks.keys()].filter((k) => k.endsWith("AwsSolutions-IAM5[Action::kms:GenerateDataKey*]"));
     expect(keyGrant.sort()).toEqual([
+      "LayerSyncGate/BuildRole/DefaultPolicy AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
       "LayerSyncGate/PublishRole/DefaultPolicy AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
       "LayerSyncGate/SyncRole/DefaultPolicy AwsSolutions-IAM5[Action::kms:GenerateDataKey*]",
     ]);

@@ -113,7 +113,7 @@ describe("the artifact bucket", () => {
     expect(bucket.DeletionPolicy).toBe("Retain");
   });
 
-  it("expires noncurrent versions after 30 days, aborts stale multipart uploads after a day and moves old artifacts to Standard-IA", () => {
+  it("expires noncurrent versions after 30 days, aborts stale multipart uploads after a day, moves old artifacts to Standard-IA and expires build files after a week", () => {
     expect(resource(ids.bucket).Properties.LifecycleConfiguration).toEqual({
       Rules: [
         {
@@ -128,6 +128,8 @@ describe("the artifact bucket", () => {
           Transitions: [{ StorageClass: "STANDARD_IA", TransitionInDays: 30 }],
         },
         { Id: "RemoveExpiredDeleteMarkers", Status: "Enabled", ExpiredObjectDeleteMarker: true },
+        { Id: "ExpireBuildSources", Status: "Enabled", Prefix: "build-source/", ExpirationInDays: 7 },
+        { Id: "ExpireBuildOutputs", Status: "Enabled", Prefix: "build-output/", ExpirationInDays: 7 },
       ],
     });
   });
@@ -174,7 +176,7 @@ describe("the functions", () => {
     expect(props.ReservedConcurrentExecutions).toBeUndefined();
   });
 
-  it("gives both functions the same settings, with the values IAM depends on spelled out", () => {
+  it("gives both functions the same settings, with the values IAM depends on spelled out, and sync the build projects", () => {
     const expected = {
       SOURCE_PROVIDER: "bitbucket",
       SOURCE_REPOSITORY: "acme/platform-layers",
@@ -193,7 +195,15 @@ describe("the functions", () => {
       LAYER_LICENSE: "Apache-2.0",
       NODE_OPTIONS: "--enable-source-maps",
     };
-    expect(resource(ids.sync).Properties.Environment).toEqual({ Variables: expected });
+    expect(resource(ids.sync).Properties.Environment).toEqual({
+      Variables: {
+        ...expected,
+        BUILD_PROJECT_X86_64: { "Fn::Join": ["", [{ Ref: "AWS::StackName" }, "-build-x86_64"]] },
+        BUILD_PROJECT_ARM64: { "Fn::Join": ["", [{ Ref: "AWS::StackName" }, "-build-arm64"]] },
+        BUILD_SOURCE_PREFIX: "build-source/",
+        BUILD_OUTPUT_PREFIX: "build-output/",
+      },
+    });
     expect(resource(ids.publish).Properties.Environment).toEqual({ Variables: expected });
   });
 
@@ -293,6 +303,11 @@ describe("the triggers", () => {
     expect(permissions.sort()).toEqual(
       [
         [
+          `<${logicalId(stack.node.findChild("BuildFunction"))}.Arn>`,
+          "events.amazonaws.com",
+          `<${logicalId(stack.node.findChild("BuildFinishedRule"))}.Arn>`,
+        ],
+        [
           `<${ids.publish}.Arn>`,
           "events.amazonaws.com",
           `<${logicalId(stack.node.findChild("ArtifactKeyChangedRule"))}.Arn>`,
@@ -312,7 +327,7 @@ describe("failure handling", () => {
     const configs = Object.values(template.findResources("AWS::Lambda::EventInvokeConfig")).map(
       (c) => (c as { Properties: Record<string, unknown> }).Properties,
     );
-    expect(configs).toHaveLength(2);
+    expect(configs).toHaveLength(3);
     for (const fn of [ids.sync, ids.publish]) {
       expect(configs).toContainEqual({
         FunctionName: { Ref: fn },
@@ -360,7 +375,9 @@ describe("failure handling", () => {
       missing: "notBreaching",
       actions: [{ Ref: ids.topic }],
     };
+    const build = logicalId(stack.node.findChild("BuildFunction"));
     expect(alarms).toEqual([
+      { metric: `AWS/Lambda/Errors [{Name: FunctionName, Value: <${build}>}]`, statistic: "Sum", ...common },
       { metric: `AWS/Lambda/Errors [{Name: FunctionName, Value: <${ids.sync}>}]`, statistic: "Sum", ...common },
       { metric: `AWS/Lambda/Errors [{Name: FunctionName, Value: <${ids.publish}>}]`, statistic: "Sum", ...common },
       {
@@ -451,6 +468,15 @@ describe("the sync role", () => {
         resources: [`<${ids.bucket}.Arn>/layers/*`],
       },
       {
+        sid: "StartBuilds",
+        actions: ["codebuild:BatchGetBuilds", "codebuild:StartBuild"],
+        resources: [
+          `${ARN}:codebuild:${HERE}:project/<AWS::StackName>-build-arm64`,
+          `${ARN}:codebuild:${HERE}:project/<AWS::StackName>-build-x86_64`,
+        ],
+      },
+      { sid: "WriteBuildSources", actions: ["s3:PutObject"], resources: [`<${ids.bucket}.Arn>/build-source/*`] },
+      {
         sid: "WriteOwnLogs",
         actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
         resources: [`<${ids.syncLogs}.Arn>`],
@@ -461,7 +487,7 @@ describe("the sync role", () => {
   it("reads the token through a policy of its own and has no publish or pipeline permissions outside gate mode", () => {
     const policies = policiesOf(template, ids.syncRole);
     expect(Object.keys(policies).sort()).toEqual(
-      [logicalId(stack.syncRole.node.findChild("DefaultPolicy")), "SyncTokenPolicy"].sort(),
+      [logicalId(stack.syncRole.node.findChild("DefaultPolicy")), "SyncTokenPolicy", "SyncBuildsPolicy"].sort(),
     );
     expect(policies.SyncTokenPolicy?.map((s) => s.sid)).toEqual(["ReadRepositoryToken", "DecryptRepositoryToken"]);
   });
@@ -596,7 +622,7 @@ describe("cdk-nag AwsSolutions", () => {
     const acks = acknowledgments(stack);
     expect(acks.size).toBeGreaterThan(0);
     for (const [where, reason] of acks) {
-      expect(where).toMatch(/ AwsSolutions-(S1|SNS2|SQS3|IAM5\[Resource::.+\])$/);
+      expect(where).toMatch(/ AwsSolutions-(S1|SNS2|SQS3|CB4|CB5|IAM5\[Resource::.+\])$/);
       expect(reason.length, where).toBeGreaterThan(40);
     }
     expect([...acks.keys()].filter((k) => k.endsWith("IAM5[Resource::*]")).sort()).toEqual([

@@ -12,10 +12,11 @@ export const ACCOUNT = "111111111111";
 export const REGION = "eu-west-1";
 
 /** Tiny inline code so synthesis needs neither the handlers nor esbuild. */
-export function inlineCode(): { sync: lambda.Code; publish: lambda.Code } {
+export function inlineCode(): { sync: lambda.Code; publish: lambda.Code; build: lambda.Code } {
   return {
     sync: lambda.Code.fromInline("export const handler = async () => ({});"),
     publish: lambda.Code.fromInline("export const handler = async () => ({});"),
+    build: lambda.Code.fromInline("export const handler = async () => ({});"),
   };
 }
 

@@ -59,6 +59,8 @@ describe("the CfCT template", () => {
         "SyncCodeS3Key",
         "PublishCodeS3Bucket",
         "PublishCodeS3Key",
+        "BuildCodeS3Bucket",
+        "BuildCodeS3Key",
         "SourceProvider",
         "SourceRepository",
         "SourcePaths",
@@ -86,6 +88,10 @@ describe("the CfCT template", () => {
         "PublishRegions",
         "RegionBuckets",
         "RegionBucketNamePrefix",
+        "Builds",
+        "BuildPipIndexUrl",
+        "BuildNpmRegistry",
+        "BuildIndexTokenParameter",
       ].sort(),
     );
   });
@@ -102,6 +108,8 @@ describe("the CfCT template", () => {
       GateMode: "false",
       ReconcileSchedule: "cron(0 5 * * ? *)",
       TokenParameterName: "",
+      Builds: "true",
+      BuildIndexTokenParameter: "",
     });
     expect(cfn.Parameters.SourceProvider?.AllowedValues).toEqual(["bitbucket", "github"]);
     const parameterPrefix = new RegExp(cfn.Parameters.ParameterPrefix?.AllowedPattern ?? "");
@@ -110,6 +118,9 @@ describe("the CfCT template", () => {
     const token = new RegExp(cfn.Parameters.TokenParameterName?.AllowedPattern ?? "");
     expect(["", "/layer-sync/token"].every((v) => token.test(v))).toBe(true);
     expect(token.test("layer-sync/token")).toBe(false);
+    const index = new RegExp(cfn.Parameters.BuildPipIndexUrl?.AllowedPattern ?? "");
+    expect(["", "https://pypi.example.com/simple/"].every((v) => index.test(v))).toBe(true);
+    expect(["https://user:secret@pypi.example.com/simple/", "ftp://x"].some((v) => index.test(v))).toBe(false);
   });
 
   it("loads each function's code from the bucket and key parameters", () => {
@@ -120,6 +131,10 @@ describe("the CfCT template", () => {
     expect(resource(stack.publishFunction).Properties.Code).toEqual({
       S3Bucket: { Ref: "PublishCodeS3Bucket" },
       S3Key: { Ref: "PublishCodeS3Key" },
+    });
+    expect(resource(stack.node.findChild("BuildFunction")).Properties.Code).toEqual({
+      S3Bucket: { Ref: "BuildCodeS3Bucket" },
+      S3Key: { Ref: "BuildCodeS3Key" },
     });
   });
 
@@ -150,11 +165,38 @@ describe("the CfCT template", () => {
       LAYER_LICENSE: "<LayerLicense>",
       PUBLISH_REGIONS: "<PublishRegions>",
       REGION_BUCKETS: "<RegionBuckets>",
+      BUILD_PIP_INDEX_URL: "<BuildPipIndexUrl>",
+      BUILD_NPM_REGISTRY: "<BuildNpmRegistry>",
+      BUILD_INDEX_TOKEN_PARAMETER: "<BuildIndexTokenParameter>",
+      NODE_OPTIONS: "--enable-source-maps",
+      // Only when the Builds parameter is true: otherwise the sync fails build folders with its clear message.
+      BUILD_PROJECT_X86_64: "Fn::If(HasBuilds, <AWS::StackName>-build-x86_64, <AWS::NoValue>)",
+      BUILD_PROJECT_ARM64: "Fn::If(HasBuilds, <AWS::StackName>-build-arm64, <AWS::NoValue>)",
+      BUILD_SOURCE_PREFIX: "Fn::If(HasBuilds, build-source/, <AWS::NoValue>)",
+      BUILD_OUTPUT_PREFIX: "Fn::If(HasBuilds, build-output/, <AWS::NoValue>)",
+    });
+    const publish = (resource(stack.publishFunction).Properties.Environment as { Variables: Record<string, unknown> })
+      .Variables;
+    expect(publish).toEqual(
+      Object.fromEntries(Object.entries(variables).filter(([k]) => !/^BUILD_(PROJECT|SOURCE|OUTPUT)_/.test(k))),
+    );
+    const build = (
+      resource(stack.node.findChild("BuildFunction")).Properties.Environment as { Variables: Record<string, unknown> }
+    ).Variables;
+    expect(Object.fromEntries(Object.entries(build).map(([k, v]) => [k, render(v)]))).toEqual({
+      ARTIFACT_BUCKET: `<${logicalId(stack.artifactBucket)}>`,
+      ARTIFACT_PREFIX: "<ArtifactPrefix>",
+      PARAMETER_PREFIX: "<ParameterPrefix>",
+      SUMMARY_EVENT_BUS: "<SummaryEventBus>",
+      BUILD_PIP_INDEX_URL: "<BuildPipIndexUrl>",
+      BUILD_NPM_REGISTRY: "<BuildNpmRegistry>",
+      BUILD_INDEX_TOKEN_PARAMETER: "<BuildIndexTokenParameter>",
+      BUILD_PROJECT_X86_64: "<AWS::StackName>-build-x86_64",
+      BUILD_PROJECT_ARM64: "<AWS::StackName>-build-arm64",
+      BUILD_SOURCE_PREFIX: "build-source/",
+      BUILD_OUTPUT_PREFIX: "build-output/",
       NODE_OPTIONS: "--enable-source-maps",
     });
-    expect(resource(stack.publishFunction).Properties.Environment).toEqual(
-      resource(stack.syncFunction).Properties.Environment,
-    );
   });
 
   it("keeps the function sizing of deploy mode", () => {
@@ -202,6 +244,61 @@ describe("the template's switches", () => {
     expect(cfn.Resources.PublishUnscopedActionsPolicy?.Condition).toBeUndefined();
     expect(cfn.Resources.PublishRegionsPolicy?.Condition).toBe("HasPublishRegions");
     expect(cfn.Resources.SyncGateRegionsPolicy?.Condition).toBe("IsGateModeWithRegions");
+    expect(cfn.Resources.SyncBuildsPolicy?.Condition).toBe("HasBuilds");
+    expect(cfn.Resources.SyncGateBuildsPolicy?.Condition).toBe("IsGateModeWithBuilds");
+    expect(cfn.Resources.BuildProjectIndexTokenPolicy?.Condition).toBe("HasBuildIndexToken");
+    expect(cfn.Conditions.HasBuilds).toEqual({ "Fn::Equals": [{ Ref: "Builds" }, "true"] });
+  });
+
+  it("create the build projects, their role and logs, the build-finished function and its rule only with Builds true", () => {
+    const ids = [
+      "BuildProjectX8664",
+      "BuildProjectArm64",
+      "BuildProjectRole",
+      "BuildProjectX8664LogGroup",
+      "BuildProjectArm64LogGroup",
+      "BuildFunction",
+      "BuildRole",
+      "BuildLogGroup",
+      "BuildFinishedRule",
+      "BuildErrorsAlarm",
+    ].map((id) => logicalId(stack.node.findChild(id)));
+    for (const id of ids) expect(cfn.Resources[id]?.Condition, id).toBe("HasBuilds");
+    // Nothing outside the set refers to a resource of it (a Ref to a resource whose condition is false fails).
+    const guards = ["HasBuilds", "HasBuildIndexToken", "IsGateModeWithBuilds"];
+    const refers = new RegExp(`"(Ref|Fn::GetAtt)":\\[?"(${ids.join("|")})"`);
+    // References inside an Fn::If on one of those conditions are guarded.
+    const unguarded = (r: unknown) =>
+      JSON.stringify(r, (_k, v: unknown) => {
+        const test = (v as { "Fn::If"?: unknown[] } | null)?.["Fn::If"]?.[0];
+        return typeof test === "string" && guards.includes(test) ? "guarded" : v;
+      });
+    const outside = Object.entries(cfn.Resources)
+      .filter(([, r]) => !guards.includes(r.Condition ?? ""))
+      .filter(([, r]) => refers.test(unguarded(r)))
+      .map(([id]) => id);
+    expect(outside).toEqual([]);
+    const permissions = Object.entries(template.findResources("AWS::Lambda::Permission"))
+      .filter(([, r]) => refers.test(JSON.stringify(r)))
+      .map(([, r]) => (r as { Condition?: string }).Condition);
+    expect(permissions).toEqual(["HasBuilds"]);
+    // The events dead-letter queue's policy is shared: its statement for the build rule names it only with Builds.
+    const queuePolicy = JSON.stringify(template.findResources("AWS::SQS::QueuePolicy"));
+    expect(queuePolicy).toContain(
+      JSON.stringify({
+        "Fn::If": [
+          "HasBuilds",
+          { "Fn::GetAtt": [logicalId(stack.node.findChild("BuildFinishedRule")), "Arn"] },
+          "none",
+        ],
+      }),
+    );
+    expect(render(resource(stack.node.findChild("BuildFinishedRule")).Properties.Targets)).toContain(
+      `DeadLetterConfig: {Arn: <${logicalId(stack.eventsDeadLetterQueue)}.Arn>}`,
+    );
+    expect((cfn as { Outputs?: Record<string, { Condition?: string }> }).Outputs?.BuildFunctionName?.Condition).toBe(
+      "HasBuilds",
+    );
   });
 
   it("scope the extra Regions' statements to the PublishRegions and the regional buckets' names", () => {
@@ -240,7 +337,8 @@ describe("the template's IAM policies", () => {
   const UNSCOPED = ["ListLayers", "DescribeOrganization", "CreateParameterShares", "ReadParameterShares"];
 
   it('name no "*" resource except for actions without resource-level permissions, kept in their own policies', () => {
-    for (const role of [stack.syncRole, stack.publishRole]) {
+    const buildRoles = [stack.node.findChild("BuildRole"), stack.node.findChild("BuildProjectRole")];
+    for (const role of [stack.syncRole, stack.publishRole, ...buildRoles]) {
       for (const [policy, statements] of Object.entries(policiesOf(template, logicalId(role)))) {
         const star = statements.filter((s) => s.resources.includes("*")).map((s) => s.sid);
         if (policy === "PublishUnscopedActionsPolicy") expect(star).toEqual(UNSCOPED);
