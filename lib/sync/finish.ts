@@ -13,7 +13,7 @@ import { encodeLayerConfig, parseLayerConfig } from "../shared/layer-config.ts";
 import { silentLogger } from "../shared/log.ts";
 import { checkSymlinkChains } from "../shared/paths.ts";
 import { ARTIFACT_FORMAT, type ArtifactMetadata, artifactKey, uploadArtifact } from "./artifacts/artifacts.ts";
-import { advancePointer } from "./artifacts/pointer.ts";
+import { advancePointer, keyTime } from "./artifacts/pointer.ts";
 import type { RepositorySource } from "./sources/types.ts";
 import type { FolderStage, StagingArea } from "./staging/staging.ts";
 import type { SyncDependencies, SyncOptions, Work } from "./sync.ts";
@@ -101,7 +101,7 @@ export async function finishPackage(
   const zip: ZipResult = await buildZip(stage, staging.zipPath(w.spec.package));
   stage.countZip(zip.bytes);
   await verifyZip(stage, zip.path);
-  const key = artifactKey(config.artifacts.artifactPrefix, w.spec.package, started, resolved.commit);
+  let key = artifactKey(config.artifacts.artifactPrefix, w.spec.package, started, resolved.commit);
   Object.assign(w.summary, {
     key,
     files: zip.files,
@@ -126,6 +126,25 @@ export async function finishPackage(
     Object.assign(w.summary, { skipped: true, reason: "dry-run" });
     return;
   }
+  const earlier = w.uploaded;
+  if (earlier?.sha256 === zip.sha256) {
+    // a retried archive download: an earlier delivery of this run uploaded exactly these bytes
+    w.summary.key = earlier.key;
+    w.point = earlier.point;
+    return;
+  }
+  if (earlier) {
+    // the earlier upload was made from bytes the download's checks later refused: never point at it
+    key = replacementKey(config.artifacts.artifactPrefix, w.spec.package, deps.clock(), earlier.key, resolved.commit);
+    w.summary.key = key;
+    const warning = `the archive download was retried after this package had been uploaded from a corrupt copy; uploaded again as ${key}, and ${earlier.key} is left unreferenced`;
+    w.summary.warnings.push(warning);
+    (deps.logger ?? silentLogger).warn("artifact replaced", {
+      package: w.spec.package,
+      key,
+      unreferenced: earlier.key,
+    });
+  }
   const s3 = deps.s3 as S3Client;
   const ssm = deps.ssm as SSMClient;
   const bucket = config.artifacts.bucket as string;
@@ -147,7 +166,9 @@ export async function finishPackage(
     throw deps.deadline?.passed ? deps.deadline.error(`uploading package "${w.spec.package}"`, error) : error;
   });
   // step 6, once the fetch has confirmed the folder (see runSync)
+  const uploadedKey = key;
   w.point = async () => {
+    const key = uploadedKey;
     deps.deadline?.check(`pointing package "${w.spec.package}" at ${key}`);
     const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
     const outcome = await advancePointer(
@@ -162,4 +183,23 @@ export async function finishPackage(
       (deps.logger ?? silentLogger).warn("pointer superseded", { package: w.spec.package, key });
     }
   };
+  w.uploaded = { key, sha256: zip.sha256, point: w.point };
+}
+
+/**
+ * A key for an artifact that replaces one this run uploaded earlier from bytes that later failed the
+ * download's checks: dated by the clock now, and at least a second after the earlier key, so it differs
+ * within the key format (`{package}-{YYYYMMDDTHHMMSSZ}-{short commit}.zip`) and sorts after it.
+ */
+export function replacementKey(prefix: string, pkg: string, now: Date, earlier: string, commit: string): string {
+  const after = (keyTime(earlier) ?? 0) + 1000;
+  return artifactKey(prefix, pkg, new Date(Math.max(now.getTime(), after)), commit);
+}
+
+/** Whether the staged folder is a build folder (dependency manifests); one that cannot be planned counts. */
+export async function isBuildFolder(config: SyncConfig, w: Work, stage: FolderStage): Promise<boolean> {
+  return planStagedFolder(config, w.spec.path, stage, w.spec.package).then(
+    (plan) => plan !== undefined,
+    () => true,
+  );
 }

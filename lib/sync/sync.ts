@@ -29,8 +29,8 @@ import type { RunDeadline } from "../shared/deadline.ts";
 import { ArchiveUnavailableError, describeError } from "../shared/errors.ts";
 import { type Logger, silentLogger } from "../shared/log.ts";
 import type { ArtifactHead, RunInterrupts } from "./artifacts/artifacts.ts";
-import { checkTargetNames, finishPackage } from "./finish.ts";
-import type { FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
+import { checkTargetNames, finishPackage, isBuildFolder } from "./finish.ts";
+import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
 import { type FolderStage, StagingArea } from "./staging/staging.ts";
 import { checkUnchanged } from "./unchanged.ts";
 
@@ -121,8 +121,17 @@ export interface Work {
   done: boolean;
   /** The per-target entries of a build folder, which replace `summary`. */
   targets?: PackageSummary[];
-  /** Finished (zipped and uploaded, or failed) and removed from the staging area. */
+  /** The source is done with the package (this delivery): it is being finished, or was. */
   settled?: boolean;
+  /** A build folder whose finishing waits until the fetch has returned. */
+  deferred?: boolean;
+  /** Warnings the package had before the fetch (a redelivery keeps only these). */
+  warningsBefore?: number;
+  /**
+   * The artifact uploaded from an earlier delivery of this run (an archive download that was retried): kept
+   * when the new zip has the same SHA-256, else replaced under a new key and never pointed at.
+   */
+  uploaded?: { key: string; sha256: string; point: () => Promise<void> };
   /** Moves the pointer to the uploaded artifact, once the fetch has confirmed the folder. */
   point?: () => Promise<void>;
   /** The zip written to `--out`, removed again if the fetch fails the folder afterwards. */
@@ -189,24 +198,50 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   if (deps.interrupts) deps.interrupts.staging = staging;
   let used: FetchStrategy | "none" = "none";
   try {
-    // 4./5. zip, compare, upload (or write to --out), then leave the staging area; once per package
+    // 4./5. zip, compare, upload (or write to --out), then leave the staging area; once per delivery
     const owners = new Map(work.map((w) => [w.spec.package, w.spec.path]));
-    const settle = async (w: Work, error?: Error): Promise<void> => {
-      if (w.settled || !w.stage) return;
-      w.settled = true;
+    /** The package being finished: at most one, while the next one downloads (within the area's limit). */
+    let finishing: Promise<void> = Promise.resolve();
+    let fetching = true;
+    const finish = async (w: Work, stage: FolderStage, error?: Error): Promise<void> => {
       try {
         if (error) fail(w, error);
         else {
-          if (deps.build || deps.codebuild) await checkTargetNames(config, owners, w, w.stage);
-          await finishPackage(config, resolved, w, w.stage, staging, options, deps, started);
+          if (deps.build || deps.codebuild) await checkTargetNames(config, owners, w, stage);
+          await finishPackage(config, resolved, w, stage, staging, options, deps, started);
         }
       } catch (thrown) {
         fail(w, thrown);
       } finally {
-        log.info("package left staging", { package: w.spec.package, stagedBytes: w.stage.diskBytes });
-        await staging.release(w.stage);
+        log.info("package left staging", { package: w.spec.package, stagedBytes: stage.peakDiskBytes });
+        await staging.release(stage);
         await rm(join(staging.runDir, ".build", w.spec.package), { recursive: true, force: true });
       }
+    };
+    const settle = async (w: Work, error?: Error): Promise<void> => {
+      const stage = w.stage;
+      if (w.settled || !stage) return;
+      w.settled = true;
+      await finishing;
+      // a build folder points at its layers as it goes: it waits until the fetch has confirmed it
+      if (!error && fetching && (deps.build || deps.codebuild) && (await isBuildFolder(config, w, stage))) {
+        w.deferred = true;
+        return;
+      }
+      staging.limitWhileFinishing(stage);
+      finishing = finish(w, stage, error);
+    };
+    /** A retried archive download delivers the package again: forget what its earlier delivery made. */
+    const redeliver = async (w: Work, stage: FolderStage): Promise<void> => {
+      await finishing;
+      if (w.settled) {
+        if (w.outFile) await rm(w.outFile, { force: true });
+        w.summary = { ...emptySummary(w.spec), warnings: w.summary.warnings.slice(0, w.warningsBefore ?? 0) };
+        Object.assign(w, { settled: false, deferred: false, done: false, targets: undefined, point: undefined });
+        delete w.outFile;
+        progress({ package: w.spec.package, stage: "fetching", readBytes: () => stage.bytes });
+      }
+      await stage.reset();
     };
     // 3. fetch what is left, each package finished as soon as the source is done with it
     const pending = work.filter((w) => !w.done);
@@ -214,18 +249,33 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     for (const w of pending) {
       const stage = await staging.stage(w.spec.path, w.spec.package);
       w.stage = stage;
-      targets.push({ folder: w.spec.path, sink: stage, complete: (error) => settle(w, error) });
+      w.warningsBefore = w.summary.warnings.length;
+      const sink: EntrySink = {
+        folder: stage.folder,
+        file: (path, body, opts) => stage.file(path, body, opts),
+        symlink: (path, target) => stage.symlink(path, target),
+        reset: () => redeliver(w, stage),
+      };
+      targets.push({ folder: w.spec.path, sink, complete: (error) => settle(w, error) });
       progress({ package: w.spec.package, stage: "fetching", readBytes: () => stage.bytes });
     }
     if (targets.length) {
-      const fetched = await fetchFolders(config, deps.source, resolved.commit, targets, log);
+      let fetched: Awaited<ReturnType<typeof fetchFolders>>;
+      try {
+        fetched = await fetchFolders(config, deps.source, resolved.commit, targets, log);
+      } finally {
+        fetching = false;
+        await finishing;
+      }
       used = fetched.strategy;
       for (const w of pending) {
         w.summary.warnings.push(...fetched.result.warnings);
         const outcome = fetched.result.outcomes.find((o) => o.folder === w.spec.path);
-        // a source that did not finish the package: finish it now
-        if (!w.settled) await settle(w, outcome?.error);
-        else if (outcome?.error && !w.done) {
+        if (!w.settled || w.deferred) {
+          // a source that did not finish the package, or a build folder that waited: finish it now
+          w.settled = true;
+          if (w.stage) await finish(w, w.stage, outcome?.error);
+        } else if (outcome?.error && !w.done) {
           // failed after it was finished (an archive naming its paths again): never point at it
           fail(w, outcome.error);
           if (w.outFile) await rm(w.outFile, { force: true });

@@ -4,7 +4,7 @@
  */
 import { constants } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readFile, rm, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createDeflateRaw, inflateRawSync } from "node:zlib";
@@ -33,6 +33,25 @@ export interface StageLimits {
   maxFiles: number;
   maxBytes: number;
 }
+
+/** What a stage tells its area and asks of it. */
+export interface AreaHooks {
+  /** Bytes this stage put on disk (negative: removed). */
+  account(delta: number): void;
+  /** Resolves once the area has room for more staged bytes (see `StagingArea.limitWhileFinishing`). */
+  room(): Promise<void>;
+  /** Whether the area has room now (a cheap check before `room`). */
+  hasRoom(): boolean;
+  /** Bytes admitted but not yet on disk (packed files being compressed): counted against the room. */
+  hold(delta: number): void;
+}
+
+const NO_AREA: AreaHooks = {
+  account: () => undefined,
+  room: () => Promise.resolve(),
+  hasRoom: () => true,
+  hold: () => undefined,
+};
 
 function ignoreUntilPiped(): void {}
 
@@ -69,27 +88,56 @@ export class FolderStage implements EntrySink {
   private fileBytes = 0;
   /** Bytes of zips built from this stage (see `countZip`). */
   private zipBytes = 0;
-  private readonly account: (delta: number) => void;
+  /** The most this stage has held on disk at once (since it was last reset). */
+  private peakDisk = 0;
+  private readonly area: AreaHooks;
   private readonly newPack: (() => PackStore) | undefined;
 
+  /** `pack` makes the stage's pack file, given how to count its bytes (areas that pack small files). */
   constructor(
     folder: string,
     dir: string,
     limits: StageLimits,
-    pack?: () => PackStore,
-    account: (delta: number) => void = () => undefined,
+    pack?: (account: (delta: number) => void) => PackStore,
+    area: AreaHooks = NO_AREA,
   ) {
     this.folder = folder;
     this.dir = dir;
     this.limits = limits;
-    this.newPack = pack;
-    this.pack = pack?.();
-    this.account = account;
+    this.area = area;
+    this.newPack = pack && (() => pack((delta) => this.account(delta)));
+    this.pack = this.newPack?.();
+  }
+
+  /** Tell the area about bytes already added to (or removed from) this stage's counters. */
+  private account(delta: number): void {
+    this.area.account(delta);
+    this.peakDisk = Math.max(this.peakDisk, this.diskBytes);
   }
 
   /** What this stage holds on disk now: its files, its pack file and the zips counted with `countZip`. */
   get diskBytes(): number {
     return this.fileBytes + (this.pack?.bytes ?? 0) + this.zipBytes;
+  }
+
+  /** The most this stage held on disk at once: its staged bytes plus its zip, for a finished package. */
+  get peakDiskBytes(): number {
+    return Math.max(this.peakDisk, this.diskBytes);
+  }
+
+  /** Whether its zip has been counted yet. */
+  get zipped(): boolean {
+    return this.zipBytes > 0;
+  }
+
+  /**
+   * About how big its zip will be: the staged bytes are already compressed for the zip, so the entries'
+   * headers (local and central, about 128 bytes plus the name twice) are what it adds.
+   */
+  get zipEstimate(): number {
+    let headers = 22;
+    for (const e of this.entries.values()) headers += 128 + 2 * Buffer.byteLength(e.path) + (e.target ? e.size : 0);
+    return this.fileBytes + (this.pack?.bytes ?? 0) + headers;
   }
 
   /** Count a zip built from this stage (it is removed with the stage). */
@@ -169,8 +217,25 @@ export class FolderStage implements EntrySink {
     return size === 0 ? Buffer.alloc(0) : inflateRawSync(data);
   }
 
-  /** Forget everything delivered so far (an archive is being downloaded again from its start). */
+  /**
+   * Forget everything delivered so far (an archive is being downloaded again from its start), also after
+   * the stage was emptied (`empty`): the package's directory, pack file and zip go, and it starts again.
+   */
   async reset(): Promise<void> {
+    await this.empty();
+    if (this.newPack) this.pack = this.newPack(); // a pack of its own starts again empty
+    await mkdir(this.dir, { recursive: true });
+  }
+
+  /** Remove everything the stage holds on disk (its package directory) and forget its entries. */
+  async empty(): Promise<void> {
+    await this.pack?.close();
+    await rm(dirname(this.dir), { recursive: true, force: true });
+    this.area.account(-this.diskBytes);
+    this.pack = undefined;
+    this.fileBytes = 0;
+    this.zipBytes = 0;
+    this.peakDisk = 0;
     this.entries.clear();
     this.arriving.clear();
     this.dirs.clear();
@@ -178,17 +243,6 @@ export class FolderStage implements EntrySink {
     this.packed.clear();
     this.deflated.clear();
     this.totalBytes = 0;
-    this.account(-this.fileBytes);
-    this.fileBytes = 0;
-    if (this.newPack) {
-      // a pack of its own starts again empty
-      await this.pack?.close();
-      this.account(-(this.pack?.bytes ?? 0));
-      await rm(`${this.dir}.packed`, { force: true });
-      this.pack = this.newPack();
-    }
-    await rm(this.dir, { recursive: true, force: true });
-    await mkdir(this.dir);
   }
 
   async file(path: string, body: Readable | Buffer, options: { executable: boolean; size?: number }): Promise<void> {
@@ -206,14 +260,23 @@ export class FolderStage implements EntrySink {
       throw error;
     }
     this.arriving.add(path);
+    let held = 0;
     let fh: FileHandle | undefined;
     let counted = 0;
     try {
       if (packs && this.pack) {
+        // room first (while another package finishes), and held until its compressed bytes are on disk
+        if (!this.area.hasRoom()) await this.area.room();
+        held = declared;
+        this.area.hold(held);
         const data = await this.collect(path, body);
         this.totalBytes += data.length;
         this.entries.set(path, { path, kind, size: data.length });
-        this.packed.set(path, (await this.pack.pack(data)).job);
+        const { job } = await this.pack.pack(data);
+        const release = held;
+        held = 0;
+        void job.finally(() => this.area.hold(-release)).catch(() => undefined);
+        this.packed.set(path, job);
         return;
       }
       const mode = options.executable ? 0o755 : 0o644;
@@ -237,7 +300,9 @@ export class FolderStage implements EntrySink {
             this.fileBytes += chunk.length;
             this.account(chunk.length);
           }
-          cb(null, chunk);
+          // while another package finishes, the download waits for room in the area
+          if (this.area.hasRoom()) cb(null, chunk);
+          else void this.area.room().then(() => cb(null, chunk));
         },
       });
       const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
@@ -277,6 +342,7 @@ export class FolderStage implements EntrySink {
       }
       throw error;
     } finally {
+      if (held) this.area.hold(-held);
       this.arriving.delete(path);
       await fh?.close().catch(() => undefined);
     }

@@ -18,7 +18,7 @@
  */
 import { rmSync } from "node:fs";
 import { lstat, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { FolderStage, type StageLimits } from "./folder-stage.ts";
 import { PackStore } from "./pack-store.ts";
 
@@ -32,6 +32,11 @@ export class StagingArea {
   private readonly packSmallFiles: boolean;
   private used = 0;
   private peak = 0;
+  /** Bytes admitted to stages but not yet on disk. */
+  private held = 0;
+  /** The package being finished, and how much the area may hold meanwhile. */
+  private finishing: { stage: FolderStage; cap: number; zip: number } | undefined;
+  private readonly waiting: (() => void)[] = [];
   private readonly stages = new Set<FolderStage>();
 
   private constructor(runDir: string, limits: StageLimits, packSmallFiles: boolean) {
@@ -52,10 +57,11 @@ export class StagingArea {
     return this.peak;
   }
 
-  private readonly account = (delta: number): void => {
+  private account(delta: number): void {
     this.used += delta;
     if (this.used > this.peak) this.peak = this.used;
-  };
+    if (delta < 0 && this.waiting.length && this.hasRoom()) for (const wake of this.waiting.splice(0)) wake();
+  }
 
   /**
    * Create the run directory. Other run directories under `workDir` are removed first: all of them when
@@ -102,18 +108,51 @@ export class StagingArea {
     await rm(join(this.runDir, pkg), { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     // each package packs into a file of its own, so that it leaves the disk with the package
-    const pack = this.packSmallFiles ? () => new PackStore(`${dir}.packed`, this.account) : undefined;
-    const stage = new FolderStage(folder, dir, this.limits, pack, this.account);
+    const pack = this.packSmallFiles
+      ? (account: (delta: number) => void) => new PackStore(`${dir}.packed`, account)
+      : undefined;
+    const stage = new FolderStage(folder, dir, this.limits, pack, this.hooks);
     this.stages.add(stage);
     return stage;
   }
 
-  /** Remove a finished package from the disk: its files, its pack file, its zip. */
+  /**
+   * From now until `release(stage)`, the other stages may add only as much as keeps the area within
+   * `OVERLAP_FACTOR` × what `stage` holds with its zip (estimated until counted): the next package downloads
+   * while this one is zipped and uploaded, and `/tmp` stays within 1.3 × the largest package. One stage at a
+   * time (the sync finishes one package at a time).
+   */
+  limitWhileFinishing(stage: FolderStage): void {
+    const footprint = stage.diskBytes + stage.zipEstimate;
+    this.finishing = { stage, cap: OVERLAP_FACTOR * footprint, zip: stage.zipEstimate };
+  }
+
+  private readonly hooks = {
+    account: (delta: number) => this.account(delta),
+    hold: (delta: number) => {
+      this.held += delta;
+    },
+    hasRoom: () => this.hasRoom(),
+    room: () => this.room(),
+  };
+
+  private hasRoom(): boolean {
+    const f = this.finishing;
+    return !f || this.used + this.held + (f.stage.zipped ? 0 : f.zip) < f.cap;
+  }
+
+  private room(): Promise<void> {
+    return this.hasRoom() ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Remove a finished package from the disk (its files, its pack file, its zip) and lift its limit. */
   async release(stage: FolderStage): Promise<void> {
-    if (!this.stages.delete(stage)) return;
-    await stage.close();
-    await rm(dirname(stage.dir), { recursive: true, force: true });
-    this.account(-stage.diskBytes);
+    try {
+      await stage.empty();
+    } finally {
+      if (this.finishing?.stage === stage) this.finishing = undefined;
+      for (const wake of this.waiting.splice(0)) wake();
+    }
   }
 
   /** Where a package's zip is built. */
@@ -131,6 +170,9 @@ export class StagingArea {
     rmSync(this.runDir, { recursive: true, force: true });
   }
 }
+
+/** While a package finishes, the area may hold this many times its footprint (see `limitWhileFinishing`). */
+export const OVERLAP_FACTOR = 1.3;
 
 /** The file in a run directory that names the process owning it. */
 const OWNER_FILE = ".owner";
