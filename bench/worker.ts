@@ -10,6 +10,15 @@ import type { Job, JobResult, LayerSyncJob, WorkerMessage } from "./jobs.ts";
 
 const job = JSON.parse(process.argv[2] ?? "{}") as Job;
 const { main } = job.kind === "layer-sync" ? await import("../cli/main.ts") : { main: undefined };
+// the CLI loads its commands on demand; load the sync command's modules now, before the clock starts (tsx
+// compiles them on first import, which the installed, bundled CLI never does)
+if (job.kind === "layer-sync")
+  await Promise.all([
+    import("../cli/args.ts"),
+    import("../cli/help.ts"),
+    import("../cli/output.ts"),
+    import("../cli/sync.ts"),
+  ]);
 const { runBaseline } = job.kind === "baseline" ? await import("./baseline.ts") : { runBaseline: undefined };
 const { runLowerBound } = job.kind === "lower-bound" ? await import("./lower-bound.ts") : { runLowerBound: undefined };
 

@@ -18,38 +18,23 @@
  * Packages are independent: one failing does not stop the others; its summary entry carries the error.
  */
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import type { CodeBuildDependencies } from "../build/codebuild.ts";
-import { type BuildDependencies, type BuildSummary, planStagedFolder, syncBuiltFolder } from "../build/sync-builds.ts";
-import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../shared/config.ts";
+import type { BuildDependencies, BuildSummary } from "../build/sync-builds.ts";
+import type { FolderSpec, SyncConfig } from "../shared/config.ts";
 import type { RunDeadline } from "../shared/deadline.ts";
-import {
-  ArchiveUnavailableError,
-  ConfigError,
-  describeError,
-  RateLimitError,
-  SourceAuthError,
-  SourceError,
-} from "../shared/errors.ts";
-import { encodeLayerConfig, parseLayerConfig } from "../shared/layer-config.ts";
+import { ArchiveUnavailableError, describeError } from "../shared/errors.ts";
 import { type Logger, silentLogger } from "../shared/log.ts";
-import { checkSymlinkChains } from "../shared/paths.ts";
-import {
-  ARTIFACT_FORMAT,
-  type ArtifactHead,
-  type ArtifactMetadata,
-  artifactKey,
-  headArtifact,
-  type RunInterrupts,
-  uploadArtifact,
-} from "./artifacts/artifacts.ts";
-import { advancePointer, readParameter } from "./artifacts/pointer.ts";
-import type { ChangeAnswer, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
+import type { ArtifactHead, RunInterrupts } from "./artifacts/artifacts.ts";
+import { checkTargetNames, finishPackage, isBuildFolder } from "./finish.ts";
+import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
 import { type FolderStage, StagingArea } from "./staging/staging.ts";
-import { buildZip, LAYER_CONFIG_FILE, verifyZip, type ZipResult } from "./zip/archive.ts";
+import { checkUnchanged } from "./unchanged.ts";
+
+export { sourceId } from "./unchanged.ts";
 
 export interface PackageSummary {
   name: string;
@@ -125,7 +110,7 @@ export interface SyncOptions {
   outDir?: string | undefined;
 }
 
-interface Work {
+export interface Work {
   spec: FolderSpec;
   summary: PackageSummary;
   previous?: ArtifactHead | undefined;
@@ -136,17 +121,21 @@ interface Work {
   done: boolean;
   /** The per-target entries of a build folder, which replace `summary`. */
   targets?: PackageSummary[];
-  /** Finished (zipped and uploaded, or failed) and removed from the staging area. */
+  /** The source is done with the package (this delivery): it is being finished, or was. */
   settled?: boolean;
+  /** A build folder whose finishing waits until the fetch has returned. */
+  deferred?: boolean;
+  /** Warnings the package had before the fetch (a redelivery keeps only these). */
+  warningsBefore?: number;
+  /**
+   * The artifact uploaded from an earlier delivery of this run (an archive download that was retried): kept
+   * when the new zip has the same SHA-256, else replaced under a new key and never pointed at.
+   */
+  uploaded?: { key: string; sha256: string; point: () => Promise<void> };
   /** Moves the pointer to the uploaded artifact, once the fetch has confirmed the folder. */
   point?: () => Promise<void>;
   /** The zip written to `--out`, removed again if the fetch fails the folder afterwards. */
   outFile?: string;
-}
-
-/** `provider:repository:path`, the `source` metadata value. */
-export function sourceId(config: SyncConfig, folder: string): string {
-  return `${config.source.provider}:${config.source.repository}:${folder}`;
 }
 
 function emptySummary(spec: FolderSpec): PackageSummary {
@@ -209,24 +198,50 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   if (deps.interrupts) deps.interrupts.staging = staging;
   let used: FetchStrategy | "none" = "none";
   try {
-    // 4./5. zip, compare, upload (or write to --out), then leave the staging area; once per package
+    // 4./5. zip, compare, upload (or write to --out), then leave the staging area; once per delivery
     const owners = new Map(work.map((w) => [w.spec.package, w.spec.path]));
-    const settle = async (w: Work, error?: Error): Promise<void> => {
-      if (w.settled || !w.stage) return;
-      w.settled = true;
+    /** The package being finished: at most one, while the next one downloads (within the area's limit). */
+    let finishing: Promise<void> = Promise.resolve();
+    let fetching = true;
+    const finish = async (w: Work, stage: FolderStage, error?: Error): Promise<void> => {
       try {
         if (error) fail(w, error);
         else {
-          if (deps.build || deps.codebuild) await checkTargetNames(config, owners, w, w.stage);
-          await finishPackage(config, resolved, w, w.stage, staging, options, deps, started);
+          if (deps.build || deps.codebuild) await checkTargetNames(config, owners, w, stage);
+          await finishPackage(config, resolved, w, stage, staging, options, deps, started);
         }
       } catch (thrown) {
         fail(w, thrown);
       } finally {
-        log.info("package left staging", { package: w.spec.package, stagedBytes: w.stage.diskBytes });
-        await staging.release(w.stage);
+        log.info("package left staging", { package: w.spec.package, stagedBytes: stage.peakDiskBytes });
+        await staging.release(stage);
         await rm(join(staging.runDir, ".build", w.spec.package), { recursive: true, force: true });
       }
+    };
+    const settle = async (w: Work, error?: Error): Promise<void> => {
+      const stage = w.stage;
+      if (w.settled || !stage) return;
+      w.settled = true;
+      await finishing;
+      // a build folder points at its layers as it goes: it waits until the fetch has confirmed it
+      if (!error && fetching && (deps.build || deps.codebuild) && (await isBuildFolder(config, w, stage))) {
+        w.deferred = true;
+        return;
+      }
+      staging.limitWhileFinishing(stage);
+      finishing = finish(w, stage, error);
+    };
+    /** A retried archive download delivers the package again: forget what its earlier delivery made. */
+    const redeliver = async (w: Work, stage: FolderStage): Promise<void> => {
+      await finishing;
+      if (w.settled) {
+        if (w.outFile) await rm(w.outFile, { force: true });
+        w.summary = { ...emptySummary(w.spec), warnings: w.summary.warnings.slice(0, w.warningsBefore ?? 0) };
+        Object.assign(w, { settled: false, deferred: false, done: false, targets: undefined, point: undefined });
+        delete w.outFile;
+        progress({ package: w.spec.package, stage: "fetching", readBytes: () => stage.bytes });
+      }
+      await stage.reset();
     };
     // 3. fetch what is left, each package finished as soon as the source is done with it
     const pending = work.filter((w) => !w.done);
@@ -234,18 +249,33 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     for (const w of pending) {
       const stage = await staging.stage(w.spec.path, w.spec.package);
       w.stage = stage;
-      targets.push({ folder: w.spec.path, sink: stage, complete: (error) => settle(w, error) });
+      w.warningsBefore = w.summary.warnings.length;
+      const sink: EntrySink = {
+        folder: stage.folder,
+        file: (path, body, opts) => stage.file(path, body, opts),
+        symlink: (path, target) => stage.symlink(path, target),
+        reset: () => redeliver(w, stage),
+      };
+      targets.push({ folder: w.spec.path, sink, complete: (error) => settle(w, error) });
       progress({ package: w.spec.package, stage: "fetching", readBytes: () => stage.bytes });
     }
     if (targets.length) {
-      const fetched = await fetchFolders(config, deps.source, resolved.commit, targets, log);
+      let fetched: Awaited<ReturnType<typeof fetchFolders>>;
+      try {
+        fetched = await fetchFolders(config, deps.source, resolved.commit, targets, log);
+      } finally {
+        fetching = false;
+        await finishing;
+      }
       used = fetched.strategy;
       for (const w of pending) {
         w.summary.warnings.push(...fetched.result.warnings);
         const outcome = fetched.result.outcomes.find((o) => o.folder === w.spec.path);
-        // a source that did not finish the package: finish it now
-        if (!w.settled) await settle(w, outcome?.error);
-        else if (outcome?.error && !w.done) {
+        if (!w.settled || w.deferred) {
+          // a source that did not finish the package, or a build folder that waited: finish it now
+          w.settled = true;
+          if (w.stage) await finish(w, w.stage, outcome?.error);
+        } else if (outcome?.error && !w.done) {
           // failed after it was finished (an archive naming its paths again): never point at it
           fail(w, outcome.error);
           if (w.outFile) await rm(w.outFile, { force: true });
@@ -284,148 +314,6 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   return summary;
 }
 
-/**
- * A build folder whose targets take the package name of another folder, or of another build folder's
- * target, is a configuration error naming both. `owners` maps each package name to the folder that holds it
- * (every configured folder first, then each build folder's targets as it is finished).
- */
-async function checkTargetNames(
-  config: SyncConfig,
-  owners: Map<string, string>,
-  w: Work,
-  stage: FolderStage,
-): Promise<void> {
-  // a folder that cannot be planned fails in finishPackage with its own message
-  const plan = await planStagedFolder(config, w.spec.path, stage, w.spec.package).catch(() => undefined);
-  for (const t of plan && plan.targets.length > 1 ? plan.targets : []) {
-    const other = owners.get(t.package);
-    if (other !== undefined && other !== w.spec.path) {
-      throw new ConfigError(
-        `folder "${w.spec.path}" builds package "${t.package}" (${t.runtime} ${t.architecture}), which is also the package of folder "${other}"; rename one of the two folders`,
-      );
-    }
-  }
-  for (const t of plan?.targets ?? []) owners.set(t.package, w.spec.path);
-}
-
-/**
- * Whether a failed "did this folder change?" lookup may be passed over. Proxies, Data Center-style hosts and
- * narrower permissions answer 404, 403 or 5xx (or an unexpected shape) to it; fetching the folder still works.
- * A wrong token or an exhausted rate limit would fail the fetch too, so those are not passed over.
- */
-function changeCheckMayFail(error: unknown): boolean {
-  return error instanceof SourceError && !(error instanceof SourceAuthError) && !(error instanceof RateLimitError);
-}
-
-interface Candidate {
-  w: Work;
-  key: string;
-  prev: ArtifactMetadata;
-}
-
-/**
- * Step 2 for every package: read each pointer and artifact, then ask the source once about all the
- * packages whose artifact is from another commit. When that batched call fails (in a way a fetch would
- * survive), each package is asked on its own, with a warning.
- */
-async function checkUnchanged(
-  config: SyncConfig,
-  commit: string,
-  work: Work[],
-  deps: SyncDependencies,
-  fail: (w: Work, error: unknown) => void,
-): Promise<void> {
-  if (!deps.s3 || !deps.ssm || !config.artifacts.bucket) return;
-  const candidates: Candidate[] = [];
-  for (const w of work) {
-    try {
-      const c = await previousArtifact(config, w, deps);
-      if (!c) continue;
-      if (c.prev.commit === commit) markUnchanged(c, deps);
-      else candidates.push(c);
-    } catch (error) {
-      fail(w, error);
-    }
-  }
-  if (candidates.length === 0) return;
-  let answers: Map<string, ChangeAnswer> | undefined;
-  try {
-    answers = await deps.source.changedFolders(
-      commit,
-      candidates.map((c) => ({ folder: c.w.spec.path, since: c.prev.commit, tree: c.prev.tree })),
-    );
-  } catch (error) {
-    if (!changeCheckMayFail(error)) {
-      for (const c of candidates) fail(c.w, error);
-      return;
-    }
-    const warning = `could not check the ${candidates.length} folders for changes in one go (${describeError(error)}); checked them one by one`;
-    (deps.logger ?? silentLogger).warn("batched change check failed", { warning });
-    for (const c of candidates) c.w.summary.warnings.push(warning);
-  }
-  for (const c of candidates) {
-    const answer = answers?.get(c.w.spec.path);
-    if (answer) {
-      if (answer.fingerprint !== undefined) c.w.fingerprint = answer.fingerprint;
-      if (!answer.changed) markUnchanged(c, deps);
-      continue;
-    }
-    try {
-      await checkOne(commit, c, deps);
-    } catch (error) {
-      fail(c.w, error);
-    }
-  }
-}
-
-/** The package's current artifact, when its metadata is of this source and format. */
-async function previousArtifact(config: SyncConfig, w: Work, deps: SyncDependencies): Promise<Candidate | undefined> {
-  const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
-  const key = await readParameter(deps.ssm as SSMClient, pointer);
-  if (!key) return undefined;
-  w.previous = await headArtifact(deps.s3 as S3Client, config.artifacts.bucket as string, key);
-  const prev = w.previous?.metadata;
-  if (!prev || prev.source !== sourceId(config, w.spec.path) || prev.format !== ARTIFACT_FORMAT) return undefined;
-  return { w, key, prev };
-}
-
-function markUnchanged({ w, key, prev }: Candidate, deps: SyncDependencies): void {
-  Object.assign(w.summary, {
-    key,
-    files: prev.files,
-    bytes: w.previous?.size ?? 0,
-    unzippedBytes: prev.unzippedBytes ?? null,
-    sha256: prev.contentSha256,
-    skipped: true,
-    reason: "unchanged",
-  });
-  // a single-target build folder: its artifact says what it was built for (the builder is this run's)
-  const builder = deps.codebuild ? "codebuild" : deps.build?.kind === "auto" ? undefined : deps.build?.kind;
-  if (prev.build && builder) w.summary.build = { ...prev.build, builder, id: null };
-  w.done = true;
-}
-
-/** One package on its own (the batched check could not tell). */
-async function checkOne(commit: string, c: Candidate, deps: SyncDependencies): Promise<void> {
-  const { w, prev } = c;
-  let unchanged = false;
-  try {
-    w.fingerprint = await deps.source.folderFingerprint(commit, w.spec.path);
-    if (w.fingerprint !== undefined && prev.tree !== undefined) unchanged = w.fingerprint === prev.tree;
-    else if (w.fingerprint === undefined) {
-      unchanged = (await deps.source.folderChanged(w.spec.path, prev.commit, commit)) === false;
-    }
-  } catch (error) {
-    if (!changeCheckMayFail(error)) throw error;
-    // only an optimisation: fetch the folder, and the zip's SHA-256 decides (step 4)
-    w.changeCheckFailed = true;
-    const warning = `could not tell cheaply whether "${w.spec.path}" changed since ${prev.commit.slice(0, 7)} (${describeError(error)}); fetched it and compared the zip's SHA-256 with the current artifact instead`;
-    w.summary.warnings.push(warning);
-    (deps.logger ?? silentLogger).warn("change check failed", { package: w.spec.package, warning });
-  }
-  if (unchanged) markUnchanged(c, deps);
-}
-
 async function fetchFolders(
   config: SyncConfig,
   source: RepositorySource,
@@ -446,125 +334,4 @@ async function fetchFolders(
     result.warnings.unshift(warning);
     return { strategy: "walk", result };
   }
-}
-
-/** The folder's fingerprint for the metadata, or none when the provider cannot give it (it is optional). */
-async function optionalFingerprint(source: RepositorySource, commit: string, w: Work): Promise<string | undefined> {
-  if (w.changeCheckFailed) return undefined;
-  try {
-    return await source.folderFingerprint(commit, w.spec.path);
-  } catch (error) {
-    if (!changeCheckMayFail(error)) throw error;
-    w.summary.warnings.push(`the folder fingerprint is not recorded: ${describeError(error)}`);
-    return undefined;
-  }
-}
-
-async function finishPackage(
-  config: SyncConfig,
-  resolved: { commit: string; ref: string },
-  w: Work,
-  stage: FolderStage,
-  staging: StagingArea,
-  options: SyncOptions,
-  deps: SyncDependencies,
-  started: Date,
-): Promise<void> {
-  deps.deadline?.check(`package "${w.spec.package}"`);
-  // each link was checked on arrival; now that all of them are here, follow them through each other
-  const links = stage.list().filter((e) => e.kind === "symlink");
-  checkSymlinkChains(links, w.spec.path);
-  deps.progress?.({ package: w.spec.package, stage: "zipping", bytes: stage.bytes });
-  if (deps.build || deps.codebuild) {
-    const targets = await syncBuiltFolder({
-      config,
-      resolved,
-      spec: w.spec,
-      stage,
-      workDir: join(staging.runDir, ".build", w.spec.package),
-      started,
-      outDir: options.outDir,
-      dryRun: options.dryRun === true,
-      force: options.force === true,
-      s3: deps.s3,
-      ssm: deps.ssm,
-      tree: w.fingerprint,
-      build: deps.build,
-      codebuild: deps.codebuild,
-      source: sourceId(config, w.spec.path),
-    });
-    if (targets) {
-      w.targets = targets;
-      return;
-    }
-  }
-  let layerConfig: string | undefined;
-  if (stage.has(LAYER_CONFIG_FILE)) {
-    const text = (await stage.read(LAYER_CONFIG_FILE)).toString("utf8");
-    layerConfig = encodeLayerConfig(parseLayerConfig(text, `${w.spec.path}/${LAYER_CONFIG_FILE}`));
-  }
-  const zip: ZipResult = await buildZip(stage, staging.zipPath(w.spec.package));
-  stage.countZip(zip.bytes);
-  await verifyZip(stage, zip.path);
-  const key = artifactKey(config.artifacts.artifactPrefix, w.spec.package, started, resolved.commit);
-  Object.assign(w.summary, {
-    key,
-    files: zip.files,
-    bytes: zip.bytes,
-    unzippedBytes: zip.unzippedBytes,
-    sha256: zip.sha256,
-  });
-
-  if (options.outDir !== undefined) {
-    const out = join(options.outDir, ...key.split("/"));
-    await mkdir(dirname(out), { recursive: true });
-    await copyFile(zip.path, out);
-    w.outFile = out;
-    return;
-  }
-  const prev = w.previous?.metadata;
-  if (!options.force && prev && prev.contentSha256 === zip.sha256) {
-    Object.assign(w.summary, { key: w.previous?.key ?? key, skipped: true, reason: "unchanged" });
-    return;
-  }
-  if (options.dryRun) {
-    Object.assign(w.summary, { skipped: true, reason: "dry-run" });
-    return;
-  }
-  const s3 = deps.s3 as S3Client;
-  const ssm = deps.ssm as SSMClient;
-  const bucket = config.artifacts.bucket as string;
-  const fingerprint = w.fingerprint ?? (await optionalFingerprint(deps.source, resolved.commit, w));
-  const metadata: ArtifactMetadata = {
-    commit: resolved.commit,
-    source: sourceId(config, w.spec.path),
-    contentSha256: zip.sha256,
-    files: zip.files,
-    unzippedBytes: zip.unzippedBytes,
-    format: ARTIFACT_FORMAT,
-    ref: resolved.ref,
-  };
-  if (fingerprint) metadata.tree = fingerprint;
-  if (layerConfig) metadata.layerConfig = layerConfig;
-  deps.deadline?.check(`uploading package "${w.spec.package}"`);
-  deps.progress?.({ package: w.spec.package, stage: "uploading", bytes: zip.bytes });
-  await uploadArtifact(s3, { bucket, key, file: zip.path, metadata }, deps.interrupts).catch((error: unknown) => {
-    throw deps.deadline?.passed ? deps.deadline.error(`uploading package "${w.spec.package}"`, error) : error;
-  });
-  // step 6, once the fetch has confirmed the folder (see runSync)
-  w.point = async () => {
-    deps.deadline?.check(`pointing package "${w.spec.package}" at ${key}`);
-    const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
-    const outcome = await advancePointer(
-      ssm,
-      pointer,
-      key,
-      `layer-sync: latest artifact of ${w.spec.package} (${config.source.repository}/${w.spec.path})`,
-      started,
-    );
-    if (outcome === "superseded") {
-      w.summary.warnings.push("a newer run already pointed at a newer artifact; the pointer was left on it");
-      (deps.logger ?? silentLogger).warn("pointer superseded", { package: w.spec.package, key });
-    }
-  };
 }

@@ -92,6 +92,19 @@ async function expectLastGoodKept(s: Scenario): Promise<void> {
   expect(await keysUnder(s3, sources.bucket, s.scope.artifactPrefix)).toEqual(s.keysBefore);
 }
 
+/**
+ * An archive finishes each package as soon as the stream leaves its folder, before the gzip trailer has
+ * vouched for the bytes, so a package may already have been uploaded when the download fails for good. That
+ * object is never pointed to and stays unreferenced (docs/operations.md, Known limits): the pointer keeps
+ * the last good artifact, which is still there, and nothing else is pointed to.
+ */
+async function expectLastGoodPointed(s: Scenario): Promise<void> {
+  expect(await pointerOf(ssm, s.scope.prefix, "data")).toBe(s.goodKey);
+  const after = await keysUnder(s3, sources.bucket, s.scope.artifactPrefix);
+  expect(after).toEqual(expect.arrayContaining(s.keysBefore));
+  expect(after.length).toBeLessThanOrEqual(s.keysBefore.length + 1);
+}
+
 function packageError(run: CoreRun): string {
   const p = onlyPackage(run);
   expect(p.skipped).toBe(false);
@@ -237,7 +250,7 @@ describe("an archive that is corrupt or cut short on every download", () => {
     ["github", on("codeload", /legacy\.tar\.gz/)],
   ] as const) {
     for (const fault of [{ kind: "corrupt-body" }, { kind: "truncate-body" }] as const) {
-      it(`${provider}: fails the run (${fault.kind}) naming the download and that the archive is corrupt or cut short; nothing is written`, async () => {
+      it(`${provider}: fails the run (${fault.kind}) naming the download and that the archive is corrupt or cut short; nothing new is pointed to`, async () => {
         const s = await lastGood(provider, "archive");
         const { run, attempts } = await faultedRun(provider, "archive", s, { match, fault });
         expect(attempts).toBe(3);
@@ -245,7 +258,7 @@ describe("an archive that is corrupt or cut short on every download", () => {
         expect(run.error?.message).toMatch(
           /^GET \S+ \(download the repository (archive|tarball)\) failed after 3 attempts: .*the archive is corrupt or was cut short \(.+\)$/,
         );
-        await expectLastGoodKept(s);
+        await expectLastGoodPointed(s);
       });
     }
   }

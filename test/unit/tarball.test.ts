@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import * as tar from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { extractFolders } from "../../lib/sync/sources/tarball.ts";
@@ -88,20 +88,51 @@ describe("extractFolders", () => {
     expect(result.errors.has("b")).toBe(false);
   });
 
-  it("completes a folder that does not exist with its error, and skips folders finished by an earlier attempt", async () => {
+  it("completes a folder that does not exist with its error", async () => {
     const events: string[] = [];
-    const settled = new Map<string, Error | undefined>([["a", undefined]]);
-    const body = await archive([
-      { name: "top/a/x.txt", content: "x" },
-      { name: "top/b/y.txt", content: "y" },
-    ]);
-    const targets = [target("a", events), target("b", events), target("missing", events)];
-    const result = await extractFolders(Readable.from([body]), targets, "test", { early: true, settled });
+    const body = await archive([{ name: "top/b/y.txt", content: "y" }]);
+    const result = await extractFolders(
+      Readable.from([body]),
+      [target("b", events), target("missing", events)],
+      "test",
+      {
+        early: true,
+      },
+    );
     expect(events).toEqual([
       "b: y.txt",
       "b complete",
       expect.stringMatching(/^missing complete \(folder "missing" does not exist/),
     ]);
-    expect(result.errors.has("a")).toBe(false);
+    expect(result.errors.has("b")).toBe(false);
+  });
+
+  it("resets and completes again every folder, finished ones included, when the download is retried", async () => {
+    const events: string[] = [];
+    const targets = [target("a", events), target("b", events)];
+    for (const t of targets) t.sink.reset = async () => void events.push(`${t.folder} reset`);
+    const good = await archive([
+      { name: "top/a/x.txt", content: "x" },
+      { name: "top/b/y.txt", content: "y" },
+    ]);
+    // the first attempt is cut short after folder a has ended in the stream
+    const cut = gzipSync(gunzipSync(good).subarray(0, 1536)).subarray(0, -8);
+    await expect(extractFolders(Readable.from([cut]), targets, "test", { early: true })).rejects.toThrow(
+      /corrupt or was cut short/,
+    );
+    const result = await extractFolders(Readable.from([good]), targets, "test", { early: true });
+    expect(result.errors.size).toBe(0);
+    expect(events).toEqual([
+      "a reset",
+      "b reset",
+      "a: x.txt",
+      "a complete",
+      "a reset",
+      "b reset",
+      "a: x.txt",
+      "a complete",
+      "b: y.txt",
+      "b complete",
+    ]);
   });
 });

@@ -364,7 +364,7 @@ export class BitbucketSource implements RepositorySource {
     const url = `${this.options.webUrl}/${encodeURIComponent(workspace)}/${encodeURIComponent(repo)}/get/${commit}.tar.gz`;
     const req: HttpRequest = { url, what: "download the repository archive", accept: [401, 403, 404] };
     const resolveLfs = (p: LfsPending) => this.resolveLfs(commit, p);
-    const hooks = { settled: new Map<string, Error | undefined>(), resolveLfs };
+    const hooks = { early: true, resolveLfs };
     const result = await this.http.send(req, async (res) => {
       const type = String(res.headers["content-type"] ?? "");
       const login = /\/(account\/signin|login|site\/login)/.test(res.url.pathname);

@@ -423,7 +423,7 @@ export class GitHubSource implements RepositorySource {
       accept: [401, 403, 404],
     };
     const resolveLfs = (p: LfsPending) => this.downloadLfs(commit, p.target, p);
-    const hooks = { settled: new Map<string, Error | undefined>(), resolveLfs };
+    const hooks = { early: true, resolveLfs };
     const result = await this.http.send(req, async (res) => {
       if (res.status !== 200) {
         await readAll(res.body, { limit: BODY_MAX }).catch(() => undefined);

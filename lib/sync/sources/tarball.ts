@@ -9,10 +9,13 @@
  * as a submodule. Small files that turn out to be Git LFS pointers are handed back for resolution.
  *
  * Git archives keep a folder's entries together (tree order), so with `early` a target with a `complete`
- * callback is finished as soon as the stream leaves it: its checks run, its LFS pointers are resolved, and the callback
- * is awaited before the next entry is read (the download waits). A path of a finished folder that comes
- * again later fails that folder. A retried download skips the folders an earlier attempt finished. Without
- * `early`, every `complete` target is finished, one after another, once the archive has fully arrived.
+ * callback is finished as soon as the stream leaves it: its checks run, its LFS pointers are resolved, and the
+ * callback is awaited before the next entry is read (the download waits for as long as it takes). A path of a
+ * finished folder that comes again later fails that folder. Such a folder was read from bytes the gzip
+ * CRC-32 trailer has not vouched for yet: a retried download therefore resets every folder and delivers and
+ * completes each one again, and whoever consumes `complete` must not point at anything built from a folder
+ * before the whole fetch has returned (see `FolderTarget.complete`). Without `early`, every `complete` target
+ * is finished, one after another, once the archive has fully arrived.
  */
 import { once } from "node:events";
 import { PassThrough, Readable } from "node:stream";
@@ -42,16 +45,13 @@ export interface LfsPending {
   pointer: Buffer;
 }
 
-/** What lasts across the attempts of one download: the folders already finished, with their errors. */
+/** How an extraction finishes its folders. */
 export interface ExtractHooks {
   /**
    * Finish each folder as soon as the stream leaves it (default: once the whole archive has arrived and its
-   * gzip CRC-32 has checked out). The providers' archives do not use it yet: a folder finished early was
-   * read from bytes the gzip trailer has not vouched for, and a download retried after a corrupt body
-   * would then keep an artifact already uploaded from the corrupt one (see the README, Scale).
+   * gzip CRC-32 has checked out). Every attempt of a retried download completes every folder again.
    */
   early?: boolean;
-  settled?: Map<string, Error | undefined>;
   /** Resolve an LFS pointer of a folder about to be finished (`complete` targets only). */
   resolveLfs?: (pending: LfsPending) => Promise<void>;
 }
@@ -110,14 +110,13 @@ export async function extractFolders(
   const dirs = new Map<string, { target: FolderTarget; path: string; children: number }>();
   /** Every path the archive has named, whatever its type: a second arrival is refused, naming it. */
   const named = new Set<string>();
-  const settled = hooks.settled ?? new Map<string, Error | undefined>();
-  /** Folders finished by this attempt, and those that had an entry in it. */
+  /** Folders finished by this attempt (with their errors), and those that had an entry in it. */
+  const settled = new Map<string, Error | undefined>();
   const settledNow = new Set<string>();
   const entered = new Set<string>();
   let root: string | undefined;
-  for (const [folder, error] of settled) if (error) errors.set(folder, error);
-  // a retried download delivers the whole archive again: start every unfinished folder from nothing
-  for (const t of targets) if (!settled.has(t.folder)) await t.sink.reset?.();
+  // a retried download delivers the whole archive again: start every folder, finished or not, from nothing
+  for (const t of targets) await t.sink.reset?.();
 
   const fail = (target: FolderTarget, error: unknown) => {
     if (!errors.has(target.folder))
@@ -275,7 +274,7 @@ export async function extractFolders(
   }
 
   for (const target of targets) {
-    if (settled.has(target.folder)) continue; // finished by this attempt or an earlier one
+    if (settled.has(target.folder)) continue; // finished early
     if (target.complete) await settle(target);
     else check(target);
   }

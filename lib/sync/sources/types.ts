@@ -37,7 +37,8 @@ export interface FolderTarget {
   folder: string;
   sink: EntrySink;
   /**
-   * Called once for the folder as soon as the fetch is done with it, and awaited before the fetch goes on
+   * Called for the folder as soon as the fetch is done with it (again after `sink.reset` when an archive
+   * download is retried: every folder is then delivered again), and awaited before the fetch goes on
    * (backpressure: an archive download waits meanwhile): without an error once every entry has arrived and
    * passed the fetch's checks (an archive: when the stream leaves the folder; a walk: when its downloads
    * end), with the error when it failed. An error it throws fails the folder. A folder completed without

@@ -16,524 +16,14 @@
  * files as they grow, zips once built (`countZip`). `release` removes a finished package at once, so a run
  * holds one package at a time wherever its source delivers one at a time.
  */
-import { constants, rmSync } from "node:fs";
-import { type FileHandle, lstat, mkdir, open, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { Readable, Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { crc32, createDeflateRaw, inflateRawSync } from "node:zlib";
-import { LimitExceededError, PathSafetyError } from "../../shared/errors.ts";
-import { checkRelativePath, checkSymlinkTarget, quoteName } from "../../shared/paths.ts";
-import type { EntrySink } from "../sources/types.ts";
-import { type DeflatedFile, type PreparedEntry, prepareEntry, ZIP_LEVEL } from "../zip/writer.ts";
+import { rmSync } from "node:fs";
+import { lstat, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { FolderStage, type StageLimits } from "./folder-stage.ts";
+import { PackStore } from "./pack-store.ts";
 
-/** Lambda's limit on a function and its layers unzipped (250 MB), the highest SOURCE_MAX_BYTES. */
-const LAMBDA_UNZIPPED_MAX_BYTES = 262_144_000;
-
-export interface StagedEntry {
-  /** Path relative to the folder. */
-  path: string;
-  kind: "file" | "executable" | "symlink";
-  /** Bytes on disk (files) or target length (symlinks). */
-  size: number;
-  /** Symlink target (symlinks live only here, never on disk). */
-  target?: string;
-  /** CRC-32 of the bytes the source sent, taken as they streamed in (unset for packed files). */
-  crc?: number;
-}
-
-export interface StageLimits {
-  maxFiles: number;
-  maxBytes: number;
-}
-
-/** Files up to this size (declared) are packed when the area packs small files. */
-export const PACKED_FILE_MAX = 1024 * 1024;
-/**
- * Compression may run this far behind the arrivals before `file()` waits: jobs (a small multiple of libuv's
- * thread pool, so the download's own decompression never queues behind a long line of them) and bytes.
- */
-const PENDING_JOBS = 16;
-const PENDING_BYTES = 8 * 1024 * 1024;
-/** The pack file is written in pieces of about this size. */
-const PACK_WRITE_BYTES = 1024 * 1024;
-
-/** Where a packed file's compressed bytes are, with what the zip and its verification need to know. */
-interface Packed {
-  crc: number;
-  size: number;
-  offset: number;
-  length: number;
-}
-
-/**
- * Small files of one area, compressed as they arrive and appended to one pack file: no file-system round
- * trip per file, and only the files still being compressed are held in memory.
- */
-class PackStore {
-  private fh: FileHandle | undefined;
-  private appended = 0;
-  private flushed = 0;
-  private piece: Buffer[] = [];
-  private writing: Promise<void> = Promise.resolve();
-  private window: Buffer = Buffer.alloc(0);
-  private windowAt = 0;
-  private refilling: Promise<void> | undefined;
-  private pendingJobs = 0;
-  private pendingBytes = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(
-    private readonly path: string,
-    private readonly account: (delta: number) => void = () => undefined,
-  ) {}
-
-  /** Bytes appended so far (on disk, or about to be). */
-  get bytes(): number {
-    return this.appended;
-  }
-
-  fits(size: number): boolean {
-    return size <= PACKED_FILE_MAX;
-  }
-
-  /** Start compressing `data` once the queue has room; resolves (with the job) when the job is under way. */
-  async pack(data: Buffer): Promise<{ job: Promise<Packed> }> {
-    while (
-      this.pendingJobs >= PENDING_JOBS ||
-      (this.pendingJobs > 0 && this.pendingBytes + data.length > PENDING_BYTES)
-    ) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    }
-    this.pendingJobs++;
-    this.pendingBytes += data.length;
-    const job = prepareEntry(data).then((p) => ({ crc: p.crc, size: p.size, ...this.append(p.data) }));
-    job.catch(() => undefined); // the zip build awaits the job and reports the failure
-    void job
-      .finally(() => {
-        this.pendingJobs--;
-        this.pendingBytes -= data.length;
-        for (const wake of this.waiting.splice(0)) wake();
-      })
-      .catch(() => undefined);
-    return { job };
-  }
-
-  private append(data: Buffer): { offset: number; length: number } {
-    const offset = this.appended;
-    this.piece.push(data);
-    this.appended += data.length;
-    this.account(data.length);
-    if (this.appended - this.flushed >= PACK_WRITE_BYTES) void this.flush().catch(() => undefined);
-    return { offset, length: data.length };
-  }
-
-  /** Write what is buffered (writes are chained, so they land in order). */
-  private flush(): Promise<void> {
-    const piece = this.piece;
-    const at = this.flushed;
-    const length = this.appended - at;
-    this.piece = [];
-    this.flushed = this.appended;
-    this.writing = this.writing.then(async () => {
-      if (length === 0) return;
-      this.fh ??= await open(this.path, "w+");
-      let written = 0;
-      while (written < length) {
-        const rest = written === 0 ? piece : [Buffer.concat(piece).subarray(written)];
-        written += (await this.fh.writev(rest, at + written)).bytesWritten;
-      }
-    });
-    return this.writing;
-  }
-
-  /**
-   * The compressed bytes of a packed file. Files are mostly asked for in about the order they were packed,
-   * so reads forward go through a read-ahead window (each refill a new buffer, so earlier views stay valid);
-   * a file behind the window is read on its own.
-   */
-  async read(p: Packed): Promise<Buffer> {
-    if (p.length === 0) return Buffer.alloc(0);
-    if (p.offset + p.length > this.flushed) await this.flush();
-    else await this.writing;
-    const fh = this.fh as FileHandle;
-    for (;;) {
-      const end = this.windowAt + this.window.length;
-      if (p.offset >= this.windowAt && p.offset + p.length <= end) {
-        return this.window.subarray(p.offset - this.windowAt, p.offset - this.windowAt + p.length);
-      }
-      if (this.refilling) {
-        // the refill under way may well cover this file too
-        await this.refilling;
-        continue;
-      }
-      if (p.offset < end) break; // behind the window: read it on its own
-      const want = Math.min(Math.max(p.length, PACK_WRITE_BYTES), this.flushed - p.offset);
-      this.refilling = this.readAt(fh, p.offset, want, p.length).then(
-        (buffer) => {
-          this.window = buffer;
-          this.windowAt = p.offset;
-          this.refilling = undefined;
-        },
-        (error: unknown) => {
-          this.refilling = undefined;
-          throw error;
-        },
-      );
-    }
-    return this.readAt(fh, p.offset, p.length, p.length);
-  }
-
-  private async readAt(fh: FileHandle, offset: number, want: number, atLeast: number): Promise<Buffer> {
-    const buffer = Buffer.allocUnsafe(want);
-    const { bytesRead } = await fh.read(buffer, 0, want, offset);
-    if (bytesRead < atLeast) throw new Error(`the pack file ended early at byte ${offset + bytesRead}`);
-    return buffer.subarray(0, bytesRead);
-  }
-
-  async close(): Promise<void> {
-    await this.writing.catch(() => undefined);
-    await this.fh?.close();
-    this.fh = undefined;
-  }
-}
-
-function ignoreUntilPiped(): void {}
-
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
-
-/** Create-only, never through a link: a path that exists (as anything, a link included) fails with EEXIST. */
-const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-
-/**
- * One package's entries. Structural safety: symlinks are never materialised on disk (the zip needs only
- * their target text, kept here), directories are only ever created by the stage, and every file is created
- * with O_EXCL|O_NOFOLLOW and chmodded through its descriptor, so nothing is ever written through a link or
- * over another entry. A path that arrives twice, as any mix of file, directory and symlink, is refused by
- * name; a delivery that fails (a retried download) is forgotten so that it can arrive again.
- */
-export class FolderStage implements EntrySink {
-  readonly folder: string;
-  readonly dir: string;
-  private readonly limits: StageLimits;
-  private readonly entries = new Map<string, StagedEntry>();
-  /** Paths being delivered right now (they count as taken). */
-  private readonly arriving = new Set<string>();
-  /** Every directory implied by an entry's path. */
-  private readonly dirs = new Set<string>();
-  /** Directories already created on disk. */
-  private readonly made = new Set<string>();
-  /** The packed files. */
-  private readonly packed = new Map<string, Promise<Packed>>();
-  /** Files compressed for the zip while they streamed in (areas that pack small files). */
-  private readonly deflated = new Map<string, DeflatedFile>();
-  private pack: PackStore | undefined;
-  private totalBytes = 0;
-  /** Bytes of this stage's files on disk (unpacked files; the pack file counts in `pack`). */
-  private fileBytes = 0;
-  /** Bytes of zips built from this stage (see `countZip`). */
-  private zipBytes = 0;
-  private readonly account: (delta: number) => void;
-  private readonly newPack: (() => PackStore) | undefined;
-
-  constructor(
-    folder: string,
-    dir: string,
-    limits: StageLimits,
-    pack?: () => PackStore,
-    account: (delta: number) => void = () => undefined,
-  ) {
-    this.folder = folder;
-    this.dir = dir;
-    this.limits = limits;
-    this.newPack = pack;
-    this.pack = pack?.();
-    this.account = account;
-  }
-
-  /** What this stage holds on disk now: its files, its pack file and the zips counted with `countZip`. */
-  get diskBytes(): number {
-    return this.fileBytes + (this.pack?.bytes ?? 0) + this.zipBytes;
-  }
-
-  /** Count a zip built from this stage (it is removed with the stage). */
-  countZip(bytes: number): void {
-    this.zipBytes += bytes;
-    this.account(bytes);
-  }
-
-  /** Close the stage's own pack file (the area removes the files). */
-  async close(): Promise<void> {
-    await this.pack?.close();
-  }
-
-  get bytes(): number {
-    return this.totalBytes;
-  }
-
-  /** Entries sorted by UTF-8 byte order of their path: the zip's order. */
-  list(): StagedEntry[] {
-    return [...this.entries.values()].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
-  }
-
-  has(path: string): boolean {
-    return this.entries.has(path);
-  }
-
-  absolute(path: string): string {
-    return join(this.dir, ...path.split("/"));
-  }
-
-  /**
-   * CRC-32 and size of what the source sent for a file, taken while the bytes streamed in (or from the packed
-   * copy in memory); undefined for a path that is not a staged file.
-   */
-  async checksum(path: string): Promise<{ crc: number; size: number } | undefined> {
-    const packed = this.packed.get(path);
-    if (packed) {
-      const { crc, size } = await packed;
-      return { crc, size };
-    }
-    const e = this.entries.get(path);
-    return e && e.kind !== "symlink" && e.crc !== undefined ? { crc: e.crc, size: e.size } : undefined;
-  }
-
-  /**
-   * A packed file, compressed for the zip (see `prepareEntry`), loaded when called; undefined when the file
-   * is on disk.
-   */
-  prepared(path: string): (() => Promise<PreparedEntry>) | undefined {
-    const deflated = this.deflated.get(path);
-    if (deflated) {
-      return async () => ({
-        crc: deflated.crc,
-        size: deflated.size,
-        data: deflated.size === 0 ? Buffer.alloc(0) : await readFile(deflated.path, { flag: READ_FLAGS }),
-      });
-    }
-    const packed = this.packed.get(path);
-    const pack = this.pack;
-    if (!packed || !pack) return undefined;
-    return async () => {
-      const p = await packed;
-      return { crc: p.crc, size: p.size, data: await pack.read(p) };
-    };
-  }
-
-  /** A large file compressed as it streamed in, which the zip copies as it is; undefined for any other. */
-  deflatedFile(path: string): DeflatedFile | undefined {
-    return this.deflated.get(path);
-  }
-
-  /** A staged file's content, unpacked or from disk. */
-  async read(path: string): Promise<Buffer> {
-    const load = this.prepared(path);
-    if (!load) return readFile(this.absolute(path), { flag: READ_FLAGS });
-    const { data, size } = await load();
-    return size === 0 ? Buffer.alloc(0) : inflateRawSync(data);
-  }
-
-  /** Forget everything delivered so far (an archive is being downloaded again from its start). */
-  async reset(): Promise<void> {
-    this.entries.clear();
-    this.arriving.clear();
-    this.dirs.clear();
-    this.made.clear();
-    this.packed.clear();
-    this.deflated.clear();
-    this.totalBytes = 0;
-    this.account(-this.fileBytes);
-    this.fileBytes = 0;
-    if (this.newPack) {
-      // a pack of its own starts again empty
-      await this.pack?.close();
-      this.account(-(this.pack?.bytes ?? 0));
-      await rm(`${this.dir}.packed`, { force: true });
-      this.pack = this.newPack();
-    }
-    await rm(this.dir, { recursive: true, force: true });
-    await mkdir(this.dir);
-  }
-
-  async file(path: string, body: Readable | Buffer, options: { executable: boolean; size?: number }): Promise<void> {
-    // Until the pipeline below is attached (after an await), an error on the body (a reset connection) would
-    // have no listener and crash the process; keep it on the stream, where the pipeline finds it.
-    if (!Buffer.isBuffer(body)) body.on("error", ignoreUntilPiped);
-    const declared = Buffer.isBuffer(body) ? body.length : options.size;
-    const packs = this.pack !== undefined && declared !== undefined && this.pack.fits(declared);
-    const kind = options.executable ? "executable" : "file";
-    try {
-      this.admit(path);
-      if (options.size !== undefined) this.reserve(path, options.size);
-    } catch (error) {
-      if (!Buffer.isBuffer(body)) body.destroy();
-      throw error;
-    }
-    this.arriving.add(path);
-    let fh: FileHandle | undefined;
-    let counted = 0;
-    try {
-      if (packs && this.pack) {
-        const data = await this.collect(path, body);
-        this.totalBytes += data.length;
-        this.entries.set(path, { path, kind, size: data.length });
-        this.packed.set(path, (await this.pack.pack(data)).job);
-        return;
-      }
-      const mode = options.executable ? 0o755 : 0o644;
-      await this.makeParents(path);
-      fh = await open(this.absolute(path), CREATE_FLAGS, mode);
-      await fh.chmod(mode); // through the descriptor: the umask must not strip bits
-      let written = 0;
-      let crc = 0;
-      const deflating = this.pack !== undefined;
-      const limit = this.limits.maxBytes;
-      const counter = new Transform({
-        transform: (chunk: Buffer, _enc, cb) => {
-          written += chunk.length;
-          if (this.totalBytes + written > limit) {
-            cb(this.tooBig(path, this.totalBytes + written));
-            return;
-          }
-          crc = crc32(chunk, crc);
-          if (!deflating) {
-            counted += chunk.length;
-            this.fileBytes += chunk.length;
-            this.account(chunk.length);
-          }
-          cb(null, chunk);
-        },
-      });
-      const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
-      if (this.pack) {
-        // compressed for the zip while it streams in (the same bytes the writer would make), so the
-        // deflate of a large file overlaps its download; the disk holds the compressed bytes
-        let compressed = 0;
-        const onDisk = new Transform({
-          transform: (chunk: Buffer, _enc, cb) => {
-            compressed += chunk.length;
-            counted += chunk.length;
-            this.fileBytes += chunk.length;
-            this.account(chunk.length);
-            cb(null, chunk);
-          },
-        });
-        await pipeline(source, counter, createDeflateRaw({ level: ZIP_LEVEL }), onDisk, fh.createWriteStream());
-        this.totalBytes += written;
-        this.entries.set(path, { path, kind, size: written, crc: crc >>> 0 });
-        this.deflated.set(path, {
-          path: this.absolute(path),
-          crc: crc >>> 0,
-          size: written,
-          compressedSize: compressed,
-        });
-        return;
-      }
-      await pipeline(source, counter, fh.createWriteStream()); // closes the descriptor
-      this.totalBytes += written;
-      this.entries.set(path, { path, kind, size: written, crc: crc >>> 0 });
-    } catch (error) {
-      if (!Buffer.isBuffer(body)) body.destroy();
-      if (fh) {
-        await unlink(this.absolute(path)).catch(() => undefined); // so a retried download can arrive
-        this.fileBytes -= counted;
-        this.account(-counted);
-      }
-      throw error;
-    } finally {
-      this.arriving.delete(path);
-      await fh?.close().catch(() => undefined);
-    }
-  }
-
-  /** A symlink: checked and kept as its target text, never created on disk. */
-  async symlink(path: string, target: string): Promise<void> {
-    this.admit(path);
-    checkSymlinkTarget(path, target, this.folder);
-    const size = Buffer.byteLength(target);
-    this.entries.set(path, { path, kind: "symlink", size, target, crc: crc32(Buffer.from(target)) >>> 0 });
-  }
-
-  /** Read a small body into memory, enforcing the byte limit as it arrives. */
-  private async collect(path: string, body: Readable | Buffer): Promise<Buffer> {
-    if (Buffer.isBuffer(body)) {
-      if (this.totalBytes + body.length > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + body.length);
-      return body;
-    }
-    const chunks: Buffer[] = [];
-    let written = 0;
-    for await (const chunk of body) {
-      const b = chunk as Buffer;
-      written += b.length;
-      if (this.totalBytes + written > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + written);
-      chunks.push(b);
-    }
-    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, written);
-  }
-
-  /** Name checks, the one-arrival-per-path rule and the file-count limit; records the implied directories. */
-  private admit(path: string): void {
-    checkRelativePath(path, this.folder);
-    const where = `entry ${quoteName(path)} in folder "${this.folder}"`;
-    const earlier = this.entries.get(path);
-    if (earlier || this.arriving.has(path) || this.dirs.has(path)) {
-      const as = earlier?.kind === "symlink" ? "a symlink" : this.dirs.has(path) ? "a directory" : "a file";
-      throw new PathSafetyError(
-        `${where} arrives twice (already ${as}); a git tree cannot hold that, so the source is corrupt or hostile`,
-      );
-    }
-    const segments = path.split("/");
-    for (let i = 1; i < segments.length; i++) {
-      const parent = segments.slice(0, i).join("/");
-      const e = this.entries.get(parent);
-      if (e || this.arriving.has(parent)) {
-        throw new PathSafetyError(
-          `${where} lies inside ${e?.kind === "symlink" ? "symlink" : "file"} ${quoteName(parent)}`,
-        );
-      }
-    }
-    if (this.entries.size + this.arriving.size >= this.limits.maxFiles) {
-      throw new LimitExceededError(
-        `folder "${this.folder}" has more than ${this.limits.maxFiles} files (limit SOURCE_MAX_FILES); split the folder or raise the limit`,
-      );
-    }
-    for (let i = 1; i < segments.length; i++) this.dirs.add(segments.slice(0, i).join("/"));
-  }
-
-  /** Fail early when a declared size already breaks the byte limit. */
-  private reserve(path: string, size: number): void {
-    if (this.totalBytes + size > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + size);
-  }
-
-  private tooBig(path: string, bytes: number): LimitExceededError {
-    const over = `folder "${this.folder}" is over ${this.limits.maxBytes} bytes unzipped (reached ${bytes} at ${quoteName(path)})`;
-    // at Lambda's own limit only splitting helps; below it, the user chose the limit and may raise it
-    const advice =
-      this.limits.maxBytes >= LAMBDA_UNZIPPED_MAX_BYTES
-        ? "Lambda allows 250 MB unzipped for a function and its layers together — split the folder into smaller layers"
-        : `that is the limit SOURCE_MAX_BYTES sets — raise it (up to ${LAMBDA_UNZIPPED_MAX_BYTES}, Lambda's 250 MB for a function and its layers) or split the folder`;
-    return new LimitExceededError(`${over}; ${advice}`);
-  }
-
-  /** Create the parent directories one by one (never recursively through whatever is there). */
-  private async makeParents(path: string): Promise<void> {
-    const segments = path.split("/");
-    for (let i = 1; i < segments.length; i++) {
-      const dir = segments.slice(0, i).join("/");
-      if (this.made.has(dir)) continue;
-      await mkdir(this.absolute(dir), { mode: 0o755 }).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== "EEXIST") throw error;
-      });
-      const st = await lstat(this.absolute(dir));
-      if (!st.isDirectory()) {
-        throw new PathSafetyError(
-          `entry ${quoteName(path)} in folder "${this.folder}": ${quoteName(dir)} is not a directory`,
-        );
-      }
-      this.made.add(dir);
-    }
-  }
-}
+export { FolderStage, type StagedEntry, type StageLimits } from "./folder-stage.ts";
+export { PACKED_FILE_MAX } from "./pack-store.ts";
 
 /** A run's staging directory: `<workDir>/<runId>/`. */
 export class StagingArea {
@@ -542,6 +32,11 @@ export class StagingArea {
   private readonly packSmallFiles: boolean;
   private used = 0;
   private peak = 0;
+  /** Bytes admitted to stages but not yet on disk. */
+  private held = 0;
+  /** The package being finished, and how much the area may hold meanwhile. */
+  private finishing: { stage: FolderStage; cap: number; zip: number } | undefined;
+  private readonly waiting: (() => void)[] = [];
   private readonly stages = new Set<FolderStage>();
 
   private constructor(runDir: string, limits: StageLimits, packSmallFiles: boolean) {
@@ -562,10 +57,11 @@ export class StagingArea {
     return this.peak;
   }
 
-  private readonly account = (delta: number): void => {
+  private account(delta: number): void {
     this.used += delta;
     if (this.used > this.peak) this.peak = this.used;
-  };
+    if (delta < 0 && this.waiting.length && this.hasRoom()) for (const wake of this.waiting.splice(0)) wake();
+  }
 
   /**
    * Create the run directory. Other run directories under `workDir` are removed first: all of them when
@@ -612,18 +108,51 @@ export class StagingArea {
     await rm(join(this.runDir, pkg), { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
     // each package packs into a file of its own, so that it leaves the disk with the package
-    const pack = this.packSmallFiles ? () => new PackStore(`${dir}.packed`, this.account) : undefined;
-    const stage = new FolderStage(folder, dir, this.limits, pack, this.account);
+    const pack = this.packSmallFiles
+      ? (account: (delta: number) => void) => new PackStore(`${dir}.packed`, account)
+      : undefined;
+    const stage = new FolderStage(folder, dir, this.limits, pack, this.hooks);
     this.stages.add(stage);
     return stage;
   }
 
-  /** Remove a finished package from the disk: its files, its pack file, its zip. */
+  /**
+   * From now until `release(stage)`, the other stages may add only as much as keeps the area within
+   * `OVERLAP_FACTOR` × what `stage` holds with its zip (estimated until counted): the next package downloads
+   * while this one is zipped and uploaded, and `/tmp` stays within 1.3 × the largest package. One stage at a
+   * time (the sync finishes one package at a time).
+   */
+  limitWhileFinishing(stage: FolderStage): void {
+    const footprint = stage.diskBytes + stage.zipEstimate;
+    this.finishing = { stage, cap: OVERLAP_FACTOR * footprint, zip: stage.zipEstimate };
+  }
+
+  private readonly hooks = {
+    account: (delta: number) => this.account(delta),
+    hold: (delta: number) => {
+      this.held += delta;
+    },
+    hasRoom: () => this.hasRoom(),
+    room: () => this.room(),
+  };
+
+  private hasRoom(): boolean {
+    const f = this.finishing;
+    return !f || this.used + this.held + (f.stage.zipped ? 0 : f.zip) < f.cap;
+  }
+
+  private room(): Promise<void> {
+    return this.hasRoom() ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Remove a finished package from the disk (its files, its pack file, its zip) and lift its limit. */
   async release(stage: FolderStage): Promise<void> {
-    if (!this.stages.delete(stage)) return;
-    await stage.close();
-    await rm(dirname(stage.dir), { recursive: true, force: true });
-    this.account(-stage.diskBytes);
+    try {
+      await stage.empty();
+    } finally {
+      if (this.finishing?.stage === stage) this.finishing = undefined;
+      for (const wake of this.waiting.splice(0)) wake();
+    }
   }
 
   /** Where a package's zip is built. */
@@ -641,6 +170,9 @@ export class StagingArea {
     rmSync(this.runDir, { recursive: true, force: true });
   }
 }
+
+/** While a package finishes, the area may hold this many times its footprint (see `limitWhileFinishing`). */
+export const OVERLAP_FACTOR = 1.3;
 
 /** The file in a run directory that names the process owning it. */
 const OWNER_FILE = ".owner";

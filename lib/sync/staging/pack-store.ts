@@ -1,0 +1,159 @@
+/**
+ * The pack file of one package's small files: each file is compressed for the zip as it arrives (on the
+ * thread pool, while the rest of the folder is still downloading) and appended to one file, so thousands of
+ * small files cost no file-system round trip each and only the files still being compressed are held in
+ * memory. When compression falls behind, `pack()` waits (backpressure on the download).
+ */
+import { type FileHandle, open } from "node:fs/promises";
+import { prepareEntry } from "../zip/writer.ts";
+
+/** Files up to this size (declared) are packed when the area packs small files. */
+export const PACKED_FILE_MAX = 1024 * 1024;
+/**
+ * Compression may run this far behind the arrivals before `file()` waits: jobs (a small multiple of libuv's
+ * thread pool, so the download's own decompression never queues behind a long line of them) and bytes.
+ */
+const PENDING_JOBS = 16;
+const PENDING_BYTES = 8 * 1024 * 1024;
+/** The pack file is written in pieces of about this size. */
+const PACK_WRITE_BYTES = 1024 * 1024;
+
+/** Where a packed file's compressed bytes are, with what the zip and its verification need to know. */
+export interface Packed {
+  crc: number;
+  size: number;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Small files of one area, compressed as they arrive and appended to one pack file: no file-system round
+ * trip per file, and only the files still being compressed are held in memory.
+ */
+export class PackStore {
+  private fh: FileHandle | undefined;
+  private appended = 0;
+  private flushed = 0;
+  private piece: Buffer[] = [];
+  private writing: Promise<void> = Promise.resolve();
+  private window: Buffer = Buffer.alloc(0);
+  private windowAt = 0;
+  private refilling: Promise<void> | undefined;
+  private pendingJobs = 0;
+  private pendingBytes = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    private readonly path: string,
+    private readonly account: (delta: number) => void = () => undefined,
+  ) {}
+
+  /** Bytes appended so far (on disk, or about to be). */
+  get bytes(): number {
+    return this.appended;
+  }
+
+  fits(size: number): boolean {
+    return size <= PACKED_FILE_MAX;
+  }
+
+  /** Start compressing `data` once the queue has room; resolves (with the job) when the job is under way. */
+  async pack(data: Buffer): Promise<{ job: Promise<Packed> }> {
+    while (
+      this.pendingJobs >= PENDING_JOBS ||
+      (this.pendingJobs > 0 && this.pendingBytes + data.length > PENDING_BYTES)
+    ) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    this.pendingJobs++;
+    this.pendingBytes += data.length;
+    const job = prepareEntry(data).then((p) => ({ crc: p.crc, size: p.size, ...this.append(p.data) }));
+    job.catch(() => undefined); // the zip build awaits the job and reports the failure
+    void job
+      .finally(() => {
+        this.pendingJobs--;
+        this.pendingBytes -= data.length;
+        for (const wake of this.waiting.splice(0)) wake();
+      })
+      .catch(() => undefined);
+    return { job };
+  }
+
+  private append(data: Buffer): { offset: number; length: number } {
+    const offset = this.appended;
+    this.piece.push(data);
+    this.appended += data.length;
+    this.account(data.length);
+    if (this.appended - this.flushed >= PACK_WRITE_BYTES) void this.flush().catch(() => undefined);
+    return { offset, length: data.length };
+  }
+
+  /** Write what is buffered (writes are chained, so they land in order). */
+  private flush(): Promise<void> {
+    const piece = this.piece;
+    const at = this.flushed;
+    const length = this.appended - at;
+    this.piece = [];
+    this.flushed = this.appended;
+    this.writing = this.writing.then(async () => {
+      if (length === 0) return;
+      this.fh ??= await open(this.path, "w+");
+      let written = 0;
+      while (written < length) {
+        const rest = written === 0 ? piece : [Buffer.concat(piece).subarray(written)];
+        written += (await this.fh.writev(rest, at + written)).bytesWritten;
+      }
+    });
+    return this.writing;
+  }
+
+  /**
+   * The compressed bytes of a packed file. Files are mostly asked for in about the order they were packed,
+   * so reads forward go through a read-ahead window (each refill a new buffer, so earlier views stay valid);
+   * a file behind the window is read on its own.
+   */
+  async read(p: Packed): Promise<Buffer> {
+    if (p.length === 0) return Buffer.alloc(0);
+    if (p.offset + p.length > this.flushed) await this.flush();
+    else await this.writing;
+    const fh = this.fh as FileHandle;
+    for (;;) {
+      const end = this.windowAt + this.window.length;
+      if (p.offset >= this.windowAt && p.offset + p.length <= end) {
+        return this.window.subarray(p.offset - this.windowAt, p.offset - this.windowAt + p.length);
+      }
+      if (this.refilling) {
+        // the refill under way may well cover this file too
+        await this.refilling;
+        continue;
+      }
+      if (p.offset < end) break; // behind the window: read it on its own
+      const want = Math.min(Math.max(p.length, PACK_WRITE_BYTES), this.flushed - p.offset);
+      this.refilling = this.readAt(fh, p.offset, want, p.length).then(
+        (buffer) => {
+          this.window = buffer;
+          this.windowAt = p.offset;
+          this.refilling = undefined;
+        },
+        (error: unknown) => {
+          this.refilling = undefined;
+          throw error;
+        },
+      );
+    }
+    return this.readAt(fh, p.offset, p.length, p.length);
+  }
+
+  private async readAt(fh: FileHandle, offset: number, want: number, atLeast: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(want);
+    const { bytesRead } = await fh.read(buffer, 0, want, offset);
+    if (bytesRead < atLeast) throw new Error(`the pack file ended early at byte ${offset + bytesRead}`);
+    return buffer.subarray(0, bytesRead);
+  }
+
+  async close(): Promise<void> {
+    await this.writing.catch(() => undefined);
+    await this.fh?.close();
+    this.fh = undefined;
+  }
+}
