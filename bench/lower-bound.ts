@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { createGunzip, deflateRaw } from "node:zlib";
 import * as tar from "tar-stream";
 import { Agent, request } from "undici";
-import { readAll as collect } from "../lib/shared/streams.ts";
+import { readAll as collect } from "../lib/common/streams.ts";
 import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
 import { ZIP_LEVEL, type ZipInput, zipToBuffer } from "../lib/sync/zip/writer.ts";
 

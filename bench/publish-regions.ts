@@ -19,8 +19,8 @@ import { RAMClient } from "@aws-sdk/client-ram";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import JSZip from "jszip";
+import { artifactKeyParameter, loadPublishConfig } from "../lib/common/config.ts";
 import { type RegionClients, runPublish } from "../lib/publish/publish.ts";
-import { artifactKeyParameter, loadPublishConfig } from "../lib/shared/config.ts";
 import { ARTIFACT_FORMAT, artifactKey, uploadArtifact } from "../lib/sync/artifacts/artifacts.ts";
 
 const HOME = "eu-west-1";

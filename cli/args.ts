@@ -1,10 +1,10 @@
 /**
- * The commands and their flags, built from the settings schema (`lib/shared/settings.ts`): a command
+ * The commands and their flags, built from the settings schema (`lib/common/settings.ts`): a command
  * accepts the flag of every setting it reads, plus its own options (`--out`, `--json`, …). A flag that
  * belongs to another command, or to none, is a usage error (exit 2) with a one-line reason.
  */
 import { parseArgs } from "node:util";
-import { type Command, SETTINGS, type SettingKey, type SettingSpec } from "../lib/shared/settings.ts";
+import { type Command, SETTINGS, type SettingKey, type SettingSpec } from "../lib/common/settings.ts";
 
 /** Bad usage: the CLI exits 2 and points at `--help`. */
 export class UsageError extends Error {

@@ -3,7 +3,7 @@
  * prints its result. The handler's structured logs and metrics go to stderr; stdout carries only the result.
  */
 import { readFile } from "node:fs/promises";
-import { describeError, EventValidationError } from "../lib/shared/errors.ts";
+import { describeError, EventValidationError } from "../lib/common/errors.ts";
 import { type ParsedCommand, UsageError } from "./args.ts";
 import type { CliIo } from "./output.ts";
 

@@ -15,7 +15,7 @@
  * and `--help` and usage errors without the AWS SDK (the bundled CLI's start-up time).
  */
 
-import type { Environment } from "../lib/shared/config.ts";
+import type { Environment } from "../lib/common/config.ts";
 import pkg from "../package.json" with { type: "json" };
 import type { CliIo } from "./output.ts";
 
@@ -38,7 +38,7 @@ export async function main(argv: string[], env: Environment, io: CliIo): Promise
     import("./args.ts"),
     import("./help.ts"),
     import("./output.ts"),
-    import("../lib/shared/errors.ts"),
+    import("../lib/common/errors.ts"),
   ]);
   try {
     const [command, ...rest] = argv;

@@ -4,9 +4,9 @@
  * that is rewritten in place as it moves through its stages. Colour only on a terminal and never when
  * `NO_COLOR` is set (https://no-color.org).
  */
-import { ConfigError, describeError } from "../lib/shared/errors.ts";
-import type { Logger } from "../lib/shared/log.ts";
-import { redact } from "../lib/shared/redact.ts";
+import { ConfigError, describeError } from "../lib/common/errors.ts";
+import type { Logger } from "../lib/common/log.ts";
+import { redact } from "../lib/common/redact.ts";
 import type { SyncProgressEvent } from "../lib/sync/sync.ts";
 
 export interface CliIo {

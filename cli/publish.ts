@@ -4,10 +4,11 @@
  * with `--json`, a table otherwise; when a package failed, a one-line reason goes to stderr and the exit
  * code is 1.
  */
+
+import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
+import { parsePublishEvent } from "../lib/common/events.ts";
+import { redact } from "../lib/common/redact.ts";
 import { failureMessage, type PublishRequest, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
-import { type Environment, loadPublishConfig } from "../lib/shared/config.ts";
-import { parsePublishEvent } from "../lib/shared/events.ts";
-import { redact } from "../lib/shared/redact.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
 import { publishClients } from "./aws-clients.ts";
 import { type CliIo, Progress, table } from "./output.ts";

@@ -6,8 +6,9 @@
  * Exit codes, like `terraform plan -detailed-exitcode` (but 2 stays "usage or configuration", as for
  * every command): 0 everything is in step, 3 something is out of step, 1 a Region could not be read.
  */
+
+import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { readStatus, type StatusReport } from "../lib/publish/status.ts";
-import { type Environment, loadPublishConfig } from "../lib/shared/config.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
 import { publishClients } from "./aws-clients.ts";
 import { type CliIo, palette, table } from "./output.ts";

@@ -8,8 +8,8 @@ import { join, resolve } from "node:path";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { BUILDER_KINDS, type BuilderKind } from "../lib/build/builders.ts";
 import type { BuildDependencies } from "../lib/build/sync-builds.ts";
-import { type Environment, loadSyncConfig, type SyncConfig } from "../lib/shared/config.ts";
-import { ConfigError, describeError, summarise } from "../lib/shared/errors.ts";
+import { type Environment, loadSyncConfig, type SyncConfig } from "../lib/common/config.ts";
+import { ConfigError, describeError, summarise } from "../lib/common/errors.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
 import type { SyncSummary } from "../lib/sync/sync.ts";
 import { noPositionals, type ParsedCommand, stringOption, UsageError } from "./args.ts";
@@ -74,7 +74,7 @@ async function buildDependencies(
       );
     }
     try {
-      const { readTokenParameter } = await import("../lib/shared/token.ts");
+      const { readTokenParameter } = await import("../lib/common/token.ts");
       token = await readTokenParameter(ssm, name);
     } catch (error) {
       const message = describeError(error)
@@ -111,7 +111,7 @@ export async function syncCommand(parsed: ParsedCommand, env: Environment, io: C
       import("@aws-sdk/client-ssm"),
       import("../lib/sync/sources/index.ts"),
       import("../lib/sync/sync.ts"),
-      import("../lib/shared/token.ts"),
+      import("../lib/common/token.ts"),
     ]);
   const progress = new Progress(io, env);
   const aws = out === undefined ? { s3: new S3Client({}), ssm: new SSMClient({}) } : undefined;

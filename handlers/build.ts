@@ -8,9 +8,9 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import { type BuildFinishedSummary, cloudWatchLogTail, finishBuild, parseBuildEvent } from "../lib/build/finished.ts";
+import { loadBuildFinishedConfig } from "../lib/common/config.ts";
+import { ConfigError, LayerSyncError } from "../lib/common/errors.ts";
 import { putSummaryEvent } from "../lib/pipeline/notify.ts";
-import { loadBuildFinishedConfig } from "../lib/shared/config.ts";
-import { ConfigError, LayerSyncError } from "../lib/shared/errors.ts";
 import { awsClients, coreLogger, logger, logsClient, metrics, redactErrors } from "./runtime.ts";
 
 /** Thrown after a build that failed, or whose output was refused; the message names package, target and build. */

@@ -10,10 +10,10 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
+import { loadPublishConfig } from "../lib/common/config.ts";
+import { parsePublishEvent } from "../lib/common/events.ts";
 import { putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { PublishFailedError, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
-import { loadPublishConfig } from "../lib/shared/config.ts";
-import { parsePublishEvent } from "../lib/shared/events.ts";
 import { awsClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
 
 function recordMetrics(summary: PublishSummary, started: number): void {

@@ -15,9 +15,9 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import type { MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
+import type { Logger as CoreLogger } from "../lib/common/log.ts";
+import { redact } from "../lib/common/redact.ts";
 import type { RegionClientFactory, RegionClients } from "../lib/publish/publish.ts";
-import type { Logger as CoreLogger } from "../lib/shared/log.ts";
-import { redact } from "../lib/shared/redact.ts";
 
 export const logger = new Logger({ serviceName: "layer-sync" });
 export const metrics = new Metrics({ namespace: "LayerSync", serviceName: "layer-sync" });

@@ -12,6 +12,11 @@ import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { sdkCodeBuild } from "../lib/build/codebuild.ts";
 import { cloudWatchLogTail, finishBuild } from "../lib/build/finished.ts";
+import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/common/config.ts";
+import { RunDeadline } from "../lib/common/deadline.ts";
+import { EventValidationError, LayerSyncError, summarise } from "../lib/common/errors.ts";
+import { parseSyncEvent, type SyncEvent, unwrapSqsRecords } from "../lib/common/events.ts";
+import { checkToken, TokenCache } from "../lib/common/token.ts";
 import {
   type GateOutcome,
   gateError,
@@ -23,11 +28,6 @@ import {
 } from "../lib/pipeline/gate.ts";
 import { boundSummary, putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
-import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/shared/config.ts";
-import { RunDeadline } from "../lib/shared/deadline.ts";
-import { EventValidationError, LayerSyncError, summarise } from "../lib/shared/errors.ts";
-import { parseSyncEvent, type SyncEvent, unwrapSqsRecords } from "../lib/shared/events.ts";
-import { checkToken, TokenCache } from "../lib/shared/token.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
 import { createSource } from "../lib/sync/sources/index.ts";
 import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts";

@@ -8,7 +8,7 @@
  */
 import { Aws, Fn, Token } from "aws-cdk-lib";
 
-/** The SSM path the handlers use when PARAMETER_PREFIX is unset (lib/shared/config.ts `DEFAULTS`). */
+/** The SSM path the handlers use when PARAMETER_PREFIX is unset (lib/common/config.ts `DEFAULTS`). */
 export const DEFAULT_PARAMETER_PREFIX = "/layer-sync";
 /** The S3 key prefix the handlers use when ARTIFACT_PREFIX is unset. */
 export const DEFAULT_ARTIFACT_PREFIX = "layers/";
@@ -54,7 +54,7 @@ export function parameterArn(name: string): string {
 }
 
 /**
- * Checks and normalises PARAMETER_PREFIX the way lib/shared/config.ts does: trailing slashes removed, a
+ * Checks and normalises PARAMETER_PREFIX the way lib/common/config.ts does: trailing slashes removed, a
  * leading slash required (SSM rejects hierarchical names without one), not under /aws or /ssm.
  */
 export function normaliseParameterPrefix(prefix: string): string {
@@ -68,7 +68,7 @@ export function normaliseParameterPrefix(prefix: string): string {
   return clean;
 }
 
-/** Checks ARTIFACT_PREFIX the way lib/shared/config.ts does: empty, or ending in `/` and not starting with one. */
+/** Checks ARTIFACT_PREFIX the way lib/common/config.ts does: empty, or ending in `/` and not starting with one. */
 export function checkArtifactPrefix(prefix: string): string {
   if (Token.isUnresolved(prefix)) return prefix;
   if (prefix.startsWith("/") || (prefix !== "" && !prefix.endsWith("/")) || prefix.includes("*")) {

@@ -229,7 +229,7 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     problems.push("context sourceRepository is required: workspace/repo or owner/repo");
   if (!sourcePaths?.length) problems.push("context sourcePaths is required: comma-separated repository folders");
 
-  // Values are checked by the settings schema (lib/shared/settings.ts) when the stack is built.
+  // Values are checked by the settings schema (lib/common/settings.ts) when the stack is built.
   const architectures = list("compatibleArchitectures") as ("x86_64" | "arm64")[] | undefined;
 
   const schedule = text("reconcileSchedule");

@@ -6,11 +6,11 @@
  */
 import { Aws } from "aws-cdk-lib";
 import { BUILD_TIMEOUT_MINUTES, FINISHED_STATES } from "../../lib/build/codebuild.ts";
-import { SETTINGS } from "../../lib/shared/settings.ts";
+import { SETTINGS } from "../../lib/common/settings.ts";
 
 export { BUILD_TIMEOUT_MINUTES, FINISHED_STATES };
 
-/** The handlers' defaults (lib/shared/settings.ts); the stack sets them explicitly, IAM is built from them. */
+/** The handlers' defaults (lib/common/settings.ts); the stack sets them explicitly, IAM is built from them. */
 export const BUILD_SOURCE_PREFIX = defaultOf("buildSourcePrefix");
 export const BUILD_OUTPUT_PREFIX = defaultOf("buildOutputPrefix");
 

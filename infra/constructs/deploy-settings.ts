@@ -1,10 +1,10 @@
 /**
- * Deploy mode: settings from typed props, validated the way lib/shared/config.ts validates them, with the
+ * Deploy mode: settings from typed props, validated the way lib/common/config.ts validates them, with the
  * defaults made explicit (the values the IAM statements are built from are always set, so the handlers'
  * defaults cannot drift from them).
  */
 import { Aws, Token } from "aws-cdk-lib";
-import { functionVariables, validateEnvironment } from "../../lib/shared/settings.ts";
+import { functionVariables, validateEnvironment } from "../../lib/common/settings.ts";
 import {
   checkArtifactPrefix,
   DEFAULT_ARTIFACT_PREFIX,
@@ -25,7 +25,7 @@ import {
 } from "./regions.ts";
 import { definedOnly, type FunctionCode, type Resolved } from "./resolved.ts";
 
-/** The environment variable of each typed setting (the schema in lib/shared/settings.ts validates its value). */
+/** The environment variable of each typed setting (the schema in lib/common/settings.ts validates its value). */
 const VARIABLE_OF: Readonly<Partial<Record<keyof LayerSyncSettings, string>>> = {
   sourceProvider: "SOURCE_PROVIDER",
   sourceRepository: "SOURCE_REPOSITORY",
@@ -66,7 +66,7 @@ const STACK_VARIABLES = [
 ];
 
 /**
- * Every problem of the functions' environment, by the schema of lib/shared/settings.ts, each naming the
+ * Every problem of the functions' environment, by the schema of lib/common/settings.ts, each naming the
  * typed setting (or the extraEnvironment key) it came from.
  */
 function schemaProblems(env: Record<string, string | undefined>, extra: readonly string[]): string[] {
@@ -90,7 +90,7 @@ function schemaProblems(env: Record<string, string | undefined>, extra: readonly
   return problems;
 }
 
-/** Settings from props, validated the way lib/shared/config.ts validates them, defaults made explicit. */
+/** Settings from props, validated the way lib/common/config.ts validates them, defaults made explicit. */
 export function deploySettings(
   settings: LayerSyncSettings | undefined,
   options: LayerSyncOptions,

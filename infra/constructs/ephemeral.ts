@@ -10,7 +10,7 @@
  *
  * The default SOURCE_MAX_BYTES (250 MiB, Lambda's unzipped limit) gives 1162 MiB.
  */
-import { DEFAULTS } from "../../lib/shared/settings.ts";
+import { DEFAULTS } from "../../lib/common/settings.ts";
 
 const MIB = 1024 * 1024;
 export const EPHEMERAL_MARGIN = 1.3;

@@ -9,7 +9,7 @@ import * as destinations from "aws-cdk-lib/aws-lambda-destinations";
 import { NodejsFunction } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as sns from "aws-cdk-lib/aws-sns";
-import { DEFAULTS, functionVariables } from "../../lib/shared/settings.ts";
+import { DEFAULTS, functionVariables } from "../../lib/common/settings.ts";
 import { type FunctionName, HANDLER_ENTRIES, nodejsBundling, REPO_ROOT } from "../bundling.ts";
 import type { LayerSyncOptions } from "../settings.ts";
 import { buildVariables } from "./build-names.ts";
@@ -119,7 +119,7 @@ export function createFunctions(scope: Stack, input: FunctionInputs): Functions 
       assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
       description: "layer-sync build-finished function: CodeBuild output to S3 artifacts and SSM pointers",
     });
-    // Only the variables handlers/build.ts reads (lib/shared/settings.ts functionSettings("build")).
+    // Only the variables handlers/build.ts reads (lib/common/settings.ts functionSettings("build")).
     const reads = new Set([...functionVariables("build"), "NODE_OPTIONS"]);
     const all = { ...common.environment, ...buildVariables() };
     const fn = new NodejsFunction(scope, "BuildFunction", {

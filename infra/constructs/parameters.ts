@@ -5,7 +5,7 @@
 import { Aws, CfnCondition, CfnParameter, Fn, type Stack } from "aws-cdk-lib";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as s3 from "aws-cdk-lib/aws-s3";
-import { LAYER_PREFIX, ORG_ID, PIPELINE, REGION as REGION_NAME } from "../../lib/shared/setting-values.ts";
+import { LAYER_PREFIX, ORG_ID, PIPELINE, REGION as REGION_NAME } from "../../lib/common/setting-values.ts";
 import {
   DEFAULT_ARTIFACT_PREFIX,
   DEFAULT_PARAMETER_PREFIX,

@@ -18,7 +18,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 const RESOURCE_SHARE_NAME_PREFIX = "layer-sync-";
 /** The default first part of a regional bucket's name. */
 export const DEFAULT_REGION_BUCKET_NAME_PREFIX = "layer-sync-layers";
-/** lib/shared/config.ts's Region pattern (eu-west-1, us-gov-west-1, ap-southeast-2). */
+/** lib/common/config.ts's Region pattern (eu-west-1, us-gov-west-1, ap-southeast-2). */
 export const REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 /** A bucket-name prefix that leaves room for `-{12 digits}-{Region}` within 63 characters. */
 export const REGION_BUCKET_NAME_PREFIX = /^[a-z0-9][a-z0-9-]{0,29}$/;

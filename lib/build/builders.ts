@@ -10,7 +10,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ConfigError } from "../shared/errors.ts";
+import { ConfigError } from "../common/errors.ts";
 import type { Architecture, Language } from "./plan.ts";
 import { runCommand } from "./process.ts";
 

@@ -21,8 +21,8 @@ import {
   type StartBuildCommandInput,
 } from "@aws-sdk/client-codebuild";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import type { BuildConfig } from "../shared/config.ts";
-import { ArtifactError, BuildError, ConfigError, EventValidationError } from "../shared/errors.ts";
+import type { BuildConfig } from "../common/config.ts";
+import { ArtifactError, BuildError, ConfigError, EventValidationError } from "../common/errors.ts";
 import { samBuildImage } from "./builders.ts";
 import { BUILD_VARIABLES, buildspec, OUTPUT_ARCHIVE } from "./buildspec.ts";
 import type { Architecture, BuildPlan, BuildTarget } from "./plan.ts";

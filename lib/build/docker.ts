@@ -7,7 +7,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { BuildError } from "../shared/errors.ts";
+import { BuildError } from "../common/errors.ts";
 import {
   type Builder,
   type BuilderOptions,

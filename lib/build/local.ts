@@ -13,8 +13,8 @@
  */
 import { copyFile, lstat, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BuildError } from "../shared/errors.ts";
-import { quoteName } from "../shared/paths.ts";
+import { BuildError } from "../common/errors.ts";
+import { quoteName } from "../common/paths.ts";
 import {
   type Builder,
   type BuilderOptions,

@@ -13,8 +13,8 @@
  * Architectures: `build.architectures`, else layer.json's `architectures`, else `COMPATIBLE_ARCHITECTURES`,
  * else `x86_64`.
  */
-import { ConfigError, describeError } from "../shared/errors.ts";
-import { type Architecture, type BuildSection, parseBuildSection } from "../shared/layer-config.ts";
+import { ConfigError, describeError } from "../common/errors.ts";
+import { type Architecture, type BuildSection, parseBuildSection } from "../common/layer-config.ts";
 
 export type { Architecture, BuildSection };
 export type Language = "python" | "nodejs";

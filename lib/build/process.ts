@@ -5,8 +5,8 @@
  * and messages pass through `redact()` again.
  */
 import { spawn } from "node:child_process";
-import { BuildError } from "../shared/errors.ts";
-import { redact, registerSecret } from "../shared/redact.ts";
+import { BuildError } from "../common/errors.ts";
+import { redact, registerSecret } from "../common/redact.ts";
 
 /** Bytes of each output stream kept for messages. */
 export const OUTPUT_TAIL = 64 * 1024;

@@ -14,9 +14,9 @@ import { copyFile, mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../shared/config.ts";
-import { describeError } from "../shared/errors.ts";
-import { encodeLayerConfig, parseLayerConfig } from "../shared/layer-config.ts";
+import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../common/config.ts";
+import { describeError } from "../common/errors.ts";
+import { encodeLayerConfig, parseLayerConfig } from "../common/layer-config.ts";
 import {
   ARTIFACT_FORMAT,
   type ArtifactMetadata,

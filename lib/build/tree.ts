@@ -5,8 +5,8 @@
  */
 import { lstat, readdir, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { UnsupportedEntryError } from "../shared/errors.ts";
-import { checkRelativePath, checkSymlinkTarget, quoteName } from "../shared/paths.ts";
+import { UnsupportedEntryError } from "../common/errors.ts";
+import { checkRelativePath, checkSymlinkTarget, quoteName } from "../common/paths.ts";
 import type { FolderStage } from "../sync/staging/staging.ts";
 import type { ZipInput } from "../sync/zip/writer.ts";
 

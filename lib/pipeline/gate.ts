@@ -10,10 +10,10 @@ import {
   PutJobSuccessResultCommand,
 } from "@aws-sdk/client-codepipeline";
 import { type CodeBuildApi, FINISHED_STATES, type FinishedState, parseBuildId } from "../build/codebuild.ts";
+import { errorName } from "../common/aws-errors.ts";
+import { ConfigError, describeError, EventValidationError, LayerSyncError } from "../common/errors.ts";
+import { redact } from "../common/redact.ts";
 import type { PublishSummary } from "../publish/publish.ts";
-import { errorName } from "../shared/aws-errors.ts";
-import { ConfigError, describeError, EventValidationError, LayerSyncError } from "../shared/errors.ts";
-import { redact } from "../shared/redact.ts";
 import type { SyncSummary } from "../sync/sync.ts";
 
 export interface GateOutcome {

@@ -3,8 +3,8 @@
  * results can be routed to SNS, chat or dashboards. A failure to put the event is logged, never fatal.
  */
 import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import { describeError, summarise } from "../shared/errors.ts";
-import type { Logger } from "../shared/log.ts";
+import { describeError, summarise } from "../common/errors.ts";
+import type { Logger } from "../common/log.ts";
 
 export const SUMMARY_SOURCE = "layer-sync";
 

@@ -8,9 +8,9 @@
  * Everything is checked against Lambda's limits before any call is made.
  */
 
-import type { LayerConfig } from "../shared/config.ts";
-import { describeError, PublishError } from "../shared/errors.ts";
-import { decodeLayerConfig } from "../shared/layer-config.ts";
+import type { LayerConfig } from "../common/config.ts";
+import { describeError, PublishError } from "../common/errors.ts";
+import { decodeLayerConfig } from "../common/layer-config.ts";
 import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
 
 export const DESCRIPTION_MAX = 256;

@@ -16,8 +16,8 @@ import {
   PublishLayerVersionCommand,
   type Runtime,
 } from "@aws-sdk/client-lambda";
-import { attempt, callFailed, errorMessage, errorName, isNotFound } from "../shared/aws-errors.ts";
-import { PublishError } from "../shared/errors.ts";
+import { attempt, callFailed, errorMessage, errorName, isNotFound } from "../common/aws-errors.ts";
+import { PublishError } from "../common/errors.ts";
 import { carriesContent, type LayerSettings } from "./layer-settings.ts";
 
 export interface LayerVersionInfo {

@@ -17,9 +17,9 @@ import {
   ListOrganizationalUnitsForParentCommand,
   type OrganizationsClient,
 } from "@aws-sdk/client-organizations";
-import { attempt } from "../shared/aws-errors.ts";
-import type { LayerConfig } from "../shared/config.ts";
-import { ShareError } from "../shared/errors.ts";
+import { attempt } from "../common/aws-errors.ts";
+import type { LayerConfig } from "../common/config.ts";
+import { ShareError } from "../common/errors.ts";
 
 export interface OrganizationInfo {
   id: string;

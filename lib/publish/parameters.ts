@@ -4,9 +4,9 @@
  * run finds under the prefix, and the layer versions that parameters under a package's path still name.
  */
 import { GetParametersByPathCommand, type Parameter, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
-import { attempt, callFailed } from "../shared/aws-errors.ts";
-import { PublishError } from "../shared/errors.ts";
-import { retryTooManyUpdates } from "../shared/ssm.ts";
+import { attempt, callFailed } from "../common/aws-errors.ts";
+import { PublishError } from "../common/errors.ts";
+import { retryTooManyUpdates } from "../common/ssm.ts";
 import { readParameter } from "../sync/artifacts/pointer.ts";
 import { parseLayerArn } from "./layers.ts";
 

@@ -17,8 +17,8 @@ import {
   type LambdaClient,
   RemoveLayerVersionPermissionCommand,
 } from "@aws-sdk/client-lambda";
-import { attempt, callFailed, errorName, isNotFound } from "../shared/aws-errors.ts";
-import { PublishError } from "../shared/errors.ts";
+import { attempt, callFailed, errorName, isNotFound } from "../common/aws-errors.ts";
+import { PublishError } from "../common/errors.ts";
 
 export const STATEMENT_PREFIX = "layer-sync-";
 export const LAYER_ACTION = "lambda:GetLayerVersion";

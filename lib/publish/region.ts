@@ -11,10 +11,10 @@ import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { RAMClient } from "@aws-sdk/client-ram";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { errorName } from "../shared/aws-errors.ts";
-import { layerArnParameter, type RegionTarget } from "../shared/config.ts";
-import { describeError, PublishError } from "../shared/errors.ts";
-import type { Logger } from "../shared/log.ts";
+import { errorName } from "../common/aws-errors.ts";
+import { layerArnParameter, type RegionTarget } from "../common/config.ts";
+import { describeError, PublishError } from "../common/errors.ts";
+import type { Logger } from "../common/log.ts";
 import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
 import { type LayerSettings, shaTag } from "./layer-settings.ts";
 import {

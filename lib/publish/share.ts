@@ -25,8 +25,8 @@ import {
   type ResourceShare,
   type ResourceShareAssociationType,
 } from "@aws-sdk/client-ram";
-import { attempt, callFailed, errorName, isNotFound } from "../shared/aws-errors.ts";
-import { ShareError } from "../shared/errors.ts";
+import { attempt, callFailed, errorName, isNotFound } from "../common/aws-errors.ts";
+import { ShareError } from "../common/errors.ts";
 
 export interface ShareResult {
   arn: string;

@@ -16,8 +16,8 @@ import {
   HeadObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { attempt, callFailed, errorStatus, isNotFound } from "../shared/aws-errors.ts";
-import { PublishError } from "../shared/errors.ts";
+import { attempt, callFailed, errorStatus, isNotFound } from "../common/aws-errors.ts";
+import { PublishError } from "../common/errors.ts";
 
 /** The base64 form S3 uses for a SHA-256 given in hex. */
 export function sha256Base64(hex: string): string {

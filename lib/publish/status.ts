@@ -9,9 +9,9 @@
  * The core of `layer-sync status`; the command line around it is not part of this module.
  */
 
-import { mapLimit } from "../shared/concurrency.ts";
-import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../shared/config.ts";
-import { describeError } from "../shared/errors.ts";
+import { mapLimit } from "../common/concurrency.ts";
+import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../common/config.ts";
+import { describeError } from "../common/errors.ts";
 import { headArtifact } from "../sync/artifacts/artifacts.ts";
 import { carriesContent } from "./layer-settings.ts";
 import { listLayerVersions, parseLayerArn } from "./layers.ts";

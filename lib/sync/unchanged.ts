@@ -4,9 +4,9 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { artifactKeyParameter, type SyncConfig } from "../shared/config.ts";
-import { describeError, RateLimitError, SourceAuthError, SourceError } from "../shared/errors.ts";
-import { silentLogger } from "../shared/log.ts";
+import { artifactKeyParameter, type SyncConfig } from "../common/config.ts";
+import { describeError, RateLimitError, SourceAuthError, SourceError } from "../common/errors.ts";
+import { silentLogger } from "../common/log.ts";
 import { ARTIFACT_FORMAT, type ArtifactMetadata, headArtifact } from "./artifacts/artifacts.ts";
 import { readParameter } from "./artifacts/pointer.ts";
 import type { ChangeAnswer } from "./sources/types.ts";

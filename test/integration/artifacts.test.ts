@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ArtifactError, ConfigError } from "../../lib/shared/errors.ts";
-import { redact } from "../../lib/shared/redact.ts";
-import { TokenCache } from "../../lib/shared/token.ts";
+import { ArtifactError, ConfigError } from "../../lib/common/errors.ts";
+import { redact } from "../../lib/common/redact.ts";
+import { TokenCache } from "../../lib/common/token.ts";
 import {
   type ArtifactMetadata,
   artifactKey,

@@ -22,7 +22,7 @@ import { handler as buildHandler } from "../../handlers/build.ts";
 import { awsClients } from "../../handlers/runtime.ts";
 import { handler as syncHandler } from "../../handlers/sync.ts";
 import { cloudWatchLogTail, finishBuild, parseBuildEvent } from "../../lib/build/finished.ts";
-import { EventValidationError } from "../../lib/shared/errors.ts";
+import { EventValidationError } from "../../lib/common/errors.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
 import { createBucket, MOTO_ACCOUNT_ID, uniqueName } from "../support/aws.ts";

@@ -13,7 +13,7 @@ import { buildTarget } from "../../lib/build/content.ts";
 import { LocalBuilder } from "../../lib/build/local.ts";
 import { type BuildPlan, planBuild } from "../../lib/build/plan.ts";
 import { walkDirectory } from "../../lib/build/tree.ts";
-import { BuildError } from "../../lib/shared/errors.ts";
+import { BuildError } from "../../lib/common/errors.ts";
 
 const FIXTURES = resolve(import.meta.dirname, "../fixtures/build");
 const CACHE = resolve(import.meta.dirname, "../../.cache/build");

@@ -1,8 +1,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SourceError } from "../../lib/shared/errors.ts";
-import { readAll } from "../../lib/shared/streams.ts";
+import { SourceError } from "../../lib/common/errors.ts";
+import { readAll } from "../../lib/common/streams.ts";
 import { HttpClient } from "../../lib/sync/http/client.ts";
 
 // declares 100 bytes, then trickles one byte every 100 ms: never idle long enough for the inactivity timeout

@@ -1,8 +1,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { SourceError } from "../../lib/shared/errors.ts";
-import { clearSecrets, registerSecret } from "../../lib/shared/redact.ts";
+import { SourceError } from "../../lib/common/errors.ts";
+import { clearSecrets, registerSecret } from "../../lib/common/redact.ts";
 import { HttpClient } from "../../lib/sync/http/client.ts";
 import { bitbucketHttpOptions } from "../../lib/sync/sources/bitbucket.ts";
 

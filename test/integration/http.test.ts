@@ -7,8 +7,8 @@ import {
   SourceAuthError,
   SourceError,
   SourceNotFoundError,
-} from "../../lib/shared/errors.ts";
-import { readAll } from "../../lib/shared/streams.ts";
+} from "../../lib/common/errors.ts";
+import { readAll } from "../../lib/common/streams.ts";
 import { HttpClient, type HttpClientOptions } from "../../lib/sync/http/client.ts";
 
 type Route = (req: IncomingMessage, res: ServerResponse, hit: number) => void;

@@ -10,8 +10,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { main } from "../../cli/main.ts";
 import { handler, publishHandler } from "../../handlers/publish.ts";
 import { awsClients } from "../../handlers/runtime.ts";
+import { parsePublishEvent } from "../../lib/common/events.ts";
 import { PublishFailedError, type PublishSummary } from "../../lib/publish/publish.ts";
-import { parsePublishEvent } from "../../lib/shared/events.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
 import { putArtifact, versionsOf } from "../support/publish-fixtures.ts";
 

@@ -4,8 +4,8 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.ts";
 import { publishHandler } from "../../handlers/publish.ts";
+import { ConfigError } from "../../lib/common/errors.ts";
 import type { PublishSummary } from "../../lib/publish/publish.ts";
-import { ConfigError } from "../../lib/shared/errors.ts";
 import { createBucket, MOTO_ACCOUNT_ID, uniqueName } from "../support/aws.ts";
 import { parameterOf, putArtifact, versionsOf } from "../support/publish-fixtures.ts";
 

@@ -1,7 +1,7 @@
 import type { Context } from "aws-lambda";
 import { afterEach, describe, expect, it } from "vitest";
 import { handler } from "../../handlers/sync.ts";
-import { RunDeadline } from "../../lib/shared/deadline.ts";
+import { RunDeadline } from "../../lib/common/deadline.ts";
 import { blobSha } from "../fixtures/repo.ts";
 import { uniqueName } from "../support/aws.ts";
 import {

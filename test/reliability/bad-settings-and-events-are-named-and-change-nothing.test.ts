@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { handler as publishHandler } from "../../handlers/publish.ts";
 import { awsClients, publishClients } from "../../handlers/runtime.ts";
 import { handler as syncHandler } from "../../handlers/sync.ts";
-import { SETTINGS } from "../../lib/shared/config.ts";
+import { SETTINGS } from "../../lib/common/config.ts";
 import { recordCommands } from "./aws-faults.ts";
 import { type CliRun, runCli, sourceEnv, useSources } from "./harness.ts";
 import { BITBUCKET_TOKEN, scan, watchSecrets } from "./secrets.ts";
@@ -123,7 +123,7 @@ function nameOf(key: Key): string {
   return s.flag ? `${s.env} (--${s.flag})` : s.env;
 }
 
-describe("every setting in lib/shared/config.ts", () => {
+describe("every setting in lib/common/config.ts", () => {
   it("has a bad-value case in this table", () => {
     expect(BAD.map(([key]) => key).sort()).toEqual((Object.keys(SETTINGS) as Key[]).sort());
   });

@@ -14,10 +14,10 @@ import { GetParameterCommand, GetParameterHistoryCommand, SSMClient } from "@aws
 import * as tar from "tar-stream";
 import { afterAll, afterEach, beforeAll } from "vitest";
 import { main } from "../../cli/main.ts";
-import { type Flags, loadSyncConfig } from "../../lib/shared/config.ts";
-import type { RunDeadline } from "../../lib/shared/deadline.ts";
-import { describeError } from "../../lib/shared/errors.ts";
-import type { Logger } from "../../lib/shared/log.ts";
+import { type Flags, loadSyncConfig } from "../../lib/common/config.ts";
+import type { RunDeadline } from "../../lib/common/deadline.ts";
+import { describeError } from "../../lib/common/errors.ts";
+import type { Logger } from "../../lib/common/log.ts";
 import { createSource } from "../../lib/sync/sources/index.ts";
 import { runSync, type SyncSummary } from "../../lib/sync/sync.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";

@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
-import { DEFAULTS } from "../../lib/shared/config.ts";
+import { DEFAULTS } from "../../lib/common/config.ts";
 import type { FaultRule } from "../emulators/server.ts";
 import { blobSha, lfsPointer } from "../fixtures/repo.ts";
 import {

@@ -14,7 +14,7 @@ import { dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync, inflateRawSync } from "node:zlib";
 import * as tar from "tar-stream";
-import { checkSymlinkChains } from "../../lib/shared/paths.ts";
+import { checkSymlinkChains } from "../../lib/common/paths.ts";
 import { extractFolders } from "../../lib/sync/sources/tarball.ts";
 import { StagingArea } from "../../lib/sync/staging/staging.ts";
 import { buildZip, MODE, verifyZip } from "../../lib/sync/zip/archive.ts";

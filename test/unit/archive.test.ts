@@ -2,7 +2,7 @@ import { open, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ArchiveError } from "../../lib/shared/errors.ts";
+import { ArchiveError } from "../../lib/common/errors.ts";
 import { type FolderStage, StagingArea } from "../../lib/sync/staging/staging.ts";
 import { buildZip, MODE, verifyZip } from "../../lib/sync/zip/archive.ts";
 import { readZip } from "../support/zip.ts";

@@ -13,8 +13,8 @@ import {
 import { dockerRunArguments } from "../../lib/build/docker.ts";
 import { npmArguments, pipArguments, pipPlatforms } from "../../lib/build/local.ts";
 import { lastLine, runCommand } from "../../lib/build/process.ts";
-import { BuildError } from "../../lib/shared/errors.ts";
-import { clearSecrets } from "../../lib/shared/redact.ts";
+import { BuildError } from "../../lib/common/errors.ts";
+import { clearSecrets } from "../../lib/common/redact.ts";
 
 let dir: string;
 beforeEach(async () => {

@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildScript, buildspec, OUTPUT_ARCHIVE } from "../../lib/build/buildspec.ts";
 import { parseBuildId, startBuildRequest } from "../../lib/build/codebuild.ts";
-import { ConfigError } from "../../lib/shared/errors.ts";
+import { ConfigError } from "../../lib/common/errors.ts";
 
 const run = promisify(execFile);
 /** How .npmrc names the credential: npm expands it from the environment. */

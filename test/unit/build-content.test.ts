@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { assembleLayer, checkUnzippedSize, folderContent, writeLayerZip } from "../../lib/build/content.ts";
 import { DEFAULT_EXCLUDE } from "../../lib/build/plan.ts";
 import { type TreeEntry, walkDirectory } from "../../lib/build/tree.ts";
-import { BuildError, LimitExceededError, PathSafetyError } from "../../lib/shared/errors.ts";
+import { BuildError, LimitExceededError, PathSafetyError } from "../../lib/common/errors.ts";
 import { readZip } from "../support/zip.ts";
 
 const file = (path: string, size = 1, kind: TreeEntry["kind"] = "file"): TreeEntry => ({

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NEWEST_RUNTIME, planBuild, targetPackage } from "../../lib/build/plan.ts";
-import { ConfigError } from "../../lib/shared/errors.ts";
-import { parseLayerConfig } from "../../lib/shared/layer-config.ts";
+import { ConfigError } from "../../lib/common/errors.ts";
+import { parseLayerConfig } from "../../lib/common/layer-config.ts";
 
 const base = {
   folder: "layers/pydeps",

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { flagsOf } from "../../cli/args.ts";
 import { main } from "../../cli/main.ts";
 import { Progress } from "../../cli/output.ts";
-import { SETTINGS } from "../../lib/shared/settings.ts";
+import { SETTINGS } from "../../lib/common/settings.ts";
 import { captureIo } from "../support/zip.ts";
 
 async function run(argv: string[], env: Record<string, string> = {}) {

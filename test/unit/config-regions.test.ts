@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { loadPublishConfig, planRegions } from "../../lib/shared/config.ts";
-import { ConfigError } from "../../lib/shared/errors.ts";
+import { loadPublishConfig, planRegions } from "../../lib/common/config.ts";
+import { ConfigError } from "../../lib/common/errors.ts";
 
 const base = { ARTIFACT_BUCKET: "home-bucket" };
 

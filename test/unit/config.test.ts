@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULTS, loadPublishConfig, loadSyncConfig, normaliseFolder, parseFolders } from "../../lib/shared/config.ts";
-import { ConfigError } from "../../lib/shared/errors.ts";
+import { DEFAULTS, loadPublishConfig, loadSyncConfig, normaliseFolder, parseFolders } from "../../lib/common/config.ts";
+import { ConfigError } from "../../lib/common/errors.ts";
 
 const base = {
   SOURCE_PROVIDER: "bitbucket",

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { main } from "../../cli/main.ts";
-import { parseFolders } from "../../lib/shared/config.ts";
-import { ConfigError, describeError, EventValidationError, SourceError, summarise } from "../../lib/shared/errors.ts";
+import { parseFolders } from "../../lib/common/config.ts";
+import { ConfigError, describeError, EventValidationError, SourceError, summarise } from "../../lib/common/errors.ts";
 import { captureIo } from "../support/zip.ts";
 
 async function run(argv: string[], env: Record<string, string> = {}) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { EventValidationError } from "../../lib/shared/errors.ts";
-import { parsePublishEvent, parseSyncEvent } from "../../lib/shared/events.ts";
+import { EventValidationError } from "../../lib/common/errors.ts";
+import { parsePublishEvent, parseSyncEvent } from "../../lib/common/events.ts";
 
 const pipelineEvent = (pipeline: string, state: string) => ({
   version: "0",

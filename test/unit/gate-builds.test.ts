@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "vitest";
 import type { CodeBuildApi } from "../../lib/build/codebuild.ts";
+import { EventValidationError } from "../../lib/common/errors.ts";
 import { buildsToken, parseBuildsToken, settleBuilds } from "../../lib/pipeline/gate.ts";
-import { EventValidationError } from "../../lib/shared/errors.ts";
 
 const UUID = "8745a7a9-c340-456a-9166-edf953571bef";
 const UUID2 = "1745a7a9-c340-456a-9166-edf953571bef";

@@ -5,12 +5,12 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ROOMS = ["lib", "cli", "handlers", "infra", "scripts"];
-/** The pipelines: lib/shared must import none of them. */
+/** The pipelines: lib/common must import none of them. */
 const PIPELINES = ["lib/sync/", "lib/build/", "lib/publish/", "lib/pipeline/"];
 
-/** How high a file sits: lib/shared 0, the pipelines 1, the entry points (and infra, scripts) 2. */
+/** How high a file sits: lib/common 0, the pipelines 1, the entry points (and infra, scripts) 2. */
 function rank(file: string): number {
-  if (file.startsWith("lib/shared/")) return 0;
+  if (file.startsWith("lib/common/")) return 0;
   if (PIPELINES.some((p) => file.startsWith(p))) return 1;
   return 2;
 }
@@ -50,7 +50,7 @@ describe("the import graph of lib/, cli/, handlers/, infra/ and scripts/", () =>
   it("is read from real files", () => {
     expect(everything.get("cli/main.ts")).toContain("cli/sync.ts");
     expect(graph.get("cli/main.ts")).not.toContain("cli/sync.ts"); // loaded on demand
-    expect(graph.get("lib/shared/config.ts")).toContain("lib/shared/settings.ts");
+    expect(graph.get("lib/common/config.ts")).toContain("lib/common/settings.ts");
   });
 
   it("has no cycles at module level", () => {
@@ -72,13 +72,13 @@ describe("the import graph of lib/, cli/, handlers/, infra/ and scripts/", () =>
 
   const edges = [...everything].flatMap(([from, tos]) => tos.map((to) => [from, to] as const));
 
-  it("has no upward edge: lib/shared imports no pipeline, and lib/ imports no handler, CLI, infra or script", () => {
+  it("has no upward edge: lib/common imports no pipeline, and lib/ imports no handler, CLI, infra or script", () => {
     const upward = edges.filter(([f, t]) => ROOMS.some((r) => t.startsWith(`${r}/`)) && rank(t) > rank(f));
     expect(upward.map(([f, t]) => `${f} -> ${t}`)).toEqual([]);
   });
 
   it("would see an upward edge", () => {
-    expect(rank("lib/shared/layer-config.ts")).toBeLessThan(rank("lib/build/plan.ts"));
+    expect(rank("lib/common/layer-config.ts")).toBeLessThan(rank("lib/build/plan.ts"));
     expect(rank("lib/sync/sync.ts")).toBeLessThan(rank("handlers/sync.ts"));
     expect(rank("lib/publish/publish.ts")).toBeLessThan(rank("cli/main.ts"));
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../lib/shared/errors.ts";
-import { decodeLayerConfig, encodeLayerConfig, parseLayerConfig } from "../../lib/shared/layer-config.ts";
+import { ConfigError } from "../../lib/common/errors.ts";
+import { decodeLayerConfig, encodeLayerConfig, parseLayerConfig } from "../../lib/common/layer-config.ts";
 
 describe("parseLayerConfig", () => {
   it("reads the four overridable settings and round-trips through S3 metadata", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { PathSafetyError } from "../../lib/shared/errors.ts";
-import { checkRelativePath, checkSymlinkTarget, relativeTo } from "../../lib/shared/paths.ts";
+import { PathSafetyError } from "../../lib/common/errors.ts";
+import { checkRelativePath, checkSymlinkTarget, relativeTo } from "../../lib/common/paths.ts";
 
 describe("checkRelativePath", () => {
   it("accepts plain relative names, including awkward characters", () => {

@@ -1,4 +1,7 @@
 import { describe, expect, it } from "vitest";
+import type { LayerConfig } from "../../lib/common/config.ts";
+import { PublishError } from "../../lib/common/errors.ts";
+import { encodeLayerConfig } from "../../lib/common/layer-config.ts";
 import {
   carriesContent,
   describeArtifact,
@@ -8,9 +11,6 @@ import {
   shaTag,
   taggedSha,
 } from "../../lib/publish/layer-settings.ts";
-import type { LayerConfig } from "../../lib/shared/config.ts";
-import { PublishError } from "../../lib/shared/errors.ts";
-import { encodeLayerConfig } from "../../lib/shared/layer-config.ts";
 import type { ArtifactMetadata } from "../../lib/sync/artifacts/artifacts.ts";
 
 const sha = "0123456789abcdef".repeat(4);

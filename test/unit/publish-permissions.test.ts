@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { PublishError } from "../../lib/common/errors.ts";
 import {
   accountStatementId,
   desiredStatements,
@@ -6,7 +7,6 @@ import {
   parsePolicy,
   statementMatches,
 } from "../../lib/publish/permissions.ts";
-import { PublishError } from "../../lib/shared/errors.ts";
 
 describe("the desired layer permission statements", () => {
   it("grant the organization through '*' plus OrganizationId and each account by its id, with deterministic ids", () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { callFailed } from "../../lib/common/aws-errors.ts";
+import { PublishError, ShareError } from "../../lib/common/errors.ts";
 import { ssmParameterArn } from "../../lib/publish/parameters.ts";
 import { resourceShareName, shareClientToken } from "../../lib/publish/share.ts";
-import { callFailed } from "../../lib/shared/aws-errors.ts";
-import { PublishError, ShareError } from "../../lib/shared/errors.ts";
 
 describe("the ARN of the shared parameter", () => {
   it("has exactly one slash after 'parameter', whatever the name starts with", () => {

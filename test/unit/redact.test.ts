@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { describeError, SourceError } from "../../lib/shared/errors.ts";
-import { clearSecrets, redact, registerSecret, safeUrl } from "../../lib/shared/redact.ts";
+import { describeError, SourceError } from "../../lib/common/errors.ts";
+import { clearSecrets, redact, registerSecret, safeUrl } from "../../lib/common/redact.ts";
 import { authorizationFor } from "../../lib/sync/sources/common.ts";
 
 afterEach(() => clearSecrets());

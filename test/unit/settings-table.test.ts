@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { SETTINGS } from "../../lib/shared/settings.ts";
+import { SETTINGS } from "../../lib/common/settings.ts";
 import { settingsTable, TABLE_END, TABLE_START } from "../../scripts/settings-table.ts";
 
 describe("README's configuration table", () => {

@@ -7,7 +7,7 @@ import {
   settingName,
   validateEnvironment,
   validateSetting,
-} from "../../lib/shared/settings.ts";
+} from "../../lib/common/settings.ts";
 
 describe("the settings schema", () => {
   it("gives every setting a distinct variable, a distinct flag, help text and at least one reader", () => {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { crc32, deflateRawSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
-import { ArchiveError, LimitExceededError } from "../../lib/shared/errors.ts";
+import { ArchiveError, LimitExceededError } from "../../lib/common/errors.ts";
 import { type FolderStage, PACKED_FILE_MAX, StagingArea } from "../../lib/sync/staging/staging.ts";
 import { buildZip, verifyZip } from "../../lib/sync/zip/archive.ts";
 import type { PreparedEntry } from "../../lib/sync/zip/writer.ts";

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from "node:fs/p
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { LimitExceededError, PathSafetyError } from "../../lib/shared/errors.ts";
+import { LimitExceededError, PathSafetyError } from "../../lib/common/errors.ts";
 import { StagingArea } from "../../lib/sync/staging/staging.ts";
 
 const limits = { maxFiles: 3, maxBytes: 100 };

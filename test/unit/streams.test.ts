@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { LimitExceededError } from "../../lib/shared/errors.ts";
-import { readAll, readAllText } from "../../lib/shared/streams.ts";
+import { LimitExceededError } from "../../lib/common/errors.ts";
+import { readAll, readAllText } from "../../lib/common/streams.ts";
 
 const chunks = (...parts: (string | Uint8Array)[]) => Readable.from(parts, { objectMode: true });
 

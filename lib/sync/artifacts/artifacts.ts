@@ -15,9 +15,9 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { errorName } from "../../shared/aws-errors.ts";
-import { mapLimit } from "../../shared/concurrency.ts";
-import { ArtifactError, describeError } from "../../shared/errors.ts";
+import { errorName } from "../../common/aws-errors.ts";
+import { mapLimit } from "../../common/concurrency.ts";
+import { ArtifactError, describeError } from "../../common/errors.ts";
 
 /** Bumped whenever the zip format changes, so skip-unchanged never keeps an old-format artifact. */
 export const ARTIFACT_FORMAT = "2";

@@ -6,9 +6,9 @@
  * puts the newer key back. The result is the newest artifact, whatever the interleaving.
  */
 import { GetParameterCommand, ParameterNotFound, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
-import { errorName } from "../../shared/aws-errors.ts";
-import { describeError, ParameterError } from "../../shared/errors.ts";
-import { retryTooManyUpdates } from "../../shared/ssm.ts";
+import { errorName } from "../../common/aws-errors.ts";
+import { describeError, ParameterError } from "../../common/errors.ts";
+import { retryTooManyUpdates } from "../../common/ssm.ts";
 
 export type PointerWrite = "written" | "superseded";
 

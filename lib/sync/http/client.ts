@@ -9,8 +9,8 @@
  */
 import type { Readable } from "node:stream";
 import { Agent, type Dispatcher, request } from "undici";
-import { Semaphore } from "../../shared/concurrency.ts";
-import type { RunDeadline } from "../../shared/deadline.ts";
+import { Semaphore } from "../../common/concurrency.ts";
+import type { RunDeadline } from "../../common/deadline.ts";
 import {
   RateLimitError,
   SourceAccessError,
@@ -18,9 +18,9 @@ import {
   SourceError,
   SourceNotFoundError,
   SourceProtocolError,
-} from "../../shared/errors.ts";
-import { redact, safeUrl } from "../../shared/redact.ts";
-import { readAllText } from "../../shared/streams.ts";
+} from "../../common/errors.ts";
+import { redact, safeUrl } from "../../common/redact.ts";
+import { readAllText } from "../../common/streams.ts";
 import {
   discard,
   type Headers,

@@ -3,7 +3,7 @@
  * status texts, reading a short error body, and releasing a body the client will not read to its end.
  */
 import type { Readable } from "node:stream";
-import { SourceError } from "../../shared/errors.ts";
+import { SourceError } from "../../common/errors.ts";
 
 export type Headers = Record<string, string | string[] | undefined>;
 

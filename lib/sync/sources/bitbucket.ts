@@ -17,16 +17,16 @@
  *   make the URL longer than `DIFFSTAT_URL_MAX`, the diffstat is asked for without paths and filtered here.
  */
 
-import { mapLimit } from "../../shared/concurrency.ts";
+import { mapLimit } from "../../common/concurrency.ts";
 import {
   ArchiveUnavailableError,
   SourceError,
   SourceNotFoundError,
   SourceProtocolError,
   UnsupportedEntryError,
-} from "../../shared/errors.ts";
-import { checkRelativePath, quoteName, relativeTo } from "../../shared/paths.ts";
-import { readAll, readAllText } from "../../shared/streams.ts";
+} from "../../common/errors.ts";
+import { checkRelativePath, quoteName, relativeTo } from "../../common/paths.ts";
+import { readAll, readAllText } from "../../common/streams.ts";
 import type { Headers, HttpClient, HttpRequest } from "../http/client.ts";
 import { BODY_MAX, bodyCheck, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";

@@ -1,7 +1,7 @@
 /** Pieces shared by the provider adapters: auth headers, URL paths, LFS pointers, options. */
 import { createHash } from "node:crypto";
 import { Readable, Transform } from "node:stream";
-import { readAll } from "../../shared/streams.ts";
+import { readAll } from "../../common/streams.ts";
 import { type HttpClient, RetryableBodyError } from "../http/client.ts";
 
 export interface SourceOptions {

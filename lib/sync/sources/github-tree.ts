@@ -8,8 +8,8 @@
  * complete and every mode right. Otherwise the caller falls back to the archive.
  */
 import { createHash } from "node:crypto";
-import { SourceProtocolError } from "../../shared/errors.ts";
-import { quoteName } from "../../shared/paths.ts";
+import { SourceProtocolError } from "../../common/errors.ts";
+import { quoteName } from "../../common/paths.ts";
 
 /** The contents API's most entries in one directory listing. */
 export const CONTENTS_LIST_MAX = 1000;

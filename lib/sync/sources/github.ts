@@ -19,7 +19,7 @@
  *   limits are waited out within the configured budget, otherwise the error says when the limit resets.
  */
 
-import { mapLimit } from "../../shared/concurrency.ts";
+import { mapLimit } from "../../common/concurrency.ts";
 import {
   ArchiveUnavailableError,
   SourceAuthError,
@@ -27,9 +27,9 @@ import {
   SourceNotFoundError,
   SourceProtocolError,
   UnsupportedEntryError,
-} from "../../shared/errors.ts";
-import { checkRelativePath, quoteName } from "../../shared/paths.ts";
-import { readAll, readAllText } from "../../shared/streams.ts";
+} from "../../common/errors.ts";
+import { checkRelativePath, quoteName } from "../../common/paths.ts";
+import { readAll, readAllText } from "../../common/streams.ts";
 import type { Headers, HttpClient, RateLimitVerdict } from "../http/client.ts";
 import { BODY_MAX, bodyCheck, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { type GitTreeItem, itemsFromContents, TreeListingError } from "./github-tree.ts";

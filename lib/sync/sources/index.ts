@@ -1,6 +1,6 @@
 /** Build the adapter and HTTP client for the configured provider. */
-import type { SourceConfig } from "../../shared/config.ts";
-import { registerSecret } from "../../shared/redact.ts";
+import type { SourceConfig } from "../../common/config.ts";
+import { registerSecret } from "../../common/redact.ts";
 import { HttpClient, type HttpClientOptions } from "../http/client.ts";
 import { BitbucketSource, bitbucketHttpOptions } from "./bitbucket.ts";
 import { authorizationFor, USER_AGENT } from "./common.ts";

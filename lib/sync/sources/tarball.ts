@@ -22,15 +22,15 @@ import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import * as tar from "tar-stream";
-import { mapLimit } from "../../shared/concurrency.ts";
+import { mapLimit } from "../../common/concurrency.ts";
 import {
   describeError,
   PathSafetyError,
   SourceNotFoundError,
   SourceProtocolError,
   UnsupportedEntryError,
-} from "../../shared/errors.ts";
-import { quoteName, relativeTo } from "../../shared/paths.ts";
+} from "../../common/errors.ts";
+import { quoteName, relativeTo } from "../../common/paths.ts";
 import { RetryableBodyError } from "../http/client.ts";
 import { bufferStream, collect, completeFolder, isLfsPointer, LFS_POINTER_MAX_BYTES } from "./common.ts";
 import type { FetchResult, FolderTarget } from "./types.ts";

@@ -5,7 +5,7 @@
  */
 import type { Readable } from "node:stream";
 
-import type { Provider, Strategy } from "../../shared/settings.ts";
+import type { Provider, Strategy } from "../../common/settings.ts";
 
 export type { Provider, Strategy };
 export type FetchStrategy = Exclude<Strategy, "auto">;

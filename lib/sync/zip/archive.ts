@@ -17,7 +17,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createInflateRaw, inflateRawSync } from "node:zlib";
-import { ArchiveError, describeError } from "../../shared/errors.ts";
+import { ArchiveError, describeError } from "../../common/errors.ts";
 import type { FolderStage, StagedEntry } from "../staging/staging.ts";
 import { writeZipFile, ZIP_LEVEL, type ZipInput } from "./writer.ts";
 
