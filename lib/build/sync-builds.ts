@@ -26,6 +26,7 @@ import {
 } from "../sync/artifacts/artifacts.ts";
 import { advancePointer, readParameter } from "../sync/artifacts/pointer.ts";
 import type { FolderStage } from "../sync/staging/staging.ts";
+import type { PackageSummary } from "../sync/sync.ts";
 import { buildZip, LAYER_CONFIG_FILE } from "../sync/zip/archive.ts";
 import { type Builder, type BuilderKind, createBuilder, type IndexSettings, samBuildImage } from "./builders.ts";
 import { type CodeBuildDependencies, startTargetBuild } from "./codebuild.ts";
@@ -53,20 +54,8 @@ export interface BuildSummary {
   id: string | null;
 }
 
-export interface TargetSummary {
-  name: string;
-  path: string;
-  key: string | null;
-  files: number;
-  bytes: number;
-  unzippedBytes: number | null;
-  sha256: string | null;
-  skipped: boolean;
-  reason: string | null;
-  warnings: string[];
-  build: BuildSummary | null;
-  error?: string;
-}
+/** A target's summary entry: a package summary whose `build` is always present. */
+export type TargetSummary = PackageSummary & { build: BuildSummary | null };
 
 /** A target's summary before anything happened to it: nothing uploaded, skipped or warned about. */
 export function emptyTargetSummary(name: string, path: string, build: BuildSummary | null): TargetSummary {
