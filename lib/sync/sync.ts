@@ -213,7 +213,11 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
       } catch (thrown) {
         fail(w, thrown);
       } finally {
-        log.info("package left staging", { package: w.spec.package, stagedBytes: stage.peakDiskBytes });
+        log.info("package left staging", {
+          package: w.spec.package,
+          stagedBytes: stage.peakDiskBytes,
+          footprintBytes: stage.footprint,
+        });
         await staging.release(stage);
         await rm(join(staging.runDir, ".build", w.spec.package), { recursive: true, force: true });
       }

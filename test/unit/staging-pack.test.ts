@@ -14,8 +14,13 @@ import { readZip } from "../support/zip.ts";
 const work = join(tmpdir(), `ls-pack-${process.pid}`);
 afterAll(() => rm(work, { recursive: true, force: true }));
 
-const limits = { maxFiles: 100, maxBytes: 8 * 1024 * 1024 };
+const limits = { maxFiles: 100, maxBytes: 24 * 1024 * 1024 };
 const big = pseudoRandomBytes(PACKED_FILE_MAX + 1, 3);
+/** Packed, but compressed on the thread pool rather than the deflate worker (over 1 MiB). */
+const middle = Buffer.concat([
+  Buffer.from("def f():\n    return 1\n".repeat(60_000)),
+  pseudoRandomBytes(512 * 1024, 4),
+]);
 const text = Buffer.from("import os\n".repeat(500));
 
 async function fill(stage: FolderStage): Promise<void> {
@@ -27,6 +32,7 @@ async function fill(stage: FolderStage): Promise<void> {
   await stage.file("bin/run", Buffer.from("#!/bin/sh\necho run\n"), { executable: true });
   await stage.file("empty", Buffer.alloc(0), { executable: false });
   await stage.file("big.bin", big, { executable: false });
+  await stage.file("a/middle.py", middle, { executable: false });
   await stage.file("layer.json", Buffer.from('{"license":"MIT"}'), { executable: false });
   await stage.symlink("bin/current", "run");
 }
@@ -47,6 +53,12 @@ describe("a staging area that packs small files", () => {
     await fill(stage);
     await expect(access(stage.absolute("a/text.py"))).rejects.toThrow();
     expect((await stage.read("a/text.py")).equals(text)).toBe(true);
+    // a file of a few MiB is packed too (compressed on the thread pool): the same bytes as the worker's
+    await expect(access(stage.absolute("a/middle.py"))).rejects.toThrow();
+    expect((await stage.read("a/middle.py")).equals(middle)).toBe(true);
+    const loaded = await (stage.prepared("a/middle.py") as () => Promise<PreparedEntry>)();
+    expect(loaded.data.equals(deflateRawSync(middle, { level: 6 }))).toBe(true);
+    expect(await stage.checksum("a/middle.py")).toEqual({ crc: crc32(middle) >>> 0, size: middle.length });
     expect((await stage.read("empty")).length).toBe(0);
     expect((await stage.read("layer.json")).toString()).toBe('{"license":"MIT"}');
     expect(await stage.checksum("a/text.py")).toEqual({ crc: expect.any(Number), size: text.length });
@@ -56,6 +68,7 @@ describe("a staging area that packs small files", () => {
     // its checksum is the one taken as its bytes streamed in
     expect(await stage.checksum("big.bin")).toEqual({ crc: crc32(big) >>> 0, size: big.length });
     expect(stage.list().map((e) => [e.path, e.kind, e.size])).toEqual([
+      ["a/middle.py", "file", middle.length],
       ["a/stream.bin", "file", 8000],
       ["a/text.py", "file", text.length],
       ["big.bin", "file", big.length],
@@ -82,10 +95,11 @@ describe("a staging area that packs small files", () => {
     const entries = await readZip(await readFile(a.path));
     const files = new Map(entries.filter((e) => !e.name.endsWith("/")).map((e) => [e.name, e]));
     expect([...files.keys()].sort()).toEqual(
-      ["a/stream.bin", "a/text.py", "big.bin", "bin/current", "bin/run", "empty"].sort(), // layer.json is metadata, not layer content
+      ["a/middle.py", "a/stream.bin", "a/text.py", "big.bin", "bin/current", "bin/run", "empty"].sort(), // layer.json is metadata, not layer content
     );
     expect(files.get("a/text.py")?.content.equals(text)).toBe(true);
     expect(files.get("big.bin")?.content.equals(big)).toBe(true);
+    expect(files.get("a/middle.py")?.content.equals(middle)).toBe(true);
     expect(
       files
         .get("a/stream.bin")

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LimitExceededError, PathSafetyError } from "../../lib/common/errors.ts";
-import { StagingArea } from "../../lib/sync/staging/staging.ts";
+import { OVERLAP_FACTOR, StagingArea } from "../../lib/sync/staging/staging.ts";
+import { pseudoRandomBytes } from "../fixtures/repo.ts";
 
 const limits = { maxFiles: 3, maxBytes: 100 };
 
@@ -21,6 +22,64 @@ describe("StagingArea", () => {
     expect(await readdir(work)).toEqual(["lambda"]);
     await exclusive.dispose();
     expect(await readdir(work)).toEqual([]);
+    await area.dispose();
+  });
+});
+
+describe("StagingArea while a package finishes", () => {
+  const MiB = 1024 * 1024;
+  const packing = async (runId: string) =>
+    StagingArea.create(
+      join(tmpdir(), `ls-staging-finish-${process.pid}`),
+      runId,
+      { maxFiles: 100, maxBytes: 64 * MiB },
+      { exclusive: false, now: Date.now(), packSmallFiles: true },
+    );
+  /** Deliver `sizes` (MiB, incompressible) to `stage` one after another, noting each one's arrival. */
+  const deliver = (stage: Awaited<ReturnType<StagingArea["stage"]>>, sizes: number[], arrived: string[]) =>
+    (async () => {
+      for (const [i, mib] of sizes.entries()) {
+        await stage.file(`f${i}.bin`, pseudoRandomBytes(mib * MiB, 10 + i), { executable: false });
+        arrived.push(`f${i}`);
+      }
+    })();
+
+  it("makes the next package wait once the area holds 1.3 × the largest footprint so far", async () => {
+    const area = await packing("wait");
+    const first = await area.stage("layers/a", "a");
+    await first.file("big.bin", pseudoRandomBytes(4 * MiB, 1), { executable: false });
+    area.limitWhileFinishing(first);
+    expect(area.largestFootprint).toBeGreaterThan(8 * MiB);
+    const arrived: string[] = [];
+    const next = await area.stage("layers/b", "b");
+    const delivering = deliver(next, [1, 1, 1, 1], arrived);
+    await new Promise((r) => setTimeout(r, 300));
+    // the first package (4 MiB packed, its zip about as much again) leaves room for two more MiB only
+    expect(arrived).toEqual(["f0", "f1"]);
+    arrived.push("released");
+    await area.release(first);
+    await delivering;
+    expect(arrived).toEqual(["f0", "f1", "released", "f2", "f3"]);
+    expect(area.peakBytes).toBeLessThanOrEqual(OVERLAP_FACTOR * area.largestFootprint);
+    await area.dispose();
+  });
+
+  it("lets a small package after a large one overlap the next up to the large one's bound", async () => {
+    const area = await packing("overlap");
+    const large = await area.stage("layers/a", "a");
+    await large.file("big.bin", pseudoRandomBytes(4 * MiB, 1), { executable: false });
+    area.limitWhileFinishing(large);
+    await area.release(large);
+    const small = await area.stage("layers/b", "b");
+    await small.file("small.bin", pseudoRandomBytes(MiB / 2, 2), { executable: false });
+    area.limitWhileFinishing(small);
+    const arrived: string[] = [];
+    const next = await area.stage("layers/c", "c");
+    // 1.3 × the small package alone (about 1.3 MiB) would stop this after its first MiB
+    await deliver(next, [1, 1, 1], arrived);
+    expect(arrived).toEqual(["f0", "f1", "f2"]);
+    await area.release(small);
+    expect(area.peakBytes).toBeLessThanOrEqual(OVERLAP_FACTOR * area.largestFootprint);
     await area.dispose();
   });
 });

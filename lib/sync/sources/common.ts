@@ -1,6 +1,6 @@
 /** Pieces shared by the provider adapters: auth headers, URL paths, LFS pointers, options. */
 import { createHash } from "node:crypto";
-import { Readable, Transform } from "node:stream";
+import { type Readable, Transform } from "node:stream";
 import { readAll } from "../../common/streams.ts";
 import { type HttpClient, RetryableBodyError } from "../http/client.ts";
 
@@ -61,10 +61,6 @@ export const BODY_MAX = 64 * 1024 * 1024;
 /** `readAll` with the `BODY_MAX` limit; kept only for tarball.ts (switch it to `readAll` and delete this). */
 export function collect(body: Readable, limit = BODY_MAX): Promise<Buffer> {
   return readAll(body, { limit });
-}
-
-export function bufferStream(b: Buffer): Readable {
-  return Readable.from([b]);
 }
 
 /**

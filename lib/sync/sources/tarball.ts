@@ -32,7 +32,7 @@ import {
 } from "../../common/errors.ts";
 import { quoteName, relativeTo } from "../../common/paths.ts";
 import { RetryableBodyError } from "../http/client.ts";
-import { bufferStream, collect, completeFolder, isLfsPointer, LFS_POINTER_MAX_BYTES } from "./common.ts";
+import { collect, completeFolder, isLfsPointer, LFS_POINTER_MAX_BYTES } from "./common.ts";
 import type { FetchResult, FolderTarget } from "./types.ts";
 
 export interface LfsPending {
@@ -89,6 +89,24 @@ async function fanOut(
   for (const body of bodies) if (!body.destroyed) body.end();
   await Promise.all(done);
   return errors;
+}
+
+/**
+ * Entries up to this size (as the tar header declares it) are read into memory whole and delivered as
+ * bytes, larger ones as a stream: the size up to which staging packs files in memory (`PACKED_FILE_MAX`).
+ */
+const IN_MEMORY_ENTRY_MAX = 8 * 1024 * 1024;
+
+/** An entry's bytes, which must be exactly the `size` its header declared. */
+async function collectEntry(entry: AsyncIterable<Buffer>, size: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for await (const chunk of entry) {
+    if (at + chunk.length > size) throw new Error(`a tar entry holds more than the ${size} bytes its header declares`);
+    at += chunk.copy(out, at);
+  }
+  if (at !== size) throw new Error(`a tar entry holds ${at} of the ${size} bytes its header declares`);
+  return out;
 }
 
 async function discardEntry(entry: AsyncIterable<Buffer>): Promise<void> {
@@ -241,10 +259,17 @@ export async function extractFolders(
       for (const t of files) {
         const rel = relativeTo(t.folder, repoPath) as string;
         if (isLfsPointer(content)) lfs.push({ target: t, path: rel, repoPath, executable, pointer: content });
-        else
-          await t.sink
-            .file(rel, bufferStream(content), { executable, size: content.length })
-            .catch((e: unknown) => fail(t, e));
+        else await t.sink.file(rel, content, { executable, size: content.length }).catch((e: unknown) => fail(t, e));
+      }
+      return;
+    }
+    if (header.size <= IN_MEMORY_ENTRY_MAX) {
+      // read whole (the header declares the size, so memory stays bounded) and handed over as bytes: no
+      // stream per file and per consumer
+      const content = await collectEntry(entry, header.size);
+      for (const t of files) {
+        const rel = relativeTo(t.folder, repoPath) as string;
+        await t.sink.file(rel, content, { executable, size: content.length }).catch((e: unknown) => fail(t, e));
       }
       return;
     }
@@ -259,7 +284,8 @@ export async function extractFolders(
   };
 
   const extract = tar.extract();
-  const feeding = pipeline(body, createGunzip(), extract);
+  // 64 KiB pieces instead of 16: a quarter of the trips from the thread pool and of the chunks to parse
+  const feeding = pipeline(body, createGunzip({ chunkSize: 64 * 1024 }), extract);
   try {
     for await (const entry of extract) {
       await handle(entry.header, entry as unknown as AsyncIterable<Buffer>);

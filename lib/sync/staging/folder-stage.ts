@@ -38,10 +38,10 @@ export interface StageLimits {
 export interface AreaHooks {
   /** Bytes this stage put on disk (negative: removed). */
   account(delta: number): void;
-  /** Resolves once the area has room for more staged bytes (see `StagingArea.limitWhileFinishing`). */
-  room(): Promise<void>;
-  /** Whether the area has room now (a cheap check before `room`). */
-  hasRoom(): boolean;
+  /** Resolves once the area has room for `bytes` more (see `StagingArea.limitWhileFinishing`). */
+  room(bytes?: number): Promise<void>;
+  /** Whether the area has room for `bytes` more now (a cheap check before `room`). */
+  hasRoom(bytes?: number): boolean;
   /** Bytes admitted but not yet on disk (packed files being compressed): counted against the room. */
   hold(delta: number): void;
 }
@@ -125,6 +125,15 @@ export class FolderStage implements EntrySink {
     return Math.max(this.peakDisk, this.diskBytes);
   }
 
+  /**
+   * What the package counts for in the `/tmp` bound: its staged bytes (what the source sent, or what it
+   * holds on disk at its most, if more) plus its zip (estimated until counted).
+   */
+  get footprint(): number {
+    const zip = this.zipBytes > 0 ? this.zipBytes : this.zipEstimate;
+    return Math.max(this.totalBytes + zip, this.peakDiskBytes);
+  }
+
   /** Whether its zip has been counted yet. */
   get zipped(): boolean {
     return this.zipBytes > 0;
@@ -137,7 +146,8 @@ export class FolderStage implements EntrySink {
   get zipEstimate(): number {
     let headers = 22;
     for (const e of this.entries.values()) headers += 128 + 2 * Buffer.byteLength(e.path) + (e.target ? e.size : 0);
-    return this.fileBytes + (this.pack?.bytes ?? 0) + headers;
+    // files still being compressed count at their full size: compressed, they are at most a little more
+    return this.fileBytes + (this.pack ? this.pack.bytes + this.pack.pendingInputBytes : 0) + headers;
   }
 
   /** Count a zip built from this stage (it is removed with the stage). */
@@ -266,7 +276,7 @@ export class FolderStage implements EntrySink {
     try {
       if (packs && this.pack) {
         // room first (while another package finishes), and held until its compressed bytes are on disk
-        if (!this.area.hasRoom()) await this.area.room();
+        if (!this.area.hasRoom(declared)) await this.area.room(declared);
         held = declared;
         this.area.hold(held);
         const data = await this.collect(path, body);

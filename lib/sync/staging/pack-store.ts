@@ -5,16 +5,30 @@
  * memory. When compression falls behind, `pack()` waits (backpressure on the download).
  */
 import { type FileHandle, open } from "node:fs/promises";
-import { prepareEntry } from "../zip/writer.ts";
+import { deflatePool } from "../zip/deflate-pool.ts";
+import { prepareEntry } from "../zip/prepare.ts";
+import { ZIP_LEVEL } from "../zip/writer.ts";
 
 /** Files up to this size (declared) are packed when the area packs small files. */
-export const PACKED_FILE_MAX = 1024 * 1024;
+export const PACKED_FILE_MAX = 8 * 1024 * 1024;
+/**
+ * Where a packed file is compressed. Up to `WORKER_FILE_MAX`, on the deflate worker (cheap per file), unless
+ * the worker is more than `WORKER_BACKLOG` behind and the file is over `THREAD_POOL_MIN`: then, and for
+ * every larger file, on libuv's thread pool (one native call each, too costly on the main thread for tiny
+ * files). A file of several MiB thus compresses beside the worker's small files instead of in front of
+ * them, and a folder of many mid-sized files keeps both the worker and the thread pool busy: every core
+ * compresses, as the floor's all-thread-pool deflate does.
+ */
+const WORKER_FILE_MAX = 1024 * 1024;
+const WORKER_BACKLOG = 1024 * 1024;
+const THREAD_POOL_MIN = 64 * 1024;
 /**
  * Compression may run this far behind the arrivals before `file()` waits: jobs (a small multiple of libuv's
- * thread pool, so the download's own decompression never queues behind a long line of them) and bytes.
+ * thread pool, so the download's own decompression never queues behind a long line of them) and bytes
+ * (two of the largest packed files).
  */
 const PENDING_JOBS = 16;
-const PENDING_BYTES = 8 * 1024 * 1024;
+const PENDING_BYTES = 2 * PACKED_FILE_MAX;
 /** The pack file is written in pieces of about this size. */
 const PACK_WRITE_BYTES = 1024 * 1024;
 
@@ -42,6 +56,8 @@ export class PackStore {
   private pendingJobs = 0;
   private pendingBytes = 0;
   private readonly waiting: (() => void)[] = [];
+  /** Jobs under way (settled or not, each removed once it settles). */
+  private readonly jobs = new Set<Promise<unknown>>();
 
   constructor(
     private readonly path: string,
@@ -67,8 +83,17 @@ export class PackStore {
     }
     this.pendingJobs++;
     this.pendingBytes += data.length;
-    const job = prepareEntry(data).then((p) => ({ crc: p.crc, size: p.size, ...this.append(p.data) }));
+    const threadPool =
+      data.length > WORKER_FILE_MAX ||
+      (data.length > THREAD_POOL_MIN && deflatePool(ZIP_LEVEL).backlogBytes > WORKER_BACKLOG);
+    const job = prepareEntry(data, ZIP_LEVEL, { threadPool }).then((p) => ({
+      crc: p.crc,
+      size: p.size,
+      ...this.append(p.data),
+    }));
     job.catch(() => undefined); // the zip build awaits the job and reports the failure
+    this.jobs.add(job);
+    void job.finally(() => this.jobs.delete(job)).catch(() => undefined);
     void job
       .finally(() => {
         this.pendingJobs--;
@@ -151,7 +176,17 @@ export class PackStore {
     return buffer.subarray(0, bytesRead);
   }
 
+  /** Bytes handed to `pack` whose compression has not finished yet. */
+  get pendingInputBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /**
+   * Wait for the jobs under way (so that nothing is appended, and counted, after the pack is gone), then
+   * for the writes, and close the file.
+   */
   async close(): Promise<void> {
+    await Promise.allSettled([...this.jobs]);
     await this.writing.catch(() => undefined);
     await this.fh?.close();
     this.fh = undefined;

@@ -36,7 +36,10 @@ export class StagingArea {
   private held = 0;
   /** The package being finished, and how much the area may hold meanwhile. */
   private finishing: { stage: FolderStage; cap: number; zip: number } | undefined;
-  private readonly waiting: (() => void)[] = [];
+  /** See `largestFootprint`. */
+  private largest = 0;
+  /** Deliveries waiting for room, with the bytes each one needs. */
+  private waiting: { bytes: number; wake: () => void }[] = [];
   private readonly stages = new Set<FolderStage>();
 
   private constructor(runDir: string, limits: StageLimits, packSmallFiles: boolean) {
@@ -60,7 +63,7 @@ export class StagingArea {
   private account(delta: number): void {
     this.used += delta;
     if (this.used > this.peak) this.peak = this.used;
-    if (delta < 0 && this.waiting.length && this.hasRoom()) for (const wake of this.waiting.splice(0)) wake();
+    if (delta < 0) this.wakeWhoFits();
   }
 
   /**
@@ -118,40 +121,60 @@ export class StagingArea {
 
   /**
    * From now until `release(stage)`, the other stages may add only as much as keeps the area within
-   * `OVERLAP_FACTOR` × what `stage` holds with its zip (estimated until counted): the next package downloads
-   * while this one is zipped and uploaded, and `/tmp` stays within 1.3 × the largest package. One stage at a
-   * time (the sync finishes one package at a time).
+   * `OVERLAP_FACTOR` × the largest footprint of the run's packages so far, this one included (a package's
+   * staged bytes plus its zip, estimated until counted; see `FolderStage.footprint`): the next package
+   * downloads while this one is zipped and uploaded. Every footprint so far is at most the largest
+   * package's, so `/tmp` stays within 1.3 × the largest package at any moment, while a small package after
+   * a large one overlaps fully. One stage at a time (the sync finishes one package at a time).
    */
   limitWhileFinishing(stage: FolderStage): void {
-    const footprint = stage.diskBytes + stage.zipEstimate;
-    this.finishing = { stage, cap: OVERLAP_FACTOR * footprint, zip: stage.zipEstimate };
+    this.largest = Math.max(this.largest, stage.footprint);
+    this.finishing = { stage, cap: OVERLAP_FACTOR * this.largest, zip: stage.zipEstimate };
+  }
+
+  /** The largest footprint (staged bytes plus zip) of the packages finished or being finished so far. */
+  get largestFootprint(): number {
+    return this.largest;
   }
 
   private readonly hooks = {
     account: (delta: number) => this.account(delta),
     hold: (delta: number) => {
       this.held += delta;
+      if (delta < 0) this.wakeWhoFits();
     },
-    hasRoom: () => this.hasRoom(),
-    room: () => this.room(),
+    hasRoom: (bytes?: number) => this.hasRoom(bytes),
+    room: (bytes?: number) => this.room(bytes),
   };
 
-  private hasRoom(): boolean {
+  /** Whether `bytes` more fit now (always, when no package is finishing). */
+  private hasRoom(bytes = 0): boolean {
     const f = this.finishing;
-    return !f || this.used + this.held + (f.stage.zipped ? 0 : f.zip) < f.cap;
+    return !f || this.used + this.held + (f.stage.zipped ? 0 : f.zip) + bytes <= f.cap;
   }
 
-  private room(): Promise<void> {
-    return this.hasRoom() ? Promise.resolve() : new Promise((resolve) => this.waiting.push(resolve));
+  private room(bytes = 0): Promise<void> {
+    return this.hasRoom(bytes) ? Promise.resolve() : new Promise((wake) => this.waiting.push({ bytes, wake }));
+  }
+
+  private wakeWhoFits(): void {
+    if (this.waiting.length === 0) return;
+    const still: { bytes: number; wake: () => void }[] = [];
+    for (const w of this.waiting) {
+      if (this.hasRoom(w.bytes)) w.wake();
+      else still.push(w);
+    }
+    this.waiting = still;
   }
 
   /** Remove a finished package from the disk (its files, its pack file, its zip) and lift its limit. */
   async release(stage: FolderStage): Promise<void> {
+    this.largest = Math.max(this.largest, stage.footprint);
     try {
       await stage.empty();
     } finally {
       if (this.finishing?.stage === stage) this.finishing = undefined;
-      for (const wake of this.waiting.splice(0)) wake();
+      for (const w of this.waiting.splice(0)) w.wake();
     }
   }
 

@@ -65,10 +65,17 @@ export class DeflatePool {
   private readonly inFlight = new Map<number, Task[]>();
   private queue: Task[] = [];
   private queued = 0;
+  /** Bytes sent to the worker and not back yet. */
+  private sent = 0;
   private scheduled = false;
   private nextId = 0;
 
   constructor(private readonly level: number) {}
+
+  /** Input bytes handed to the pool and not compressed yet: how far the worker is behind. */
+  get backlogBytes(): number {
+    return this.queued + this.sent;
+  }
 
   /** Raw DEFLATE of `data` (not empty) at the pool's level. */
   deflate(data: Buffer): Promise<Buffer> {
@@ -121,6 +128,7 @@ export class DeflatePool {
     let at = 0;
     for (const t of tasks) at += t.data.copy(input, at);
     const id = this.nextId++;
+    this.sent += total;
     if (this.inFlight.size === 0) worker.ref();
     this.inFlight.set(id, tasks);
     worker.postMessage({ id, buffer: input.buffer, lengths: tasks.map((t) => t.data.length), level: this.level }, [
@@ -132,6 +140,7 @@ export class DeflatePool {
     const tasks = this.inFlight.get(reply.id);
     if (!tasks) return;
     this.inFlight.delete(reply.id);
+    for (const t of tasks) this.sent -= t.data.length;
     if (this.inFlight.size === 0) this.worker?.unref();
     if (reply.error !== undefined || !reply.buffer || !reply.lengths) {
       const error = new Error(`compression failed: ${reply.error ?? "no output"}`);
@@ -153,6 +162,7 @@ export class DeflatePool {
     this.worker = undefined;
     for (const [id, tasks] of this.inFlight) {
       this.inFlight.delete(id);
+      for (const t of tasks) this.sent -= t.data.length;
       for (const t of tasks) deflateRawAsync(t.data, { level: this.level }).then(t.resolve, t.reject);
     }
   }

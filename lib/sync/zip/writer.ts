@@ -39,7 +39,7 @@ export interface ZipInput {
   mode: number;
   /** Expected size in bytes (used for scheduling; the real size is measured). */
   size: number;
-  /** The content: bytes, a file to read, or a loader of an entry compressed beforehand (`prepareEntry`). */
+  /** The content: bytes, a file to read, or a loader of an entry compressed beforehand (`prepareEntry`, prepare.ts). */
   content: Buffer | { path: string } | { prepared: () => Promise<PreparedEntry> } | { deflated: DeflatedFile };
 }
 
@@ -109,19 +109,6 @@ export function dosDateTime(date: Date): { time: number; date: number } {
   const time = (date.getUTCHours() << 11) | (date.getUTCMinutes() << 5) | Math.floor(date.getUTCSeconds() / 2);
   const day = ((date.getUTCFullYear() - 1980) << 9) | ((date.getUTCMonth() + 1) << 5) | date.getUTCDate();
   return { time, date: day };
-}
-
-/**
- * Compress one entry's bytes the way the writer does (raw DEFLATE at `level`, on a worker thread), so a
- * caller can do it while the content is still arriving. The writer's output is the same either way.
- */
-export async function prepareEntry(data: Buffer, level = ZIP_LEVEL): Promise<PreparedEntry> {
-  return {
-    crc: crc32(data) >>> 0,
-    size: data.length,
-    // empty content is stored (no compressed bytes), see `commonFields`
-    data: data.length === 0 ? data : await deflatePool(level).deflate(data),
-  };
 }
 
 interface EntryHead {
