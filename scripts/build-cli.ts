@@ -1,11 +1,15 @@
 /**
- * `npm run build:cli`: bundle the CLI into one ESM file, `dist/cli.mjs`, that plain Node runs (no tsx, no
- * node_modules at run time), and write the package's `bin`, `dist/layer-sync.mjs`: a few lines that turn on
- * Node's on-disk compile cache (Node ≥ 22.1; `NODE_DISABLE_COMPILE_CACHE=1` turns it off) and import the
- * bundle, so later starts skip compiling its 1.7 MB. npm runs this as `prepare`, so both exist after
- * `npm ci` in a fresh clone and in every `npm pack` tarball.
+ * `npm run build:cli`: bundle the CLI into ESM that plain Node runs (no tsx, no node_modules at run time):
+ * `dist/bundle/cli.mjs`, the entry, and `dist/bundle/chunks/`, one chunk per group of modules the CLI
+ * imports on demand (esbuild code splitting). `--version`, `help` and usage errors therefore parse only the
+ * entry's few KB, and a command only what it needs (the AWS SDK only for commands that call AWS). It also
+ * writes the package's `bin`, `dist/layer-sync.mjs`: a few lines that turn on Node's on-disk compile cache
+ * (Node ≥ 22.1; `NODE_DISABLE_COMPILE_CACHE=1` turns it off) and import the entry, so later starts skip
+ * compiling. npm runs this as `prepare`, so both exist after `npm ci` in a fresh clone and in every
+ * `npm pack` tarball.
  *
- * Each file is written to a temporary name and renamed, so a reader never sees a half-written one.
+ * The bundle is built into a temporary folder that replaces `dist/bundle/` by rename, and the bin is written
+ * to a temporary name and renamed, so a reader never sees a half-written bundle or a mix of two builds.
  */
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
@@ -15,8 +19,10 @@ import { build } from "esbuild";
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** The module the bundle starts from: the only place to change when the CLI moves. */
 export const CLI_ENTRY = join(REPO_ROOT, "scripts", "cli-main.ts");
-/** The bundle. */
-export const CLI_BUNDLE = join(REPO_ROOT, "dist", "cli.mjs");
+/** The bundle's folder: the entry and its chunks. */
+export const CLI_BUNDLE_DIR = join(REPO_ROOT, "dist", "bundle");
+/** The bundle's entry. */
+export const CLI_BUNDLE = join(CLI_BUNDLE_DIR, "cli.mjs");
 /** The package's `bin` (package.json), which imports the bundle next to it. */
 export const CLI_BIN = join(REPO_ROOT, "dist", "layer-sync.mjs");
 /** The oldest Node the package supports (package.json `engines`). */
@@ -36,7 +42,7 @@ const LAUNCHER = `#!/usr/bin/env node
 import module from "node:module";
 
 module.enableCompileCache?.();
-await import("./${basename(CLI_BUNDLE)}");
+await import("./${basename(CLI_BUNDLE_DIR)}/${basename(CLI_BUNDLE)}");
 `;
 
 async function writeAtomically(file: string, text: string): Promise<void> {
@@ -45,14 +51,23 @@ async function writeAtomically(file: string, text: string): Promise<void> {
   await rename(temp, file);
 }
 
-/** Build the bundle and the bin; returns the source files the bundle holds (repository-relative). */
-export async function buildCli(outFile = CLI_BUNDLE): Promise<string[]> {
-  await mkdir(dirname(outFile), { recursive: true });
-  const temp = `${outFile}.${process.pid}.tmp`;
+/**
+ * Build the bundle (entry and chunks) into `bundleDir` and the bin beside it; returns the source files the
+ * bundle holds (repository-relative).
+ */
+export async function buildCli(bundleDir = CLI_BUNDLE_DIR): Promise<string[]> {
+  const parent = dirname(bundleDir);
+  await mkdir(parent, { recursive: true });
+  const temp = `${bundleDir}.${process.pid}.tmp`;
+  const old = `${bundleDir}.${process.pid}.old`;
   try {
+    await rm(temp, { recursive: true, force: true });
     const result = await build({
-      entryPoints: [CLI_ENTRY],
-      outfile: temp,
+      entryPoints: { [basename(CLI_BUNDLE, ".mjs")]: CLI_ENTRY },
+      outdir: temp,
+      outExtension: { ".js": ".mjs" },
+      chunkNames: "chunks/[name]-[hash]",
+      splitting: true,
       bundle: true,
       platform: "node",
       format: "esm",
@@ -66,11 +81,19 @@ export async function buildCli(outFile = CLI_BUNDLE): Promise<string[]> {
       logLevel: "warning",
       absWorkingDir: REPO_ROOT,
     });
-    await rename(temp, outFile);
-    await writeAtomically(join(dirname(outFile), basename(CLI_BIN)), LAUNCHER);
+    // swap the whole folder: the old entry never meets the new chunks
+    await rm(old, { recursive: true, force: true });
+    await rename(bundleDir, old).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+    });
+    await rename(temp, bundleDir);
+    await rm(old, { recursive: true, force: true });
+    await writeAtomically(join(parent, basename(CLI_BIN)), LAUNCHER);
+    // the single-file bundle of earlier builds is no longer what the bin runs
+    await rm(join(parent, "cli.mjs"), { force: true });
     return Object.keys(result.metafile.inputs);
   } catch (error) {
-    await rm(temp, { force: true });
+    await rm(temp, { recursive: true, force: true });
     throw error;
   }
 }

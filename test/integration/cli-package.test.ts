@@ -61,7 +61,16 @@ afterAll(async () => {
 describe("the npm pack tarball", () => {
   it("holds only package.json, the README, the bin and the bundle, and needs no dependencies", () => {
     const files = packed.files.map((f) => f.path).sort();
-    expect(files).toEqual(["README.md", "dist/cli.mjs", "dist/layer-sync.mjs", "package.json"]);
+    const chunks = files.filter((f) => f.startsWith("dist/bundle/chunks/"));
+    expect(files.filter((f) => !chunks.includes(f))).toEqual([
+      "README.md",
+      "dist/bundle/cli.mjs",
+      "dist/layer-sync.mjs",
+      "package.json",
+    ]);
+    // the commands' code, split from the entry so that --version and help load only the entry
+    expect(chunks.length).toBeGreaterThan(1);
+    for (const c of chunks) expect(c).toMatch(/^dist\/bundle\/chunks\/[\w-]+\.mjs$/);
     expect(pkg.dependencies ?? {}).toEqual({});
   });
 
