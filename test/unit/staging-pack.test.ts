@@ -143,6 +143,30 @@ describe("a staging area that packs small files", () => {
     await packing.dispose();
   });
 
+  it("keeps a small pack in memory and writes it to its file once it outgrows 4 MiB, every file intact", async () => {
+    const packing = await area("spill", true);
+    const stage = await packing.stage("layers/x", "x");
+    const files = Array.from({ length: 6 }, (_, i) => pseudoRandomBytes(900 * 1024, 50 + i));
+    const settled = async () => {
+      for (const [i] of files.entries()) if (stage.has(`f${i}`)) await stage.checksum(`f${i}`);
+    };
+    for (const [i, f] of files.slice(0, 4).entries()) await stage.file(`f${i}`, f, { executable: false });
+    await settled();
+    // 3.5 MiB of incompressible bytes: nothing on disk yet
+    await expect(access(`${stage.dir}.packed`)).rejects.toThrow();
+    expect(stage.diskBytes).toBe(0);
+    for (const [i, f] of files.slice(4).entries()) await stage.file(`f${i + 4}`, f, { executable: false });
+    await settled();
+    await stage.read("f0"); // reads wait for the writes
+    await expect(access(`${stage.dir}.packed`)).resolves.toBeUndefined();
+    expect(stage.diskBytes).toBeGreaterThan(files.length * 900 * 1024);
+    expect(packing.usedBytes).toBe(stage.diskBytes);
+    for (const [i, f] of files.entries()) expect((await stage.read(`f${i}`)).equals(f), `f${i}`).toBe(true);
+    await packing.release(stage);
+    expect(packing.usedBytes).toBe(0);
+    await packing.dispose();
+  });
+
   it("still enforces the byte limit on packed files", async () => {
     const packing = await StagingArea.create(
       work,

@@ -12,10 +12,10 @@ import { LimitExceededError, PathSafetyError } from "../../common/errors.ts";
 import { checkRelativePath, checkSymlinkTarget, quoteName } from "../../common/paths.ts";
 import type { EntrySink } from "../sources/types.ts";
 import { type DeflatedFile, type PreparedEntry, ZIP_LEVEL } from "../zip/writer.ts";
+import { folderTooBig, type StageLimits } from "./limits.ts";
 import type { Packed, PackStore } from "./pack-store.ts";
 
-/** Lambda's limit on a function and its layers unzipped (250 MB), the highest SOURCE_MAX_BYTES. */
-const LAMBDA_UNZIPPED_MAX_BYTES = 262_144_000;
+export type { StageLimits } from "./limits.ts";
 
 export interface StagedEntry {
   /** Path relative to the folder. */
@@ -27,11 +27,6 @@ export interface StagedEntry {
   target?: string;
   /** CRC-32 of the bytes the source sent, taken as they streamed in (unset for packed files). */
   crc?: number;
-}
-
-export interface StageLimits {
-  maxFiles: number;
-  maxBytes: number;
 }
 
 /** What a stage tells its area and asks of it. */
@@ -93,19 +88,28 @@ export class FolderStage implements EntrySink {
   private readonly area: AreaHooks;
   private readonly newPack: (() => PackStore) | undefined;
 
-  /** `pack` makes the stage's pack file, given how to count its bytes (areas that pack small files). */
+  /**
+   * `pack` makes the stage's pack, given how to count its bytes on disk and those it holds in memory
+   * (areas that pack small files).
+   */
   constructor(
     folder: string,
     dir: string,
     limits: StageLimits,
-    pack?: (account: (delta: number) => void) => PackStore,
+    pack?: (account: (delta: number) => void, hold: (delta: number) => void) => PackStore,
     area: AreaHooks = NO_AREA,
   ) {
     this.folder = folder;
     this.dir = dir;
     this.limits = limits;
     this.area = area;
-    this.newPack = pack && (() => pack((delta) => this.account(delta)));
+    this.newPack =
+      pack &&
+      (() =>
+        pack(
+          (delta) => this.account(delta),
+          (delta) => this.area.hold(delta),
+        ));
     this.pack = this.newPack?.();
   }
 
@@ -117,7 +121,7 @@ export class FolderStage implements EntrySink {
 
   /** What this stage holds on disk now: its files, its pack file and the zips counted with `countZip`. */
   get diskBytes(): number {
-    return this.fileBytes + (this.pack?.bytes ?? 0) + this.zipBytes;
+    return this.fileBytes + (this.pack?.diskBytes ?? 0) + this.zipBytes;
   }
 
   /** The most this stage held on disk at once: its staged bytes plus its zip, for a finished package. */
@@ -418,13 +422,7 @@ export class FolderStage implements EntrySink {
   }
 
   private tooBig(path: string, bytes: number): LimitExceededError {
-    const over = `folder "${this.folder}" is over ${this.limits.maxBytes} bytes unzipped (reached ${bytes} at ${quoteName(path)})`;
-    // at Lambda's own limit only splitting helps; below it, the user chose the limit and may raise it
-    const advice =
-      this.limits.maxBytes >= LAMBDA_UNZIPPED_MAX_BYTES
-        ? "Lambda allows 250 MB unzipped for a function and its layers together — split the folder into smaller layers"
-        : `that is the limit SOURCE_MAX_BYTES sets — raise it (up to ${LAMBDA_UNZIPPED_MAX_BYTES}, Lambda's 250 MB for a function and its layers) or split the folder`;
-    return new LimitExceededError(`${over}; ${advice}`);
+    return folderTooBig(this.folder, this.limits.maxBytes, path, bytes);
   }
 
   /** Create the parent directories one by one (never recursively through whatever is there). */

@@ -1,8 +1,9 @@
 /**
- * The pack file of one package's small files: each file is compressed for the zip as it arrives (on the
- * thread pool, while the rest of the folder is still downloading) and appended to one file, so thousands of
- * small files cost no file-system round trip each and only the files still being compressed are held in
- * memory. When compression falls behind, `pack()` waits (backpressure on the download).
+ * The pack of one package's files up to `PACKED_FILE_MAX`: each file is compressed for the zip as it
+ * arrives (on the deflate worker or the thread pool, while the rest of the folder is still downloading)
+ * and appended to the pack, so thousands of small files cost no file-system round trip each. A pack stays
+ * in memory up to `PACK_MEMORY_MAX` compressed bytes and is written to its one file beyond that. When
+ * compression falls behind, `pack()` waits (backpressure on the download).
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { deflatePool } from "../zip/deflate-pool.ts";
@@ -31,6 +32,12 @@ const PENDING_JOBS = 16;
 const PENDING_BYTES = 2 * PACKED_FILE_MAX;
 /** The pack file is written in pieces of about this size. */
 const PACK_WRITE_BYTES = 1024 * 1024;
+/**
+ * A pack stays in memory until it holds more than this many compressed bytes, and only then goes to its
+ * file (all of it, and everything after): most packages of a many-package run are small, and theirs then
+ * never cost a write and a read back. Small enough for the medium fixture's memory target.
+ */
+const PACK_MEMORY_MAX = 4 * 1024 * 1024;
 
 /** Where a packed file's compressed bytes are, with what the zip and its verification need to know. */
 export interface Packed {
@@ -56,17 +63,30 @@ export class PackStore {
   private pendingJobs = 0;
   private pendingBytes = 0;
   private readonly waiting: (() => void)[] = [];
+  /** Compressed files by offset, while the pack is still in memory (`PACK_MEMORY_MAX`). */
+  private readonly resident = new Map<number, Buffer>();
+  private inMemory = true;
   /** Jobs under way (settled or not, each removed once it settles). */
   private readonly jobs = new Set<Promise<unknown>>();
 
   constructor(
     private readonly path: string,
     private readonly account: (delta: number) => void = () => undefined,
+    /**
+     * Told about the compressed bytes held in memory (negative: gone to the file, or dropped): they count
+     * against the area's room as if on disk, since they will be once the pack outgrows memory.
+     */
+    private readonly hold: (delta: number) => void = () => undefined,
   ) {}
 
-  /** Bytes appended so far (on disk, or about to be). */
+  /** Compressed bytes appended so far, in memory or on disk. */
   get bytes(): number {
     return this.appended;
+  }
+
+  /** The part of `bytes` that is in the pack file (or about to be): none while the pack is in memory. */
+  get diskBytes(): number {
+    return this.inMemory ? 0 : this.appended;
   }
 
   fits(size: number): boolean {
@@ -106,9 +126,21 @@ export class PackStore {
 
   private append(data: Buffer): { offset: number; length: number } {
     const offset = this.appended;
-    this.piece.push(data);
     this.appended += data.length;
-    this.account(data.length);
+    if (this.inMemory) {
+      this.resident.set(offset, data);
+      this.hold(data.length);
+      if (this.appended <= PACK_MEMORY_MAX) return { offset, length: data.length };
+      // too big for memory: everything so far goes to the file, in offset order, and so does what follows
+      this.inMemory = false;
+      this.piece = [...this.resident.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+      this.resident.clear();
+      this.account(this.appended);
+      this.hold(-this.appended);
+    } else {
+      this.piece.push(data);
+      this.account(data.length);
+    }
     if (this.appended - this.flushed >= PACK_WRITE_BYTES) void this.flush().catch(() => undefined);
     return { offset, length: data.length };
   }
@@ -139,6 +171,8 @@ export class PackStore {
    */
   async read(p: Packed): Promise<Buffer> {
     if (p.length === 0) return Buffer.alloc(0);
+    const resident = this.resident.get(p.offset);
+    if (resident) return resident;
     if (p.offset + p.length > this.flushed) await this.flush();
     else await this.writing;
     const fh = this.fh as FileHandle;
@@ -187,6 +221,8 @@ export class PackStore {
    */
   async close(): Promise<void> {
     await Promise.allSettled([...this.jobs]);
+    if (this.inMemory && this.resident.size > 0) this.hold(-this.appended);
+    this.resident.clear();
     await this.writing.catch(() => undefined);
     await this.fh?.close();
     this.fh = undefined;

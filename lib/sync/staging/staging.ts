@@ -112,7 +112,8 @@ export class StagingArea {
     await mkdir(dir, { recursive: true });
     // each package packs into a file of its own, so that it leaves the disk with the package
     const pack = this.packSmallFiles
-      ? (account: (delta: number) => void) => new PackStore(`${dir}.packed`, account)
+      ? (account: (delta: number) => void, hold: (delta: number) => void) =>
+          new PackStore(`${dir}.packed`, account, hold)
       : undefined;
     const stage = new FolderStage(folder, dir, this.limits, pack, this.hooks);
     this.stages.add(stage);
