@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { deflateRawSync } from "node:zlib";
+import { crc32, deflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { DeflatePool } from "../../lib/sync/zip/deflate-pool.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
@@ -23,5 +23,31 @@ describe("the deflate pool", () => {
       expect((await pool.deflate(d)).equals(deflateRawSync(d, { level: 9 }))).toBe(true);
       await nextTurn();
     }
+  });
+
+  it("inflates entries for verification and answers only their CRC-32 and size, failing each bad one alone", async () => {
+    const pool = new DeflatePool(6);
+    const inputs = [text, pseudoRandomBytes(200_000, 3), Buffer.from("y")];
+    const good = inputs.map((d) => deflateRawSync(d, { level: 6 }));
+    const corrupt = Buffer.from(good[0] as Buffer);
+    corrupt.fill(0xff, 10, 40);
+    const mixed = pool.deflate(text);
+    const [a, b, c, bad, short] = await Promise.allSettled([
+      ...inputs.map((d, i) => pool.inflateCrc(good[i] as Buffer, d.length)),
+      pool.inflateCrc(corrupt, text.length),
+      // announced well below what it inflates to: refused, never cut to size
+      pool.inflateCrc(good[0] as Buffer, text.length - 10),
+    ]);
+    for (const [i, r] of [a, b, c].entries()) {
+      expect(r).toEqual({
+        status: "fulfilled",
+        value: { crc: crc32(inputs[i] as Buffer) >>> 0, size: inputs[i]?.length },
+      });
+    }
+    // corrupt DEFLATE either fails to inflate or inflates to other bytes
+    expect(bad?.status === "rejected" || bad?.value.crc !== crc32(text) >>> 0).toBe(true);
+    expect(short?.status).toBe("rejected");
+    // a deflate in the same batch is not affected
+    expect((await mixed).equals(good[0] as Buffer)).toBe(true);
   });
 });

@@ -150,12 +150,13 @@ describe("a staging area that packs small files", () => {
     const settled = async () => {
       for (const [i] of files.entries()) if (stage.has(`f${i}`)) await stage.checksum(`f${i}`);
     };
-    for (const [i, f] of files.slice(0, 4).entries()) await stage.file(`f${i}`, f, { executable: false });
+    // a Buffer body is handed over (the stage may move it to the worker): give it copies
+    for (const [i, f] of files.slice(0, 4).entries()) await stage.file(`f${i}`, Buffer.from(f), { executable: false });
     await settled();
     // 3.5 MiB of incompressible bytes: nothing on disk yet
     await expect(access(`${stage.dir}.packed`)).rejects.toThrow();
     expect(stage.diskBytes).toBe(0);
-    for (const [i, f] of files.slice(4).entries()) await stage.file(`f${i + 4}`, f, { executable: false });
+    for (const [i, f] of files.slice(4).entries()) await stage.file(`f${i + 4}`, Buffer.from(f), { executable: false });
     await settled();
     await stage.read("f0"); // reads wait for the writes
     await expect(access(`${stage.dir}.packed`)).resolves.toBeUndefined();

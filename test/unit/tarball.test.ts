@@ -135,4 +135,28 @@ describe("extractFolders", () => {
       "b complete",
     ]);
   });
+
+  it("hands each of two nested folders bytes of its own, which one sink may take over without the other noticing", async () => {
+    const content = "0123456789abcdef".repeat(8192); // 128 KiB: delivered as bytes
+    const body = await archive([{ name: "top/a/b/f.bin", content }]);
+    const got: Record<string, string> = {};
+    const taking = (folder: string): FolderTarget => ({
+      folder,
+      sink: {
+        folder,
+        async file(path, data) {
+          expect(Buffer.isBuffer(data)).toBe(true);
+          const bytes = data as Buffer;
+          got[`${folder}: ${path}`] = bytes.toString("latin1");
+          // what a sink that moves the memory to a worker leaves behind
+          structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] });
+        },
+        async symlink() {},
+      },
+      complete: async () => undefined,
+    });
+    await extractFolders(Readable.from([body]), [taking("a"), taking("a/b")], "test");
+    expect(Object.keys(got).sort()).toEqual(["a/b: f.bin", "a: b/f.bin"]);
+    expect(Object.values(got).map((v) => v === content)).toEqual([true, true]);
+  });
 });

@@ -259,7 +259,10 @@ export async function extractFolders(
       for (const t of files) {
         const rel = relativeTo(t.folder, repoPath) as string;
         if (isLfsPointer(content)) lfs.push({ target: t, path: rel, repoPath, executable, pointer: content });
-        else await t.sink.file(rel, content, { executable, size: content.length }).catch((e: unknown) => fail(t, e));
+        else
+          await t.sink
+            .file(rel, Buffer.from(content), { executable, size: content.length })
+            .catch((e: unknown) => fail(t, e));
       }
       return;
     }
@@ -267,9 +270,11 @@ export async function extractFolders(
       // read whole (the header declares the size, so memory stays bounded) and handed over as bytes: no
       // stream per file and per consumer
       const content = await collectEntry(entry, header.size);
-      for (const t of files) {
+      for (const [i, t] of files.entries()) {
         const rel = relativeTo(t.folder, repoPath) as string;
-        await t.sink.file(rel, content, { executable, size: content.length }).catch((e: unknown) => fail(t, e));
+        // each sink takes its bytes over (see EntrySink.file): nested folders get copies, the last the original
+        const bytes = i === files.length - 1 ? content : Buffer.from(content);
+        await t.sink.file(rel, bytes, { executable, size: bytes.length }).catch((e: unknown) => fail(t, e));
       }
       return;
     }

@@ -21,7 +21,11 @@ export interface ResolvedRef {
 export interface EntrySink {
   /** The folder path in the repository, without leading or trailing slash. */
   readonly folder: string;
-  /** A regular file (mode 100644) or an executable (100755). `body` is consumed fully. */
+  /**
+   * A regular file (mode 100644) or an executable (100755). `body` is consumed fully; a Buffer `body` is
+   * handed over (the sink may move its memory to a worker, which detaches it), so the caller must not use
+   * it again.
+   */
   file(path: string, body: Readable | Buffer, options: { executable: boolean; size?: number }): Promise<void>;
   /** A symbolic link (mode 120000) whose content is `target`. */
   symlink(path: string, target: string): Promise<void>;

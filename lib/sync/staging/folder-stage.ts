@@ -283,10 +283,10 @@ export class FolderStage implements EntrySink {
         if (!this.area.hasRoom(declared)) await this.area.room(declared);
         held = declared;
         this.area.hold(held);
-        const data = await this.collect(path, body);
+        const { data, owned } = await this.collect(path, body);
         this.totalBytes += data.length;
         this.entries.set(path, { path, kind, size: data.length });
-        const { job } = await this.pack.pack(data);
+        const { job } = await this.pack.pack(data, { give: owned });
         const release = held;
         held = 0;
         void job.finally(() => this.area.hold(-release)).catch(() => undefined);
@@ -370,11 +370,11 @@ export class FolderStage implements EntrySink {
     this.entries.set(path, { path, kind: "symlink", size, target, crc: crc32(Buffer.from(target)) >>> 0 });
   }
 
-  /** Read a small body into memory, enforcing the byte limit as it arrives. */
-  private async collect(path: string, body: Readable | Buffer): Promise<Buffer> {
+  /** A small body in memory, within the byte limit; `owned` unless it is a stream's chunk its producer holds. */
+  private async collect(path: string, body: Readable | Buffer): Promise<{ data: Buffer; owned: boolean }> {
     if (Buffer.isBuffer(body)) {
       if (this.totalBytes + body.length > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + body.length);
-      return body;
+      return { data: body, owned: true };
     }
     const chunks: Buffer[] = [];
     let written = 0;
@@ -384,7 +384,9 @@ export class FolderStage implements EntrySink {
       if (this.totalBytes + written > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + written);
       chunks.push(b);
     }
-    return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, written);
+    return chunks.length === 1
+      ? { data: chunks[0] as Buffer, owned: false }
+      : { data: Buffer.concat(chunks, written), owned: true };
   }
 
   /** Name checks, the one-arrival-per-path rule and the file-count limit; records the implied directories. */

@@ -93,20 +93,20 @@ export class PackStore {
     return size <= PACKED_FILE_MAX;
   }
 
-  /** Start compressing `data` once the queue has room; resolves (with the job) when the job is under way. */
-  async pack(data: Buffer): Promise<{ job: Promise<Packed> }> {
-    while (
-      this.pendingJobs >= PENDING_JOBS ||
-      (this.pendingJobs > 0 && this.pendingBytes + data.length > PENDING_BYTES)
-    ) {
+  /**
+   * Start compressing `data` once the queue has room; resolves (with the job) when the job is under way.
+   * With `give`, the caller gives `data` up (it may be detached: see `DeflatePool.deflate`).
+   */
+  async pack(data: Buffer, options: { give?: boolean } = {}): Promise<{ job: Promise<Packed> }> {
+    const length = data.length; // a given buffer may be detached once it is handed on
+    while (this.pendingJobs >= PENDING_JOBS || (this.pendingJobs > 0 && this.pendingBytes + length > PENDING_BYTES)) {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
     this.pendingJobs++;
-    this.pendingBytes += data.length;
+    this.pendingBytes += length;
     const threadPool =
-      data.length > WORKER_FILE_MAX ||
-      (data.length > THREAD_POOL_MIN && deflatePool(ZIP_LEVEL).backlogBytes > WORKER_BACKLOG);
-    const job = prepareEntry(data, ZIP_LEVEL, { threadPool }).then((p) => ({
+      length > WORKER_FILE_MAX || (length > THREAD_POOL_MIN && deflatePool(ZIP_LEVEL).backlogBytes > WORKER_BACKLOG);
+    const job = prepareEntry(data, ZIP_LEVEL, { threadPool, give: options.give === true }).then((p) => ({
       crc: p.crc,
       size: p.size,
       ...this.append(p.data),
@@ -117,7 +117,7 @@ export class PackStore {
     void job
       .finally(() => {
         this.pendingJobs--;
-        this.pendingBytes -= data.length;
+        this.pendingBytes -= length;
         for (const wake of this.waiting.splice(0)) wake();
       })
       .catch(() => undefined);

@@ -16,9 +16,10 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { crc32, createInflateRaw, inflateRawSync } from "node:zlib";
+import { crc32, createInflateRaw } from "node:zlib";
 import { ArchiveError, describeError } from "../../common/errors.ts";
 import type { FolderStage, StagedEntry } from "../staging/staging.ts";
+import { deflatePool } from "./deflate-pool.ts";
 import { writeZipFile, ZIP_LEVEL, type ZipInput } from "./writer.ts";
 
 export const LAYER_CONFIG_FILE = "layer.json";
@@ -123,29 +124,27 @@ async function readCentralDirectory(fh: FileHandle, size: number): Promise<Centr
 
 /**
  * Reads byte ranges of a file through one large window, so thousands of small entries cost a few reads.
- * A returned view is valid until the next `read`: the window is reused.
+ * Each refill reads into a new buffer, so a returned view stays valid (an entry's bytes can wait for the
+ * deflate worker while the reader moves on).
  */
 class WindowReader {
-  private buffer: Buffer;
   private window: Buffer = Buffer.alloc(0);
   private start = 0;
   constructor(
     private readonly fh: FileHandle,
     private readonly size: number,
-    windowBytes = 4 * 1024 * 1024,
-  ) {
-    this.buffer = Buffer.allocUnsafe(windowBytes);
-  }
+    private readonly windowBytes = 4 * 1024 * 1024,
+  ) {}
 
   async read(position: number, length: number): Promise<Buffer> {
     if (position + length > this.size) throw new Error(`bytes ${position}-${position + length} lie outside the file`);
     const end = this.start + this.window.length;
     if (position < this.start || position + length > end) {
-      if (length > this.buffer.length) this.buffer = Buffer.allocUnsafe(length);
-      const want = Math.min(this.buffer.length, this.size - position);
-      const { bytesRead } = await this.fh.read(this.buffer, 0, want, position);
+      const want = Math.min(Math.max(length, this.windowBytes), this.size - position);
+      const buffer = Buffer.allocUnsafe(want);
+      const { bytesRead } = await this.fh.read(buffer, 0, want, position);
       if (bytesRead < length) throw new Error(`short read at byte ${position}`);
-      this.window = this.buffer.subarray(0, bytesRead);
+      this.window = buffer.subarray(0, bytesRead);
       this.start = position;
     }
     return this.window.subarray(position - this.start, position - this.start + length);
@@ -166,21 +165,29 @@ async function dataStart(reader: WindowReader, e: CentralEntry): Promise<number>
 /** Entries up to this compressed size are read whole and inflated at once; larger ones stream. */
 const WHOLE_ENTRY_MAX = 4 * 1024 * 1024;
 
-/** CRC-32 and size of an entry's content after inflating it. */
-async function entryCrc(fh: FileHandle, reader: WindowReader, e: CentralEntry): Promise<{ crc: number; size: number }> {
+/**
+ * CRC-32 and size of an entry's content after inflating it: read now, inflated on the deflate worker
+ * (entries up to `WHOLE_ENTRY_MAX`; the inflated bytes never reach the main thread) or streamed here. The
+ * outer promise settles once the entry's bytes are read, the inner one with the result.
+ */
+async function entryCrc(
+  fh: FileHandle,
+  reader: WindowReader,
+  e: CentralEntry,
+): Promise<{ result: Promise<{ crc: number; size: number }> }> {
   const start = await dataStart(reader, e);
   if (e.method !== 8 && e.method !== 0) throw new Error(`unsupported compression method ${e.method} for "${e.name}"`);
-  if (e.compressedSize === 0 && e.size === 0) return { crc: 0, size: 0 };
+  if (e.compressedSize === 0 && e.size === 0) return { result: Promise.resolve({ crc: 0, size: 0 }) };
   if (e.compressedSize <= WHOLE_ENTRY_MAX) {
     const raw = await reader.read(start, e.compressedSize);
-    // synchronous: for small entries far cheaper than a trip through the thread pool
-    // one output chunk of the announced size: no second copy (a larger output fails on maxOutputLength)
-    const data =
-      e.method === 8
-        ? inflateRawSync(raw, { chunkSize: Math.max(64, e.size + 1), maxOutputLength: Math.max(1, e.size + 1) })
-        : raw;
-    return { crc: crc32(data) >>> 0, size: data.length };
+    if (e.method === 0) return { result: Promise.resolve({ crc: crc32(raw) >>> 0, size: raw.length }) };
+    // a larger output than announced fails (the worker inflates into one chunk of the announced size)
+    return { result: deflatePool(ZIP_LEVEL).inflateCrc(raw, e.size) };
   }
+  return { result: Promise.resolve(await streamedCrc(fh, start, e)) };
+}
+
+async function streamedCrc(fh: FileHandle, start: number, e: CentralEntry): Promise<{ crc: number; size: number }> {
   let crc = 0;
   let size = 0;
   const sum = new Transform({
@@ -194,6 +201,17 @@ async function entryCrc(fh: FileHandle, reader: WindowReader, e: CentralEntry): 
   if (e.method === 8) await pipeline(raw, createInflateRaw(), sum);
   else await pipeline(raw, sum);
   return { crc: crc >>> 0, size };
+}
+
+/** Compressed bytes verification may hold while their entries wait for the worker. */
+const VERIFY_AHEAD_BYTES = 16 * 1024 * 1024;
+
+/** Await the oldest entry still being checked; returns its compressed bytes (no longer held). */
+async function settleFirst(ahead: { bytes: number; done: Promise<void> }[]): Promise<number> {
+  const first = ahead.shift();
+  if (!first) return 0;
+  await first.done;
+  return first.bytes;
 }
 
 /** What a zip entry must be: name, kind, link target, and the digest of the bytes it must hold. */
@@ -235,6 +253,9 @@ export async function verifyZipEntries(
       throw new Error(`it holds ${central.length} entries, expected ${expected.length}`);
     }
     const reader = new WindowReader(fh, fileSize);
+    /** Entries read and being inflated, in zip order, with their compressed bytes held meanwhile. */
+    const ahead: { bytes: number; done: Promise<void> }[] = [];
+    let aheadBytes = 0;
     for (let i = 0; i < expected.length; i++) {
       const want = expected[i] as ExpectedEntry;
       const got = central[i] as CentralEntry;
@@ -250,19 +271,32 @@ export async function verifyZipEntries(
           ? { crc: crc32(Buffer.from(want.target ?? "")) >>> 0, size: Buffer.byteLength(want.target ?? "") }
           : await want.digest();
       if (!sent) throw new Error(`entry "${want.path}" has no digest of what the source sent`);
-      const expectedSize = sent.size;
-      let result: { crc: number; size: number };
+      const unreadable = (error: unknown) =>
+        new Error(`entry "${got.name}" cannot be read back: ${describeError(error)}`, { cause: error });
+      let read: Awaited<ReturnType<typeof entryCrc>>;
       try {
-        result = await entryCrc(fh, reader, got);
+        read = await entryCrc(fh, reader, got);
       } catch (error) {
-        throw new Error(`entry "${got.name}" cannot be read back: ${describeError(error)}`, { cause: error });
+        throw unreadable(error);
       }
-      if (result.size !== expectedSize || result.size !== got.size) {
-        throw new Error(`entry "${got.name}" inflates to ${result.size} bytes, expected ${expectedSize}`);
-      }
-      if (result.crc !== got.crc) throw new Error(`entry "${got.name}" fails its CRC-32 check`);
-      if (sent.crc !== result.crc) throw new Error(`entry "${got.name}" does not hold the bytes the source sent`);
+      const done = read.result.then(
+        (result) => {
+          if (result.size !== sent.size || result.size !== got.size) {
+            throw new Error(`entry "${got.name}" inflates to ${result.size} bytes, expected ${sent.size}`);
+          }
+          if (result.crc !== got.crc) throw new Error(`entry "${got.name}" fails its CRC-32 check`);
+          if (sent.crc !== result.crc) throw new Error(`entry "${got.name}" does not hold the bytes the source sent`);
+        },
+        (error: unknown) => {
+          throw unreadable(error);
+        },
+      );
+      done.catch(() => undefined); // awaited below, in order
+      ahead.push({ bytes: got.compressedSize, done });
+      aheadBytes += got.compressedSize;
+      while (aheadBytes > VERIFY_AHEAD_BYTES) aheadBytes -= await settleFirst(ahead);
     }
+    while (ahead.length) await settleFirst(ahead);
   } catch (error) {
     throw new ArchiveError(`the zip of ${what} failed verification: ${describeError(error)}`, {
       cause: error,

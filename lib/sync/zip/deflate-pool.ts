@@ -1,45 +1,70 @@
 /**
- * Raw DEFLATE for many small entries on a worker thread.
+ * Raw DEFLATE for many small entries on a worker thread, and the inflating half of zip verification.
  *
  * zlib's asynchronous `deflateRaw()` builds a stream and a native handle on the main thread for every call;
  * for thousands of 20 KB files that costs the main thread about a third as much CPU again as the
  * compression itself, time it should spend parsing the download. Here entries are gathered into batches
  * (one transferred buffer each way) and a worker compresses each entry with `deflateRawSync`: a fresh
- * deflate stream per entry, so the bytes are exactly `deflateRaw()`'s.
+ * deflate stream per entry, so the bytes are exactly `deflateRaw()`'s. A large entry its caller gives up is
+ * moved to the worker instead of copied. Verification's inflates run there too (`inflateCrc`), answering
+ * only a CRC-32 and a size, so the inflated bytes (and the garbage they make) stay off the main thread.
  *
- * One worker per process, started on first use: with the main thread parsing the download, one worker
- * keeps two cores busy (a Lambda function at 2 GB has about that), and each worker costs memory. An idle
- * worker is unreferenced, so it never keeps a process (or a Lambda invocation) alive; if the worker cannot
- * run, entries fall back to `deflateRaw()`.
+ * One worker per process, started on first use: with the main thread parsing the download and the thread
+ * pool taking the larger entries (`staging/pack-store.ts`), one worker keeps two cores busy (a Lambda
+ * function at 2 GB has about that), and each worker costs memory. An idle worker is unreferenced, so it
+ * never keeps a process (or a Lambda invocation) alive; if the worker cannot run, entries fall back to
+ * zlib's own API on this thread (an entry whose moved buffer was lost with the worker fails).
  */
 import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
-import { deflateRaw } from "node:zlib";
+import { crc32, deflateRaw, inflateRawSync } from "node:zlib";
 
 const deflateRawAsync = promisify(deflateRaw);
 
 /** A batch is sent when it holds this many bytes, or at the next turn of the event loop. */
 const BATCH_BYTES = 256 * 1024;
+/** Given buffers from this size on are moved to the worker, not copied (see `deflate`). */
+const MOVE_MIN = 64 * 1024;
 
+/**
+ * The worker's loop. A batch is one buffer of parts, each with its operation: `-1` deflates the part at the
+ * batch's level; a size `n ≥ 0` inflates it (expecting `n` bytes; a larger output is an error) and answers
+ * with its CRC-32 and size in 8 bytes, so a verification's inflated bytes never reach the main thread.
+ */
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
-const { deflateRawSync } = require("node:zlib");
+const { crc32, deflateRawSync, inflateRawSync } = require("node:zlib");
 parentPort.on("message", (m) => {
   try {
     const input = Buffer.from(m.buffer);
     const parts = [];
+    const errors = [];
     let total = 0;
     let offset = 0;
-    for (const length of m.lengths) {
-      const part = deflateRawSync(input.subarray(offset, offset + length), { level: m.level });
+    for (const [i, length] of m.lengths.entries()) {
+      const data = input.subarray(offset, offset + length);
       offset += length;
+      const inflate = m.ops[i];
+      let part;
+      if (inflate < 0) part = deflateRawSync(data, { level: m.level });
+      else {
+        try {
+          const out = inflateRawSync(data, { chunkSize: Math.max(64, inflate + 1), maxOutputLength: inflate + 1 });
+          part = Buffer.alloc(8);
+          part.writeUInt32LE(crc32(out) >>> 0, 0);
+          part.writeUInt32LE(out.length, 4);
+        } catch (error) {
+          errors[i] = String((error && error.message) || error);
+          part = Buffer.alloc(0);
+        }
+      }
       parts.push(part);
       total += part.length;
     }
     const out = Buffer.allocUnsafeSlow(total);
     let at = 0;
     for (const part of parts) at += part.copy(out, at);
-    parentPort.postMessage({ id: m.id, buffer: out.buffer, lengths: parts.map((p) => p.length) }, [out.buffer]);
+    parentPort.postMessage({ id: m.id, buffer: out.buffer, lengths: parts.map((p) => p.length), errors }, [out.buffer]);
   } catch (error) {
     parentPort.postMessage({ id: m.id, error: String((error && error.message) || error) });
   }
@@ -48,7 +73,13 @@ parentPort.on("message", (m) => {
 
 interface Task {
   data: Buffer;
-  resolve: (compressed: Buffer) => void;
+  /** The caller gave `data` up: it may be moved to the worker rather than copied (see `deflate`). */
+  give?: boolean;
+  /** `data`'s length when sent (a moved buffer reads 0 afterwards). */
+  length?: number;
+  /** -1: deflate; n ≥ 0: inflate, expecting n bytes (see WORKER_SOURCE). */
+  op: number;
+  resolve: (result: Buffer) => void;
   reject: (error: Error) => void;
 }
 
@@ -56,6 +87,8 @@ interface Reply {
   id: number;
   buffer?: ArrayBuffer;
   lengths?: number[];
+  /** Per part: why it failed (inflating only). */
+  errors?: (string | null | undefined)[];
   error?: string;
 }
 
@@ -77,11 +110,31 @@ export class DeflatePool {
     return this.queued + this.sent;
   }
 
-  /** Raw DEFLATE of `data` (not empty) at the pool's level. */
-  deflate(data: Buffer): Promise<Buffer> {
+  /**
+   * Raw DEFLATE of `data` (not empty) at the pool's level. With `give`, the caller gives `data` up: a large
+   * one that owns its whole memory is moved to the worker instead of copied, which detaches it (its length
+   * becomes 0), so the caller must not read it again, its length included.
+   */
+  deflate(data: Buffer, options: { give?: boolean } = {}): Promise<Buffer> {
     if (this.broken) return deflateRawAsync(data, { level: this.level });
+    return this.enqueue(data, -1, options.give === true);
+  }
+
+  /**
+   * Inflate raw DEFLATE `data` (expected to give `size` bytes) and answer with the CRC-32 and size of what it
+   * gave; a stream that is corrupt or gives more than `size` bytes rejects. The inflated bytes stay on the
+   * worker. `data` is copied when the batch is sent, not before: it must stay unchanged until then.
+   */
+  async inflateCrc(data: Buffer, size: number): Promise<{ crc: number; size: number }> {
+    const result = this.broken
+      ? await new Promise<Buffer>((resolve, reject) => this.runHere({ data, op: size, resolve, reject }))
+      : await this.enqueue(data, size);
+    return { crc: result.readUInt32LE(0), size: result.readUInt32LE(4) };
+  }
+
+  private enqueue(data: Buffer, op: number, give = false): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ data, resolve, reject });
+      this.queue.push({ data, op, give, resolve, reject });
       this.queued += data.length;
       if (this.queued >= BATCH_BYTES) this.send();
       else if (!this.scheduled) {
@@ -120,27 +173,42 @@ export class DeflatePool {
     this.queued = 0;
     const worker = this.start();
     if (!worker) {
-      for (const t of tasks) deflateRawAsync(t.data, { level: this.level }).then(t.resolve, t.reject);
+      for (const t of tasks) this.runHere(t);
       return;
     }
-    const total = tasks.reduce((n, t) => n + t.data.length, 0);
+    // given buffers that own their memory travel alone and are moved; the rest are copied into one batch
+    const moved = tasks.filter(
+      (t) =>
+        t.give &&
+        t.data.length >= MOVE_MIN &&
+        t.data.byteOffset === 0 &&
+        t.data.byteLength === t.data.buffer.byteLength,
+    );
+    const copied = moved.length ? tasks.filter((t) => !moved.includes(t)) : tasks;
+    for (const t of moved) this.post(worker, [t], t.data.buffer as ArrayBuffer);
+    if (copied.length === 0) return;
+    const total = copied.reduce((n, t) => n + t.data.length, 0);
     const input = Buffer.allocUnsafeSlow(total);
     let at = 0;
-    for (const t of tasks) at += t.data.copy(input, at);
+    for (const t of copied) at += t.data.copy(input, at);
+    this.post(worker, copied, input.buffer as ArrayBuffer);
+  }
+
+  private post(worker: Worker, tasks: Task[], buffer: ArrayBuffer): void {
     const id = this.nextId++;
-    this.sent += total;
+    const lengths = tasks.map((t) => t.data.length);
+    for (const length of lengths) this.sent += length;
+    for (const [i, t] of tasks.entries()) t.length = lengths[i] as number;
     if (this.inFlight.size === 0) worker.ref();
     this.inFlight.set(id, tasks);
-    worker.postMessage({ id, buffer: input.buffer, lengths: tasks.map((t) => t.data.length), level: this.level }, [
-      input.buffer,
-    ]);
+    worker.postMessage({ id, buffer, lengths, ops: tasks.map((t) => t.op), level: this.level }, [buffer]);
   }
 
   private receive(reply: Reply): void {
     const tasks = this.inFlight.get(reply.id);
     if (!tasks) return;
     this.inFlight.delete(reply.id);
-    for (const t of tasks) this.sent -= t.data.length;
+    for (const t of tasks) this.sent -= t.length ?? 0;
     if (this.inFlight.size === 0) this.worker?.unref();
     if (reply.error !== undefined || !reply.buffer || !reply.lengths) {
       const error = new Error(`compression failed: ${reply.error ?? "no output"}`);
@@ -151,8 +219,27 @@ export class DeflatePool {
     let offset = 0;
     for (const [i, t] of tasks.entries()) {
       const length = reply.lengths[i] ?? 0;
-      t.resolve(out.subarray(offset, offset + length));
+      const failed = reply.errors?.[i];
+      if (failed) t.reject(new Error(failed));
+      else t.resolve(out.subarray(offset, offset + length));
       offset += length;
+    }
+  }
+
+  /** A task without the worker: zlib's own API, with the worker's answer for an inflate. */
+  private runHere(t: Task): void {
+    if (t.op < 0) {
+      deflateRawAsync(t.data, { level: this.level }).then(t.resolve, t.reject);
+      return;
+    }
+    try {
+      const out = inflateRawSync(t.data, { chunkSize: Math.max(64, t.op + 1), maxOutputLength: t.op + 1 });
+      const answer = Buffer.alloc(8);
+      answer.writeUInt32LE(crc32(out) >>> 0, 0);
+      answer.writeUInt32LE(out.length, 4);
+      t.resolve(answer);
+    } catch (error) {
+      t.reject(error instanceof Error ? error : new Error(String(error)));
     }
   }
 
@@ -162,8 +249,13 @@ export class DeflatePool {
     this.worker = undefined;
     for (const [id, tasks] of this.inFlight) {
       this.inFlight.delete(id);
-      for (const t of tasks) this.sent -= t.data.length;
-      for (const t of tasks) deflateRawAsync(t.data, { level: this.level }).then(t.resolve, t.reject);
+      for (const t of tasks) {
+        this.sent -= t.length ?? 0;
+        // a moved buffer went with the worker: this entry's bytes are gone, so it fails (never compressed empty)
+        if (t.data.length !== t.length)
+          t.reject(new Error("the deflate worker stopped while it held this entry's bytes"));
+        else this.runHere(t);
+      }
     }
   }
 }

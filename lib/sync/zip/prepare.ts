@@ -14,21 +14,24 @@ const deflateRawAsync = promisify(deflateRaw);
  * the content is still arriving. The writer's output is the same either way. By default on the deflate
  * worker (`deflate-pool.ts`: cheap per entry, for many small ones); with `threadPool`, on libuv's thread
  * pool (one native call: for a large entry, so that it compresses beside the worker instead of queueing in
- * front of the small entries behind it). Both give `deflateRaw()`'s bytes.
+ * front of the small entries behind it). Both give `deflateRaw()`'s bytes. With `give`, the caller gives
+ * `data` up (it may be detached: see `DeflatePool.deflate`).
  */
 export async function prepareEntry(
   data: Buffer,
   level = ZIP_LEVEL,
-  options: { threadPool?: boolean } = {},
+  options: { threadPool?: boolean; give?: boolean } = {},
 ): Promise<PreparedEntry> {
   const crc = crc32(data) >>> 0;
+  const size = data.length;
   // empty content is stored (no compressed bytes), see `commonFields` in writer.ts
-  if (data.length === 0) return { crc, size: 0, data };
+  if (size === 0) return { crc, size: 0, data };
   const compressed = options.threadPool
     ? // output space for all of it in one piece: one trip back to the main thread, not one per 16 KiB
-      await deflateRawAsync(data, { level, chunkSize: oneChunk(data.length) })
-    : await deflatePool(level).deflate(data);
-  return { crc, size: data.length, data: compressed };
+      await deflateRawAsync(data, { level, chunkSize: oneChunk(size) })
+    : // given up by the caller: the worker may take the buffer instead of a copy of it
+      await deflatePool(level).deflate(data, { give: options.give === true });
+  return { crc, size, data: compressed };
 }
 
 /** An output chunk size that holds the raw DEFLATE of `size` bytes, incompressible ones included. */
