@@ -2,13 +2,14 @@
  * Steps 4 and 5 of the sync (see `sync.ts`) for one package the source is done with: checks, zip,
  * verification, then the upload (or `--out`); the pointer write is left for step 6.
  */
-import { copyFile, mkdir } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { planStagedFolder, syncBuiltFolder } from "../build/sync-builds.ts";
 import { artifactKeyParameter, type SyncConfig } from "../common/config.ts";
 import { ConfigError, describeError } from "../common/errors.ts";
+import { moveFile } from "../common/files.ts";
 import { encodeLayerConfig, parseLayerConfig } from "../common/layer-config.ts";
 import { silentLogger } from "../common/log.ts";
 import { checkSymlinkChains } from "../common/paths.ts";
@@ -113,7 +114,7 @@ export async function finishPackage(
   if (options.outDir !== undefined) {
     const out = join(options.outDir, ...key.split("/"));
     await mkdir(dirname(out), { recursive: true });
-    await copyFile(zip.path, out);
+    await moveFile(zip.path, out); // verified above; the staging area is done with it
     w.outFile = out;
     return;
   }

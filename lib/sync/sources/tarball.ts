@@ -289,8 +289,8 @@ export async function extractFolders(
   };
 
   const extract = tar.extract();
-  // 64 KiB pieces instead of 16: a quarter of the trips from the thread pool and of the chunks to parse
-  const feeding = pipeline(body, createGunzip({ chunkSize: 64 * 1024 }), extract);
+  // 256 KiB pieces instead of 16: a sixteenth of the trips from the thread pool and of the chunks to parse
+  const feeding = pipeline(body, createGunzip({ chunkSize: 256 * 1024 }), extract);
   try {
     for await (const entry of extract) {
       await handle(entry.header, entry as unknown as AsyncIterable<Buffer>);
