@@ -14,7 +14,7 @@ import { readZip } from "../support/zip.ts";
 const work = join(tmpdir(), `ls-pack-${process.pid}`);
 afterAll(() => rm(work, { recursive: true, force: true }));
 
-const limits = { maxFiles: 100, maxBytes: 24 * 1024 * 1024 };
+const limits = { maxFiles: 100, maxBytes: 80 * 1024 * 1024 };
 const big = pseudoRandomBytes(PACKED_FILE_MAX + 1, 3);
 /** Packed, but compressed on the thread pool rather than the deflate worker (over 1 MiB). */
 const middle = Buffer.concat([

@@ -95,7 +95,7 @@ async function fanOut(
  * Entries up to this size (as the tar header declares it) are read into memory whole and delivered as
  * bytes, larger ones as a stream: the size up to which staging packs files in memory (`PACKED_FILE_MAX`).
  */
-const IN_MEMORY_ENTRY_MAX = 8 * 1024 * 1024;
+const IN_MEMORY_ENTRY_MAX = 48 * 1024 * 1024;
 
 /** An entry's bytes, which must be exactly the `size` its header declared. */
 async function collectEntry(entry: AsyncIterable<Buffer>, size: number): Promise<Buffer> {

@@ -10,8 +10,11 @@ import { deflatePool } from "../zip/deflate-pool.ts";
 import { prepareEntry } from "../zip/prepare.ts";
 import { ZIP_LEVEL } from "../zip/writer.ts";
 
-/** Files up to this size (declared) are packed when the area packs small files. */
-export const PACKED_FILE_MAX = 8 * 1024 * 1024;
+/**
+ * Files up to this size (declared) are packed when the area packs small files: read whole and compressed
+ * beside the download (a larger one streams through a deflate in the download's path, which waits for it).
+ */
+export const PACKED_FILE_MAX = 48 * 1024 * 1024;
 /**
  * Where a packed file is compressed. Up to `WORKER_FILE_MAX`, on the deflate worker (cheap per file), unless
  * the worker is more than `WORKER_BACKLOG` behind and the file is over `THREAD_POOL_MIN`: then, and for
@@ -26,10 +29,10 @@ const THREAD_POOL_MIN = 64 * 1024;
 /**
  * Compression may run this far behind the arrivals before `file()` waits: jobs (a small multiple of libuv's
  * thread pool, so the download's own decompression never queues behind a long line of them) and bytes
- * (two of the largest packed files).
+ * (one of the largest packed files and more: with its compressed copy, about 130 MiB of memory at most).
  */
 const PENDING_JOBS = 16;
-const PENDING_BYTES = 2 * PACKED_FILE_MAX;
+const PENDING_BYTES = 64 * 1024 * 1024;
 /** The pack file is written in pieces of about this size. */
 const PACK_WRITE_BYTES = 1024 * 1024;
 /**
