@@ -15,7 +15,11 @@ const work = join(tmpdir(), `ls-pack-${process.pid}`);
 afterAll(() => rm(work, { recursive: true, force: true }));
 
 const limits = { maxFiles: 100, maxBytes: 80 * 1024 * 1024 };
-const big = pseudoRandomBytes(PACKED_FILE_MAX + 1, 3);
+/** Just over the packing size, so it streams through a deflate; mostly text, so the suite stays fast. */
+const big = Buffer.concat([
+  pseudoRandomBytes(256 * 1024, 3),
+  Buffer.alloc(PACKED_FILE_MAX + 1 - 256 * 1024, "import os, sys  # a line of a large module\n"),
+]);
 /** Packed, but compressed on the thread pool rather than the deflate worker (over 1 MiB). */
 const middle = Buffer.concat([
   Buffer.from("def f():\n    return 1\n".repeat(60_000)),
