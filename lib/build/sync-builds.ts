@@ -26,6 +26,7 @@ import {
 } from "../sync/artifacts/artifacts.ts";
 import { advancePointer, readParameter } from "../sync/artifacts/pointer.ts";
 import type { FolderStage } from "../sync/staging/staging.ts";
+import { emptyPackageSummary } from "../sync/summary.ts";
 import type { PackageSummary } from "../sync/sync.ts";
 import { buildZip, LAYER_CONFIG_FILE } from "../sync/zip/archive.ts";
 import { type Builder, type BuilderKind, createBuilder, type IndexSettings, samBuildImage } from "./builders.ts";
@@ -59,19 +60,7 @@ export type TargetSummary = PackageSummary & { build: BuildSummary | null };
 
 /** A target's summary before anything happened to it: nothing uploaded, skipped or warned about. */
 export function emptyTargetSummary(name: string, path: string, build: BuildSummary | null): TargetSummary {
-  return {
-    name,
-    path,
-    key: null,
-    files: 0,
-    bytes: 0,
-    unzippedBytes: null,
-    sha256: null,
-    skipped: false,
-    reason: null,
-    warnings: [],
-    build,
-  };
+  return { ...emptyPackageSummary(name, path), build };
 }
 
 export interface BuiltFolderContext {

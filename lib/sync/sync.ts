@@ -17,6 +17,7 @@
  *
  * Packages are independent: one failing does not stop the others; its summary entry carries the error.
  */
+
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -32,6 +33,7 @@ import type { ArtifactHead, RunInterrupts } from "./artifacts/artifacts.ts";
 import { checkTargetNames, finishPackage, isBuildFolder } from "./finish.ts";
 import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
 import { type FolderStage, StagingArea } from "./staging/staging.ts";
+import { emptyPackageSummary } from "./summary.ts";
 import { checkUnchanged } from "./unchanged.ts";
 
 export { sourceId } from "./unchanged.ts";
@@ -139,18 +141,7 @@ export interface Work {
 }
 
 function emptySummary(spec: FolderSpec): PackageSummary {
-  return {
-    name: spec.package,
-    path: spec.path,
-    key: null,
-    files: 0,
-    bytes: 0,
-    unzippedBytes: null,
-    sha256: null,
-    skipped: false,
-    reason: null,
-    warnings: [],
-  };
+  return emptyPackageSummary(spec.package, spec.path);
 }
 
 export async function runSync(config: SyncConfig, options: SyncOptions, deps: SyncDependencies): Promise<SyncSummary> {
