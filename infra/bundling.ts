@@ -4,6 +4,9 @@
  */
 import { fileURLToPath } from "node:url";
 import { type BundlingOptions, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { WORKER_BUNDLES, workerBundleArguments } from "./workers.ts";
+
+export { WORKER_BUNDLES } from "./workers.ts";
 
 /** The repository root (the folder holding package.json and package-lock.json). */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -44,5 +47,21 @@ export function nodejsBundling(): BundlingOptions {
     // and the handlers need @aws-sdk/client-ram and @aws-sdk/client-codebuild at known versions.
     externalModules: [],
     bundleAwsSDK: true,
+    // the deflate worker is its own module: bundled beside index.mjs, where the pool looks for it
+    commandHooks: {
+      beforeBundling: () => [],
+      beforeInstall: () => [],
+      afterBundling: (inputDir: string, outputDir: string) =>
+        WORKER_BUNDLES.map((w) =>
+          [
+            "npx",
+            "--no-install",
+            "esbuild",
+            ...workerBundleArguments(`${inputDir}/${w.source}`, `${outputDir}/${w.file}`),
+          ]
+            .map((a) => JSON.stringify(a))
+            .join(" "),
+        ),
+    },
   };
 }

@@ -29,6 +29,7 @@ import {
   HANDLER_ENTRIES,
   MAIN_FIELDS,
   REPO_ROOT,
+  WORKER_BUNDLES,
 } from "./bundling.ts";
 import { RegionalBucketStack } from "./regional-stack.ts";
 import { LayerSyncStack } from "./stack.ts";
@@ -110,10 +111,25 @@ async function bundle(name: FunctionName): Promise<{ file: string; sha256: strin
     banner: { js: CREATE_REQUIRE_BANNER },
     logLevel: "warning",
   });
+  // worker modules beside index.mjs, as NodejsFunction's afterBundling hook puts them (bundling.ts)
+  for (const w of WORKER_BUNDLES) {
+    await build({
+      entryPoints: [join(REPO_ROOT, w.source)],
+      outfile: join(outdir, w.file),
+      absWorkingDir: REPO_ROOT,
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: ESBUILD_TARGET,
+      minify: true,
+      logLevel: "warning",
+    });
+  }
   const zip = await deterministicZip(
     new Map([
       ["index.mjs", readFileSync(join(outdir, "index.mjs"))],
       ["index.mjs.map", readFileSync(join(outdir, "index.mjs.map"))],
+      ...WORKER_BUNDLES.map((w) => [w.file, readFileSync(join(outdir, w.file))] as const),
     ]),
   );
   const sha256 = createHash("sha256").update(zip).digest("hex");

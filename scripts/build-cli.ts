@@ -15,6 +15,7 @@ import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { WORKER_BUNDLES } from "../infra/workers.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** The module the bundle starts from: the only place to change when the CLI moves. */
@@ -63,7 +64,11 @@ export async function buildCli(bundleDir = CLI_BUNDLE_DIR): Promise<string[]> {
   try {
     await rm(temp, { recursive: true, force: true });
     const result = await build({
-      entryPoints: { [basename(CLI_BUNDLE, ".mjs")]: CLI_ENTRY },
+      // the deflate worker is an entry of its own: the pool (in the entry or a chunk) looks for it here
+      entryPoints: {
+        [basename(CLI_BUNDLE, ".mjs")]: CLI_ENTRY,
+        ...Object.fromEntries(WORKER_BUNDLES.map((w) => [basename(w.file, ".mjs"), join(REPO_ROOT, w.source)])),
+      },
       outdir: temp,
       outExtension: { ".js": ".mjs" },
       chunkNames: "chunks/[name]-[hash]",

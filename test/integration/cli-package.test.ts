@@ -3,7 +3,10 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { Worker } from "node:worker_threads";
+import { deflateRawSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WORKER_ROLE } from "../../lib/sync/zip/deflate-worker.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { standardRepo } from "../fixtures/repo.ts";
 import { readZip } from "../support/zip.ts";
@@ -65,6 +68,7 @@ describe("the npm pack tarball", () => {
     expect(files.filter((f) => !chunks.includes(f))).toEqual([
       "README.md",
       "dist/bundle/cli.mjs",
+      "dist/bundle/deflate-worker.mjs",
       "dist/layer-sync.mjs",
       "package.json",
     ]);
@@ -72,6 +76,22 @@ describe("the npm pack tarball", () => {
     expect(chunks.length).toBeGreaterThan(1);
     for (const c of chunks) expect(c).toMatch(/^dist\/bundle\/chunks\/[\w-]+\.mjs$/);
     expect(pkg.dependencies ?? {}).toEqual({});
+  });
+
+  it("ships the deflate worker as its own module, which answers a batch on a worker thread", async () => {
+    const module = join(scratch, "prefix", "lib", "node_modules", "layer-sync", "dist", "bundle", "deflate-worker.mjs");
+    const text = Buffer.from("layer-sync ".repeat(1000));
+    const answer = await new Promise<{ lengths?: number[]; buffer?: ArrayBuffer }>((resolve, reject) => {
+      const worker = new Worker(module, { workerData: WORKER_ROLE });
+      worker.once("message", (m: { lengths?: number[]; buffer?: ArrayBuffer }) => {
+        resolve(m);
+        void worker.terminate();
+      });
+      worker.once("error", reject);
+      const input = new Uint8Array(text); // a copy that owns its whole ArrayBuffer
+      worker.postMessage({ id: 1, buffer: input.buffer, lengths: [input.length], ops: [-1], level: 6 });
+    });
+    expect(Buffer.from(answer.buffer ?? new ArrayBuffer(0)).equals(deflateRawSync(text, { level: 6 }))).toBe(true);
   });
 
   it("installs with npm i -g and answers --version from another directory with package.json's version", async () => {

@@ -1,7 +1,12 @@
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
 import { crc32, deflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { DeflatePool } from "../../lib/sync/zip/deflate-pool.ts";
+import { DeflatePool, workerModule } from "../../lib/sync/zip/deflate-pool.ts";
+import { runBatch } from "../../lib/sync/zip/deflate-worker.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 
 const text = Buffer.from("def handler(event, context):\n    return {'ok': True}\n".repeat(2000));
@@ -49,5 +54,56 @@ describe("the deflate pool", () => {
     expect(short?.status).toBe("rejected");
     // a deflate in the same batch is not affected
     expect((await mixed).equals(good[0] as Buffer)).toBe(true);
+  });
+
+  it("runs its batches on a worker thread loaded from the type-checked worker module, not from evaluated text", async () => {
+    const pool = new DeflatePool(6);
+    expect(pool.onWorker).toBe(false);
+    const out = await pool.deflate(text);
+    expect(out.equals(deflateRawSync(text, { level: 6 }))).toBe(true);
+    expect(pool.onWorker).toBe(true);
+  });
+});
+
+describe("the deflate worker module", () => {
+  it("answers a batch with each part deflated or inflated to its CRC-32 and size, and a bad part failing alone", () => {
+    const parts = [text, deflateRawSync(text), Buffer.from("not deflate")];
+    const input = Buffer.concat(parts);
+    const { reply, transfer } = runBatch({
+      id: 7,
+      buffer: input.buffer.slice(input.byteOffset, input.byteOffset + input.length) as ArrayBuffer,
+      lengths: parts.map((p) => p.length),
+      ops: [-1, text.length, 5],
+      level: 9,
+    });
+    expect(reply.id).toBe(7);
+    expect(transfer).toHaveLength(1);
+    const out = Buffer.from(reply.buffer as ArrayBuffer);
+    const [deflated = 0, answer = 0, failed = 0] = reply.lengths ?? [];
+    expect(out.subarray(0, deflated).equals(deflateRawSync(text, { level: 9 }))).toBe(true);
+    expect(out.readUInt32LE(deflated)).toBe(crc32(text) >>> 0);
+    expect(out.readUInt32LE(deflated + 4)).toBe(text.length);
+    expect(answer).toBe(8);
+    expect(failed).toBe(0);
+    expect(reply.errors?.[2]).toMatch(/./);
+  });
+});
+
+describe("finding the worker module", () => {
+  it("takes the .ts module beside the sources, and in a bundle the .mjs beside the entry or one folder up from a chunk", async () => {
+    expect(workerModule()?.pathname.endsWith("/lib/sync/zip/deflate-worker.ts")).toBe(true);
+    const dir = await mkdtemp(join(tmpdir(), "layer-sync-worker-"));
+    try {
+      await mkdir(join(dir, "chunks"));
+      const chunk = pathToFileURL(join(dir, "chunks", "chunk-abc.mjs")).href;
+      expect(workerModule(chunk)).toBeUndefined();
+      await writeFile(join(dir, "deflate-worker.mjs"), "");
+      expect(workerModule(chunk)?.href).toBe(pathToFileURL(join(dir, "deflate-worker.mjs")).href);
+      expect(workerModule(pathToFileURL(join(dir, "index.mjs")).href)?.href).toBe(
+        pathToFileURL(join(dir, "deflate-worker.mjs")).href,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

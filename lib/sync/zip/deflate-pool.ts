@@ -15,9 +15,12 @@
  * never keeps a process (or a Lambda invocation) alive; if the worker cannot run, entries fall back to
  * zlib's own API on this thread (an entry whose moved buffer was lost with the worker fails).
  */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
-import { crc32, deflateRaw, inflateRawSync } from "node:zlib";
+import { deflateRaw } from "node:zlib";
+import { inflateAnswer, WORKER_ROLE, type WorkerReply } from "./deflate-worker.ts";
 
 const deflateRawAsync = promisify(deflateRaw);
 
@@ -27,49 +30,19 @@ const BATCH_BYTES = 256 * 1024;
 const MOVE_MIN = 64 * 1024;
 
 /**
- * The worker's loop. A batch is one buffer of parts, each with its operation: `-1` deflates the part at the
- * batch's level; a size `n ≥ 0` inflates it (expecting `n` bytes; a larger output is an error) and answers
- * with its CRC-32 and size in 8 bytes, so a verification's inflated bytes never reach the main thread.
+ * The worker's module: `deflate-worker.ts` beside this file when running from the sources, or
+ * `deflate-worker.mjs` that every bundle ships as its own entry (beside the handler's `index.mjs`, or in the
+ * CLI bundle's folder while this code sits in a chunk one level down). `undefined` when none is there: the
+ * pool then compresses on this thread.
  */
-const WORKER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
-const { crc32, deflateRawSync, inflateRawSync } = require("node:zlib");
-parentPort.on("message", (m) => {
-  try {
-    const input = Buffer.from(m.buffer);
-    const parts = [];
-    const errors = [];
-    let total = 0;
-    let offset = 0;
-    for (const [i, length] of m.lengths.entries()) {
-      const data = input.subarray(offset, offset + length);
-      offset += length;
-      const inflate = m.ops[i];
-      let part;
-      if (inflate < 0) part = deflateRawSync(data, { level: m.level });
-      else {
-        try {
-          const out = inflateRawSync(data, { chunkSize: Math.max(64, inflate + 1), maxOutputLength: inflate + 1 });
-          part = Buffer.alloc(8);
-          part.writeUInt32LE(crc32(out) >>> 0, 0);
-          part.writeUInt32LE(out.length, 4);
-        } catch (error) {
-          errors[i] = String((error && error.message) || error);
-          part = Buffer.alloc(0);
-        }
-      }
-      parts.push(part);
-      total += part.length;
-    }
-    const out = Buffer.allocUnsafeSlow(total);
-    let at = 0;
-    for (const part of parts) at += part.copy(out, at);
-    parentPort.postMessage({ id: m.id, buffer: out.buffer, lengths: parts.map((p) => p.length), errors }, [out.buffer]);
-  } catch (error) {
-    parentPort.postMessage({ id: m.id, error: String((error && error.message) || error) });
+export function workerModule(base: string = import.meta.url): URL | undefined {
+  const candidates = base.endsWith(".ts") ? ["./deflate-worker.ts"] : ["./deflate-worker.mjs", "../deflate-worker.mjs"];
+  for (const candidate of candidates) {
+    const url = new URL(candidate, base);
+    if (existsSync(fileURLToPath(url))) return url;
   }
-});
-`;
+  return undefined;
+}
 
 interface Task {
   data: Buffer;
@@ -77,19 +50,10 @@ interface Task {
   give?: boolean;
   /** `data`'s length when sent (a moved buffer reads 0 afterwards). */
   length?: number;
-  /** -1: deflate; n ≥ 0: inflate, expecting n bytes (see WORKER_SOURCE). */
+  /** -1: deflate; n ≥ 0: inflate, expecting n bytes (see `deflate-worker.ts`). */
   op: number;
   resolve: (result: Buffer) => void;
   reject: (error: Error) => void;
-}
-
-interface Reply {
-  id: number;
-  buffer?: ArrayBuffer;
-  lengths?: number[];
-  /** Per part: why it failed (inflating only). */
-  errors?: (string | null | undefined)[];
-  error?: string;
 }
 
 export class DeflatePool {
@@ -104,6 +68,11 @@ export class DeflatePool {
   private nextId = 0;
 
   constructor(private readonly level: number) {}
+
+  /** Whether the pool's work runs on its worker thread (false before the first batch, and after a failure). */
+  get onWorker(): boolean {
+    return this.worker !== undefined && !this.broken;
+  }
 
   /** Input bytes handed to the pool and not compressed yet: how far the worker is behind. */
   get backlogBytes(): number {
@@ -151,12 +120,17 @@ export class DeflatePool {
     if (this.worker || this.broken) return this.worker;
     try {
       // a small young generation: the garbage of each batch is collected (and its memory returned) soon
-      const worker = new Worker(WORKER_SOURCE, {
-        eval: true,
+      const module = workerModule();
+      if (!module) {
+        this.broken = true;
+        return undefined;
+      }
+      const worker = new Worker(module, {
+        workerData: WORKER_ROLE,
         resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 },
       });
       worker.unref();
-      worker.on("message", (reply: Reply) => this.receive(reply));
+      worker.on("message", (reply: WorkerReply) => this.receive(reply));
       worker.on("error", () => this.fail());
       worker.on("exit", () => this.fail());
       this.worker = worker;
@@ -204,7 +178,7 @@ export class DeflatePool {
     worker.postMessage({ id, buffer, lengths, ops: tasks.map((t) => t.op), level: this.level }, [buffer]);
   }
 
-  private receive(reply: Reply): void {
+  private receive(reply: WorkerReply): void {
     const tasks = this.inFlight.get(reply.id);
     if (!tasks) return;
     this.inFlight.delete(reply.id);
@@ -233,11 +207,7 @@ export class DeflatePool {
       return;
     }
     try {
-      const out = inflateRawSync(t.data, { chunkSize: Math.max(64, t.op + 1), maxOutputLength: t.op + 1 });
-      const answer = Buffer.alloc(8);
-      answer.writeUInt32LE(crc32(out) >>> 0, 0);
-      answer.writeUInt32LE(out.length, 4);
-      t.resolve(answer);
+      t.resolve(inflateAnswer(t.data, t.op));
     } catch (error) {
       t.reject(error instanceof Error ? error : new Error(String(error)));
     }
