@@ -6,6 +6,7 @@ import { codePipelineClient, handler } from "../../handlers/sync.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { standardRepo } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
+import { type CapturedLogs, captureHandlerLogs } from "../support/logs.ts";
 
 const TOKEN = "bb-gate-token-0a1b2c3d4e5f";
 const ssm = new SSMClient({});
@@ -13,12 +14,11 @@ let bb: BitbucketEmulator;
 let prefix: string;
 const sent: { command: string; input: Record<string, unknown> }[] = [];
 const context = { functionName: "layer-sync-sync", awsRequestId: "gate" } as unknown as Context;
-const logged: string[] = [];
+let logs: CapturedLogs | undefined;
 
 /** The structured log lines the handler wrote with this message. */
 function logLines(message: string): Record<string, unknown>[] {
-  return logged
-    .join("")
+  return (logs?.text() ?? "")
     .split("\n")
     .filter((line) => line.startsWith("{"))
     .map((line) => JSON.parse(line) as Record<string, unknown>)
@@ -62,13 +62,7 @@ beforeAll(async () => {
     COMPATIBLE_RUNTIMES: "nodejs24.x",
     POWERTOOLS_DEV: "true",
   });
-  for (const stream of [process.stdout, process.stderr]) {
-    const write = stream.write.bind(stream);
-    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      logged.push(String(chunk));
-      return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof stream.write;
-  }
+  logs = captureHandlerLogs("INFO");
   codePipelineClient().middlewareStack.add(
     (next, ctx) => async (args) => {
       sent.push({ command: String(ctx.commandName), input: args.input as Record<string, unknown> });
@@ -79,6 +73,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  logs?.restore();
   await bb.close();
 });
 

@@ -1,7 +1,7 @@
 /**
  * Token containment for the reliability suite. Every reliability test file calls `watchSecrets()` once: it
- * registers the suite's tokens, taps `process.stdout` / `process.stderr` (where the handlers' Powertools logs
- * go), and in `afterAll` asserts that nothing scanned during the file contained a token in any form, and that
+ * registers the suite's tokens, captures the handlers' Powertools logs at DEBUG (`captureHandlerLogs`: kept,
+ * not printed), and in `afterAll` asserts that nothing scanned during the file contained a token in any form, and that
  * something was scanned at all. In between, tests pass every log line, error message, summary and CLI output
  * they capture through `scan()`, which also fails the test at once when it finds a token.
  *
@@ -10,6 +10,7 @@
  * secret part alone in each of those forms. The tokens deliberately hold characters URL-encoding changes.
  */
 import { afterAll, beforeAll, expect } from "vitest";
+import { type CapturedLogs, captureHandlerLogs } from "../support/logs.ts";
 
 /** A Bitbucket repository access token, sent as `Bearer` (no colon). */
 export const BITBUCKET_TOKEN = "bbAT/R3l+1abl3=t0k3n~!(x)*'%2F";
@@ -90,23 +91,14 @@ export function scannedCount(): number {
  * final assertion runs after all its tests.
  */
 export function watchSecrets(): void {
-  const restore: (() => void)[] = [];
+  let logs: CapturedLogs | undefined;
   beforeAll(() => {
-    for (const stream of [process.stdout, process.stderr]) {
-      const original = stream.write;
-      const label = stream === process.stdout ? "process stdout" : "process stderr";
-      stream.write = function (this: NodeJS.WriteStream, chunk: string | Uint8Array, ...rest: unknown[]): boolean {
-        const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
-        scanned.push({ label, text });
-        return (original as (c: string | Uint8Array, ...r: unknown[]) => boolean).call(this, chunk, ...rest);
-      } as typeof stream.write;
-      restore.push(() => {
-        stream.write = original;
-      });
-    }
+    // the handlers log at DEBUG here, into the capture (the test output stays clean), so every line is scanned
+    logs = captureHandlerLogs("DEBUG");
   });
   afterAll(() => {
-    for (const r of restore.splice(0)) r();
+    for (const chunk of logs?.chunks() ?? []) scanned.push({ label: `process ${chunk.stream}`, text: chunk.text });
+    logs?.restore();
     expect(scanned.length, "the file scanned nothing for tokens").toBeGreaterThan(0);
     const leaks = scanned.flatMap((s) => leaksIn(s.text).map((f) => `${s.label}: ${f}`));
     expect(leaks, "a token appeared in captured output").toEqual([]);

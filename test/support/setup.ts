@@ -8,6 +8,7 @@
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
+import { quietHandlers } from "./quiet.ts";
 
 const endpoint = inject("motoEndpoint");
 
@@ -31,5 +32,4 @@ process.env.AWS_CONFIG_FILE = noSharedConfig;
 process.env.AWS_SHARED_CREDENTIALS_FILE = noSharedConfig;
 process.env.AWS_EC2_METADATA_DISABLED = "true";
 
-// Handlers publish EMF metrics on stdout; keep the test output readable (the metrics code still runs).
-process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
+quietHandlers();

@@ -2,7 +2,7 @@
  * Read a zip for assertions, through readers layer-sync's authors did not write:
  * - yauzl (npm), strict options, every entry read fully and its CRC-32 checked (yauzl itself does not);
  * - Info-ZIP `unzip -t`, where it is installed;
- * - Python's `zipfile` (`testzip()` plus a full read), where `python3` is installed;
+ * - Python's `zipfile` (`testzip()` plus a full read), where `python3` is installed (not in `test:unit`);
  * plus a check of the record fields yauzl ignores (local headers, version needed, flags, methods) against
  * APPNOTE and layer-sync's format.
  */
@@ -34,8 +34,14 @@ function which(command: string, args: string[]): string | undefined {
 
 /** Info-ZIP unzip, when installed. */
 export const UNZIP: string | undefined = which("sh", ["-c", "command -v unzip"]);
-/** The real python3 (not a version manager's shim, which costs 100 ms a call), when installed. */
-export const PYTHON: string | undefined = which("python3", ["-c", "import sys, zipfile; print(sys.executable)"]);
+/**
+ * The real python3 (not a version manager's shim, which costs 100 ms a call), when installed; never in
+ * `npm run test:unit`, which runs no Python (its setup sets LAYER_SYNC_TEST_NO_PYTHON).
+ */
+export const PYTHON: string | undefined =
+  process.env.LAYER_SYNC_TEST_NO_PYTHON === "1"
+    ? undefined
+    : which("python3", ["-c", "import sys, zipfile; print(sys.executable)"]);
 
 /** yauzl, strict: every entry read fully, sizes validated, CRC-32 compared with the central directory. */
 export async function readWithYauzl(data: Buffer): Promise<ZipEntry[]> {

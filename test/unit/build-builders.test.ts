@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   childEnvironment,
   NPM_TOKEN_VARIABLE,
@@ -122,11 +122,27 @@ describe("runCommand", () => {
     expect(r).toEqual({ code: 3, stdout: "out\n", stderr: "err\n" });
   });
 
-  it("stops a command past its deadline with a one-line error", async () => {
-    const started = Date.now();
-    const run = runCommand("sh", ["-c", "sleep 30"], { cwd: dir, env: { PATH: "/usr/bin:/bin" }, timeoutMs: 300 });
-    await expect(run).rejects.toThrow(/sh -c did not finish within 0 s and was stopped/);
-    expect(Date.now() - started).toBeLessThan(5000);
+  // "Promptly" is the fake clock: the command (which would sleep for ten minutes) is stopped when its deadline's
+  // timer fires, and not one millisecond before; a run that waited for the command fails on vitest's timeout.
+  it("stops a command and what it started at its deadline with a one-line error", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      let settled = false;
+      const run = runCommand("sh", ["-c", "sleep 600 & wait"], {
+        cwd: dir,
+        env: { PATH: "/usr/bin:/bin" },
+        timeoutMs: 60_000,
+      }).finally(() => {
+        settled = true;
+      });
+      const rejected = expect(run).rejects.toThrow(/sh -c did not finish within 60 s and was stopped/);
+      await vi.advanceTimersByTimeAsync(59_999);
+      expect(settled).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await rejected;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("says which tool is missing", async () => {

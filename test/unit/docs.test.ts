@@ -1,4 +1,4 @@
-/** The documents: a short README, links that lead somewhere, and every public setting in the README. */
+/** The documents: a short README, links that lead somewhere, and every public setting in docs/configuration.md. */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -111,15 +111,8 @@ function brokenLinks(file: string): string[] {
 describe("README.md", () => {
   const readme = readFileSync(README, "utf8");
 
-  it("is a five-minute read: under 350 lines", () => {
-    expect(readme.split("\n").length).toBeLessThan(350);
-  });
-
-  it("documents every setting of the public configuration table, by variable and by flag", () => {
-    const missing = PUBLIC_SETTINGS.flatMap(([variable, flag]) =>
-      [variable, flag].filter((name): name is string => name !== undefined && !readme.includes(`\`${name}`)),
-    );
-    expect(missing).toEqual([]);
+  it("is a five-minute read: at most 150 lines", () => {
+    expect(readme.trimEnd().split("\n").length).toBeLessThanOrEqual(150);
   });
 
   it("links to every document in docs/", () => {
@@ -128,6 +121,16 @@ describe("README.md", () => {
       .filter((name) => name.endsWith(".md"))
       .filter((name) => !linked.has(`docs/${name}`));
     expect(unlinked).toEqual([]);
+  });
+});
+
+describe("docs/configuration.md", () => {
+  it("documents every setting of the public configuration table, by variable and by flag", () => {
+    const text = readFileSync(join(DOCS, "configuration.md"), "utf8");
+    const missing = PUBLIC_SETTINGS.flatMap(([variable, flag]) =>
+      [variable, flag].filter((name): name is string => name !== undefined && !text.includes(`\`${name}`)),
+    );
+    expect(missing).toEqual([]);
   });
 });
 

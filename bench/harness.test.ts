@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { RUN_IDS, runBench } from "../bench/harness.ts";
-import { renderMarkdown, renderText } from "../bench/report.ts";
+import { RUN_IDS, runBench } from "./harness.ts";
+import { renderMarkdown, renderText } from "./report.ts";
 
 describe("the bench harness on the tiny fixture and a tiny packages table", () => {
   it("measures every run with numbers, baseline and layer-sync zips hold the same entries, and the packages table has every figure", async () => {

@@ -1,0 +1,16 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * `npm run test:unit`: the pure tests in test/unit, without the full suite's global setup (no moto server, no
+ * CLI bundle build), no Python and no network. `npm test` runs them too, with everything else.
+ */
+export default defineConfig({
+  test: {
+    include: ["test/unit/**/*.test.ts"],
+    setupFiles: ["test/support/setup.unit.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    reporters: ["default"],
+  },
+});
