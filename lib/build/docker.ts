@@ -82,6 +82,32 @@ const requirementGuard = (file: string): string[] => [
 ];
 
 /**
+ * Refuse, before npm sees it, a lock file naming a git, local or linked dependency: npm prepares a git
+ * dependency by installing it and running its `prepare` script, which some npm versions do even with
+ * `--ignore-scripts`. Only registry tarballs are downloaded with the credential. Both lock formats are walked
+ * (v1's nested `dependencies`, v2/v3's `packages`).
+ */
+const lockGuard = (file: string): string[] => [
+  `node - "${file}" <<'LAYER_SYNC_GUARD'`,
+  "const lock = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));",
+  "const bad = /^(git[+:]|github:|gitlab:|bitbucket:|gist:|file:|link:|[.~/])/;",
+  "const walk = (node, where) => {",
+  "  if (!node || typeof node !== 'object') return;",
+  "  for (const key of ['resolved', 'version']) {",
+  "    const v = node[key];",
+  "    if (node.link === true || (typeof v === 'string' && bad.test(v))) {",
+  "      console.error('layer-sync: ' + (where || 'the root') + ' in package-lock.json is not a registry package; git, local and linked dependencies are refused (npm would run their scripts); nothing was run');",
+  "      process.exit(1);",
+  "    }",
+  "  }",
+  "  for (const [name, child] of Object.entries(node.packages ?? {})) if (name !== '') walk(child, name);",
+  "  for (const [name, child] of Object.entries(node.dependencies ?? {})) if (child && typeof child === 'object') walk(child, name);",
+  "};",
+  "walk(lock, '');",
+  "LAYER_SYNC_GUARD",
+];
+
+/**
  * The download phase (bash): credential in reach, no package code. Python leaves the wheels, a copy of
  * `requirements.txt` and, when every requirement had a wheel, `WHEELHOUSE_COMPLETE` in `dl`; Node.js leaves
  * `out/nodejs/node_modules` installed without running any script.
@@ -108,6 +134,7 @@ export function downloadScript(language: Language, dirs: RecipeDirs): string {
     "set -eu",
     `mkdir -p ${out}/nodejs`,
     `cp ${src}/${PACKAGE_JSON} ${src}/${PACKAGE_LOCK} ${out}/nodejs/`,
+    ...lockGuard(`${out}/nodejs/${PACKAGE_LOCK}`),
     `cd ${out}/nodejs`,
     "npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error",
   ].join("\n");

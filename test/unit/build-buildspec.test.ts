@@ -105,7 +105,7 @@ interface Run {
 async function runScript(
   language: "python" | "nodejs",
   env: Record<string, string>,
-  options: { requirements?: string; noWheel?: boolean; installFails?: boolean } = {},
+  options: { requirements?: string; lock?: unknown; noWheel?: boolean; installFails?: boolean } = {},
 ): Promise<Run> {
   runs += 1;
   const report = join(dir, `report-${runs}`);
@@ -125,7 +125,7 @@ async function runScript(
   if (options.installFails) await writeFile(join(report, "install-fails"), "");
   await writeFile(join(src, "requirements.txt"), options.requirements ?? "six==1.17.0\n");
   await writeFile(join(src, "package.json"), "{}");
-  await writeFile(join(src, "package-lock.json"), "{}");
+  await writeFile(join(src, "package-lock.json"), JSON.stringify(options.lock ?? {}));
   let code = 0;
   let stderr = "";
   try {
@@ -264,7 +264,6 @@ describe("the CodeBuild buildspec", () => {
       "./evilpkg",
       "git+https://example.com/evil.git",
       "evil @ https://example.com/evil-1.0.tar.gz",
-      "-e .",
       `x==1 --hash=sha256:${REF.replace("LAYER_SYNC_INDEX_TOKEN", "PIP_INDEX_URL")}`,
     ]) {
       const r = await runScript("python", PIP_ENV, { requirements: `six==1.17.0\n${line}\n` });
@@ -293,6 +292,29 @@ describe("the CodeBuild buildspec", () => {
     expect(r.listing).toMatch(/layer\/nodejs\/node_modules\/\.bin\/cli -> \.\.\/cli\/cli\.js/);
     expect(r.listing).toContain("layer/nodejs/node_modules/cli/built.txt");
     expect(r.listing).not.toContain("layer/nodejs/package.json");
+  });
+
+  it("refuses a lock file naming a git, local or linked dependency before npm runs", async () => {
+    const registry = { version: "1.0.0", resolved: "https://registry.npmjs.org/a/-/a-1.0.0.tgz" };
+    for (const evil of [
+      { resolved: "git+ssh://git@github.com/evil/evil.git#0123456" },
+      { resolved: "file:../evil" },
+      { link: true, resolved: "../evil" },
+    ]) {
+      const lock = { lockfileVersion: 3, packages: { "": {}, "node_modules/a": registry, "node_modules/evil": evil } };
+      const r = await runScript("nodejs", NPM_ENV, { lock });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain("layer-sync: node_modules/evil in package-lock.json is not a registry package");
+      expect(r.has("ci-args")).toBe(false);
+    }
+    const v1 = { lockfileVersion: 1, dependencies: { a: registry, evil: { version: "github:evil/evil#0123456" } } };
+    expect((await runScript("nodejs", NPM_ENV, { lock: v1 })).stderr).toContain(
+      "layer-sync: evil in package-lock.json",
+    );
+    const ok = await runScript("nodejs", NPM_ENV, {
+      lock: { lockfileVersion: 3, packages: { "": {}, "node_modules/a": registry } },
+    });
+    expect(ok.code).toBe(0);
   });
 
   it("turns a user:password credential into npm's base64 _auth", async () => {
