@@ -260,10 +260,10 @@ async function continueGate(token: string, config: SyncConfig, started: number) 
     parameterPrefix: config.artifacts.parameterPrefix,
     build,
   };
-  const settled = await settleBuilds(sdkCodeBuild(codeBuildClient()), builds, (b, status) =>
+  const settled = await settleBuilds(sdkCodeBuild(codeBuildClient()), builds, (b, status, artifactSha256) =>
     finishBuild(
       finishedConfig,
-      { kind: "finished", project: b.project, id: b.id, uuid: b.uuid, arn: undefined, status },
+      { kind: "finished", project: b.project, id: b.id, uuid: b.uuid, arn: undefined, status, artifactSha256 },
       {
         s3,
         ssm,

@@ -5,7 +5,8 @@
  * 1. uploads the folder's files as layer-sync's deterministic zip to `{BUILD_SOURCE_PREFIX}{package}/{fingerprint}.zip`;
  * 2. starts one build in the project of the target's architecture (`BUILD_PROJECT_X86_64` / `BUILD_PROJECT_ARM64`),
  *    every per-build input passed as a StartBuild override (S3 source, SAM image, inline buildspec,
- *    environment variables, S3 artifact under `{BUILD_OUTPUT_PREFIX}{package}/{fingerprint}/`, timeout);
+ *    environment variables, the artifact as a ZIP at `{BUILD_OUTPUT_PREFIX}{architecture}/{package}/{fingerprint}.zip`
+ *    (so CodeBuild reports its SHA-256, which the build-finished step checks), timeout);
  * 3. writes the build's record (`{BUILD_SOURCE_PREFIX}.builds/{project}/{uuid}.json`), which the build-finished
  *    handler reads: a place the build itself cannot write, so a hostile build cannot change what it is for;
  * 4. returns; the summary shows the target as `skipped: true, reason: "building"` with the build id.
@@ -24,7 +25,7 @@ import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { BuildConfig } from "../common/config.ts";
 import { ArtifactError, BuildError, ConfigError, EventValidationError } from "../common/errors.ts";
 import { samBuildImage } from "./builders.ts";
-import { BUILD_VARIABLES, buildspec, OUTPUT_ARCHIVE } from "./buildspec.ts";
+import { BUILD_VARIABLES, buildspec } from "./buildspec.ts";
 import type { Architecture, BuildPlan, BuildTarget } from "./plan.ts";
 
 /** The build timeout passed with every build (the projects' own default is the same). */
@@ -36,6 +37,8 @@ export type FinishedState = (typeof FINISHED_STATES)[number];
 export interface BuildState {
   id: string;
   status: string;
+  /** The SHA-256 (hex) of the build's ZIP artifact as CodeBuild reports it (`artifacts.sha256sum`). */
+  artifactSha256?: string | undefined;
 }
 
 /** What layer-sync asks of CodeBuild. */
@@ -58,7 +61,10 @@ export function sdkCodeBuild(client: CodeBuildClient): CodeBuildApi {
       const out: BuildState[] = [];
       for (let i = 0; i < ids.length; i += 100) {
         const res = await client.send(new BatchGetBuildsCommand({ ids: ids.slice(i, i + 100) }));
-        for (const b of res.builds ?? []) if (b.id) out.push({ id: b.id, status: b.buildStatus ?? "IN_PROGRESS" });
+        for (const b of res.builds ?? []) {
+          if (!b.id) continue;
+          out.push({ id: b.id, status: b.buildStatus ?? "IN_PROGRESS", artifactSha256: b.artifacts?.sha256sum });
+        }
       }
       return out;
     },
@@ -80,13 +86,16 @@ export interface CodeBuildDependencies {
 export function buildSourceKey(prefix: string, pkg: string, fingerprint: string): string {
   return `${prefix}${pkg}/${fingerprint}.zip`;
 }
-/** `{BUILD_OUTPUT_PREFIX}{package}/{fingerprint}/`, the prefix a build writes its artifact under. */
-export function buildOutputPath(prefix: string, pkg: string, fingerprint: string): string {
-  return `${prefix}${pkg}/${fingerprint}/`;
+/**
+ * `{BUILD_OUTPUT_PREFIX}{architecture}/{package}`, the artifact path of a build. The stack scopes each
+ * project's role to `{BUILD_OUTPUT_PREFIX}{architecture}/*` from this exact pattern.
+ */
+export function buildOutputPath(prefix: string, architecture: Architecture, pkg: string): string {
+  return `${prefix}${architecture}/${pkg}`;
 }
-/** The key of the archive a build leaves. */
-export function buildOutputKey(prefix: string, pkg: string, fingerprint: string): string {
-  return `${buildOutputPath(prefix, pkg, fingerprint)}${OUTPUT_ARCHIVE}`;
+/** `{BUILD_OUTPUT_PREFIX}{architecture}/{package}/{fingerprint}.zip`: the ZIP CodeBuild writes (it holds `OUTPUT_ARCHIVE`). */
+export function buildOutputKey(prefix: string, architecture: Architecture, pkg: string, fingerprint: string): string {
+  return `${buildOutputPath(prefix, architecture, pkg)}/${fingerprint}.zip`;
 }
 /** `{BUILD_SOURCE_PREFIX}.builds/{project}/{uuid}.json`, where a build's record is kept. */
 export function buildRecordKey(prefix: string, project: string, uuid: string): string {
@@ -161,9 +170,10 @@ export function startBuildRequest(args: {
     artifactsOverride: {
       type: "S3",
       location: bucket,
-      path: `${settings.outputPrefix}${target.package}`,
-      name: fingerprint,
-      packaging: "NONE",
+      path: buildOutputPath(settings.outputPrefix, target.architecture, target.package),
+      name: `${fingerprint}.zip`,
+      // ZIP: CodeBuild reports the artifact's SHA-256, the proof that the output is this build's
+      packaging: "ZIP",
       namespaceType: "NONE",
       encryptionDisabled: false,
     },
@@ -245,7 +255,7 @@ export async function startTargetBuild(
     buildArn: started.arn,
     project,
     sourceKey,
-    outputKey: buildOutputKey(deps.settings.outputPrefix, target.package, fingerprint),
+    outputKey: buildOutputKey(deps.settings.outputPrefix, target.architecture, target.package, fingerprint),
   };
   await put(
     deps.s3,

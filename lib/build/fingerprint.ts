@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 
 /** Bump when the way layers are built changes (flags, layout, exclusions): every target rebuilds once. */
-export const BUILD_RECIPE_VERSION = "1";
+export const BUILD_RECIPE_VERSION = "2";
 
 export interface FingerprintFile {
   path: string;

@@ -3,7 +3,10 @@
  * project must be one of ours and its build id well-formed; what the build was for comes from the record the
  * sync wrote (`codebuild.ts`), never from the event or the build.
  *
- * - SUCCEEDED: take the output archive (extracted under the staging rules), add the folder's files from the
+ * - SUCCEEDED: prove the output is the build's (the SHA-256 of the ZIP read from S3 equals the one CodeBuild
+ *   reports for the build's artifact: the event's `additional-information.artifact.sha256sum`, or
+ *   BatchGetBuilds' `artifacts.sha256sum` in the gate; refused when they differ or none is reported), take the
+ *   output archive from inside it (extracted under the staging rules), add the folder's files from the
  *   sync's source zip, assemble and check the layer (names, links, exclusions, the 250 MB unzipped limit
  *   naming the largest entries), zip it with layer-sync's writer, verify the zip, and upload it under the usual
  *   key with the build metadata unless its SHA-256 equals the current artifact's; then move the pointer.
@@ -34,7 +37,7 @@ import {
   parseBuildId,
 } from "./codebuild.ts";
 import { assembleLayer, checkUnzippedSize, UNZIPPED_LIMIT, verifyLayerZip, writeLayerZip } from "./content.ts";
-import { stageBuildOutput, stageSourceZip } from "./output.ts";
+import { type OutputProof, stageBuildOutput, stageSourceZip } from "./output.ts";
 import { emptyTargetSummary } from "./sync-builds.ts";
 import { stageTree } from "./tree.ts";
 
@@ -75,7 +78,16 @@ export interface FinishedDependencies {
 
 export type BuildEvent =
   | { kind: "ignored"; reason: string }
-  | { kind: "finished"; project: string; id: string; uuid: string; arn: string | undefined; status: FinishedState };
+  | {
+      kind: "finished";
+      project: string;
+      id: string;
+      uuid: string;
+      arn: string | undefined;
+      status: FinishedState;
+      /** The SHA-256 CodeBuild reports for the build's artifact (hex), when it reports one. */
+      artifactSha256: string | undefined;
+    };
 
 /** Validate a `CodeBuild Build State Change` event; throws `EventValidationError` naming what is wrong. */
 export function parseBuildEvent(event: unknown, projects: readonly string[]): BuildEvent {
@@ -99,7 +111,19 @@ export function parseBuildEvent(event: unknown, projects: readonly string[]): Bu
   if (typeof status !== "string" || !(FINISHED_STATES as readonly string[]).includes(status)) {
     throw new EventValidationError(`the event's build-status must be one of ${FINISHED_STATES.join(", ")}`);
   }
-  return { kind: "finished", project, id: build.id, uuid: build.uuid, arn: build.arn, status: status as FinishedState };
+  const info = detail["additional-information"];
+  const artifact = typeof info === "object" && info !== null ? (info as Record<string, unknown>).artifact : undefined;
+  const sha =
+    typeof artifact === "object" && artifact !== null ? (artifact as Record<string, unknown>).sha256sum : undefined;
+  return {
+    kind: "finished",
+    project,
+    id: build.id,
+    uuid: build.uuid,
+    arn: build.arn,
+    status: status as FinishedState,
+    artifactSha256: typeof sha === "string" && HEX64.test(sha.toLowerCase()) ? sha.toLowerCase() : undefined,
+  };
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -221,7 +245,10 @@ export async function finishBuild(
     return summary;
   }
   try {
-    await takeOutput(config, record, entry, current, where, deps);
+    await takeOutput(config, record, entry, current, where, deps, {
+      buildId: event.id,
+      sha256: event.artifactSha256,
+    });
   } catch (error) {
     const text = describeError(error);
     entry.error = `${text.includes(event.id) ? "" : `${where}: `}${text}; the pointer still names ${current ?? "no artifact"}`;
@@ -237,6 +264,7 @@ async function takeOutput(
   current: string | undefined,
   where: string,
   deps: FinishedDependencies,
+  proof: OutputProof,
 ): Promise<void> {
   const previous = current ? await headArtifact(deps.s3, config.bucket, current) : undefined;
   const prev = previous?.metadata;
@@ -267,9 +295,13 @@ async function takeOutput(
     try {
       await stageBuildOutput(
         deps.s3,
-        config.bucket,
-        buildOutputKey(config.build.outputPrefix, record.package, record.fingerprint),
-        root,
+        {
+          bucket: config.bucket,
+          key: buildOutputKey(config.build.outputPrefix, record.architecture, record.package, record.fingerprint),
+          file: join(staging.runDir, `${record.package}-output.zip`),
+          root,
+          proof,
+        },
         output,
         where,
       );

@@ -4,12 +4,16 @@
  * no path arrives twice, nothing is written through a link, links never leave the layer, sizes and
  * file counts are limited while streaming.
  *
- * - The output is the tar the buildspec packed (`layer/python/…` or `layer/nodejs/…`): only the install
- *   root is taken from it; anything else a build leaves in the archive is ignored.
+ * - The output is the ZIP CodeBuild made of the build's artifact. It is first proven to be the build's own: its
+ *   SHA-256 must equal the one CodeBuild reports for the build (`artifacts.sha256sum`), so an object another
+ *   build (or anyone else) wrote at that key is refused. Inside it, the tar the buildspec packed
+ *   (`layer/python/…` or `layer/nodejs/…`) is read: only the install root is taken from it; anything else a
+ *   build leaves in the archive is ignored.
  * - The source is layer-sync's own zip of the folder (written by the sync, unwritable by the build).
  */
+import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import type { Readable } from "node:stream";
+import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import yauzl from "yauzl";
@@ -18,7 +22,7 @@ import { quoteName } from "../common/paths.ts";
 import { readAllText } from "../common/streams.ts";
 import { extractFolders, finishExtraction } from "../sync/sources/tarball.ts";
 import type { FolderStage } from "../sync/staging/staging.ts";
-import { OUTPUT_TOP } from "./buildspec.ts";
+import { OUTPUT_ARCHIVE, OUTPUT_TOP } from "./buildspec.ts";
 
 /** An output archive larger than this (compressed) is refused before it is read. */
 export const OUTPUT_ARCHIVE_MAX_BYTES = 1024 * 1024 * 1024;
@@ -45,19 +49,124 @@ async function getObject(s3: S3Client, bucket: string, key: string, what: string
   }
 }
 
+/** What proves a build's output: the build, and the SHA-256 CodeBuild reports for its artifact. */
+export interface OutputProof {
+  buildId: string;
+  /** Hex SHA-256 as CodeBuild reports it; undefined when it reports none. */
+  sha256: string | undefined;
+}
+
+/** Copy an object to `file`, returning the hex SHA-256 of what was written. */
+async function download(body: Readable, file: string): Promise<string> {
+  const hash = createHash("sha256");
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(body, tap, createWriteStream(file, { flags: "wx" }));
+  return hash.digest("hex");
+}
+
+function openZip(file: string): Promise<yauzl.ZipFile> {
+  return new Promise((resolve, reject) =>
+    // closed by the caller: an entry is opened after the listing ends
+    yauzl.open(
+      file,
+      { lazyEntries: true, autoClose: false, strictFileNames: true, validateEntrySizes: true },
+      (err, z) => (err || !z ? reject(err ?? new Error("no zip")) : resolve(z)),
+    ),
+  );
+}
+
+/** The one `OUTPUT_ARCHIVE` entry of a build's ZIP, as a stream (the ZIP stays open until it ends). */
+async function archiveEntry(zip: yauzl.ZipFile, where: string): Promise<Readable> {
+  const found: yauzl.Entry[] = [];
+  await new Promise<void>((resolve, reject) => {
+    zip.on("error", reject);
+    zip.on("end", () => resolve());
+    zip.on("entry", (entry: yauzl.Entry) => {
+      if (entry.fileName === OUTPUT_ARCHIVE) found.push(entry);
+      zip.readEntry();
+    });
+    zip.readEntry();
+  });
+  const entry = found[0];
+  if (!entry || found.length > 1) {
+    throw new BuildError(
+      `the output of ${where} holds ${found.length === 0 ? "no" : `${found.length} copies of`} ${OUTPUT_ARCHIVE}; it was not made by layer-sync's buildspec`,
+    );
+  }
+  if (entry.uncompressedSize > OUTPUT_ARCHIVE_MAX_BYTES) {
+    throw new LimitExceededError(
+      `${OUTPUT_ARCHIVE} in the output of ${where} is ${entry.uncompressedSize} bytes, over ${OUTPUT_ARCHIVE_MAX_BYTES}; a layer cannot be that large`,
+    );
+  }
+  return new Promise((resolve, reject) =>
+    zip.openReadStream(entry, (err, stream) =>
+      err || !stream ? reject(err ?? new Error("no stream")) : resolve(stream),
+    ),
+  );
+}
+
 /**
- * Extract the install root (`python` or `nodejs`) of a build's output archive into `stage`. `where` names the
- * build in messages.
+ * Take a build's output: copy its ZIP to `file`, prove it is the build's (`proof`), and extract the install
+ * root (`python` or `nodejs`) of the tar inside into `stage`. `where` names the build in messages.
  */
 export async function stageBuildOutput(
   s3: S3Client,
-  bucket: string,
-  key: string,
-  root: string,
+  args: { bucket: string; key: string; file: string; root: string; proof: OutputProof },
   stage: FolderStage,
   where: string,
 ): Promise<void> {
+  const { bucket, key, file, root, proof } = args;
   const body = await getObject(s3, bucket, key, `the output of ${where}`);
+  let actual: string;
+  try {
+    actual = await download(body, file);
+  } catch (error) {
+    throw new ArtifactError(
+      `reading the output of ${where} from s3://${bucket}/${key} failed: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (proof.sha256 === undefined || !/^[0-9a-f]{64}$/i.test(proof.sha256)) {
+    throw new BuildError(
+      `CodeBuild reports no SHA-256 for the artifact of build ${proof.buildId} (s3://${bucket}/${key} has ${actual}), so the output cannot be proven to be that build's; nothing was changed`,
+    );
+  }
+  if (proof.sha256.toLowerCase() !== actual) {
+    throw new BuildError(
+      `the output at s3://${bucket}/${key} is not the artifact of build ${proof.buildId}: CodeBuild reports SHA-256 ${proof.sha256.toLowerCase()}, the object has ${actual}; nothing was changed`,
+    );
+  }
+  let zip: yauzl.ZipFile;
+  try {
+    zip = await openZip(file);
+  } catch (error) {
+    throw new BuildError(`the output of ${where} is not a readable ZIP: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    let tarball: Readable;
+    try {
+      tarball = await archiveEntry(zip, where);
+    } catch (error) {
+      if (error instanceof BuildError || error instanceof LimitExceededError) throw error;
+      throw new BuildError(`the output of ${where} is not a readable ZIP: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    await extractTar(tarball, root, stage, where);
+  } finally {
+    zip.close();
+  }
+}
+
+/** Extract the install root of the output tar into `stage`. */
+async function extractTar(body: Readable, root: string, stage: FolderStage, where: string): Promise<void> {
   const targets = [{ folder: root, sink: stage }];
   let result: Awaited<ReturnType<typeof extractFolders>>;
   try {
@@ -92,11 +201,7 @@ export async function stageSourceZip(
   where: string,
 ): Promise<void> {
   await pipeline(await getObject(s3, bucket, key, `the source of ${where}`), createWriteStream(file, { flags: "wx" }));
-  const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.open(file, { lazyEntries: true, strictFileNames: true, validateEntrySizes: true }, (err, z) =>
-      err || !z ? reject(err ?? new Error("no zip")) : resolve(z),
-    ),
-  );
+  const zip = await openZip(file);
   try {
     await new Promise<void>((resolve, reject) => {
       zip.on("error", reject);

@@ -9,7 +9,13 @@ import {
   PutJobFailureResultCommand,
   PutJobSuccessResultCommand,
 } from "@aws-sdk/client-codepipeline";
-import { type CodeBuildApi, FINISHED_STATES, type FinishedState, parseBuildId } from "../build/codebuild.ts";
+import {
+  type BuildState,
+  type CodeBuildApi,
+  FINISHED_STATES,
+  type FinishedState,
+  parseBuildId,
+} from "../build/codebuild.ts";
 import { errorName } from "../common/aws-errors.ts";
 import { ConfigError, describeError, EventValidationError, LayerSyncError } from "../common/errors.ts";
 import { redact } from "../common/redact.ts";
@@ -97,22 +103,24 @@ export function parseBuildsToken(token: string, projects: readonly string[]): Re
 
 /**
  * One look at the builds a gate waits for: undefined while any is still running; else each build settled
- * (`settle`: the build-finished core, which moves the pointer of a SUCCEEDED one and names a failed one).
+ * (`settle`: the build-finished core, which moves the pointer of a SUCCEEDED one and names a failed one),
+ * given its state and the SHA-256 CodeBuild reports for its artifact.
  */
 export async function settleBuilds<T>(
   api: CodeBuildApi,
   builds: readonly ReturnType<typeof parseBuildId>[],
-  settle: (build: ReturnType<typeof parseBuildId>, status: FinishedState) => Promise<T>,
+  settle: (
+    build: ReturnType<typeof parseBuildId>,
+    status: FinishedState,
+    artifactSha256: string | undefined,
+  ) => Promise<T>,
 ): Promise<T[] | undefined> {
-  const states = await api.batchGetBuilds(builds.map((b) => b.id));
-  const status = new Map(states.map((s) => [s.id, s.status]));
+  const states = new Map<string, BuildState>((await api.batchGetBuilds(builds.map((b) => b.id))).map((s) => [s.id, s]));
   // a build CodeBuild does not know (any more) will never finish: it counts as faulted
-  for (const b of builds) if (!status.has(b.id)) status.set(b.id, "FAULT");
-  if (builds.some((b) => !(FINISHED_STATES as readonly string[]).includes(status.get(b.id) ?? ""))) {
-    return undefined;
-  }
+  const status = (id: string) => states.get(id)?.status ?? "FAULT";
+  if (builds.some((b) => !(FINISHED_STATES as readonly string[]).includes(status(b.id)))) return undefined;
   const out: T[] = [];
-  for (const b of builds) out.push(await settle(b, status.get(b.id) as FinishedState));
+  for (const b of builds) out.push(await settle(b, status(b.id) as FinishedState, states.get(b.id)?.artifactSha256));
   return out;
 }
 

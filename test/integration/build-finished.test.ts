@@ -1,8 +1,10 @@
 /**
  * The build-finished handler's failure paths on moto: a failed, stopped, timed-out or faulted build, an
- * output over the unzipped limit, a hostile output archive and hostile events all leave the pointer as it
+ * output over the unzipped limit, a hostile output archive, an output that is not the build's own (its SHA-256
+ * differs from the one CodeBuild reports, or none is reported) and hostile events all leave the pointer as it
  * was; the notification names the package, the target, the build id and the redacted log tail.
  */
+import { createHash } from "node:crypto";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +18,7 @@ import {
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
+import JSZip from "jszip";
 import * as tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handler as buildHandler } from "../../handlers/build.ts";
@@ -26,7 +29,7 @@ import { EventValidationError } from "../../lib/common/errors.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
 import { createBucket, MOTO_ACCOUNT_ID, uniqueName } from "../support/aws.ts";
-import { captureRequests, createBuildProjects, type Projects } from "../support/codebuild.ts";
+import { captureRequests, createBuildProjects, type Projects, putBuildArtifact } from "../support/codebuild.ts";
 
 const SECRET = "pypi-secret-9f3b7c1e5a2d";
 const s3 = new S3Client({});
@@ -106,7 +109,7 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-function event(status: string, overrides: Record<string, unknown> = {}) {
+function event(status: string, overrides: Record<string, unknown> = {}, sha256?: string) {
   const arn = `arn:aws:codebuild:eu-west-1:${MOTO_ACCOUNT_ID}:build/${build.id}`;
   return {
     version: "0",
@@ -116,7 +119,19 @@ function event(status: string, overrides: Record<string, unknown> = {}) {
     account: MOTO_ACCOUNT_ID,
     region: "eu-west-1",
     resources: [arn],
-    detail: { "build-status": status, "project-name": projects.arm64, "build-id": arn, ...overrides },
+    detail: {
+      "build-status": status,
+      "project-name": projects.arm64,
+      "build-id": arn,
+      ...(sha256 === undefined
+        ? {}
+        : {
+            "additional-information": {
+              artifact: { location: `arn:aws:s3:::${bucket}/${OUTPUT_KEY()}`, sha256sum: sha256 },
+            },
+          }),
+      ...overrides,
+    },
   };
 }
 
@@ -124,7 +139,12 @@ async function pointer(): Promise<string | undefined> {
   return (await ssm.send(new GetParameterCommand({ Name: `${prefix}/${PKG}/artifact-key` }))).Parameter?.Value;
 }
 
-async function putOutput(entries: { name: string; type?: "file" | "symlink"; body?: Buffer; linkname?: string }[]) {
+const OUTPUT_KEY = () => `build-output/arm64/${PKG}/${build.fingerprint}.zip`;
+
+/** Put a build output holding `entries` as CodeBuild would; returns the SHA-256 it reports for it. */
+async function putOutput(
+  entries: { name: string; type?: "file" | "symlink"; body?: Buffer; linkname?: string }[],
+): Promise<string> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   pack.on("data", (c: unknown) => chunks.push(c as Buffer));
@@ -135,13 +155,7 @@ async function putOutput(entries: { name: string; type?: "file" | "symlink"; bod
   }
   pack.finalize();
   await ended;
-  await s3.send(
-    new PutObjectCommand({
-      Bucket: bucket,
-      Key: `build-output/${PKG}/${build.fingerprint}/.layer-sync-output.tar.gz`,
-      Body: gzipSync(Buffer.concat(chunks)),
-    }),
-  );
+  return putBuildArtifact(s3, bucket, OUTPUT_KEY(), gzipSync(Buffer.concat(chunks)));
 }
 
 const config = () => ({
@@ -151,8 +165,8 @@ const config = () => ({
   build: { projects, sourcePrefix: "build-source/", outputPrefix: "build-output/" },
 });
 
-async function finishCore(status: string, limit?: number) {
-  const parsed = parseBuildEvent(event(status), [projects.x86_64, projects.arm64]);
+async function finishCore(status: string, sha256: string | undefined, limit?: number) {
+  const parsed = parseBuildEvent(event(status, {}, sha256), [projects.x86_64, projects.arm64]);
   if (parsed.kind !== "finished") throw new Error("not finished");
   return finishBuild(config(), parsed, {
     s3,
@@ -191,26 +205,60 @@ describe("the build-finished handler", () => {
   }
 
   it("refuses an output over the unzipped limit, naming the largest top-level entries", async () => {
-    await putOutput([
+    const sha = await putOutput([
       { name: "layer/python/big/data.bin", body: Buffer.alloc(6000, 1) },
       { name: "layer/python/small.py", body: Buffer.alloc(100, 2) },
     ]);
-    const summary = await finishCore("SUCCEEDED", 5000);
+    const summary = await finishCore("SUCCEEDED", sha, 5000);
     expect(summary.packages[0]?.error).toMatch(/over Lambda's 0\.0 MB limit.*largest: python\/big 0\.0 MB/);
     expect(await pointer()).toBe(POINTER_BEFORE);
   });
 
   it("refuses an output archive holding a symlink that escapes the layer, writing nothing outside", async () => {
-    await putOutput([
+    const sha = await putOutput([
       { name: "layer/python/ok.py", body: Buffer.from("1") },
       { name: "layer/python/evil", type: "symlink", linkname: "../../../../etc/passwd" },
     ]);
-    const summary = await finishCore("SUCCEEDED");
+    const summary = await finishCore("SUCCEEDED", sha);
     expect(summary.packages[0]?.error).toMatch(
       /symlink "evil" in "layer\/python" points to "\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd", which leaves the folder/,
     );
     expect(await pointer()).toBe(POINTER_BEFORE);
     expect(await readdir(join(work, "stage"))).toEqual([]);
+  });
+
+  it("refuses an output whose SHA-256 is not the one CodeBuild reports for the build, naming both", async () => {
+    const reported = await putOutput([{ name: "layer/python/mine.py", body: Buffer.from("MINE = 1\n") }]);
+    // another build (or anyone who can write the prefix) replaces the object after CodeBuild wrote it
+    const actual = await putOutput([{ name: "layer/python/theirs.py", body: Buffer.from("import os\n") }]);
+    const summary = await finishCore("SUCCEEDED", reported);
+    expect(summary.packages[0]?.error).toContain(
+      `the output at s3://${bucket}/${OUTPUT_KEY()} is not the artifact of build ${build.id}: CodeBuild reports SHA-256 ${reported}, the object has ${actual}; nothing was changed`,
+    );
+    expect(summary.packages[0]?.error).not.toContain("\n");
+    expect(await pointer()).toBe(POINTER_BEFORE);
+    expect(await readdir(join(work, "stage"))).toEqual([]);
+  });
+
+  it("refuses an output when CodeBuild reports no SHA-256 for the build's artifact", async () => {
+    const actual = await putOutput([{ name: "layer/python/mine.py", body: Buffer.from("MINE = 1\n") }]);
+    const summary = await finishCore("SUCCEEDED", undefined);
+    expect(summary.packages[0]?.error).toContain(
+      `CodeBuild reports no SHA-256 for the artifact of build ${build.id} (s3://${bucket}/${OUTPUT_KEY()} has ${actual})`,
+    );
+    expect(await pointer()).toBe(POINTER_BEFORE);
+  });
+
+  it("refuses a proven artifact that does not hold the output archive", async () => {
+    const zip = new JSZip();
+    zip.file("something-else.tar.gz", "x");
+    const body = await zip.generateAsync({ type: "nodebuffer" });
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: OUTPUT_KEY(), Body: body }));
+    const summary = await finishCore("SUCCEEDED", createHash("sha256").update(body).digest("hex"));
+    expect(summary.packages[0]?.error).toMatch(
+      /holds no \.layer-sync-output\.tar\.gz; it was not made by layer-sync's buildspec/,
+    );
+    expect(await pointer()).toBe(POINTER_BEFORE);
   });
 
   it("refuses events for other projects and malformed build ids", () => {
@@ -225,6 +273,11 @@ describe("the build-finished handler", () => {
       /belongs to project/,
     );
     expect(() => parseBuildEvent({ source: "layer-sync", "detail-type": "x" }, ours)).toThrow(EventValidationError);
+    expect(parseBuildEvent(event("SUCCEEDED", {}, "AB".repeat(32)), ours)).toMatchObject({
+      kind: "finished",
+      artifactSha256: "ab".repeat(32),
+    });
+    expect(parseBuildEvent(event("SUCCEEDED", {}, "not a digest"), ours)).toMatchObject({ artifactSha256: undefined });
     expect(parseBuildEvent(event("IN_PROGRESS"), ours)).toEqual({
       kind: "ignored",
       reason: "the build is still in progress",

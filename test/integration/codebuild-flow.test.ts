@@ -3,11 +3,11 @@
  * the exact overrides, and the build-finished event, with a real output made by the same recipe run locally,
  * moves the pointer. moto ignores StartBuild's overrides, so the requests are captured and asserted as sent.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BatchGetProjectsCommand, CodeBuildClient } from "@aws-sdk/client-codebuild";
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,7 +17,13 @@ import { handler as syncHandler } from "../../handlers/sync.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
 import { createBucket, MOTO_ACCOUNT_ID, uniqueName } from "../support/aws.ts";
-import { buildOutputLocally, captureRequests, createBuildProjects, type Projects } from "../support/codebuild.ts";
+import {
+  buildOutputLocally,
+  captureRequests,
+  createBuildProjects,
+  type Projects,
+  putBuildArtifact,
+} from "../support/codebuild.ts";
 import { readZip } from "../support/zip.ts";
 
 const TIMEOUT = 180_000;
@@ -87,7 +93,7 @@ afterAll(async () => {
 
 const sync = async () => (await syncHandler({}, context)) as { packages: Entry[]; requests: { total: number } };
 
-function finishedEvent(id: string, project: string, status: string) {
+function finishedEvent(id: string, project: string, status: string, artifact?: { location: string; sha256: string }) {
   const arn = `arn:aws:codebuild:eu-west-1:${MOTO_ACCOUNT_ID}:build/${id}`;
   return {
     version: "0",
@@ -98,7 +104,15 @@ function finishedEvent(id: string, project: string, status: string) {
     time: "2026-12-01T10:00:00Z",
     region: "eu-west-1",
     resources: [arn],
-    detail: { "build-status": status, "project-name": project, "build-id": arn, "current-phase": "COMPLETED" },
+    detail: {
+      "build-status": status,
+      "project-name": project,
+      "build-id": arn,
+      "current-phase": "COMPLETED",
+      ...(artifact
+        ? { "additional-information": { artifact: { location: artifact.location, sha256sum: artifact.sha256 } } }
+        : {}),
+    },
   };
 }
 
@@ -143,9 +157,9 @@ describe("the sync handler with build folders in Lambda", () => {
         artifactsOverride: {
           type: "S3",
           location: bucket,
-          path: `build-output/${p.name}`,
-          name: fp,
-          packaging: "NONE",
+          path: `build-output/${arch}/${p.name}`,
+          name: `${fp}.zip`,
+          packaging: "ZIP",
           namespaceType: "NONE",
           encryptionDisabled: false,
         },
@@ -153,8 +167,12 @@ describe("the sync handler with build folders in Lambda", () => {
       });
       const spec = String(input.buildspecOverride);
       expect(spec).toMatch(/^version: 0\.2\n/);
-      expect(spec).toContain(
-        "pip install --no-input --disable-pip-version-check --no-compile --no-warn-script-location --target /tmp/layer-sync-build/layer/python -r $CODEBUILD_SRC_DIR/requirements.txt",
+      const script = JSON.parse(spec.split("\n")[6]?.slice("      - ".length) ?? "") as string;
+      expect(script).toContain(
+        "pip download --no-input --disable-pip-version-check --only-binary=:all: --dest /tmp/layer-sync-build/download/wheels -r /tmp/layer-sync-build/download/requirements.txt",
+      );
+      expect(script).toContain(
+        "pip install --no-input --disable-pip-version-check --no-compile --no-warn-script-location --no-index --find-links /tmp/layer-sync-build/download/wheels --target /tmp/layer-sync-build/layer/python -r /tmp/layer-sync-build/download/requirements.txt",
       );
       expect(spec).toContain('    - ".layer-sync-output.tar.gz"');
       // the source the build reads is the folder's zip
@@ -183,14 +201,13 @@ describe("the sync handler with build folders in Lambda", () => {
         architecture: arch,
         dir: join(dir, arch),
       });
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: bucket,
-          Key: `build-output/${p.name}/${p.build.fingerprint}/.layer-sync-output.tar.gz`,
-          Body: await readFile(archive),
-        }),
-      );
-      const result = (await buildHandler(finishedEvent(p.build.id ?? "", projects[arch], "SUCCEEDED"), context)) as {
+      const key = `build-output/${arch}/${p.name}/${p.build.fingerprint}.zip`;
+      const sha256 = await putBuildArtifact(s3, bucket, key, archive);
+      const event = finishedEvent(p.build.id ?? "", projects[arch], "SUCCEEDED", {
+        location: `arn:aws:s3:::${bucket}/${key}`,
+        sha256,
+      });
+      const result = (await buildHandler(event, context)) as {
         packages: (Entry & { sha256: string })[];
       };
       const entry = result.packages[0] as Entry & { sha256: string };

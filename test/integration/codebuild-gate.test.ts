@@ -3,13 +3,15 @@
  * patch, CodeBuild, S3, SSM, Lambda): the job that starts builds succeeds only with a continuation token
  * naming them; a later invocation with that token continues while a build runs, takes the output and
  * publishes once all succeeded, and fails the job naming the build when one failed. moto marks every build
- * SUCCEEDED on BatchGetBuilds, so running and failed builds are injected into that one response.
+ * SUCCEEDED on BatchGetBuilds and reports no artifact SHA-256, so running and failed builds and the artifact's
+ * SHA-256 are injected into that one response (without the SHA-256 CodeBuild reports, the output is refused:
+ * test/integration/build-finished.test.ts).
  */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import type { Context } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,7 +20,14 @@ import { codePipelineClient, handler } from "../../handlers/sync.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
-import { buildOutputLocally, captureRequests, createBuildProjects, type Projects } from "../support/codebuild.ts";
+import {
+  buildOutputLocally,
+  captureRequests,
+  createBuildProjects,
+  fakeBuildReports,
+  type Projects,
+  putBuildArtifact,
+} from "../support/codebuild.ts";
 
 const TIMEOUT = 180_000;
 const PKG = "pygate";
@@ -31,8 +40,8 @@ let prefix: string;
 let projects: Projects;
 let dir: string;
 const jobs = captureRequests(codePipelineClient() as never);
-/** Statuses BatchGetBuilds answers with instead of moto's SUCCEEDED, while set. */
-let injected: string | undefined;
+/** What BatchGetBuilds answers instead of moto: a status while set, the artifact SHA-256 of a build. */
+const reports = fakeBuildReports(codeBuildClient());
 
 beforeAll(async () => {
   const repo = new FixtureRepo("acme", "layers");
@@ -65,17 +74,6 @@ beforeAll(async () => {
     BUILD_PROJECT_ARM64: projects.arm64,
     POWERTOOLS_DEV: "true",
   });
-  codeBuildClient().middlewareStack.add(
-    (next, ctx) => async (args) => {
-      if (ctx.commandName !== "BatchGetBuildsCommand" || injected === undefined) return next(args);
-      const ids = (args.input as { ids: string[] }).ids;
-      return {
-        response: {},
-        output: { $metadata: {}, builds: ids.map((id) => ({ id, buildStatus: injected })) },
-      } as never;
-    },
-    { step: "initialize", name: "injectBuildStatus" },
-  );
 });
 afterAll(async () => {
   await gh.close();
@@ -125,7 +123,7 @@ describe("pipeline-gate mode with CodeBuild builds", () => {
   });
 
   it("continues with the same token while a build runs", { timeout: TIMEOUT }, async () => {
-    injected = "IN_PROGRESS";
+    reports.status = "IN_PROGRESS";
     try {
       const event = jobEvent({ continuationToken: first.token });
       await handler(event, context);
@@ -134,7 +132,7 @@ describe("pipeline-gate mode with CodeBuild builds", () => {
         input: { jobId: event["CodePipeline.job"].id, continuationToken: first.token },
       });
     } finally {
-      injected = undefined;
+      reports.status = undefined;
     }
   });
 
@@ -146,13 +144,8 @@ describe("pipeline-gate mode with CodeBuild builds", () => {
       architecture: "x86_64",
       dir: join(dir, "out"),
     });
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: `build-output/${PKG}/${first.fingerprint}/.layer-sync-output.tar.gz`,
-        Body: await readFile(archive),
-      }),
-    );
+    const key = `build-output/x86_64/${PKG}/${first.fingerprint}.zip`;
+    reports.sha256.set(first.id, await putBuildArtifact(s3, bucket, key, archive));
     const event = jobEvent({ continuationToken: first.token });
     await handler(event, context);
     expect(jobs.at(-1)).toEqual({
@@ -191,7 +184,7 @@ describe("pipeline-gate mode with CodeBuild builds", () => {
   it("fails the job naming the package and the build when a build failed", { timeout: TIMEOUT }, async () => {
     const again = await startBuild('{"force":true}');
     const pointer = await ssm.send(new GetParameterCommand({ Name: `${prefix}/${PKG}/artifact-key` }));
-    injected = "FAILED";
+    reports.status = "FAILED";
     try {
       const event = jobEvent({ continuationToken: again.token });
       await handler(event, context);
@@ -211,7 +204,7 @@ describe("pipeline-gate mode with CodeBuild builds", () => {
         },
       });
     } finally {
-      injected = undefined;
+      reports.status = undefined;
     }
     const after = await ssm.send(new GetParameterCommand({ Name: `${prefix}/${PKG}/artifact-key` }));
     expect(after.Parameter?.Value).toBe(pointer.Parameter?.Value);

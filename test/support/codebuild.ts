@@ -4,10 +4,13 @@
  * ignores StartBuild's overrides and the tests must assert them exactly.
  */
 import { execFile } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { CodeBuildClient, CreateProjectCommand } from "@aws-sdk/client-codebuild";
+import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import JSZip from "jszip";
 import { createBuilder } from "../../lib/build/builders.ts";
 import { buildScript, OUTPUT_ARCHIVE, OUTPUT_TOP } from "../../lib/build/buildspec.ts";
 import type { Architecture, Language } from "../../lib/build/plan.ts";
@@ -96,7 +99,56 @@ export async function packOutput(work: string, archive: string): Promise<void> {
   const line =
     buildScript("python")
       .split("\n")
-      .find((l) => l.startsWith("tar ")) ?? "";
+      .find((l) => l.includes(" tar --hard-dereference ")) ?? "";
   const flags = line.split(" ").filter((w) => w.startsWith("--"));
   await run("tar", [...flags, "-C", work, "-czf", archive, OUTPUT_TOP]);
+}
+
+/** The build's artifact as CodeBuild makes it with packaging ZIP: a zip holding the output archive. */
+export async function zipArtifact(archive: Buffer): Promise<Buffer> {
+  const zip = new JSZip();
+  zip.file(OUTPUT_ARCHIVE, archive);
+  return zip.generateAsync({ type: "nodebuffer", compression: "DEFLATE" });
+}
+
+/**
+ * Put a build's artifact (the output archive at `archive`, zipped as CodeBuild does) at `key`; returns the
+ * SHA-256 CodeBuild would report for it.
+ */
+export async function putBuildArtifact(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  archive: string | Buffer,
+): Promise<string> {
+  const body = await zipArtifact(typeof archive === "string" ? await readFile(archive) : archive);
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  return createHash("sha256").update(body).digest("hex");
+}
+
+/**
+ * What BatchGetBuilds reports instead of moto (which marks every build SUCCEEDED and reports no artifact
+ * SHA-256): while `status` is set or a build has a `sha256`, the client answers from here.
+ */
+export interface BuildReports {
+  status: string | undefined;
+  sha256: Map<string, string>;
+}
+
+export function fakeBuildReports(client: { middlewareStack: CodeBuildClient["middlewareStack"] }): BuildReports {
+  const reports: BuildReports = { status: undefined, sha256: new Map() };
+  client.middlewareStack.add(
+    (next, ctx) => async (args) => {
+      const ids = (args.input as { ids?: string[] }).ids ?? [];
+      if (ctx.commandName !== "BatchGetBuildsCommand") return next(args);
+      if (reports.status === undefined && !ids.some((id) => reports.sha256.has(id))) return next(args);
+      const builds = ids.map((id) => {
+        const sha256sum = reports.sha256.get(id);
+        return { id, buildStatus: reports.status ?? "SUCCEEDED", artifacts: sha256sum ? { sha256sum } : {} };
+      });
+      return { response: {}, output: { $metadata: {}, builds } } as never;
+    },
+    { step: "initialize", name: `reportBuilds-${uniqueName("m")}` },
+  );
+  return reports;
 }

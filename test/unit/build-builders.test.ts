@@ -7,10 +7,8 @@ import {
   NPM_TOKEN_VARIABLE,
   pipIndexWithCredential,
   publicIndexUrl,
-  samBuildImage,
   writeNpmrc,
 } from "../../lib/build/builders.ts";
-import { dockerRunArguments } from "../../lib/build/docker.ts";
 import { npmArguments, pipArguments, pipPlatforms } from "../../lib/build/local.ts";
 import { lastLine, runCommand } from "../../lib/build/process.ts";
 import { BuildError } from "../../lib/common/errors.ts";
@@ -54,25 +52,6 @@ describe("local build arguments", () => {
       expect.arrayContaining(["ci", "--omit=dev", "--os=linux", "--cpu=arm64", "--libc=glibc", "--ignore-scripts"]),
     );
     expect(npmArguments("x86_64")).toContain("--cpu=x64");
-  });
-});
-
-describe("docker build arguments", () => {
-  it("run the SAM build image of the target with its platform, the source read-only and no credential values", () => {
-    const args = dockerRunArguments(request, { user: "1000:1000", env: ["PIP_INDEX_URL"] });
-    expect(samBuildImage("python3.12", "arm64")).toBe("public.ecr.aws/sam/build-python3.12:latest-arm64");
-    expect(args.slice(0, 4)).toEqual(["run", "--rm", "--platform", "linux/arm64"]);
-    expect(args).toContain("public.ecr.aws/sam/build-python3.12:latest-arm64");
-    expect(args).toContain("/s:/var/layer-sync/src:ro");
-    expect(args.join(" ")).toContain("-e PIP_INDEX_URL ");
-    expect(args.join(" ")).toContain("--user 1000:1000");
-    expect(args.at(-1)).toContain("pip install");
-    const node = dockerRunArguments(
-      { ...request, language: "nodejs", runtime: "nodejs22.x", architecture: "x86_64" },
-      { env: [] },
-    );
-    expect(node).toContain("linux/amd64");
-    expect(node.at(-1)).toContain("npm ci --omit=dev");
   });
 });
 

@@ -19,7 +19,9 @@ function api(statuses: Record<string, string>): CodeBuildApi & { asked: string[]
     },
     batchGetBuilds: async (ids) => {
       asked.push([...ids]);
-      return ids.filter((id) => statuses[id]).map((id) => ({ id, status: statuses[id] as string }));
+      return ids
+        .filter((id) => statuses[id])
+        .map((id) => ({ id, status: statuses[id] as string, artifactSha256: `sha-of-${id.split(":")[1]}` }));
     },
   };
 }
@@ -59,12 +61,12 @@ describe("one look at the builds", () => {
     expect(settled).toEqual([]);
   });
 
-  it("settles every build with its state once all have finished; an unknown build counts as faulted", async () => {
+  it("settles every build with its state and its artifact's SHA-256 once all have finished; an unknown build counts as faulted", async () => {
     const r = await settleBuilds(
       api({ [`p1:${UUID}`]: "SUCCEEDED" }),
       builds,
-      async (b, status) => `${b.uuid} ${status}`,
+      async (b, status, sha256) => `${b.uuid} ${status} ${sha256}`,
     );
-    expect(r).toEqual([`${UUID} SUCCEEDED`, `${UUID2} FAULT`]);
+    expect(r).toEqual([`${UUID} SUCCEEDED sha-of-${UUID}`, `${UUID2} FAULT undefined`]);
   });
 });
