@@ -119,7 +119,16 @@ export interface LayerSyncOptions {
    * @default true
    */
   readonly builds?: boolean;
+  /**
+   * ConcurrentBuildLimit of each CodeBuild project: at most this many builds of one architecture run at once;
+   * CodeBuild refuses StartBuild beyond it (that target fails its sync run; the next run starts it again).
+   * @default 4
+   */
+  readonly concurrentBuildLimit?: number;
 }
+
+/** Default ConcurrentBuildLimit of each CodeBuild project. */
+export const DEFAULT_CONCURRENT_BUILD_LIMIT = 4;
 
 /** Default schedule of the reconcile run: daily at 05:00 UTC. */
 export const DEFAULT_RECONCILE_SCHEDULE = "cron(0 5 * * ? *)";
@@ -167,6 +176,7 @@ export const CONTEXT_KEYS = [
   "organizationManagementAccountId",
   "regionBucketNamePrefix",
   "builds",
+  "concurrentBuildLimit",
 ] as const;
 
 export type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -276,6 +286,7 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     organizationManagementAccountId: text("organizationManagementAccountId"),
     regionBucketNamePrefix: text("regionBucketNamePrefix"),
     builds: flag("builds"),
+    concurrentBuildLimit: whole("concurrentBuildLimit"),
   } satisfies LayerSyncOptions;
   if (problems.length) throw new Error(`layer-sync: bad CDK context:\n  ${problems.join("\n  ")}`);
   return { stackName: text("stackName") ?? "LayerSync", settings, options };

@@ -78,7 +78,7 @@ export class LayerSyncStack extends Stack {
     const options = props.options ?? {};
     const resolved = this.resolve_(props, options);
 
-    const storage = createStorage(this, options);
+    const storage = createStorage(this, options, resolved.artifactKey);
     this.artifactBucket = storage.artifactBucket;
     this.accessLogBucket = storage.accessLogBucket;
 
@@ -98,12 +98,20 @@ export class LayerSyncStack extends Stack {
     this.publishRole = functions.publishRole;
     this.buildFunction = functions.build?.fn;
 
+    const conditionalKeys = {
+      artifact: storage.conditionalArtifactKey,
+      topic:
+        notifications.topicKey && notifications.topicKeyOn
+          ? { key: notifications.topicKey, on: notifications.topicKeyOn }
+          : undefined,
+    };
     const grantInputs = {
       resolved,
       options,
       functions,
       artifactBucket: this.artifactBucket,
       artifactKey: storage.artifactKey,
+      conditionalKeys,
     };
     const projectLogs = functions.build
       ? createBuildLogGroups(this, retentionDays(options.logRetentionDays ?? 90))
@@ -119,6 +127,7 @@ export class LayerSyncStack extends Stack {
               names: namesOf({ ...grantInputs, builds: buildNames }),
               artifactBucket: this.artifactBucket,
               artifactKey: storage.artifactKey,
+              conditionalKeys,
               build: functions.build,
               failureTopic: this.failureTopic,
               deliver: deliveryOptions(this.eventsDeadLetterQueue),

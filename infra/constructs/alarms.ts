@@ -4,7 +4,7 @@
  */
 
 import type { CfnResource } from "aws-cdk-lib";
-import { Aws, Duration, RemovalPolicy, type Stack } from "aws-cdk-lib";
+import { Aws, CfnCondition, Duration, Fn, RemovalPolicy, type Stack } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as iam from "aws-cdk-lib/aws-iam";
@@ -17,12 +17,17 @@ import { applySwitch, type Resolved } from "./resolved.ts";
 
 export interface Notifications {
   readonly failureTopic: sns.Topic;
+  /** The topic's key (in template mode it exists only when `topicKeyOn` holds). */
   readonly topicKey: kms.Key | undefined;
+  /** Template mode: the condition the topic key hangs on (TopicEncryption=true). */
+  readonly topicKeyOn: CfnCondition | undefined;
   readonly eventsDeadLetterQueue: sqs.Queue;
 }
 
 export function createNotifications(scope: Stack, options: LayerSyncOptions, resolved: Resolved): Notifications {
-  const topicKey = options.topicEncryption
+  const useKey = options.topicEncryption === true ? true : resolved.topicKey;
+  const conditional = useKey instanceof CfnCondition ? useKey : undefined;
+  const topicKey = useKey
     ? new kms.Key(scope, "FailureTopicKey", {
         description: "layer-sync failure topic encryption",
         enableKeyRotation: true,
@@ -32,8 +37,17 @@ export function createNotifications(scope: Stack, options: LayerSyncOptions, res
   const failureTopic = new sns.Topic(scope, "FailureTopic", {
     displayName: "layer-sync failures",
     enforceSSL: true,
-    ...(topicKey && { masterKey: topicKey }),
+    ...(topicKey && !conditional && { masterKey: topicKey }),
   });
+  if (topicKey && conditional) {
+    applySwitch(topicKey.node.defaultChild as kms.CfnKey, conditional);
+    // The functions' grants for the conditional key are policies of their own (grants.ts, builds.ts).
+    (failureTopic.node.defaultChild as sns.CfnTopic).kmsMasterKeyId = Fn.conditionIf(
+      conditional.logicalId,
+      topicKey.keyArn,
+      Aws.NO_VALUE,
+    ).toString();
+  }
   // CloudWatch alarms publish as the CloudWatch service; the topic policy (created by enforceSSL)
   // replaces SNS's default policy, so allow this account's alarms explicitly.
   failureTopic.addToResourcePolicy(
@@ -73,7 +87,7 @@ export function createNotifications(scope: Stack, options: LayerSyncOptions, res
     enforceSSL: true,
     retentionPeriod: Duration.days(14),
   });
-  return { failureTopic, topicKey, eventsDeadLetterQueue };
+  return { failureTopic, topicKey, topicKeyOn: conditional, eventsDeadLetterQueue };
 }
 
 export interface AlarmTargets {
@@ -81,7 +95,7 @@ export interface AlarmTargets {
   readonly syncFunction: lambda.IFunction;
   readonly publishFunction: lambda.IFunction;
   readonly eventsDeadLetterQueue: sqs.IQueue;
-  /** The sync queue's dead-letter queue: a pipeline run that failed three times. */
+  /** The sync queue's dead-letter queue: a pipeline run that failed five times. */
   readonly syncDeadLetterQueue: sqs.IQueue | undefined;
 }
 
@@ -118,7 +132,7 @@ export function createAlarms(scope: Stack, t: AlarmTargets): void {
         period: Duration.minutes(5),
         statistic: cloudwatch.Stats.MAXIMUM,
       }),
-      "A layer-sync pipeline run failed three times; see the sync dead-letter queue",
+      "A layer-sync pipeline run failed five times; see the sync dead-letter queue",
     );
   }
 }

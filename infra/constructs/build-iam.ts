@@ -6,13 +6,26 @@
  */
 import { Aws } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
+import type { BuildArchitecture } from "./build-names.ts";
 import type { Names } from "./iam.ts";
+
+/** One project's own resources: what its service role may touch. */
+export interface ProjectNames {
+  readonly projectArn: string;
+  /** `…:log-group:<name>`: what logs:CreateLogGroup matches. */
+  readonly logGroupArn: string;
+  /** `…:log-group:<name>:*`: the group's streams (CreateLogStream, PutLogEvents). */
+  readonly logStreamsArn: string;
+  /** `bucket/{BUILD_OUTPUT_PREFIX}{architecture}/*`: where this project's builds write their output. */
+  readonly outputObjectsArn: string;
+}
 
 /** The build resources the statements name. */
 export interface BuildNames {
   readonly projectArns: readonly string[];
   /** The two build log groups' ARNs as CDK renders them (`…:log-group:<name>:*`, their streams). */
   readonly logGroupArns: readonly string[];
+  readonly projects: Readonly<Record<BuildArchitecture, ProjectNames>>;
   readonly sourcePrefix: string;
   readonly outputPrefix: string;
   /** `bucket/{BUILD_SOURCE_PREFIX}*` */
@@ -68,6 +81,12 @@ export function buildFinishedStatements(n: Names, b: BuildNames): iam.PolicyStat
   return [
     ...buildSettleStatements(n, b),
     new iam.PolicyStatement({
+      sid: "ReadBuilds",
+      // The finished build as CodeBuild reports it (status, artifact location and SHA-256), which proves the output.
+      actions: ["codebuild:BatchGetBuilds"],
+      resources: [...b.projectArns],
+    }),
+    new iam.PolicyStatement({
       sid: "ListArtifactPrefix",
       actions: ["s3:ListBucket"],
       resources: [n.bucketArn],
@@ -97,18 +116,22 @@ export function buildFinishedStatements(n: Names, b: BuildNames): iam.PolicyStat
   ];
 }
 
-/** The CodeBuild service role: read the build source, write the build output, write its own logs. */
-export function codeBuildStatements(n: Names, b: BuildNames): iam.PolicyStatement[] {
+/**
+ * One CodeBuild project's service role: read the build source (by version too, as CodeBuild's own service
+ * role policy allows), write only under its own architecture's output prefix, write its own logs.
+ */
+export function codeBuildStatements(n: Names, b: BuildNames, architecture: BuildArchitecture): iam.PolicyStatement[] {
+  const own = b.projects[architecture];
   return [
     new iam.PolicyStatement({
       sid: "ReadBuildSources",
-      actions: ["s3:GetObject"],
+      actions: ["s3:GetObject", "s3:GetObjectVersion"],
       resources: [b.sourceObjectsArn],
     }),
     new iam.PolicyStatement({
       sid: "WriteBuildOutputs",
       actions: ["s3:PutObject"],
-      resources: [b.outputObjectsArn],
+      resources: [own.outputObjectsArn],
     }),
     new iam.PolicyStatement({
       sid: "CheckArtifactBucket",
@@ -128,9 +151,15 @@ export function codeBuildStatements(n: Names, b: BuildNames): iam.PolicyStatemen
         ]
       : []),
     new iam.PolicyStatement({
+      sid: "CreateBuildLogGroup",
+      // logs:CreateLogGroup matches the log group's own ARN (no ":*"); the group exists, CodeBuild asks anyway.
+      actions: ["logs:CreateLogGroup"],
+      resources: [own.logGroupArn],
+    }),
+    new iam.PolicyStatement({
       sid: "WriteBuildLogs",
-      actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-      resources: [...b.logGroupArns],
+      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      resources: [own.logStreamsArn],
     }),
   ];
 }

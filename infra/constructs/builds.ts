@@ -38,6 +38,7 @@ import {
   FINISHED_STATES,
 } from "./build-names.ts";
 import type { BuildFunction } from "./functions.ts";
+import { artifactKeyStatement, type ConditionalKeys, conditionalPolicy, topicKeyStatement } from "./grants.ts";
 import type { Names } from "./iam.ts";
 import type { CheckedPolicy } from "./nag.ts";
 import { applySwitch, type Resolved, type Switch } from "./resolved.ts";
@@ -68,6 +69,8 @@ export interface BuildInputs {
   readonly names: Names;
   readonly artifactBucket: s3.IBucket;
   readonly artifactKey: kms.IKey | undefined;
+  /** Template mode: the keys that exist only when their conditions hold. */
+  readonly conditionalKeys?: ConditionalKeys;
   readonly build: BuildFunction;
   readonly failureTopic: sns.ITopic;
   readonly deliver: { deadLetterQueue: sqs.IQueue; retryAttempts: number; maxEventAge: Duration };
@@ -75,7 +78,8 @@ export interface BuildInputs {
 
 export interface Builds {
   readonly projects: Readonly<Record<BuildArchitecture, codebuild.CfnProject>>;
-  readonly projectRole: iam.Role;
+  /** One service role per project, so each writes only its own architecture's output. */
+  readonly projectRoles: Readonly<Record<BuildArchitecture, iam.Role>>;
   readonly projectLogs: Readonly<Record<BuildArchitecture, logs.LogGroup>>;
   readonly rule: events.Rule;
   readonly names: BuildNames;
@@ -99,9 +103,16 @@ export function createBuildLogGroups(
 }
 
 export function buildNamesOf(bucket: s3.IBucket, projectLogs: Record<BuildArchitecture, logs.LogGroup>): BuildNames {
+  const project = (arch: BuildArchitecture) => ({
+    projectArn: buildProjectArn(arch),
+    logGroupArn: `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:${buildLogGroupName(arch)}`,
+    logStreamsArn: projectLogs[arch].logGroupArn,
+    outputObjectsArn: bucket.arnForObjects(`${BUILD_OUTPUT_PREFIX}${arch}/*`),
+  });
   return {
     projectArns: BUILD_ARCHITECTURES.map(buildProjectArn),
     logGroupArns: BUILD_ARCHITECTURES.map((a) => projectLogs[a].logGroupArn),
+    projects: { x86_64: project("x86_64"), arm64: project("arm64") },
     sourcePrefix: BUILD_SOURCE_PREFIX,
     outputPrefix: BUILD_OUTPUT_PREFIX,
     sourceObjectsArn: bucket.arnForObjects(`${BUILD_SOURCE_PREFIX}*`),
@@ -119,18 +130,25 @@ export function createBuilds(
   const created: IConstruct[] = [...Object.values(projectLogs)];
   const policies: CheckedPolicy[] = [];
 
-  const projectRole = new iam.Role(scope, "BuildProjectRole", {
-    // Only CodeBuild, only for this account's two build projects (confused-deputy guard).
-    assumedBy: new iam.ServicePrincipal("codebuild.amazonaws.com").withConditions({
-      StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID },
-      ArnLike: { "aws:SourceArn": [...b.projectArns] },
-    }),
-    description: "layer-sync CodeBuild builds: read the build source, write the build output and the build logs",
-  });
-  for (const s of codeBuildStatements(names, b)) projectRole.addToPolicy(s);
-  created.push(projectRole);
-  const defaultPolicy = projectRole.node.tryFindChild("DefaultPolicy");
-  if (defaultPolicy instanceof iam.Policy) policies.push({ scope: defaultPolicy, document: defaultPolicy.document });
+  const role = (arch: BuildArchitecture, id: string) => {
+    const r = new iam.Role(scope, id, {
+      // Only CodeBuild, only for this account's project of this architecture (confused-deputy guard).
+      assumedBy: new iam.ServicePrincipal("codebuild.amazonaws.com").withConditions({
+        StringEquals: { "aws:SourceAccount": Aws.ACCOUNT_ID },
+        ArnLike: { "aws:SourceArn": b.projects[arch].projectArn },
+      }),
+      description: `layer-sync CodeBuild ${arch} builds: read the build source, write the ${arch} build output and the build logs`,
+    });
+    for (const s of codeBuildStatements(names, b, arch)) r.addToPolicy(s);
+    created.push(r);
+    const defaultPolicy = r.node.tryFindChild("DefaultPolicy");
+    if (defaultPolicy instanceof iam.Policy) policies.push({ scope: defaultPolicy, document: defaultPolicy.document });
+    return r;
+  };
+  const projectRoles = {
+    x86_64: role("x86_64", "BuildProjectRoleX8664"),
+    arm64: role("arm64", "BuildProjectRoleArm64"),
+  };
 
   let tokenPolicy: iam.CfnPolicy | undefined;
   if (resolved.indexTokenParameterArn !== undefined && resolved.hasIndexToken !== false) {
@@ -143,23 +161,54 @@ export function createBuilds(
     });
     tokenPolicy = new iam.CfnPolicy(scope, "BuildProjectIndexTokenPolicy", {
       policyName: "BuildProjectIndexTokenPolicy",
-      roles: [projectRole.roleName],
+      roles: BUILD_ARCHITECTURES.map((arch) => projectRoles[arch].roleName),
       policyDocument: document,
     });
     applySwitch(tokenPolicy, resolved.hasIndexToken);
     policies.push({ scope: tokenPolicy, document });
   }
 
+  const conditionalArtifactKey = input.conditionalKeys?.artifact;
+  // With builds a template condition too, a key policy needs both conditions.
+  const both = (on: CfnCondition, id: string) =>
+    resolved.builds instanceof CfnCondition
+      ? new CfnCondition(scope, id, { expression: Fn.conditionAnd(on, resolved.builds) })
+      : on;
+  if (conditionalArtifactKey) {
+    policies.push(
+      conditionalPolicy(
+        scope,
+        "BuildArtifactKeyPolicy",
+        [input.build.role, projectRoles.x86_64, projectRoles.arm64],
+        [artifactKeyStatement(conditionalArtifactKey.key.keyArn, true)],
+        both(conditionalArtifactKey.on, "HasArtifactKeyWithBuilds"),
+      ),
+    );
+  }
+  const conditionalTopicKey = input.conditionalKeys?.topic;
+  if (conditionalTopicKey) {
+    policies.push(
+      conditionalPolicy(
+        scope,
+        "BuildTopicKeyPolicy",
+        [input.build.role],
+        [topicKeyStatement(conditionalTopicKey.key.keyArn)],
+        both(conditionalTopicKey.on, "HasTopicKeyWithBuilds"),
+      ),
+    );
+  }
+
   const project = (arch: BuildArchitecture, id: string) => {
     const p = new codebuild.CfnProject(scope, id, {
       name: buildProjectName(arch),
       description: `layer-sync builds of ${arch} layers (every build overrides source, buildspec, image and artifacts)`,
-      serviceRole: projectRole.roleArn,
+      serviceRole: projectRoles[arch].roleArn,
       source: { type: "NO_SOURCE", buildSpec: PLACEHOLDER_BUILDSPEC },
       artifacts: {
         type: "S3",
         location: input.artifactBucket.bucketName,
-        path: BUILD_OUTPUT_PREFIX.replace(/\/$/, ""),
+        // Only where this project's role may write; every build overrides the location anyway.
+        path: `${BUILD_OUTPUT_PREFIX}${arch}`,
         name: "unused",
         packaging: "NONE",
         namespaceType: "NONE",
@@ -172,14 +221,23 @@ export function createBuilds(
         privilegedMode: false,
       },
       timeoutInMinutes: BUILD_TIMEOUT_MINUTES,
+      // Beyond it CodeBuild refuses StartBuild (builds-working.html); the target then fails that sync run.
+      concurrentBuildLimit: resolved.concurrentBuildLimit,
       logsConfig: {
         cloudWatchLogs: { status: "ENABLED", groupName: projectLogs[arch].logGroupName },
         s3Logs: { status: "DISABLED" },
       },
       ...(input.artifactKey && { encryptionKey: input.artifactKey.keyArn }),
+      ...(conditionalArtifactKey && {
+        encryptionKey: Fn.conditionIf(
+          conditionalArtifactKey.on.logicalId,
+          conditionalArtifactKey.key.keyArn,
+          Aws.NO_VALUE,
+        ).toString(),
+      }),
     });
     // CodeBuild checks the role when the project is created, and writes to the group from the first build.
-    p.node.addDependency(projectRole);
+    p.node.addDependency(projectRoles[arch]);
     p.node.addDependency(projectLogs[arch]);
     // (A DependsOn on a resource whose template condition is false would fail the deployment.)
     if (tokenPolicy && resolved.hasIndexToken === true) p.addDependency(tokenPolicy);
@@ -213,7 +271,7 @@ export function createBuilds(
   created.push(alarm, input.build.fn, input.build.role, input.build.logs);
 
   switchAll(created, resolved.builds);
-  return { projects, projectRole, projectLogs, rule, names: b, policies };
+  return { projects, projectRoles, projectLogs, rule, names: b, policies };
 }
 
 /**

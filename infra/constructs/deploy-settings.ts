@@ -14,7 +14,12 @@ import {
   normaliseParameterPrefix,
   parameterArn,
 } from "../names.ts";
-import { DEFAULT_RECONCILE_SCHEDULE, type LayerSyncOptions, type LayerSyncSettings } from "../settings.ts";
+import {
+  DEFAULT_CONCURRENT_BUILD_LIMIT,
+  DEFAULT_RECONCILE_SCHEDULE,
+  type LayerSyncOptions,
+  type LayerSyncSettings,
+} from "../settings.ts";
 import { BUILD_OUTPUT_PREFIX, BUILD_SOURCE_PREFIX } from "./build-names.ts";
 import {
   DEFAULT_REGION_BUCKET_NAME_PREFIX,
@@ -156,6 +161,11 @@ export function deploySettings(
     throw new Error("buildIndexTokenParameter is read by the CodeBuild projects; it needs builds (not builds: false)");
   }
   checkPrefixesApart(artifactPrefix);
+  const concurrentBuildLimit = options.concurrentBuildLimit ?? DEFAULT_CONCURRENT_BUILD_LIMIT;
+  if (!Number.isInteger(concurrentBuildLimit) || concurrentBuildLimit < 1) {
+    throw new Error(`concurrentBuildLimit must be a whole number of at least 1 (got ${concurrentBuildLimit})`);
+  }
+  const managementAccount = options.organizationManagementAccountId ?? Aws.ACCOUNT_ID;
   const problems = schemaProblems(env, extraKeys);
   if (problems.length) throw new Error(`LayerSyncStack: bad settings:\n  ${problems.join("\n  ")}`);
   return {
@@ -170,6 +180,11 @@ export function deploySettings(
     tokenKeyArn: settings.tokenKmsKeyArn ?? `arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`,
     hasToken: settings.tokenParameterName !== undefined,
     organizationSegment: settings.shareOrganizationId ?? "o-*",
+    managementAccount,
+    ramPrincipals: ramPrincipalsOf(settings, managementAccount),
+    concurrentBuildLimit,
+    artifactKey: options.artifactEncryption === "kms",
+    topicKey: options.topicEncryption === true,
     gateMode,
     eventTriggers: !gateMode,
     reconcile: reconcileSchedule !== false,
@@ -183,6 +198,20 @@ export function deploySettings(
       settings.buildIndexTokenParameter === undefined ? undefined : parameterArn(settings.buildIndexTokenParameter),
     hasIndexToken: settings.buildIndexTokenParameter !== undefined,
   };
+}
+
+/**
+ * What lib/publish/organizations.ts passes to RAM as principals: the organization's ARN, each OU's ARN
+ * (`…:ou/{organization}/{ou}`; o-* when the organization id is not configured) and the account ids.
+ */
+function ramPrincipalsOf(settings: LayerSyncSettings, managementAccount: string): string[] {
+  const organizations = `arn:${Aws.PARTITION}:organizations::${managementAccount}`;
+  const org = settings.shareOrganizationId;
+  return [
+    ...(org === undefined ? [] : [`${organizations}:organization/${org}`]),
+    ...(settings.shareOuIds ?? []).map((ou) => `${organizations}:ou/${org ?? "o-*"}/${ou}`),
+    ...(settings.shareAccountIds ?? []),
+  ];
 }
 
 /**

@@ -16,6 +16,9 @@ import { buildVariables } from "./build-names.ts";
 import { ephemeralStorageMiB, maxBytesOf } from "./ephemeral.ts";
 import type { Resolved } from "./resolved.ts";
 
+/** The sync function's timeout; the sync queue's visibility timeout is derived from it (triggers.ts). */
+export const SYNC_TIMEOUT = Duration.minutes(15);
+
 export interface Functions {
   readonly syncFunction: lambda.Function;
   readonly publishFunction: lambda.Function;
@@ -98,7 +101,7 @@ export function createFunctions(scope: Stack, input: FunctionInputs): Functions 
     role: syncRole,
     logGroup: syncLogs,
     memorySize: 2048,
-    timeout: Duration.minutes(15),
+    timeout: SYNC_TIMEOUT,
     // One package's staged bytes plus its zip at a time, from SOURCE_MAX_BYTES (formula in ephemeral.ts).
     ephemeralStorageSize: Size.mebibytes(ephemeralStorageMiB(maxBytesOf(resolved.env))),
     // No reserved concurrency: pipeline runs are serialised by the FIFO queue in front of the function (triggers.ts).

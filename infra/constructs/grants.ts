@@ -13,7 +13,7 @@ import { type BuildNames, buildFinishedStatements, buildSettleStatements, buildS
 import type { Functions } from "./functions.ts";
 import { logStatement, type Names, publishStatements, syncStatements, tokenStatements } from "./iam.ts";
 import type { CheckedPolicy } from "./nag.ts";
-import { regionStatements } from "./regions.ts";
+import { regionStatements, SHARED_PARAMETER_SUFFIXES } from "./regions.ts";
 import { applySwitch, type Resolved, type Switch } from "./resolved.ts";
 
 export interface GrantInputs {
@@ -24,23 +24,77 @@ export interface GrantInputs {
   readonly artifactKey: kms.IKey | undefined;
   /** The build resources' names, when builds are on. */
   readonly builds: BuildNames | undefined;
+  /** Template mode: keys that exist only when their template condition holds. */
+  readonly conditionalKeys?: ConditionalKeys;
+}
+
+/** Keys created only when a template condition holds (ArtifactEncryption=kms, TopicEncryption=true). */
+export interface ConditionalKeys {
+  readonly artifact: { readonly key: kms.IKey; readonly on: CfnCondition } | undefined;
+  readonly topic: { readonly key: kms.IKey; readonly on: CfnCondition } | undefined;
+}
+
+/** The statements for using the artifact key: uploads need GenerateDataKey, reads Decrypt. */
+export function artifactKeyStatement(keyArn: string, write: boolean): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: write ? "UseArtifactKey" : "DecryptArtifacts",
+    actions: write ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"],
+    resources: [keyArn],
+  });
+}
+
+/** Publishing to the encrypted failure topic (the functions' on-failure destination), as CDK grants it. */
+export function topicKeyStatement(keyArn: string): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid: "PublishToEncryptedTopic",
+    actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
+    resources: [keyArn],
+  });
+}
+
+/**
+ * A policy of its own that exists only when `on` holds, for roles that always exist when it does (a Ref
+ * from an unconditional policy to a conditional key would fail the deployment when the key is absent).
+ */
+export function conditionalPolicy(
+  scope: Stack,
+  id: string,
+  roles: readonly iam.IRole[],
+  statements: iam.PolicyStatement[],
+  on: CfnCondition,
+): CheckedPolicy {
+  const document = new iam.PolicyDocument({ statements });
+  const policy = new iam.CfnPolicy(scope, id, {
+    policyName: id,
+    roles: roles.map((r) => r.roleName),
+    policyDocument: document,
+  });
+  applySwitch(policy, on);
+  return { scope: policy, document };
 }
 
 /** The ARNs and patterns every statement is built from. */
 export function namesOf(input: GrantInputs): Names {
-  const { resolved, options } = input;
+  const { resolved } = input;
   return {
     bucketArn: input.artifactBucket.bucketArn,
     objectsArn: input.artifactBucket.arnForObjects(`${resolved.artifactPrefix}*`),
     artifactPrefix: resolved.artifactPrefix,
     parametersArn: parameterArn(`${resolved.parameterPrefix}/*`),
     parameterPathArn: parameterArn(resolved.parameterPrefix),
-    layerArnParametersArn: parameterArn(`${resolved.parameterPrefix}/*/layer-version-arn`),
+    sharedParameterArns: SHARED_PARAMETER_SUFFIXES.map((suffix) =>
+      parameterArn(`${resolved.parameterPrefix}/*/${suffix}`),
+    ),
+    // Any Region: RAM shares the parameters of every publishing Region (template-mode prefixes start with "/").
+    sharedParameterArnPatterns: SHARED_PARAMETER_SUFFIXES.map(
+      (suffix) => `arn:${Aws.PARTITION}:ssm:*:${Aws.ACCOUNT_ID}:parameter${resolved.parameterPrefix}/*/${suffix}`,
+    ),
+    ramPrincipals: resolved.ramPrincipals,
     artifactKeyParametersArn: parameterArn(`${resolved.parameterPrefix}/*/artifact-key`),
     layerNamePrefix: resolved.layerNamePrefix,
     eventBusArn: eventBusArn(resolved.summaryEventBus),
     artifactKeyArn: input.artifactKey?.keyArn,
-    organizationsAccount: options.organizationManagementAccountId ?? Aws.ACCOUNT_ID,
+    organizationsAccount: resolved.managementAccount,
     organizationSegment: resolved.organizationSegment,
   };
 }
@@ -135,6 +189,37 @@ export function grantPermissions(scope: Stack, input: GrantInputs): CheckedPolic
               });
       attach(syncFunction, syncRole, "SyncGateBuildsPolicy", buildSettleStatements(names, builds), gateOn);
     }
+  }
+  const keys = input.conditionalKeys;
+  if (keys?.artifact) {
+    const arn = keys.artifact.key.keyArn;
+    policies.push(
+      conditionalPolicy(
+        scope,
+        "SyncArtifactKeyPolicy",
+        [syncRole],
+        [artifactKeyStatement(arn, true)],
+        keys.artifact.on,
+      ),
+      conditionalPolicy(
+        scope,
+        "PublishArtifactKeyPolicy",
+        [publishRole],
+        [artifactKeyStatement(arn, false)],
+        keys.artifact.on,
+      ),
+    );
+  }
+  if (keys?.topic) {
+    policies.push(
+      conditionalPolicy(
+        scope,
+        "FunctionsTopicKeyPolicy",
+        [syncRole, publishRole],
+        [topicKeyStatement(keys.topic.key.keyArn)],
+        keys.topic.on,
+      ),
+    );
   }
   for (const role of [syncRole, publishRole, ...(build ? [build.role] : [])]) {
     const defaultPolicy = role.node.tryFindChild("DefaultPolicy");

@@ -17,7 +17,15 @@ export interface Names {
   readonly artifactPrefix: string;
   readonly parametersArn: string;
   readonly parameterPathArn: string;
-  readonly layerArnParametersArn: string;
+  /** The parameters RAM shares (layer-version-arn, history, canary-arn) in this Region: their resource policies. */
+  readonly sharedParameterArns: readonly string[];
+  /** The same parameters in any Region, for `ram:ResourceArn` (RAM shares them in every publishing Region). */
+  readonly sharedParameterArnPatterns: readonly string[];
+  /**
+   * The configured principals as RAM sees them (`ram:Principal`): the organization ARN, the OU ARNs and the
+   * account ids. Empty when nothing is shared.
+   */
+  readonly ramPrincipals: readonly string[];
   /** The artifact-key parameters (the pointers) under the parameter prefix. */
   readonly artifactKeyParametersArn: string;
   readonly layerNamePrefix: string;
@@ -56,8 +64,8 @@ export function syncStatements(n: Names, logGroupArn: string): iam.PolicyStateme
     listPrefixStatement(n),
     new iam.PolicyStatement({
       sid: "ReadWriteArtifacts",
-      // HeadObject is authorised by s3:GetObject; multipart uploads need the abort/list-parts actions.
-      actions: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+      // HeadObject is authorised by s3:GetObject; a failed multipart upload is aborted (nothing lists parts).
+      actions: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
       resources: [n.objectsArn],
     }),
     ...(n.artifactKeyArn
@@ -71,11 +79,71 @@ export function syncStatements(n: Names, logGroupArn: string): iam.PolicyStateme
       : []),
     new iam.PolicyStatement({
       sid: "ReadWriteArtifactPointers",
-      actions: ["ssm:GetParameter", "ssm:PutParameter", "ssm:GetParameterHistory"],
-      resources: [n.parametersArn],
+      // Only the artifact-key pointers: the org-shared layer-version-arn is publish's to write.
+      actions: ["ssm:GetParameter", "ssm:PutParameter"],
+      resources: [n.artifactKeyParametersArn],
     }),
     summaryEventStatement(n),
   ];
+}
+
+/**
+ * RAM applies a share of a parameter as that parameter's resource policy, calling SSM with the caller's
+ * credentials (a forward access session: aws:ViaAWSService is true). Never directly, and only on the
+ * parameters layer-sync shares. aws:CalledVia is not used: RAM is not among the services that set it.
+ */
+export function parameterSharePoliciesStatement(
+  sid: string,
+  resources: readonly string[],
+  conditions: Record<string, unknown> = {},
+): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    sid,
+    actions: ["ssm:PutResourcePolicy", "ssm:GetResourcePolicies", "ssm:DeleteResourcePolicy"],
+    resources: [...resources],
+    conditions: { ...conditions, Bool: { "aws:ViaAWSService": "true" } },
+  });
+}
+
+/**
+ * The two statements of a RAM call that adds resources and principals to a share. RAM authorizes each
+ * resource and each principal of the request on its own: a resource's request context has
+ * ram:ResourceArn and ram:RequestedResourceType but no ram:Principal, a principal's has ram:Principal and
+ * neither resource key (RAM user guide, "Example IAM policies for AWS RAM"). So one statement allows the
+ * shared parameters, the other the configured principals (none when nothing is shared).
+ */
+export function shareStatements(
+  n: Pick<Names, "sharedParameterArnPatterns" | "ramPrincipals">,
+  base: { sid: string; actions: string[]; resources: string[]; conditions: Record<string, Record<string, unknown>> },
+): iam.PolicyStatement[] {
+  const merge = (more: Record<string, Record<string, unknown>>) => {
+    const out: Record<string, Record<string, unknown>> = { ...base.conditions };
+    for (const [op, keys] of Object.entries(more)) out[op] = { ...(out[op] ?? {}), ...keys };
+    return out;
+  };
+  const statements = [
+    new iam.PolicyStatement({
+      sid: base.sid,
+      actions: base.actions,
+      resources: base.resources,
+      conditions: merge({
+        StringEquals: { "ram:RequestedResourceType": "ssm:Parameter" },
+        ArnLike: { "ram:ResourceArn": [...n.sharedParameterArnPatterns] },
+      }),
+    }),
+  ];
+  if (n.ramPrincipals.length > 0) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: `${base.sid}WithPrincipals`,
+        actions: base.actions,
+        resources: base.resources,
+        // StringLike: an OU ARN names the organization as o-* when SHARE_ORGANIZATION_ID is not set.
+        conditions: merge({ StringLike: { "ram:Principal": [...n.ramPrincipals] } }),
+      }),
+    );
+  }
+  return statements;
 }
 
 /** The publish function's statements (also granted to sync in gate mode, without the log statement). */
@@ -88,8 +156,8 @@ export function publishStatements(
     listPrefixStatement(n),
     new iam.PolicyStatement({
       sid: "ReadArtifacts",
-      // Also what PublishLayerVersion needs: Lambda reads the zip with the caller's credentials.
-      actions: ["s3:GetObject", "s3:GetObjectVersion"],
+      // Also what PublishLayerVersion needs: Lambda reads the zip with the caller's credentials (by key, no version).
+      actions: ["s3:GetObject"],
       resources: [n.objectsArn],
     }),
     ...(n.artifactKeyArn
@@ -106,13 +174,7 @@ export function publishStatements(
       actions: ["ssm:GetParametersByPath"],
       resources: [n.parameterPathArn, n.parametersArn],
     }),
-    new iam.PolicyStatement({
-      sid: "ApplyParameterSharePolicies",
-      // RAM applies a share of a parameter as that parameter's resource policy; only through RAM.
-      actions: ["ssm:PutResourcePolicy", "ssm:GetResourcePolicies"],
-      resources: [n.layerArnParametersArn],
-      conditions: { "ForAnyValue:StringEquals": { "aws:CalledVia": ["ram.amazonaws.com"] } },
-    }),
+    parameterSharePoliciesStatement("ApplyParameterSharePolicies", n.sharedParameterArns),
     new iam.PolicyStatement({
       sid: "PublishLayers",
       actions: ["lambda:PublishLayerVersion"],
@@ -133,25 +195,20 @@ export function publishStatements(
       sid: "ListOrganizationTree",
       // Read-only, to expand SHARE_OU_IDS into accounts (nested OUs included). These actions take the
       // parent root or OU; its ARN names the management account and the organization.
-      actions: [
-        "organizations:ListChildren",
-        "organizations:ListAccountsForParent",
-        "organizations:ListOrganizationalUnitsForParent",
-      ],
+      actions: ["organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"],
       resources: [
         `arn:${Aws.PARTITION}:organizations::${n.organizationsAccount}:root/${n.organizationSegment}/r-*`,
         `arn:${Aws.PARTITION}:organizations::${n.organizationsAccount}:ou/${n.organizationSegment}/ou-*`,
       ],
     }),
-    new iam.PolicyStatement({
+    ...shareStatements(n, {
       sid: "ExtendParameterShares",
-      // Only layer-sync's own shares (lib/publish/share.ts names them layer-sync-{package}), only ones
-      // that exclude external principals, and only SSM parameters when resources are added.
       actions: ["ram:AssociateResourceShare"],
       resources: [`arn:${Aws.PARTITION}:ram:${Aws.REGION}:${Aws.ACCOUNT_ID}:resource-share/*`],
+      // Only layer-sync's own shares (lib/publish/share.ts names them layer-sync-{package}) that exclude
+      // external principals.
       conditions: {
         StringLike: { "ram:ResourceShareName": `${RESOURCE_SHARE_NAME_PREFIX}*` },
-        StringEqualsIfExists: { "ram:RequestedResourceType": "ssm:Parameter" },
         Bool: { "ram:AllowsExternalPrincipals": "false" },
       },
     }),
@@ -182,17 +239,13 @@ export function publishStatements(
       // organizations:DescribeOrganization has no resource type: "*" is the only valid resource.
       resources: ["*"],
     }),
-    new iam.PolicyStatement({
+    // ram:CreateResourceShare has no resource type: "*" is the only valid resource. The conditions allow
+    // only shares that exclude principals outside the organization (allowExternalPrincipals=false).
+    ...shareStatements(n, {
       sid: "CreateParameterShares",
       actions: ["ram:CreateResourceShare"],
-      // ram:CreateResourceShare has no resource type: "*" is the only valid resource. The conditions
-      // allow only shares of SSM parameters that exclude principals outside the organization (the
-      // request must name the parameters and set allowExternalPrincipals=false).
       resources: ["*"],
-      conditions: {
-        StringEquals: { "ram:RequestedResourceType": "ssm:Parameter" },
-        Bool: { "ram:RequestedAllowsExternalPrincipals": "false" },
-      },
+      conditions: { Bool: { "ram:RequestedAllowsExternalPrincipals": "false" } },
     }),
     new iam.PolicyStatement({
       sid: "ReadParameterShares",

@@ -95,14 +95,16 @@ const WILDCARD_REASONS: Readonly<Record<string, string>> = {
     "Parameters under PARAMETER_PREFIX only: artifact-key and layer-version-arn per package, and packages are configuration.",
   ListPackageParameters: "The PARAMETER_PREFIX path and the parameters below it.",
   ApplyParameterSharePolicies:
-    "The layer-version-arn parameters under PARAMETER_PREFIX, and only when RAM calls on this role's behalf (aws:CalledVia).",
+    "The parameters RAM shares (layer-version-arn, history, canary-arn) under PARAMETER_PREFIX, and only when a service (RAM) calls with this role's credentials (aws:ViaAWSService).",
   PublishLayers: "Layers named LAYER_NAME_PREFIX + package in this account and Region; packages are configuration.",
   ManageLayerVersions:
     "Versions of the layers named LAYER_NAME_PREFIX + package; version numbers are assigned by Lambda.",
   ListOrganizationTree:
     "Roots and OUs of the organization (read-only listing to expand SHARE_OU_IDS into accounts); OU ids below a configured OU are discovered at run time.",
   ExtendParameterShares:
-    "Resource shares of this account and Region, limited to layer-sync-* shares without external principals and to ssm:Parameter resources.",
+    "Resource shares of this account and Region, limited to layer-sync-* shares without external principals and to the shared parameters (ram:ResourceArn).",
+  ExtendParameterSharesWithPrincipals:
+    "Resource shares of this account and Region, limited to layer-sync-* shares without external principals and to the configured principals (ram:Principal).",
   PruneParameterShares:
     "Resource shares of this account and Region, limited to layer-sync-* shares without external principals (share ARNs end in a RAM-assigned id).",
   WriteBuildSources:
@@ -117,8 +119,8 @@ const WILDCARD_REASONS: Readonly<Record<string, string>> = {
   ReadBuildSources:
     "Objects under the build source prefix only: the source zip of the build ({package}/{fingerprint}.zip).",
   WriteBuildOutputs:
-    "Objects under the build output prefix only ({package}/{fingerprint}/...), which the build-finished function treats as hostile input.",
-  WriteBuildLogs: "log-group:<build project group>:* names the streams of the two build projects' own log groups.",
+    "Objects under this project's own architecture's build output prefix only ({BUILD_OUTPUT_PREFIX}{architecture}/{package}/{fingerprint}.zip), which the build-finished function treats as hostile input.",
+  WriteBuildLogs: "log-group:<build project group>:* names the streams of this build project's own log group.",
   DecryptIndexToken:
     "The package index credential's key is not known at synth time: key/* of this account, limited by kms:ViaService (SSM) and kms:EncryptionContext:PARAMETER_ARN to the one parameter.",
   DecryptRepositoryToken:
@@ -131,7 +133,9 @@ const UNSCOPED_REASONS: Readonly<Record<string, string>> = {
     "lambda:ListLayers has no resource type; the Service Authorization Reference lists lambda:ListLayerVersions without one too (the developer guide says layer ARN): * works under either reading.",
   DescribeOrganization: "organizations:DescribeOrganization has no resource type.",
   CreateParameterShares:
-    "ram:CreateResourceShare has no resource type; conditioned to ram:RequestedResourceType=ssm:Parameter and ram:RequestedAllowsExternalPrincipals=false.",
+    "ram:CreateResourceShare has no resource type; conditioned to the shared parameters (ram:ResourceArn, ssm:Parameter) and ram:RequestedAllowsExternalPrincipals=false.",
+  CreateParameterSharesWithPrincipals:
+    "ram:CreateResourceShare has no resource type; conditioned to the configured principals (ram:Principal) and ram:RequestedAllowsExternalPrincipals=false.",
   ReadParameterShares: "ram:GetResourceShares and ram:GetResourceShareAssociations have no resource type.",
   ReportPipelineJobResult: "codepipeline:PutJobSuccessResult and PutJobFailureResult have no resource type.",
 };

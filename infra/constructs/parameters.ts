@@ -5,7 +5,7 @@
 import { Aws, CfnCondition, CfnParameter, Fn, type Stack } from "aws-cdk-lib";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as s3 from "aws-cdk-lib/aws-s3";
-import { LAYER_PREFIX, ORG_ID, PIPELINE, REGION as REGION_NAME } from "../../lib/common/setting-values.ts";
+import { LAYER_PREFIX, ORG_ID, OU_ID, PIPELINE, REGION as REGION_NAME } from "../../lib/common/setting-values.ts";
 import {
   DEFAULT_ARTIFACT_PREFIX,
   DEFAULT_PARAMETER_PREFIX,
@@ -13,11 +13,12 @@ import {
   DEFAULT_SUMMARY_EVENT_BUS,
   parameterArn,
 } from "../names.ts";
-import { DEFAULT_RECONCILE_SCHEDULE } from "../settings.ts";
+import { DEFAULT_CONCURRENT_BUILD_LIMIT, DEFAULT_RECONCILE_SCHEDULE } from "../settings.ts";
 import { DEFAULT_REGION_BUCKET_NAME_PREFIX, REGION_BUCKET_NAME_PREFIX } from "./regions.ts";
 import type { Resolved } from "./resolved.ts";
 
 const REGION = REGION_NAME.source.slice(1, -1);
+const OU = OU_ID.source.slice(1, -1);
 const BUCKET = "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]";
 
 /** The subset of CfnParameterProps the template parameters use. */
@@ -127,9 +128,13 @@ export function templateSettings(scope: Stack): Resolved {
         allowedPattern: `^$|${ORG_ID.source}`,
       },
     ),
-    SHARE_OU_IDS: text("ShareOuIds", "SHARE_OU_IDS: comma-separated OU ids", { default: "" }),
-    SHARE_ACCOUNT_IDS: text("ShareAccountIds", "SHARE_ACCOUNT_IDS: comma-separated 12-digit account ids", {
+    SHARE_OU_IDS: text("ShareOuIds", "SHARE_OU_IDS: comma-separated OU ids (no spaces)", {
       default: "",
+      allowedPattern: `^$|^${OU}(,${OU})*$`,
+    }),
+    SHARE_ACCOUNT_IDS: text("ShareAccountIds", "SHARE_ACCOUNT_IDS: comma-separated 12-digit account ids (no spaces)", {
+      default: "",
+      allowedPattern: "^$|^[0-9]{12}(,[0-9]{12})*$",
     }),
     RETAIN_VERSIONS: text("RetainVersions", "RETAIN_VERSIONS: layer versions kept per layer", {
       default: "10",
@@ -205,11 +210,43 @@ export function templateSettings(scope: Stack): Resolved {
     { default: "true", allowedValues: ["false", "true"] },
   );
 
+  const concurrentBuildLimit = new CfnParameter(scope, "ConcurrentBuildLimit", {
+    type: "Number",
+    description:
+      "ConcurrentBuildLimit of each CodeBuild project: builds of one architecture running at once (CodeBuild refuses more)",
+    default: DEFAULT_CONCURRENT_BUILD_LIMIT,
+    minValue: 1,
+  });
+  const managementAccount = text(
+    "OrganizationManagementAccountId",
+    "The organization's management account id, named by the Organizations ARNs (OU listing, RAM principals); empty when this stack is deployed in the management account",
+    { default: "", allowedPattern: "^$|^[0-9]{12}$" },
+  );
+  const artifactEncryption = text(
+    "ArtifactEncryption",
+    "s3: the artifact bucket uses S3-managed keys; kms: a customer managed KMS key created by the stack (the build projects use it too)",
+    { default: "s3", allowedValues: ["s3", "kms"] },
+  );
+  const topicEncryption = text(
+    "TopicEncryption",
+    "true: the failure topic is encrypted with a customer managed KMS key created by the stack",
+    { default: "false", allowedValues: ["false", "true"] },
+  );
+
   const notEmpty = (id: string, parameter: CfnParameter) =>
     new CfnCondition(scope, id, { expression: Fn.conditionNot(Fn.conditionEquals(parameter.valueAsString, "")) });
   const hasToken = notEmpty("HasTokenParameter", p.TOKEN_PARAMETER_NAME);
   const hasTokenKey = notEmpty("HasTokenKmsKey", tokenKmsKeyArn);
   const hasOrganization = notEmpty("HasShareOrganization", p.SHARE_ORGANIZATION_ID);
+  const hasOus = notEmpty("HasShareOus", p.SHARE_OU_IDS);
+  const hasAccounts = notEmpty("HasShareAccounts", p.SHARE_ACCOUNT_IDS);
+  const hasManagementAccount = notEmpty("HasOrganizationManagementAccount", managementAccount);
+  const artifactKey = new CfnCondition(scope, "HasArtifactKey", {
+    expression: Fn.conditionEquals(artifactEncryption.valueAsString, "kms"),
+  });
+  const topicKey = new CfnCondition(scope, "HasTopicKey", {
+    expression: Fn.conditionEquals(topicEncryption.valueAsString, "true"),
+  });
   const reconcile = notEmpty("HasReconcileSchedule", schedule);
   const notify = notEmpty("HasNotificationEmail", email);
   const hasRegions = notEmpty("HasPublishRegions", regionalEnv.PUBLISH_REGIONS);
@@ -271,7 +308,7 @@ export function templateSettings(scope: Stack): Resolved {
         },
         {
           Label: { default: "Sharing" },
-          Parameters: ["ShareOrganizationId", "ShareOuIds", "ShareAccountIds"],
+          Parameters: ["ShareOrganizationId", "ShareOuIds", "ShareAccountIds", "OrganizationManagementAccountId"],
         },
         {
           Label: { default: "Regions (buckets from the regional bucket template)" },
@@ -279,7 +316,17 @@ export function templateSettings(scope: Stack): Resolved {
         },
         {
           Label: { default: "Builds in AWS (CodeBuild)" },
-          Parameters: ["Builds", "BuildPipIndexUrl", "BuildNpmRegistry", "BuildIndexTokenParameter"],
+          Parameters: [
+            "Builds",
+            "BuildPipIndexUrl",
+            "BuildNpmRegistry",
+            "BuildIndexTokenParameter",
+            "ConcurrentBuildLimit",
+          ],
+        },
+        {
+          Label: { default: "Encryption" },
+          Parameters: ["ArtifactEncryption", "TopicEncryption"],
         },
         {
           Label: { default: "Triggers and notifications" },
@@ -293,6 +340,36 @@ export function templateSettings(scope: Stack): Resolved {
   for (const [name, parameter] of Object.entries({ ...p, ...buildEnv, ...regionalEnv }))
     env[name] = parameter.valueAsString;
   const tokenName = p.TOKEN_PARAMETER_NAME.valueAsString;
+  const organizationSegment = Fn.conditionIf(
+    hasOrganization.logicalId,
+    p.SHARE_ORGANIZATION_ID.valueAsString,
+    "o-*",
+  ).toString();
+  const mgmt = Fn.conditionIf(
+    hasManagementAccount.logicalId,
+    managementAccount.valueAsString,
+    Aws.ACCOUNT_ID,
+  ).toString();
+  // CloudFormation cannot prefix each entry of a list with a computed string (a Join delimiter must be
+  // literal), so each OU is matched as arn:*:organizations::*:ou/*/{ou id}: OU ids are unique, and RAM
+  // accepts only OUs of the caller's own organization. A missing kind is a value no principal has.
+  const anyOu = "arn:*:organizations::*:ou/*/";
+  const ramPrincipals = Fn.split(
+    ",",
+    Fn.join(",", [
+      Fn.conditionIf(
+        hasOrganization.logicalId,
+        `arn:${Aws.PARTITION}:organizations::${mgmt}:organization/${p.SHARE_ORGANIZATION_ID.valueAsString}`,
+        "no-organization",
+      ).toString(),
+      Fn.conditionIf(
+        hasOus.logicalId,
+        Fn.join("", [anyOu, Fn.join(`,${anyOu}`, Fn.split(",", p.SHARE_OU_IDS.valueAsString))]),
+        "no-organizational-units",
+      ).toString(),
+      Fn.conditionIf(hasAccounts.logicalId, p.SHARE_ACCOUNT_IDS.valueAsString, "no-accounts").toString(),
+    ]),
+  );
   return {
     env,
     artifactPrefix: p.ARTIFACT_PREFIX.valueAsString,
@@ -308,11 +385,12 @@ export function templateSettings(scope: Stack): Resolved {
       `arn:${Aws.PARTITION}:kms:${Aws.REGION}:${Aws.ACCOUNT_ID}:key/*`,
     ).toString(),
     hasToken,
-    organizationSegment: Fn.conditionIf(
-      hasOrganization.logicalId,
-      p.SHARE_ORGANIZATION_ID.valueAsString,
-      "o-*",
-    ).toString(),
+    organizationSegment,
+    managementAccount: mgmt,
+    ramPrincipals,
+    concurrentBuildLimit: concurrentBuildLimit.valueAsNumber,
+    artifactKey,
+    topicKey,
     gateMode,
     eventTriggers,
     reconcile,

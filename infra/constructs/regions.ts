@@ -13,6 +13,7 @@
  */
 import { Aws, type CfnCondition } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
+import { type Names, parameterSharePoliciesStatement, shareStatements } from "./iam.ts";
 
 /** lib/publish/share.ts names each package's RAM share `layer-sync-{package}`. */
 const RESOURCE_SHARE_NAME_PREFIX = "layer-sync-";
@@ -46,11 +47,14 @@ export type ExtraRegions =
     };
 
 /** What the Regional statements are built from. */
-export interface RegionNames {
+export interface RegionNames extends Pick<Names, "sharedParameterArnPatterns" | "ramPrincipals"> {
   readonly artifactPrefix: string;
   readonly parameterPrefix: string;
   readonly layerNamePrefix: string;
 }
+
+/** The parameters RAM shares, by name suffix: the layer ARN, and the release feature's history and canary ARN. */
+export const SHARED_PARAMETER_SUFFIXES = ["layer-version-arn", "history", "canary-arn"] as const;
 
 /** Checks PUBLISH_REGIONS for deploy mode; returns the Regions other than `home`, in order. */
 export function extraRegionsOf(publishRegions: readonly string[], home: string): string[] {
@@ -73,7 +77,9 @@ export function extraRegionsOf(publishRegions: readonly string[], home: string):
 export function regionStatements(n: RegionNames, extra: ExtraRegions): iam.PolicyStatement[] {
   const listed = extra.kind === "list";
   const regions = listed ? [...extra.regions] : ["*"];
-  const condition = listed ? {} : { StringEquals: { "aws:RequestedRegion": extra.regions } };
+  const condition: Record<string, Record<string, unknown>> = listed
+    ? {}
+    : { StringEquals: { "aws:RequestedRegion": extra.regions } };
   const arns = (service: string, resource: string) =>
     regions.map((r) => `arn:${Aws.PARTITION}:${service}:${r}:${Aws.ACCOUNT_ID}:${resource}`);
   // Template mode: parameter prefixes start with "/" (AllowedPattern); deploy mode: normalised the same way.
@@ -112,15 +118,16 @@ export function regionStatements(n: RegionNames, extra: ExtraRegions): iam.Polic
     ),
     statement("WriteRegionalLayerParameters", ["ssm:GetParameter", "ssm:PutParameter"], parameter("/*")),
     statement("ListRegionalPackageParameters", ["ssm:GetParametersByPath"], [...parameter(""), ...parameter("/*")]),
-    statement(
+    parameterSharePoliciesStatement(
       "ApplyRegionalParameterSharePolicies",
-      ["ssm:PutResourcePolicy", "ssm:GetResourcePolicies"],
-      parameter("/*/layer-version-arn"),
-      { "ForAnyValue:StringEquals": { "aws:CalledVia": ["ram.amazonaws.com"] } },
+      SHARED_PARAMETER_SUFFIXES.flatMap((suffix) => parameter(`/*/${suffix}`)),
+      condition,
     ),
-    statement("ExtendRegionalParameterShares", ["ram:AssociateResourceShare"], arns("ram", "resource-share/*"), {
-      ...shares,
-      StringEqualsIfExists: { "ram:RequestedResourceType": "ssm:Parameter" },
+    ...shareStatements(n, {
+      sid: "ExtendRegionalParameterShares",
+      actions: ["ram:AssociateResourceShare"],
+      resources: arns("ram", "resource-share/*"),
+      conditions: { ...condition, ...shares },
     }),
     statement(
       "PruneRegionalParameterShares",
@@ -145,9 +152,11 @@ export const REGION_WILDCARD_REASONS: Readonly<Record<string, string>> = {
     "Parameters under PARAMETER_PREFIX in the PublishRegions only: layer-version-arn per package, and packages are configuration.",
   ListRegionalPackageParameters: "The PARAMETER_PREFIX path and the parameters below it, in the PublishRegions only.",
   ApplyRegionalParameterSharePolicies:
-    "The layer-version-arn parameters under PARAMETER_PREFIX in the PublishRegions, and only when RAM calls on this role's behalf (aws:CalledVia).",
+    "The parameters RAM shares (layer-version-arn, history, canary-arn) under PARAMETER_PREFIX in the PublishRegions, and only when a service (RAM) calls with this role's credentials (aws:ViaAWSService).",
   ExtendRegionalParameterShares:
-    "Resource shares of this account in the PublishRegions, limited to layer-sync-* shares without external principals and to ssm:Parameter resources.",
+    "Resource shares of this account in the PublishRegions, limited to layer-sync-* shares without external principals and to the shared parameters (ram:ResourceArn).",
+  ExtendRegionalParameterSharesWithPrincipals:
+    "Resource shares of this account in the PublishRegions, limited to layer-sync-* shares without external principals and to the configured principals (ram:Principal).",
   PruneRegionalParameterShares:
     "Resource shares of this account in the PublishRegions, limited to layer-sync-* shares without external principals (share ARNs end in a RAM-assigned id).",
 };

@@ -34,6 +34,15 @@ export interface Resolved {
   readonly hasToken: Switch;
   /** `o-xxxxxxxxxx` when SHARE_ORGANIZATION_ID is set, else `o-*`. */
   readonly organizationSegment: string;
+  /** The organization's management account (Organizations ARNs name it): the setting, else the stack's account. */
+  readonly managementAccount: string;
+  /** The configured principals as RAM sees them (ram:Principal); a token list in template mode. */
+  readonly ramPrincipals: readonly string[];
+  /** ConcurrentBuildLimit of each CodeBuild project (a token in template mode). */
+  readonly concurrentBuildLimit: number;
+  /** A customer managed key for the artifact bucket / the failure topic (template mode: a condition). */
+  readonly artifactKey: Switch;
+  readonly topicKey: Switch;
   readonly gateMode: Switch;
   readonly eventTriggers: Switch;
   readonly reconcile: Switch;

@@ -2,11 +2,12 @@
  * Storage: the artifact bucket (versioned, private, TLS 1.2, lifecycle rules), its optional customer managed
  * key and its server access log bucket. Created in the stack's own scope so logical ids stay stable.
  */
-import { Duration, RemovalPolicy, type Stack } from "aws-cdk-lib";
+import { CfnCondition, Duration, Fn, RemovalPolicy, type Stack } from "aws-cdk-lib";
 import * as kms from "aws-cdk-lib/aws-kms";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import type { LayerSyncOptions } from "../settings.ts";
 import { BUILD_OUTPUT_PREFIX, BUILD_SOURCE_PREFIX } from "./build-names.ts";
+import { applySwitch, type Switch } from "./resolved.ts";
 
 /** Days build sources, records and outputs are kept (noncurrent versions then expire with the others). */
 export const BUILD_FILES_DAYS = 7;
@@ -14,18 +15,23 @@ export const BUILD_FILES_DAYS = 7;
 export interface Storage {
   readonly artifactBucket: s3.Bucket;
   readonly accessLogBucket: s3.Bucket | undefined;
+  /** The artifact key when it always exists (deploy mode with artifactEncryption: kms). */
   readonly artifactKey: kms.Key | undefined;
+  /** Template mode: the artifact key that exists only when its condition holds (ArtifactEncryption=kms). */
+  readonly conditionalArtifactKey: { readonly key: kms.Key; readonly on: CfnCondition } | undefined;
 }
 
-export function createStorage(scope: Stack, options: LayerSyncOptions): Storage {
-  const artifactKey =
-    options.artifactEncryption === "kms"
+export function createStorage(scope: Stack, options: LayerSyncOptions, useKey: Switch = false): Storage {
+  const key =
+    useKey !== false
       ? new kms.Key(scope, "ArtifactKey", {
           description: "layer-sync artifact bucket encryption",
           enableKeyRotation: true,
           removalPolicy: RemovalPolicy.RETAIN,
         })
       : undefined;
+  if (key) applySwitch(key.node.defaultChild as kms.CfnKey, useKey);
+  const artifactKey = useKey === true ? key : undefined;
 
   const accessLogBucket =
     options.accessLogging === false
@@ -63,7 +69,25 @@ export function createStorage(scope: Stack, options: LayerSyncOptions): Storage 
     lifecycleRules: artifactLifecycle(options),
     removalPolicy: RemovalPolicy.RETAIN,
   });
-  return { artifactBucket, accessLogBucket, artifactKey };
+  let conditionalArtifactKey: Storage["conditionalArtifactKey"];
+  if (key && useKey instanceof CfnCondition) {
+    // The bucket's default encryption follows the condition: the key (with an S3 bucket key) or SSE-S3.
+    (artifactBucket.node.defaultChild as s3.CfnBucket).addPropertyOverride(
+      "BucketEncryption.ServerSideEncryptionConfiguration",
+      [
+        Fn.conditionIf(
+          useKey.logicalId,
+          {
+            ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: key.keyArn },
+            BucketKeyEnabled: true,
+          },
+          { ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } },
+        ),
+      ],
+    );
+    conditionalArtifactKey = { key, on: useKey };
+  }
+  return { artifactBucket, accessLogBucket, artifactKey, conditionalArtifactKey };
 }
 
 /** Noncurrent versions expire, old artifacts move to Standard-IA, expiry only when asked for. */

@@ -9,7 +9,17 @@ import type * as lambda from "aws-cdk-lib/aws-lambda";
 import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { parameterNameSpellings } from "../names.ts";
+import { SYNC_TIMEOUT } from "./functions.ts";
 import { applyRuleSwitch, type Resolved } from "./resolved.ts";
+
+/**
+ * AWS's guidance for an SQS event source (Lambda developer guide, "Configuring a queue to use with Lambda"):
+ * a visibility timeout of at least six times the function's timeout, so Lambda can retry a throttled
+ * invocation before the message becomes visible again, and a maxReceiveCount of at least 5, so throttling
+ * alone does not send a message to the dead-letter queue.
+ */
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+export const SYNC_MAX_RECEIVE_COUNT = 5;
 
 export interface TriggerInputs {
   readonly resolved: Resolved;
@@ -43,11 +53,12 @@ function syncQueue(scope: Stack, syncFunction: lambda.IFunction): SyncQueue {
     contentBasedDeduplication: true,
     encryption: sqs.QueueEncryption.SQS_MANAGED,
     enforceSSL: true,
-    // Longer than the function's 15 minutes, so a run in progress is never delivered a second time.
-    visibilityTimeout: Duration.minutes(20),
+    // Six times the function's timeout (90 minutes): a run in progress is never delivered a second time, and
+    // a throttled invocation has time to be retried. FIFO: the next run waits behind this message meanwhile.
+    visibilityTimeout: Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * SYNC_TIMEOUT.toSeconds()),
     retentionPeriod: Duration.days(4),
-    // A run that fails three times goes to the dead-letter queue (an alarm watches it); the next run proceeds.
-    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: 3 },
+    // A run that fails five times goes to the dead-letter queue (an alarm watches it); the next run proceeds.
+    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: SYNC_MAX_RECEIVE_COUNT },
   });
   syncFunction.addEventSource(
     new SqsEventSource(queue, { batchSize: 1, maxConcurrency: 2, reportBatchItemFailures: true }),

@@ -56,6 +56,13 @@ function props(s: Synth, constructId: string): Record<string, unknown> {
 }
 
 const id = (s: Synth, constructId: string) => logicalId(s.stack.node.findChild(constructId));
+const ROLE = { x86_64: "BuildProjectRoleX8664", arm64: "BuildProjectRoleArm64" } as const;
+const CONTEXT: Record<string, string> = {
+  sourceProvider: "github",
+  sourceRepository: "acme/layers",
+  sourcePaths: "py/deps",
+  concurrentBuildLimit: "8",
+};
 
 let plain: Synth;
 let gate: Synth;
@@ -89,7 +96,8 @@ describe("the CodeBuild projects", () => {
         PrivilegedMode: false,
       });
       expect(p.TimeoutInMinutes).toBe(30);
-      expect(p.ServiceRole).toEqual({ "Fn::GetAtt": [id(plain, "BuildProjectRole"), "Arn"] });
+      expect(p.ServiceRole).toEqual({ "Fn::GetAtt": [id(plain, ROLE[arch]), "Arn"] });
+      expect(p.ConcurrentBuildLimit).toBe(4);
       // No VPC: default networking reaches the package index.
       expect(p.VpcConfig).toBeUndefined();
       expect(p.EncryptionKey).toBeUndefined();
@@ -103,11 +111,20 @@ describe("the CodeBuild projects", () => {
     expect(source.BuildSpec).toMatch(/exit 1$/m);
   });
 
-  it("put artifacts in the artifact bucket under the build output prefix, unpackaged", () => {
+  it("take the concurrent build limit from the concurrentBuildLimit option", () => {
+    const limited = synth("BuildsLimited", { options: { concurrentBuildLimit: 2 } });
+    for (const project of ["BuildProjectX8664", "BuildProjectArm64"]) {
+      expect(props(limited, project).ConcurrentBuildLimit).toBe(2);
+    }
+    expect(() => synth("BuildsUnlimited", { options: { concurrentBuildLimit: 0 } })).toThrow(/concurrentBuildLimit/);
+    expect(configFromContext((k) => CONTEXT[k]).options.concurrentBuildLimit).toBe(8);
+  });
+
+  it("put artifacts in the artifact bucket under their own architecture's build output prefix, unpackaged", () => {
     expect(props(plain, "BuildProjectArm64").Artifacts).toEqual({
       Type: "S3",
       Location: { Ref: logicalId(plain.stack.artifactBucket) },
-      Path: "build-output",
+      Path: "build-output/arm64",
       Name: "unused",
       Packaging: "NONE",
       NamespaceType: "NONE",
@@ -126,7 +143,7 @@ describe("the CodeBuild projects", () => {
         S3Logs: { Status: "DISABLED" },
       });
       expect(plain.resources[id(plain, project)]?.DependsOn).toEqual(
-        expect.arrayContaining([id(plain, group), id(plain, "BuildProjectRole"), "BuildProjectIndexTokenPolicy"]),
+        expect.arrayContaining([id(plain, group), id(plain, ROLE[arch]), "BuildProjectIndexTokenPolicy"]),
       );
     }
   });
@@ -137,79 +154,92 @@ describe("the CodeBuild projects", () => {
   });
 });
 
-describe("the CodeBuild role", () => {
-  it("is assumable only by CodeBuild for this account's two build projects", () => {
-    expect(props(plain, "BuildProjectRole").AssumeRolePolicyDocument).toEqual({
-      Statement: [
+describe("the CodeBuild roles", () => {
+  it("are one per project, each assumable only by CodeBuild for this account's project of its architecture", () => {
+    for (const arch of ["x86_64", "arm64"] as const) {
+      expect(props(plain, ROLE[arch]).AssumeRolePolicyDocument).toEqual({
+        Statement: [
+          {
+            Action: "sts:AssumeRole",
+            Effect: "Allow",
+            Principal: { Service: "codebuild.amazonaws.com" },
+            Condition: {
+              StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } },
+              ArnLike: {
+                "aws:SourceArn": { "Fn::Join": ["", expect.arrayContaining([":project/", `-build-${arch}`])] },
+              },
+            },
+          },
+        ],
+        Version: "2012-10-17",
+      });
+      expect(props(plain, ROLE[arch]).ManagedPolicyArns).toBeUndefined();
+    }
+  });
+
+  it("read the build source by key and version, write only their own architecture's output and their own logs, and read exactly the index credential", () => {
+    const bucket = logicalId(plain.stack.artifactBucket);
+    for (const [arch, group] of [
+      ["x86_64", "BuildProjectX8664LogGroup"],
+      ["arm64", "BuildProjectArm64LogGroup"],
+    ] as const) {
+      expect(statementsOf(plain.template, id(plain, ROLE[arch]))).toEqual([
         {
-          Action: "sts:AssumeRole",
-          Effect: "Allow",
-          Principal: { Service: "codebuild.amazonaws.com" },
-          Condition: {
-            StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } },
-            ArnLike: {
-              "aws:SourceArn": [
-                { "Fn::Join": ["", expect.arrayContaining([":project/", "-build-x86_64"])] },
-                { "Fn::Join": ["", expect.arrayContaining([":project/", "-build-arm64"])] },
-              ],
+          sid: "CheckArtifactBucket",
+          actions: ["s3:GetBucketAcl", "s3:GetBucketLocation"],
+          resources: [`<${bucket}.Arn>`],
+        },
+        {
+          // logs:CreateLogGroup matches the group's own ARN, without ":*"
+          sid: "CreateBuildLogGroup",
+          actions: ["logs:CreateLogGroup"],
+          resources: [`${ARN}:logs:${HERE}:log-group:/aws/codebuild/<AWS::StackName>-build-${arch}`],
+        },
+        {
+          sid: "DecryptIndexToken",
+          actions: ["kms:Decrypt"],
+          resources: [`${ARN}:kms:${HERE}:key/*`],
+          conditions: {
+            StringEquals: {
+              "kms:ViaService": "ssm.<AWS::Region>.amazonaws.com",
+              "kms:EncryptionContext:PARAMETER_ARN": `${ARN}:ssm:${HERE}:parameter/layer-sync/index-token`,
             },
           },
         },
-      ],
-      Version: "2012-10-17",
-    });
-    expect(props(plain, "BuildProjectRole").ManagedPolicyArns).toBeUndefined();
-  });
-
-  it("reads the build source, writes the build output and its own logs, and reads exactly the index credential", () => {
-    const bucket = logicalId(plain.stack.artifactBucket);
-    expect(statementsOf(plain.template, id(plain, "BuildProjectRole"))).toEqual([
-      {
-        sid: "CheckArtifactBucket",
-        actions: ["s3:GetBucketAcl", "s3:GetBucketLocation"],
-        resources: [`<${bucket}.Arn>`],
-      },
-      {
-        sid: "DecryptIndexToken",
-        actions: ["kms:Decrypt"],
-        resources: [`${ARN}:kms:${HERE}:key/*`],
-        conditions: {
-          StringEquals: {
-            "kms:ViaService": "ssm.<AWS::Region>.amazonaws.com",
-            "kms:EncryptionContext:PARAMETER_ARN": `${ARN}:ssm:${HERE}:parameter/layer-sync/index-token`,
-          },
+        {
+          sid: "ReadBuildSources",
+          actions: ["s3:GetObject", "s3:GetObjectVersion"],
+          resources: [`<${bucket}.Arn>/build-source/*`],
         },
-      },
-      { sid: "ReadBuildSources", actions: ["s3:GetObject"], resources: [`<${bucket}.Arn>/build-source/*`] },
-      {
-        sid: "ReadIndexToken",
-        actions: ["ssm:GetParameters"],
-        resources: [`${ARN}:ssm:${HERE}:parameter/layer-sync/index-token`],
-      },
-      {
-        sid: "WriteBuildLogs",
-        actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-        resources: [
-          `<${id(plain, "BuildProjectArm64LogGroup")}.Arn>`,
-          `<${id(plain, "BuildProjectX8664LogGroup")}.Arn>`,
-        ],
-      },
-      { sid: "WriteBuildOutputs", actions: ["s3:PutObject"], resources: [`<${bucket}.Arn>/build-output/*`] },
-    ]);
-    expect(Object.keys(policiesOf(plain.template, id(plain, "BuildProjectRole")))).toContain(
-      "BuildProjectIndexTokenPolicy",
-    );
+        {
+          sid: "ReadIndexToken",
+          actions: ["ssm:GetParameters"],
+          resources: [`${ARN}:ssm:${HERE}:parameter/layer-sync/index-token`],
+        },
+        {
+          sid: "WriteBuildLogs",
+          actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          resources: [`<${id(plain, group)}.Arn>`],
+        },
+        // the contract with the builds: {BUILD_OUTPUT_PREFIX}{architecture}/{package}/{fingerprint}.zip
+        { sid: "WriteBuildOutputs", actions: ["s3:PutObject"], resources: [`<${bucket}.Arn>/build-output/${arch}/*`] },
+      ]);
+      expect(Object.keys(policiesOf(plain.template, id(plain, ROLE[arch])))).toContain("BuildProjectIndexTokenPolicy");
+    }
   });
 
-  it("uses the artifact key, and reads no credential when none is configured", () => {
-    const sids = statementsOf(gate.template, id(gate, "BuildProjectRole")).map((s) => s.sid);
-    expect(sids).toEqual([
-      "CheckArtifactBucket",
-      "ReadBuildSources",
-      "UseArtifactKey",
-      "WriteBuildLogs",
-      "WriteBuildOutputs",
-    ]);
+  it("use the artifact key, and read no credential when none is configured", () => {
+    for (const arch of ["x86_64", "arm64"] as const) {
+      const sids = statementsOf(gate.template, id(gate, ROLE[arch])).map((s) => s.sid);
+      expect(sids).toEqual([
+        "CheckArtifactBucket",
+        "CreateBuildLogGroup",
+        "ReadBuildSources",
+        "UseArtifactKey",
+        "WriteBuildLogs",
+        "WriteBuildOutputs",
+      ]);
+    }
   });
 });
 
@@ -311,6 +341,15 @@ describe("the build-finished function", () => {
         ],
       },
       {
+        // the SHA-256 CodeBuild reports for the build's artifact proves the output
+        sid: "ReadBuilds",
+        actions: ["codebuild:BatchGetBuilds"],
+        resources: [
+          `${ARN}:codebuild:${HERE}:project/<AWS::StackName>-build-arm64`,
+          `${ARN}:codebuild:${HERE}:project/<AWS::StackName>-build-x86_64`,
+        ],
+      },
+      {
         sid: "WriteArtifacts",
         actions: ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
         resources: [`<${bucket}.Arn>/layers/*`],
@@ -374,7 +413,8 @@ describe("with builds: false", () => {
       expect(found, type).toEqual([]);
     }
     expect(off.stack.buildFunction).toBeUndefined();
-    expect(off.stack.node.tryFindChild("BuildProjectRole")).toBeUndefined();
+    expect(off.stack.node.tryFindChild("BuildProjectRoleX8664")).toBeUndefined();
+    expect(off.stack.node.tryFindChild("BuildProjectRoleArm64")).toBeUndefined();
     const env = (props(off, "SyncFunction").Environment as { Variables: Record<string, unknown> }).Variables;
     expect(Object.keys(env).filter((k) => /^BUILD_(PROJECT|SOURCE|OUTPUT)_/.test(k))).toEqual([]);
     expect(Object.keys(policiesOf(off.template, logicalId(off.stack.syncRole)))).not.toContain("SyncBuildsPolicy");

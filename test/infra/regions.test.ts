@@ -101,8 +101,13 @@ describe("the publish role in the extra Regions", () => {
       ]).sort(),
     );
     expect(by.ApplyRegionalParameterSharePolicies?.resources).toEqual(
-      each((r) => `${ARN}:ssm:${r}:<AWS::AccountId>:parameter/layer-sync/*/layer-version-arn`),
+      EXTRA.flatMap((r) =>
+        ["layer-version-arn", "history", "canary-arn"].map(
+          (suffix) => `${ARN}:ssm:${r}:<AWS::AccountId>:parameter/layer-sync/*/${suffix}`,
+        ),
+      ).sort(),
     );
+    expect(by.ApplyRegionalParameterSharePolicies?.conditions).toEqual({ Bool: { "aws:ViaAWSService": "true" } });
     for (const sid of ["ExtendRegionalParameterShares", "PruneRegionalParameterShares"]) {
       expect(by[sid]?.resources).toEqual(each((r) => `${ARN}:ram:${r}:<AWS::AccountId>:resource-share/*`));
       expect(by[sid]?.conditions?.StringLike).toEqual({ "ram:ResourceShareName": "layer-sync-*" });

@@ -253,12 +253,12 @@ describe("the sync role", () => {
       },
       {
         sid: "ReadWriteArtifactPointers",
-        actions: ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter"],
-        resources: [`${ARN}:ssm:${HERE}:parameter/platform/layer-sync/*`],
+        actions: ["ssm:GetParameter", "ssm:PutParameter"],
+        resources: [`${ARN}:ssm:${HERE}:parameter/platform/layer-sync/*/artifact-key`],
       },
       {
         sid: "ReadWriteArtifacts",
-        actions: ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"],
+        actions: ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
         resources: [`<${ids.bucket}.Arn>/zips/*`],
       },
       {

@@ -36,6 +36,8 @@ let ids: {
 };
 
 const ARN = "arn:<AWS::Partition>";
+/** The parameters RAM shares: the layer ARN, and the releases' history and canary ARN. */
+const SHARED = ["layer-version-arn", "history", "canary-arn"];
 const HERE = "<AWS::Region>:<AWS::AccountId>";
 
 beforeAll(() => {
@@ -244,9 +246,15 @@ describe("the triggers", () => {
     expect(resource(queue).Properties).toMatchObject({
       FifoQueue: true,
       ContentBasedDeduplication: true,
-      VisibilityTimeout: 1200,
-      RedrivePolicy: { maxReceiveCount: 3 },
     });
+    // AWS's guidance for SQS event sources, as a relation: a different function timeout cannot break it.
+    const timeout = resource(ids.sync).Properties.Timeout as number;
+    const props = resource(queue).Properties as {
+      VisibilityTimeout: number;
+      RedrivePolicy: { maxReceiveCount: number };
+    };
+    expect(props.VisibilityTimeout).toBeGreaterThanOrEqual(6 * timeout);
+    expect(props.RedrivePolicy.maxReceiveCount).toBeGreaterThanOrEqual(5);
     const mappings = Object.values(template.findResources("AWS::Lambda::EventSourceMapping")).map(
       (m) => (m as { Properties: Record<string, unknown> }).Properties,
     );
@@ -458,13 +466,14 @@ describe("the sync role", () => {
         resources: [`${ARN}:ssm:${HERE}:parameter/layer-sync/bitbucket-token`],
       },
       {
+        // only the artifact-key pointers, never the org-shared layer-version-arn
         sid: "ReadWriteArtifactPointers",
-        actions: ["ssm:GetParameter", "ssm:GetParameterHistory", "ssm:PutParameter"],
-        resources: [`${ARN}:ssm:${HERE}:parameter/layer-sync/*`],
+        actions: ["ssm:GetParameter", "ssm:PutParameter"],
+        resources: [`${ARN}:ssm:${HERE}:parameter/layer-sync/*/artifact-key`],
       },
       {
         sid: "ReadWriteArtifacts",
-        actions: ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"],
+        actions: ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
         resources: [`<${ids.bucket}.Arn>/layers/*`],
       },
       {
@@ -499,18 +508,33 @@ describe("the publish role", () => {
     expect(statementsOf(template, ids.publishRole)).toEqual([
       { sid: "", actions: ["sns:Publish"], resources: [`<${ids.topic}>`] },
       {
+        // RAM attaches the share as the parameters' resource policy with this role's credentials (FAS)
         sid: "ApplyParameterSharePolicies",
-        actions: ["ssm:GetResourcePolicies", "ssm:PutResourcePolicy"],
-        resources: [`${ARN}:ssm:${HERE}:parameter/layer-sync/*/layer-version-arn`],
-        conditions: { "ForAnyValue:StringEquals": { "aws:CalledVia": ["ram.amazonaws.com"] } },
+        actions: ["ssm:DeleteResourcePolicy", "ssm:GetResourcePolicies", "ssm:PutResourcePolicy"],
+        resources: SHARED.map((suffix) => `${ARN}:ssm:${HERE}:parameter/layer-sync/*/${suffix}`).sort(),
+        conditions: { Bool: { "aws:ViaAWSService": "true" } },
       },
       {
+        // a resource's request context: only the shared parameters
         sid: "CreateParameterShares",
         actions: ["ram:CreateResourceShare"],
         resources: ["*"],
         conditions: {
-          StringEquals: { "ram:RequestedResourceType": "ssm:Parameter" },
           Bool: { "ram:RequestedAllowsExternalPrincipals": "false" },
+          StringEquals: { "ram:RequestedResourceType": "ssm:Parameter" },
+          ArnLike: {
+            "ram:ResourceArn": SHARED.map((suffix) => `${ARN}:ssm:*:<AWS::AccountId>:parameter/layer-sync/*/${suffix}`),
+          },
+        },
+      },
+      {
+        // a principal's request context: only the configured OU
+        sid: "CreateParameterSharesWithPrincipals",
+        actions: ["ram:CreateResourceShare"],
+        resources: ["*"],
+        conditions: {
+          Bool: { "ram:RequestedAllowsExternalPrincipals": "false" },
+          StringLike: { "ram:Principal": [`${org}:ou/o-*/ou-abcd-12345678`] },
         },
       },
       { sid: "DescribeOrganization", actions: ["organizations:DescribeOrganization"], resources: ["*"] },
@@ -520,7 +544,19 @@ describe("the publish role", () => {
         resources: [`${ARN}:ram:${HERE}:resource-share/*`],
         conditions: {
           StringLike: { "ram:ResourceShareName": "layer-sync-*" },
-          StringEqualsIfExists: { "ram:RequestedResourceType": "ssm:Parameter" },
+          Bool: { "ram:AllowsExternalPrincipals": "false" },
+          StringEquals: { "ram:RequestedResourceType": "ssm:Parameter" },
+          ArnLike: {
+            "ram:ResourceArn": SHARED.map((suffix) => `${ARN}:ssm:*:<AWS::AccountId>:parameter/layer-sync/*/${suffix}`),
+          },
+        },
+      },
+      {
+        sid: "ExtendParameterSharesWithPrincipals",
+        actions: ["ram:AssociateResourceShare"],
+        resources: [`${ARN}:ram:${HERE}:resource-share/*`],
+        conditions: {
+          StringLike: { "ram:ResourceShareName": "layer-sync-*", "ram:Principal": [`${org}:ou/o-*/ou-abcd-12345678`] },
           Bool: { "ram:AllowsExternalPrincipals": "false" },
         },
       },
@@ -533,11 +569,7 @@ describe("the publish role", () => {
       { sid: "ListLayers", actions: ["lambda:ListLayerVersions", "lambda:ListLayers"], resources: ["*"] },
       {
         sid: "ListOrganizationTree",
-        actions: [
-          "organizations:ListAccountsForParent",
-          "organizations:ListChildren",
-          "organizations:ListOrganizationalUnitsForParent",
-        ],
+        actions: ["organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"],
         resources: [`${org}:ou/o-*/ou-*`, `${org}:root/o-*/r-*`],
       },
       {
@@ -573,7 +605,7 @@ describe("the publish role", () => {
       { sid: "PutSummaryEvent", actions: ["events:PutEvents"], resources: [`${ARN}:events:${HERE}:event-bus/default`] },
       {
         sid: "ReadArtifacts",
-        actions: ["s3:GetObject", "s3:GetObjectVersion"],
+        actions: ["s3:GetObject"],
         resources: [`<${ids.bucket}.Arn>/layers/*`],
       },
       {
@@ -603,6 +635,7 @@ describe("the publish role", () => {
           "ListLayers",
           "DescribeOrganization",
           "CreateParameterShares",
+          "CreateParameterSharesWithPrincipals",
           "ReadParameterShares",
         ]);
       } else {

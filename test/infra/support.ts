@@ -39,7 +39,7 @@ export function render(value: unknown): string {
     const [name, args] = entries[0] ?? ["", undefined];
     if (entries.length === 1 && name === "Ref") return `<${render(args)}>`;
     if (entries.length === 1 && name === "Fn::GetAtt" && Array.isArray(args)) return `<${args.map(render).join(".")}>`;
-    if (entries.length === 1 && name === "Fn::Join" && Array.isArray(args)) {
+    if (entries.length === 1 && name === "Fn::Join" && Array.isArray(args) && Array.isArray(args[1])) {
       const [delimiter, parts] = args as [string, unknown[]];
       return parts.map(render).join(delimiter);
     }

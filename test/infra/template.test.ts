@@ -92,6 +92,10 @@ describe("the CfCT template", () => {
         "BuildPipIndexUrl",
         "BuildNpmRegistry",
         "BuildIndexTokenParameter",
+        "ConcurrentBuildLimit",
+        "OrganizationManagementAccountId",
+        "ArtifactEncryption",
+        "TopicEncryption",
       ].sort(),
     );
   });
@@ -254,7 +258,8 @@ describe("the template's switches", () => {
     const ids = [
       "BuildProjectX8664",
       "BuildProjectArm64",
-      "BuildProjectRole",
+      "BuildProjectRoleX8664",
+      "BuildProjectRoleArm64",
       "BuildProjectX8664LogGroup",
       "BuildProjectArm64LogGroup",
       "BuildFunction",
@@ -265,7 +270,13 @@ describe("the template's switches", () => {
     ].map((id) => logicalId(stack.node.findChild(id)));
     for (const id of ids) expect(cfn.Resources[id]?.Condition, id).toBe("HasBuilds");
     // Nothing outside the set refers to a resource of it (a Ref to a resource whose condition is false fails).
-    const guards = ["HasBuilds", "HasBuildIndexToken", "IsGateModeWithBuilds"];
+    const guards = [
+      "HasBuilds",
+      "HasBuildIndexToken",
+      "IsGateModeWithBuilds",
+      "HasArtifactKeyWithBuilds",
+      "HasTopicKeyWithBuilds",
+    ];
     const refers = new RegExp(`"(Ref|Fn::GetAtt)":\\[?"(${ids.join("|")})"`);
     // References inside an Fn::If on one of those conditions are guarded.
     const unguarded = (r: unknown) =>
@@ -303,7 +314,7 @@ describe("the template's switches", () => {
 
   it("scope the extra Regions' statements to the PublishRegions and the regional buckets' names", () => {
     const statements = policiesOf(template, logicalId(stack.publishRole)).PublishRegionsPolicy ?? [];
-    expect(statements.length).toBe(9);
+    expect(statements.length).toBe(10);
     for (const s of statements) {
       expect(s.conditions?.StringEquals?.["aws:RequestedRegion"], s.sid).toBe("Fn::Split(,, <PublishRegions>)");
     }
@@ -334,10 +345,18 @@ describe("the template's switches", () => {
 });
 
 describe("the template's IAM policies", () => {
-  const UNSCOPED = ["ListLayers", "DescribeOrganization", "CreateParameterShares", "ReadParameterShares"];
+  const UNSCOPED = [
+    "ListLayers",
+    "DescribeOrganization",
+    "CreateParameterShares",
+    "CreateParameterSharesWithPrincipals",
+    "ReadParameterShares",
+  ];
 
   it('name no "*" resource except for actions without resource-level permissions, kept in their own policies', () => {
-    const buildRoles = [stack.node.findChild("BuildRole"), stack.node.findChild("BuildProjectRole")];
+    const buildRoles = ["BuildRole", "BuildProjectRoleX8664", "BuildProjectRoleArm64"].map((r) =>
+      stack.node.findChild(r),
+    );
     for (const role of [stack.syncRole, stack.publishRole, ...buildRoles]) {
       for (const [policy, statements] of Object.entries(policiesOf(template, logicalId(role)))) {
         const star = statements.filter((s) => s.resources.includes("*")).map((s) => s.sid);
@@ -351,7 +370,9 @@ describe("the template's IAM policies", () => {
 
   it("build parameter ARNs from the slash-led prefix without a doubled slash", () => {
     const resources = statementsOf(template, logicalId(stack.syncRole)).flatMap((s) => s.resources);
-    expect(resources).toContain("arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter<ParameterPrefix>/*");
+    expect(resources).toContain(
+      "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter<ParameterPrefix>/*/artifact-key",
+    );
     expect(resources).toContain(
       "arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter<TokenParameterName>",
     );
@@ -378,11 +399,12 @@ describe("the template's IAM policies", () => {
     });
   });
 
-  it("narrow the Organizations listing to the organization when one is given", () => {
+  it("narrow the Organizations listing to the organization when one is given, in the management account given", () => {
     const tree = statementsOf(template, logicalId(stack.publishRole)).find((s) => s.sid === "ListOrganizationTree");
+    const account = "Fn::If(HasOrganizationManagementAccount, <OrganizationManagementAccountId>, <AWS::AccountId>)";
     expect(tree?.resources).toEqual([
-      "arn:<AWS::Partition>:organizations::<AWS::AccountId>:ou/Fn::If(HasShareOrganization, <ShareOrganizationId>, o-*)/ou-*",
-      "arn:<AWS::Partition>:organizations::<AWS::AccountId>:root/Fn::If(HasShareOrganization, <ShareOrganizationId>, o-*)/r-*",
+      `arn:<AWS::Partition>:organizations::${account}:ou/Fn::If(HasShareOrganization, <ShareOrganizationId>, o-*)/ou-*`,
+      `arn:<AWS::Partition>:organizations::${account}:root/Fn::If(HasShareOrganization, <ShareOrganizationId>, o-*)/r-*`,
     ]);
   });
 });
