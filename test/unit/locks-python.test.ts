@@ -69,6 +69,25 @@ describe("convertUvLock", () => {
     );
   });
 
+  it("keeps each version of a forked resolution under its own marker, and drops markers both forks cover", () => {
+    const result = convertUvLock({
+      manifest: read("uv-fork", "pyproject.toml"),
+      lock: read("uv-fork", "uv.lock"),
+      where: "layers/uv-fork",
+    });
+    const versions = (name: string) => result.packages.filter((p) => p.name === name).map((p) => [p.version, p.marker]);
+    expect(versions("click")).toEqual([
+      ["8.1.8", "python_full_version < '3.10'"],
+      ["8.5.0", "python_full_version >= '3.10'"],
+    ]);
+    expect(versions("urllib3").map(([, marker]) => marker)).toEqual([
+      "python_full_version < '3.10'",
+      "python_full_version >= '3.10'",
+    ]);
+    expect(versions("certifi")).toEqual([["2026.10.19.post1", undefined]]);
+    expect(versions("colorama")).toEqual([["0.4.6", "sys_platform == 'win32'"]]);
+  });
+
   it("adds an optional extra when it is requested", () => {
     expect(names(convertUvLock({ ...uv(), extras: ["socks"] }).packages)).toContain("pysocks");
   });

@@ -214,12 +214,28 @@ function addConjunction(condition: Condition, conjunction: string[]): boolean {
   return true;
 }
 
+const COMPLEMENT: Readonly<Record<string, string>> = {
+  "<": ">=",
+  ">=": "<",
+  ">": "<=",
+  "<=": ">",
+  "==": "!=",
+  "!=": "==",
+};
+
+/** `a < 'x'` → `a >= 'x'` (and the other comparisons), or undefined for anything else. */
+function complement(marker: string): string | undefined {
+  const m = /^(\w+) (<=|>=|==|!=|<|>) ('[^']*'|"[^"]*")$/.exec(marker.trim());
+  return m === null ? undefined : `${m[1]} ${COMPLEMENT[m[2] ?? ""]} ${m[3]}`;
+}
+
 function conditionMarker(condition: Condition): string | undefined {
   if (condition.some((c) => c.length === 0)) return undefined;
-  const wrap = (m: string) => (/\bor\b/.test(m) && condition.length + 1 > 1 ? `(${m})` : m);
-  const terms = condition.map((c) =>
-    c.length === 1 ? wrap(c[0] ?? "") : c.map((m) => (/\bor\b/.test(m) ? `(${m})` : m)).join(" and "),
-  );
+  // uv forks on markers such as python_full_version < '3.10' / >= '3.10': a package both sides reach is always installed
+  const singles = new Set(condition.filter((c) => c.length === 1).map((c) => c[0] ?? ""));
+  if ([...singles].some((m) => singles.has(complement(m) ?? "\u0000"))) return undefined;
+  const atom = (m: string) => (/\bor\b/.test(m) ? `(${m})` : m);
+  const terms = condition.map((c) => (c.length === 1 ? (c[0] ?? "") : c.map(atom).join(" and ")));
   const sorted = [...new Set(terms)].sort();
   if (sorted.length === 1) return sorted[0];
   return sorted.map((t) => (/\b(and|or)\b/.test(t) ? `(${t})` : t)).join(" or ");
