@@ -1,12 +1,14 @@
 /**
  * Lock files made by the real tools at test time (pinned versions), read by layer-sync, and compared with
  * what the tools themselves install in production mode:
- *   uv 0.13.9 (installed with pip into a virtualenv cached in the repository's `.tmp/`): `uv lock`, then the
- *     converted hashed requirements installed by pip (`--require-hashes --no-deps --target`);
+ *   uv 0.13.9 and Poetry 2.5.1 (each installed with pip into a virtualenv cached in the repository's
+ *     `.tmp/`): `uv lock` / `poetry lock`, then the converted hashed requirements installed by pip
+ *     (`--require-hashes --no-deps --target`); Poetry's own `check --lock` agrees with the content-hash rule;
  *   pnpm 10.34.8, Yarn 1.22.22 and Yarn 4.18.1 (`npx`): the lock, then a production install, whose tree
  *     must hold exactly the lock's production set.
  * Every install tree then gives an SBOM that must validate against the CycloneDX 1.5 schema.
- * Poetry and Pipenv locks are checked in (test/fixtures/locks/README.md says how they were made).
+ * Pipenv locks are checked in (test/fixtures/locks/README.md says how they were made; `pipenv lock` takes
+ * about a minute), with hashes pipenv computed.
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -16,7 +18,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readPnpmLock, readYarnLock } from "../../lib/build/locks/node.ts";
-import { convertUvLock } from "../../lib/build/locks/python.ts";
+import { convertPoetryLock, convertUvLock } from "../../lib/build/locks/python.ts";
 import {
   createSbom,
   nodeComponents,
@@ -24,6 +26,7 @@ import {
   readInstalledNode,
   readInstalledPython,
 } from "../../lib/build/sbom.ts";
+import { BuildError } from "../../lib/common/errors.ts";
 import { cycloneDx15Errors } from "../support/cyclonedx.ts";
 
 const run = promisify(execFile);
@@ -33,6 +36,8 @@ const PNPM = "pnpm@10.34.8";
 const YARN1 = "yarn@1.22.22";
 const YARN_BERRY = "@yarnpkg/cli-dist@4.18.1";
 const UV_VENV = join(ROOT, ".tmp", `uv-${UV_VERSION}`);
+const POETRY_VERSION = "2.5.1";
+const POETRY_VENV = join(ROOT, ".tmp", `poetry-${POETRY_VERSION}`);
 const TOOL = { name: "layer-sync", version: "test" };
 const LONG = 300_000;
 
@@ -171,6 +176,80 @@ describe("locks made by the real tools", () => {
       });
       expect(cycloneDx15Errors(bom)).toEqual([]);
       expect(bom.components.every((c) => (c.hashes?.length ?? 0) > 0)).toBe(true);
+    },
+    LONG,
+  );
+
+  it(
+    "converts a poetry.lock's main group, and finds it out of date exactly when Poetry does",
+    async () => {
+      if (!existsSync(join(POETRY_VENV, "bin", "poetry"))) {
+        await sh(basePython(), ["-m", "venv", POETRY_VENV], ROOT);
+        await sh(join(POETRY_VENV, "bin", "python"), ["-m", "pip", "install", "-q", `poetry==${POETRY_VERSION}`], ROOT);
+      }
+      const poetry = join(POETRY_VENV, "bin", "poetry");
+      const dir = join(work, "poetry");
+      await mkdir(dir, { recursive: true });
+      const pyproject = [
+        "[project]",
+        'name = "fixture-poetry"',
+        'version = "0.1.0"',
+        'requires-python = ">=3.9"',
+        'dependencies = ["requests>=2.31", "tqdm"]',
+        "[project.optional-dependencies]",
+        'socks = ["PySocks>=1.7"]',
+        "[tool.poetry]",
+        "package-mode = false",
+        "[tool.poetry.group.dev.dependencies]",
+        'pytest = ">=8"',
+        "",
+      ].join("\n");
+      await writeFile(join(dir, "pyproject.toml"), pyproject);
+      const env = { POETRY_VIRTUALENVS_CREATE: "false", POETRY_NO_INTERACTION: "1" };
+      await sh(poetry, ["lock"], dir, env);
+      const lock = await readFile(join(dir, "poetry.lock"), "utf8");
+      const converted = convertPoetryLock({ manifest: pyproject, lock, where: "layers/poetry" });
+      const names = converted.packages.map((p) => p.name);
+      expect(names).toEqual(expect.arrayContaining(["requests", "tqdm", "urllib3", "certifi", "idna"]));
+      expect(names).not.toContain("pytest");
+      expect(names).not.toContain("pysocks");
+
+      const python = join(POETRY_VENV, "bin", "python");
+      await writeFile(join(dir, "requirements.locked.txt"), converted.requirements);
+      const target = join(dir, "python");
+      await sh(
+        python,
+        [
+          "-m",
+          "pip",
+          "install",
+          "-q",
+          "--require-hashes",
+          "--no-deps",
+          "--only-binary",
+          ":all:",
+          "--target",
+          target,
+          "-r",
+          "requirements.locked.txt",
+        ],
+        dir,
+      );
+      const installed = (await readInstalledPython(target)).map((p) => p.name.toLowerCase().replace(/[-_.]+/g, "-"));
+      expect(installed).toEqual([...new Set(names.map((n) => n.toLowerCase()))].filter((n) => n !== "colorama").sort());
+
+      // a dependency added to pyproject.toml: Poetry's check and layer-sync's both say the lock is stale
+      const changed = pyproject.replace('"tqdm"]', '"tqdm", "attrs"]');
+      await writeFile(join(dir, "pyproject.toml"), changed);
+      await expect(sh(poetry, ["check", "--lock"], dir, env)).rejects.toThrow();
+      expect(() => convertPoetryLock({ manifest: changed, lock, where: "layers/poetry" })).toThrow(BuildError);
+      // and only the manifest's dependencies count: a description change is not staleness for either
+      const described = pyproject.replace('version = "0.1.0"', 'version = "0.1.0"\ndescription = "x"');
+      await writeFile(join(dir, "pyproject.toml"), described);
+      await sh(poetry, ["check", "--lock"], dir, env);
+      expect(convertPoetryLock({ manifest: described, lock, where: "layers/poetry" }).packages).toHaveLength(
+        names.length,
+      );
     },
     LONG,
   );

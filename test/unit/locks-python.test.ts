@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse as parseToml } from "smol-toml";
 import { describe, expect, it } from "vitest";
 import {
   convertPipfileLock,
@@ -7,6 +8,8 @@ import {
   convertPythonLock,
   convertUvLock,
   type PythonLockInput,
+  pipfileHash,
+  poetryContentHash,
   pythonJson,
   requirementLines,
 } from "../../lib/build/locks/python.ts";
@@ -191,5 +194,21 @@ describe("pythonJson", () => {
       '{"a": "\\u00e9\\"\\n", "b": [1, true, null], "c": 1.5}',
     );
     expect(pythonJson({ b: {}, a: [] }, ",", ":")).toBe('{"a":[],"b":{}}');
+  });
+});
+
+describe("the manifest hashes", () => {
+  const cases = JSON.parse(read(".", "content-hashes.json")) as {
+    poetry: Record<string, { text: string; hash: string }>;
+    pipenv: Record<string, { text: string; legacy: string; current: string }>;
+  };
+
+  it.each(Object.entries(cases.poetry))("equal Poetry's content-hash for the %s pyproject", (_, { text, hash }) => {
+    expect(poetryContentHash(parseToml(text))).toBe(hash);
+  });
+
+  it.each(Object.entries(cases.pipenv))("equal pipenv's hashes for the %s Pipfile", (_, { text, legacy, current }) => {
+    expect(pipfileHash(parseToml(text), { canonicalNames: true })).toBe(current);
+    expect(pipfileHash(parseToml(text))).toBe(legacy);
   });
 });
