@@ -67,6 +67,7 @@ describe("convertUvLock", () => {
     const line = requirements.split("\n").find((l) => l.startsWith("requests=="));
     expect(line).toMatch(/^requests==2\.34\.2( --hash=sha256:[0-9a-f]{64})+$/);
     expect(packages.every((p) => p.hashes.length > 0)).toBe(true);
+    expect(new Set(packages.map((p) => p.index))).toEqual(new Set(["https://pypi.org/simple"]));
     expect(requirements.split("\n").find((l) => l.startsWith("colorama=="))).toMatch(
       /^colorama==0\.4\.6 ; \S.* --hash=sha256:/,
     );
@@ -158,6 +159,7 @@ describe("convertPipfileLock", () => {
     const result = convertPipfileLock(pipenv());
     expect(names(result.packages)).toEqual(["certifi", "charset-normalizer", "idna", "requests", "tqdm", "urllib3"]);
     expect(result.packages.find((p) => p.name === "requests")?.marker).toBe("python_version >= '3.10'");
+    expect(new Set(result.packages.map((p) => p.index))).toEqual(new Set(["https://pypi.org/simple"]));
   });
 
   it("fails naming Pipfile.lock and `pipenv lock` when the Pipfile changed", () => {
@@ -181,8 +183,14 @@ describe("requirementLines", () => {
   it("writes one sorted, newline-terminated line per package", () => {
     expect(
       requirementLines([
-        { name: "b", version: "2", hashes: ["sha256:bb"], marker: undefined },
-        { name: "A_x", version: "1.0", hashes: ["sha256:aa", "sha256:ab"], marker: "python_version < '3.13'" },
+        { name: "b", version: "2", hashes: ["sha256:bb"], marker: undefined, index: undefined },
+        {
+          name: "A_x",
+          version: "1.0",
+          hashes: ["sha256:aa", "sha256:ab"],
+          marker: "python_version < '3.13'",
+          index: undefined,
+        },
       ]),
     ).toBe("A_x==1.0 ; python_version < '3.13' --hash=sha256:aa --hash=sha256:ab\nb==2 --hash=sha256:bb\n");
   });

@@ -27,6 +27,12 @@ export interface LockedPackage {
   hashes: string[];
   /** PEP 508 environment marker under which the package is installed, or undefined for always. */
   marker: string | undefined;
+  /**
+   * The package index the lock resolved it from (a simple-API URL such as `https://pypi.org/simple`), or
+   * undefined when the lock does not say (Poetry's PyPI). The requirement lines carry no index: the
+   * installer decides whether a package from another index may be installed.
+   */
+  index: string | undefined;
 }
 
 export interface PythonLockConversion {
@@ -378,7 +384,7 @@ function uvLocked(p: UvPackage, marker: string | undefined, where: string): Lock
       `${where}/uv.lock records no sha256 hash for ${p.name} ${p.version}; run \`uv lock\` and commit uv.lock`,
     );
   }
-  return { name: p.name, version: p.version, hashes, marker };
+  return { name: p.name, version: p.version, hashes, marker, index: str(p.source.registry) };
 }
 
 /**
@@ -528,7 +534,7 @@ export function convertPoetryLock(input: PythonLockInput): PythonLockConversion 
         `${where}/poetry.lock records no sha256 hash for ${name} ${version}; run \`poetry lock\` and commit poetry.lock`,
       );
     }
-    out.push({ name, version, hashes, marker });
+    out.push({ name, version, hashes, marker, index: str(source.url) });
   }
   return conversion("poetry", out);
 }
@@ -589,6 +595,7 @@ export function convertPipfileLock(input: PythonLockInput): PythonLockConversion
   if (recorded !== pipfileHash(pipfile, { canonicalNames: true }) && recorded !== pipfileHash(pipfile)) {
     throw outOfDate(where, "Pipfile.lock", "Pipfile", "pipenv lock", "its _meta.hash does not match");
   }
+  const sources = tables(table(lock._meta).sources);
   const out: LockedPackage[] = [];
   for (const [name, entry] of Object.entries(table(lock.default))) {
     const e = table(entry);
@@ -605,7 +612,9 @@ export function convertPipfileLock(input: PythonLockInput): PythonLockConversion
         `${where}/Pipfile.lock records no sha256 hash for ${name} ${version}; run \`pipenv lock\` and commit Pipfile.lock`,
       );
     }
-    out.push({ name, version, hashes, marker: str(e.markers) });
+    const index =
+      sources.find((src) => str(src.name) === str(e.index)) ?? (e.index === undefined ? sources[0] : undefined);
+    out.push({ name, version, hashes, marker: str(e.markers), index: str(index?.url) });
   }
   return conversion("pipenv", out);
 }
