@@ -11,6 +11,7 @@ import type { BuildDependencies } from "../lib/build/sync-builds.ts";
 import { type Environment, loadSyncConfig, type SyncConfig } from "../lib/common/config.ts";
 import { ConfigError, describeError, summarise } from "../lib/common/errors.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
+import { isConfigFailure } from "../lib/sync/summary.ts";
 import type { SyncSummary } from "../lib/sync/sync.ts";
 import { noPositionals, type ParsedCommand, stringOption, UsageError } from "./args.ts";
 import { bytes, type CliIo, Progress, table } from "./output.ts";
@@ -159,7 +160,8 @@ export async function syncCommand(parsed: ParsedCommand, env: Environment, io: C
       " | ",
     );
     io.stderr.write(`layer-sync: ${describeError(new Error(`${failed.length} package(s) failed: ${reasons}`))}\n`);
-    return 1;
+    // a package refused for its configuration (layer.json, clashing package names) is exit 2, like a bad setting
+    return failed.some(isConfigFailure) ? 2 : 1;
   }
   return 0;
 }
