@@ -20,7 +20,7 @@ import { crc32, createInflateRaw } from "node:zlib";
 import { ArchiveError, describeError } from "../../common/errors.ts";
 import type { FolderStage, StagedEntry } from "../staging/staging.ts";
 import { deflatePool } from "./deflate-pool.ts";
-import { writeZipFile, ZIP_LEVEL, type ZipInput } from "./writer.ts";
+import { checkEntryNames, writeZipFile, ZIP_LEVEL, type ZipInput } from "./writer.ts";
 
 export const LAYER_CONFIG_FILE = "layer.json";
 export const ZIP_DATE = new Date(Date.UTC(1980, 0, 1, 0, 0, 0));
@@ -249,6 +249,8 @@ export async function verifyZipEntries(
     fh = await open(zipFile, "r");
     const { size: fileSize } = await fh.stat();
     const central = await readCentralDirectory(fh, fileSize);
+    // whatever wrote it, a zip that unzip cannot extract is never uploaded
+    checkEntryNames(central.map((e) => e.name));
     if (central.length !== expected.length) {
       throw new Error(`it holds ${central.length} entries, expected ${expected.length}`);
     }

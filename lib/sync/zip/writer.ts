@@ -27,6 +27,8 @@ import { type FileHandle, open, readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createDeflateRaw } from "node:zlib";
+import { ArchiveError } from "../../common/errors.ts";
+import { quoteName } from "../../common/paths.ts";
 import { deflatePool } from "./deflate-pool.ts";
 
 /** The DEFLATE level of layer zips. */
@@ -103,6 +105,39 @@ const METHOD_DEFLATE = 8;
 const FLAG_UTF8 = 0x0800;
 const MAX_ENTRIES = 0xffff;
 const MAX_OFFSET = 0xffffffff;
+
+/**
+ * The first two entry names that no extractor can write side by side, or undefined: one name twice (byte for
+ * byte; names that differ only in case are distinct on Lambda's case-sensitive file system), or a name that is
+ * also a directory of another (`a` and `a/b`: `unzip` cannot create `a/b` once `a` is a file or link, nor `a`
+ * once it is a directory). Zips hold no directory entries, so every name is a file or a link.
+ */
+export function conflictingNames(names: readonly string[]): [string, string] | undefined {
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (seen.has(name)) return [name, name];
+    seen.add(name);
+  }
+  for (const name of names) {
+    for (let i = name.indexOf("/"); i > 0; i = name.indexOf("/", i + 1)) {
+      const parent = name.slice(0, i);
+      if (seen.has(parent)) return [parent, name];
+    }
+  }
+  return undefined;
+}
+
+/** Throws when `names` cannot all be extracted (see `conflictingNames`), naming both entries. */
+export function checkEntryNames(names: readonly string[]): void {
+  const clash = conflictingNames(names);
+  if (!clash) return;
+  const [a, b] = clash;
+  throw new ArchiveError(
+    a === b
+      ? `entry ${quoteName(a)} appears twice; unzip cannot extract both`
+      : `entries ${quoteName(a)} and ${quoteName(b)} conflict: ${quoteName(a)} is a file or link and the other needs it as a directory; unzip cannot extract both`,
+  );
+}
 
 /** DOS time and date of a UTC instant (2-second resolution, years from 1980). */
 export function dosDateTime(date: Date): { time: number; date: number } {
@@ -213,6 +248,7 @@ export async function writeZip(
   if (inputs.length > MAX_ENTRIES) {
     throw new Error(`${inputs.length} entries do not fit a zip without ZIP64 (at most ${MAX_ENTRIES})`);
   }
+  checkEntryNames(inputs.map((i) => i.name));
   const level = options.level ?? ZIP_LEVEL;
   const ahead = Math.max(1, options.ahead ?? 64);
   const aheadBytes = options.aheadBytes ?? 32 * 1024 * 1024;
@@ -353,6 +389,7 @@ export async function writeZipFile(
   date: Date,
   options: ZipWriteOptions = {},
 ): Promise<ZipWriteResult> {
+  checkEntryNames(inputs.map((i) => i.name)); // before the file exists
   const fh: FileHandle = await open(outFile, "w");
   const hash = createHash("sha256");
   let position = 0; // where the batch starts
