@@ -81,7 +81,8 @@ describe("verifyZipEntries on a zip another writer made", () => {
   /** A zip written by jszip, which checks nothing about its names; each entry holds its own name. */
   async function foreignZip(names: string[], file: string): Promise<string> {
     const zip = new JSZip();
-    for (const name of names) zip.file(name, name, { date: ZIP_DATE, unixPermissions: MODE.file, createFolders: false });
+    for (const name of names)
+      zip.file(name, name, { date: ZIP_DATE, unixPermissions: MODE.file, createFolders: false });
     await writeFile(join(area.runDir, file), await zip.generateAsync({ type: "nodebuffer", platform: "UNIX" }));
     return join(area.runDir, file);
   }

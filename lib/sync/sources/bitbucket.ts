@@ -28,16 +28,8 @@ import {
 import { checkRelativePath, quoteName, relativeTo } from "../../common/paths.ts";
 import { readAll, readAllText } from "../../common/streams.ts";
 import type { Headers, HttpClient, HttpRequest } from "../http/client.ts";
-import {
-  BODY_MAX,
-  bodyCheck,
-  completeFolder,
-  encodePath,
-  lfsGuard,
-  listedOnce,
-  type SourceOptions,
-  through,
-} from "./common.ts";
+import { BODY_MAX, bodyCheck, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { listedOnce } from "./listing.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type { ChangeAnswer, ChangeQuery, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 

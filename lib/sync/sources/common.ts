@@ -1,8 +1,6 @@
 /** Pieces shared by the provider adapters: auth headers, URL paths, LFS pointers, options. */
 import { createHash } from "node:crypto";
 import { type Readable, Transform } from "node:stream";
-import { PathSafetyError } from "../../common/errors.ts";
-import { quoteName } from "../../common/paths.ts";
 import { readAll } from "../../common/streams.ts";
 import { type HttpClient, RetryableBodyError } from "../http/client.ts";
 
@@ -134,21 +132,4 @@ export async function completeFolder(
   } catch (thrown) {
     return error ?? (thrown instanceof Error ? thrown : new Error(String(thrown)));
   }
-}
-
-/**
- * The one-name-once rule for walk listings, as archives have it (`tarball.ts`): a listing that names one path
- * twice, as any mix of file, directory and link, is refused naming it before anything is downloaded for it.
- * Returns the check for one listing of `folder`; `path` is relative to the folder.
- */
-export function listedOnce(folder: string): (path: string) => void {
-  const seen = new Set<string>();
-  return (path) => {
-    if (seen.has(path)) {
-      throw new PathSafetyError(
-        `entry ${quoteName(path)} in folder "${folder}" is listed twice; a git tree cannot hold that, so the source is corrupt or hostile`,
-      );
-    }
-    seen.add(path);
-  };
 }

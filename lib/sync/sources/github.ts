@@ -31,17 +31,9 @@ import {
 import { checkRelativePath, quoteName } from "../../common/paths.ts";
 import { readAll, readAllText } from "../../common/streams.ts";
 import type { Headers, HttpClient, RateLimitVerdict } from "../http/client.ts";
-import {
-  BODY_MAX,
-  bodyCheck,
-  completeFolder,
-  encodePath,
-  lfsGuard,
-  listedOnce,
-  type SourceOptions,
-  through,
-} from "./common.ts";
+import { BODY_MAX, bodyCheck, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { type GitTreeItem, itemsFromContents, TreeListingError } from "./github-tree.ts";
+import { listedOnce } from "./listing.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type {
   ChangeAnswer,

@@ -20,7 +20,8 @@ import { crc32, createInflateRaw } from "node:zlib";
 import { ArchiveError, describeError } from "../../common/errors.ts";
 import type { FolderStage, StagedEntry } from "../staging/staging.ts";
 import { deflatePool } from "./deflate-pool.ts";
-import { checkEntryNames, writeZipFile, ZIP_LEVEL, type ZipInput } from "./writer.ts";
+import { checkEntryNames } from "./names.ts";
+import { writeZipFile, ZIP_LEVEL, type ZipInput } from "./writer.ts";
 
 export const LAYER_CONFIG_FILE = "layer.json";
 export const ZIP_DATE = new Date(Date.UTC(1980, 0, 1, 0, 0, 0));
