@@ -38,7 +38,7 @@ import { artifactKeyParameter, type PublishConfig, planRegions, type RegionTarge
 import { describeError, LayerSyncError, PublishError } from "../common/errors.ts";
 import type { PublishEvent } from "../common/events.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
-import { quoteName } from "../common/paths.ts";
+import { escapeControls, quoteName } from "../common/paths.ts";
 import { type ArtifactHead, type ArtifactMetadata, headArtifact } from "../sync/artifacts/artifacts.ts";
 import { LAYER_NAME, layerSettingsProblems, resolveLayerSettings } from "./layer-settings.ts";
 import { resolveShareTargets, type ShareTargets } from "./organizations.ts";
@@ -247,7 +247,7 @@ async function preparePackage(
     );
   }
   s.key = key;
-  const where = `s3://${bucket}/${key}`;
+  const where = `s3://${bucket}/${escapeControls(key)}`; // the key is an SSM value: never print it raw
   const head = await readArtifact(deps, bucket, key);
   if (!head) {
     throw new PublishError(
