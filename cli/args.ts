@@ -28,6 +28,9 @@ export interface FlagSpec {
   short?: string;
 }
 
+/** `--deadline`'s default: one hour for a whole run. */
+export const DEFAULT_DEADLINE_SECONDS = 3600;
+
 /** Options of the command line itself: not settings, so no variable. */
 const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
   {
@@ -52,6 +55,14 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "where runs are staged",
     default: "$TMPDIR/layer-sync",
+    commands: ["sync"],
+  },
+  {
+    flag: "deadline",
+    value: "SECONDS",
+    list: false,
+    help: "end the run cleanly after SECONDS: requests are aborted, nothing is uploaded or pointed to after it, exit 1",
+    default: String(DEFAULT_DEADLINE_SECONDS),
     commands: ["sync"],
   },
   {
@@ -197,4 +208,15 @@ export function listOption(parsed: ParsedCommand, flag: string): string[] {
 
 export function noPositionals(parsed: ParsedCommand): void {
   if (parsed.positionals.length) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
+}
+
+/** A positive number of seconds (decimals allowed), or `fallback` when the option is not given. */
+export function secondsOption(parsed: ParsedCommand, flag: string, fallback: number): number {
+  const raw = stringOption(parsed, flag);
+  if (raw === undefined) return fallback;
+  const seconds = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(seconds > 0) || !Number.isFinite(seconds)) {
+    throw new UsageError(`--${flag} must be a positive number of seconds (got "${raw}")`);
+  }
+  return seconds;
 }

@@ -6,6 +6,7 @@
  */
 import { ConfigError, describeError } from "../lib/common/errors.ts";
 import type { Logger } from "../lib/common/log.ts";
+import { escapeControls } from "../lib/common/paths.ts";
 import { redact } from "../lib/common/redact.ts";
 import type { SyncProgressEvent } from "../lib/sync/sync.ts";
 
@@ -33,14 +34,32 @@ export function palette(io: CliIo, env: Env) {
   return { green: paint(32), yellow: paint(33), red: paint(31), dim: paint(2) };
 }
 
+/**
+ * A line of text for the terminal from values that came from outside (SSM values, S3 metadata, names, errors
+ * quoting them): redacted, and every control character escaped as the sync's errors do (`escapeControls`).
+ */
+export function printable(text: string): string {
+  return escapeControls(redact(text));
+}
+
+/**
+ * `--json` output: `JSON.stringify` escapes C0 control characters but leaves DEL and C1 (`\x9b` starts an
+ * escape sequence on some terminals) as they are; they are written as `\u00XX`, which parses to the same value.
+ */
+export function jsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}\n`;
+}
+
 /** The failure line(s) on stderr: one line, or a headline and one problem per line for several problems. */
 export function writeError(io: CliIo, error: unknown, usageHint: boolean): void {
   if (error instanceof ConfigError && error.problems.length > 1) {
-    const lines = error.problems.map((p) => `  ${redact(p)}`);
+    const lines = error.problems.map((p) => `  ${printable(p)}`);
     io.stderr.write(`layer-sync: invalid configuration (${error.problems.length} problems):\n${lines.join("\n")}\n`);
     return;
   }
-  io.stderr.write(`layer-sync: ${describeError(error)}${usageHint ? "\nrun layer-sync --help for usage" : ""}\n`);
+  io.stderr.write(
+    `layer-sync: ${printable(describeError(error))}${usageHint ? "\nrun layer-sync --help for usage" : ""}\n`,
+  );
 }
 
 /** `12.3 MB`-style sizes for people. */
@@ -56,11 +75,19 @@ export function bytes(n: number): string {
   return `${v.toFixed(1)} ${units[u]}`;
 }
 
-/** Rows as aligned columns; the last column is not padded. */
-export function table(header: string[], rows: string[][]): string {
-  const all = [header, ...rows];
+/**
+ * Rows as aligned columns; the last column is not padded. Cells are `printable`: pass colour codes only
+ * through `paint`, applied after the cells are escaped and measured.
+ */
+export function table(
+  header: string[],
+  rows: string[][],
+  paint?: (row: number, column: number, text: string) => string,
+): string {
+  const all = [header, ...rows.map((r) => r.map(printable))];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
-  return `${all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n")}\n`;
+  const cell = (row: number, i: number, c: string) => (row > 0 && paint ? paint(row - 1, i, c) : c);
+  return `${all.map((r, row) => r.map((c, i) => cell(row, i, i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n")}\n`;
 }
 
 const STAGE_TEXT: Record<SyncProgressEvent["stage"], string> = {
@@ -125,7 +152,7 @@ export class Progress {
 
   private above(text: string): void {
     this.clear();
-    this.io.stderr.write(`${text}\n`);
+    this.io.stderr.write(`${printable(text)}\n`);
     this.draw();
   }
 

@@ -7,11 +7,10 @@
 
 import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { parsePublishEvent } from "../lib/common/events.ts";
-import { redact } from "../lib/common/redact.ts";
 import { failureMessage, type PublishRequest, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
 import { publishClients } from "./aws-clients.ts";
-import { type CliIo, Progress, table } from "./output.ts";
+import { type CliIo, jsonText, Progress, printable, table } from "./output.ts";
 
 /** One row per package and Region: what this run did there. */
 export function publishTable(summary: PublishSummary): string {
@@ -38,16 +37,16 @@ export async function publishCommand(parsed: ParsedCommand, env: Environment, io
     const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion: await clients.homeRegion() });
     const parsedEvent = parsePublishEvent(packages.length ? { packages } : {}, config.artifacts.parameterPrefix);
     if (parsedEvent.kind === "ignored") {
-      io.stdout.write(`${JSON.stringify({ ignored: parsedEvent.reason }, null, 2)}\n`);
+      io.stdout.write(jsonText({ ignored: parsedEvent.reason }));
       return 0;
     }
     const request: PublishRequest = parsedEvent;
     const logger = new Progress(io, env).logger();
     const deps = { ...clients.home, regionClients: clients.regionClients, clock: () => new Date(), logger };
     const summary = await runPublish(config, request, deps);
-    io.stdout.write(parsed.values.json ? `${JSON.stringify(summary, null, 2)}\n` : publishTable(summary));
+    io.stdout.write(parsed.values.json ? jsonText(summary) : publishTable(summary));
     const failed = summary.packages.some((p) => p.error !== undefined);
-    if (failed) io.stderr.write(`${redact(`layer-sync: ${failureMessage(summary)}`)}\n`);
+    if (failed) io.stderr.write(`${printable(`layer-sync: ${failureMessage(summary)}`)}\n`);
     return failed ? 1 : 0;
   } finally {
     clients.close();

@@ -11,26 +11,28 @@ import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { readStatus, type StatusReport } from "../lib/publish/status.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
 import { publishClients } from "./aws-clients.ts";
-import { type CliIo, palette, table } from "./output.ts";
+import { type CliIo, jsonText, palette, table } from "./output.ts";
 
 /** The exit code when the state was read but something is out of step. */
 export const OUT_OF_STEP_EXIT = 3;
 
 export function statusTable(report: StatusReport, colour: ReturnType<typeof palette>): string {
-  const rows = report.packages.flatMap((p) =>
-    p.regions.map((r) => [
-      r.outOfStep ? colour.red("✗") : colour.green("✓"),
-      p.name,
-      r.region,
-      r.version === null ? "-" : String(r.version),
-      r.parameterMatches ? "yes" : "no",
-      r.shared ? r.principals.join(",") || "-" : "-",
-      (p.commit ?? "-").slice(0, 7),
-      r.outOfStep ? `${[...r.problems, r.error].filter(Boolean).join("; ")}${r.fix ? ` → run: ${r.fix}` : ""}` : "",
-    ]),
-  );
+  const regions = report.packages.flatMap((p) => p.regions.map((r) => ({ p, r })));
+  const rows = regions.map(({ p, r }) => [
+    r.outOfStep ? "✗" : "✓",
+    p.name,
+    r.region,
+    r.version === null ? "-" : String(r.version),
+    r.parameterMatches ? "yes" : "no",
+    r.shared ? r.principals.join(",") || "-" : "-",
+    (p.commit ?? "-").slice(0, 7),
+    r.outOfStep ? `${[...r.problems, r.error].filter(Boolean).join("; ")}${r.fix ? ` → run: ${r.fix}` : ""}` : "",
+  ]);
   if (!rows.length) return "no packages under the parameter prefix\n";
-  return table(["", "PACKAGE", "REGION", "VERSION", "PARAMETER", "SHARED WITH", "COMMIT", "OUT OF STEP"], rows);
+  // SSM values, metadata and names in the cells are escaped by `table`; only the mark is coloured, after that
+  const paint = (row: number, column: number, text: string) =>
+    column === 0 ? (regions[row]?.r.outOfStep ? colour.red(text) : colour.green(text)) : text;
+  return table(["", "PACKAGE", "REGION", "VERSION", "PARAMETER", "SHARED WITH", "COMMIT", "OUT OF STEP"], rows, paint);
 }
 
 export async function statusCommand(parsed: ParsedCommand, env: Environment, io: CliIo): Promise<number> {
@@ -44,9 +46,7 @@ export async function statusCommand(parsed: ParsedCommand, env: Environment, io:
       { packages: listOption(parsed, "package") },
       { ...clients.home, regionClients: clients.regionClients, ...(homeRegion ? { region: homeRegion } : {}) },
     );
-    io.stdout.write(
-      parsed.values.json ? `${JSON.stringify(report, null, 2)}\n` : statusTable(report, palette(io, env)),
-    );
+    io.stdout.write(parsed.values.json ? jsonText(report) : statusTable(report, palette(io, env)));
     if (report.packages.some((p) => p.regions.some((r) => r.error !== undefined))) return 1;
     return report.packages.some((p) => p.outOfStep) ? OUT_OF_STEP_EXIT : 0;
   } finally {

@@ -9,11 +9,20 @@ import type { SSMClient } from "@aws-sdk/client-ssm";
 import { BUILDER_KINDS, type BuilderKind } from "../lib/build/builders.ts";
 import type { BuildDependencies } from "../lib/build/sync-builds.ts";
 import { type Environment, loadSyncConfig, type SyncConfig } from "../lib/common/config.ts";
+import { RunDeadline } from "../lib/common/deadline.ts";
 import { ConfigError, describeError, summarise } from "../lib/common/errors.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
+import { isConfigFailure } from "../lib/sync/summary.ts";
 import type { SyncSummary } from "../lib/sync/sync.ts";
-import { noPositionals, type ParsedCommand, stringOption, UsageError } from "./args.ts";
-import { bytes, type CliIo, Progress, table } from "./output.ts";
+import {
+  DEFAULT_DEADLINE_SECONDS,
+  noPositionals,
+  type ParsedCommand,
+  secondsOption,
+  stringOption,
+  UsageError,
+} from "./args.ts";
+import { bytes, type CliIo, jsonText, Progress, printable, table } from "./output.ts";
 
 /** Exit codes after a signal: 128 + its number. */
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
@@ -94,8 +103,28 @@ async function buildDependencies(
   };
 }
 
+/** The run's deadline from `--deadline` (default one hour), counted from the start of the command. */
+function cliDeadline(parsed: ParsedCommand): RunDeadline {
+  const seconds = secondsOption(parsed, "deadline", DEFAULT_DEADLINE_SECONDS);
+  return new RunDeadline(
+    Date.now() + seconds * 1000,
+    `--deadline ${seconds} s from the start of the run`,
+    Date.now,
+    "raise --deadline, or sync fewer or smaller folders per run",
+  );
+}
+
 export async function syncCommand(parsed: ParsedCommand, env: Environment, io: CliIo): Promise<number> {
   noPositionals(parsed);
+  const deadline = cliDeadline(parsed);
+  try {
+    return await syncUntil(parsed, env, io, deadline);
+  } finally {
+    deadline.dispose();
+  }
+}
+
+async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, deadline: RunDeadline): Promise<number> {
   const outOption = stringOption(parsed, "out");
   const out = outOption === undefined ? undefined : resolve(outOption);
   const config = loadSyncConfig({ env, flags: parsed.settings }, { requireBucket: out === undefined });
@@ -122,10 +151,17 @@ export async function syncCommand(parsed: ParsedCommand, env: Environment, io: C
   const workOption = stringOption(parsed, "work-dir");
   const workDir = workOption !== undefined ? resolve(workOption) : join(tmpdir(), "layer-sync");
   const build = await buildDependencies(parsed, config, env, aws?.ssm, workDir);
-  const bundle = createSource(config.source, token);
+  // a build never runs past the deadline either
+  build.timeoutMs = Math.max(1000, Math.min(build.timeoutMs, deadline.remainingMs()));
+  const bundle = createSource(config.source, token, { runDeadline: deadline });
   let summary: SyncSummary;
   const interrupts: RunInterrupts = { aborts: new Set() };
   const stopListening = onSignals(io, interrupts);
+  // at the deadline, abort the multipart uploads under way, as the Lambda handler does
+  const abortUploads = () => {
+    for (const abort of interrupts.aborts) void abort().catch(() => undefined);
+  };
+  deadline.signal.addEventListener("abort", abortUploads, { once: true });
   try {
     summary = await runSync(
       config,
@@ -142,15 +178,17 @@ export async function syncCommand(parsed: ParsedCommand, env: Environment, io: C
         progress: progress.event,
         build,
         interrupts,
+        deadline,
         ...(io.process ? { ownerPid: io.process.pid } : {}),
       },
     );
   } finally {
+    deadline.signal.removeEventListener("abort", abortUploads);
     progress.stop();
     stopListening();
     await bundle.http.close();
   }
-  io.stdout.write(parsed.values.json ? `${JSON.stringify(summary, null, 2)}\n` : syncTable(summary));
+  io.stdout.write(parsed.values.json ? jsonText(summary) : syncTable(summary));
   const failed = summary.packages.filter((p) => p.error);
   if (failed.length) {
     const reasons = summarise(
@@ -158,8 +196,11 @@ export async function syncCommand(parsed: ParsedCommand, env: Environment, io: C
       3,
       " | ",
     );
-    io.stderr.write(`layer-sync: ${describeError(new Error(`${failed.length} package(s) failed: ${reasons}`))}\n`);
-    return 1;
+    io.stderr.write(
+      `layer-sync: ${printable(describeError(new Error(`${failed.length} package(s) failed: ${reasons}`)))}\n`,
+    );
+    // a package refused for its configuration (layer.json, clashing package names) is exit 2, like a bad setting
+    return failed.some(isConfigFailure) ? 2 : 1;
   }
   return 0;
 }

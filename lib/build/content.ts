@@ -65,7 +65,47 @@ export function checkUnzippedSize(
   );
 }
 
-/** Merge the built tree and the folder's files, drop excluded paths, and check names, links and size. */
+/**
+ * Where Lambda looks for a layer's packages (`/opt/python`, `/opt/nodejs/node_modules`) and the builders
+ * install: these must be directories, so a folder file or link with one of these names is refused.
+ */
+export const INSTALL_ROOTS: readonly string[] = ["python", "nodejs", "nodejs/node_modules"];
+
+/**
+ * Refuse a layer whose entries clash: a folder file or link at an install root, or any entry (the folder's or
+ * the build's) that sits where another one needs a directory (`python/foo` as a file, a package installed in
+ * `python/foo/`). Names both paths and which side each came from.
+ */
+function checkClashes(entries: readonly TreeEntry[], fromFolder: ReadonlySet<string>, where: string): void {
+  const origin = (path: string) => (fromFolder.has(path) ? "the folder's" : "the build's");
+  const describe = (e: TreeEntry | undefined, path: string) =>
+    `${origin(path)} ${e?.kind === "symlink" ? "symlink" : "file"} ${quoteName(path)}`;
+  const byPath = new Map(entries.map((e) => [e.path, e]));
+  for (const root of INSTALL_ROOTS) {
+    const e = byPath.get(root);
+    if (e && fromFolder.has(root)) {
+      throw new BuildError(
+        `${where}: ${describe(e, root)} is where the layer's packages are installed, which must be a directory; rename or remove it`,
+      );
+    }
+  }
+  for (const e of entries) {
+    for (let i = e.path.indexOf("/"); i > 0; i = e.path.indexOf("/", i + 1)) {
+      const parent = e.path.slice(0, i);
+      const blocker = byPath.get(parent);
+      if (!blocker) continue;
+      const fix =
+        fromFolder.has(parent) || fromFolder.has(e.path)
+          ? "rename or move the folder's entry"
+          : "the build's output is inconsistent; report it with the requirements";
+      throw new BuildError(
+        `${where}: ${describe(blocker, parent)} is where ${origin(e.path)} ${quoteName(e.path)} needs a directory; ${fix}`,
+      );
+    }
+  }
+}
+
+/** Merge the built tree and the folder's files, drop excluded paths, and check names, clashes, links and size. */
 export function assembleLayer(
   built: readonly TreeEntry[],
   folder: readonly TreeEntry[],
@@ -75,7 +115,9 @@ export function assembleLayer(
 ): TreeEntry[] {
   const byPath = new Map<string, TreeEntry>();
   for (const e of built) byPath.set(e.path, e);
+  const fromFolder = new Set<string>();
   for (const e of folderContent(folder)) {
+    fromFolder.add(e.path);
     if (byPath.has(e.path)) {
       throw new BuildError(
         `${where}: the folder's file ${quoteName(e.path)} would replace one the build installed; rename or move it`,
@@ -85,6 +127,7 @@ export function assembleLayer(
   }
   const entries = sortEntries([...byPath.values()].filter((e) => !excluded(e.path, exclude)));
   for (const e of entries) checkRelativePath(e.path, where);
+  checkClashes(entries, fromFolder, where);
   checkSymlinkChains(
     entries.filter((e) => e.kind === "symlink"),
     where,

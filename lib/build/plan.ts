@@ -11,10 +11,17 @@
  * Runtimes: `build.runtimes`, else the matching entries of layer.json's `runtimes`, else of
  * `COMPATIBLE_RUNTIMES`, else the newest Lambda runtime of the language (`NEWEST_RUNTIME`).
  * Architectures: `build.architectures`, else layer.json's `architectures`, else `COMPATIBLE_ARCHITECTURES`,
- * else `x86_64`.
+ * else `x86_64`. Every runtime must be one Lambda runs (`BUILD_RUNTIMES`), and a folder has at most
+ * `MAX_BUILD_TARGETS` (32) targets; otherwise the plan is a configuration error naming the value.
  */
 import { ConfigError, describeError } from "../common/errors.ts";
-import { type Architecture, type BuildSection, parseBuildSection } from "../common/layer-config.ts";
+import {
+  type Architecture,
+  type BuildSection,
+  parseBuildSection,
+  tooManyTargets,
+  unknownBuildRuntimes,
+} from "../common/layer-config.ts";
 
 export type { Architecture, BuildSection };
 export type Language = "python" | "nodejs";
@@ -151,6 +158,12 @@ export function planBuild(input: PlanInput): BuildPlan | undefined {
     const fromLayer = matching(layer.runtimes);
     const fromSettings = matching(input.defaults.runtimes);
     runtimes = fromLayer.length ? fromLayer : fromSettings.length ? fromSettings : [NEWEST_RUNTIME[language]];
+    // a runtime of the language's shape that Lambda does not run (python3.15 before its launch) is refused too
+    const unknown = unknownBuildRuntimes(
+      runtimes,
+      fromLayer.length ? `${where}: runtime(s)` : `COMPATIBLE_RUNTIMES (--runtimes), building folder "${input.folder}"`,
+    );
+    if (unknown) problems.push(unknown);
   }
   const archList = (list: readonly string[] | undefined) =>
     (list ?? []).filter((a): a is Architecture => a === "x86_64" || a === "arm64");
@@ -161,6 +174,8 @@ export function planBuild(input: PlanInput): BuildPlan | undefined {
       : archList(input.defaults.architectures).length
         ? archList(input.defaults.architectures)
         : ["x86_64"];
+  const tooMany = tooManyTargets(runtimes.length, architectures.length, `folder "${input.folder}"`);
+  if (tooMany) throw new ConfigError([...problems, tooMany]);
   const single = runtimes.length * architectures.length === 1;
   const targets: BuildTarget[] = [];
   for (const runtime of runtimes) {

@@ -14,11 +14,13 @@ export class RunDeadline {
   /**
    * @param at the deadline, in ms since the epoch on `now`'s clock
    * @param why what the deadline is, for messages ("the Lambda function's remaining time less a 30 s margin")
+   * @param advice what to do about it, ending the message
    */
   constructor(
     readonly at: number,
     readonly why: string,
     private readonly now: () => number = Date.now,
+    readonly advice = "raise the function's timeout, or sync fewer or smaller folders per run",
   ) {
     this.signal = this.controller.signal;
     this.timer = setTimeout(() => this.expire(), Math.max(0, at - now()));
@@ -43,7 +45,7 @@ export class RunDeadline {
   /** The one-line error for `doing` cut at the deadline. */
   error(doing: string, cause?: unknown): DeadlineError {
     return new DeadlineError(
-      `${doing} was cut at the run's deadline ${new Date(this.at).toISOString()} (${this.why}); nothing was uploaded or pointed to after it and the previous pointer stays — raise the function's timeout, or sync fewer or smaller folders per run`,
+      `${doing} was cut at the run's deadline ${new Date(this.at).toISOString()} (${this.why}); nothing was uploaded or pointed to after it and the previous pointer stays — ${this.advice}`,
       { cause: cause ?? this.signal.reason },
     );
   }

@@ -23,6 +23,43 @@ export interface LayerOverrides {
   license?: string;
 }
 
+/**
+ * The runtimes a layer can be built for: Lambda's Python and Node.js runtimes that are current, or deprecated
+ * but still invocable, from the runtime tables of the AWS Lambda Developer Guide ("Lambda runtimes",
+ * docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html, with the deprecated ones), as of December 2026.
+ * `python3.15` and `nodejs26.x` are in the SDK's `Runtime` enum but not launched yet, so they are refused
+ * until they are added here. Anything else in a `build.runtimes` list, or chosen as a build target, is a
+ * configuration error naming it.
+ */
+export const BUILD_RUNTIMES: readonly string[] = [
+  "python3.9",
+  "python3.10",
+  "python3.11",
+  "python3.12",
+  "python3.13",
+  "python3.14",
+  "nodejs18.x",
+  "nodejs20.x",
+  "nodejs22.x",
+  "nodejs24.x",
+];
+
+/** The most build targets (runtimes × architectures) one folder may declare. */
+export const MAX_BUILD_TARGETS = 32;
+
+/** The problem with runtimes that are not in `BUILD_RUNTIMES`, or undefined; `what` names where they come from. */
+export function unknownBuildRuntimes(runtimes: readonly string[], what: string): string | undefined {
+  const bad = runtimes.filter((r) => !BUILD_RUNTIMES.includes(r));
+  if (!bad.length) return undefined;
+  return `${what}: ${bad.map((r) => JSON.stringify(r)).join(", ")} ${bad.length === 1 ? "is not a Lambda runtime" : "are not Lambda runtimes"} layer-sync builds for; use one of ${BUILD_RUNTIMES.join(", ")}`;
+}
+
+/** The problem with more than `MAX_BUILD_TARGETS` targets, or undefined. */
+export function tooManyTargets(runtimes: number, architectures: number, where: string): string | undefined {
+  if (runtimes * architectures <= MAX_BUILD_TARGETS) return undefined;
+  return `${where}: ${runtimes} runtime(s) × ${architectures} architecture(s) make ${runtimes * architectures} build targets; at most ${MAX_BUILD_TARGETS} are allowed, so split the folder or build fewer runtimes`;
+}
+
 const RUNTIME =
   /^(nodejs\d+\.x|python3\.\d+|java\d+(\.al2(023)?)?|ruby\d+\.\d+|dotnet\d+|dotnetcore\d+\.\d+|provided(\.al2(023)?)?|go1\.x)$/;
 const KEYS = new Set(["runtimes", "architectures", "description", "license", "build"]);
@@ -59,11 +96,15 @@ export function parseBuildSection(raw: unknown, where: string): BuildSection {
     problems.push(`${where}: "build" has unknown field(s) ${unknown.map((k) => `"${k}"`).join(", ")}`);
   const runtimes = strings(obj.runtimes, "runtimes", where, problems);
   if (runtimes?.length === 0) problems.push(`${where}: "build.runtimes" is empty; name at least one runtime`);
+  const unknownRuntimes = runtimes && unknownBuildRuntimes(runtimes, `${where}: build runtime(s)`);
+  if (unknownRuntimes) problems.push(unknownRuntimes);
   const architectures = strings(obj.architectures, "architectures", where, problems);
   const badArch = architectures?.filter((a) => a !== "x86_64" && a !== "arm64") ?? [];
   if (badArch.length)
     problems.push(`${where}: unknown build architecture(s) ${badArch.join(", ")} (use x86_64, arm64)`);
   if (architectures?.length === 0) problems.push(`${where}: "build.architectures" is empty`);
+  const tooMany = runtimes && tooManyTargets(runtimes.length, architectures?.length || 1, `${where}: "build"`);
+  if (tooMany) problems.push(tooMany);
   const exclude = strings(obj.exclude, "exclude", where, problems);
   const badGlob = exclude?.filter((g) => g.startsWith("/") || g.includes("\\") || g.includes("\0")) ?? [];
   if (badGlob.length) problems.push(`${where}: exclude globs must be relative, "/"-separated: ${badGlob.join(", ")}`);

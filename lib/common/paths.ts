@@ -9,10 +9,18 @@ import { PathSafetyError } from "./errors.ts";
 const MAX_SEGMENT_BYTES = 255;
 const MAX_PATH_BYTES = 4096;
 
+/**
+ * Text from outside (names, SSM values, S3 metadata) with every control character (C0, DEL and C1) written
+ * as `\xNN`, so that printing it can never move the cursor, recolour or clear a terminal, or ring its bell.
+ */
+export function escapeControls(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
 /** Quote a hostile name for an error message without letting control characters through. */
 export function quoteName(name: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: escaping control characters is the point
-  return JSON.stringify(name.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`));
+  return JSON.stringify(escapeControls(name));
 }
 
 /** Check a path relative to `folder`; returns it unchanged or throws `PathSafetyError` naming the entry. */

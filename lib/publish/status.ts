@@ -12,6 +12,7 @@
 import { mapLimit } from "../common/concurrency.ts";
 import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../common/config.ts";
 import { describeError } from "../common/errors.ts";
+import { escapeControls } from "../common/paths.ts";
 import { headArtifact } from "../sync/artifacts/artifacts.ts";
 import { carriesContent } from "./layer-settings.ts";
 import { listLayerVersions, parseLayerArn } from "./layers.ts";
@@ -106,7 +107,9 @@ async function regionStatus(
     if (!latest) out.problems.push(`no version of layer ${layerName}`);
     else if (artifact.contentSha256 && !carriesContent(latest.description, artifact.contentSha256))
       out.problems.push(`version ${latest.version} is not the current artifact`);
-    if (latest && !out.parameterMatches) out.problems.push(`${arnName} names ${named ?? "nothing"}`);
+    if (latest && !out.parameterMatches) {
+      out.problems.push(`${arnName} names ${named === undefined ? "nothing" : escapeControls(named)}`);
+    }
     if (sharingConfigured(config) && !out.shared) out.problems.push(`the RAM share does not hold ${arnName}`);
   } catch (error) {
     out.error = describeError(error);

@@ -27,13 +27,13 @@ import type { CodeBuildDependencies } from "../build/codebuild.ts";
 import type { BuildDependencies, BuildSummary } from "../build/sync-builds.ts";
 import type { FolderSpec, SyncConfig } from "../common/config.ts";
 import type { RunDeadline } from "../common/deadline.ts";
-import { ArchiveUnavailableError, describeError } from "../common/errors.ts";
+import { ArchiveUnavailableError, ConfigError, describeError } from "../common/errors.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
 import type { ArtifactHead, RunInterrupts } from "./artifacts/artifacts.ts";
 import { checkTargetNames, finishPackage, isBuildFolder } from "./finish.ts";
 import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
 import { type FolderStage, StagingArea } from "./staging/staging.ts";
-import { emptyPackageSummary } from "./summary.ts";
+import { emptyPackageSummary, markConfigFailure } from "./summary.ts";
 import { checkUnchanged } from "./unchanged.ts";
 
 export { sourceId } from "./unchanged.ts";
@@ -160,6 +160,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   const work: Work[] = folders.map((spec) => ({ spec, summary: emptySummary(spec), done: false }));
   const fail = (w: Work, error: unknown) => {
     w.summary.error = describeError(error);
+    if (error instanceof ConfigError) markConfigFailure(w.summary);
     w.done = true;
     log.error("package failed", { package: w.spec.package, error: w.summary.error });
     progress({ package: w.spec.package, stage: "failed", detail: w.summary.error });

@@ -113,3 +113,65 @@ describe("layer-sync status in three Regions", () => {
     expect(wrong.stderr).toMatch(/^layer-sync: --out is not a flag of status; it belongs to sync\n/);
   });
 });
+
+describe("status and publish with control characters in SSM values", () => {
+  // an escape sequence (red), a carriage return, a line feed, the bell and a C1 CSI
+  const HOSTILE = "\x1b[31m\r\n\x07\x9b2J";
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: what must never be printed
+  const RAW = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
+  let home: string[];
+  let pkg: string;
+
+  beforeAll(async () => {
+    const bucket = flags[1] as string;
+    const ownPrefix = `/${uniqueName("stc")}`;
+    home = ["--bucket", bucket, "--parameter-prefix", ownPrefix];
+    pkg = uniqueName("ctl");
+    await putArtifact(admin, { bucket, parameterPrefix: ownPrefix, pkg, content: "control" });
+    expect((await cli(["publish", "--package", pkg, ...home])).code).toBe(0);
+    // the ARN parameter and the pointer now hold terminal control sequences
+    for (const [name, value] of [
+      [`${ownPrefix}/${pkg}/layer-version-arn`, `arn:aws:lambda:eu-west-1:123456789012:layer:x:9${HOSTILE}`],
+      [`${ownPrefix}/${pkg}/artifact-key`, `layers/${pkg}/${pkg}-20261121T100000Z${HOSTILE}.zip`],
+    ] as const) {
+      await admin.ssm.send(
+        new PutParameterCommand({ Name: name, Value: value, Type: "String", Overwrite: true, Tier: "Advanced" }),
+      );
+    }
+  });
+
+  /** Every line of the output is a line of the table or of the error: no raw control character anywhere. */
+  function clean(text: string): void {
+    expect(text).not.toMatch(RAW);
+    expect(text).not.toContain("\x1b");
+  }
+
+  it("status prints them escaped in the table, and as JSON that parses back to the values", async () => {
+    const human = await cli(["status", "--package", pkg, ...home]);
+    expect(human.code).toBe(3);
+    clean(human.stdout);
+    const lines = human.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(2); // the header and the one Region: no line broken by the value
+    expect(lines[1]).toContain("layer:x:9\\x1b[31m\\x0d\\x0a\\x07\\x9b2J");
+
+    const json = await cli(["status", "--json", "--package", pkg, ...home]);
+    clean(json.stdout);
+    const report = JSON.parse(json.stdout) as StatusReport;
+    expect(report.packages[0]?.artifactKey).toBe(`layers/${pkg}/${pkg}-20261121T100000Z${HOSTILE}.zip`);
+  });
+
+  it("publish prints the failure escaped, on one line of stderr and in the table", async () => {
+    const r = await cli(["publish", "--package", pkg, ...home]);
+    expect(r.code).toBe(1);
+    clean(r.stdout);
+    clean(r.stderr);
+    expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("20261121T100000Z\\x1b[31m\\x0d\\x0a\\x07\\x9b2J.zip");
+    const json = await cli(["publish", "--json", "--package", pkg, ...home]);
+    clean(json.stdout);
+    const summary = JSON.parse(json.stdout) as { packages: { key: string; error: string }[] };
+    expect(summary.packages[0]?.key).toBe(`layers/${pkg}/${pkg}-20261121T100000Z${HOSTILE}.zip`);
+    // the error quotes the key escaped, like the sync's errors quote names
+    expect(summary.packages[0]?.error).toContain("20261121T100000Z\\x1b[31m\\x0d\\x0a\\x07\\x9b2J.zip");
+  });
+});

@@ -683,6 +683,59 @@ describe("failures", () => {
     expect(c.inputs("PublishLayerVersionCommand")).toEqual([]);
   });
 
+  it("refuse a pointer that names another package's artifact, naming both, and publish nothing", async () => {
+    const n = names();
+    const c = clients();
+    const other = uniqueName("py");
+    const theirs = await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: other, content: "theirs" });
+    await setPointer(admin.ssm, n.prefix, n.pkg, theirs.key);
+    const summary = await runPublish(config(n.prefix), one(n.pkg), c.deps());
+    expect(summary.packages[0]?.error).toBe(
+      `${n.prefix}/${n.pkg}/artifact-key names "${theirs.key}", whose key's package segment is package "${other}", not "${n.pkg}"; refusing to publish another package's artifact — run \`layer-sync sync\` for ${n.pkg} to point it at its own`,
+    );
+    expect(c.sent.filter((s) => s.service === "lambda")).toEqual([]);
+  });
+
+  it("refuse an artifact under the package's key whose metadata source is another folder, naming both", async () => {
+    const n = names();
+    const c = clients();
+    const a = await putArtifact(admin, {
+      bucket,
+      parameterPrefix: n.prefix,
+      pkg: n.pkg,
+      content: "copied",
+      source: "github:acme/layers:layers/other-deps",
+    });
+    const summary = await runPublish(config(n.prefix), one(n.pkg), c.deps());
+    expect(summary.packages[0]?.error).toBe(
+      `${n.prefix}/${n.pkg}/artifact-key names "${a.key}", whose metadata source "github:acme/layers:layers/other-deps" is package "other-deps", not "${n.pkg}"; refusing to publish another package's artifact — run \`layer-sync sync\` for ${n.pkg} to point it at its own`,
+    );
+    expect(c.sent.filter((s) => s.service === "lambda")).toEqual([]);
+  });
+
+  it("accept a built target's artifact, whose folder is the package name less its runtime and architecture", async () => {
+    const n = names();
+    const c = clients();
+    const pkg = `${n.pkg}-python312-arm64`;
+    await putArtifact(admin, {
+      bucket,
+      parameterPrefix: n.prefix,
+      pkg,
+      content: "built",
+      source: `github:acme/layers:layers/${n.pkg}`,
+      build: { runtime: "python3.12", architecture: "arm64" },
+    });
+    const summary = await runPublish(config(n.prefix), one(pkg), c.deps());
+    expect(summary.packages[0]).toMatchObject({ name: pkg, published: true });
+    expect(summary.packages[0]?.error).toBeUndefined();
+    // the same artifact is not the x86_64 target's
+    await setPointer(admin.ssm, n.prefix, `${n.pkg}-python312-x86_64`, summary.packages[0]?.key ?? "");
+    const wrong = await runPublish(config(n.prefix), one(`${n.pkg}-python312-x86_64`), c.deps());
+    expect(wrong.packages[0]?.error).toMatch(
+      new RegExp(`whose key's package segment is package "${pkg}", not "${n.pkg}-python312-x86_64"`),
+    );
+  });
+
   it("refuse a layer name over 140 characters before calling Lambda", async () => {
     const n = names();
     const c = clients();

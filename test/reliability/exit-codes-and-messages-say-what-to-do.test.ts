@@ -1,3 +1,4 @@
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Context } from "aws-lambda";
 import { afterEach, describe, expect, it } from "vitest";
@@ -7,7 +8,7 @@ import { handler as syncHandler } from "../../handlers/sync.ts";
 import { uniqueName } from "../support/aws.ts";
 import { putArtifact } from "../support/publish-fixtures.ts";
 import { injectFault, serviceError } from "./aws-faults.ts";
-import { type CliRun, on, pointerOf, runCli, sourceEnv, useSources } from "./harness.ts";
+import { branch, type CliRun, on, pointerOf, runCli, sourceEnv, useSources } from "./harness.ts";
 import { BITBUCKET_TOKEN, scan, watchSecrets } from "./secrets.ts";
 
 watchSecrets();
@@ -85,6 +86,27 @@ describe("the CLI's exit codes", () => {
     const usage = await runCli(["sync", "--path"], env());
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/^layer-sync: .*\nrun layer-sync --help for usage\n$/);
+  });
+
+  it("2 when a folder's layer.json names a runtime Lambda does not run, naming it, with nothing written", async () => {
+    const ref = branch(sources.repo, "layer-json");
+    sources.repo.commit(ref, {
+      "layers/pybad/requirements.txt": { kind: "file", content: Buffer.from("six==1.17.0\n") },
+      "layers/pybad/layer.json": {
+        kind: "file",
+        content: Buffer.from(JSON.stringify({ build: { runtimes: ["python3.12", "python3.15"] } })),
+      },
+    });
+    const out = join(sources.dir, `out-${++run}`);
+    const r = await runCli(
+      ["sync", "--strategy", "walk", "--max-retries", "0", "--out", out, "--path", "layers/pybad"],
+      { ...env(), SOURCE_REF: ref },
+    );
+    expect(r.code).toBe(2);
+    expect(oneLine(r)).toMatch(
+      /^layer-sync: 1 package\(s\) failed: pybad: layers\/pybad\/layer\.json: build runtime\(s\): "python3\.15" is not a Lambda runtime layer-sync builds for; use one of python3\.9, /,
+    );
+    expect(await readdir(out).catch(() => [])).toEqual([]);
   });
 
   it("1 when publishing a package failed: one line saying what to run", async () => {

@@ -188,6 +188,62 @@ describe("bitbucket: a hand-made listing holding", () => {
   }
 });
 
+describe("a walk listing that names one path twice", () => {
+  const twice =
+    /^entry "a\.txt" in folder "layers\/tools" is listed twice; a git tree cannot hold that, so the source is corrupt or hostile$/;
+
+  it("bitbucket: as two files, is refused naming it before anything is downloaded, and nothing is written", async () => {
+    sources.bb.inject({
+      match: on("api", /\/src\/[0-9a-f]{40}\/layers\/tools\/$/),
+      fault: bitbucketListing(["layers/tools/a.txt", "layers/tools/a.txt"]),
+      times: Number.POSITIVE_INFINITY,
+    });
+    const before = sources.bb.requests.length;
+    const { message } = await rejected({ provider: "bitbucket", strategy: "walk", ref: "main" }, "layers/tools");
+    expect(message).toMatch(twice);
+    const downloads = sources.bb.requests
+      .slice(before)
+      .filter((q) => q.path.includes("/src/") && !q.path.endsWith("/"));
+    expect(downloads.map((q) => q.path)).toEqual([]);
+  });
+
+  it("bitbucket: as a directory and a file, is refused naming it", async () => {
+    sources.bb.inject({
+      match: on("api", /\/src\/[0-9a-f]{40}\/layers\/tools\/$/),
+      fault: {
+        kind: "status",
+        status: 200,
+        body: {
+          values: [
+            { type: "commit_directory", path: "layers/tools/a.txt" },
+            { type: "commit_file", path: "layers/tools/a.txt", size: 3, attributes: [] },
+          ],
+        },
+      },
+      times: Number.POSITIVE_INFINITY,
+    });
+    const { message } = await rejected({ provider: "bitbucket", strategy: "walk", ref: "main" }, "layers/tools");
+    expect(message).toMatch(twice);
+  });
+
+  it("github: as two blobs, is refused naming it before anything is downloaded, and nothing is written", async () => {
+    const readme = sources.repo.head().entries.get("layers/tools/README.md")?.content ?? Buffer.alloc(0);
+    const blob = { path: "a.txt", mode: "100644", type: "blob", sha: blobSha(readme), size: readme.length };
+    sources.gh.inject({
+      match: on("api", /\/git\/trees\//),
+      fault: { kind: "status", status: 200, body: { sha: "0".repeat(40), truncated: false, tree: [blob, blob] } },
+      times: Number.POSITIVE_INFINITY,
+    });
+    const before = sources.gh.requests.length;
+    const { message } = await rejected({ provider: "github", strategy: "walk", ref: "main" }, "layers/tools");
+    expect(message).toMatch(twice);
+    const downloads = sources.gh.requests
+      .slice(before)
+      .filter((q) => !/\/(commits|contents|git\/trees)\//.test(q.path));
+    expect(downloads.map((q) => q.path)).toEqual([]);
+  });
+});
+
 describe("github: a hand-made tree holding", () => {
   const readme = () => sources.repo.head().entries.get("layers/tools/README.md")?.content ?? Buffer.alloc(0);
   const tree = (items: { path: string; sha?: string; mode?: string }[]) => ({

@@ -127,6 +127,10 @@ export interface ArtifactSpec {
   layerConfig?: LayerOverrides;
   /** Write the artifact-key pointer (default true). */
   pointer?: boolean;
+  /** The metadata `source` (default `github:acme/layers:layers/{pkg}`). */
+  source?: string;
+  /** Build metadata (a built target's runtime and architecture). */
+  build?: { runtime: string; architecture: string };
 }
 
 export interface UploadedArtifact {
@@ -156,10 +160,11 @@ export async function putArtifact(
       file,
       metadata: {
         commit,
-        source: `github:acme/layers:layers/${spec.pkg}`,
+        source: spec.source ?? `github:acme/layers:layers/${spec.pkg}`,
         contentSha256: sha256,
         files: 1,
         format: ARTIFACT_FORMAT,
+        ...(spec.build ? { build: { fingerprint: "f".repeat(64), ...spec.build } } : {}),
         ...(spec.layerConfig ? { layerConfig: encodeLayerConfig(spec.layerConfig) } : {}),
       },
     });

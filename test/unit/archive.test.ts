@@ -1,11 +1,14 @@
-import { open, readFile, writeFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import JSZip from "jszip";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ArchiveError } from "../../lib/common/errors.ts";
 import { type FolderStage, StagingArea } from "../../lib/sync/staging/staging.ts";
-import { buildZip, MODE, verifyZip } from "../../lib/sync/zip/archive.ts";
-import { readZip } from "../support/zip.ts";
+import { buildZip, MODE, verifyZip, verifyZipEntries, ZIP_DATE } from "../../lib/sync/zip/archive.ts";
+import { readZip, UNZIP } from "../support/zip.ts";
 
 let area: StagingArea;
 let stage: FolderStage;
@@ -71,5 +74,42 @@ describe("verifyZip", () => {
     await fh.truncate(40);
     await fh.close();
     await expect(verifyZip(stage, z.path)).rejects.toThrow(/failed verification/);
+  });
+});
+
+describe("verifyZipEntries on a zip another writer made", () => {
+  /** A zip written by jszip, which checks nothing about its names; each entry holds its own name. */
+  async function foreignZip(names: string[], file: string): Promise<string> {
+    const zip = new JSZip();
+    for (const name of names)
+      zip.file(name, name, { date: ZIP_DATE, unixPermissions: MODE.file, createFolders: false });
+    await writeFile(join(area.runDir, file), await zip.generateAsync({ type: "nodebuffer", platform: "UNIX" }));
+    return join(area.runDir, file);
+  }
+  const expected = (names: string[]) =>
+    names.map((path) => ({
+      path,
+      kind: "file" as const,
+      digest: async () => ({ crc: crc32(Buffer.from(path)) >>> 0, size: Buffer.byteLength(path) }),
+    }));
+
+  it("refuses a name that is also another entry's directory, naming both, though every byte checks out", async () => {
+    const names = ["python/foo", "python/foo/__init__.py"];
+    const file = await foreignZip(names, "clash.zip");
+    if (UNZIP) {
+      // what the check prevents: unzip cannot extract it
+      const into = join(area.runDir, "clash-out");
+      await mkdir(into, { recursive: true });
+      expect(spawnSync(UNZIP, ["-q", "-o", file, "-d", into]).status).not.toBe(0);
+    }
+    await expect(verifyZipEntries(expected(names), file, "the test layer")).rejects.toThrow(
+      /^the zip of the test layer failed verification: entries "python\/foo" and "python\/foo\/__init__\.py" conflict: /,
+    );
+  });
+
+  it("accepts names that differ only in case (Lambda's file system tells them apart)", async () => {
+    const names = ["README", "readme"];
+    const file = await foreignZip(names, "case.zip");
+    await expect(verifyZipEntries(expected(names), file, "the test layer")).resolves.toBeUndefined();
   });
 });

@@ -69,6 +69,37 @@ describe("assembleLayer", () => {
     expect(() => assembleLayer([file("python/six.py")], [file("python/six.py")], [], "layers/x")).toThrow(BuildError);
   });
 
+  it("refuses a folder file or link where the packages are installed, naming it", () => {
+    const installed = [file("python/yaml/__init__.py")];
+    expect(() => assembleLayer(installed, [link("python", "lib")], [], "layers/x")).toThrow(
+      /^layers\/x: the folder's symlink "python" is where the layer's packages are installed, which must be a directory/,
+    );
+    // even when the build installed nothing
+    expect(() => assembleLayer([], [file("nodejs")], [], "layers/n")).toThrow(/the folder's file "nodejs" is where/);
+    expect(() => assembleLayer([], [file("nodejs/node_modules")], [], "layers/n")).toThrow(
+      /the folder's file "nodejs\/node_modules" is where/,
+    );
+  });
+
+  it("refuses a folder file or link where the build installed a directory, naming both paths", () => {
+    for (const mine of [file("python/yaml"), link("python/yaml", "../elsewhere")]) {
+      expect(() =>
+        assembleLayer([file("python/yaml/__init__.py")], [file("requirements.txt"), mine], [], "layers/x"),
+      ).toThrow(
+        new RegExp(
+          `^layers/x: the folder's ${mine.kind === "symlink" ? "symlink" : "file"} "python/yaml" is where the build's "python/yaml/__init__\\.py" needs a directory; rename or move the folder's entry$`,
+        ),
+      );
+    }
+    // and the other way round: a folder directory where the build installed a file
+    expect(() => assembleLayer([file("python/six.py")], [file("python/six.py/x")], [], "layers/x")).toThrow(
+      /the build's file "python\/six\.py" is where the folder's "python\/six\.py\/x" needs a directory/,
+    );
+    expect(() =>
+      assembleLayer([file("python/yaml/__init__.py")], [file("python/yaml2")], [], "layers/x"),
+    ).not.toThrow();
+  });
+
   it("refuses a link that leaves the layer root, also through another link", () => {
     expect(() =>
       assembleLayer([link("nodejs/node_modules/.bin/x", "../../../../etc/passwd")], [], [], "layers/x"),

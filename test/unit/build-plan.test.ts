@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NEWEST_RUNTIME, planBuild, targetPackage } from "../../lib/build/plan.ts";
 import { ConfigError } from "../../lib/common/errors.ts";
-import { parseLayerConfig } from "../../lib/common/layer-config.ts";
+import { BUILD_RUNTIMES, parseLayerConfig, tooManyTargets } from "../../lib/common/layer-config.ts";
 
 const base = {
   folder: "layers/pydeps",
@@ -95,6 +95,21 @@ describe("planBuild", () => {
     [["requirements.txt"], '{"build":{"runtime":["python3.12"]}}', /"build" has unknown field\(s\) "runtime"/],
     [["requirements.txt"], '{"build":{"exclude":["/etc/**"]}}', /exclude globs must be relative/],
     [["requirements.txt"], '{"build":[]}', /"build" must be an object/],
+    [
+      ["requirements.txt"],
+      '{"build":{"runtimes":["python3.15"]}}',
+      /build runtime\(s\): "python3\.15" is not a Lambda runtime layer-sync builds for; use one of python3\.9, .*nodejs24\.x$/,
+    ],
+    [
+      ["package.json", "package-lock.json"],
+      '{"build":{"runtimes":["nodejs26.x", "nodejs16.x"]}}',
+      /"nodejs26\.x", "nodejs16\.x" are not Lambda runtimes/,
+    ],
+    [
+      ["requirements.txt"],
+      '{"runtimes":["python3.15"]}',
+      /layers\/pydeps\/layer\.json: runtime\(s\): "python3\.15" is not a Lambda runtime/,
+    ],
   ])("rejects %j with %s", (files, layerJson, why) => {
     const run = () => planBuild({ ...base, files, layerJson });
     expect(run).toThrow(ConfigError);
@@ -111,6 +126,50 @@ describe("planBuild", () => {
         layerJson: JSON.stringify({ build: { runtimes: ["python3.12"], architectures: ["x86_64", "arm64"] } }),
       });
     expect(run).toThrow(/for python3\.12 arm64, which must match \[A-Za-z0-9_-\]\{1,140\}/);
+  });
+});
+
+describe("a folder's build targets", () => {
+  it("may be any of Lambda's current and deprecated-but-invocable Python and Node.js runtimes, and nothing else", () => {
+    expect(BUILD_RUNTIMES).toEqual([
+      "python3.9",
+      "python3.10",
+      "python3.11",
+      "python3.12",
+      "python3.13",
+      "python3.14",
+      "nodejs18.x",
+      "nodejs20.x",
+      "nodejs22.x",
+      "nodejs24.x",
+    ]);
+    for (const runtime of BUILD_RUNTIMES) {
+      const files = runtime.startsWith("python") ? ["requirements.txt"] : ["package.json", "package-lock.json"];
+      const plan = planBuild({ ...base, files, layerJson: JSON.stringify({ build: { runtimes: [runtime] } }) });
+      expect(plan?.targets.map((t) => t.runtime)).toEqual([runtime]);
+    }
+  });
+
+  it("refuses an unknown runtime named in COMPATIBLE_RUNTIMES, naming the setting and the value", () => {
+    const run = () =>
+      planBuild({ ...base, files: ["requirements.txt"], defaults: { runtimes: ["python3.15"], architectures: [] } });
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(/^COMPATIBLE_RUNTIMES \(--runtimes\), building folder "layers\/pydeps": "python3\.15" is not/);
+  });
+
+  it("number at most 32: more runtimes × architectures are refused, naming the count", () => {
+    const runtimes = Array.from({ length: 17 }, (_, i) => `python3.${20 + i}`);
+    const run = () =>
+      parseLayerConfig(
+        JSON.stringify({ build: { runtimes, architectures: ["x86_64", "arm64"] } }),
+        "layers/x/layer.json",
+      );
+    expect(run).toThrow(ConfigError);
+    expect(run).toThrow(
+      /layers\/x\/layer\.json: "build": 17 runtime\(s\) × 2 architecture\(s\) make 34 build targets; at most 32/,
+    );
+    expect(tooManyTargets(16, 2, "w")).toBeUndefined();
+    expect(tooManyTargets(33, 1, "w")).toMatch(/^w: 33 runtime\(s\) × 1 architecture\(s\) make 33 build targets/);
   });
 });
 

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { crc32, deflateRawSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODE, ZIP_DATE } from "../../lib/sync/zip/archive.ts";
+import { conflictingNames } from "../../lib/sync/zip/names.ts";
 import { prepareEntry } from "../../lib/sync/zip/prepare.ts";
 import { writeZip, writeZipFile, type ZipInput, zipToBuffer } from "../../lib/sync/zip/writer.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
@@ -130,6 +131,22 @@ describe("the zip writer", () => {
     for (let run = 0; run < 3; run++) {
       expect((await zipToBuffer(many, ZIP_DATE)).equals(reference), `run ${run}`).toBe(true);
     }
+  });
+
+  it("refuses names unzip cannot extract side by side, naming both, and writes no file", async () => {
+    const entry = (name: string): ZipInput => ({ name, mode: MODE.file, size: 1, content: Buffer.from("x") });
+    const cases: [string[], RegExp][] = [
+      [["nodejs", "nodejs/node_modules/a.js"], /^entries "nodejs" and "nodejs\/node_modules\/a\.js" conflict: /],
+      [["a/b", "a/b/c/d"], /^entries "a\/b" and "a\/b\/c\/d" conflict: /],
+      [["same.txt", "same.txt"], /^entry "same\.txt" appears twice; /],
+    ];
+    for (const [names, message] of cases) {
+      const out = join(dir, `conflict-${names.length}-${names[0]?.replace(/\//g, "_")}.zip`);
+      await expect(writeZipFile(names.map(entry), out, ZIP_DATE)).rejects.toThrow(message);
+      await expect(readFile(out)).rejects.toThrow(/ENOENT/);
+      await expect(zipToBuffer(names.map(entry), ZIP_DATE)).rejects.toThrow(message);
+    }
+    expect(conflictingNames(["A", "a", "a.b", "a-b/c", "ab"])).toBeUndefined();
   });
 
   it("refuses more entries than a zip without ZIP64 can hold", async () => {

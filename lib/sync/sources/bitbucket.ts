@@ -29,6 +29,7 @@ import { checkRelativePath, quoteName, relativeTo } from "../../common/paths.ts"
 import { readAll, readAllText } from "../../common/streams.ts";
 import type { Headers, HttpClient, HttpRequest } from "../http/client.ts";
 import { BODY_MAX, bodyCheck, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
+import { listedOnce } from "./listing.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type { ChangeAnswer, ChangeQuery, FetchResult, FolderTarget, RepositorySource, ResolvedRef } from "./types.ts";
 
@@ -242,11 +243,13 @@ export class BitbucketSource implements RepositorySource {
     return `${this.base}/src/${commit}/${encodePath(path)}${query}`;
   }
 
-  /** Every file entry under `folder`, de-duplicated by path. */
+  /** Every file entry under `folder`; a path listed twice (as file or directory) is refused, naming it. */
   private async list(commit: string, folder: string): Promise<TreeEntry[]> {
     const files = new Map<string, TreeEntry>();
+    let once = listedOnce(folder);
     const collectPage = (values: TreeEntry[]) => {
       for (const v of values) {
+        if (typeof v.path === "string") once(relativeTo(folder, v.path) ?? v.path);
         if (v.type === "commit_file") files.set(v.path, v);
         else if (v.type !== "commit_directory") {
           throw new SourceProtocolError(`listing "${folder}" returned an entry of unknown type ${quoteName(v.type)}`);
@@ -264,6 +267,7 @@ export class BitbucketSource implements RepositorySource {
       if (!(error instanceof DepthTimeout)) throw error;
       // breadth-first, one directory level per request, directories listed concurrently
       files.clear();
+      once = listedOnce(folder);
       let level = [folder];
       while (level.length) {
         const nextLevel: string[] = [];

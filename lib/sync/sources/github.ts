@@ -33,6 +33,7 @@ import { readAll, readAllText } from "../../common/streams.ts";
 import type { Headers, HttpClient, RateLimitVerdict } from "../http/client.ts";
 import { BODY_MAX, bodyCheck, completeFolder, encodePath, lfsGuard, type SourceOptions, through } from "./common.ts";
 import { type GitTreeItem, itemsFromContents, TreeListingError } from "./github-tree.ts";
+import { listedOnce } from "./listing.ts";
 import { extractFolders, finishExtraction, type LfsPending } from "./tarball.ts";
 import type {
   ChangeAnswer,
@@ -300,7 +301,12 @@ export class GitHubSource implements RepositorySource {
   /** Every non-tree item under the folder's tree, paths relative to the folder. */
   private async listTree(commit: string, sha: string, folder: string, warnings: string[]): Promise<GitTreeItem[]> {
     const full = await this.getTree(sha, true, `list "${folder}"`);
-    if (!full.truncated) return full.tree.filter((i) => i.type !== "tree");
+    if (!full.truncated) {
+      const once = listedOnce(folder);
+      for (const item of full.tree) once(String(item.path));
+      return full.tree.filter((i) => i.type !== "tree");
+    }
+    const once = listedOnce(folder);
     warnings.push(`GitHub truncated the recursive tree of "${folder}"; walked it one tree at a time instead`);
     const out: GitTreeItem[] = [];
     let level: { sha: string; prefix: string }[] = [{ sha, prefix: "" }];
@@ -311,6 +317,7 @@ export class GitHubSource implements RepositorySource {
         const items = tree.truncated ? await this.listByContents(commit, folder, t, tree, warnings) : tree.tree;
         for (const item of items) {
           const path = `${t.prefix}${item.path}`;
+          once(path);
           if (item.type === "tree") next.push({ sha: objectId(item, folder), prefix: `${path}/` });
           else out.push({ ...item, path });
         }

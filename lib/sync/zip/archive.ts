@@ -20,6 +20,7 @@ import { crc32, createInflateRaw } from "node:zlib";
 import { ArchiveError, describeError } from "../../common/errors.ts";
 import type { FolderStage, StagedEntry } from "../staging/staging.ts";
 import { deflatePool } from "./deflate-pool.ts";
+import { checkEntryNames } from "./names.ts";
 import { writeZipFile, ZIP_LEVEL, type ZipInput } from "./writer.ts";
 
 export const LAYER_CONFIG_FILE = "layer.json";
@@ -249,6 +250,8 @@ export async function verifyZipEntries(
     fh = await open(zipFile, "r");
     const { size: fileSize } = await fh.stat();
     const central = await readCentralDirectory(fh, fileSize);
+    // whatever wrote it, a zip that unzip cannot extract is never uploaded
+    checkEntryNames(central.map((e) => e.name));
     if (central.length !== expected.length) {
       throw new Error(`it holds ${central.length} entries, expected ${expected.length}`);
     }

@@ -28,6 +28,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createDeflateRaw } from "node:zlib";
 import { deflatePool } from "./deflate-pool.ts";
+import { checkEntryNames } from "./names.ts";
 
 /** The DEFLATE level of layer zips. */
 export const ZIP_LEVEL = 6;
@@ -213,6 +214,7 @@ export async function writeZip(
   if (inputs.length > MAX_ENTRIES) {
     throw new Error(`${inputs.length} entries do not fit a zip without ZIP64 (at most ${MAX_ENTRIES})`);
   }
+  checkEntryNames(inputs.map((i) => i.name));
   const level = options.level ?? ZIP_LEVEL;
   const ahead = Math.max(1, options.ahead ?? 64);
   const aheadBytes = options.aheadBytes ?? 32 * 1024 * 1024;
@@ -353,6 +355,7 @@ export async function writeZipFile(
   date: Date,
   options: ZipWriteOptions = {},
 ): Promise<ZipWriteResult> {
+  checkEntryNames(inputs.map((i) => i.name)); // before the file exists
   const fh: FileHandle = await open(outFile, "w");
   const hash = createHash("sha256");
   let position = 0; // where the batch starts
