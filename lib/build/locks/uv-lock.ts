@@ -1,3 +1,4 @@
+/** `uv.lock` converted against its `pyproject.toml` (see `python.ts`). */
 import { BuildError } from "../../common/errors.ts";
 import {
   conditionMarker,
