@@ -3,7 +3,7 @@
  * With `--out DIR` each zip goes to `DIR/<key>` and no AWS API is called. On SIGINT or SIGTERM the run
  * directory is removed and open multipart uploads are aborted.
  */
-import { tmpdir, userInfo } from "node:os";
+import { homedir, tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { BUILDER_KINDS, type BuilderKind } from "../lib/build/builders.ts";
@@ -56,6 +56,13 @@ export function syncTable(summary: SyncSummary): string {
   return head + table(["PACKAGE", "FILES", "SIZE", "STATE", "KEY"], rows);
 }
 
+/** layer-sync's tool cache (the pinned uv, uv-managed interpreters): `$XDG_CACHE_HOME/layer-sync` or `~/.cache/layer-sync`. */
+export function toolCache(env: Environment): string {
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg?.startsWith("/")) return join(xdg, "layer-sync");
+  return join(env.HOME?.startsWith("/") ? env.HOME : homedir(), ".cache", "layer-sync");
+}
+
 async function buildDependencies(
   parsed: ParsedCommand,
   config: SyncConfig,
@@ -88,6 +95,7 @@ async function buildDependencies(
     kind,
     env,
     cacheDir: join(workDir, "build-cache"),
+    toolCache: toolCache(env),
     timeoutMs: BUILD_TIMEOUT_MS,
     index: { pipIndexUrl: config.build?.pipIndexUrl, npmRegistry: config.build?.npmRegistry, token },
     user: uid >= 0 ? `${uid}:${gid}` : undefined,
@@ -159,7 +167,8 @@ export async function syncCommand(parsed: ParsedCommand, env: Environment, io: C
       " | ",
     );
     io.stderr.write(`layer-sync: ${describeError(new Error(`${failed.length} package(s) failed: ${reasons}`))}\n`);
-    return 1;
+    // a refused configuration or folder file (a requirement line …) is exit 2, like any ConfigError
+    return failed.some((p) => p.errorKind === "configuration") ? 2 : 1;
   }
   return 0;
 }

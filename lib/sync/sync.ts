@@ -27,7 +27,7 @@ import type { CodeBuildDependencies } from "../build/codebuild.ts";
 import type { BuildDependencies, BuildSummary } from "../build/sync-builds.ts";
 import type { FolderSpec, SyncConfig } from "../common/config.ts";
 import type { RunDeadline } from "../common/deadline.ts";
-import { ArchiveUnavailableError, describeError } from "../common/errors.ts";
+import { ArchiveUnavailableError, ConfigError, describeError } from "../common/errors.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
 import type { ArtifactHead, RunInterrupts } from "./artifacts/artifacts.ts";
 import { checkTargetNames, finishPackage, isBuildFolder } from "./finish.ts";
@@ -54,6 +54,8 @@ export interface PackageSummary {
   /** A layer built from a dependency manifest (one entry per target). */
   build?: BuildSummary | null;
   error?: string;
+  /** `configuration` when the error is in the configuration or the folder's files (the CLI exits 2). */
+  errorKind?: "configuration";
 }
 
 export interface SyncSummary {
@@ -160,6 +162,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   const work: Work[] = folders.map((spec) => ({ spec, summary: emptySummary(spec), done: false }));
   const fail = (w: Work, error: unknown) => {
     w.summary.error = describeError(error);
+    if (error instanceof ConfigError) w.summary.errorKind = "configuration";
     w.done = true;
     log.error("package failed", { package: w.spec.package, error: w.summary.error });
     progress({ package: w.spec.package, stage: "failed", detail: w.summary.error });
