@@ -193,7 +193,7 @@ class Reader {
     }
     this.files.set(file, "");
     const out: string[] = [];
-    for (const [number, raw] of logicalLines(data.toString("utf8"))) {
+    for (const [number, raw] of logicalLines(data.toString("utf8").replace(/^\uFEFF/, ""))) {
       const text = raw.replace(/(^|\s+)#.*$/, "").trim();
       if (text === "") continue;
       const canonical = await this.line(file, number, raw.trim(), text, stack);

@@ -74,6 +74,11 @@ describe("a requirement file", () => {
     expect(s.buildSteps).toEqual([]);
   });
 
+  it("reads a file that starts with a byte order mark or has CRLF line ends", async () => {
+    const s = await sanitize("\uFEFFsix==1.17.0\r\nattrs\r\n");
+    expect(s.files.get("requirements.txt")).toBe("six==1.17.0\nattrs\n");
+  });
+
   it("joins continuation lines as pip does and numbers each logical line by its first line", () => {
     expect(logicalLines("a \\\n  b\n# c \\\nd\r\ne\\")).toEqual([
       [1, "a   b"],
