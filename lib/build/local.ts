@@ -351,7 +351,11 @@ export class LocalBuilder implements Builder {
       /Because (\S+?)(?:[<>=!~]=?\S*)? was not found in the package registry/.exec(text) ??
       /has no wheels? with a matching (?:Python|platform)[^\n]*?\b(\S+)$/m.exec(text);
     if (missing) {
-      const spec = /Because ((?:only )?\S+)/.exec(text)?.[1]?.replace(/^only /, "") ?? missing[1] ?? "?";
+      const spec =
+        /you require ([^\s,]+)/.exec(text)?.[1] ??
+        /Because ((?:only )?\S+)/.exec(text)?.[1]?.replace(/^only /, "") ??
+        missing[1] ??
+        "?";
       throw new BuildError(
         `requirement ${quoteName(spec)} has no wheel for ${where} (${uvPlatform(runtimeVersion(request.runtime), request.architecture)}), only a source distribution or none at all; a local build never compiles for the target: ${USE_CONTAINER}${index?.pipIndexUrl ? ` (index ${publicIndexUrl(index.pipIndexUrl)})` : ""}`,
       );

@@ -134,6 +134,58 @@ describe("the local builder given a hostile folder", () => {
   });
 });
 
+describe("the local builder with a private index", () => {
+  it("hands the credential to uv only in its environment and never names it in a message", {
+    timeout: TIMEOUT,
+  }, async () => {
+    const auth: string[] = [];
+    const index = createServer((req, res) => {
+      auth.push(req.headers.authorization ?? "");
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => index.listen(0, "127.0.0.1", r));
+    try {
+      const dir = join(work, "private");
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, "requirements.txt"), "six==1.17.0\n");
+      const entries = await walkDirectory(dir, "private");
+      const plan = planBuild({
+        folder: "layers/private",
+        name: "private",
+        layerNamePrefix: "",
+        files: entries.map((f) => f.path),
+        defaults: { runtimes: ["python3.12"], architectures: [] },
+      }) as BuildPlan;
+      await mkdir(join(work, "home-private"), { recursive: true });
+      const builder = new LocalBuilder({
+        env: process.env,
+        home: join(work, "home-private"),
+        toolCache: TOOLS,
+        timeoutMs: TIMEOUT,
+        index: { pipIndexUrl: `http://127.0.0.1:${(index.address() as AddressInfo).port}/simple/`, token: TOKEN },
+      });
+      const [target] = plan.targets;
+      if (!target) throw new Error("no target");
+      const out = join(work, "run-private");
+      const error = await buildTarget({
+        plan,
+        target,
+        files: entries,
+        builder,
+        workDir: out,
+        zipFile: `${out}.zip`,
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BuildError);
+      expect((error as Error).message).toContain('requirement "six==1.17.0" has no wheel');
+      expect((error as Error).message).toContain(`(index http://127.0.0.1:`);
+      expect((error as Error).message).not.toContain(TOKEN);
+      expect(auth).toContain(`Basic ${Buffer.from(`aws:${TOKEN}`).toString("base64")}`);
+    } finally {
+      await new Promise((r) => index.close(r));
+    }
+  });
+});
+
 describe("layer-sync sync --builder local given a hostile repository", () => {
   let gh: GitHubEmulator;
   beforeAll(async () => {
