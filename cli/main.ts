@@ -24,10 +24,17 @@ export type { CliIo } from "./output.ts";
 export const VERSION: string = pkg.version;
 
 /** Run the CLI; returns the exit code. */
-export async function main(argv: string[], env: Environment, io: CliIo): Promise<number> {
+export async function main(argv: string[], given: Environment, io: CliIo): Promise<number> {
   if (argv.includes("--version") && !argv.slice(0, argv.indexOf("--version")).includes("--")) {
     io.stdout.write(`layer-sync ${VERSION}\n`);
     return 0;
+  }
+  // secrets leave the process's environment before any child can start (a child can read /proc/<pid>/environ)
+  let env = given;
+  if (io.process?.env) {
+    const { takeSecrets } = await import("./secrets.ts");
+    const snapshot = takeSecrets(io.process.env);
+    env = given === io.process.env ? snapshot : given;
   }
   const [
     { isCommand, parseCommand, UsageError },

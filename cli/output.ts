@@ -19,6 +19,11 @@ export interface CliIo {
    */
   process?: {
     pid: number;
+    /**
+     * The live environment: the CLI removes `SOURCE_TOKEN` from it (and hides the AWS keys) before any
+     * child starts (`cli/secrets.ts`); `main`'s `env` is read for the settings first.
+     */
+    env?: Record<string, string | undefined>;
     on(signal: "SIGINT" | "SIGTERM", listener: () => void): unknown;
     off(signal: "SIGINT" | "SIGTERM", listener: () => void): unknown;
     exit(code: number): void;

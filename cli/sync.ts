@@ -3,7 +3,7 @@
  * With `--out DIR` each zip goes to `DIR/<key>` and no AWS API is called. On SIGINT or SIGTERM the run
  * directory is removed and open multipart uploads are aborted.
  */
-import { tmpdir, userInfo } from "node:os";
+import { homedir, tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { BUILDER_KINDS, type BuilderKind } from "../lib/build/builders.ts";
@@ -12,7 +12,6 @@ import { type Environment, loadSyncConfig, type SyncConfig } from "../lib/common
 import { RunDeadline } from "../lib/common/deadline.ts";
 import { ConfigError, describeError, summarise } from "../lib/common/errors.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
-import { isConfigFailure } from "../lib/sync/summary.ts";
 import type { SyncSummary } from "../lib/sync/sync.ts";
 import {
   DEFAULT_DEADLINE_SECONDS,
@@ -65,6 +64,13 @@ export function syncTable(summary: SyncSummary): string {
   return head + table(["PACKAGE", "FILES", "SIZE", "STATE", "KEY"], rows);
 }
 
+/** layer-sync's tool cache (the pinned uv, uv-managed interpreters): `$XDG_CACHE_HOME/layer-sync` or `~/.cache/layer-sync`. */
+export function toolCache(env: Environment): string {
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg?.startsWith("/")) return join(xdg, "layer-sync");
+  return join(env.HOME?.startsWith("/") ? env.HOME : homedir(), ".cache", "layer-sync");
+}
+
 async function buildDependencies(
   parsed: ParsedCommand,
   config: SyncConfig,
@@ -97,6 +103,7 @@ async function buildDependencies(
     kind,
     env,
     cacheDir: join(workDir, "build-cache"),
+    toolCache: toolCache(env),
     timeoutMs: BUILD_TIMEOUT_MS,
     index: { pipIndexUrl: config.build?.pipIndexUrl, npmRegistry: config.build?.npmRegistry, token },
     user: uid >= 0 ? `${uid}:${gid}` : undefined,
@@ -199,8 +206,9 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
     io.stderr.write(
       `layer-sync: ${printable(describeError(new Error(`${failed.length} package(s) failed: ${reasons}`)))}\n`,
     );
-    // a package refused for its configuration (layer.json, clashing package names) is exit 2, like a bad setting
-    return failed.some(isConfigFailure) ? 2 : 1;
+    // a package refused for its configuration (layer.json, a requirement line, clashing package names) is
+    // exit 2, like a bad setting
+    return failed.some((p) => p.errorKind === "configuration") ? 2 : 1;
   }
   return 0;
 }

@@ -5,7 +5,8 @@
  *
  * - `docker`: the AWS SAM build image of the runtime and architecture (`docker.ts`), the same image
  *   CodeBuild uses: the Lambda OS and CPU, compilers included.
- * - `local`: pip or npm on the host, pinned to the target (`local.ts`); refuses what would need compiling.
+ * - `local`: the pinned uv or npm on the host, pinned to the target (`local.ts`); refuses what would need
+ *   a build step or compiling.
  * - `auto`: `docker` when a daemon answers, else `local`.
  */
 import { writeFile } from "node:fs/promises";
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import { ConfigError } from "../common/errors.ts";
 import type { Architecture, Language } from "./plan.ts";
 import { runCommand } from "./process.ts";
+import type { SanitizedRequirements } from "./requirements.ts";
 
 export type BuilderKind = "auto" | "docker" | "local";
 export const BUILDER_KINDS: readonly BuilderKind[] = ["auto", "docker", "local"];
@@ -40,8 +42,18 @@ export interface BuilderOptions {
   cacheDir?: string | undefined;
   timeoutMs: number;
   index?: IndexSettings | undefined;
-  /** The Python that runs pip for local builds (default `python3`). */
+  /**
+   * The interpreter uv runs with in local builds (it decides nothing about the target); by default one is
+   * picked (`uv.ts` `pickInterpreter`).
+   */
   python?: string | undefined;
+  /**
+   * layer-sync's tool cache: the pinned uv and uv-managed interpreters (the CLI: `$XDG_CACHE_HOME/layer-sync`
+   * or `~/.cache/layer-sync`). Default: `tools/` in `cacheDir`.
+   */
+  toolCache?: string | undefined;
+  /** `process.platform`-`process.arch` of this machine, for the uv wheel (default: this process's). */
+  host?: string | undefined;
   /** `uid:gid` the docker build runs as, so its output belongs to the caller. */
   user?: string | undefined;
 }
@@ -54,6 +66,10 @@ export interface BuildRequest {
   sourceDir: string;
   /** Empty; receives `python/` or `nodejs/node_modules/`. */
   outDir: string;
+  /** The folder (`layers/pydeps`), for messages. */
+  folder?: string | undefined;
+  /** Python: the checked requirement files (`requirements.ts`); `sourceDir` holds their sanitized text. */
+  requirements?: SanitizedRequirements | undefined;
 }
 
 export interface BuildOutcome {

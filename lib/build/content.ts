@@ -18,6 +18,7 @@ import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
 import { publicIndexUrl } from "./builders.ts";
 import { buildFingerprint } from "./fingerprint.ts";
 import { type BuildPlan, type BuildTarget, MANIFESTS } from "./plan.ts";
+import { type SanitizedRequirements, sanitizeRequirements } from "./requirements.ts";
 import { sortEntries, type TreeEntry, walkDirectory } from "./tree.ts";
 
 /** Lambda's limit for a function and all its layers, unzipped. */
@@ -202,6 +203,41 @@ async function bytesOf(e: TreeEntry): Promise<Buffer> {
   throw new BuildError(`entry ${quoteName(e.path)} has no readable content`);
 }
 
+/**
+ * A Python folder's requirement files, checked and sanitized (`requirements.ts`); undefined for other
+ * languages. Throws `ConfigError` naming a refused line.
+ */
+export async function checkRequirements(
+  plan: BuildPlan,
+  files: readonly TreeEntry[],
+): Promise<SanitizedRequirements | undefined> {
+  if (plan.language !== "python") return undefined;
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  return sanitizeRequirements({
+    folder: plan.folder,
+    entries: files,
+    read: async (path) => {
+      const entry = byPath.get(path);
+      if (!entry) throw new BuildError(`entry ${quoteName(path)} is not in ${plan.folder}`);
+      return bytesOf(entry);
+    },
+  });
+}
+
+/**
+ * The folder's entries with each requirement file replaced by its sanitized text: what builders receive
+ * (and what the CodeBuild source holds), never the original.
+ */
+export function withSanitized(files: readonly TreeEntry[], sanitized: SanitizedRequirements | undefined): TreeEntry[] {
+  if (!sanitized) return [...files];
+  return files.map((f) => {
+    const text = sanitized.files.get(f.path);
+    if (text === undefined) return f;
+    const data = Buffer.from(text, "utf8");
+    return { path: f.path, kind: "file", size: data.length, content: data };
+  });
+}
+
 /** Write the folder's files under `dir` (the build's read-only source), links as links. */
 export async function materialize(files: readonly TreeEntry[], dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -252,8 +288,9 @@ export interface BuiltLayer {
 }
 
 /**
- * Build one target of a plan into a verified-shape layer zip at `zipFile`: materialize the folder in
- * `workDir/src`, run the builder into `workDir/out`, assemble, zip. `files` are the folder's entries.
+ * Build one target of a plan into a verified-shape layer zip at `zipFile`: check the requirement files,
+ * materialize the folder (sanitized requirement files in place of the originals) in `workDir/src`, run the
+ * builder into `workDir/out`, assemble, zip. `files` are the folder's entries.
  */
 export async function buildTarget(args: {
   plan: BuildPlan;
@@ -265,12 +302,16 @@ export async function buildTarget(args: {
   index?: IndexSettings | undefined;
   /** Computed beforehand (e.g. for the unchanged check). */
   fingerprint?: string | undefined;
+  /** Checked beforehand (`checkRequirements`). */
+  requirements?: SanitizedRequirements | undefined;
 }): Promise<BuiltLayer> {
   const { plan, target, builder } = args;
   const where = `${plan.folder} (${target.runtime} ${target.architecture})`;
   const sourceDir = join(args.workDir, "src");
   const outDir = join(args.workDir, "out");
-  await materialize(args.files, sourceDir);
+  const requirements = args.requirements ?? (await checkRequirements(plan, args.files));
+  const source = withSanitized(args.files, requirements);
+  await materialize(source, sourceDir);
   await mkdir(outDir, { recursive: true });
   const fingerprint = args.fingerprint ?? (await targetFingerprint(plan, target, args.files, builder, args.index));
   const outcome = await builder.build({
@@ -279,9 +320,11 @@ export async function buildTarget(args: {
     architecture: target.architecture,
     sourceDir,
     outDir,
+    folder: plan.folder,
+    requirements,
   });
   const built = await walkDirectory(outDir, where);
-  const entries = assembleLayer(built, args.files, plan.exclude, where);
+  const entries = assembleLayer(built, source, plan.exclude, where);
   const zip = await writeLayerZip(entries, args.zipFile);
   await verifyLayerZip(entries, zip.path, where);
   return { zip, fingerprint, builder: builder.kind, warnings: outcome.warnings };

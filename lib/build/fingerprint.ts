@@ -3,7 +3,8 @@
  * fingerprint on the current artifact proves a rebuild would only repeat it.
  *
  * Covered: every file of the folder (manifest and lock bytes included, each with its path and kind), the
- * runtime, the architecture, the builder's identity (the image reference, or the local tool versions),
+ * runtime, the architecture, the builder's identity (the image reference, or the local resolver and its
+ * version: `local uv 0.13.9`, `local npm … node …`),
  * the package index (never its credential) and `BUILD_RECIPE_VERSION`. The input is serialised with
  * length prefixes, so no two different inputs share a serialisation.
  */

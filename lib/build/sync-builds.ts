@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../common/config.ts";
-import { describeError } from "../common/errors.ts";
+import { ConfigError, describeError } from "../common/errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "../common/layer-config.ts";
 import {
   ARTIFACT_FORMAT,
@@ -28,11 +28,12 @@ import { advancePointer, readParameter } from "../sync/artifacts/pointer.ts";
 import type { FolderStage } from "../sync/staging/staging.ts";
 import { emptyPackageSummary } from "../sync/summary.ts";
 import type { PackageSummary } from "../sync/sync.ts";
-import { buildZip, LAYER_CONFIG_FILE } from "../sync/zip/archive.ts";
+import { LAYER_CONFIG_FILE } from "../sync/zip/archive.ts";
 import { type Builder, type BuilderKind, createBuilder, type IndexSettings, samBuildImage } from "./builders.ts";
 import { type CodeBuildDependencies, startTargetBuild } from "./codebuild.ts";
-import { buildTarget, targetFingerprint } from "./content.ts";
+import { buildTarget, checkRequirements, targetFingerprint, withSanitized, writeLayerZip } from "./content.ts";
 import { type BuildPlan, type BuildTarget, planBuild } from "./plan.ts";
+import type { SanitizedRequirements } from "./requirements.ts";
 import { stageTree, type TreeEntry } from "./tree.ts";
 
 /** What the caller (CLI) gives the sync for building: lib/ reads no environment itself. */
@@ -44,6 +45,8 @@ export interface BuildDependencies {
   timeoutMs: number;
   index?: IndexSettings | undefined;
   user?: string | undefined;
+  /** layer-sync's tool cache (the pinned uv, uv-managed interpreters); see `BuilderOptions.toolCache`. */
+  toolCache?: string | undefined;
 }
 
 /** The summary entry's `build` field. */
@@ -111,6 +114,8 @@ async function startInCodeBuild(
   fingerprint: string,
   overrides: ReturnType<typeof parseLayerConfig>,
   summary: TargetSummary,
+  files: readonly TreeEntry[],
+  requirements: SanitizedRequirements | undefined,
 ): Promise<void> {
   if (ctx.dryRun) {
     Object.assign(summary, { skipped: true, reason: "dry-run" });
@@ -118,7 +123,11 @@ async function startInCodeBuild(
   }
   const deps = ctx.codebuild as CodeBuildDependencies;
   const sourceZip = join(ctx.workDir, "source.zip");
-  ctx.sourceZip ??= buildZip(ctx.stage, sourceZip).then((zip) => zip.path);
+  // the build's source: the folder with its requirement files sanitized, never the originals
+  ctx.sourceZip ??= writeLayerZip(
+    withSanitized(files, requirements).filter((e) => e.path !== LAYER_CONFIG_FILE),
+    sourceZip,
+  ).then((zip) => zip.path);
   const id = await startTargetBuild(deps, {
     plan,
     target,
@@ -182,6 +191,8 @@ export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSu
       )
     : {};
   const files = stageTree(ctx.stage);
+  // every builder gets the sanitized requirement files; a refused line fails the folder (ConfigError)
+  const requirements = await checkRequirements(plan, files);
   const home = join(ctx.workDir, "home");
   await mkdir(home, { recursive: true });
   const builder: TargetBuilder = ctx.codebuild
@@ -193,15 +204,17 @@ export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSu
         timeoutMs: ctx.build?.timeoutMs ?? 900_000,
         index: ctx.build?.index,
         user: ctx.build?.user,
+        toolCache: ctx.build?.toolCache,
       });
   const out: TargetSummary[] = [];
   for (const target of plan.targets) {
     const summary = emptyTargetSummary(target.package, ctx.spec.path, null);
     out.push(summary);
     try {
-      await syncTarget(ctx, plan, target, files, builder, { ...layerJson }, summary);
+      await syncTarget(ctx, plan, target, files, builder, { ...layerJson }, summary, requirements);
     } catch (error) {
       summary.error = describeError(error);
+      if (error instanceof ConfigError) summary.errorKind = "configuration";
     }
   }
   return out;
@@ -215,6 +228,7 @@ async function syncTarget(
   builder: TargetBuilder,
   overrides: ReturnType<typeof parseLayerConfig>,
   summary: TargetSummary,
+  requirements: SanitizedRequirements | undefined,
 ): Promise<void> {
   const index = indexOf(ctx);
   const fingerprint = await targetFingerprint(plan, target, files, builder, index);
@@ -247,7 +261,7 @@ async function syncTarget(
     }
   }
   if (builder.kind === "codebuild") {
-    await startInCodeBuild(ctx, plan, target, fingerprint, overrides, summary);
+    await startInCodeBuild(ctx, plan, target, fingerprint, overrides, summary, files, requirements);
     return;
   }
   const dir = join(ctx.workDir, target.package);
@@ -260,6 +274,7 @@ async function syncTarget(
     zipFile: `${dir}.zip`,
     index,
     fingerprint,
+    requirements,
   });
   summary.warnings.push(...built.warnings);
   const key = artifactKey(ctx.config.artifacts.artifactPrefix, target.package, ctx.started, ctx.resolved.commit);

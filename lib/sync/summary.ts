@@ -16,19 +16,3 @@ export function emptyPackageSummary(name: string, path: string): PackageSummary 
     warnings: [],
   };
 }
-
-/** Packages that failed on their configuration (a bad `layer.json`, two folders building one package). */
-const configFailures = new WeakSet<PackageSummary>();
-
-/**
- * Record that `summary`'s package failed on a configuration error: the CLI then exits 2, not 1. Kept out of
- * the summary object itself, so the JSON summary's shape is unchanged.
- */
-export function markConfigFailure(summary: PackageSummary): void {
-  configFailures.add(summary);
-}
-
-/** Whether `summary`'s package failed on a configuration error (see `markConfigFailure`). */
-export function isConfigFailure(summary: PackageSummary): boolean {
-  return configFailures.has(summary);
-}

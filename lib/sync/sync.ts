@@ -33,7 +33,7 @@ import type { ArtifactHead, RunInterrupts } from "./artifacts/artifacts.ts";
 import { checkTargetNames, finishPackage, isBuildFolder } from "./finish.ts";
 import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
 import { type FolderStage, StagingArea } from "./staging/staging.ts";
-import { emptyPackageSummary, markConfigFailure } from "./summary.ts";
+import { emptyPackageSummary } from "./summary.ts";
 import { checkUnchanged } from "./unchanged.ts";
 
 export { sourceId } from "./unchanged.ts";
@@ -54,6 +54,8 @@ export interface PackageSummary {
   /** A layer built from a dependency manifest (one entry per target). */
   build?: BuildSummary | null;
   error?: string;
+  /** `configuration` when the error is in the configuration or the folder's files (the CLI exits 2). */
+  errorKind?: "configuration";
 }
 
 export interface SyncSummary {
@@ -160,7 +162,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   const work: Work[] = folders.map((spec) => ({ spec, summary: emptySummary(spec), done: false }));
   const fail = (w: Work, error: unknown) => {
     w.summary.error = describeError(error);
-    if (error instanceof ConfigError) markConfigFailure(w.summary);
+    if (error instanceof ConfigError) w.summary.errorKind = "configuration";
     w.done = true;
     log.error("package failed", { package: w.spec.package, error: w.summary.error });
     progress({ package: w.spec.package, stage: "failed", detail: w.summary.error });

@@ -1,11 +1,13 @@
 /**
- * Local builds with the real pip and npm against the public registries (small packages; downloads cached
- * in the project's ignored `.cache/build`). The layers are unzipped with Info-ZIP and used: imported by a
- * Python of the runtime's minor version, required by Node, their `.bin` links run.
+ * Local builds with the real uv (the pinned version, installed into the project's ignored
+ * `.cache/layer-sync` when missing) and npm against the public registries (small packages; downloads
+ * cached in `.cache/build`). The layers are unzipped and used: imported by a Python of the runtime's
+ * minor version, required by Node, their `.bin` links run. The marker fixture is built on three "hosts"
+ * (python3.11 first on PATH, python3.12 first, no python3 at all) and must give the same bytes.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,20 +19,21 @@ import { BuildError } from "../../lib/common/errors.ts";
 
 const FIXTURES = resolve(import.meta.dirname, "../fixtures/build");
 const CACHE = resolve(import.meta.dirname, "../../.cache/build");
+const TOOLS = resolve(import.meta.dirname, "../../.cache/layer-sync");
 const TIMEOUT = 120_000;
 
-/** A Python 3.12 to import the x86_64 layer with (pyenv's shim may hide it). */
-function python312(): string | undefined {
+/** A Python of `minor` (3.12 by default) to import a layer with, or to stand in for a host's (pyenv's shim may hide it). */
+function python3x(minor = 12): string | undefined {
   const pyenv = "/root/.pyenv/versions";
   const candidates = existsSync(pyenv)
     ? execFileSync("ls", [pyenv], { encoding: "utf8" })
         .split("\n")
-        .filter((v) => v.startsWith("3.12."))
-        .map((v) => join(pyenv, v, "bin", "python3.12"))
+        .filter((v) => v.startsWith(`3.${minor}.`))
+        .map((v) => join(pyenv, v, "bin", `python3.${minor}`))
     : [];
-  for (const c of [...candidates, "python3.12"]) {
+  for (const c of [...candidates, `python3.${minor}`]) {
     try {
-      execFileSync(c, ["-c", "import sys; assert sys.version_info[:2] == (3, 12)"], { stdio: "ignore" });
+      execFileSync(c, ["-c", `import sys; assert sys.version_info[:2] == (3, ${minor})`], { stdio: "ignore" });
       return c;
     } catch {
       // not this one
@@ -38,6 +41,7 @@ function python312(): string | undefined {
   }
   return undefined;
 }
+const python312 = () => python3x(12);
 
 let work: string;
 beforeAll(async () => {
@@ -47,8 +51,14 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+/** What a build machine looks like to the builder: its PATH and layer-sync's tool cache. */
+interface Host {
+  path: string;
+  toolCache: string;
+}
+
 let runs = 0;
-async function build(fixture: string, runtimes: string[], architectures: string[] = []) {
+async function build(fixture: string, runtimes: string[], architectures: string[] = [], host?: Host) {
   const files = await walkDirectory(join(FIXTURES, fixture), fixture);
   const layerJson = files.some((f) => f.path === "layer.json")
     ? await readFile(join(FIXTURES, fixture, "layer.json"), "utf8")
@@ -64,9 +74,10 @@ async function build(fixture: string, runtimes: string[], architectures: string[
   const home = join(work, `home-${++runs}`);
   await import("node:fs/promises").then((fs) => fs.mkdir(home, { recursive: true }));
   const builder = new LocalBuilder({
-    env: process.env,
+    env: host ? { ...process.env, PATH: host.path } : process.env,
     home,
     cacheDir: CACHE,
+    toolCache: host?.toolCache ?? TOOLS,
     timeoutMs: TIMEOUT,
   });
   const results = [];
@@ -171,9 +182,88 @@ describe("a local Python build", () => {
   it("fails on a requirement that has only a source distribution, naming it", { timeout: TIMEOUT }, async () => {
     const error = await build("py-sdist", ["python3.12"]).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BuildError);
-    expect((error as Error).message).toMatch(/requirement "docopt==0.6.2" has no wheel for python3.12 x86_64/);
+    expect((error as Error).message).toMatch(
+      /requirement "docopt==0.6.2" has no wheel for python3.12 x86_64 \(x86_64-manylinux_2_34\)/,
+    );
     expect((error as Error).message).toMatch(/--builder docker/);
     expect((error as Error).message).not.toMatch(/\n/);
+  });
+});
+
+/** A host whose PATH holds only `python3` (and `python3.X` when `alias`) pointing at `interpreter`, and /usr/bin's tools. */
+async function hostWith(name: string, interpreter: string | undefined, alias?: string): Promise<Host> {
+  const bin = join(work, `host-${name}`);
+  await mkdir(bin, { recursive: true });
+  if (interpreter) {
+    await symlink(interpreter, join(bin, "python3"));
+    if (alias) await symlink(interpreter, join(bin, alias));
+  }
+  return { path: interpreter ? `${bin}:/usr/bin:/bin` : bin, toolCache: TOOLS };
+}
+
+/**
+ * A host with no python3 on PATH at all: its tool cache holds the pinned uv and a uv-managed CPython 3.12
+ * laid out as `uv python install` lays it out (`python/cpython-3.12.x-<os>-<arch>-gnu/bin/python3.12`),
+ * here pyenv's build linked in, since python-build-standalone downloads are unreachable from this sandbox.
+ */
+async function hostWithoutPython(python: string): Promise<Host> {
+  const tools = join(work, "tools-nopython");
+  const version = execFileSync(python, ["-c", "import platform; print(platform.python_version())"], {
+    encoding: "utf8",
+  }).trim();
+  const managed = join(tools, "python", `cpython-${version}-linux-x86_64-gnu`, "bin");
+  await mkdir(managed, { recursive: true });
+  await symlink(python, join(managed, "python3.12"));
+  await mkdir(join(tools, "uv-0.13.9"), { recursive: true });
+  await symlink(join(TOOLS, "uv-0.13.9", "uv"), join(tools, "uv-0.13.9", "uv"));
+  const bin = join(work, "host-empty");
+  await mkdir(bin, { recursive: true });
+  return { path: bin, toolCache: tools };
+}
+
+describe("a local Python build of environment markers", () => {
+  const host311 = python3x(11);
+  const host312 = python3x(12);
+
+  it("installs each architecture's packages for the target, not the host, with the same bytes on every host", {
+    timeout: TIMEOUT * 2,
+  }, async () => {
+    if (!host311 || !host312) throw new Error("this test needs Python 3.11 and 3.12 (pyenv) on the machine");
+    const hosts = [
+      ["python3.11 first", await hostWith("311", host311)],
+      ["python3.12 first", await hostWith("312", host312, "python3.12")],
+    ] as [string, Host][];
+    const first = await build("py-markers", [], [], hosts[0]?.[1]);
+    // the tool cache now has the pinned uv the host without Python links to
+    hosts.push(["no python3", await hostWithoutPython(host312)]);
+    const layers = new Map<string, string[]>();
+    for (const r of first.results) {
+      const opt = await unzip(r.built.zip.path);
+      const names = await filesUnder(join(opt, "python"));
+      layers.set(r.target.architecture, names);
+      expect(await readFile(join(opt, "python", "bin", "pyflakes"), "utf8")).toMatch(/^#!\/usr\/bin\/env python3\n/);
+      const record = await readFile(join(opt, "python", "pyflakes-3.2.0.dist-info", "RECORD"), "utf8");
+      const script = await readFile(join(opt, "python", "bin", "pyflakes"));
+      const digest = (await import("node:crypto")).createHash("sha256").update(script).digest("base64url");
+      expect(record).toContain(`bin/pyflakes,sha256=${digest},${script.length}`);
+    }
+    const x86 = layers.get("x86_64") ?? [];
+    const arm = layers.get("arm64") ?? [];
+    expect(x86.some((n) => n.startsWith("orjson/"))).toBe(true);
+    expect(x86.some((n) => n.startsWith("ujson"))).toBe(false);
+    expect(arm.some((n) => /^ujson\.cpython-312-aarch64-linux-gnu\.so$/.test(n))).toBe(true);
+    expect(arm.some((n) => n.startsWith("orjson"))).toBe(false);
+    for (const names of [x86, arm]) expect(names).toContain("setuptools-75.1.0.dist-info/METADATA");
+
+    for (const [name, host] of hosts.slice(1)) {
+      const again = await build("py-markers", [], [], host);
+      for (const [i, r] of again.results.entries()) {
+        const before = first.results[i];
+        expect(r.target.package, name).toBe(before?.target.package);
+        expect(r.built.fingerprint, name).toBe(before?.built.fingerprint);
+        expect(r.bytes.equals(before?.bytes ?? Buffer.alloc(0)), `${name}: ${r.target.package}`).toBe(true);
+      }
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 /**
- * `layer-sync sync --builder local` on a repository with build folders (GitHub emulator, real pip and npm,
+ * `layer-sync sync --builder local` on a repository with build folders (GitHub emulator, real uv and npm,
  * moto for S3 and SSM): one zip per target, the build metadata on the artifact, and a second run that
  * builds and uploads nothing.
  */
@@ -93,6 +93,9 @@ async function sync(args: string[]) {
       PATH: process.env.PATH,
       NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
       HTTPS_PROXY: process.env.HTTPS_PROXY,
+      SSL_CERT_FILE: process.env.SSL_CERT_FILE,
+      // layer-sync's tool cache (the pinned uv) in the project's ignored .cache
+      XDG_CACHE_HOME: resolve(import.meta.dirname, "../../.cache"),
     },
     cap.io,
   );

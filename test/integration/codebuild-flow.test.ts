@@ -28,7 +28,7 @@ import { readZip } from "../support/zip.ts";
 
 const TIMEOUT = 180_000;
 const INDEX_TOKEN = "idx-secret-5c2e9a7b1d3f";
-const REQUIREMENTS = "six==1.17.0\n";
+const REQUIREMENTS = "# the one dependency\nsix == 1.17.0  # pinned\n";
 const s3 = new S3Client({});
 const ssm = new SSMClient({});
 const context = { functionName: "layer-sync", awsRequestId: "cb" } as unknown as Context;
@@ -177,8 +177,10 @@ describe("the sync handler with build folders in Lambda", () => {
       expect(spec).toContain('    - ".layer-sync-output.tar.gz"');
       // the source the build reads is the folder's zip
       const src = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `build-source/${p.name}/${fp}.zip` }));
-      const names = (await readZip(Buffer.from(await (src.Body?.transformToByteArray() ?? [])))).map((e) => e.name);
-      expect(names).toEqual(["python/mymodule.py", "requirements.txt"]);
+      const entries = await readZip(Buffer.from(await (src.Body?.transformToByteArray() ?? [])));
+      expect(entries.map((e) => e.name)).toEqual(["python/mymodule.py", "requirements.txt"]);
+      // with its requirement file sanitized by layer-sync, never the original
+      expect(entries.find((e) => e.name === "requirements.txt")?.content.toString()).toBe("six==1.17.0\n");
     }
     expect(JSON.stringify(sent)).not.toContain(INDEX_TOKEN);
     // the projects fix the compute: ARM_CONTAINER for arm64, LINUX_CONTAINER for x86_64

@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { CodeBuildClient, CreateProjectCommand } from "@aws-sdk/client-codebuild";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -14,7 +14,10 @@ import JSZip from "jszip";
 import { createBuilder } from "../../lib/build/builders.ts";
 import { buildScript, OUTPUT_ARCHIVE, OUTPUT_TOP } from "../../lib/build/buildspec.ts";
 import type { Architecture, Language } from "../../lib/build/plan.ts";
+import { sanitizeRequirements } from "../../lib/build/requirements.ts";
 import { MOTO_ACCOUNT_ID, uniqueName } from "./aws.ts";
+
+const REPO = resolve(import.meta.dirname, "../..");
 
 export interface Projects {
   x86_64: string;
@@ -72,7 +75,7 @@ export function captureRequests(client: { middlewareStack: CodeBuildClient["midd
 
 /**
  * A real build output, made the way a CodeBuild build makes it: the same recipe run by phase 1's local
- * builder (pip or npm pinned to the target) into `layer/`, packed by the buildspec's own tar command.
+ * builder (uv or npm pinned to the target) into `layer/`, packed by the buildspec's own tar command.
  */
 export async function buildOutputLocally(args: {
   files: Record<string, string>;
@@ -87,8 +90,23 @@ export async function buildOutputLocally(args: {
   await mkdir(join(work, OUTPUT_TOP), { recursive: true });
   for (const [name, text] of Object.entries(args.files)) await writeFile(join(src, name), text);
   await mkdir(join(args.dir, "home"), { recursive: true });
-  const builder = await createBuilder("local", { env: process.env, home: join(args.dir, "home"), timeoutMs: 120_000 });
-  await builder.build({ ...args, sourceDir: src, outDir: join(work, OUTPUT_TOP) });
+  const builder = await createBuilder("local", {
+    env: process.env,
+    home: join(args.dir, "home"),
+    timeoutMs: 120_000,
+    cacheDir: join(REPO, ".cache/build"),
+    toolCache: join(REPO, ".cache/layer-sync"),
+  });
+  // as every builder, the local one takes the requirement files layer-sync has checked
+  const requirements =
+    args.language === "python"
+      ? await sanitizeRequirements({
+          folder: "src",
+          entries: Object.keys(args.files).map((path) => ({ path, kind: "file" as const })),
+          read: async (path) => Buffer.from(args.files[path] ?? ""),
+        })
+      : undefined;
+  await builder.build({ ...args, sourceDir: src, outDir: join(work, OUTPUT_TOP), requirements });
   const archive = join(args.dir, OUTPUT_ARCHIVE);
   await packOutput(work, archive);
   return archive;

@@ -9,8 +9,9 @@ import {
   publicIndexUrl,
   writeNpmrc,
 } from "../../lib/build/builders.ts";
-import { npmArguments, pipArguments, pipPlatforms } from "../../lib/build/local.ts";
+import { npmArguments, pipPlatforms, uvArguments } from "../../lib/build/local.ts";
 import { lastLine, runCommand } from "../../lib/build/process.ts";
+import { uvPlatform } from "../../lib/build/uv.ts";
 import { BuildError } from "../../lib/common/errors.ts";
 import { clearSecrets } from "../../lib/common/redact.ts";
 
@@ -32,19 +33,25 @@ const request = {
 };
 
 describe("local build arguments", () => {
-  it("pin pip to the runtime's Python, the CPU and the glibc levels its OS supports, wheels only", () => {
+  it("pin the container recipe's pip to the runtime's glibc levels", () => {
     expect(pipPlatforms("python3.11", "x86_64")).toEqual(["manylinux2014_x86_64"]);
     expect(pipPlatforms("python3.12", "arm64")).toEqual([
       "manylinux_2_34_aarch64",
       "manylinux_2_28_aarch64",
       "manylinux2014_aarch64",
     ]);
-    const args = pipArguments(request, "/o/python").join(" ");
-    expect(args).toContain(
-      "--implementation cp --python-version 3.12 --only-binary=:all: --target /o/python -r requirements.txt",
-    );
-    expect(args).toContain("--platform manylinux2014_aarch64");
-    expect(args).toContain("--no-compile");
+  });
+
+  it("pin uv to the runtime's Python and OS (AL2023 or AL2) and the CPU, wheels only, no configuration", () => {
+    expect(uvPlatform("3.11", "x86_64")).toBe("x86_64-manylinux2014");
+    expect(uvPlatform("3.12", "arm64")).toBe("aarch64-manylinux_2_34");
+    expect(uvPlatform("3.14", "x86_64")).toBe("x86_64-manylinux_2_34");
+    const args = uvArguments(request, "/o/python", "/usr/bin/python3").join(" ");
+    expect(args).toMatch(/^pip install --no-config --target \/o\/python /);
+    expect(args).toContain("--python-platform aarch64-manylinux_2_34 --python-version 3.12 --python /usr/bin/python3");
+    expect(args).toContain("--no-build --no-installer-metadata --no-compile-bytecode --link-mode copy");
+    expect(args).toMatch(/ -r requirements\.txt$/);
+    expect(args).not.toMatch(/index|http/);
   });
 
   it("pin npm to Linux, the CPU and glibc, without dev dependencies or install scripts", () => {

@@ -70,3 +70,20 @@ describe("buildFingerprint", () => {
     expect(a).not.toBe(b);
   });
 });
+
+describe("the local builder's identity", () => {
+  it("names the pinned resolver and its version for Python, whatever the host has on PATH", async () => {
+    const { LocalBuilder } = await import("../../lib/build/local.ts");
+    const request = {
+      language: "python" as const,
+      runtime: "python3.12",
+      architecture: "arm64" as const,
+      sourceDir: "",
+      outDir: "",
+    };
+    const a = new LocalBuilder({ env: { PATH: "/nonexistent" }, home: "/tmp", timeoutMs: 1000 });
+    const b = new LocalBuilder({ env: { PATH: "/usr/bin:/bin" }, home: "/tmp", timeoutMs: 1000 });
+    expect(await a.identity(request)).toBe("local uv 0.13.9");
+    expect(await b.identity(request)).toBe(await a.identity(request));
+  });
+});
