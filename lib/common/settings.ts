@@ -304,7 +304,7 @@ export const SETTINGS = {
   ),
   pipIndexUrl: source(
     ["BUILD_PIP_INDEX_URL", "pip-index-url", "URL"],
-    "pip index (PEP 503) of builds, without credentials",
+    "Python package index (PEP 503) of builds (uv locally, pip in containers), without credentials",
     url("credential in BUILD_INDEX_TOKEN_PARAMETER", false),
     "PyPI",
     SYNC_AND_BUILD,
