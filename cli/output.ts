@@ -4,10 +4,12 @@
  * that is rewritten in place as it moves through its stages. Colour only on a terminal and never when
  * `NO_COLOR` is set (https://no-color.org).
  */
+
 import { ConfigError, describeError } from "../lib/common/errors.ts";
 import type { Logger } from "../lib/common/log.ts";
 import { escapeControls } from "../lib/common/paths.ts";
 import { redact } from "../lib/common/redact.ts";
+import { formatBytes } from "../lib/common/sizes.ts";
 import type { SyncProgressEvent } from "../lib/sync/sync.ts";
 
 export interface CliIo {
@@ -67,18 +69,8 @@ export function writeError(io: CliIo, error: unknown, usageHint: boolean): void 
   );
 }
 
-/** `12.3 MB`-style sizes for people. */
-export function bytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ["kB", "MB", "GB"];
-  let v = n / 1000;
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${v.toFixed(1)} ${units[u]}`;
-}
+/** `12.3 MiB`-style sizes for people (binary units, as everywhere in layer-sync). */
+export const bytes = formatBytes;
 
 /**
  * Rows as aligned columns; the last column is not padded. Cells are `printable`: pass colour codes only

@@ -12,6 +12,7 @@ import { crc32 } from "node:zlib";
 import { DEFAULTS } from "../common/config.ts";
 import { BuildError, LimitExceededError } from "../common/errors.ts";
 import { checkRelativePath, checkSymlinkChains, quoteName } from "../common/paths.ts";
+import { formatBytes } from "../common/sizes.ts";
 import { type ExpectedEntry, LAYER_CONFIG_FILE, MODE, verifyZipEntries, ZIP_DATE } from "../sync/zip/archive.ts";
 import { writeZipFile, ZIP_LEVEL } from "../sync/zip/writer.ts";
 import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
@@ -56,13 +57,12 @@ export function checkUnzippedSize(
   if (total <= limit) return total;
   const groups = new Map<string, number>();
   for (const e of entries) groups.set(sizeGroup(e.path), (groups.get(sizeGroup(e.path)) ?? 0) + e.size);
-  const mb = (n: number) => `${(n / 1_000_000).toFixed(1)} MB`;
   const largest = [...groups]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, 5)
-    .map(([name, size]) => `${name} ${mb(size)}`);
+    .map(([name, size]) => `${name} ${formatBytes(size)}`);
   throw new LimitExceededError(
-    `${where} is ${mb(total)} unzipped, over Lambda's ${mb(limit)} limit for a function and its layers; largest: ${largest.join(", ")}; drop dependencies or exclude files in layer.json "build.exclude"`,
+    `${where} is ${formatBytes(total)} unzipped, over Lambda's ${formatBytes(limit)} limit for a function and its layers; largest: ${largest.join(", ")}; drop dependencies or exclude files in layer.json "build.exclude"`,
   );
 }
 

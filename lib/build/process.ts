@@ -92,12 +92,15 @@ export function runCommand(command: string, args: readonly string[], options: Ru
   });
 }
 
+/** Lines that only point elsewhere: npm's log-file notes, docker's "Run 'docker run --help' …". */
+const NOISE = /^(npm (error|ERR!) (A complete log|Log files)|(Run|See) '[\w -]+ --help'( for more information)?\.?$)/i;
+
 /** The last meaningful line of a tool's output, redacted, for a one-line message. */
 export function lastLine(text: string, max = 300): string {
   const lines = text
     .split(/\r?\n/)
     .map((l) => l.trim())
-    .filter((l) => l !== "" && !/^npm (error|ERR!) (A complete log|Log files)/i.test(l));
+    .filter((l) => l !== "" && !NOISE.test(l));
   const line = lines.findLast((l) => /error/i.test(l)) ?? lines.at(-1) ?? "no output";
   const clean = redact(line.replace(/\s+/g, " "));
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;

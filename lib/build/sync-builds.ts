@@ -17,6 +17,7 @@ import type { SSMClient } from "@aws-sdk/client-ssm";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../common/config.ts";
 import { ConfigError, describeError } from "../common/errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "../common/layer-config.ts";
+import { nearLimitWarning } from "../common/sizes.ts";
 import {
   ARTIFACT_FORMAT,
   type ArtifactMetadata,
@@ -24,6 +25,7 @@ import {
   headArtifact,
   uploadArtifact,
 } from "../sync/artifacts/artifacts.ts";
+import { newestOutZip } from "../sync/artifacts/out-dir.ts";
 import { advancePointer, readParameter } from "../sync/artifacts/pointer.ts";
 import type { FolderStage } from "../sync/staging/staging.ts";
 import { emptyPackageSummary } from "../sync/summary.ts";
@@ -285,7 +287,16 @@ async function syncTarget(
     unzippedBytes: built.zip.size,
     sha256: built.zip.sha256,
   });
+  const near = nearLimitWarning(built.zip.size);
+  if (near) summary.warnings.push(near);
   if (ctx.outDir !== undefined) {
+    const existing = ctx.force
+      ? undefined
+      : await newestOutZip(ctx.outDir, ctx.config.artifacts.artifactPrefix, target.package);
+    if (existing?.sha256 === built.zip.sha256) {
+      Object.assign(summary, { key: existing.key, skipped: true, reason: "unchanged" });
+      return;
+    }
     const file = join(ctx.outDir, ...key.split("/"));
     await mkdir(dirname(file), { recursive: true });
     await copyFile(built.zip.path, file);

@@ -282,9 +282,15 @@ function readSource(r: Reader, layerNamePrefix: string): SourceConfig {
   };
 }
 
-function readArtifacts(r: Reader, requireBucket: boolean): ArtifactConfig {
+/** `offerOut`: only `sync` has `--out DIR`, so only its message offers it. */
+function readArtifacts(r: Reader, requireBucket: boolean, offerOut = false): ArtifactConfig {
   const bucket = requireBucket
-    ? r.required("bucket", "name the S3 bucket for the zips (or use --out DIR for a local build)")
+    ? r.required(
+        "bucket",
+        offerOut
+          ? "name the S3 bucket for the zips (or use --out DIR for a local build)"
+          : "name the S3 bucket that holds the zips",
+      )
     : r.get("bucket");
   return {
     bucket,
@@ -382,7 +388,7 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   const r = new Reader(input);
   const layer = readLayer(r);
   const source = readSource(r, layer.layerNamePrefix);
-  const artifacts = readArtifacts(r, options.requireBucket);
+  const artifacts = readArtifacts(r, options.requireBucket, true);
   readRegions(r); // checked here too: pipeline-gate mode publishes after the sync
   const pipelineName = r.get("pipelineName") ?? DEFAULTS.pipelineName;
   const build = readBuild(r);

@@ -13,7 +13,9 @@ import { moveFile } from "../common/files.ts";
 import { encodeLayerConfig, parseLayerConfig } from "../common/layer-config.ts";
 import { silentLogger } from "../common/log.ts";
 import { checkSymlinkChains } from "../common/paths.ts";
+import { nearLimitWarning } from "../common/sizes.ts";
 import { ARTIFACT_FORMAT, type ArtifactMetadata, artifactKey, uploadArtifact } from "./artifacts/artifacts.ts";
+import { newestOutZip } from "./artifacts/out-dir.ts";
 import { advancePointer, keyTime } from "./artifacts/pointer.ts";
 import type { RepositorySource } from "./sources/types.ts";
 import type { FolderStage, StagingArea } from "./staging/staging.ts";
@@ -111,7 +113,16 @@ export async function finishPackage(
     sha256: zip.sha256,
   });
 
+  const near = nearLimitWarning(zip.unzippedBytes);
+  if (near) w.summary.warnings.push(near);
   if (options.outDir !== undefined) {
+    const existing = options.force
+      ? undefined
+      : await newestOutZip(options.outDir, config.artifacts.artifactPrefix, w.spec.package);
+    if (existing?.sha256 === zip.sha256) {
+      Object.assign(w.summary, { key: existing.key, skipped: true, reason: "unchanged" });
+      return;
+    }
     const out = join(options.outDir, ...key.split("/"));
     await mkdir(dirname(out), { recursive: true });
     await moveFile(zip.path, out); // verified above; the staging area is done with it

@@ -210,7 +210,7 @@ describe("the build-finished handler", () => {
       { name: "layer/python/small.py", body: Buffer.alloc(100, 2) },
     ]);
     const summary = await finishCore("SUCCEEDED", sha, 5000);
-    expect(summary.packages[0]?.error).toMatch(/over Lambda's 0\.0 MB limit.*largest: python\/big 0\.0 MB/);
+    expect(summary.packages[0]?.error).toMatch(/over Lambda's 4\.9 KiB limit.*largest: python\/big 5\.9 KiB/);
     expect(await pointer()).toBe(POINTER_BEFORE);
   });
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -102,6 +102,27 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
 
   it("keeps the archive strategy within a handful of requests", () => {
     expect(results.get("archive")?.requests.total).toBeLessThanOrEqual(3);
+  });
+
+  it("skips a package whose newest zip in the --out folder already holds the same bytes, and writes a new one with --force", async () => {
+    const dir = join(out, "again");
+    const args = ["--ref", "main", "--path", "layers/tools", "--strategy", "archive", "--out", dir];
+    const first = await sync(args);
+    expect(first.code, first.stderr).toBe(0);
+    const [made] = (JSON.parse(first.stdout) as Summary).packages;
+    const again = await sync(args);
+    expect(again.code, again.stderr).toBe(0);
+    const [kept] = (JSON.parse(again.stdout) as Summary & { packages: { skipped: boolean; reason: string }[] })
+      .packages;
+    expect(kept).toMatchObject({ key: made?.key, skipped: true, reason: "unchanged", sha256: made?.sha256 });
+    expect(await readdir(join(dir, "layers", "tools"))).toHaveLength(1);
+    const forced = await sync([...args, "--force"]);
+    expect(forced.code, forced.stderr).toBe(0);
+    const [written] = (JSON.parse(forced.stdout) as Summary & { packages: { skipped: boolean }[] }).packages;
+    expect(written?.skipped).toBe(false);
+    expect(await readFile(join(dir, ...(written?.key ?? "").split("/")))).toEqual(
+      await readFile(join(dir, ...(made?.key ?? "").split("/"))),
+    );
   });
 
   it("resolves a branch whose name contains a slash to its commit", async () => {

@@ -93,6 +93,17 @@ describe("401 from the source: a bad token", () => {
   });
 });
 
+describe("a private repository and no token at all", () => {
+  it.each(["bitbucket", "github"] as const)(
+    "%s: says no token was given and where to give one, not that a token is invalid",
+    async (provider) => {
+      const message = failure(await sync(provider, ["--ref", "main"], { SOURCE_TOKEN: undefined }));
+      expect(message).toContain("no token was given: set SOURCE_TOKEN (CLI) or TOKEN_PARAMETER_NAME");
+      expect(message).not.toMatch(/token is invalid|rejected the token/i);
+    },
+  );
+});
+
 describe("403 from the source: no access", () => {
   it("bitbucket: says the token is valid but lacks access, and which scope it needs", async () => {
     watchToken("bb-scopeless-token");

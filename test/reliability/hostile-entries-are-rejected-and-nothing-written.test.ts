@@ -371,7 +371,7 @@ for (const provider of ["bitbucket", "github"] as const) {
           "layers/data",
         );
         expect(message).toMatch(
-          /^folder "layers\/data" is over 50000 bytes unzipped \(reached \d+ at "blob\.bin"\); that is the limit SOURCE_MAX_BYTES sets — raise it \(up to 262144000, Lambda's 250 MB for a function and its layers\) or split the folder$/,
+          /^folder "layers\/data" is over 50000 bytes unzipped \(reached \d+ at "blob\.bin"\); that is the limit SOURCE_MAX_BYTES sets — raise it \(up to 262144000, Lambda's 250 MiB for a function and its layers\) or split the folder$/,
         );
         expect(message).not.toMatch(/lower/);
       });
@@ -426,7 +426,7 @@ describe("the default size limit", () => {
       const { message, run } = await rejected({ provider, strategy: "walk", ref: "main" }, "layers/data");
       expect(message).toMatch(
         new RegExp(
-          `^folder "layers/data" is over ${DEFAULTS.maxBytes} bytes unzipped \\(reached ${declared} at "blob\\.bin"\\); Lambda allows 250 MB unzipped for a function and its layers together — split the folder into smaller layers$`,
+          `^folder "layers/data" is over ${DEFAULTS.maxBytes} bytes unzipped \\(reached ${declared} at "blob\\.bin"\\); Lambda allows 250 MiB unzipped for a function and its layers together — split the folder into smaller layers$`,
         ),
       );
       expect(run.waits).toEqual([]); // refused, not retried

@@ -137,6 +137,18 @@ describe("runCommand", () => {
     );
   });
 
+  it("reports docker's own reason when the daemon cannot be reached, not its pointer to --help", () => {
+    const stderr = [
+      "docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+      "",
+      "Run 'docker run --help' for more information",
+      "",
+    ].join("\n");
+    expect(lastLine(stderr)).toBe(
+      "docker: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
+    );
+  });
+
   it("keeps registered credentials out of the last line it reports", async () => {
     const r = await runCommand(
       "sh",

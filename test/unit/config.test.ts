@@ -115,6 +115,19 @@ describe("loadSyncConfig", () => {
 });
 
 describe("loadPublishConfig", () => {
+  it("asks for the bucket without offering --out, which publish does not have", () => {
+    let caught: unknown;
+    try {
+      loadPublishConfig({ env: {} });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect((caught as ConfigError).problems).toContain(
+      "ARTIFACT_BUCKET (--bucket) is required: name the S3 bucket that holds the zips",
+    );
+  });
+
   it("reads sharing and retention settings without any source setting", () => {
     const c = loadPublishConfig({
       env: {

@@ -145,7 +145,7 @@ export class GitHubSource implements RepositorySource {
     const req = { url: this.base, what: "check the repository", accept: [404] };
     if ((await this.http.text(req)).status !== 404) return;
     throw new SourceNotFoundError(
-      `repository ${this.options.repository} does not exist or the token cannot see it (${this.http.describe(req)} answered 404); check SOURCE_REPOSITORY and the token's access`,
+      `repository ${this.options.repository} does not exist or the token cannot see it (${this.http.describe(req)} answered 404); ${this.options.token ? "check SOURCE_REPOSITORY and the token's access" : "check SOURCE_REPOSITORY; no token was given: set SOURCE_TOKEN (CLI) or TOKEN_PARAMETER_NAME (an SSM SecureString holding it) for a private repository"}`,
       { status: 404, request: this.http.describe(req) },
     );
   }

@@ -12,6 +12,20 @@ export interface SourceBundle {
   http: HttpClient;
 }
 
+/**
+ * Hints for a run that sent no token: an answer that asks for one means the token is missing, not invalid
+ * (a private repository answers 401, or 404 to hide that it exists).
+ */
+function withoutToken(provider: string): Partial<Record<number, string>> {
+  const give =
+    "no token was given: set SOURCE_TOKEN (CLI) or TOKEN_PARAMETER_NAME (an SSM SecureString holding it) for a private repository";
+  return {
+    401: `${provider} asks for credentials and ${give}`,
+    403: `${provider} refused the anonymous request and ${give}`,
+    404: `Check SOURCE_REPOSITORY, SOURCE_REF and the folder paths; ${provider} also answers 404 for a private repository, and ${give}`,
+  };
+}
+
 export function createSource(
   config: SourceConfig,
   token: string | undefined,
@@ -30,12 +44,14 @@ export function createSource(
     concurrency: config.concurrency,
   };
   if (config.provider === "github") {
-    const http = new HttpClient({ ...common, ...githubHttpOptions, authOrigins: [apiOrigin], ...overrides });
+    const hints = token ? githubHttpOptions.hints : { ...githubHttpOptions.hints, ...withoutToken("GitHub") };
+    const http = new HttpClient({ ...common, ...githubHttpOptions, hints, authOrigins: [apiOrigin], ...overrides });
     return { http, source: new GitHubSource({ ...config, token, http }) };
   }
   const http = new HttpClient({
     ...common,
     ...bitbucketHttpOptions,
+    hints: token ? bitbucketHttpOptions.hints : { ...bitbucketHttpOptions.hints, ...withoutToken("Bitbucket") },
     authOrigins: [apiOrigin, new URL(config.webUrl).origin],
     ...overrides,
   });

@@ -2,8 +2,10 @@
 import { LimitExceededError } from "../../common/errors.ts";
 import { quoteName } from "../../common/paths.ts";
 
-/** Lambda's limit on a function and its layers unzipped (250 MB), the highest SOURCE_MAX_BYTES. */
-export const LAMBDA_UNZIPPED_MAX_BYTES = 262_144_000;
+import { LAMBDA_UNZIPPED_MAX_BYTES } from "../../common/sizes.ts";
+
+/** Lambda's limit on a function and its layers unzipped (250 MiB), the highest SOURCE_MAX_BYTES. */
+export { LAMBDA_UNZIPPED_MAX_BYTES } from "../../common/sizes.ts";
 
 export interface StageLimits {
   maxFiles: number;
@@ -16,7 +18,7 @@ export function folderTooBig(folder: string, maxBytes: number, path: string, byt
   // at Lambda's own limit only splitting helps; below it, the user chose the limit and may raise it
   const advice =
     maxBytes >= LAMBDA_UNZIPPED_MAX_BYTES
-      ? "Lambda allows 250 MB unzipped for a function and its layers together — split the folder into smaller layers"
-      : `that is the limit SOURCE_MAX_BYTES sets — raise it (up to ${LAMBDA_UNZIPPED_MAX_BYTES}, Lambda's 250 MB for a function and its layers) or split the folder`;
+      ? "Lambda allows 250 MiB unzipped for a function and its layers together — split the folder into smaller layers"
+      : `that is the limit SOURCE_MAX_BYTES sets — raise it (up to ${LAMBDA_UNZIPPED_MAX_BYTES}, Lambda's 250 MiB for a function and its layers) or split the folder`;
   return new LimitExceededError(`${over}; ${advice}`);
 }
