@@ -36,7 +36,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: true,
     help: "a package; default every package under the prefix",
     default: undefined,
-    commands: ["publish", "status"],
+    commands: ["publish", "status", "consumers"],
   },
   {
     flag: "out",
@@ -84,7 +84,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "print the result as JSON, the only output on stdout",
     default: undefined,
-    commands: ["sync", "publish", "status"],
+    commands: ["sync", "publish", "status", "consumers"],
   },
   {
     flag: "help",
@@ -93,7 +93,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "show this help",
     default: undefined,
-    commands: ["sync", "publish", "status", "invoke"],
+    commands: ["sync", "publish", "status", "consumers", "invoke"],
   },
 ];
 
@@ -109,6 +109,10 @@ export const COMMANDS: Record<CommandName, { summary: string; usage: string }> =
   status: {
     summary: "show what is published and shared where; writes nothing",
     usage: "layer-sync status [--package NAME]... [--regions R,..] [--json]",
+  },
+  consumers: {
+    summary: "list the functions using each package's layer, by account, Region and version; writes nothing",
+    usage: "layer-sync consumers [--package NAME]... [--regions R,..] [--json]",
   },
   invoke: {
     summary: "run the real Lambda handler in-process with an event file",
@@ -157,7 +161,7 @@ export function parseCommand(command: CommandName, argv: readonly string[]): Par
     const owners = ownersOf(token.name, command);
     throw new UsageError(
       owners.length
-        ? `${token.rawName} is not a flag of ${command}; it belongs to ${owners.join(" and ")}`
+        ? `${token.rawName} is not a flag of ${command}; it belongs to ${owners.slice(0, -1).join(", ")}${owners.length > 1 ? " and " : ""}${owners.at(-1)}`
         : `unknown flag ${token.rawName} for ${command}`,
     );
   }

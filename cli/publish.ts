@@ -10,7 +10,7 @@ import { parsePublishEvent } from "../lib/common/events.ts";
 import { redact } from "../lib/common/redact.ts";
 import { failureMessage, type PublishRequest, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
-import { publishClients } from "./aws-clients.ts";
+import { consumerClients, publishClients } from "./aws-clients.ts";
 import { type CliIo, Progress, table } from "./output.ts";
 
 /** One row per package and Region: what this run did there. */
@@ -43,8 +43,9 @@ export async function publishCommand(parsed: ParsedCommand, env: Environment, io
     }
     const request: PublishRequest = parsedEvent;
     const logger = new Progress(io, env).logger();
-    const deps = { ...clients.home, regionClients: clients.regionClients, clock: () => new Date(), logger };
-    const summary = await runPublish(config, request, deps);
+    const consumers = consumerClients(clients.home.organizations);
+    const deps = { ...clients.home, regionClients: clients.regionClients, clock: () => new Date(), logger, consumers };
+    const summary = await runPublish(config, request, deps).finally(() => consumers.close());
     io.stdout.write(parsed.values.json ? `${JSON.stringify(summary, null, 2)}\n` : publishTable(summary));
     const failed = summary.packages.some((p) => p.error !== undefined);
     if (failed) io.stderr.write(`${redact(`layer-sync: ${failureMessage(summary)}`)}\n`);
