@@ -46,7 +46,7 @@ export function consumersTable(report: ConsumersReport, colour: ReturnType<typeo
   const body = rows.length ? table(head, rows) : "no function uses these layers\n";
   const { read, failed } = report.accounts;
   const foot = [`${read} account(s) read`];
-  for (const f of failed) foot.push(colour.red(`unreadable ${f.account}: ${cut(f.error, 140)}`));
+  for (const f of failed) foot.push(colour.red(cut(`unreadable ${f.account}: ${f.error}`, 159)));
   return `${body}${foot.join("\n")}\n`;
 }
 

@@ -196,7 +196,7 @@ async function listConsumers(
 }
 
 const READ_ROLE_HINT =
-  "deploy infra/cfct/consumer-read-role.template.yaml in that account (it trusts the publish and CLI roles of the home account), or check CONSUMER_READ_ROLE";
+  "the read role is missing in that account or does not trust this caller: deploy infra/cfct/consumer-read-role.template.yaml there (it trusts the publish and CLI roles of the home account), or check CONSUMER_READ_ROLE";
 
 /** The `roles` source: assume the read role in every account and list its functions in every Region. */
 export function rolesInventory(
@@ -232,7 +232,11 @@ export function rolesInventory(
           ...(c.Expiration ? { expiration: c.Expiration } : {}),
         };
       } catch (error) {
-        const e = callFailed(PublishError, { call: "sts:AssumeRole", resource: roleArn, hint: READ_ROLE_HINT }, error);
+        const e = callFailed(
+          PublishError,
+          { call: "sts:AssumeRole", resource: roleArn, hint: READ_ROLE_HINT, advice: { AccessDenied: READ_ROLE_HINT } },
+          error,
+        );
         failed.push({ account, error: e.message });
         return;
       }
