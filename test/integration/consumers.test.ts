@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.ts";
 import { type ConsumersReport, inventoryReader, readConsumers } from "../../lib/publish/consumers.ts";
 import { type PublishRequest, runPublish } from "../../lib/publish/publish.ts";
+import { readStatus } from "../../lib/publish/status.ts";
 import {
   createAccountIn,
   createBucket,
@@ -73,6 +74,7 @@ beforeAll(async () => {
       LayerName: pkg,
       Content: { ZipFile: EMPTY_ZIP },
       Description: "uploaded by hand",
+      CompatibleRuntimes: ["python3.12"],
     }),
   );
   const other = uniqueName("other");
@@ -138,10 +140,27 @@ describe("the consumers of a layer across the organization", () => {
         [MOTO_ACCOUNT_ID, `${pkg}-home`, 3, true, true, null],
         [org.parentOuAccountId, "on-current", 3, true, true, null],
         [org.parentOuAccountId, "on-old-arm", 1, false, true, null],
-        [org.nestedOuAccountId, "on-hand-made", 4, false, true, "foreign-version"],
+        [org.nestedOuAccountId, "on-hand-made", 4, false, false, "foreign-version"],
       ].sort((a, b) => String(a[0]).localeCompare(String(b[0])) || String(a[1]).localeCompare(String(b[1]))),
     );
-    expect(region?.counts).toEqual({ latest: 2, older: 2, incompatible: 0 });
+    expect(region?.counts).toEqual({ latest: 2, older: 2, incompatible: 1 });
+  });
+
+  it("gives status the consumer counts of each Region: on the latest version, on older ones, incompatible", async () => {
+    const clients = testConsumerClients();
+    const home = recordedClients();
+    try {
+      const cfg = config();
+      const reader = inventoryReader(cfg, clients, async () => [pkg]);
+      if (!reader) throw new Error("no reader for CONSUMER_SOURCE=roles");
+      const consumerInventory = { inventory: reader, owner: MOTO_ACCOUNT_ID };
+      const report = await readStatus(cfg, { packages: [pkg] }, { ...home.deps(), region: HOME, consumerInventory });
+      expect(report.packages[0]?.regions[0]?.consumers).toEqual({ latest: 2, older: 2, incompatible: 1 });
+      expect(report.consumerAccounts?.failed.map((f) => f.account)).toEqual([unreadable]);
+    } finally {
+      clients.close();
+      home.destroy();
+    }
   });
 
   it("lists the account without the read role in accounts.failed, with the reason, and counts the others", async () => {
