@@ -505,6 +505,12 @@ describe("the publish role", () => {
         conditions: { "ForAnyValue:StringEquals": { "aws:CalledVia": ["ram.amazonaws.com"] } },
       },
       {
+        // the consumer read role in member accounts, by name only (CONSUMER_SOURCE=roles)
+        sid: "AssumeConsumerReadRole",
+        actions: ["sts:AssumeRole"],
+        resources: [`${ARN}:iam::*:role/layer-sync-consumer-read`],
+      },
+      {
         sid: "CreateParameterShares",
         actions: ["ram:CreateResourceShare"],
         resources: ["*"],
@@ -531,6 +537,7 @@ describe("the publish role", () => {
         conditions: { StringLike: { "s3:prefix": ["layers/*"] } },
       },
       { sid: "ListLayers", actions: ["lambda:ListLayerVersions", "lambda:ListLayers"], resources: ["*"] },
+      { sid: "ListOrganizationAccounts", actions: ["organizations:ListAccounts"], resources: ["*"] },
       {
         sid: "ListOrganizationTree",
         actions: [
@@ -600,6 +607,7 @@ describe("the publish role", () => {
       const unscoped = statements.filter((s) => s.resources.includes("*")).map((s) => s.sid);
       if (id === "PublishUnscopedActionsPolicy") {
         expect(unscoped).toEqual([
+          "ListOrganizationAccounts",
           "ListLayers",
           "DescribeOrganization",
           "CreateParameterShares",

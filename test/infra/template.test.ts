@@ -334,7 +334,13 @@ describe("the template's switches", () => {
 });
 
 describe("the template's IAM policies", () => {
-  const UNSCOPED = ["ListLayers", "DescribeOrganization", "CreateParameterShares", "ReadParameterShares"];
+  const UNSCOPED = [
+    "ListOrganizationAccounts",
+    "ListLayers",
+    "DescribeOrganization",
+    "CreateParameterShares",
+    "ReadParameterShares",
+  ];
 
   it('name no "*" resource except for actions without resource-level permissions, kept in their own policies', () => {
     const buildRoles = [stack.node.findChild("BuildRole"), stack.node.findChild("BuildProjectRole")];
