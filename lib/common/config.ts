@@ -328,8 +328,7 @@ function readRegions(r: Reader): RegionConfig {
 function readConsumers(r: Reader): ConsumerConfig {
   const source = r.get("consumerSource") ?? "none";
   const aggregator = r.get("aggregator");
-  if (source === "config" && aggregator === undefined)
-    r.problem("aggregator", "is required with CONSUMER_SOURCE=config: name the AWS Config aggregator to query");
+  if (source === "config" && !aggregator) r.problem("aggregator", "is required with CONSUMER_SOURCE=config");
   const readRole = r.get("readRole") ?? DEFAULT_CONSUMER_READ_ROLE;
   return { source, aggregator, aggregatorRoleArn: r.get("aggregatorRole"), readRole };
 }
@@ -396,6 +395,7 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   const source = readSource(r, layer.layerNamePrefix);
   const artifacts = readArtifacts(r, options.requireBucket);
   readRegions(r); // checked here too: pipeline-gate mode publishes after the sync
+  readConsumers(r);
   const pipelineName = r.get("pipelineName") ?? DEFAULTS.pipelineName;
   const build = readBuild(r);
   return finish(r, { source, artifacts, layer, build, pipelineName, summaryEventBus: r.get("summaryEventBus") });

@@ -92,8 +92,8 @@ export interface SettingSpec<S extends z.ZodType = z.ZodType> {
 
 const SYNC = ["sync"] as const;
 const ALL = ["sync", "publish", "status", "consumers"] as const;
-/** The consumer settings: read by the commands that look at consumers, and by the publish function (retention). */
-const CONSUMERS = { commands: ["publish", "status", "consumers"], functions: ["publish"] } as const;
+/** The consumer settings: read where consumers are listed or retention runs (sync publishes in gate mode). */
+const CONSUMERS = { commands: ["sync", "publish", "status", "consumers"], functions: ["sync", "publish"] } as const;
 const BOTH = ["sync", "publish"] as const;
 type Extra = Partial<Pick<SettingSpec, "list" | "required" | "commands" | "functions">>;
 /** Read by the build-finished function too (where artifacts go, the build settings, the summary bus). */
