@@ -8,7 +8,7 @@
 import { LambdaClient, PublishLayerVersionCommand } from "@aws-sdk/client-lambda";
 import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
+import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.ts";
 import { type ConsumersReport, inventoryReader, readConsumers } from "../../lib/publish/consumers.ts";
@@ -253,5 +253,34 @@ describe("retention with consumers", () => {
     ]);
     expect(region?.retention).toBeUndefined();
     expect((await versionsOf(admin.lambda, pkg)).map((v) => v.version)).toEqual([5, 4, 3, 1]);
+  });
+});
+
+describe("retention without a consumer source", () => {
+  it("works as before, and never deletes a version the history lists", async () => {
+    const name = uniqueName("hist");
+    const env = { ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: prefix, RETAIN_VERSIONS: "1" };
+    const run = async (content: string, second: number) => {
+      await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg: name, content, second });
+      const clients = recordedClients();
+      try {
+        const request: PublishRequest = { kind: "packages", packages: [name], trigger: "manual" };
+        return await runPublish(publishConfig(env), request, clients.deps());
+      } finally {
+        clients.destroy();
+      }
+    };
+    await run("h1", 1);
+    const history = [{ version: 1, layerVersionArn: arn(1, name), commit: "c".repeat(40), at: "2026-12-01T00:00:00Z" }];
+    await admin.ssm.send(
+      new PutParameterCommand({ Name: `${prefix}/${name}/history`, Value: JSON.stringify(history), Type: "String" }),
+    );
+    await run("h2", 2);
+    const summary = await run("h3", 3);
+    const region = summary.packages[0]?.regions[0];
+    expect(region?.deleted).toEqual([2]);
+    expect(region?.keptInUse).toBeUndefined();
+    expect(region?.retention).toBeUndefined();
+    expect((await versionsOf(admin.lambda, name)).map((v) => v.version)).toEqual([3, 1]);
   });
 });
