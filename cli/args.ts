@@ -130,7 +130,8 @@ export function flagsOf(command: CommandName): FlagSpec[] {
     const s: SettingSpec = SETTINGS[key];
     if (!s.flag || !(s.commands as readonly string[]).includes(command)) return [];
     const spec: FlagSpec = { flag: s.flag, value: s.value, list: s.list, help: s.help, default: s.default, env: s.env };
-    if (s.required) spec.required = command === "sync" ? s.required : "always";
+    // consumers reads no artifact, so it needs no bucket
+    if (s.required && command !== "consumers") spec.required = command === "sync" ? s.required : "always";
     return [spec];
   });
   return [...settings, ...OPTIONS.filter((o) => o.commands.includes(command))];
