@@ -39,7 +39,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: true,
     help: "a package; default every package under the prefix",
     default: undefined,
-    commands: ["publish", "status"],
+    commands: ["publish", "status", "consumers"],
   },
   {
     flag: "out",
@@ -95,7 +95,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "print the result as JSON, the only output on stdout",
     default: undefined,
-    commands: ["sync", "publish", "status"],
+    commands: ["sync", "publish", "status", "consumers"],
   },
   {
     flag: "help",
@@ -104,7 +104,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "show this help",
     default: undefined,
-    commands: ["sync", "publish", "status", "invoke"],
+    commands: ["sync", "publish", "status", "consumers", "invoke"],
   },
 ];
 
@@ -120,6 +120,10 @@ export const COMMANDS: Record<CommandName, { summary: string; usage: string }> =
   status: {
     summary: "show what is published and shared where; writes nothing",
     usage: "layer-sync status [--package NAME]... [--regions R,..] [--json]",
+  },
+  consumers: {
+    summary: "list the functions using each package's layer, by account, Region and version; writes nothing",
+    usage: "layer-sync consumers [--package NAME]... [--regions R,..] [--json]",
   },
   invoke: {
     summary: "run the real Lambda handler in-process with an event file",
@@ -137,7 +141,8 @@ export function flagsOf(command: CommandName): FlagSpec[] {
     const s: SettingSpec = SETTINGS[key];
     if (!s.flag || !(s.commands as readonly string[]).includes(command)) return [];
     const spec: FlagSpec = { flag: s.flag, value: s.value, list: s.list, help: s.help, default: s.default, env: s.env };
-    if (s.required) spec.required = command === "sync" ? s.required : "always";
+    // consumers reads no artifact, so it needs no bucket
+    if (s.required && command !== "consumers") spec.required = command === "sync" ? s.required : "always";
     return [spec];
   });
   return [...settings, ...OPTIONS.filter((o) => o.commands.includes(command))];
@@ -168,7 +173,7 @@ export function parseCommand(command: CommandName, argv: readonly string[]): Par
     const owners = ownersOf(token.name, command);
     throw new UsageError(
       owners.length
-        ? `${token.rawName} is not a flag of ${command}; it belongs to ${owners.join(" and ")}`
+        ? `${token.rawName} is not a flag of ${command}; it belongs to ${owners.slice(0, -1).join(", ")}${owners.length > 1 ? " and " : ""}${owners.at(-1)}`
         : `unknown flag ${token.rawName} for ${command}`,
     );
   }

@@ -49,6 +49,9 @@ export function commandHelp(command: CommandName): string {
   if (command === "status") {
     lines.push("Exit codes: 0 every package is in step in every Region, 3 something is out of step (each");
     lines.push("marked with what to run), 1 a Region could not be read, 2 usage or configuration error.");
+  } else if (command === "consumers") {
+    lines.push("Exit codes: 0 every account was read, 1 some account could not be read (accounts.failed says");
+    lines.push("why; what was read is still listed), 2 usage or configuration error (CONSUMER_SOURCE none).");
   } else lines.push(EXIT_CODES);
   return `${lines.join("\n")}\n`;
 }

@@ -5,6 +5,7 @@
  *   layer-sync sync [flags] [--out DIR] [--json] [--dry-run] [--force]
  *   layer-sync publish [--package NAME]... [flags] [--json]
  *   layer-sync status [--package NAME]... [--regions R,..] [--json]
+ *   layer-sync consumers [--package NAME]... [--regions R,..] [--json]
  *   layer-sync invoke sync|publish EVENT.json
  *   layer-sync help [<command>]      layer-sync <command> --help      layer-sync --version
  *
@@ -73,6 +74,8 @@ export async function main(argv: string[], given: Environment, io: CliIo): Promi
         return await (await import("./publish.ts")).publishCommand(parsed, env, io);
       case "status":
         return await (await import("./status.ts")).statusCommand(parsed, env, io);
+      case "consumers":
+        return await (await import("./consumers.ts")).consumersCommand(parsed, env, io);
       case "invoke":
         return await (await import("./invoke.ts")).invokeCommand(parsed, io);
     }

@@ -8,15 +8,19 @@
  */
 
 import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
+import { callerIdentity } from "../lib/publish/consumer-sources.ts";
+import { inventoryReader } from "../lib/publish/consumers.ts";
+import { discoverPackages } from "../lib/publish/parameters.ts";
 import { readStatus, type StatusReport } from "../lib/publish/status.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
-import { publishClients } from "./aws-clients.ts";
+import { consumerClients, publishClients } from "./aws-clients.ts";
 import { type CliIo, jsonText, palette, table } from "./output.ts";
 
 /** The exit code when the state was read but something is out of step. */
 export const OUT_OF_STEP_EXIT = 3;
 
 export function statusTable(report: StatusReport, colour: ReturnType<typeof palette>): string {
+  const withConsumers = report.consumerAccounts !== undefined;
   const regions = report.packages.flatMap((p) => p.regions.map((r) => ({ p, r })));
   const rows = regions.map(({ p, r }) => [
     r.outOfStep ? "✗" : "✓",
@@ -26,30 +30,51 @@ export function statusTable(report: StatusReport, colour: ReturnType<typeof pale
     r.parameterMatches ? "yes" : "no",
     r.shared ? r.principals.join(",") || "-" : "-",
     (p.commit ?? "-").slice(0, 7),
+    ...(withConsumers
+      ? [r.consumers ? `${r.consumers.latest}/${r.consumers.older}/${r.consumers.incompatible}` : "-"]
+      : []),
     r.outOfStep ? `${[...r.problems, r.error].filter(Boolean).join("; ")}${r.fix ? ` → run: ${r.fix}` : ""}` : "",
   ]);
   if (!rows.length) return "no packages under the parameter prefix\n";
+  const consumerHead = withConsumers ? ["CONSUMERS L/O/I"] : [];
   // SSM values, metadata and names in the cells are escaped by `table`; only the mark is coloured, after that
   const paint = (row: number, column: number, text: string) =>
     column === 0 ? (regions[row]?.r.outOfStep ? colour.red(text) : colour.green(text)) : text;
-  return table(["", "PACKAGE", "REGION", "VERSION", "PARAMETER", "SHARED WITH", "COMMIT", "OUT OF STEP"], rows, paint);
+  return table(
+    ["", "PACKAGE", "REGION", "VERSION", "PARAMETER", "SHARED WITH", "COMMIT", ...consumerHead, "OUT OF STEP"],
+    rows,
+    paint,
+  );
 }
 
 export async function statusCommand(parsed: ParsedCommand, env: Environment, io: CliIo): Promise<number> {
   noPositionals(parsed);
   const clients = publishClients();
+  const consumers = consumerClients(clients.home.organizations);
   try {
     const homeRegion = await clients.homeRegion();
     const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion });
+    const packages = listOption(parsed, "package");
+    const prefix = config.artifacts.parameterPrefix;
+    const reader = inventoryReader(config, consumers, async () =>
+      packages.length ? packages : discoverPackages(clients.home.ssm, prefix),
+    );
+    const owner = reader ? (await callerIdentity(consumers.sts)).account : "";
     const report = await readStatus(
       config,
-      { packages: listOption(parsed, "package") },
-      { ...clients.home, regionClients: clients.regionClients, ...(homeRegion ? { region: homeRegion } : {}) },
+      { packages },
+      {
+        ...clients.home,
+        regionClients: clients.regionClients,
+        ...(homeRegion ? { region: homeRegion } : {}),
+        ...(reader ? { consumerInventory: { inventory: reader, owner } } : {}),
+      },
     );
     io.stdout.write(parsed.values.json ? jsonText(report) : statusTable(report, palette(io, env)));
     if (report.packages.some((p) => p.regions.some((r) => r.error !== undefined))) return 1;
     return report.packages.some((p) => p.outOfStep) ? OUT_OF_STEP_EXIT : 0;
   } finally {
+    consumers.close();
     clients.close();
   }
 }

@@ -14,7 +14,7 @@ import { loadPublishConfig } from "../lib/common/config.ts";
 import { parsePublishEvent } from "../lib/common/events.ts";
 import { putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { PublishFailedError, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
-import { awsClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
+import { awsClients, consumerClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
 
 function recordMetrics(summary: PublishSummary, started: number): void {
   const ok = summary.packages.filter((p) => p.error === undefined);
@@ -38,8 +38,10 @@ export async function publishHandler(event: unknown): Promise<PublishSummary | {
     return { ignored: parsed.reason };
   }
   const { s3, ssm, events } = awsClients();
+  const home = publishClients();
   const summary = await runPublish(config, parsed, {
-    ...publishClients(),
+    ...home,
+    ...((config.consumers?.source ?? "none") !== "none" ? { consumers: consumerClients(home.organizations) } : {}),
     s3,
     ssm,
     clock: () => new Date(),

@@ -7,16 +7,19 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { CodeBuildClient } from "@aws-sdk/client-codebuild";
+import { ConfigServiceClient } from "@aws-sdk/client-config-service";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { RAMClient } from "@aws-sdk/client-ram";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { STSClient } from "@aws-sdk/client-sts";
 import type { MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import type { Logger as CoreLogger } from "../lib/common/log.ts";
 import { redact } from "../lib/common/redact.ts";
+import type { ConsumerClients } from "../lib/publish/consumers.ts";
 import type { RegionClientFactory, RegionClients } from "../lib/publish/publish.ts";
 
 export const logger = new Logger({ serviceName: "layer-sync" });
@@ -46,6 +49,23 @@ export interface PublishOnlyClients {
   ram: RAMClient;
   organizations: OrganizationsClient;
   regionClients: RegionClientFactory;
+}
+
+let consumers: ConsumerClients | undefined;
+
+/**
+ * The clients the consumer source reads with (CONSUMER_SOURCE), created on first use: the caller's STS and
+ * Organizations clients, and Lambda / Config clients made per read with assumed credentials.
+ */
+export function consumerClients(organizations: OrganizationsClient): ConsumerClients {
+  consumers ??= {
+    organizations,
+    sts: new STSClient({}),
+    lambdaAs: (region, credentials) => new LambdaClient({ region, credentials }),
+    configAs: (credentials) => new ConfigServiceClient(credentials ? { credentials } : {}),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  };
+  return consumers;
 }
 
 let codebuild: CodeBuildClient | undefined;

@@ -34,6 +34,7 @@ import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts
 import {
   awsClients,
   codeBuildClient,
+  consumerClients,
   coreLogger,
   logger,
   logsClient,
@@ -235,10 +236,19 @@ async function publishReady(sync: SyncSummary): Promise<PublishSummary | undefin
   if (!ready.length) return undefined;
   const publishConfig = loadPublishConfig({ env: process.env });
   const { s3, ssm } = awsClients();
+  const home = publishClients();
+  const withConsumers = (publishConfig.consumers?.source ?? "none") !== "none";
   return runPublish(
     publishConfig,
     { kind: "packages", packages: ready, trigger: "manual" },
-    { ...publishClients(), s3, ssm, clock: () => new Date(), logger: coreLogger },
+    {
+      ...home,
+      ...(withConsumers ? { consumers: consumerClients(home.organizations) } : {}),
+      s3,
+      ssm,
+      clock: () => new Date(),
+      logger: coreLogger,
+    },
   );
 }
 

@@ -155,6 +155,8 @@ export class LayerSyncStack extends Stack {
     new CfnOutput(this, "SyncFunctionName", { value: this.syncFunction.functionName });
     new CfnOutput(this, "SyncFunctionArn", { value: this.syncFunction.functionArn });
     new CfnOutput(this, "PublishFunctionName", { value: this.publishFunction.functionName });
+    // The consumer read role in member accounts trusts this role (infra/cfct/consumer-read-role.template.yaml).
+    new CfnOutput(this, "PublishRoleArn", { value: this.publishRole.roleArn });
     if (this.buildFunction) {
       const output = new CfnOutput(this, "BuildFunctionName", { value: this.buildFunction.functionName });
       if (resolved.builds !== true && resolved.builds !== false) output.condition = resolved.builds;

@@ -6,7 +6,9 @@
  */
 import { Aws } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
+import { DEFAULT_CONSUMER_READ_ROLE } from "../../lib/common/consumer-config.ts";
 import { layerArnPattern, layerVersionArnPattern } from "../names.ts";
+import { consumerStatements } from "./consumers.ts";
 
 /** lib/publish/share.ts names each package's RAM share `layer-sync-{package}`. */
 const RESOURCE_SHARE_NAME_PREFIX = "layer-sync-";
@@ -151,6 +153,7 @@ export function publishStatements(
   n: Names,
   logGroupArn: string | undefined,
 ): { scoped: iam.PolicyStatement[]; unscoped: iam.PolicyStatement[] } {
+  const consumers = consumerStatements(DEFAULT_CONSUMER_READ_ROLE);
   const scoped = [
     ...(logGroupArn ? [logStatement(logGroupArn)] : []),
     listPrefixStatement(n),
@@ -223,8 +226,10 @@ export function publishStatements(
       },
     }),
     summaryEventStatement(n),
+    ...consumers.scoped,
   ];
   const unscoped = [
+    ...consumers.unscoped,
     new iam.PolicyStatement({
       sid: "ListLayers",
       actions: ["lambda:ListLayers", "lambda:ListLayerVersions"],

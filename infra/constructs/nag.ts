@@ -12,6 +12,7 @@ import type * as sns from "aws-cdk-lib/aws-sns";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type { Construct } from "constructs";
 import type { LayerSyncOptions } from "../settings.ts";
+import { CONSUMER_UNSCOPED_REASONS, CONSUMER_WILDCARD_REASONS } from "./consumers.ts";
 import { REGION_WILDCARD_REASONS } from "./regions.ts";
 
 /** A policy whose wildcard findings are acknowledged on `scope`. */
@@ -180,10 +181,11 @@ function wildcardFindings(
       const reason =
         flat === "*"
           ? (UNSCOPED_REASONS[sid] ??
+            CONSUMER_UNSCOPED_REASONS[sid] ??
             (JSON.stringify(actions) === JSON.stringify(XRAY_ACTIONS)
               ? "X-Ray PutTraceSegments/PutTelemetryRecords have no resource type (tracing: true)."
               : undefined))
-          : (WILDCARD_REASONS[sid] ?? REGION_WILDCARD_REASONS[sid]);
+          : (WILDCARD_REASONS[sid] ?? REGION_WILDCARD_REASONS[sid] ?? CONSUMER_WILDCARD_REASONS[sid]);
       if (reason === undefined) continue;
       add(`AwsSolutions-IAM5[Resource::${flat}]`, reason);
     }

@@ -6,7 +6,9 @@
  * Region) are here. This module never reads `process.env` itself: callers pass the environment in.
  */
 
+import { type ConsumerConfig, DEFAULT_CONSUMER_READ_ROLE } from "./consumer-config.ts";
 import { ConfigError } from "./errors.ts";
+
 import {
   DEFAULTS,
   type Provider,
@@ -118,6 +120,7 @@ export interface PublishConfig {
   layer: LayerConfig;
   regions: RegionConfig;
   summaryEventBus: string | undefined;
+  consumers?: ConsumerConfig; // absent: `none`
 }
 
 export { DEFAULTS, type Provider, REGION, SETTINGS, type SettingKey, type Strategy } from "./settings.ts";
@@ -328,6 +331,14 @@ function readRegions(r: Reader): RegionConfig {
   return { publishRegions: r.get("publishRegions"), buckets: r.get("regionBuckets") ?? {} };
 }
 
+function readConsumers(r: Reader): ConsumerConfig {
+  const source = r.get("consumerSource") ?? "none";
+  const aggregator = r.get("aggregator");
+  if (source === "config" && !aggregator) r.problem("aggregator", "is required with CONSUMER_SOURCE=config");
+  const readRole = r.get("readRole") ?? DEFAULT_CONSUMER_READ_ROLE;
+  return { source, aggregator, aggregatorRoleArn: r.get("aggregatorRole"), readRole };
+}
+
 const REGIONS_NAME = settingName("publishRegions");
 const BUCKETS_NAME = settingName("regionBuckets");
 
@@ -390,6 +401,7 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   const source = readSource(r, layer.layerNamePrefix);
   const artifacts = readArtifacts(r, options.requireBucket, true);
   readRegions(r); // checked here too: pipeline-gate mode publishes after the sync
+  readConsumers(r);
   const pipelineName = r.get("pipelineName") ?? DEFAULTS.pipelineName;
   const build = readBuild(r);
   return finish(r, { source, artifacts, layer, build, pipelineName, summaryEventBus: r.get("summaryEventBus") });
@@ -412,14 +424,24 @@ export function loadBuildFinishedConfig(input: SettingsInput): {
  * and REGION_BUCKETS are also checked against it; the publish core checks them again in any case.
  */
 export function loadPublishConfig(input: SettingsInput, options: { homeRegion?: string } = {}): PublishConfig {
+  return loadReading(input, true, options.homeRegion);
+}
+
+/** Settings of `layer-sync consumers`: as for publishing, without ARTIFACT_BUCKET (it reads no artifact). */
+export function loadConsumersConfig(input: SettingsInput): PublishConfig {
+  return loadReading(input, false, undefined);
+}
+
+function loadReading(input: SettingsInput, requireBucket: boolean, homeRegion: string | undefined): PublishConfig {
   const r = new Reader(input);
   const layer = readLayer(r);
-  const artifacts = readArtifacts(r, true);
+  const artifacts = readArtifacts(r, requireBucket);
   const regions = readRegions(r);
-  if (options.homeRegion !== undefined && r.problems.length === 0) {
-    r.problems.push(...regionProblems({ artifacts, regions }, options.homeRegion));
+  if (homeRegion !== undefined && r.problems.length === 0) {
+    r.problems.push(...regionProblems({ artifacts, regions }, homeRegion));
   }
-  return finish(r, { artifacts, layer, regions, summaryEventBus: r.get("summaryEventBus") });
+  const consumers = readConsumers(r);
+  return finish(r, { artifacts, layer, regions, summaryEventBus: r.get("summaryEventBus"), consumers });
 }
 
 /** `{PARAMETER_PREFIX}/{package}/artifact-key` */

@@ -17,6 +17,7 @@ import {
   BUCKET,
   BUILD_PREFIX,
   CODEBUILD_PROJECT,
+  CONFIG_AGGREGATOR,
   choice,
   EVENT_BUS,
   gitRef,
@@ -33,6 +34,8 @@ import {
   parameterPath,
   REGION,
   REPOSITORY,
+  ROLE_ARN,
+  ROLE_NAME,
   RUNTIME,
   regionBuckets,
   ssmName,
@@ -43,7 +46,7 @@ export { BUCKET, REGION, withoutCredentials } from "./setting-values.ts";
 export type Provider = "bitbucket" | "github";
 export type Strategy = "auto" | "walk" | "archive";
 /** The commands of `layer-sync` that take settings. */
-export type Command = "sync" | "publish" | "status";
+export type Command = "sync" | "publish" | "status" | "consumers";
 /** The Lambda functions, by their handler (`handlers/sync.ts`, `handlers/publish.ts`, `handlers/build.ts`). */
 export type LambdaFunction = "sync" | "publish" | "build";
 
@@ -88,7 +91,9 @@ export interface SettingSpec<S extends z.ZodType = z.ZodType> {
 }
 
 const SYNC = ["sync"] as const;
-const ALL = ["sync", "publish", "status"] as const;
+const ALL = ["sync", "publish", "status", "consumers"] as const;
+/** The consumer settings: read where consumers are listed or retention runs (sync publishes in gate mode). */
+const CONSUMERS = { commands: ["sync", "publish", "status", "consumers"], functions: ["sync", "publish"] } as const;
 const BOTH = ["sync", "publish"] as const;
 type Extra = Partial<Pick<SettingSpec, "list" | "required" | "commands" | "functions">>;
 /** Read by the build-finished function too (where artifacts go, the build settings, the summary bus). */
@@ -301,6 +306,34 @@ export const SETTINGS = {
     regionBuckets,
     undefined,
     list,
+  ),
+  consumerSource: shared(
+    ["CONSUMER_SOURCE", "consumer-source", "none|roles|config"],
+    "where consumers (functions using the layers) are read from; retention keeps what they use",
+    choice(["none", "roles", "config"] as const),
+    "none",
+    CONSUMERS,
+  ),
+  aggregator: shared(
+    ["CONSUMER_AGGREGATOR", "aggregator", "NAME"],
+    "AWS Config aggregator of the config consumer source",
+    matching(CONFIG_AGGREGATOR, "is not an AWS Config aggregator name"),
+    undefined,
+    CONSUMERS,
+  ),
+  aggregatorRole: shared(
+    ["CONSUMER_AGGREGATOR_ROLE_ARN", "aggregator-role", "ARN"],
+    "role to assume to query the aggregator in another account",
+    matching(ROLE_ARN, "must be an IAM role ARN like arn:aws:iam::111122223333:role/name"),
+    "none (the caller's account)",
+    CONSUMERS,
+  ),
+  readRole: shared(
+    ["CONSUMER_READ_ROLE", "read-role", "NAME"],
+    "role name the roles consumer source assumes in every account",
+    matching(ROLE_NAME, "must be an IAM role name (1-64 of letters, digits and +=,.@_-)"),
+    "layer-sync-consumer-read",
+    CONSUMERS,
   ),
   pipIndexUrl: source(
     ["BUILD_PIP_INDEX_URL", "pip-index-url", "URL"],

@@ -40,6 +40,7 @@ import type { PublishEvent } from "../common/events.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
 import { escapeControls, quoteName } from "../common/paths.ts";
 import { type ArtifactHead, type ArtifactMetadata, headArtifact } from "../sync/artifacts/artifacts.ts";
+import { type ConsumerClients, inventoryReader } from "./consumers.ts";
 import { LAYER_NAME, layerSettingsProblems, resolveLayerSettings } from "./layer-settings.ts";
 import { resolveShareTargets, type ShareTargets } from "./organizations.ts";
 import { discoverPackages, readStringParameter } from "./parameters.ts";
@@ -82,6 +83,8 @@ export interface PublishDependencies extends PublishClients {
   regionClients?: RegionClientFactory;
   /** Regions worked on at once for one package (default 4). */
   regionConcurrency?: number;
+  /** The clients the consumer source reads with (required when CONSUMER_SOURCE is not `none`). */
+  consumers?: ConsumerClients;
 }
 
 export type PublishRequest = Exclude<PublishEvent, { kind: "ignored" }>;
@@ -385,6 +388,11 @@ export async function runPublish(
     regions: regions.map((r) => r.region),
     trigger: request.kind === "reconcile" ? "reconcile" : request.trigger,
   });
+  const source = config.consumers?.source ?? "none";
+  if (source !== "none" && !deps.consumers) {
+    throw new PublishError(`CONSUMER_SOURCE is ${source}, but the caller passed no clients to read consumers with`);
+  }
+  const reader = deps.consumers ? inventoryReader(config, deps.consumers, async () => packages) : undefined;
   const run: RunContext = {
     targets: memo(() => resolveShareTargets(config.layer, deps.organizations)),
     regions,
@@ -394,6 +402,7 @@ export async function runPublish(
       sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
       logger,
       bucketChecked: bucketChecks(),
+      ...(reader ? { consumers: memo(() => reader(regions.map((r) => r.region))) } : {}),
     },
   };
   const results = await mapLimit(packages, deps.concurrency ?? 2, (pkg) => publishPackage(config, pkg, deps, run));

@@ -16,6 +16,7 @@ import { layerArnParameter, type RegionTarget } from "../common/config.ts";
 import { describeError, PublishError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
+import type { Inventory } from "./consumers.ts";
 import { type LayerSettings, shaTag } from "./layer-settings.ts";
 import {
   contentRun,
@@ -26,9 +27,23 @@ import {
   publishLayerVersion,
 } from "./layers.ts";
 import type { ShareTargets } from "./organizations.ts";
-import { namedVersions, readStringParameter, ssmParameterArn, writeLayerArnParameter } from "./parameters.ts";
+import {
+  namedVersions,
+  parametersUnder,
+  readStringParameter,
+  ssmParameterArn,
+  versionsNamed,
+  writeLayerArnParameter,
+} from "./parameters.ts";
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
-import { deleteVersions, planRetention } from "./retention.ts";
+import {
+  consumerRetention,
+  deleteVersions,
+  historyParameter,
+  historyVersions,
+  type KeptInUse,
+  planRetention,
+} from "./retention.ts";
 import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
 import { checkBucketRegion, stageArtifact } from "./stage.ts";
 
@@ -59,6 +74,10 @@ export interface RegionPublishSummary {
   share: PackageShareSummary | null;
   /** Versions deleted in this Region by this run, highest first. */
   deleted: number[];
+  /** With a consumer source: the versions retention kept because functions use them (absent with `none`). */
+  keptInUse?: KeptInUse[];
+  /** Set when retention deleted nothing on purpose, with the reason. */
+  retention?: string;
   error?: string;
 }
 
@@ -95,6 +114,8 @@ export interface RegionRunContext {
   logger: Logger;
   /** Checks a Region's bucket once per run. */
   bucketChecked: (target: RegionTarget, s3: S3Client) => Promise<void>;
+  /** With a consumer source: the functions of every Region of the run, read once on first use. */
+  consumers?: () => Promise<Inventory>;
 }
 
 export const NOT_SHARED =
@@ -296,11 +317,32 @@ async function regionSteps(
     }
   }
 
-  // 7. retention
-  const protectedVersions = await namedVersions(ssm, path, layerName);
+  // 7. retention: never what a parameter or the history names, nor (with a consumer source) what a function uses
+  const underPath = await parametersUnder(ssm, path);
+  const protectedVersions = versionsNamed(underPath, layerName);
   protectedVersions.add(keep.version);
+  const historyName = historyParameter(p.parameterPrefix, p.pkg);
+  const history = historyVersions(underPath.find((x) => x.Name === historyName)?.Value);
+  if (history.problem) {
+    out.warnings.push(history.problem);
+    s.retention = "skipped: the history parameter could not be read";
+  }
+  for (const v of history.versions) protectedVersions.add(v);
   const remaining = versions.filter((v) => !deletedNow.includes(v.version));
-  const prune = planRetention(remaining, p.retainVersions, protectedVersions);
+  let prune = history.problem ? [] : planRetention(remaining, p.retainVersions, protectedVersions);
+  if (run.consumers) {
+    s.keptInUse = [];
+    if (prune.length > 0) {
+      const owner = parseLayerArn(keep.arn)?.account ?? "";
+      const decided = await consumerRetention(run.consumers, prune, { layerName, region: target.region, owner });
+      prune = decided.delete;
+      s.keptInUse = decided.keptInUse;
+      if (decided.skipped) {
+        s.retention = decided.skipped;
+        if (decided.warning) out.warnings.push(decided.warning);
+      }
+    }
+  }
   s.deleted.push(...(await deleteVersions(lambda, layerName, prune)));
 
   if (!s.published && s.reason === null) s.reason = changed ? "resumed" : "unchanged";

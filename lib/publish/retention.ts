@@ -3,10 +3,84 @@
  * parameter still names (the package's `layer-version-arn`, or a pin an operator keeps under the package's
  * parameter path). Every layer version counts against the Region's 75 GB code storage, so a
  * publish-per-change layer must prune. Functions that already use a deleted version keep working; new
- * functions can no longer attach it.
+ * functions can no longer attach it, and a function pinned to it fails to deploy or update.
+ *
+ * Never deleted either: the versions the package's history (`{prefix}/{package}/history`, JSON, newest first)
+ * lists, which rollback may need; and, with a consumer source (`CONSUMER_SOURCE`), every version a function
+ * still uses. When the source could not read every account, retention deletes nothing in that run.
  */
 import type { LambdaClient } from "@aws-sdk/client-lambda";
+import { describeError } from "../common/errors.ts";
+import { type Inventory, usageByVersion } from "./consumers.ts";
 import { deleteLayerVersion, type LayerVersionInfo } from "./layers.ts";
+
+/** A version retention kept because functions use it. */
+export interface KeptInUse {
+  version: number;
+  functions: number;
+}
+
+/** `{PARAMETER_PREFIX}/{package}/history` */
+export function historyParameter(parameterPrefix: string, pkg: string): string {
+  return `${parameterPrefix}/${pkg}/history`;
+}
+
+/**
+ * The versions the history parameter's value lists (`[{"version", "layerVersionArn", "commit", "at"}]`).
+ * No parameter: none. A value that is not such a list: a problem, and retention deletes nothing.
+ */
+export function historyVersions(value: string | undefined): { versions: number[]; problem?: string } {
+  if (value === undefined) return { versions: [] };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed)) {
+    return {
+      versions: [],
+      problem: "the history parameter is not a JSON list of versions; retention deleted nothing (fix or delete it)",
+    };
+  }
+  const versions = parsed.flatMap((entry: unknown) => {
+    const v = typeof entry === "object" && entry !== null ? (entry as { version?: unknown }).version : undefined;
+    return typeof v === "number" && Number.isInteger(v) ? [v] : [];
+  });
+  return { versions };
+}
+
+export const skippedUnreadable = (n: number) => `skipped: consumers unreadable in ${n} account(s)`;
+
+/**
+ * Of the versions retention planned to delete, the ones no function uses. Deletes nothing (`skipped`) when
+ * the consumers could not be read in every account, or not at all.
+ */
+export async function consumerRetention(
+  consumers: () => Promise<Inventory>,
+  planned: readonly LayerVersionInfo[],
+  target: { layerName: string; region: string; owner: string },
+): Promise<{ delete: LayerVersionInfo[]; keptInUse: KeptInUse[]; skipped?: string; warning?: string }> {
+  let inventory: Inventory;
+  try {
+    inventory = await consumers();
+  } catch (error) {
+    const reason = describeError(error);
+    return {
+      delete: [],
+      keptInUse: [],
+      skipped: "skipped: consumers could not be read",
+      warning: `retention deleted nothing: the consumers could not be read (${reason})`,
+    };
+  }
+  const failed = inventory.accounts.failed.length;
+  const usage = usageByVersion(inventory.functions, target);
+  const keptInUse = planned
+    .filter((v) => usage.has(v.version))
+    .map((v) => ({ version: v.version, functions: usage.get(v.version) ?? 0 }));
+  if (failed > 0) return { delete: [], keptInUse, skipped: skippedUnreadable(failed) };
+  return { delete: planned.filter((v) => !usage.has(v.version)), keptInUse };
+}
 
 /** The versions to delete (highest first): all beyond the newest `retain`, minus the protected ones. */
 export function planRetention(

@@ -14,6 +14,7 @@ import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../
 import { describeError } from "../common/errors.ts";
 import { escapeControls } from "../common/paths.ts";
 import { headArtifact } from "../sync/artifacts/artifacts.ts";
+import { type ConsumerCounts, classify, type Inventory, type InventoryReader, listVersionFacts } from "./consumers.ts";
 import { carriesContent } from "./layer-settings.ts";
 import { listLayerVersions, parseLayerArn } from "./layers.ts";
 import { discoverPackages, readStringParameter, ssmParameterArn } from "./parameters.ts";
@@ -35,6 +36,8 @@ export interface RegionStatus {
   problems: string[];
   /** What to run to fix it (absent when in step). */
   fix?: string;
+  /** With a consumer source: functions on the latest version, on older ones, and on incompatible ones. */
+  consumers?: ConsumerCounts;
   error?: string;
 }
 
@@ -48,6 +51,8 @@ export interface PackageStatus {
 
 export interface StatusReport {
   packages: PackageStatus[];
+  /** With a consumer source: the accounts read, and the ones that could not be (their counts are missing). */
+  consumerAccounts?: Inventory["accounts"];
 }
 
 export interface StatusDependencies extends RegionClients {
@@ -55,11 +60,19 @@ export interface StatusDependencies extends RegionClients {
   region?: string;
   regionClients?: RegionClientFactory;
   concurrency?: number;
+  /** With a consumer source: its reader and the account that owns the layers. */
+  consumerInventory?: { inventory: InventoryReader; owner: string };
 }
 
 function sharingConfigured(config: PublishConfig): boolean {
   const l = config.layer;
   return l.shareOrganizationId !== undefined || l.shareOuIds.length > 0 || l.shareAccountIds.length > 0;
+}
+
+/** The version a LayerVersionArn names, when it is one of `layerName`. */
+function versionOf(arn: string | undefined, layerName: string): number | null {
+  const parts = arn ? parseLayerArn(arn) : undefined;
+  return parts?.layerName === layerName && parts.version !== undefined ? parts.version : null;
 }
 
 /** A Region's status before anything was read: no version, parameter or share, no problem yet. */
@@ -82,6 +95,7 @@ async function regionStatus(
   artifact: { contentSha256: string | null },
   region: string,
   clients: RegionClients,
+  consumers?: { inventory: Inventory; owner: string },
 ): Promise<RegionStatus> {
   const out = unread(region);
   const layerName = `${config.layer.layerNamePrefix}${pkg}`;
@@ -111,6 +125,11 @@ async function regionStatus(
       out.problems.push(`${arnName} names ${named === undefined ? "nothing" : escapeControls(named)}`);
     }
     if (sharingConfigured(config) && !out.shared) out.problems.push(`the RAM share does not hold ${arnName}`);
+    if (consumers) {
+      const facts = await listVersionFacts(clients.lambda, layerName);
+      const target = { layerName, region, owner: consumers.owner };
+      out.consumers = classify(consumers.inventory.functions, target, facts, versionOf(named, layerName)).counts;
+    }
   } catch (error) {
     out.error = describeError(error);
     out.problems.push("could not be read");
@@ -135,6 +154,9 @@ export async function readStatus(
   const regions = config.regions.publishRegions ?? [home];
   const prefix = config.artifacts.parameterPrefix;
   const packages = request.packages?.length ? [...request.packages] : await discoverPackages(deps.ssm, prefix);
+  const inventory = deps.consumerInventory ? await deps.consumerInventory.inventory(regions) : undefined;
+  const consumers =
+    inventory && deps.consumerInventory ? { inventory, owner: deps.consumerInventory.owner } : undefined;
   const clientsOf = (region: string): RegionClients | undefined =>
     region === home ? deps : deps.regionClients?.(region);
   const result = await mapLimit(packages, deps.concurrency ?? 2, async (pkg): Promise<PackageStatus> => {
@@ -150,7 +172,7 @@ export async function readStatus(
         const error = `no AWS clients for ${region}`;
         return { ...unread(region), outOfStep: true, problems: ["could not be read"], error } satisfies RegionStatus;
       }
-      return regionStatus(config, pkg, artifact, region, clients);
+      return regionStatus(config, pkg, artifact, region, clients, consumers);
     });
     return {
       name: pkg,
@@ -160,5 +182,5 @@ export async function readStatus(
       outOfStep: statuses.some((s) => s.outOfStep),
     };
   });
-  return { packages: result };
+  return inventory ? { packages: result, consumerAccounts: inventory.accounts } : { packages: result };
 }

@@ -515,6 +515,12 @@ describe("the publish role", () => {
         conditions: { Bool: { "aws:ViaAWSService": "true" } },
       },
       {
+        // the consumer read role in member accounts, by name only (CONSUMER_SOURCE=roles)
+        sid: "AssumeConsumerReadRole",
+        actions: ["sts:AssumeRole"],
+        resources: [`${ARN}:iam::*:role/layer-sync-consumer-read`],
+      },
+      {
         // a resource's request context: only the shared parameters
         sid: "CreateParameterShares",
         actions: ["ram:CreateResourceShare"],
@@ -567,6 +573,7 @@ describe("the publish role", () => {
         conditions: { StringLike: { "s3:prefix": ["layers/*"] } },
       },
       { sid: "ListLayers", actions: ["lambda:ListLayerVersions", "lambda:ListLayers"], resources: ["*"] },
+      { sid: "ListOrganizationAccounts", actions: ["organizations:ListAccounts"], resources: ["*"] },
       {
         sid: "ListOrganizationTree",
         actions: ["organizations:ListAccountsForParent", "organizations:ListOrganizationalUnitsForParent"],
@@ -632,6 +639,7 @@ describe("the publish role", () => {
       const unscoped = statements.filter((s) => s.resources.includes("*")).map((s) => s.sid);
       if (id === "PublishUnscopedActionsPolicy") {
         expect(unscoped).toEqual([
+          "ListOrganizationAccounts",
           "ListLayers",
           "DescribeOrganization",
           "CreateParameterShares",

@@ -346,6 +346,7 @@ describe("the template's switches", () => {
 
 describe("the template's IAM policies", () => {
   const UNSCOPED = [
+    "ListOrganizationAccounts",
     "ListLayers",
     "DescribeOrganization",
     "CreateParameterShares",

@@ -90,6 +90,14 @@ const BAD: [Key, string, string][] = [
   ["maxBytes", "262144001", 'must be a whole number from 1 to 262144000 (got "262144001")'],
   ["summaryEventBus", "bad bus!", 'is not a valid EventBridge event bus name or ARN (got "bad bus!")'],
   ["publishRegions", "Mars", 'has invalid Region names (e.g. eu-west-1): "Mars"'],
+  ["consumerSource", "sometimes", 'must be "none", "roles" or "config" (got "sometimes")'],
+  ["aggregator", "bad name!", 'is not an AWS Config aggregator name (got "bad name!")'],
+  [
+    "aggregatorRole",
+    "arn:aws:iam::1:role/x",
+    'must be an IAM role ARN like arn:aws:iam::111122223333:role/name (got "arn:aws:iam::1:role/x")',
+  ],
+  ["readRole", "bad role!", 'must be an IAM role name (1-64 of letters, digits and +=,.@_-) (got "bad role!")'],
   ["regionBuckets", "us-east-1", 'has "us-east-1", which is not REGION=BUCKET (e.g. eu-west-1=my-layers-eu-west-1)'],
   ["pipIndexUrl", "ftp://pypi.example/simple", 'must be an http(s) URL (got "ftp://pypi.example/simple")'],
   [

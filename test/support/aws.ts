@@ -114,7 +114,7 @@ async function createOu(client: OrganizationsClient, parentId: string, prefix: s
   return { id: ou.Id, arn: ou.Arn, name };
 }
 
-async function createAccountIn(client: OrganizationsClient, rootId: string, ouId: string): Promise<string> {
+export async function createAccountIn(client: OrganizationsClient, rootId: string, ouId: string): Promise<string> {
   const name = uniqueName("acct");
   const created = await client.send(new CreateAccountCommand({ AccountName: name, Email: `${name}@example.com` }));
   let status = created.CreateAccountStatus;

@@ -33,6 +33,13 @@ Region; Organizations is global). Real AWS supports each of these; moto does not
    validate the request like AWS (``jobId`` required; a failure needs ``failureDetails.type`` and
    ``message``) and, as in AWS, a job takes one result: a second one answers InvalidJobStateException.
    Jobs are not otherwise modelled (any job id is accepted once).
+5. Cross-account layers. moto resolves a function's layer ARN in the function's own account and Region, so
+   a member account cannot attach the management account's layer; the ARN's account and Region are used,
+   as AWS does. (The layer version's permission is not enforced at attach, as before.)
+6. AssumeRole refuses a role that does not exist in the target account, with AccessDenied (403) like AWS
+   answers a caller the role does not trust. moto otherwise lets anyone assume any role ARN, existing or
+   not (trust policies are still not evaluated), so an account without the consumer read role could not
+   be told from one with it.
 """
 
 from __future__ import annotations
@@ -253,6 +260,65 @@ for _operation, _method in (
     if not hasattr(CodePipelineResponse, _operation):
         setattr(CodePipelineResponse, _operation, _method)
 
+
+# ---------------------------------------------------------------------------------------------------------
+# 5. Cross-account layers: a layer ARN is looked up in the ARN's account and Region.
+
+from moto.awslambda.exceptions import UnknownLayerVersionException  # noqa: E402
+from moto.awslambda.models import LambdaFunction  # noqa: E402
+from moto.awslambda.utils import get_backend as _lambda_backend  # noqa: E402
+
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:([a-z0-9-]+):(\d{12}):layer:[A-Za-z0-9_-]+:\d+$")
+
+
+def _get_layers_data(self: LambdaFunction, layers_versions_arns: list[str]) -> list[dict[str, Any]]:
+    found = []
+    for arn in layers_versions_arns:
+        m = _LAYER_ARN.match(arn)
+        account, region = (m.group(2), m.group(1)) if m else (self.account_id, self.region)
+        found.append(_lambda_backend(account, region).layers_versions_by_arn(arn))
+    if not all(found):
+        raise UnknownLayerVersionException(layers_versions_arns)
+    return [{"Arn": lv.arn, "CodeSize": lv.code_size} for lv in found if lv]
+
+
+LambdaFunction._get_layers_data = _get_layers_data  # type: ignore[method-assign,assignment]
+
+# ---------------------------------------------------------------------------------------------------------
+# 6. AssumeRole of a role missing in the target account: AccessDenied.
+
+from moto.iam.models import iam_backends  # noqa: E402
+from moto.sts.exceptions import STSClientError  # noqa: E402
+from moto.sts.models import STSBackend  # noqa: E402
+
+_ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/(.+)$")
+
+
+class AccessDenied(STSClientError):
+    code = "AccessDenied"
+
+    def __init__(self, message: str):
+        super().__init__("AccessDenied", message)
+
+
+_original_assume_role = STSBackend.assume_role
+
+
+def _assume_role(self: STSBackend, **kwargs: Any) -> Any:
+    role_arn = kwargs.get("role_arn", "")
+    m = _ROLE_ARN.match(role_arn)
+    if m:
+        partition = "global" if m.group(1) == "aws" else m.group(1)
+        try:
+            roles = iam_backends[m.group(2)][partition].get_roles()
+        except KeyError:
+            roles = []
+        if not any(r.arn == role_arn for r in roles):
+            raise AccessDenied(f"User is not authorized to perform: sts:AssumeRole on resource: {role_arn}")
+    return _original_assume_role(self, **kwargs)
+
+
+STSBackend.assume_role = _assume_role  # type: ignore[method-assign]
 
 # ---------------------------------------------------------------------------------------------------------
 
