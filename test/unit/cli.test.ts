@@ -145,7 +145,7 @@ describe("progress on stderr", () => {
       const last = t.err.at(-1) ?? "";
       // biome-ignore lint/suspicious/noControlCharactersInRegex: removing the escape codes is the point
       const plain = last.replace(/\x1b\[[0-9;]*m/g, "");
-      expect(plain).toBe("  a  uploading 2.5 kB\n  b  skipped unchanged\n");
+      expect(plain).toBe("  a  uploading 2.4 KiB\n  b  skipped unchanged\n");
       expect(last.includes("\x1b[33m")).toBe(!("NO_COLOR" in env));
     }
   });
