@@ -52,6 +52,8 @@ beforeAll(async () => {
     // the sample events name /layer-sync/py-requests; the layer name prefix keeps this file's layers apart
     LAYER_NAME_PREFIX: `${uniqueName("inv")}-`,
     POWERTOOLS_METRICS_NAMESPACE: "LayerSyncTest",
+    // the command's own behaviour: the handler's structured logs on stderr (the suite silences handlers)
+    POWERTOOLS_LOG_LEVEL: "INFO",
   };
 });
 
