@@ -41,7 +41,11 @@ function onSignals(io: CliIo, interrupts: RunInterrupts): () => void {
       );
       const aborts = [...interrupts.aborts].map((abort) => abort().catch(() => undefined));
       const cap = new Promise((resolve) => setTimeout(resolve, 2000).unref());
-      void Promise.race([Promise.all(aborts), cap]).then(() => proc.exit(SIGNAL_EXIT[signal]));
+      void Promise.race([Promise.all(aborts), cap]).then(() => {
+        // work still in flight while the aborts ran may have written into the run directory again
+        interrupts.staging?.disposeSync();
+        proc.exit(SIGNAL_EXIT[signal]);
+      });
     };
     proc.on(signal, handler);
     return [signal, handler] as const;
