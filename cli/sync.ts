@@ -200,6 +200,12 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
     await bundle.http.close();
   }
   io.stdout.write(parsed.values.json ? jsonText(summary) : syncTable(summary));
+  if (!parsed.values.json) {
+    // --json carries them in the summary; a person reads them here, on a terminal or not
+    for (const p of summary.packages) {
+      for (const w of p.warnings) io.stderr.write(`layer-sync: warning: ${printable(`${p.name}: ${w}`)}\n`);
+    }
+  }
   const failed = summary.packages.filter((p) => p.error);
   if (failed.length) {
     const reasons = summarise(

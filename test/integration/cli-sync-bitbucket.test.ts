@@ -226,6 +226,33 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
       const summary = JSON.parse(cap.stdout()) as Summary;
       expect(summary.strategy).toBe("walk");
       expect(summary.packages[0]?.warnings.join(" ")).toMatch(/archive download unavailable.*login page/);
+      expect(cap.stderr()).toBe(""); // with --json the summary carries the warning
+
+      // without --json a person sees it on stderr, terminal or not
+      const human = captureIo();
+      const again = await main(
+        [
+          "sync",
+          "--provider",
+          "bitbucket",
+          "--repository",
+          "acme/layers",
+          "--path",
+          "layers/tools",
+          "--api-url",
+          refusing.apiUrl,
+          "--web-url",
+          refusing.webUrl,
+          "--out",
+          join(out, "fallback-human"),
+          "--work-dir",
+          join(out, "work"),
+        ],
+        { SOURCE_TOKEN: TOKEN },
+        human.io,
+      );
+      expect(again).toBe(0);
+      expect(human.stderr()).toMatch(/^layer-sync: warning: tools: .*archive download unavailable.*login page.*\n$/);
     } finally {
       await refusing.close();
     }
