@@ -113,11 +113,20 @@ export interface RegionTarget {
   home: boolean;
 }
 
+/** Releases: the smoke test before a new version is pointed to (SMOKE_TEST, SMOKE_ROLE_ARN). */
+export interface ReleaseConfig {
+  /** SMOKE_TEST: default on when SMOKE_ROLE_ARN is set. */
+  smokeTest: boolean;
+  /** SMOKE_ROLE_ARN: the smoke functions' execution role. */
+  smokeRoleArn: string | undefined;
+}
+
 export interface PublishConfig {
   artifacts: ArtifactConfig;
   layer: LayerConfig;
   regions: RegionConfig;
   summaryEventBus: string | undefined;
+  release: ReleaseConfig;
 }
 
 export { DEFAULTS, type Provider, REGION, SETTINGS, type SettingKey, type Strategy } from "./settings.ts";
@@ -317,6 +326,15 @@ function readBuild(r: Reader): BuildConfig {
   };
 }
 
+function readRelease(r: Reader): ReleaseConfig {
+  const smokeRoleArn = r.get("smokeRole");
+  const smoke = r.get("smokeTest");
+  if (smoke === "on" && smokeRoleArn === undefined && r.one("smokeRole") === undefined) {
+    r.problem("smokeTest", `is on, but ${settingName("smokeRole")} is not set; name the smoke functions' role`);
+  }
+  return { smokeTest: smoke === undefined ? smokeRoleArn !== undefined : smoke === "on", smokeRoleArn };
+}
+
 /** PUBLISH_REGIONS and REGION_BUCKETS as given; `regionProblems` checks them against the home Region. */
 function readRegions(r: Reader): RegionConfig {
   return { publishRegions: r.get("publishRegions"), buckets: r.get("regionBuckets") ?? {} };
@@ -413,7 +431,8 @@ export function loadPublishConfig(input: SettingsInput, options: { homeRegion?: 
   if (options.homeRegion !== undefined && r.problems.length === 0) {
     r.problems.push(...regionProblems({ artifacts, regions }, options.homeRegion));
   }
-  return finish(r, { artifacts, layer, regions, summaryEventBus: r.get("summaryEventBus") });
+  const release = readRelease(r);
+  return finish(r, { artifacts, layer, regions, summaryEventBus: r.get("summaryEventBus"), release });
 }
 
 /** `{PARAMETER_PREFIX}/{package}/artifact-key` */

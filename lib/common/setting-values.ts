@@ -17,6 +17,7 @@ export const EVENT_BUS = /^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)
 /** A Region name such as eu-west-1, us-gov-west-1 or ap-southeast-2. */
 export const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 export const REPOSITORY = /^([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})\/([A-Za-z0-9._-]+|\{[0-9a-fA-F-]{36}\})$/;
+export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 export const LAYER_PREFIX = /^[A-Za-z0-9_-]{1,139}$/;
 /** A CodeBuild project name. */
 export const CODEBUILD_PROJECT = /^[A-Za-z0-9][A-Za-z0-9_-]{1,254}$/;

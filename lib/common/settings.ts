@@ -33,6 +33,7 @@ import {
   parameterPath,
   REGION,
   REPOSITORY,
+  ROLE_ARN,
   RUNTIME,
   regionBuckets,
   ssmName,
@@ -115,6 +116,28 @@ function shared<S extends z.ZodType>(
   extra: Extra = {},
 ): SettingSpec<S> {
   return { env, flag, list: false, value, default: d, help, commands: ALL, functions: BOTH, schema, ...extra };
+}
+
+/** A setting of releases (smoke test, canary): read by `publish` and the publish function. */
+function release<S extends z.ZodType>(
+  [env, flag, value]: [string, string | undefined, string],
+  help: string,
+  schema: S,
+  d?: string,
+  extra: Extra = {},
+): SettingSpec<S> {
+  return {
+    env,
+    flag,
+    list: false,
+    value,
+    default: d,
+    help,
+    commands: ["publish"],
+    functions: ["publish"],
+    schema,
+    ...extra,
+  };
 }
 
 const list = { list: true } as const;
@@ -301,6 +324,17 @@ export const SETTINGS = {
     regionBuckets,
     undefined,
     list,
+  ),
+  smokeTest: release(
+    ["SMOKE_TEST", "smoke-test", "on|off"],
+    "smoke-test a new layer version in each Region before the ARN parameter names it",
+    choice(["on", "off"] as const),
+    "on when SMOKE_ROLE_ARN is set, else off",
+  ),
+  smokeRole: release(
+    ["SMOKE_ROLE_ARN", "smoke-role", "ARN"],
+    "execution role of the smoke functions (logs only; the stack creates it)",
+    matching(ROLE_ARN, "is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"),
   ),
   pipIndexUrl: source(
     ["BUILD_PIP_INDEX_URL", "pip-index-url", "URL"],

@@ -36,8 +36,10 @@ import { mapLimit } from "../common/concurrency.ts";
 import { artifactKeyParameter, type PublishConfig, planRegions, type RegionTarget } from "../common/config.ts";
 import { describeError, LayerSyncError, PublishError } from "../common/errors.ts";
 import type { PublishEvent } from "../common/events.ts";
+import { decodeLayerConfig } from "../common/layer-config.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
 import { type ArtifactHead, headArtifact } from "../sync/artifacts/artifacts.ts";
+import { defaultSmokeModules, zipEntryNames } from "./layer-entries.ts";
 import { LAYER_NAME, layerSettingsProblems, resolveLayerSettings } from "./layer-settings.ts";
 import { resolveShareTargets, type ShareTargets } from "./organizations.ts";
 import { discoverPackages, readStringParameter } from "./parameters.ts";
@@ -56,6 +58,7 @@ import {
   type RegionPublishSummary,
   type RegionRunContext,
 } from "./region.ts";
+import { SmokeLocks, type SmokeTarget, smokeTargets } from "./smoke.ts";
 
 export type { PackageShareSummary, RegionClientFactory, RegionClients, RegionPublishSummary } from "./region.ts";
 
@@ -229,7 +232,28 @@ async function preparePackage(
   const problems = layerSettingsProblems(settings);
   if (problems.length) throw new PublishError(`cannot publish ${where} as layer ${layerName}: ${problems.join("; ")}`);
   const targets = await run.targets();
+  let smoke: SmokeTarget[] | undefined;
+  if (config.release.smokeTest) {
+    const modules = decodeLayerConfig(meta.layerConfig, where).smoke;
+    const planned = smokeTargets({
+      runtimes: settings.runtimes,
+      architectures: settings.architectures,
+      build: meta.build,
+      modules,
+    });
+    if (planned.length && modules === undefined) {
+      const names = await zipEntryNames(deps.s3, bucket, key, head.size);
+      for (const t of planned) t.modules = defaultSmokeModules(names, t.family);
+    }
+    if (planned.length === 0) {
+      s.warnings.push(
+        "not smoke-tested: the layer names no Python or Node.js runtime (set COMPATIBLE_RUNTIMES or layer.json runtimes)",
+      );
+    }
+    smoke = planned;
+  }
   return {
+    smoke,
     pkg,
     layerName,
     parameterPrefix: prefix,
@@ -356,6 +380,9 @@ export async function runPublish(
       sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
       logger,
       bucketChecked: bucketChecks(),
+      ...(config.release.smokeTest && config.release.smokeRoleArn
+        ? { smoke: { roleArn: config.release.smokeRoleArn, locks: new SmokeLocks() } }
+        : {}),
     },
   };
   const results = await mapLimit(packages, deps.concurrency ?? 2, (pkg) => publishPackage(config, pkg, deps, run));

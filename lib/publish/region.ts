@@ -13,7 +13,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { errorName } from "../common/aws-errors.ts";
 import { layerArnParameter, type RegionTarget } from "../common/config.ts";
-import { describeError, PublishError } from "../common/errors.ts";
+import { describeError, PublishError, SmokeTestError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
 import { type LayerSettings, shaTag } from "./layer-settings.ts";
@@ -30,6 +30,7 @@ import { namedVersions, readStringParameter, ssmParameterArn, writeLayerArnParam
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
 import { deleteVersions, planRetention } from "./retention.ts";
 import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
+import { type SmokeLocks, type SmokeResult, type SmokeTarget, smokeTest } from "./smoke.ts";
 import { checkBucketRegion, stageArtifact } from "./stage.ts";
 
 /** The clients of one Region. Organizations is global and stays with the home clients. */
@@ -46,7 +47,7 @@ export type RegionClientFactory = (region: string) => RegionClients;
 /** A package's resource share in a summary: what `ensureResourceShare` did, its warnings reported apart. */
 export type PackageShareSummary = Omit<ShareResult, "warnings">;
 
-export type PublishReason = "unchanged" | "resumed" | "duplicate";
+export type PublishReason = "unchanged" | "resumed" | "duplicate" | "smoke-failed";
 
 /** One entry of a package's `regions` in the publish summary. */
 export interface RegionPublishSummary {
@@ -59,6 +60,8 @@ export interface RegionPublishSummary {
   share: PackageShareSummary | null;
   /** Versions deleted in this Region by this run, highest first. */
   deleted: number[];
+  /** The smoke test of the version, when this run ran one (one entry per runtime × architecture tested). */
+  smoke?: SmokeResult[];
   error?: string;
 }
 
@@ -85,6 +88,8 @@ export interface PreparedPackage {
   targets: ShareTargets;
   desired: DesiredStatement[];
   retainVersions: number;
+  /** The smoke test's targets (SMOKE_TEST on); undefined when it is off. */
+  smoke?: SmokeTarget[] | undefined;
 }
 
 export interface RegionRunContext {
@@ -95,6 +100,8 @@ export interface RegionRunContext {
   logger: Logger;
   /** Checks a Region's bucket once per run. */
   bucketChecked: (target: RegionTarget, s3: S3Client) => Promise<void>;
+  /** SMOKE_TEST on: the smoke functions' role and the run's locks on them. */
+  smoke?: { roleArn: string; locks: SmokeLocks };
 }
 
 export const NOT_SHARED =
@@ -239,6 +246,25 @@ async function regionSteps(
   const deletedNow = await deleteVersions(lambda, layerName, duplicates);
   s.deleted.push(...deletedNow);
 
+  // 3b. smoke test, before anything grants or names a version that consumers have not seen yet
+  const arnName = layerArnParameter(p.parameterPrefix, p.pkg);
+  if (p.smoke?.length && run.smoke && (await readStringParameter(ssm, arnName)) !== keep.arn) {
+    const results = await smokeTest(lambda, target.region, p.smoke, keep.arn, {
+      ...run.smoke,
+      sleep: run.sleep,
+      clock: run.clock,
+    });
+    s.smoke = results;
+    const failed = results.find((r) => !r.ok);
+    if (failed) {
+      s.reason = "smoke-failed";
+      throw new SmokeTestError(
+        `smoke test of version ${keep.version} failed on ${failed.runtime} ${failed.architecture}: ${failed.error ?? "no error given"}; ${arnName} stays on the previous version (fix the layer and sync again, or run again to retest)`,
+      );
+    }
+    run.logger.info("smoke test passed", { package: p.pkg, region: target.region, version: keep.version });
+  }
+
   // 4. permissions
   const permissions = await applyLayerPermissions(lambda, layerName, keep.version, p.desired);
   out.permissions = permissions.sids;
@@ -246,7 +272,6 @@ async function regionSteps(
   out.warnings.push(...permissions.warnings);
 
   // 5. the Region's ARN parameter, only after the permissions are in place
-  const arnName = layerArnParameter(p.parameterPrefix, p.pkg);
   let changed = permissions.added.length + permissions.removed.length > 0;
   const pointerNow = await readStringParameter(run.homeSsm, p.pointerName);
   if (pointerNow !== key) {

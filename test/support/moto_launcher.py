@@ -33,6 +33,14 @@ Region; Organizations is global). Real AWS supports each of these; moto does not
    validate the request like AWS (``jobId`` required; a failure needs ``failureDetails.type`` and
    ``message``) and, as in AWS, a job takes one result: a second one answers InvalidJobStateException.
    Jobs are not otherwise modelled (any job id is accepted once).
+5. Lambda runs the "simple" backend from the start (``{"lambda": {"use_docker": false}}``, no Docker): Invoke
+   answers with the results queued through ``POST /moto-api/static/lambda-simple/response`` (per account and
+   Region) or echoes the payload. ``moto.awslambda.models.lambda_backends`` points at the simple backends,
+   so layers, functions and invokes all live in one state (moto 5.2.1 looked ``Layers`` up in the Docker
+   backend's state and refused every layer with "One or more LayerVersion does not exist"), and switching
+   the config later never hides what other tests created.
+6. A function's ``Layers`` are resolved in the account and Region of each layer version ARN, as AWS does
+   (moto looks them up by name in the function's own account). The layer's permissions are not checked.
 """
 
 from __future__ import annotations
@@ -253,6 +261,37 @@ for _operation, _method in (
     if not hasattr(CodePipelineResponse, _operation):
         setattr(CodePipelineResponse, _operation, _method)
 
+
+# ---------------------------------------------------------------------------------------------------------
+# 5. The simple Lambda backend (no Docker), one state for layers, functions and invokes
+
+import moto.awslambda.models as lambda_models  # noqa: E402
+from moto.awslambda.exceptions import UnknownLayerVersionException  # noqa: E402
+from moto.awslambda_simple.models import lambda_simple_backends  # noqa: E402
+from moto.core.config import default_user_config  # noqa: E402
+
+default_user_config["lambda"] = {"use_docker": False}
+lambda_models.lambda_backends = lambda_simple_backends  # type: ignore[assignment]
+
+# ---------------------------------------------------------------------------------------------------------
+# 6. Layers are looked up in the account and Region of their ARN
+
+_LAYER_VERSION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:([a-z0-9-]+):(\d{12}):layer:[A-Za-z0-9_-]+:\d+$")
+
+
+def _get_layers_data(self: Any, layers_versions_arns: list[str]) -> list[dict[str, Any]]:
+    found = []
+    for arn in layers_versions_arns:
+        m = _LAYER_VERSION_ARN.match(arn)
+        backend = lambda_simple_backends[m.group(2)][m.group(1)] if m else None
+        layer_version = backend.layers_versions_by_arn(arn) if backend else None
+        if not layer_version:
+            raise UnknownLayerVersionException(layers_versions_arns)
+        found.append({"Arn": layer_version.arn, "CodeSize": layer_version.code_size})
+    return found
+
+
+lambda_models.LambdaFunction._get_layers_data = _get_layers_data  # type: ignore[method-assign]
 
 # ---------------------------------------------------------------------------------------------------------
 
