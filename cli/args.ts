@@ -11,7 +11,10 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export type CommandName = Command | "invoke";
+export type CommandName = Command | "invoke" | "rollback";
+
+/** Commands that read the settings of another command (rollback: the same as status, where things are). */
+const SETTINGS_OF: Partial<Record<CommandName, Command>> = { rollback: "status" };
 
 /** One flag as help shows it. */
 export interface FlagSpec {
@@ -36,7 +39,15 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: true,
     help: "a package; default every package under the prefix",
     default: undefined,
-    commands: ["publish", "status"],
+    commands: ["publish", "status", "rollback"],
+  },
+  {
+    flag: "to",
+    value: "VERSION",
+    list: false,
+    help: "the layer version to point back at; default the previous one from the history",
+    default: undefined,
+    commands: ["rollback"],
   },
   {
     flag: "out",
@@ -84,7 +95,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "print the result as JSON, the only output on stdout",
     default: undefined,
-    commands: ["sync", "publish", "status"],
+    commands: ["sync", "publish", "status", "rollback"],
   },
   {
     flag: "help",
@@ -93,7 +104,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "show this help",
     default: undefined,
-    commands: ["sync", "publish", "status", "invoke"],
+    commands: ["sync", "publish", "status", "invoke", "rollback"],
   },
 ];
 
@@ -110,6 +121,10 @@ export const COMMANDS: Record<CommandName, { summary: string; usage: string }> =
     summary: "show what is published and shared where; writes nothing",
     usage: "layer-sync status [--package NAME]... [--regions R,..] [--json]",
   },
+  rollback: {
+    summary: "point a package's layer-version-arn back at an earlier version in every Region, without publishing",
+    usage: "layer-sync rollback --package NAME [--to VERSION] [--regions R,..] [--json]",
+  },
   invoke: {
     summary: "run the real Lambda handler in-process with an event file",
     usage: "layer-sync invoke sync|publish EVENT.json",
@@ -124,7 +139,7 @@ export function isCommand(name: string | undefined): name is CommandName {
 export function flagsOf(command: CommandName): FlagSpec[] {
   const settings = (Object.keys(SETTINGS) as SettingKey[]).flatMap((key): FlagSpec[] => {
     const s: SettingSpec = SETTINGS[key];
-    if (!s.flag || !(s.commands as readonly string[]).includes(command)) return [];
+    if (!s.flag || !(s.commands as readonly string[]).includes(SETTINGS_OF[command] ?? command)) return [];
     const spec: FlagSpec = { flag: s.flag, value: s.value, list: s.list, help: s.help, default: s.default, env: s.env };
     if (s.required) spec.required = command === "sync" ? s.required : "always";
     return [spec];

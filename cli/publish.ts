@@ -37,8 +37,10 @@ export async function publishCommand(parsed: ParsedCommand, env: Environment, io
   try {
     const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion: await clients.homeRegion() });
     const parsedEvent = parsePublishEvent(packages.length ? { packages } : {}, config.artifacts.parameterPrefix);
-    if (parsedEvent.kind === "ignored") {
-      io.stdout.write(`${JSON.stringify({ ignored: parsedEvent.reason }, null, 2)}\n`);
+    if (parsedEvent.kind === "ignored" || parsedEvent.kind === "rollback") {
+      io.stdout.write(
+        `${JSON.stringify({ ignored: parsedEvent.kind === "ignored" ? parsedEvent.reason : "use layer-sync rollback" }, null, 2)}\n`,
+      );
       return 0;
     }
     const request: PublishRequest = parsedEvent;

@@ -14,6 +14,7 @@ import { loadPublishConfig } from "../lib/common/config.ts";
 import { parsePublishEvent } from "../lib/common/events.ts";
 import { putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { PublishFailedError, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
+import { RollbackFailedError, type RollbackSummary, runRollback } from "../lib/publish/rollback.ts";
 import { awsClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
 
 function recordMetrics(summary: PublishSummary, started: number): void {
@@ -29,7 +30,7 @@ function recordMetrics(summary: PublishSummary, started: number): void {
   metrics.addMetric("DurationMs", MetricUnit.Milliseconds, Date.now() - started);
 }
 
-export async function publishHandler(event: unknown): Promise<PublishSummary | { ignored: string }> {
+export async function publishHandler(event: unknown): Promise<PublishSummary | RollbackSummary | { ignored: string }> {
   const started = Date.now();
   const config = loadPublishConfig({ env: process.env }, { homeRegion: process.env.AWS_REGION });
   const parsed = parsePublishEvent(event, config.artifacts.parameterPrefix);
@@ -38,6 +39,15 @@ export async function publishHandler(event: unknown): Promise<PublishSummary | {
     return { ignored: parsed.reason };
   }
   const { s3, ssm, events } = awsClients();
+  if (parsed.kind === "rollback") {
+    const rolled = await runRollback(
+      config,
+      { package: parsed.package, to: parsed.to },
+      { ...publishClients(), ssm, clock: () => new Date(), logger: coreLogger },
+    );
+    if (rolled.error !== undefined) throw new RollbackFailedError(rolled);
+    return rolled;
+  }
   const summary = await runPublish(config, parsed, {
     ...publishClients(),
     s3,

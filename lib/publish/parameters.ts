@@ -103,8 +103,13 @@ export async function discoverPackages(ssm: SSMClient, parameterPrefix: string):
  * Retention and duplicate removal never delete them.
  */
 export async function namedVersions(ssm: SSMClient, path: string, layerName: string): Promise<Set<number>> {
+  return namedIn(await parametersUnder(ssm, path), layerName);
+}
+
+/** The versions of `layerName` that these parameters name by a LayerVersionArn (comma-separated values too). */
+export function namedIn(parameters: readonly Parameter[], layerName: string): Set<number> {
   const out = new Set<number>();
-  for (const p of await parametersUnder(ssm, path)) {
+  for (const p of parameters) {
     for (const value of (p.Value ?? "").split(",")) {
       const arn = parseLayerArn(value.trim());
       if (arn?.layerName === layerName && arn.version !== undefined) out.add(arn.version);

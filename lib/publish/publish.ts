@@ -85,7 +85,7 @@ export interface PublishDependencies extends PublishClients {
   regionConcurrency?: number;
 }
 
-export type PublishRequest = Exclude<PublishEvent, { kind: "ignored" }>;
+export type PublishRequest = Exclude<PublishEvent, { kind: "ignored" } | { kind: "rollback" }>;
 
 /** One package. The top-level fields describe the home Region; `regions` has one entry per Region. */
 export interface PackagePublishSummary {

@@ -16,6 +16,7 @@ import { layerArnParameter, type RegionTarget } from "../common/config.ts";
 import { describeError, PublishError, SmokeTestError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
+import { deleteParameter, historyParameter, parseHold, recordInHistory, rollbackParameter } from "./history.ts";
 import { type LayerSettings, shaTag } from "./layer-settings.ts";
 import {
   contentRun,
@@ -26,7 +27,14 @@ import {
   publishLayerVersion,
 } from "./layers.ts";
 import type { ShareTargets } from "./organizations.ts";
-import { namedVersions, readStringParameter, ssmParameterArn, writeLayerArnParameter } from "./parameters.ts";
+import {
+  namedIn,
+  namedVersions,
+  parametersUnder,
+  readStringParameter,
+  ssmParameterArn,
+  writeLayerArnParameter,
+} from "./parameters.ts";
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
 import { deleteVersions, planRetention } from "./retention.ts";
 import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
@@ -47,7 +55,7 @@ export type RegionClientFactory = (region: string) => RegionClients;
 /** A package's resource share in a summary: what `ensureResourceShare` did, its warnings reported apart. */
 export type PackageShareSummary = Omit<ShareResult, "warnings">;
 
-export type PublishReason = "unchanged" | "resumed" | "duplicate" | "smoke-failed";
+export type PublishReason = "unchanged" | "resumed" | "duplicate" | "smoke-failed" | "rollback-held";
 
 /** One entry of a package's `regions` in the publish summary. */
 export interface RegionPublishSummary {
@@ -230,7 +238,9 @@ async function regionSteps(
 
   // 3. converge on one version per content
   const path = `${p.parameterPrefix}/${p.pkg}`;
-  const named = await namedVersions(ssm, path, layerName);
+  const under = await parametersUnder(ssm, path);
+  const named = namedIn(under, layerName);
+  const valueUnder = (name: string) => under.find((q) => q.Name === name)?.Value;
   const { keep, duplicates } = convergeVersions(versions, meta.contentSha256, named);
   if (!keep)
     throw new PublishError(`layer ${layerName} has no version carrying ${shaTag(meta.contentSha256)}; run again`);
@@ -246,9 +256,25 @@ async function regionSteps(
   const deletedNow = await deleteVersions(lambda, layerName, duplicates);
   s.deleted.push(...deletedNow);
 
-  // 3b. smoke test, before anything grants or names a version that consumers have not seen yet
+  // 3a. a rollback holds the pointer until a newer artifact arrives
   const arnName = layerArnParameter(p.parameterPrefix, p.pkg);
-  if (p.smoke?.length && run.smoke && (await readStringParameter(ssm, arnName)) !== keep.arn) {
+  const holdName = rollbackParameter(p.parameterPrefix, p.pkg);
+  const hold = parseHold(valueUnder(holdName));
+  if (hold && hold.artifactKey === key) {
+    s.version = hold.version;
+    s.layerVersionArn = hold.layerVersionArn;
+    s.published = false;
+    s.reason = "rollback-held";
+    s.parameter = { name: arnName, written: false };
+    out.warnings.push(
+      `${arnName} is held at version ${hold.version} by a rollback (${holdName}) until a newer artifact than ${key} arrives`,
+    );
+    return;
+  }
+
+  // 3b. smoke test, before anything grants or names a version that consumers have not seen yet
+  const previousArn = valueUnder(arnName);
+  if (p.smoke?.length && run.smoke && previousArn !== keep.arn) {
     const results = await smokeTest(lambda, target.region, p.smoke, keep.arn, {
       ...run.smoke,
       sleep: run.sleep,
@@ -289,6 +315,22 @@ async function regionSteps(
     s.parameter = { name: arnName, written };
     changed ||= written;
 
+    // 5b. the history, and the end of a rollback's hold
+    const historyName = historyParameter(p.parameterPrefix, p.pkg);
+    const recorded = await recordInHistory(ssm, {
+      name: historyName,
+      entry: { version: keep.version, layerVersionArn: keep.arn, commit: meta.commit, at: run.clock().toISOString() },
+      existing: new Set(versions.map((v) => v.version)),
+      layerName,
+      sleep: run.sleep,
+      known: { value: valueUnder(historyName) },
+    });
+    changed ||= recorded;
+    if (hold) {
+      await deleteParameter(ssm, holdName);
+      changed = true;
+    }
+
     // 6. share the parameter
     if (p.targets.ramPrincipals.length === 0) {
       out.warnings.push(NOT_SHARED);
@@ -304,6 +346,7 @@ async function regionSteps(
       const share = await ensureResourceShare(ram, {
         name: resourceShareName(p.pkg),
         resourceArn: ssmParameterArn(arn.partition, target.region, arn.account, arnName),
+        moreResourceArns: [ssmParameterArn(arn.partition, target.region, arn.account, historyName)],
         principals: p.targets.ramPrincipals,
         tokenWindow: run.clock().toISOString().slice(0, 13),
       });
