@@ -14,7 +14,13 @@ import { loadPublishConfig } from "../lib/common/config.ts";
 import { parsePublishEvent } from "../lib/common/events.ts";
 import { putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { PublishFailedError, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
-import { RollbackFailedError, type RollbackSummary, runRollback } from "../lib/publish/rollback.ts";
+import { putReleaseEvents, type ReleaseEvent } from "../lib/publish/release-events.ts";
+import {
+  RollbackFailedError,
+  type RollbackSummary,
+  rollbackReleaseEvents,
+  runRollback,
+} from "../lib/publish/rollback.ts";
 import { awsClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
 
 function recordMetrics(summary: PublishSummary, started: number): void {
@@ -45,16 +51,24 @@ export async function publishHandler(event: unknown): Promise<PublishSummary | R
       { package: parsed.package, to: parsed.to },
       { ...publishClients(), ssm, clock: () => new Date(), logger: coreLogger },
     );
+    if (config.summaryEventBus) {
+      await putReleaseEvents(events, config.summaryEventBus, rollbackReleaseEvents(rolled), coreLogger);
+    }
     if (rolled.error !== undefined) throw new RollbackFailedError(rolled);
     return rolled;
   }
+  const releases: ReleaseEvent[] = [];
   const summary = await runPublish(config, parsed, {
     ...publishClients(),
     s3,
     ssm,
     clock: () => new Date(),
     logger: coreLogger,
+    onRelease: (event) => releases.push(event),
   });
+  if (config.summaryEventBus && releases.length) {
+    await putReleaseEvents(events, config.summaryEventBus, releases, coreLogger);
+  }
   recordMetrics(summary, started);
   if (config.summaryEventBus) {
     await putSummaryEvent(events, config.summaryEventBus, "Layer Publish Summary", summary, coreLogger);

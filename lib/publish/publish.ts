@@ -58,6 +58,7 @@ import {
   type RegionPublishSummary,
   type RegionRunContext,
 } from "./region.ts";
+import type { ReleaseEvent } from "./release-events.ts";
 import { SmokeLocks, type SmokeTarget, smokeTargets } from "./smoke.ts";
 
 export type { PackageShareSummary, RegionClientFactory, RegionClients, RegionPublishSummary } from "./region.ts";
@@ -83,6 +84,8 @@ export interface PublishDependencies extends PublishClients {
   regionClients?: RegionClientFactory;
   /** Regions worked on at once for one package (default 4). */
   regionConcurrency?: number;
+  /** Told of every move of a Region's ARN parameter, for release events (`release-events.ts`). */
+  onRelease?: (event: ReleaseEvent) => void;
 }
 
 export type PublishRequest = Exclude<PublishEvent, { kind: "ignored" } | { kind: "rollback" }>;
@@ -380,6 +383,7 @@ export async function runPublish(
       sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
       logger,
       bucketChecked: bucketChecks(),
+      onRelease: deps.onRelease,
       ...(config.release.smokeTest && config.release.smokeRoleArn
         ? { smoke: { roleArn: config.release.smokeRoleArn, locks: new SmokeLocks() } }
         : {}),

@@ -36,6 +36,7 @@ import {
   writeLayerArnParameter,
 } from "./parameters.ts";
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
+import { type ReleaseEvent, releaseEvent } from "./release-events.ts";
 import { deleteVersions, planRetention } from "./retention.ts";
 import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
 import { type SmokeLocks, type SmokeResult, type SmokeTarget, smokeTest } from "./smoke.ts";
@@ -108,6 +109,8 @@ export interface RegionRunContext {
   logger: Logger;
   /** Checks a Region's bucket once per run. */
   bucketChecked: (target: RegionTarget, s3: S3Client) => Promise<void>;
+  /** Told of every move of a Region's ARN parameter (a release event). */
+  onRelease?: ((event: ReleaseEvent) => void) | undefined;
   /** SMOKE_TEST on: the smoke functions' role and the run's locks on them. */
   smoke?: { roleArn: string; locks: SmokeLocks };
 }
@@ -314,6 +317,17 @@ async function regionSteps(
     });
     s.parameter = { name: arnName, written };
     changed ||= written;
+    if (written) {
+      const event = releaseEvent({
+        package: p.pkg,
+        region: target.region,
+        previousArn: previousArn,
+        currentArn: keep.arn,
+        commit: meta.commit,
+        action: "publish",
+      });
+      if (event) run.onRelease?.(event);
+    }
 
     // 5b. the history, and the end of a rollback's hold
     const historyName = historyParameter(p.parameterPrefix, p.pkg);

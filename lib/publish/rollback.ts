@@ -35,6 +35,7 @@ import { taggedSha } from "./layer-settings.ts";
 import { parseLayerArn } from "./layers.ts";
 import { resolveShareTargets } from "./organizations.ts";
 import { applyLayerPermissions, desiredStatements } from "./permissions.ts";
+import { type ReleaseEvent, releaseEvent } from "./release-events.ts";
 
 export interface RollbackRequest {
   package: string;
@@ -127,6 +128,22 @@ export class RollbackFailedError extends LayerSyncError {
     );
     this.summary = summary;
   }
+}
+
+/** The release events of a rollback: one per Region whose pointer moved. */
+export function rollbackReleaseEvents(summary: RollbackSummary): ReleaseEvent[] {
+  return summary.regions.flatMap((r) => {
+    if (!r.changed || !r.current) return [];
+    const event = releaseEvent({
+      package: summary.package,
+      region: r.region,
+      previousArn: r.previous?.layerVersionArn,
+      currentArn: r.current.layerVersionArn,
+      commit: r.commit,
+      action: "rollback",
+    });
+    return event ? [event] : [];
+  });
 }
 
 function failureSummary(s: RollbackSummary): string | undefined {
