@@ -11,10 +11,10 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export type CommandName = Command | "invoke" | "rollback";
+export type CommandName = Command | "invoke" | "rollback" | "promote";
 
 /** Commands that read the settings of another command (rollback: the same as status, where things are). */
-const SETTINGS_OF: Partial<Record<CommandName, Command>> = { rollback: "status" };
+const SETTINGS_OF: Partial<Record<CommandName, Command>> = { rollback: "status", promote: "publish" };
 
 /** One flag as help shows it. */
 export interface FlagSpec {
@@ -39,7 +39,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: true,
     help: "a package; default every package under the prefix",
     default: undefined,
-    commands: ["publish", "status", "rollback"],
+    commands: ["publish", "status", "rollback", "promote"],
   },
   {
     flag: "to",
@@ -95,7 +95,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "print the result as JSON, the only output on stdout",
     default: undefined,
-    commands: ["sync", "publish", "status", "rollback"],
+    commands: ["sync", "publish", "status", "rollback", "promote"],
   },
   {
     flag: "help",
@@ -104,7 +104,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "show this help",
     default: undefined,
-    commands: ["sync", "publish", "status", "invoke", "rollback"],
+    commands: ["sync", "publish", "status", "invoke", "rollback", "promote"],
   },
 ];
 
@@ -124,6 +124,10 @@ export const COMMANDS: Record<CommandName, { summary: string; usage: string }> =
   rollback: {
     summary: "point a package's layer-version-arn back at an earlier version in every Region, without publishing",
     usage: "layer-sync rollback --package NAME [--to VERSION] [--regions R,..] [--json]",
+  },
+  promote: {
+    summary: "release a package's canary version (canary-arn) to everyone in every Region",
+    usage: "layer-sync promote --package NAME [flags] [--json]",
   },
   invoke: {
     summary: "run the real Lambda handler in-process with an event file",

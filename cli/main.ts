@@ -6,6 +6,7 @@
  *   layer-sync publish [--package NAME]... [flags] [--json]
  *   layer-sync status [--package NAME]... [--regions R,..] [--json]
  *   layer-sync rollback --package NAME [--to VERSION] [--regions R,..] [--json]
+ *   layer-sync promote --package NAME [flags] [--json]
  *   layer-sync invoke sync|publish EVENT.json
  *   layer-sync help [<command>]      layer-sync <command> --help      layer-sync --version
  *
@@ -69,6 +70,8 @@ export async function main(argv: string[], env: Environment, io: CliIo): Promise
         return await (await import("./status.ts")).statusCommand(parsed, env, io);
       case "rollback":
         return await (await import("./rollback.ts")).rollbackCommand(parsed, env, io);
+      case "promote":
+        return await (await import("./promote.ts")).promoteCommand(parsed, env, io);
       case "invoke":
         return await (await import("./invoke.ts")).invokeCommand(parsed, io);
     }

@@ -119,6 +119,10 @@ export interface ReleaseConfig {
   smokeTest: boolean;
   /** SMOKE_ROLE_ARN: the smoke functions' execution role. */
   smokeRoleArn: string | undefined;
+  /** CANARY_ACCOUNT_IDS: empty means no canary channel. */
+  canaryAccountIds: string[];
+  /** PROMOTE_AFTER_HOURS: undefined means only `layer-sync promote` promotes. */
+  promoteAfterHours: number | undefined;
 }
 
 export interface PublishConfig {
@@ -332,7 +336,12 @@ function readRelease(r: Reader): ReleaseConfig {
   if (smoke === "on" && smokeRoleArn === undefined && r.one("smokeRole") === undefined) {
     r.problem("smokeTest", `is on, but ${settingName("smokeRole")} is not set; name the smoke functions' role`);
   }
-  return { smokeTest: smoke === undefined ? smokeRoleArn !== undefined : smoke === "on", smokeRoleArn };
+  return {
+    smokeTest: smoke === undefined ? smokeRoleArn !== undefined : smoke === "on",
+    smokeRoleArn,
+    canaryAccountIds: r.get("canaryAccounts") ?? [],
+    promoteAfterHours: r.get("promoteAfterHours"),
+  };
 }
 
 /** PUBLISH_REGIONS and REGION_BUCKETS as given; `regionProblems` checks them against the home Region. */

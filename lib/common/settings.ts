@@ -336,6 +336,19 @@ export const SETTINGS = {
     "execution role of the smoke functions (logs only; the stack creates it)",
     matching(ROLE_ARN, "is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"),
   ),
+  canaryAccounts: release(
+    ["CANARY_ACCOUNT_IDS", "canary-account", "ID"],
+    "canary channel: grant a new version to these accounts only and name it in canary-arn until promoted",
+    accountIds,
+    undefined,
+    list,
+  ),
+  promoteAfterHours: release(
+    ["PROMOTE_AFTER_HOURS", "promote-after-hours", "HOURS"],
+    "promote a canary version after this many hours (checked by the reconcile)",
+    integer(1, 8760),
+    "never (run layer-sync promote)",
+  ),
   pipIndexUrl: source(
     ["BUILD_PIP_INDEX_URL", "pip-index-url", "URL"],
     "pip index (PEP 503) of builds, without credentials",

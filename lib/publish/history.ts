@@ -39,6 +39,11 @@ export function historyParameter(parameterPrefix: string, pkg: string): string {
   return `${parameterPrefix}/${pkg}/history`;
 }
 
+/** `{PARAMETER_PREFIX}/{package}/canary-arn`: the version on the canary channel, until promoted. */
+export function canaryParameter(parameterPrefix: string, pkg: string): string {
+  return `${parameterPrefix}/${pkg}/canary-arn`;
+}
+
 export function rollbackParameter(parameterPrefix: string, pkg: string): string {
   return `${parameterPrefix}/${pkg}/rollback`;
 }

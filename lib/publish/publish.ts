@@ -84,6 +84,8 @@ export interface PublishDependencies extends PublishClients {
   regionClients?: RegionClientFactory;
   /** Regions worked on at once for one package (default 4). */
   regionConcurrency?: number;
+  /** `layer-sync promote`: release the version on the canary channel now. */
+  promote?: boolean;
   /** Told of every move of a Region's ARN parameter, for release events (`release-events.ts`). */
   onRelease?: (event: ReleaseEvent) => void;
 }
@@ -266,7 +268,16 @@ async function preparePackage(
     meta,
     settings,
     targets,
-    desired: desiredStatements(targets),
+    desired: desiredStatements({
+      organizationId: targets.organizationId,
+      accountIds: [...targets.accountIds, ...config.release.canaryAccountIds],
+    }),
+    canary: config.release.canaryAccountIds.length
+      ? {
+          statements: desiredStatements({ organizationId: undefined, accountIds: config.release.canaryAccountIds }),
+          promoteAfterHours: config.release.promoteAfterHours,
+        }
+      : undefined,
     retainVersions: config.layer.retainVersions,
   };
 }
@@ -384,6 +395,7 @@ export async function runPublish(
       logger,
       bucketChecked: bucketChecks(),
       onRelease: deps.onRelease,
+      promote: deps.promote,
       ...(config.release.smokeTest && config.release.smokeRoleArn
         ? { smoke: { roleArn: config.release.smokeRoleArn, locks: new SmokeLocks() } }
         : {}),

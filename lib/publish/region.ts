@@ -16,7 +16,15 @@ import { layerArnParameter, type RegionTarget } from "../common/config.ts";
 import { describeError, PublishError, SmokeTestError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
-import { deleteParameter, historyParameter, parseHold, recordInHistory, rollbackParameter } from "./history.ts";
+import {
+  canaryParameter,
+  deleteParameter,
+  historyParameter,
+  parseHold,
+  putStringParameter,
+  recordInHistory,
+  rollbackParameter,
+} from "./history.ts";
 import { type LayerSettings, shaTag } from "./layer-settings.ts";
 import {
   contentRun,
@@ -56,7 +64,7 @@ export type RegionClientFactory = (region: string) => RegionClients;
 /** A package's resource share in a summary: what `ensureResourceShare` did, its warnings reported apart. */
 export type PackageShareSummary = Omit<ShareResult, "warnings">;
 
-export type PublishReason = "unchanged" | "resumed" | "duplicate" | "smoke-failed" | "rollback-held";
+export type PublishReason = "unchanged" | "resumed" | "duplicate" | "smoke-failed" | "rollback-held" | "canary";
 
 /** One entry of a package's `regions` in the publish summary. */
 export interface RegionPublishSummary {
@@ -97,6 +105,8 @@ export interface PreparedPackage {
   targets: ShareTargets;
   desired: DesiredStatement[];
   retainVersions: number;
+  /** The canary channel (CANARY_ACCOUNT_IDS): its statements and PROMOTE_AFTER_HOURS. */
+  canary?: { statements: DesiredStatement[]; promoteAfterHours: number | undefined } | undefined;
   /** The smoke test's targets (SMOKE_TEST on); undefined when it is off. */
   smoke?: SmokeTarget[] | undefined;
 }
@@ -109,6 +119,8 @@ export interface RegionRunContext {
   logger: Logger;
   /** Checks a Region's bucket once per run. */
   bucketChecked: (target: RegionTarget, s3: S3Client) => Promise<void>;
+  /** `layer-sync promote`: move the pointer to the version on the canary channel now. */
+  promote?: boolean | undefined;
   /** Told of every move of a Region's ARN parameter (a release event). */
   onRelease?: ((event: ReleaseEvent) => void) | undefined;
   /** SMOKE_TEST on: the smoke functions' role and the run's locks on them. */
@@ -277,7 +289,10 @@ async function regionSteps(
 
   // 3b. smoke test, before anything grants or names a version that consumers have not seen yet
   const previousArn = valueUnder(arnName);
-  if (p.smoke?.length && run.smoke && previousArn !== keep.arn) {
+  const canaryName = canaryParameter(p.parameterPrefix, p.pkg);
+  const canaryEntry = under.find((q) => q.Name === canaryName);
+  const onCanary = canaryEntry?.Value === keep.arn;
+  if (p.smoke?.length && run.smoke && previousArn !== keep.arn && !onCanary) {
     const results = await smokeTest(lambda, target.region, p.smoke, keep.arn, {
       ...run.smoke,
       sleep: run.sleep,
@@ -292,6 +307,38 @@ async function regionSteps(
       );
     }
     run.logger.info("smoke test passed", { package: p.pkg, region: target.region, version: keep.version });
+  }
+
+  // 3c. the canary channel: grant the canary accounts only and name the version in canary-arn, until promoted
+  let action: "publish" | "promote" = "publish";
+  if (p.canary && previousArn !== keep.arn) {
+    const since = canaryEntry?.LastModifiedDate?.getTime();
+    const hours = p.canary.promoteAfterHours;
+    const due =
+      onCanary &&
+      (run.promote === true ||
+        (hours !== undefined && since !== undefined && run.clock().getTime() - since >= hours * 3_600_000));
+    if (!due) {
+      const granted = await applyLayerPermissions(lambda, layerName, keep.version, p.canary.statements);
+      out.permissions = granted.sids;
+      out.permissionChanges = { added: granted.added, removed: granted.removed };
+      if (!onCanary) {
+        await putStringParameter(ssm, {
+          name: canaryName,
+          value: keep.arn,
+          tier: "Advanced",
+          description: `Lambda layer ${layerName} version on the canary channel (written by layer-sync)`,
+          sleep: run.sleep,
+        });
+      }
+      s.reason = "canary";
+      s.parameter = { name: arnName, written: false };
+      out.warnings.push(
+        `version ${keep.version} is on the canary channel (${canaryName}, granted to CANARY_ACCOUNT_IDS only); run layer-sync promote --package ${p.pkg}${hours !== undefined ? ` or wait ${hours} h` : ""} to release it`,
+      );
+      return;
+    }
+    action = "promote";
   }
 
   // 4. permissions
@@ -324,7 +371,7 @@ async function regionSteps(
         previousArn: previousArn,
         currentArn: keep.arn,
         commit: meta.commit,
-        action: "publish",
+        action,
       });
       if (event) run.onRelease?.(event);
     }
@@ -344,6 +391,7 @@ async function regionSteps(
       await deleteParameter(ssm, holdName);
       changed = true;
     }
+    if (canaryEntry && (written || onCanary)) await deleteParameter(ssm, canaryName);
 
     // 6. share the parameter
     if (p.targets.ramPrincipals.length === 0) {

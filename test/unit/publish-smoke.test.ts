@@ -76,8 +76,8 @@ describe("the smoke settings", () => {
   const base = { ARTIFACT_BUCKET: "bucket-a" };
 
   it("turn the smoke test on by default when SMOKE_ROLE_ARN is set, and off otherwise", () => {
-    expect(loadPublishConfig({ env: base }).release).toEqual({ smokeTest: false, smokeRoleArn: undefined });
-    expect(loadPublishConfig({ env: { ...base, SMOKE_ROLE_ARN: ROLE } }).release).toEqual({
+    expect(loadPublishConfig({ env: base }).release).toMatchObject({ smokeTest: false, smokeRoleArn: undefined });
+    expect(loadPublishConfig({ env: { ...base, SMOKE_ROLE_ARN: ROLE } }).release).toMatchObject({
       smokeTest: true,
       smokeRoleArn: ROLE,
     });
