@@ -8,7 +8,7 @@
  */
 
 import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
-import { readStatus, type StatusReport } from "../lib/publish/status.ts";
+import { type RegionStatus, readStatus, type StatusReport } from "../lib/publish/status.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
 import { publishClients } from "./aws-clients.ts";
 import { type CliIo, palette, table } from "./output.ts";
@@ -30,7 +30,25 @@ export function statusTable(report: StatusReport, colour: ReturnType<typeof pale
     ]),
   );
   if (!rows.length) return "no packages under the parameter prefix\n";
-  return table(["", "PACKAGE", "REGION", "VERSION", "PARAMETER", "SHARED WITH", "COMMIT", "OUT OF STEP"], rows);
+  const headers = ["", "PACKAGE", "REGION", "VERSION", "PARAMETER", "SHARED WITH", "COMMIT", "OUT OF STEP"];
+  const regions = report.packages.flatMap((p) => p.regions);
+  if (!regions.some((r) => r.release)) return table(headers, rows);
+  // releases in use: the pointed and canary versions, the last smoke test, a rollback's hold
+  return table(
+    [...headers, "RELEASE"],
+    rows.map((row, i) => [...row, releaseText(regions[i]?.release)]),
+  );
+}
+
+export function releaseText(release: RegionStatus["release"]): string {
+  if (!release) return "";
+  const parts = [`pointed ${release.pointedVersion ?? "-"}`];
+  if (release.canaryVersion !== null) parts.push(`canary ${release.canaryVersion}`);
+  if (release.smoke) {
+    parts.push(`smoke v${release.smoke.version} ${release.smoke.ok ? "ok" : `failed: ${release.smoke.error ?? ""}`}`);
+  }
+  if (release.rollbackHold) parts.push(`held by rollback (from ${release.rollbackHold.from ?? "-"})`);
+  return parts.join(", ");
 }
 
 export async function statusCommand(parsed: ParsedCommand, env: Environment, io: CliIo): Promise<number> {

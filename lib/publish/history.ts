@@ -44,6 +44,35 @@ export function canaryParameter(parameterPrefix: string, pkg: string): string {
   return `${parameterPrefix}/${pkg}/canary-arn`;
 }
 
+/** `{PARAMETER_PREFIX}/{package}/smoke`: the last smoke test in the Region (for `status`). */
+export function smokeParameter(parameterPrefix: string, pkg: string): string {
+  return `${parameterPrefix}/${pkg}/smoke`;
+}
+
+export interface SmokeRecord {
+  version: number;
+  ok: boolean;
+  /** The first failure: target and the import error's last line. */
+  error?: string;
+  at: string;
+}
+
+export function parseSmokeRecord(text: string | undefined): SmokeRecord | undefined {
+  if (!text) return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (!isObject(v) || !Number.isInteger(v.version) || typeof v.ok !== "boolean") return undefined;
+    return {
+      version: v.version as number,
+      ok: v.ok,
+      ...(typeof v.error === "string" ? { error: v.error } : {}),
+      at: typeof v.at === "string" ? v.at : "",
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 export function rollbackParameter(parameterPrefix: string, pkg: string): string {
   return `${parameterPrefix}/${pkg}/rollback`;
 }

@@ -24,6 +24,8 @@ import {
   putStringParameter,
   recordInHistory,
   rollbackParameter,
+  type SmokeRecord,
+  smokeParameter,
 } from "./history.ts";
 import { type LayerSettings, shaTag } from "./layer-settings.ts";
 import {
@@ -300,6 +302,21 @@ async function regionSteps(
     });
     s.smoke = results;
     const failed = results.find((r) => !r.ok);
+    const record: SmokeRecord = {
+      version: keep.version,
+      ok: !failed,
+      ...(failed
+        ? { error: `${failed.runtime} ${failed.architecture}: ${failed.error ?? "no error given"}`.slice(0, 1000) }
+        : {}),
+      at: run.clock().toISOString(),
+    };
+    await putStringParameter(ssm, {
+      name: smokeParameter(p.parameterPrefix, p.pkg),
+      value: JSON.stringify(record),
+      tier: "Standard",
+      description: `Last smoke test of Lambda layer ${layerName} (written by layer-sync)`,
+      sleep: run.sleep,
+    });
     if (failed) {
       s.reason = "smoke-failed";
       throw new SmokeTestError(

@@ -3,6 +3,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type PublishRequest, runPublish } from "../../lib/publish/publish.ts";
 import type { ReleaseEvent } from "../../lib/publish/release-events.ts";
+import { readStatus } from "../../lib/publish/status.ts";
 import { createBucket, MOTO_ACCOUNT_ID, organizationsFixture, uniqueName } from "../support/aws.ts";
 import {
   parameterOf,
@@ -90,6 +91,11 @@ describe("the canary channel", () => {
       expect((await statementsOf(c.lambda, pkg, 1)).map((s) => s.sid)).toEqual([`layer-sync-account-${CANARY}`]);
     }
     expect(canary.events).toEqual([]);
+    const status = await readStatus(config, { packages: [pkg] }, canary.deps());
+    expect(status.packages[0]?.regions.map((r) => [r.release?.pointedVersion, r.release?.canaryVersion])).toEqual([
+      [null, 1],
+      [null, 1],
+    ]);
 
     const promoting = world();
     const promoted = await runPublish(config, one(pkg), promoting.deps({ promote: true }));

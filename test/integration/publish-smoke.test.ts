@@ -2,6 +2,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type PublishRequest, runPublish } from "../../lib/publish/publish.ts";
+import { readStatus } from "../../lib/publish/status.ts";
 import { createBucket, MOTO_ACCOUNT_ID, organizationsFixture, uniqueName } from "../support/aws.ts";
 import { createLambdaRole, queueInvokeResults } from "../support/moto-api.ts";
 import {
@@ -164,6 +165,26 @@ describe("publishing with the smoke test on", () => {
     // the other Region passed and moved on
     expect(await parameterOf(failing.of(OTHER).ssm, n.arnParameter)).toMatchObject({
       value: layerArn(OTHER, n.pkg, 2),
+    });
+
+    // status shows the failed smoke test of the newest version, out of step
+    const status = await readStatus(cfg, { packages: [n.pkg] }, failing.deps());
+    const homeStatus = status.packages[0]?.regions.find((r) => r.region === HOME);
+    expect(homeStatus?.release).toEqual({
+      pointedVersion: 1,
+      canaryVersion: null,
+      smoke: {
+        version: 2,
+        ok: false,
+        error: `python3.12 arm64: ${n.module}: ModuleNotFoundError: No module named 'yaml'`,
+        at: expect.any(String),
+      },
+      rollbackHold: null,
+    });
+    expect(homeStatus?.outOfStep).toBe(true);
+    expect(status.packages[0]?.regions.find((r) => r.region === OTHER)?.release?.smoke).toMatchObject({
+      version: 2,
+      ok: true,
     });
 
     // the same content again: tested again, not published again

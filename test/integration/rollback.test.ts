@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parsePublishEvent } from "../../lib/common/events.ts";
 import { type PublishRequest, runPublish } from "../../lib/publish/publish.ts";
 import { runRollback } from "../../lib/publish/rollback.ts";
+import { readStatus } from "../../lib/publish/status.ts";
 import { createBucket, MOTO_ACCOUNT_ID, organizationsFixture, uniqueName } from "../support/aws.ts";
 import {
   parameterOf,
@@ -136,6 +137,18 @@ describe("rolling back", () => {
       // nothing was published
       expect(c.inputs("PublishLayerVersionCommand")).toEqual([]);
       expect((await statementsOf(c.lambda, n.pkg, 1)).map((s) => s.sid)).toEqual([`layer-sync-org-${orgId}`]);
+    }
+
+    // status says the pointer is held, and does not call the older pointer out of step
+    const status = await readStatus(config(n), { packages: [n.pkg] }, world().deps());
+    for (const r of status.packages[0]?.regions ?? []) {
+      expect(r.problems).toEqual([]);
+      expect(r.release).toEqual({
+        pointedVersion: 1,
+        canaryVersion: null,
+        smoke: null,
+        rollbackHold: { version: 1, from: 2, at: expect.any(String) },
+      });
     }
 
     // a reconcile of the same artifact keeps the rollback
