@@ -36,6 +36,7 @@ export function namesOf(input: GrantInputs): Names {
     parametersArn: parameterArn(`${resolved.parameterPrefix}/*`),
     parameterPathArn: parameterArn(resolved.parameterPrefix),
     layerArnParametersArn: parameterArn(`${resolved.parameterPrefix}/*/layer-version-arn`),
+    historyParametersArn: parameterArn(`${resolved.parameterPrefix}/*/history`),
     artifactKeyParametersArn: parameterArn(`${resolved.parameterPrefix}/*/artifact-key`),
     layerNamePrefix: resolved.layerNamePrefix,
     eventBusArn: eventBusArn(resolved.summaryEventBus),

@@ -18,6 +18,8 @@ export interface Names {
   readonly parametersArn: string;
   readonly parameterPathArn: string;
   readonly layerArnParametersArn: string;
+  /** The history parameters (in the packages' RAM shares with layer-version-arn). */
+  readonly historyParametersArn: string;
   /** The artifact-key parameters (the pointers) under the parameter prefix. */
   readonly artifactKeyParametersArn: string;
   readonly layerNamePrefix: string;
@@ -97,7 +99,9 @@ export function publishStatements(
       : []),
     new iam.PolicyStatement({
       sid: "ReadWriteLayerParameters",
-      actions: ["ssm:GetParameter", "ssm:PutParameter"],
+      // GetParameters: a rollback reads a Region's parameters in one call; DeleteParameter: the rollback
+      // hold and canary-arn end.
+      actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter"],
       resources: [n.parametersArn],
     }),
     new iam.PolicyStatement({
@@ -110,7 +114,7 @@ export function publishStatements(
       sid: "ApplyParameterSharePolicies",
       // RAM applies a share of a parameter as that parameter's resource policy; only through RAM.
       actions: ["ssm:PutResourcePolicy", "ssm:GetResourcePolicies"],
-      resources: [n.layerArnParametersArn],
+      resources: [n.layerArnParametersArn, n.historyParametersArn],
       conditions: { "ForAnyValue:StringEquals": { "aws:CalledVia": ["ram.amazonaws.com"] } },
     }),
     new iam.PolicyStatement({

@@ -110,12 +110,16 @@ export function regionStatements(n: RegionNames, extra: ExtraRegions): iam.Polic
       ],
       arns("lambda", `layer:${n.layerNamePrefix}*:*`),
     ),
-    statement("WriteRegionalLayerParameters", ["ssm:GetParameter", "ssm:PutParameter"], parameter("/*")),
+    statement(
+      "WriteRegionalLayerParameters",
+      ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter"],
+      parameter("/*"),
+    ),
     statement("ListRegionalPackageParameters", ["ssm:GetParametersByPath"], [...parameter(""), ...parameter("/*")]),
     statement(
       "ApplyRegionalParameterSharePolicies",
       ["ssm:PutResourcePolicy", "ssm:GetResourcePolicies"],
-      parameter("/*/layer-version-arn"),
+      [...parameter("/*/layer-version-arn"), ...parameter("/*/history")],
       { "ForAnyValue:StringEquals": { "aws:CalledVia": ["ram.amazonaws.com"] } },
     ),
     statement("ExtendRegionalParameterShares", ["ram:AssociateResourceShare"], arns("ram", "resource-share/*"), {

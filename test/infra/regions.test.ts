@@ -91,7 +91,7 @@ describe("the publish role in the extra Regions", () => {
       each((r) => `${ARN}:lambda:${r}:<AWS::AccountId>:layer:acme-*:*`),
     );
     expect(by.WriteRegionalLayerParameters).toMatchObject({
-      actions: ["ssm:GetParameter", "ssm:PutParameter"],
+      actions: ["ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"],
       resources: each((r) => `${ARN}:ssm:${r}:<AWS::AccountId>:parameter/layer-sync/*`),
     });
     expect(by.ListRegionalPackageParameters?.resources).toEqual(
@@ -101,7 +101,10 @@ describe("the publish role in the extra Regions", () => {
       ]).sort(),
     );
     expect(by.ApplyRegionalParameterSharePolicies?.resources).toEqual(
-      each((r) => `${ARN}:ssm:${r}:<AWS::AccountId>:parameter/layer-sync/*/layer-version-arn`),
+      EXTRA.flatMap((r) => [
+        `${ARN}:ssm:${r}:<AWS::AccountId>:parameter/layer-sync/*/history`,
+        `${ARN}:ssm:${r}:<AWS::AccountId>:parameter/layer-sync/*/layer-version-arn`,
+      ]).sort(),
     );
     for (const sid of ["ExtendRegionalParameterShares", "PruneRegionalParameterShares"]) {
       expect(by[sid]?.resources).toEqual(each((r) => `${ARN}:ram:${r}:<AWS::AccountId>:resource-share/*`));

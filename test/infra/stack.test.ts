@@ -204,7 +204,10 @@ describe("the functions", () => {
         BUILD_OUTPUT_PREFIX: "build-output/",
       },
     });
-    expect(resource(ids.publish).Properties.Environment).toEqual({ Variables: expected });
+    // the publish function also gets the smoke role (test/infra/smoke.test.ts)
+    expect(resource(ids.publish).Properties.Environment).toEqual({
+      Variables: { ...expected, SMOKE_ROLE_ARN: { "Fn::GetAtt": [logicalId(stack.smokeRole), "Arn"] } },
+    });
   });
 
   it("keeps each function's logs for 90 days", () => {
@@ -501,7 +504,10 @@ describe("the publish role", () => {
       {
         sid: "ApplyParameterSharePolicies",
         actions: ["ssm:GetResourcePolicies", "ssm:PutResourcePolicy"],
-        resources: [`${ARN}:ssm:${HERE}:parameter/layer-sync/*/layer-version-arn`],
+        resources: [
+          `${ARN}:ssm:${HERE}:parameter/layer-sync/*/history`,
+          `${ARN}:ssm:${HERE}:parameter/layer-sync/*/layer-version-arn`,
+        ],
         conditions: { "ForAnyValue:StringEquals": { "aws:CalledVia": ["ram.amazonaws.com"] } },
       },
       {
@@ -557,6 +563,24 @@ describe("the publish role", () => {
         resources: [`${ARN}:lambda:${HERE}:layer:*:*`],
       },
       {
+        sid: "ManageSmokeFunctions",
+        actions: [
+          "lambda:CreateFunction",
+          "lambda:GetFunctionConfiguration",
+          "lambda:InvokeFunction",
+          "lambda:TagResource",
+          "lambda:UpdateFunctionCode",
+          "lambda:UpdateFunctionConfiguration",
+        ],
+        resources: [`${ARN}:lambda:*:<AWS::AccountId>:function:layer-sync-smoke-*`],
+      },
+      {
+        sid: "PassSmokeRole",
+        actions: ["iam:PassRole"],
+        resources: [`<${logicalId(stack.smokeRole)}.Arn>`],
+        conditions: { StringEquals: { "iam:PassedToService": "lambda.amazonaws.com" } },
+      },
+      {
         sid: "PruneParameterShares",
         actions: ["ram:DeleteResourceShare", "ram:DisassociateResourceShare"],
         resources: [`${ARN}:ram:${HERE}:resource-share/*`],
@@ -583,7 +607,7 @@ describe("the publish role", () => {
       },
       {
         sid: "ReadWriteLayerParameters",
-        actions: ["ssm:GetParameter", "ssm:PutParameter"],
+        actions: ["ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"],
         resources: [`${ARN}:ssm:${HERE}:parameter/layer-sync/*`],
       },
       {

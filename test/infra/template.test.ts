@@ -177,9 +177,11 @@ describe("the CfCT template", () => {
     });
     const publish = (resource(stack.publishFunction).Properties.Environment as { Variables: Record<string, unknown> })
       .Variables;
-    expect(publish).toEqual(
-      Object.fromEntries(Object.entries(variables).filter(([k]) => !/^BUILD_(PROJECT|SOURCE|OUTPUT)_/.test(k))),
-    );
+    expect(publish).toEqual({
+      ...Object.fromEntries(Object.entries(variables).filter(([k]) => !/^BUILD_(PROJECT|SOURCE|OUTPUT)_/.test(k))),
+      // the stack's smoke role turns the smoke test on (test/infra/smoke.test.ts)
+      SMOKE_ROLE_ARN: { "Fn::GetAtt": [logicalId(stack.smokeRole), "Arn"] },
+    });
     const build = (
       resource(stack.node.findChild("BuildFunction")).Properties.Environment as { Variables: Record<string, unknown> }
     ).Variables;
