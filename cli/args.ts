@@ -82,6 +82,14 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     commands: ["sync"],
   },
   {
+    flag: "smoke",
+    value: undefined,
+    list: false,
+    help: "with --out: import each layer's modules locally with an interpreter of its runtime",
+    default: undefined,
+    commands: ["sync"],
+  },
+  {
     flag: "force",
     value: undefined,
     list: false,

@@ -3,8 +3,8 @@
  * With `--out DIR` each zip goes to `DIR/<key>` and no AWS API is called. On SIGINT or SIGTERM the run
  * directory is removed and open multipart uploads are aborted.
  */
-import { tmpdir, userInfo } from "node:os";
-import { join, resolve } from "node:path";
+import { arch, tmpdir, userInfo } from "node:os";
+import { delimiter, join, resolve } from "node:path";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { BUILDER_KINDS, type BuilderKind } from "../lib/build/builders.ts";
 import type { BuildDependencies } from "../lib/build/sync-builds.ts";
@@ -99,6 +99,8 @@ export async function syncCommand(parsed: ParsedCommand, env: Environment, io: C
   const outOption = stringOption(parsed, "out");
   const out = outOption === undefined ? undefined : resolve(outOption);
   const config = loadSyncConfig({ env, flags: parsed.settings }, { requireBucket: out === undefined });
+  const smoke = parsed.values.smoke === true;
+  if (smoke && out === undefined) throw new UsageError("--smoke runs the layers written by --out DIR; add --out DIR");
   if (out !== undefined && config.source.tokenParameterName && config.source.token === undefined) {
     throw new ConfigError(
       "--out calls no AWS API, so the token parameter cannot be read; give the token in SOURCE_TOKEN instead (or unset TOKEN_PARAMETER_NAME for a public repository)",
@@ -150,7 +152,33 @@ export async function syncCommand(parsed: ParsedCommand, env: Environment, io: C
     stopListening();
     await bundle.http.close();
   }
-  io.stdout.write(parsed.values.json ? `${JSON.stringify(summary, null, 2)}\n` : syncTable(summary));
+  let smokeFailed = false;
+  let output: SyncSummary & { smoke?: unknown } = summary;
+  if (smoke && out !== undefined) {
+    const { smokeSyncedPackages } = await import("../lib/publish/smoke-synced.ts");
+    const results = await smokeSyncedPackages({
+      outDir: out,
+      packages: summary.packages,
+      runtimes: config.layer.runtimes,
+      architectures: config.layer.architectures,
+      machine: arch() === "x64" ? "x86_64" : arch(),
+      pathDirs: (env.PATH ?? "").split(delimiter).filter(Boolean),
+      node: process.execPath,
+      baseEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },
+    });
+    for (const r of results) {
+      const what =
+        r.result === "ok"
+          ? `ok (${r.imported.join(", ") || "nothing to import"})`
+          : r.result === "failed"
+            ? `FAILED: ${r.error ?? ""}`
+            : `not smoke-tested: ${r.note ?? ""}`;
+      io.stderr.write(`smoke ${r.package} ${r.runtime} ${r.architecture}: ${what}\n`);
+    }
+    smokeFailed = results.some((r) => r.result === "failed");
+    output = { ...summary, smoke: results };
+  }
+  io.stdout.write(parsed.values.json ? `${JSON.stringify(output, null, 2)}\n` : syncTable(summary));
   const failed = summary.packages.filter((p) => p.error);
   if (failed.length) {
     const reasons = summarise(
@@ -159,6 +187,10 @@ export async function syncCommand(parsed: ParsedCommand, env: Environment, io: C
       " | ",
     );
     io.stderr.write(`layer-sync: ${describeError(new Error(`${failed.length} package(s) failed: ${reasons}`))}\n`);
+    return 1;
+  }
+  if (smokeFailed) {
+    io.stderr.write("layer-sync: a layer failed its local smoke test (see the smoke lines above)\n");
     return 1;
   }
   return 0;

@@ -97,3 +97,70 @@ export async function runSmokeLocally(args: {
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/** Extract a layer zip (as layer-sync writes them: relative names, files and symlinks) into `dir`. */
+export async function extractLayerZip(zipFile: string, dir: string): Promise<string[]> {
+  const { default: yauzl } = await import("yauzl");
+  const { mkdir: mkdirp, symlink, writeFile: write } = await import("node:fs/promises");
+  const { dirname, resolve: resolvePath, sep } = await import("node:path");
+  const root = resolvePath(dir);
+  const zip = await new Promise<import("yauzl").ZipFile>((ok, fail) =>
+    yauzl.open(zipFile, { lazyEntries: true, decodeStrings: true }, (error, z) => (error || !z ? fail(error) : ok(z))),
+  );
+  const names: string[] = [];
+  await new Promise<void>((done, fail) => {
+    zip.on("error", fail);
+    zip.on("end", () => done());
+    zip.on("entry", (entry: import("yauzl").Entry) => {
+      const target = resolvePath(root, entry.fileName);
+      if (!target.startsWith(root + sep)) {
+        fail(new Error(`${zipFile}: entry ${entry.fileName} would be written outside ${dir}`));
+        return;
+      }
+      names.push(entry.fileName);
+      if (entry.fileName.endsWith("/")) {
+        mkdirp(target, { recursive: true }).then(() => zip.readEntry(), fail);
+        return;
+      }
+      zip.openReadStream(entry, (error, stream) => {
+        if (error || !stream) return fail(error);
+        const chunks: Buffer[] = [];
+        stream.on("data", (c: Buffer) => chunks.push(c));
+        stream.on("error", fail);
+        stream.on("end", () => {
+          const body = Buffer.concat(chunks);
+          const mode = (entry.externalFileAttributes >>> 16) & 0o177777;
+          const isLink = (mode & 0o170000) === 0o120000;
+          mkdirp(dirname(target), { recursive: true })
+            .then(() =>
+              isLink ? symlink(body.toString("utf8"), target) : write(target, body, { mode: mode & 0o777 || 0o644 }),
+            )
+            .then(() => zip.readEntry(), fail);
+        });
+      });
+    });
+    zip.readEntry();
+  });
+  zip.close();
+  return names;
+}
+
+/** The machine's architecture as Lambda names it. */
+export function machineArchitecture(nodeArch: string): string {
+  return nodeArch === "x64" ? "x86_64" : nodeArch === "arm64" ? "arm64" : nodeArch;
+}
+
+/** `python3.12` on the given search path, if there is one. */
+export async function findPython(runtime: string, pathDirs: readonly string[]): Promise<string | undefined> {
+  const { access, constants } = await import("node:fs/promises");
+  for (const dir of pathDirs) {
+    const candidate = join(dir, runtime);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}

@@ -4,6 +4,9 @@ import { arch, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runSmokeLocally } from "../../lib/publish/smoke-local.ts";
+import { smokeSyncedPackages } from "../../lib/publish/smoke-synced.ts";
+import { MODE, ZIP_DATE } from "../../lib/sync/zip/archive.ts";
+import { zipToBuffer } from "../../lib/sync/zip/writer.ts";
 
 const PYTHON = "/root/.pyenv/versions/3.12.1/bin/python3.12";
 const NODE = resolve("node_modules/.bin/node");
@@ -135,5 +138,51 @@ describe("the Node.js smoke handler on Node 24", () => {
     const result = await runSmokeLocally({ family: "nodejs", interpreter: NODE, layerDir: layer, modules: ["native"] });
     expect(result.ok).toBe(false);
     expect(result.error).toMatch(/^native: ERR_DLOPEN_FAILED: .*native\.node/);
+  });
+});
+
+describe("sync --out DIR --smoke", () => {
+  it("extracts each written zip and runs the handler of each runtime it can, saying which it cannot", async () => {
+    const out = join(root, "out");
+    const file = (name: string, text: string) => ({
+      name,
+      mode: MODE.file,
+      size: Buffer.byteLength(text),
+      content: Buffer.from(text),
+    });
+    const zip = await zipToBuffer(
+      [
+        file("nodejs/node_modules/leftpad/index.js", "module.exports = 1;\n"),
+        file("nodejs/node_modules/leftpad/package.json", '{"name":"leftpad","main":"index.js"}'),
+        file("python/broken/__init__.py", "import not_there\n"),
+      ],
+      ZIP_DATE,
+    );
+    await put(out, { "layers/mixed/mixed-20261201T000000Z.zip": zip });
+    const machine = arch() === "x64" ? "x86_64" : "arm64";
+    const other = machine === "x86_64" ? "arm64" : "x86_64";
+
+    const results = await smokeSyncedPackages({
+      outDir: out,
+      packages: [{ name: "mixed", key: "layers/mixed/mixed-20261201T000000Z.zip" }],
+      runtimes: ["nodejs24.x", "python3.12", "python3.99"],
+      architectures: [machine, other],
+      machine,
+      pathDirs: hasPython ? [dirname(PYTHON)] : [],
+      node: NODE,
+      baseEnv: { PATH: process.env.PATH },
+    });
+
+    const view = results.map((r) => [r.runtime, r.architecture, r.result, r.error ?? r.note]);
+    expect(view).toEqual([
+      ["nodejs24.x", machine, "ok", `run with ${NODE} (the CLI's Node), not nodejs24.x`],
+      ["nodejs24.x", other, "not-run", `this machine is ${machine}`],
+      hasPython
+        ? ["python3.12", machine, "failed", "broken: ModuleNotFoundError: No module named 'not_there'"]
+        : ["python3.12", machine, "not-run", "no python3.12 interpreter on PATH"],
+      ["python3.12", other, "not-run", `this machine is ${machine}`],
+      ["python3.99", machine, "not-run", "no python3.99 interpreter on PATH"],
+      ["python3.99", other, "not-run", `this machine is ${machine}`],
+    ]);
   });
 });
