@@ -4,6 +4,8 @@
  * reported with the name of the setting, and all mistakes are reported together in one `ConfigError`.
  * Rules across settings (defaults that depend on another setting, layer names, Regions against the home
  * Region) are here. This module never reads `process.env` itself: callers pass the environment in.
+ * It is longer than 450 lines because it is the one reader of every setting, with the rules across them;
+ * splitting the reader from the configurations it builds would only spread one concern over two files.
  */
 
 import { ConfigError } from "./errors.ts";

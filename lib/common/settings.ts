@@ -118,29 +118,9 @@ function shared<S extends z.ZodType>(
   return { env, flag, list: false, value, default: d, help, commands: ALL, functions: BOTH, schema, ...extra };
 }
 
-/** A setting of releases (smoke test, canary): read by `publish` and the publish function. */
-function release<S extends z.ZodType>(
-  [env, flag, value]: [string, string | undefined, string],
-  help: string,
-  schema: S,
-  d?: string,
-  extra: Extra = {},
-): SettingSpec<S> {
-  return {
-    env,
-    flag,
-    list: false,
-    value,
-    default: d,
-    help,
-    commands: ["publish"],
-    functions: ["publish"],
-    schema,
-    ...extra,
-  };
-}
-
 const list = { list: true } as const;
+/** Release settings (smoke test, canary): read by `publish` and the publish function only. */
+const RELEASE = { commands: ["publish"], functions: ["publish"] } as const;
 const url = (hint: string, strip: boolean) => httpUrl(`put the ${hint}`, strip);
 
 export const SETTINGS = {
@@ -325,29 +305,33 @@ export const SETTINGS = {
     undefined,
     list,
   ),
-  smokeTest: release(
+  smokeTest: shared(
     ["SMOKE_TEST", "smoke-test", "on|off"],
     "smoke-test a new layer version in each Region before the ARN parameter names it",
     choice(["on", "off"] as const),
     "on when SMOKE_ROLE_ARN is set, else off",
+    RELEASE,
   ),
-  smokeRole: release(
+  smokeRole: shared(
     ["SMOKE_ROLE_ARN", "smoke-role", "ARN"],
     "execution role of the smoke functions (logs only; the stack creates it)",
     matching(ROLE_ARN, "is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"),
+    undefined,
+    RELEASE,
   ),
-  canaryAccounts: release(
+  canaryAccounts: shared(
     ["CANARY_ACCOUNT_IDS", "canary-account", "ID"],
     "canary channel: grant a new version to these accounts only and name it in canary-arn until promoted",
     accountIds,
     undefined,
-    list,
+    { ...list, ...RELEASE },
   ),
-  promoteAfterHours: release(
+  promoteAfterHours: shared(
     ["PROMOTE_AFTER_HOURS", "promote-after-hours", "HOURS"],
     "promote a canary version after this many hours (checked by the reconcile)",
     integer(1, 8760),
     "never (run layer-sync promote)",
+    RELEASE,
   ),
   pipIndexUrl: source(
     ["BUILD_PIP_INDEX_URL", "pip-index-url", "URL"],

@@ -13,7 +13,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { errorName } from "../common/aws-errors.ts";
 import { layerArnParameter, type RegionTarget } from "../common/config.ts";
-import { describeError, PublishError, SmokeTestError } from "../common/errors.ts";
+import { describeError, PublishError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
 import {
@@ -24,8 +24,6 @@ import {
   putStringParameter,
   recordInHistory,
   rollbackParameter,
-  type SmokeRecord,
-  smokeParameter,
 } from "./history.ts";
 import { type LayerSettings, shaTag } from "./layer-settings.ts";
 import {
@@ -49,7 +47,8 @@ import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
 import { type ReleaseEvent, releaseEvent } from "./release-events.ts";
 import { deleteVersions, planRetention } from "./retention.ts";
 import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
-import { type SmokeLocks, type SmokeResult, type SmokeTarget, smokeTest } from "./smoke.ts";
+import type { SmokeLocks, SmokeResult, SmokeTarget } from "./smoke.ts";
+import { smokeGate } from "./smoke-gate.ts";
 import { checkBucketRegion, stageArtifact } from "./stage.ts";
 
 /** The clients of one Region. Organizations is global and stays with the home clients. */
@@ -295,33 +294,22 @@ async function regionSteps(
   const canaryEntry = under.find((q) => q.Name === canaryName);
   const onCanary = canaryEntry?.Value === keep.arn;
   if (p.smoke?.length && run.smoke && previousArn !== keep.arn && !onCanary) {
-    const results = await smokeTest(lambda, target.region, p.smoke, keep.arn, {
-      ...run.smoke,
-      sleep: run.sleep,
-      clock: run.clock,
+    const gate = await smokeGate({
+      lambda,
+      ssm,
+      region: target.region,
+      targets: p.smoke,
+      version: keep,
+      pkg: p.pkg,
+      parameterPrefix: p.parameterPrefix,
+      layerName,
+      arnName,
+      options: { ...run.smoke, sleep: run.sleep, clock: run.clock },
     });
-    s.smoke = results;
-    const failed = results.find((r) => !r.ok);
-    const record: SmokeRecord = {
-      version: keep.version,
-      ok: !failed,
-      ...(failed
-        ? { error: `${failed.runtime} ${failed.architecture}: ${failed.error ?? "no error given"}`.slice(0, 1000) }
-        : {}),
-      at: run.clock().toISOString(),
-    };
-    await putStringParameter(ssm, {
-      name: smokeParameter(p.parameterPrefix, p.pkg),
-      value: JSON.stringify(record),
-      tier: "Standard",
-      description: `Last smoke test of Lambda layer ${layerName} (written by layer-sync)`,
-      sleep: run.sleep,
-    });
-    if (failed) {
+    s.smoke = gate.results;
+    if (gate.failure) {
       s.reason = "smoke-failed";
-      throw new SmokeTestError(
-        `smoke test of version ${keep.version} failed on ${failed.runtime} ${failed.architecture}: ${failed.error ?? "no error given"}; ${arnName} stays on the previous version (fix the layer and sync again, or run again to retest)`,
-      );
+      throw gate.failure;
     }
     run.logger.info("smoke test passed", { package: p.pkg, region: target.region, version: keep.version });
   }
