@@ -28,6 +28,7 @@ import {
 } from "../lib/pipeline/gate.ts";
 import { boundSummary, putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
+import { putReleaseEvents, type ReleaseEvent } from "../lib/publish/release-events.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
 import { createSource } from "../lib/sync/sources/index.ts";
 import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts";
@@ -234,12 +235,17 @@ async function publishReady(sync: SyncSummary): Promise<PublishSummary | undefin
   const ready = sync.packages.filter((p) => !p.error && p.reason !== "building").map((p) => p.name);
   if (!ready.length) return undefined;
   const publishConfig = loadPublishConfig({ env: process.env });
-  const { s3, ssm } = awsClients();
-  return runPublish(
+  const { s3, ssm, events } = awsClients();
+  const releases: ReleaseEvent[] = [];
+  const summary = await runPublish(
     publishConfig,
     { kind: "packages", packages: ready, trigger: "manual" },
-    { ...publishClients(), s3, ssm, clock: () => new Date(), logger: coreLogger },
+    { ...publishClients(), s3, ssm, clock: () => new Date(), logger: coreLogger, onRelease: (e) => releases.push(e) },
   );
+  if (publishConfig.summaryEventBus && releases.length) {
+    await putReleaseEvents(events, publishConfig.summaryEventBus, releases, coreLogger);
+  }
+  return summary;
 }
 
 /**
