@@ -38,7 +38,8 @@ Region; Organizations is global). Real AWS supports each of these; moto does not
    Region) or echoes the payload. ``moto.awslambda.models.lambda_backends`` points at the simple backends,
    so layers, functions and invokes all live in one state (moto 5.2.1 looked ``Layers`` up in the Docker
    backend's state and refused every layer with "One or more LayerVersion does not exist"), and switching
-   the config later never hides what other tests created.
+   the config later never hides what other tests created. Functions have no ``docker_client`` (an
+   AttributeError), so ``/moto-api/data.json`` still dumps the state once a function exists.
 6. A function's ``Layers`` are resolved in the account and Region of each layer version ARN, as AWS does
    (moto looks them up by name in the function's own account). The layer's permissions are not checked.
 """
@@ -272,6 +273,15 @@ from moto.core.config import default_user_config  # noqa: E402
 
 default_user_config["lambda"] = {"use_docker": False}
 lambda_models.lambda_backends = lambda_simple_backends  # type: ignore[assignment]
+
+
+def _no_docker(self: Any) -> Any:
+    raise AttributeError("moto_launcher runs Lambda without Docker")
+
+
+# /moto-api/data.json reads every public attribute of every function; without Docker, docker_client raised
+# DockerException there (the dump failed as soon as a function existed). AttributeError is skipped by the dump.
+lambda_models.LambdaFunction.docker_client = property(_no_docker)  # type: ignore[assignment,method-assign]
 
 # ---------------------------------------------------------------------------------------------------------
 # 6. Layers are looked up in the account and Region of their ARN
