@@ -112,9 +112,9 @@ export class LayerSyncStack extends Stack {
       ? createBuildLogGroups(this, retentionDays(options.logRetentionDays ?? 90))
       : undefined;
     const buildNames = projectLogs ? buildNamesOf(this.artifactBucket, projectLogs) : undefined;
-    const policies = grantPermissions(this, { ...grantInputs, builds: buildNames });
-    const smoke = createSmoke(this, { fn: functions.publishFunction, role: functions.publishRole });
+    const smoke = createSmoke(this, functions);
     this.smokeRole = smoke.role;
+    const policies = grantPermissions(this, { ...grantInputs, builds: buildNames, smokeRoleArn: smoke.role.roleArn });
     policies.push(...smoke.policies);
     this.builds =
       functions.build && projectLogs

@@ -50,12 +50,13 @@ export function smokeStatements(smokeRoleArn: string): iam.PolicyStatement[] {
 }
 
 /**
- * The smoke role, the publish role's statements and SMOKE_ROLE_ARN on the publish function. Returns the
- * policies for the cdk-nag acknowledgements.
+ * The smoke role, the publish role's statements and SMOKE_ROLE_ARN on the functions that publish (the sync
+ * function publishes in pipeline-gate mode; its statements come with the gate policy, `grants.ts`). Returns
+ * the policies for the cdk-nag acknowledgements.
  */
 export function createSmoke(
   scope: Stack,
-  publish: { fn: lambda.Function; role: iam.Role },
+  functions: { publishFunction: lambda.Function; publishRole: iam.Role; syncFunction: lambda.Function },
 ): { role: iam.Role; policies: CheckedPolicy[] } {
   const role = new iam.Role(scope, "SmokeRole", {
     assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -74,7 +75,8 @@ export function createSmoke(
       }),
     ],
   });
-  for (const s of smokeStatements(role.roleArn)) publish.role.addToPolicy(s);
-  publish.fn.addEnvironment("SMOKE_ROLE_ARN", role.roleArn);
+  for (const s of smokeStatements(role.roleArn)) functions.publishRole.addToPolicy(s);
+  functions.publishFunction.addEnvironment("SMOKE_ROLE_ARN", role.roleArn);
+  functions.syncFunction.addEnvironment("SMOKE_ROLE_ARN", role.roleArn);
   return { role, policies: [{ scope: logs, document: logs.document }] };
 }

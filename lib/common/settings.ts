@@ -119,8 +119,8 @@ function shared<S extends z.ZodType>(
 }
 
 const list = { list: true } as const;
-/** Release settings (smoke test, canary): read by `publish` and the publish function only. */
-const RELEASE = { commands: ["publish"], functions: ["publish"] } as const;
+/** Release settings (smoke test, canary): read by `publish` and the functions that publish (sync: gate mode). */
+const RELEASE = { commands: ["publish"], functions: ["sync", "publish"] } as const;
 const url = (hint: string, strip: boolean) => httpUrl(`put the ${hint}`, strip);
 
 export const SETTINGS = {

@@ -73,11 +73,14 @@ describe("the smoke functions' IAM", () => {
     expect(functionActions).toEqual([]);
   });
 
-  it("turns the smoke test on by giving the publish function SMOKE_ROLE_ARN", () => {
-    const fn = template.toJSON().Resources[logicalId(stack.publishFunction)];
-    expect(render(fn.Properties.Environment.Variables.SMOKE_ROLE_ARN)).toBe(`<${logicalId(stack.smokeRole)}.Arn>`);
-    const sync = template.toJSON().Resources[logicalId(stack.syncFunction)];
-    expect(sync.Properties.Environment.Variables.SMOKE_ROLE_ARN).toBeUndefined();
+  it("turns the smoke test on by giving the functions that publish SMOKE_ROLE_ARN", () => {
+    for (const fn of [stack.publishFunction, stack.syncFunction]) {
+      const env = template.toJSON().Resources[logicalId(fn)].Properties.Environment.Variables;
+      expect(render(env.SMOKE_ROLE_ARN)).toBe(`<${logicalId(stack.smokeRole)}.Arn>`);
+    }
+    // without gate mode the sync role gets no smoke statement (it never publishes)
+    const sync = statementsOf(template, logicalId(stack.syncRole));
+    expect(sync.filter((s) => s.sid === "ManageSmokeFunctions" || s.sid === "PassSmokeRole")).toEqual([]);
   });
 
   it("stays cdk-nag clean", () => {

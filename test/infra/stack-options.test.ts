@@ -200,10 +200,7 @@ describe("in gate mode", () => {
     });
     const publishSids = statementsOf(template, ids.publishRole)
       .map((s) => s.sid)
-      // the smoke test runs in the publish function only (SMOKE_ROLE_ARN is not a sync setting)
-      .filter(
-        (sid) => sid !== "" && sid !== "WriteOwnLogs" && sid !== "ManageSmokeFunctions" && sid !== "PassSmokeRole",
-      );
+      .filter((sid) => sid !== "" && sid !== "WriteOwnLogs");
     const gateSids = [...(policies.SyncGatePolicy ?? []), ...(policies.SyncGateUnscopedActionsPolicy ?? [])].map(
       (s) => s.sid,
     );

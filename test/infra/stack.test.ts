@@ -195,18 +195,20 @@ describe("the functions", () => {
       LAYER_LICENSE: "Apache-2.0",
       NODE_OPTIONS: "--enable-source-maps",
     };
+    const smokeRole = { "Fn::GetAtt": [logicalId(stack.smokeRole), "Arn"] };
     expect(resource(ids.sync).Properties.Environment).toEqual({
       Variables: {
         ...expected,
+        SMOKE_ROLE_ARN: smokeRole,
         BUILD_PROJECT_X86_64: { "Fn::Join": ["", [{ Ref: "AWS::StackName" }, "-build-x86_64"]] },
         BUILD_PROJECT_ARM64: { "Fn::Join": ["", [{ Ref: "AWS::StackName" }, "-build-arm64"]] },
         BUILD_SOURCE_PREFIX: "build-source/",
         BUILD_OUTPUT_PREFIX: "build-output/",
       },
     });
-    // the publish function also gets the smoke role (test/infra/smoke.test.ts)
+    // both get the smoke role: the sync function publishes in gate mode (test/infra/smoke.test.ts)
     expect(resource(ids.publish).Properties.Environment).toEqual({
-      Variables: { ...expected, SMOKE_ROLE_ARN: { "Fn::GetAtt": [logicalId(stack.smokeRole), "Arn"] } },
+      Variables: { ...expected, SMOKE_ROLE_ARN: smokeRole },
     });
   });
 
