@@ -11,7 +11,10 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-export type CommandName = Command | "invoke";
+export type CommandName = Command | "invoke" | "rollback" | "promote";
+
+/** Commands that read the settings of another command (rollback: the same as status, where things are). */
+const SETTINGS_OF: Partial<Record<CommandName, Command>> = { rollback: "status", promote: "publish" };
 
 /** One flag as help shows it. */
 export interface FlagSpec {
@@ -39,7 +42,15 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: true,
     help: "a package; default every package under the prefix",
     default: undefined,
-    commands: ["publish", "status", "consumers"],
+    commands: ["publish", "status", "consumers", "rollback", "promote"],
+  },
+  {
+    flag: "to",
+    value: "VERSION",
+    list: false,
+    help: "the layer version to point back at; default the previous one from the history",
+    default: undefined,
+    commands: ["rollback"],
   },
   {
     flag: "out",
@@ -82,6 +93,14 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     commands: ["sync"],
   },
   {
+    flag: "smoke",
+    value: undefined,
+    list: false,
+    help: "with --out: import each layer's modules locally with an interpreter of its runtime",
+    default: undefined,
+    commands: ["sync"],
+  },
+  {
     flag: "force",
     value: undefined,
     list: false,
@@ -95,7 +114,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "print the result as JSON, the only output on stdout",
     default: undefined,
-    commands: ["sync", "publish", "status", "consumers"],
+    commands: ["sync", "publish", "status", "consumers", "rollback", "promote"],
   },
   {
     flag: "help",
@@ -104,7 +123,7 @@ const OPTIONS: (FlagSpec & { commands: readonly CommandName[] })[] = [
     list: false,
     help: "show this help",
     default: undefined,
-    commands: ["sync", "publish", "status", "consumers", "invoke"],
+    commands: ["sync", "publish", "status", "consumers", "invoke", "rollback", "promote"],
   },
 ];
 
@@ -125,6 +144,14 @@ export const COMMANDS: Record<CommandName, { summary: string; usage: string }> =
     summary: "list the functions using each package's layer, by account, Region and version; writes nothing",
     usage: "layer-sync consumers [--package NAME]... [--regions R,..] [--json]",
   },
+  rollback: {
+    summary: "point a package's layer-version-arn back at an earlier version in every Region, without publishing",
+    usage: "layer-sync rollback --package NAME [--to VERSION] [--regions R,..] [--json]",
+  },
+  promote: {
+    summary: "release a package's canary version (canary-arn) to everyone in every Region",
+    usage: "layer-sync promote --package NAME [flags] [--json]",
+  },
   invoke: {
     summary: "run the real Lambda handler in-process with an event file",
     usage: "layer-sync invoke sync|publish EVENT.json",
@@ -139,7 +166,7 @@ export function isCommand(name: string | undefined): name is CommandName {
 export function flagsOf(command: CommandName): FlagSpec[] {
   const settings = (Object.keys(SETTINGS) as SettingKey[]).flatMap((key): FlagSpec[] => {
     const s: SettingSpec = SETTINGS[key];
-    if (!s.flag || !(s.commands as readonly string[]).includes(command)) return [];
+    if (!s.flag || !(s.commands as readonly string[]).includes(SETTINGS_OF[command] ?? command)) return [];
     const spec: FlagSpec = { flag: s.flag, value: s.value, list: s.list, help: s.help, default: s.default, env: s.env };
     // consumers reads no artifact, so it needs no bucket
     if (s.required && command !== "consumers") spec.required = command === "sync" ? s.required : "always";

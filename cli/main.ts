@@ -6,6 +6,8 @@
  *   layer-sync publish [--package NAME]... [flags] [--json]
  *   layer-sync status [--package NAME]... [--regions R,..] [--json]
  *   layer-sync consumers [--package NAME]... [--regions R,..] [--json]
+ *   layer-sync rollback --package NAME [--to VERSION] [--regions R,..] [--json]
+ *   layer-sync promote --package NAME [flags] [--json]
  *   layer-sync invoke sync|publish EVENT.json
  *   layer-sync help [<command>]      layer-sync <command> --help      layer-sync --version
  *
@@ -76,6 +78,10 @@ export async function main(argv: string[], given: Environment, io: CliIo): Promi
         return await (await import("./status.ts")).statusCommand(parsed, env, io);
       case "consumers":
         return await (await import("./consumers.ts")).consumersCommand(parsed, env, io);
+      case "rollback":
+        return await (await import("./rollback.ts")).rollbackCommand(parsed, env, io);
+      case "promote":
+        return await (await import("./promote.ts")).promoteCommand(parsed, env, io);
       case "invoke":
         return await (await import("./invoke.ts")).invokeCommand(parsed, io);
     }

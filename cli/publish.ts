@@ -36,8 +36,10 @@ export async function publishCommand(parsed: ParsedCommand, env: Environment, io
   try {
     const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion: await clients.homeRegion() });
     const parsedEvent = parsePublishEvent(packages.length ? { packages } : {}, config.artifacts.parameterPrefix);
-    if (parsedEvent.kind === "ignored") {
-      io.stdout.write(jsonText({ ignored: parsedEvent.reason }));
+    if (parsedEvent.kind === "ignored" || parsedEvent.kind === "rollback") {
+      io.stdout.write(
+        jsonText({ ignored: parsedEvent.kind === "ignored" ? parsedEvent.reason : "use layer-sync rollback" }),
+      );
       return 0;
     }
     const request: PublishRequest = parsedEvent;

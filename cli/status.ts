@@ -11,7 +11,7 @@ import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { callerIdentity } from "../lib/publish/consumer-sources.ts";
 import { inventoryReader } from "../lib/publish/consumers.ts";
 import { discoverPackages } from "../lib/publish/parameters.ts";
-import { readStatus, type StatusReport } from "../lib/publish/status.ts";
+import { type RegionStatus, readStatus, type StatusReport } from "../lib/publish/status.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
 import { consumerClients, publishClients } from "./aws-clients.ts";
 import { type CliIo, jsonText, palette, table } from "./output.ts";
@@ -37,14 +37,38 @@ export function statusTable(report: StatusReport, colour: ReturnType<typeof pale
   ]);
   if (!rows.length) return "no packages under the parameter prefix\n";
   const consumerHead = withConsumers ? ["CONSUMERS L/O/I"] : [];
+  const headers = [
+    "",
+    "PACKAGE",
+    "REGION",
+    "VERSION",
+    "PARAMETER",
+    "SHARED WITH",
+    "COMMIT",
+    ...consumerHead,
+    "OUT OF STEP",
+  ];
   // SSM values, metadata and names in the cells are escaped by `table`; only the mark is coloured, after that
   const paint = (row: number, column: number, text: string) =>
     column === 0 ? (regions[row]?.r.outOfStep ? colour.red(text) : colour.green(text)) : text;
+  if (!regions.some(({ r }) => r.release)) return table(headers, rows, paint);
+  // releases in use: the pointed and canary versions, the last smoke test, a rollback's hold
   return table(
-    ["", "PACKAGE", "REGION", "VERSION", "PARAMETER", "SHARED WITH", "COMMIT", ...consumerHead, "OUT OF STEP"],
-    rows,
+    [...headers, "RELEASE"],
+    rows.map((row, i) => [...row, releaseText(regions[i]?.r.release)]),
     paint,
   );
+}
+
+export function releaseText(release: RegionStatus["release"]): string {
+  if (!release) return "";
+  const parts = [`pointed ${release.pointedVersion ?? "-"}`];
+  if (release.canaryVersion !== null) parts.push(`canary ${release.canaryVersion}`);
+  if (release.smoke) {
+    parts.push(`smoke v${release.smoke.version} ${release.smoke.ok ? "ok" : `failed: ${release.smoke.error ?? ""}`}`);
+  }
+  if (release.rollbackHold) parts.push(`held by rollback (from ${release.rollbackHold.from ?? "-"})`);
+  return parts.join(", ");
 }
 
 export async function statusCommand(parsed: ParsedCommand, env: Environment, io: CliIo): Promise<number> {

@@ -3,8 +3,8 @@
  * With `--out DIR` each zip goes to `DIR/<key>` and no AWS API is called. On SIGINT or SIGTERM the run
  * directory is removed and open multipart uploads are aborted.
  */
-import { homedir, tmpdir, userInfo } from "node:os";
-import { join, resolve } from "node:path";
+import { arch, homedir, tmpdir, userInfo } from "node:os";
+import { delimiter, join, resolve } from "node:path";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { BUILDER_KINDS, type BuilderKind } from "../lib/build/builders.ts";
 import type { BuildDependencies } from "../lib/build/sync-builds.ts";
@@ -139,6 +139,8 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
   const outOption = stringOption(parsed, "out");
   const out = outOption === undefined ? undefined : resolve(outOption);
   const config = loadSyncConfig({ env, flags: parsed.settings }, { requireBucket: out === undefined });
+  const smoke = parsed.values.smoke === true;
+  if (smoke && out === undefined) throw new UsageError("--smoke runs the layers written by --out DIR; add --out DIR");
   if (out !== undefined && config.source.tokenParameterName && config.source.token === undefined) {
     throw new ConfigError(
       "--out calls no AWS API, so the token parameter cannot be read; give the token in SOURCE_TOKEN instead (or unset TOKEN_PARAMETER_NAME for a public repository)",
@@ -199,7 +201,33 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
     stopListening();
     await bundle.http.close();
   }
-  io.stdout.write(parsed.values.json ? jsonText(summary) : syncTable(summary));
+  let smokeFailed = false;
+  let output: SyncSummary & { smoke?: unknown } = summary;
+  if (smoke && out !== undefined) {
+    const { smokeSyncedPackages } = await import("../lib/publish/smoke-synced.ts");
+    const results = await smokeSyncedPackages({
+      outDir: out,
+      packages: summary.packages,
+      runtimes: config.layer.runtimes,
+      architectures: config.layer.architectures,
+      machine: arch() === "x64" ? "x86_64" : arch(),
+      pathDirs: (env.PATH ?? "").split(delimiter).filter(Boolean),
+      node: process.execPath,
+      baseEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },
+    });
+    for (const r of results) {
+      const what =
+        r.result === "ok"
+          ? `ok (${r.imported.join(", ") || "nothing to import"})`
+          : r.result === "failed"
+            ? `FAILED: ${r.error ?? ""}`
+            : `not smoke-tested: ${r.note ?? ""}`;
+      io.stderr.write(`smoke ${r.package} ${r.runtime} ${r.architecture}: ${what}\n`);
+    }
+    smokeFailed = results.some((r) => r.result === "failed");
+    output = { ...summary, smoke: results };
+  }
+  io.stdout.write(parsed.values.json ? jsonText(output) : syncTable(summary));
   if (!parsed.values.json) {
     // --json carries them in the summary; a person reads them here, on a terminal or not
     for (const p of summary.packages) {
@@ -219,6 +247,10 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
     // a package refused for its configuration (layer.json, a requirement line, clashing package names) is
     // exit 2, like a bad setting
     return failed.some((p) => p.errorKind === "configuration") ? 2 : 1;
+  }
+  if (smokeFailed) {
+    io.stderr.write("layer-sync: a layer failed its local smoke test (see the smoke lines above)\n");
+    return 1;
   }
   return 0;
 }

@@ -14,6 +14,13 @@ import { loadPublishConfig } from "../lib/common/config.ts";
 import { parsePublishEvent } from "../lib/common/events.ts";
 import { putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { PublishFailedError, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
+import { putReleaseEvents, type ReleaseEvent } from "../lib/publish/release-events.ts";
+import {
+  RollbackFailedError,
+  type RollbackSummary,
+  rollbackReleaseEvents,
+  runRollback,
+} from "../lib/publish/rollback.ts";
 import { awsClients, consumerClients, coreLogger, logger, metrics, publishClients, redactErrors } from "./runtime.ts";
 
 function recordMetrics(summary: PublishSummary, started: number): void {
@@ -29,7 +36,7 @@ function recordMetrics(summary: PublishSummary, started: number): void {
   metrics.addMetric("DurationMs", MetricUnit.Milliseconds, Date.now() - started);
 }
 
-export async function publishHandler(event: unknown): Promise<PublishSummary | { ignored: string }> {
+export async function publishHandler(event: unknown): Promise<PublishSummary | RollbackSummary | { ignored: string }> {
   const started = Date.now();
   const config = loadPublishConfig({ env: process.env }, { homeRegion: process.env.AWS_REGION });
   const parsed = parsePublishEvent(event, config.artifacts.parameterPrefix);
@@ -38,6 +45,19 @@ export async function publishHandler(event: unknown): Promise<PublishSummary | {
     return { ignored: parsed.reason };
   }
   const { s3, ssm, events } = awsClients();
+  if (parsed.kind === "rollback") {
+    const rolled = await runRollback(
+      config,
+      { package: parsed.package, to: parsed.to },
+      { ...publishClients(), ssm, clock: () => new Date(), logger: coreLogger },
+    );
+    if (config.summaryEventBus) {
+      await putReleaseEvents(events, config.summaryEventBus, rollbackReleaseEvents(rolled), coreLogger);
+    }
+    if (rolled.error !== undefined) throw new RollbackFailedError(rolled);
+    return rolled;
+  }
+  const releases: ReleaseEvent[] = [];
   const home = publishClients();
   const summary = await runPublish(config, parsed, {
     ...home,
@@ -46,7 +66,11 @@ export async function publishHandler(event: unknown): Promise<PublishSummary | {
     ssm,
     clock: () => new Date(),
     logger: coreLogger,
+    onRelease: (event) => releases.push(event),
   });
+  if (config.summaryEventBus && releases.length) {
+    await putReleaseEvents(events, config.summaryEventBus, releases, coreLogger);
+  }
   recordMetrics(summary, started);
   if (config.summaryEventBus) {
     await putSummaryEvent(events, config.summaryEventBus, "Layer Publish Summary", summary, coreLogger);

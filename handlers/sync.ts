@@ -28,6 +28,7 @@ import {
 } from "../lib/pipeline/gate.ts";
 import { boundSummary, putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
+import { putReleaseEvents, type ReleaseEvent } from "../lib/publish/release-events.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
 import { createSource } from "../lib/sync/sources/index.ts";
 import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts";
@@ -235,10 +236,11 @@ async function publishReady(sync: SyncSummary): Promise<PublishSummary | undefin
   const ready = sync.packages.filter((p) => !p.error && p.reason !== "building").map((p) => p.name);
   if (!ready.length) return undefined;
   const publishConfig = loadPublishConfig({ env: process.env });
-  const { s3, ssm } = awsClients();
+  const { s3, ssm, events } = awsClients();
   const home = publishClients();
   const withConsumers = (publishConfig.consumers?.source ?? "none") !== "none";
-  return runPublish(
+  const releases: ReleaseEvent[] = [];
+  const summary = await runPublish(
     publishConfig,
     { kind: "packages", packages: ready, trigger: "manual" },
     {
@@ -248,8 +250,13 @@ async function publishReady(sync: SyncSummary): Promise<PublishSummary | undefin
       ssm,
       clock: () => new Date(),
       logger: coreLogger,
+      onRelease: (e) => releases.push(e),
     },
   );
+  if (publishConfig.summaryEventBus && releases.length) {
+    await putReleaseEvents(events, publishConfig.summaryEventBus, releases, coreLogger);
+  }
+  return summary;
 }
 
 /**

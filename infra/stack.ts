@@ -24,6 +24,7 @@ import { grantPermissions, namesOf } from "./constructs/grants.ts";
 import { acknowledgeFindings } from "./constructs/nag.ts";
 import { templateSettings } from "./constructs/parameters.ts";
 import type { FunctionCode, Resolved } from "./constructs/resolved.ts";
+import { createSmoke } from "./constructs/smoke.ts";
 import { createStorage } from "./constructs/storage.ts";
 import { createTriggers, deliveryOptions } from "./constructs/triggers.ts";
 import type { LayerSyncOptions, LayerSyncSettings } from "./settings.ts";
@@ -59,6 +60,8 @@ export class LayerSyncStack extends Stack {
   /** The build-finished function, the CodeBuild projects, their role and rule (undefined with builds: false). */
   readonly buildFunction: lambda.Function | undefined;
   readonly builds: Builds | undefined;
+  /** The smoke functions' execution role (logs only); the publish function gets it as SMOKE_ROLE_ARN. */
+  readonly smokeRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: LayerSyncStackProps) {
     super(scope, id, {
@@ -117,7 +120,10 @@ export class LayerSyncStack extends Stack {
       ? createBuildLogGroups(this, retentionDays(options.logRetentionDays ?? 90))
       : undefined;
     const buildNames = projectLogs ? buildNamesOf(this.artifactBucket, projectLogs) : undefined;
-    const policies = grantPermissions(this, { ...grantInputs, builds: buildNames });
+    const smoke = createSmoke(this, functions);
+    this.smokeRole = smoke.role;
+    const policies = grantPermissions(this, { ...grantInputs, builds: buildNames, smokeRoleArn: smoke.role.roleArn });
+    policies.push(...smoke.policies);
     this.builds =
       functions.build && projectLogs
         ? createBuilds(

@@ -15,6 +15,7 @@ import { logStatement, type Names, publishStatements, syncStatements, tokenState
 import type { CheckedPolicy } from "./nag.ts";
 import { regionStatements, SHARED_PARAMETER_SUFFIXES } from "./regions.ts";
 import { applySwitch, type Resolved, type Switch } from "./resolved.ts";
+import { smokeStatements } from "./smoke.ts";
 
 export interface GrantInputs {
   readonly resolved: Resolved;
@@ -22,6 +23,8 @@ export interface GrantInputs {
   readonly functions: Functions;
   readonly artifactBucket: s3.IBucket;
   readonly artifactKey: kms.IKey | undefined;
+  /** The smoke functions' role: in gate mode the sync function smoke-tests what it publishes too. */
+  readonly smokeRoleArn?: string;
   /** The build resources' names, when builds are on. */
   readonly builds: BuildNames | undefined;
   /** Template mode: keys that exist only when their template condition holds. */
@@ -138,7 +141,8 @@ export function grantPermissions(scope: Stack, input: GrantInputs): CheckedPolic
   if (resolved.gateMode !== false) {
     // Gate mode: sync publishes too, and reports the CodePipeline job result.
     const gate = publishStatements(names, undefined);
-    attach(syncFunction, syncRole, "SyncGatePolicy", gate.scoped, resolved.gateMode);
+    const smoke = input.smokeRoleArn === undefined ? [] : smokeStatements(input.smokeRoleArn);
+    attach(syncFunction, syncRole, "SyncGatePolicy", [...gate.scoped, ...smoke], resolved.gateMode);
     attach(
       syncFunction,
       syncRole,

@@ -168,7 +168,9 @@ export function publishStatements(
       : []),
     new iam.PolicyStatement({
       sid: "ReadWriteLayerParameters",
-      actions: ["ssm:GetParameter", "ssm:PutParameter"],
+      // GetParameters: a rollback reads a Region's parameters in one call; DeleteParameter: the rollback
+      // hold and canary-arn end.
+      actions: ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter"],
       resources: [n.parametersArn],
     }),
     new iam.PolicyStatement({

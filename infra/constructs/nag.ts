@@ -14,6 +14,7 @@ import type { Construct } from "constructs";
 import type { LayerSyncOptions } from "../settings.ts";
 import { CONSUMER_UNSCOPED_REASONS, CONSUMER_WILDCARD_REASONS } from "./consumers.ts";
 import { REGION_WILDCARD_REASONS } from "./regions.ts";
+import { SMOKE_WILDCARD_REASONS } from "./smoke.ts";
 
 /** A policy whose wildcard findings are acknowledged on `scope`. */
 export interface CheckedPolicy {
@@ -185,7 +186,10 @@ function wildcardFindings(
             (JSON.stringify(actions) === JSON.stringify(XRAY_ACTIONS)
               ? "X-Ray PutTraceSegments/PutTelemetryRecords have no resource type (tracing: true)."
               : undefined))
-          : (WILDCARD_REASONS[sid] ?? REGION_WILDCARD_REASONS[sid] ?? CONSUMER_WILDCARD_REASONS[sid]);
+          : (WILDCARD_REASONS[sid] ??
+            REGION_WILDCARD_REASONS[sid] ??
+            CONSUMER_WILDCARD_REASONS[sid] ??
+            SMOKE_WILDCARD_REASONS[sid]);
       if (reason === undefined) continue;
       add(`AwsSolutions-IAM5[Resource::${flat}]`, reason);
     }

@@ -116,7 +116,11 @@ export function regionStatements(n: RegionNames, extra: ExtraRegions): iam.Polic
       ],
       arns("lambda", `layer:${n.layerNamePrefix}*:*`),
     ),
-    statement("WriteRegionalLayerParameters", ["ssm:GetParameter", "ssm:PutParameter"], parameter("/*")),
+    statement(
+      "WriteRegionalLayerParameters",
+      ["ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter", "ssm:DeleteParameter"],
+      parameter("/*"),
+    ),
     statement("ListRegionalPackageParameters", ["ssm:GetParametersByPath"], [...parameter(""), ...parameter("/*")]),
     parameterSharePoliciesStatement(
       "ApplyRegionalParameterSharePolicies",

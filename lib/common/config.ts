@@ -4,6 +4,8 @@
  * reported with the name of the setting, and all mistakes are reported together in one `ConfigError`.
  * Rules across settings (defaults that depend on another setting, layer names, Regions against the home
  * Region) are here. This module never reads `process.env` itself: callers pass the environment in.
+ * It is longer than 450 lines because it is the one reader of every setting, with the rules across them;
+ * splitting the reader from the configurations it builds would only spread one concern over two files.
  */
 
 import { type ConsumerConfig, DEFAULT_CONSUMER_READ_ROLE } from "./consumer-config.ts";
@@ -116,12 +118,25 @@ export interface RegionTarget {
   home: boolean;
 }
 
+/** Releases: the smoke test before a new version is pointed to (SMOKE_TEST, SMOKE_ROLE_ARN). */
+export interface ReleaseConfig {
+  /** SMOKE_TEST: default on when SMOKE_ROLE_ARN is set. */
+  smokeTest: boolean;
+  /** SMOKE_ROLE_ARN: the smoke functions' execution role. */
+  smokeRoleArn: string | undefined;
+  /** CANARY_ACCOUNT_IDS: empty means no canary channel. */
+  canaryAccountIds: string[];
+  /** PROMOTE_AFTER_HOURS: undefined means only `layer-sync promote` promotes. */
+  promoteAfterHours: number | undefined;
+}
+
 export interface PublishConfig {
   artifacts: ArtifactConfig;
   layer: LayerConfig;
   regions: RegionConfig;
   summaryEventBus: string | undefined;
   consumers?: ConsumerConfig; // absent: `none`
+  release: ReleaseConfig;
 }
 
 export { planRegions, regionProblems } from "./region-plan.ts";
@@ -328,6 +343,20 @@ function readBuild(r: Reader): BuildConfig {
   };
 }
 
+function readRelease(r: Reader): ReleaseConfig {
+  const smokeRoleArn = r.get("smokeRole");
+  const smoke = r.get("smokeTest");
+  if (smoke === "on" && smokeRoleArn === undefined && r.one("smokeRole") === undefined) {
+    r.problem("smokeTest", `is on, but ${settingName("smokeRole")} is not set; name the smoke functions' role`);
+  }
+  return {
+    smokeTest: smoke === undefined ? smokeRoleArn !== undefined : smoke === "on",
+    smokeRoleArn,
+    canaryAccountIds: r.get("canaryAccounts") ?? [],
+    promoteAfterHours: r.get("promoteAfterHours"),
+  };
+}
+
 /** PUBLISH_REGIONS and REGION_BUCKETS as given; `regionProblems` checks them against the home Region. */
 function readRegions(r: Reader): RegionConfig {
   return { publishRegions: r.get("publishRegions"), buckets: r.get("regionBuckets") ?? {} };
@@ -393,7 +422,8 @@ function loadReading(input: SettingsInput, requireBucket: boolean, homeRegion: s
     r.problems.push(...regionProblems({ artifacts, regions }, homeRegion));
   }
   const consumers = readConsumers(r);
-  return finish(r, { artifacts, layer, regions, summaryEventBus: r.get("summaryEventBus"), consumers });
+  const release = readRelease(r);
+  return finish(r, { artifacts, layer, regions, summaryEventBus: r.get("summaryEventBus"), consumers, release });
 }
 
 /** `{PARAMETER_PREFIX}/{package}/artifact-key` */

@@ -81,6 +81,8 @@ export class ArtifactError extends LayerSyncError {}
 export class ParameterError extends LayerSyncError {}
 /** Publishing, permissioning or pruning a layer version failed. */
 export class PublishError extends LayerSyncError {}
+/** A new layer version failed its smoke test (it did not import on its runtime and architecture). */
+export class SmokeTestError extends PublishError {}
 /** Sharing the ARN parameter through AWS RAM failed. */
 export class ShareError extends LayerSyncError {}
 

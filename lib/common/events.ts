@@ -14,7 +14,8 @@ export type SyncEvent =
 export type PublishEvent =
   | { kind: "ignored"; reason: string }
   | { kind: "packages"; packages: string[]; trigger: "parameter-change" | "manual" }
-  | { kind: "reconcile" };
+  | { kind: "reconcile" }
+  | { kind: "rollback"; package: string; to?: number };
 
 type Json = Record<string, unknown>;
 
@@ -166,7 +167,21 @@ export function parsePublishEvent(event: unknown, parameterPrefix: string): Publ
     }
     return { kind: "packages", packages: [match[1]], trigger: "parameter-change" };
   }
-  checkKeys(event, ["package", "packages"], "the manual publish payload");
+  if (event.rollback !== undefined) {
+    checkKeys(event, ["rollback"], "the rollback payload");
+    const r = event.rollback;
+    if (!isObject(r))
+      throw new EventValidationError('"rollback" must be an object {"package": "NAME", "to"?: VERSION}');
+    checkKeys(r, ["package", "to"], '"rollback"');
+    if (typeof r.package !== "string" || !PACKAGE.test(r.package)) {
+      throw new EventValidationError('"rollback.package" must be a package name such as "py-requests"');
+    }
+    if (r.to !== undefined && !(Number.isInteger(r.to) && (r.to as number) >= 1)) {
+      throw new EventValidationError('"rollback.to" must be a layer version number (1 or more)');
+    }
+    return { kind: "rollback", package: r.package, ...(r.to !== undefined ? { to: r.to as number } : {}) };
+  }
+  checkKeys(event, ["package", "packages", "rollback"], "the manual publish payload");
   if (event.package !== undefined && event.packages !== undefined) {
     throw new EventValidationError('give either "package" or "packages", not both');
   }

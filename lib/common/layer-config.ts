@@ -21,6 +21,8 @@ export interface LayerOverrides {
   architectures?: string[];
   description?: string;
   license?: string;
+  /** Modules the smoke test imports (default: the layer's top-level Python or Node.js packages). */
+  smoke?: string[];
 }
 
 /**
@@ -60,9 +62,12 @@ export function tooManyTargets(runtimes: number, architectures: number, where: s
   return `${where}: ${runtimes} runtime(s) × ${architectures} architecture(s) make ${runtimes * architectures} build targets; at most ${MAX_BUILD_TARGETS} are allowed, so split the folder or build fewer runtimes`;
 }
 
+/** A Python module path (`yaml`, `google.protobuf`) or a Node.js package name (`lodash`, `@scope/pkg/sub`). */
+const SMOKE_MODULE = /^(@[a-z0-9][\w.-]*\/)?[A-Za-z0-9_][\w.-]*(\/[\w.-]+)*$/;
+
 const RUNTIME =
   /^(nodejs\d+\.x|python3\.\d+|java\d+(\.al2(023)?)?|ruby\d+\.\d+|dotnet\d+|dotnetcore\d+\.\d+|provided(\.al2(023)?)?|go1\.x)$/;
-const KEYS = new Set(["runtimes", "architectures", "description", "license", "build"]);
+const KEYS = new Set(["runtimes", "architectures", "description", "license", "build", "smoke"]);
 const BUILD_KEYS = new Set(["runtimes", "architectures", "exclude"]);
 
 function stringList(value: unknown, field: string, where: string, problems: string[]): string[] | undefined {
@@ -152,6 +157,10 @@ export function parseLayerConfig(text: string, where: string): LayerOverrides {
     if (typeof v !== "string") problems.push(`${where}: "${field}" must be a string`);
     else if (v.length > max) problems.push(`${where}: "${field}" is ${v.length} characters; at most ${max} allowed`);
   }
+  const smoke = stringList(obj.smoke, "smoke", where, problems);
+  const badSmoke = smoke?.filter((m) => !SMOKE_MODULE.test(m) || m.length > 214) ?? [];
+  if (badSmoke.length) problems.push(`${where}: "smoke" names invalid module(s) ${badSmoke.join(", ")}`);
+  if (smoke && smoke.length > 100) problems.push(`${where}: "smoke" lists ${smoke.length} modules; at most 100`);
   if (obj.build !== undefined) {
     try {
       parseBuildSection(obj.build, where);
@@ -165,6 +174,7 @@ export function parseLayerConfig(text: string, where: string): LayerOverrides {
   if (architectures) out.architectures = architectures;
   if (typeof obj.description === "string") out.description = obj.description;
   if (typeof obj.license === "string") out.license = obj.license;
+  if (smoke) out.smoke = [...new Set(smoke)];
   return out;
 }
 

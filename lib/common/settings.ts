@@ -123,6 +123,8 @@ function shared<S extends z.ZodType>(
 }
 
 const list = { list: true } as const;
+/** Release settings (smoke test, canary): read by `publish` and the functions that publish (sync: gate mode). */
+const RELEASE = { commands: ["publish"], functions: ["sync", "publish"] } as const;
 const url = (hint: string, strip: boolean) => httpUrl(`put the ${hint}`, strip);
 
 export const SETTINGS = {
@@ -334,6 +336,34 @@ export const SETTINGS = {
     matching(ROLE_NAME, "must be an IAM role name (1-64 of letters, digits and +=,.@_-)"),
     "layer-sync-consumer-read",
     CONSUMERS,
+  ),
+  smokeTest: shared(
+    ["SMOKE_TEST", "smoke-test", "on|off"],
+    "smoke-test a new layer version in each Region before the ARN parameter names it",
+    choice(["on", "off"] as const),
+    "on when SMOKE_ROLE_ARN is set, else off",
+    RELEASE,
+  ),
+  smokeRole: shared(
+    ["SMOKE_ROLE_ARN", "smoke-role", "ARN"],
+    "execution role of the smoke functions (logs only; the stack creates it)",
+    matching(ROLE_ARN, "is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"),
+    undefined,
+    RELEASE,
+  ),
+  canaryAccounts: shared(
+    ["CANARY_ACCOUNT_IDS", "canary-account", "ID"],
+    "canary channel: grant a new version to these accounts only and name it in canary-arn until promoted",
+    accountIds,
+    undefined,
+    { ...list, ...RELEASE },
+  ),
+  promoteAfterHours: shared(
+    ["PROMOTE_AFTER_HOURS", "promote-after-hours", "HOURS"],
+    "promote a canary version after this many hours (checked by the reconcile)",
+    integer(1, 8760),
+    "never (run layer-sync promote)",
+    RELEASE,
   ),
   pipIndexUrl: source(
     ["BUILD_PIP_INDEX_URL", "pip-index-url", "URL"],

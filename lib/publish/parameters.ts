@@ -117,3 +117,6 @@ export function versionsNamed(parameters: readonly Parameter[], layerName: strin
   }
   return out;
 }
+
+/** `versionsNamed` under the name the release code uses. */
+export const namedIn = versionsNamed;

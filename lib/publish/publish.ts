@@ -37,10 +37,12 @@ import { mapLimit } from "../common/concurrency.ts";
 import { artifactKeyParameter, type PublishConfig, planRegions, type RegionTarget } from "../common/config.ts";
 import { describeError, LayerSyncError, PublishError } from "../common/errors.ts";
 import type { PublishEvent } from "../common/events.ts";
+import { decodeLayerConfig } from "../common/layer-config.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
 import { escapeControls, quoteName } from "../common/paths.ts";
 import { type ArtifactHead, type ArtifactMetadata, headArtifact } from "../sync/artifacts/artifacts.ts";
 import { type ConsumerClients, inventoryReader } from "./consumers.ts";
+import { defaultSmokeModules, zipEntryNames } from "./layer-entries.ts";
 import { LAYER_NAME, layerSettingsProblems, resolveLayerSettings } from "./layer-settings.ts";
 import { resolveShareTargets, type ShareTargets } from "./organizations.ts";
 import { discoverPackages, readStringParameter } from "./parameters.ts";
@@ -59,6 +61,8 @@ import {
   type RegionPublishSummary,
   type RegionRunContext,
 } from "./region.ts";
+import type { ReleaseEvent } from "./release-events.ts";
+import { SmokeLocks, type SmokeTarget, smokeTargets } from "./smoke.ts";
 
 export type { PackageShareSummary, RegionClientFactory, RegionClients, RegionPublishSummary } from "./region.ts";
 
@@ -85,9 +89,13 @@ export interface PublishDependencies extends PublishClients {
   regionConcurrency?: number;
   /** The clients the consumer source reads with (required when CONSUMER_SOURCE is not `none`). */
   consumers?: ConsumerClients;
+  /** `layer-sync promote`: release the version on the canary channel now. */
+  promote?: boolean;
+  /** Told of every move of a Region's ARN parameter, for release events (`release-events.ts`). */
+  onRelease?: (event: ReleaseEvent) => void;
 }
 
-export type PublishRequest = Exclude<PublishEvent, { kind: "ignored" }>;
+export type PublishRequest = Exclude<PublishEvent, { kind: "ignored" } | { kind: "rollback" }>;
 
 /** One package. The top-level fields describe the home Region; `regions` has one entry per Region. */
 export interface PackagePublishSummary {
@@ -270,7 +278,28 @@ async function preparePackage(
   const problems = layerSettingsProblems(settings);
   if (problems.length) throw new PublishError(`cannot publish ${where} as layer ${layerName}: ${problems.join("; ")}`);
   const targets = await run.targets();
+  let smoke: SmokeTarget[] | undefined;
+  if (config.release.smokeTest) {
+    const modules = decodeLayerConfig(meta.layerConfig, where).smoke;
+    const planned = smokeTargets({
+      runtimes: settings.runtimes,
+      architectures: settings.architectures,
+      build: meta.build,
+      modules,
+    });
+    if (planned.length && modules === undefined) {
+      const names = await zipEntryNames(deps.s3, bucket, key, head.size);
+      for (const t of planned) t.modules = defaultSmokeModules(names, t.family);
+    }
+    if (planned.length === 0) {
+      s.warnings.push(
+        "not smoke-tested: the layer names no Python or Node.js runtime (set COMPATIBLE_RUNTIMES or layer.json runtimes)",
+      );
+    }
+    smoke = planned;
+  }
   return {
+    smoke,
     pkg,
     layerName,
     parameterPrefix: prefix,
@@ -280,7 +309,16 @@ async function preparePackage(
     meta,
     settings,
     targets,
-    desired: desiredStatements(targets),
+    desired: desiredStatements({
+      organizationId: targets.organizationId,
+      accountIds: [...targets.accountIds, ...config.release.canaryAccountIds],
+    }),
+    canary: config.release.canaryAccountIds.length
+      ? {
+          statements: desiredStatements({ organizationId: undefined, accountIds: config.release.canaryAccountIds }),
+          promoteAfterHours: config.release.promoteAfterHours,
+        }
+      : undefined,
     retainVersions: config.layer.retainVersions,
   };
 }
@@ -403,6 +441,11 @@ export async function runPublish(
       logger,
       bucketChecked: bucketChecks(),
       ...(reader ? { consumers: memo(() => reader(regions.map((r) => r.region))) } : {}),
+      onRelease: deps.onRelease,
+      promote: deps.promote,
+      ...(config.release.smokeTest && config.release.smokeRoleArn
+        ? { smoke: { roleArn: config.release.smokeRoleArn, locks: new SmokeLocks() } }
+        : {}),
     },
   };
   const results = await mapLimit(packages, deps.concurrency ?? 2, (pkg) => publishPackage(config, pkg, deps, run));

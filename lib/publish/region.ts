@@ -17,6 +17,15 @@ import { describeError, PublishError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
 import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
 import type { Inventory } from "./consumers.ts";
+import {
+  canaryParameter,
+  deleteParameter,
+  historyParameter,
+  parseHold,
+  putStringParameter,
+  recordInHistory,
+  rollbackParameter,
+} from "./history.ts";
 import { type LayerSettings, shaTag } from "./layer-settings.ts";
 import {
   contentRun,
@@ -28,6 +37,7 @@ import {
 } from "./layers.ts";
 import type { ShareTargets } from "./organizations.ts";
 import {
+  namedIn,
   namedVersions,
   parametersUnder,
   readStringParameter,
@@ -36,15 +46,11 @@ import {
   writeLayerArnParameter,
 } from "./parameters.ts";
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
-import {
-  consumerRetention,
-  deleteVersions,
-  historyParameter,
-  historyVersions,
-  type KeptInUse,
-  planRetention,
-} from "./retention.ts";
+import { type ReleaseEvent, releaseEvent } from "./release-events.ts";
+import { consumerRetention, deleteVersions, historyVersions, type KeptInUse, planRetention } from "./retention.ts";
 import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
+import type { SmokeLocks, SmokeResult, SmokeTarget } from "./smoke.ts";
+import { smokeGate } from "./smoke-gate.ts";
 import { checkBucketRegion, stageArtifact } from "./stage.ts";
 
 /** The clients of one Region. Organizations is global and stays with the home clients. */
@@ -61,7 +67,7 @@ export type RegionClientFactory = (region: string) => RegionClients;
 /** A package's resource share in a summary: what `ensureResourceShare` did, its warnings reported apart. */
 export type PackageShareSummary = Omit<ShareResult, "warnings">;
 
-export type PublishReason = "unchanged" | "resumed" | "duplicate";
+export type PublishReason = "unchanged" | "resumed" | "duplicate" | "smoke-failed" | "rollback-held" | "canary";
 
 /** One entry of a package's `regions` in the publish summary. */
 export interface RegionPublishSummary {
@@ -78,6 +84,8 @@ export interface RegionPublishSummary {
   keptInUse?: KeptInUse[];
   /** Set when retention deleted nothing on purpose, with the reason. */
   retention?: string;
+  /** The smoke test of the version, when this run ran one (one entry per runtime × architecture tested). */
+  smoke?: SmokeResult[];
   error?: string;
 }
 
@@ -104,6 +112,10 @@ export interface PreparedPackage {
   targets: ShareTargets;
   desired: DesiredStatement[];
   retainVersions: number;
+  /** The canary channel (CANARY_ACCOUNT_IDS): its statements and PROMOTE_AFTER_HOURS. */
+  canary?: { statements: DesiredStatement[]; promoteAfterHours: number | undefined } | undefined;
+  /** The smoke test's targets (SMOKE_TEST on); undefined when it is off. */
+  smoke?: SmokeTarget[] | undefined;
 }
 
 export interface RegionRunContext {
@@ -116,6 +128,12 @@ export interface RegionRunContext {
   bucketChecked: (target: RegionTarget, s3: S3Client) => Promise<void>;
   /** With a consumer source: the functions of every Region of the run, read once on first use. */
   consumers?: () => Promise<Inventory>;
+  /** `layer-sync promote`: move the pointer to the version on the canary channel now. */
+  promote?: boolean | undefined;
+  /** Told of every move of a Region's ARN parameter (a release event). */
+  onRelease?: ((event: ReleaseEvent) => void) | undefined;
+  /** SMOKE_TEST on: the smoke functions' role and the run's locks on them. */
+  smoke?: { roleArn: string; locks: SmokeLocks };
 }
 
 export const NOT_SHARED =
@@ -244,7 +262,9 @@ async function regionSteps(
 
   // 3. converge on one version per content
   const path = `${p.parameterPrefix}/${p.pkg}`;
-  const named = await namedVersions(ssm, path, layerName);
+  const under = await parametersUnder(ssm, path);
+  const named = namedIn(under, layerName);
+  const valueUnder = (name: string) => under.find((q) => q.Name === name)?.Value;
   const { keep, duplicates } = convergeVersions(versions, meta.contentSha256, named);
   if (!keep)
     throw new PublishError(`layer ${layerName} has no version carrying ${shaTag(meta.contentSha256)}; run again`);
@@ -260,6 +280,80 @@ async function regionSteps(
   const deletedNow = await deleteVersions(lambda, layerName, duplicates);
   s.deleted.push(...deletedNow);
 
+  // 3a. a rollback holds the pointer until a newer artifact arrives
+  const arnName = layerArnParameter(p.parameterPrefix, p.pkg);
+  const holdName = rollbackParameter(p.parameterPrefix, p.pkg);
+  const hold = parseHold(valueUnder(holdName));
+  if (hold && hold.artifactKey === key) {
+    s.version = hold.version;
+    s.layerVersionArn = hold.layerVersionArn;
+    s.published = false;
+    s.reason = "rollback-held";
+    s.parameter = { name: arnName, written: false };
+    out.warnings.push(
+      `${arnName} is held at version ${hold.version} by a rollback (${holdName}) until a newer artifact than ${key} arrives`,
+    );
+    return;
+  }
+
+  // 3b. smoke test, before anything grants or names a version that consumers have not seen yet
+  const previousArn = valueUnder(arnName);
+  const canaryName = canaryParameter(p.parameterPrefix, p.pkg);
+  const canaryEntry = under.find((q) => q.Name === canaryName);
+  const onCanary = canaryEntry?.Value === keep.arn;
+  if (p.smoke?.length && run.smoke && previousArn !== keep.arn && !onCanary) {
+    const gate = await smokeGate({
+      lambda,
+      ssm,
+      region: target.region,
+      targets: p.smoke,
+      version: keep,
+      pkg: p.pkg,
+      parameterPrefix: p.parameterPrefix,
+      layerName,
+      arnName,
+      options: { ...run.smoke, sleep: run.sleep, clock: run.clock },
+    });
+    s.smoke = gate.results;
+    if (gate.failure) {
+      s.reason = "smoke-failed";
+      throw gate.failure;
+    }
+    run.logger.info("smoke test passed", { package: p.pkg, region: target.region, version: keep.version });
+  }
+
+  // 3c. the canary channel: grant the canary accounts only and name the version in canary-arn, until promoted
+  let action: "publish" | "promote" = "publish";
+  if (p.canary && previousArn !== keep.arn) {
+    const since = canaryEntry?.LastModifiedDate?.getTime();
+    const hours = p.canary.promoteAfterHours;
+    const due =
+      onCanary &&
+      (run.promote === true ||
+        (hours !== undefined && since !== undefined && run.clock().getTime() - since >= hours * 3_600_000));
+    if (!due) {
+      const granted = await applyLayerPermissions(lambda, layerName, keep.version, p.canary.statements);
+      out.permissions = granted.sids;
+      out.permissionChanges = { added: granted.added, removed: granted.removed };
+      if (!onCanary) {
+        await putStringParameter(ssm, {
+          name: canaryName,
+          value: keep.arn,
+          tier: "Advanced",
+          description: `Lambda layer ${layerName} version on the canary channel (written by layer-sync)`,
+          sleep: run.sleep,
+        });
+      }
+      s.reason = "canary";
+      s.parameter = { name: arnName, written: false };
+      out.warnings.push(
+        `version ${keep.version} is on the canary channel (${canaryName}, granted to CANARY_ACCOUNT_IDS only); run layer-sync promote --package ${p.pkg}${hours !== undefined ? ` or wait ${hours} h` : ""} to release it`,
+      );
+      return;
+    }
+    action = "promote";
+  }
+
   // 4. permissions
   const permissions = await applyLayerPermissions(lambda, layerName, keep.version, p.desired);
   out.permissions = permissions.sids;
@@ -267,7 +361,6 @@ async function regionSteps(
   out.warnings.push(...permissions.warnings);
 
   // 5. the Region's ARN parameter, only after the permissions are in place
-  const arnName = layerArnParameter(p.parameterPrefix, p.pkg);
   let changed = permissions.added.length + permissions.removed.length > 0;
   const pointerNow = await readStringParameter(run.homeSsm, p.pointerName);
   if (pointerNow !== key) {
@@ -284,6 +377,34 @@ async function regionSteps(
     });
     s.parameter = { name: arnName, written };
     changed ||= written;
+    if (written) {
+      const event = releaseEvent({
+        package: p.pkg,
+        region: target.region,
+        previousArn: previousArn,
+        currentArn: keep.arn,
+        commit: meta.commit,
+        action,
+      });
+      if (event) run.onRelease?.(event);
+    }
+
+    // 5b. the history, and the end of a rollback's hold
+    const historyName = historyParameter(p.parameterPrefix, p.pkg);
+    const recorded = await recordInHistory(ssm, {
+      name: historyName,
+      entry: { version: keep.version, layerVersionArn: keep.arn, commit: meta.commit, at: run.clock().toISOString() },
+      existing: new Set(versions.map((v) => v.version)),
+      layerName,
+      sleep: run.sleep,
+      known: { value: valueUnder(historyName) },
+    });
+    changed ||= recorded;
+    if (hold) {
+      await deleteParameter(ssm, holdName);
+      changed = true;
+    }
+    if (canaryEntry && (written || onCanary)) await deleteParameter(ssm, canaryName);
 
     // 6. share the parameter
     if (p.targets.ramPrincipals.length === 0) {
@@ -300,6 +421,7 @@ async function regionSteps(
       const share = await ensureResourceShare(ram, {
         name: resourceShareName(p.pkg),
         resourceArn: ssmParameterArn(arn.partition, target.region, arn.account, arnName),
+        moreResourceArns: [ssmParameterArn(arn.partition, target.region, arn.account, historyName)],
         principals: p.targets.ramPrincipals,
         tokenWindow: run.clock().toISOString().slice(0, 13),
       });

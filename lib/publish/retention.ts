@@ -20,10 +20,8 @@ export interface KeptInUse {
   functions: number;
 }
 
-/** `{PARAMETER_PREFIX}/{package}/history` */
-export function historyParameter(parameterPrefix: string, pkg: string): string {
-  return `${parameterPrefix}/${pkg}/history`;
-}
+/** `{PARAMETER_PREFIX}/{package}/history`, the releases' version history (`history.ts`). */
+export { historyParameter } from "./history.ts";
 
 /**
  * The versions the history parameter's value lists (`[{"version", "layerVersionArn", "commit", "at"}]`).

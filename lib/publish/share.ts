@@ -121,9 +121,17 @@ export async function associations(
 /** Make `name` an ACTIVE share holding `resourceArn` with exactly `principals`. */
 export async function ensureResourceShare(
   ram: RAMClient,
-  args: { name: string; resourceArn: string; principals: readonly string[]; tokenWindow: string },
+  args: {
+    name: string;
+    resourceArn: string;
+    /** Further resources the share holds (the package's history parameter), after `resourceArn`. */
+    moreResourceArns?: readonly string[];
+    principals: readonly string[];
+    tokenWindow: string;
+  },
 ): Promise<ShareResult> {
   const { name, resourceArn, tokenWindow } = args;
+  const wanted = [resourceArn, ...(args.moreResourceArns ?? [])];
   const principals = [...new Set(args.principals)];
   const result: ShareResult = {
     arn: "",
@@ -144,10 +152,10 @@ export async function ensureResourceShare(
         ram.send(
           new CreateResourceShareCommand({
             name,
-            resourceArns: [resourceArn],
+            resourceArns: wanted,
             principals,
             allowExternalPrincipals: false,
-            clientToken: shareClientToken(tokenWindow, name, resourceArn, ...[...principals].sort()),
+            clientToken: shareClientToken(tokenWindow, name, ...wanted, ...[...principals].sort()),
           }),
         ),
     );
@@ -178,7 +186,7 @@ export async function ensureResourceShare(
 
   const resources = await associations(ram, arn, "RESOURCE");
   const current = await associations(ram, arn, "PRINCIPAL");
-  const missingResources = resources.includes(resourceArn) ? [] : [resourceArn];
+  const missingResources = wanted.filter((r) => !resources.includes(r));
   const missingPrincipals = principals.filter((p) => !current.includes(p));
   const stale = current.filter((p) => !principals.includes(p));
   if (missingResources.length || missingPrincipals.length) {

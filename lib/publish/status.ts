@@ -15,9 +15,17 @@ import { describeError } from "../common/errors.ts";
 import { escapeControls } from "../common/paths.ts";
 import { headArtifact } from "../sync/artifacts/artifacts.ts";
 import { type ConsumerCounts, classify, type Inventory, type InventoryReader, listVersionFacts } from "./consumers.ts";
+import {
+  canaryParameter,
+  parseHold,
+  parseSmokeRecord,
+  rollbackParameter,
+  type SmokeRecord,
+  smokeParameter,
+} from "./history.ts";
 import { carriesContent } from "./layer-settings.ts";
 import { listLayerVersions, parseLayerArn } from "./layers.ts";
-import { discoverPackages, readStringParameter, ssmParameterArn } from "./parameters.ts";
+import { discoverPackages, parametersUnder, readStringParameter, ssmParameterArn } from "./parameters.ts";
 import type { RegionClientFactory, RegionClients } from "./region.ts";
 import { associations, findResourceShares, resourceShareName } from "./share.ts";
 
@@ -39,6 +47,20 @@ export interface RegionStatus {
   /** With a consumer source: functions on the latest version, on older ones, and on incompatible ones. */
   consumers?: ConsumerCounts;
   error?: string;
+  /** Present when a release feature is in use in this Region: canary, smoke test, rollback hold. */
+  release?: ReleaseStatus;
+}
+
+/** The release state of a package in a Region (docs/publishing.md "Releases"). */
+export interface ReleaseStatus {
+  /** The version `layer-version-arn` names. */
+  pointedVersion: number | null;
+  /** The version `canary-arn` names, if any. */
+  canaryVersion: number | null;
+  /** The last smoke test in this Region. */
+  smoke: SmokeRecord | null;
+  /** Set while a rollback holds the pointer: the version it holds and the one it rolled back from. */
+  rollbackHold: { version: number; from: number | null; at: string } | null;
 }
 
 export interface PackageStatus {
@@ -110,6 +132,7 @@ async function regionStatus(
     }
     const named = await readStringParameter(clients.ssm, arnName);
     out.parameterMatches = latest !== undefined && named === latest.arn;
+    const release = await releaseStatus(clients, config.artifacts.parameterPrefix, pkg, named);
     const [share] = await findResourceShares(clients.ram, resourceShareName(pkg));
     const arn = parseLayerArn(latest?.arn ?? named ?? "");
     if (share?.resourceShareArn) {
@@ -121,9 +144,15 @@ async function regionStatus(
     if (!latest) out.problems.push(`no version of layer ${layerName}`);
     else if (artifact.contentSha256 && !carriesContent(latest.description, artifact.contentSha256))
       out.problems.push(`version ${latest.version} is not the current artifact`);
-    if (latest && !out.parameterMatches) {
+    const held = release?.rollbackHold !== null && release?.rollbackHold !== undefined;
+    const onCanary = release?.canaryVersion !== null && release?.canaryVersion === latest?.version;
+    if (latest && !out.parameterMatches && !held && !onCanary)
       out.problems.push(`${arnName} names ${named === undefined ? "nothing" : escapeControls(named)}`);
-    }
+    if (release?.smoke && !release.smoke.ok && latest?.version === release.smoke.version)
+      out.problems.push(
+        `version ${release.smoke.version} failed its smoke test: ${escapeControls(release.smoke.error ?? "no error")}`,
+      );
+    if (release) out.release = release;
     if (sharingConfigured(config) && !out.shared) out.problems.push(`the RAM share does not hold ${arnName}`);
     if (consumers) {
       const facts = await listVersionFacts(clients.lambda, layerName);
@@ -142,6 +171,27 @@ async function regionStatus(
         : `layer-sync publish --package ${pkg}`;
   }
   return out;
+}
+
+/** The canary, smoke and rollback parameters of a package in a Region; undefined when none is in use. */
+async function releaseStatus(
+  clients: RegionClients,
+  prefix: string,
+  pkg: string,
+  named: string | undefined,
+): Promise<ReleaseStatus | undefined> {
+  const under = await parametersUnder(clients.ssm, `${prefix}/${pkg}`);
+  const value = (name: string) => under.find((p) => p.Name === name)?.Value;
+  const canary = value(canaryParameter(prefix, pkg));
+  const smoke = parseSmokeRecord(value(smokeParameter(prefix, pkg)));
+  const hold = parseHold(value(rollbackParameter(prefix, pkg)));
+  if (!canary && !smoke && !hold) return undefined;
+  return {
+    pointedVersion: named ? (parseLayerArn(named)?.version ?? null) : null,
+    canaryVersion: canary ? (parseLayerArn(canary)?.version ?? null) : null,
+    smoke: smoke ?? null,
+    rollbackHold: hold ? { version: hold.version, from: hold.from, at: hold.at } : null,
+  };
 }
 
 /** Read the state of every package in every Region. Writes nothing. */

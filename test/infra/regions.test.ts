@@ -91,7 +91,7 @@ describe("the publish role in the extra Regions", () => {
       each((r) => `${ARN}:lambda:${r}:<AWS::AccountId>:layer:acme-*:*`),
     );
     expect(by.WriteRegionalLayerParameters).toMatchObject({
-      actions: ["ssm:GetParameter", "ssm:PutParameter"],
+      actions: ["ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"],
       resources: each((r) => `${ARN}:ssm:${r}:<AWS::AccountId>:parameter/layer-sync/*`),
     });
     expect(by.ListRegionalPackageParameters?.resources).toEqual(

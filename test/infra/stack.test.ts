@@ -197,16 +197,21 @@ describe("the functions", () => {
       LAYER_LICENSE: "Apache-2.0",
       NODE_OPTIONS: "--enable-source-maps",
     };
+    const smokeRole = { "Fn::GetAtt": [logicalId(stack.smokeRole), "Arn"] };
     expect(resource(ids.sync).Properties.Environment).toEqual({
       Variables: {
         ...expected,
+        SMOKE_ROLE_ARN: smokeRole,
         BUILD_PROJECT_X86_64: { "Fn::Join": ["", [{ Ref: "AWS::StackName" }, "-build-x86_64"]] },
         BUILD_PROJECT_ARM64: { "Fn::Join": ["", [{ Ref: "AWS::StackName" }, "-build-arm64"]] },
         BUILD_SOURCE_PREFIX: "build-source/",
         BUILD_OUTPUT_PREFIX: "build-output/",
       },
     });
-    expect(resource(ids.publish).Properties.Environment).toEqual({ Variables: expected });
+    // both get the smoke role: the sync function publishes in gate mode (test/infra/smoke.test.ts)
+    expect(resource(ids.publish).Properties.Environment).toEqual({
+      Variables: { ...expected, SMOKE_ROLE_ARN: smokeRole },
+    });
   });
 
   it("keeps each function's logs for 90 days", () => {
@@ -596,6 +601,24 @@ describe("the publish role", () => {
         resources: [`${ARN}:lambda:${HERE}:layer:*:*`],
       },
       {
+        sid: "ManageSmokeFunctions",
+        actions: [
+          "lambda:CreateFunction",
+          "lambda:GetFunctionConfiguration",
+          "lambda:InvokeFunction",
+          "lambda:TagResource",
+          "lambda:UpdateFunctionCode",
+          "lambda:UpdateFunctionConfiguration",
+        ],
+        resources: [`${ARN}:lambda:*:<AWS::AccountId>:function:layer-sync-smoke-*`],
+      },
+      {
+        sid: "PassSmokeRole",
+        actions: ["iam:PassRole"],
+        resources: [`<${logicalId(stack.smokeRole)}.Arn>`],
+        conditions: { StringEquals: { "iam:PassedToService": "lambda.amazonaws.com" } },
+      },
+      {
         sid: "PruneParameterShares",
         actions: ["ram:DeleteResourceShare", "ram:DisassociateResourceShare"],
         resources: [`${ARN}:ram:${HERE}:resource-share/*`],
@@ -622,7 +645,7 @@ describe("the publish role", () => {
       },
       {
         sid: "ReadWriteLayerParameters",
-        actions: ["ssm:GetParameter", "ssm:PutParameter"],
+        actions: ["ssm:DeleteParameter", "ssm:GetParameter", "ssm:GetParameters", "ssm:PutParameter"],
         resources: [`${ARN}:ssm:${HERE}:parameter/layer-sync/*`],
       },
       {

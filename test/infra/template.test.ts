@@ -178,6 +178,8 @@ describe("the CfCT template", () => {
       BUILD_PROJECT_ARM64: "Fn::If(HasBuilds, <AWS::StackName>-build-arm64, <AWS::NoValue>)",
       BUILD_SOURCE_PREFIX: "Fn::If(HasBuilds, build-source/, <AWS::NoValue>)",
       BUILD_OUTPUT_PREFIX: "Fn::If(HasBuilds, build-output/, <AWS::NoValue>)",
+      // the sync function publishes in gate mode, smoke test included (test/infra/smoke.test.ts)
+      SMOKE_ROLE_ARN: `<${logicalId(stack.smokeRole)}.Arn>`,
     });
     const publish = (resource(stack.publishFunction).Properties.Environment as { Variables: Record<string, unknown> })
       .Variables;

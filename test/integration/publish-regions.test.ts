@@ -67,7 +67,13 @@ function deps(w: ReturnType<typeof world>) {
 function names() {
   const prefix = `/${uniqueName("rg")}`;
   const pkg = uniqueName("py");
-  return { prefix, pkg, arnParameter: `${prefix}/${pkg}/layer-version-arn`, shareName: `layer-sync-${pkg}` };
+  return {
+    prefix,
+    pkg,
+    arnParameter: `${prefix}/${pkg}/layer-version-arn`,
+    historyParameter: `${prefix}/${pkg}/history`,
+    shareName: `layer-sync-${pkg}`,
+  };
 }
 
 function config(n: { prefix: string }, extra: Record<string, string> = {}) {
@@ -111,7 +117,10 @@ describe("publishing to three Regions", () => {
       const shares = await sharesNamed(c.ram, n.shareName);
       expect(shares).toHaveLength(1);
       expect(shares[0]).toMatch(new RegExp(`^arn:aws:ram:${region}:`));
-      expect(await associationsOf(c.ram, shares[0] ?? "", "RESOURCE")).toEqual([parameterArn(region, n.arnParameter)]);
+      expect(await associationsOf(c.ram, shares[0] ?? "", "RESOURCE")).toEqual([
+        parameterArn(region, n.historyParameter),
+        parameterArn(region, n.arnParameter),
+      ]);
       expect(await associationsOf(c.ram, shares[0] ?? "", "PRINCIPAL")).toEqual([org.organizationArn]);
       expect(p?.regions.find((r) => r.region === region)).toEqual({
         region,
@@ -120,7 +129,10 @@ describe("publishing to three Regions", () => {
         published: true,
         reason: null,
         parameter: { name: n.arnParameter, written: true },
-        share: expect.objectContaining({ arn: shares[0], resources: [parameterArn(region, n.arnParameter)] }),
+        share: expect.objectContaining({
+          arn: shares[0],
+          resources: [parameterArn(region, n.historyParameter), parameterArn(region, n.arnParameter)],
+        }),
         deleted: [],
       });
       // every request of a Region's work went to that Region
@@ -131,7 +143,7 @@ describe("publishing to three Regions", () => {
       version: 1,
       layerVersionArn: `arn:aws:lambda:${HOME}:${MOTO_ACCOUNT_ID}:layer:${n.pkg}:1`,
       published: true,
-      share: { resources: [parameterArn(HOME, n.arnParameter)] },
+      share: { resources: [parameterArn(HOME, n.historyParameter), parameterArn(HOME, n.arnParameter)] },
     });
     expect(p?.warnings).toEqual([]);
 

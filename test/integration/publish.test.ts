@@ -61,6 +61,7 @@ function names() {
     layerName: pkg,
     arnParameter: `${prefix}/${pkg}/layer-version-arn`,
     parameterArn: `arn:aws:ssm:${REGION}:${MOTO_ACCOUNT_ID}:parameter${prefix}/${pkg}/layer-version-arn`,
+    historyArn: `arn:aws:ssm:${REGION}:${MOTO_ACCOUNT_ID}:parameter${prefix}/${pkg}/history`,
     shareName: `layer-sync-${pkg}`,
   };
 }
@@ -139,7 +140,7 @@ describe("publishing a changed artifact", () => {
       arn: expect.stringMatching(/^arn:aws:ram:eu-west-1:/),
       name: n.shareName,
       principals: [org.organizationArn, org.parentOu.arn, OUTSIDE_ACCOUNT],
-      resources: [n.parameterArn],
+      resources: [n.historyArn, n.parameterArn],
       created: true,
       associated: [],
       disassociated: [],
@@ -206,6 +207,17 @@ describe("publishing a changed artifact", () => {
         Overwrite: true,
         Description: `Latest version of Lambda layer ${n.layerName} (written by layer-sync)`,
       },
+      {
+        Name: `${n.prefix}/${n.pkg}/history`,
+        Value: expect.any(String),
+        Type: "String",
+        Tier: "Advanced",
+        Overwrite: true,
+        Description: `Versions of Lambda layer ${n.layerName} consumers were pointed to, newest first (written by layer-sync)`,
+      },
+    ]);
+    expect(JSON.parse(String(puts[1]?.Value))).toEqual([
+      { version: 1, layerVersionArn: arn, commit: expect.stringMatching(/^[0-9a-f]{40}$/), at: expect.any(String) },
     ]);
     const order = c.sent.map((s) => s.command);
     expect(order.lastIndexOf("AddLayerVersionPermissionCommand")).toBeLessThan(order.indexOf("PutParameterCommand"));
@@ -228,12 +240,12 @@ describe("publishing a changed artifact", () => {
     const shares = await sharesNamed(c.ram, n.shareName);
     expect(shares).toHaveLength(1);
     const shareArn = shares[0] ?? "";
-    expect(await associationsOf(c.ram, shareArn, "RESOURCE")).toEqual([n.parameterArn]);
+    expect(await associationsOf(c.ram, shareArn, "RESOURCE")).toEqual([n.historyArn, n.parameterArn]);
     expect(await associationsOf(c.ram, shareArn, "PRINCIPAL")).toEqual([org.nestedOu.arn, org.organizationArn].sort());
     const [create] = c.inputs("CreateResourceShareCommand");
     expect(create).toEqual({
       name: n.shareName,
-      resourceArns: [n.parameterArn],
+      resourceArns: [n.parameterArn, n.historyArn],
       principals: [org.organizationArn, org.nestedOu.arn],
       allowExternalPrincipals: false,
       clientToken: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
@@ -425,7 +437,7 @@ describe("resuming after a partial failure", () => {
       published: false,
       reason: "resumed",
       parameter: { written: false },
-      share: { created: true, resources: [n.parameterArn], principals: [org.organizationArn] },
+      share: { created: true, resources: [n.historyArn, n.parameterArn], principals: [org.organizationArn] },
     });
     expect(resumed.packages[0]?.error).toBeUndefined();
     expect(await versionsOf(healthy.lambda, n.layerName)).toHaveLength(1);

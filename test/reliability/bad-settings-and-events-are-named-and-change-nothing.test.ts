@@ -118,7 +118,21 @@ const BAD: [Key, string, string][] = [
     "no-slash",
     'must be an S3 key prefix such as "build-output/": ending in "/", not starting with "/" (got "no-slash")',
   ],
+  ["smokeTest", "maybe", 'must be "on" or "off" (got "maybe")'],
+  [
+    "smokeRole",
+    "layer-sync-smoke",
+    'is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME) (got "layer-sync-smoke")',
+  ],
+  ["canaryAccounts", "12345", 'has invalid 12-digit account ids: "12345"'],
+  ["promoteAfterHours", "0", 'must be a whole number from 1 to 8760 (got "0")'],
 ];
+
+/** The command that reads a setting: sync, or publish for the release settings that only publish reads. */
+function commandOf(key: Key): string {
+  const commands: readonly string[] = SETTINGS[key].commands;
+  return commands.length === 0 || commands.includes("sync") ? "sync" : "publish";
+}
 
 /** The line names this problem: alone, or among others when the bad value also breaks another setting. */
 function expectProblem(line: string, expected: string): void {
@@ -140,13 +154,13 @@ describe("every setting in lib/common/config.ts", () => {
     const s = SETTINGS[key];
     if (s.flag) {
       it(`${s.env}: a bad --${s.flag} exits 2 with one line naming the setting and the value, and nothing is sent`, async () => {
-        const r = await runCli(["sync", `--${s.flag}=${value}`], validEnv());
+        const r = await runCli([commandOf(key), `--${s.flag}=${value}`], validEnv());
         expectProblem(configError(r), `${nameOf(key)} ${problem}`);
         nothingSent();
       });
     }
     it(`${s.env}: a bad environment value is refused the same way`, async () => {
-      const r = await runCli(["sync"], { ...validEnv(), [s.env]: value });
+      const r = await runCli([commandOf(key)], { ...validEnv(), [s.env]: value });
       const expected = key === "token" ? `SOURCE_TOKEN ${problem}` : `${nameOf(key)} ${problem}`;
       expectProblem(configError(r), expected);
       nothingSent();
@@ -293,7 +307,7 @@ describe("malformed events", () => {
     [
       "an unknown field",
       { pkg: "x" },
-      'the manual publish payload has unknown field(s) "pkg"; allowed: package, packages',
+      'the manual publish payload has unknown field(s) "pkg"; allowed: package, packages, rollback',
     ],
     [
       "a Parameter Store Change without a name",

@@ -33,10 +33,16 @@ Region; Organizations is global). Real AWS supports each of these; moto does not
    validate the request like AWS (``jobId`` required; a failure needs ``failureDetails.type`` and
    ``message``) and, as in AWS, a job takes one result: a second one answers InvalidJobStateException.
    Jobs are not otherwise modelled (any job id is accepted once).
-5. Cross-account layers. moto resolves a function's layer ARN in the function's own account and Region, so
-   a member account cannot attach the management account's layer; the ARN's account and Region are used,
-   as AWS does. (The layer version's permission is not enforced at attach, as before.)
-6. AssumeRole refuses a role that does not exist in the target account, with AccessDenied (403) like AWS
+5. Lambda runs the "simple" backend from the start (``{"lambda": {"use_docker": false}}``, no Docker): Invoke
+   answers with the results queued through ``POST /moto-api/static/lambda-simple/response`` (per account and
+   Region) or echoes the payload. ``moto.awslambda.models.lambda_backends`` points at the simple backends,
+   so layers, functions and invokes all live in one state (moto 5.2.1 looked ``Layers`` up in the Docker
+   backend's state and refused every layer with "One or more LayerVersion does not exist"), and switching
+   the config later never hides what other tests created. Functions have no ``docker_client`` (an
+   AttributeError), so ``/moto-api/data.json`` still dumps the state once a function exists.
+6. A function's ``Layers`` are resolved in the account and Region of each layer version ARN, as AWS does
+   (moto looks them up by name in the function's own account). The layer's permissions are not checked.
+7. AssumeRole refuses a role that does not exist in the target account, with AccessDenied (403) like AWS
    answers a caller the role does not trust. moto otherwise lets anyone assume any role ARN, existing or
    not (trust policies are still not evaluated), so an account without the consumer read role could not
    be told from one with it.
@@ -262,30 +268,47 @@ for _operation, _method in (
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 5. Cross-account layers: a layer ARN is looked up in the ARN's account and Region.
+# 5. The simple Lambda backend (no Docker), one state for layers, functions and invokes
 
+import moto.awslambda.models as lambda_models  # noqa: E402
 from moto.awslambda.exceptions import UnknownLayerVersionException  # noqa: E402
-from moto.awslambda.models import LambdaFunction  # noqa: E402
-from moto.awslambda.utils import get_backend as _lambda_backend  # noqa: E402
+from moto.awslambda_simple.models import lambda_simple_backends  # noqa: E402
+from moto.core.config import default_user_config  # noqa: E402
 
-_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:([a-z0-9-]+):(\d{12}):layer:[A-Za-z0-9_-]+:\d+$")
-
-
-def _get_layers_data(self: LambdaFunction, layers_versions_arns: list[str]) -> list[dict[str, Any]]:
-    found = []
-    for arn in layers_versions_arns:
-        m = _LAYER_ARN.match(arn)
-        account, region = (m.group(2), m.group(1)) if m else (self.account_id, self.region)
-        found.append(_lambda_backend(account, region).layers_versions_by_arn(arn))
-    if not all(found):
-        raise UnknownLayerVersionException(layers_versions_arns)
-    return [{"Arn": lv.arn, "CodeSize": lv.code_size} for lv in found if lv]
+default_user_config["lambda"] = {"use_docker": False}
+lambda_models.lambda_backends = lambda_simple_backends  # type: ignore[assignment]
 
 
-LambdaFunction._get_layers_data = _get_layers_data  # type: ignore[method-assign,assignment]
+def _no_docker(self: Any) -> Any:
+    raise AttributeError("moto_launcher runs Lambda without Docker")
+
+
+# /moto-api/data.json reads every public attribute of every function; without Docker, docker_client raised
+# DockerException there (the dump failed as soon as a function existed). AttributeError is skipped by the dump.
+lambda_models.LambdaFunction.docker_client = property(_no_docker)  # type: ignore[assignment,method-assign]
 
 # ---------------------------------------------------------------------------------------------------------
-# 6. AssumeRole of a role missing in the target account: AccessDenied.
+# 6. Layers are looked up in the account and Region of their ARN
+
+_LAYER_VERSION_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:([a-z0-9-]+):(\d{12}):layer:[A-Za-z0-9_-]+:\d+$")
+
+
+def _get_layers_data(self: Any, layers_versions_arns: list[str]) -> list[dict[str, Any]]:
+    found = []
+    for arn in layers_versions_arns:
+        m = _LAYER_VERSION_ARN.match(arn)
+        backend = lambda_simple_backends[m.group(2)][m.group(1)] if m else None
+        layer_version = backend.layers_versions_by_arn(arn) if backend else None
+        if not layer_version:
+            raise UnknownLayerVersionException(layers_versions_arns)
+        found.append({"Arn": layer_version.arn, "CodeSize": layer_version.code_size})
+    return found
+
+
+lambda_models.LambdaFunction._get_layers_data = _get_layers_data  # type: ignore[method-assign]
+
+# ---------------------------------------------------------------------------------------------------------
+# 7. AssumeRole of a role missing in the target account: AccessDenied.
 
 from moto.iam.models import iam_backends  # noqa: E402
 from moto.sts.exceptions import STSClientError  # noqa: E402

@@ -1,0 +1,133 @@
+import { S3Client } from "@aws-sdk/client-s3";
+import { SSMClient } from "@aws-sdk/client-ssm";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type PublishRequest, runPublish } from "../../lib/publish/publish.ts";
+import type { ReleaseEvent } from "../../lib/publish/release-events.ts";
+import { readStatus } from "../../lib/publish/status.ts";
+import { createBucket, MOTO_ACCOUNT_ID, organizationsFixture, uniqueName } from "../support/aws.ts";
+import {
+  parameterOf,
+  publishConfig,
+  putArtifact,
+  type RecordedClients,
+  recordedClients,
+  statementsOf,
+} from "../support/publish-fixtures.ts";
+
+const HOME = "eu-west-1";
+const OTHER = "us-east-1";
+const REGIONS = [HOME, OTHER] as const;
+type Region = (typeof REGIONS)[number];
+const CANARY = "111122223333";
+
+let homeBucket: string;
+let otherBucket: string;
+let orgId: string;
+const open: RecordedClients[] = [];
+const admin = { s3: new S3Client({}), ssm: new SSMClient({}) };
+
+beforeAll(async () => {
+  homeBucket = await createBucket(uniqueName("canary-home"));
+  otherBucket = await createBucket(uniqueName("canary-other"), OTHER);
+  orgId = (await organizationsFixture()).organizationId;
+});
+
+afterEach(() => {
+  for (const c of open.splice(0)) c.destroy();
+});
+
+afterAll(() => {
+  for (const client of Object.values(admin)) client.destroy();
+});
+
+function world() {
+  const byRegion = { [HOME]: recordedClients(), [OTHER]: recordedClients(OTHER) } as Record<Region, RecordedClients>;
+  open.push(...Object.values(byRegion));
+  const events: ReleaseEvent[] = [];
+  return {
+    of: (region: Region) => byRegion[region],
+    events,
+    deps: (extra: { promote?: boolean; clock?: () => Date } = {}) =>
+      byRegion[HOME].deps({
+        regionClients: (region) => byRegion[region as Region],
+        onRelease: (e) => events.push(e),
+        ...extra,
+      }),
+  };
+}
+
+const one = (pkg: string): PublishRequest => ({ kind: "packages", packages: [pkg], trigger: "manual" });
+const arnOf = (region: string, pkg: string, v: number) =>
+  `arn:aws:lambda:${region}:${MOTO_ACCOUNT_ID}:layer:${pkg}:${v}`;
+
+describe("the canary channel", () => {
+  it("grants a new version to the canary accounts only, and promote (or PROMOTE_AFTER_HOURS) releases it to everyone", async () => {
+    const prefix = `/${uniqueName("can")}`;
+    const pkg = uniqueName("py");
+    const arnParameter = `${prefix}/${pkg}/layer-version-arn`;
+    const canaryParameter = `${prefix}/${pkg}/canary-arn`;
+    const config = publishConfig({
+      ARTIFACT_BUCKET: homeBucket,
+      PARAMETER_PREFIX: prefix,
+      SHARE_ORGANIZATION_ID: orgId,
+      PUBLISH_REGIONS: REGIONS.join(","),
+      REGION_BUCKETS: `${OTHER}=${otherBucket}`,
+      CANARY_ACCOUNT_IDS: CANARY,
+      PROMOTE_AFTER_HOURS: "24",
+    });
+    const everyone = [`layer-sync-account-${CANARY}`, `layer-sync-org-${orgId}`];
+
+    await putArtifact(admin, { bucket: homeBucket, parameterPrefix: prefix, pkg, content: "one" });
+    const canary = world();
+    const first = await runPublish(config, one(pkg), canary.deps());
+    expect(first.packages[0]?.error).toBeUndefined();
+    expect(first.packages[0]?.regions.map((r) => [r.region, r.version, r.reason])).toEqual(
+      REGIONS.map((r) => [r, 1, "canary"]),
+    );
+    for (const region of REGIONS) {
+      const c = canary.of(region);
+      expect((await parameterOf(c.ssm, canaryParameter))?.value).toBe(arnOf(region, pkg, 1));
+      expect(await parameterOf(c.ssm, arnParameter)).toBeUndefined();
+      expect((await statementsOf(c.lambda, pkg, 1)).map((s) => s.sid)).toEqual([`layer-sync-account-${CANARY}`]);
+    }
+    expect(canary.events).toEqual([]);
+    const status = await readStatus(config, { packages: [pkg] }, canary.deps());
+    expect(status.packages[0]?.regions.map((r) => [r.release?.pointedVersion, r.release?.canaryVersion])).toEqual([
+      [null, 1],
+      [null, 1],
+    ]);
+
+    const promoting = world();
+    const promoted = await runPublish(config, one(pkg), promoting.deps({ promote: true }));
+    expect(promoted.packages[0]?.error).toBeUndefined();
+    for (const region of REGIONS) {
+      const c = promoting.of(region);
+      expect((await parameterOf(c.ssm, arnParameter))?.value).toBe(arnOf(region, pkg, 1));
+      expect(await parameterOf(c.ssm, canaryParameter)).toBeUndefined();
+      expect((await statementsOf(c.lambda, pkg, 1)).map((s) => s.sid).sort()).toEqual(everyone);
+    }
+    expect(promoting.events.map((e) => [e.region, e.action, e.previous, e.current.version])).toEqual(
+      expect.arrayContaining(REGIONS.map((r) => [r, "promote", null, 1])),
+    );
+
+    // the next version waits on the canary channel; the reconcile promotes it once PROMOTE_AFTER_HOURS passed
+    await putArtifact(admin, { bucket: homeBucket, parameterPrefix: prefix, pkg, content: "two", second: 1 });
+    await runPublish(config, one(pkg), world().deps());
+    const early = world();
+    await runPublish(config, { kind: "reconcile" }, early.deps());
+    expect((await parameterOf(early.of(HOME).ssm, arnParameter))?.value).toBe(arnOf(HOME, pkg, 1));
+    const later = world();
+    const dayLater = new Date(Date.now() + 25 * 3_600_000);
+    const reconciled = await runPublish(config, { kind: "reconcile" }, later.deps({ clock: () => dayLater }));
+    expect(reconciled.packages[0]?.error).toBeUndefined();
+    for (const region of REGIONS) {
+      expect((await parameterOf(later.of(region).ssm, arnParameter))?.value).toBe(arnOf(region, pkg, 2));
+      // the version before keeps its grants
+      expect((await statementsOf(later.of(region).lambda, pkg, 1)).map((s) => s.sid).sort()).toEqual(everyone);
+    }
+    expect(later.events.map((e) => [e.action, e.previous?.version, e.current.version])).toEqual([
+      ["promote", 1, 2],
+      ["promote", 1, 2],
+    ]);
+  });
+});
