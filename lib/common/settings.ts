@@ -9,7 +9,8 @@
  * settings (a default that depends on the provider, a layer name made of prefix and folder, Regions against
  * the home Region) live in `config.ts` and `regions.ts`.
  *
- * This module reads no environment and imports nothing but zod.
+ * This module reads no environment and imports nothing but zod. It is longer than 450 lines because it is the
+ * one table of every setting (some fifty), each defined here once, which is the point of it.
  */
 import { z } from "zod";
 import {

@@ -11,7 +11,6 @@ import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { RAMClient } from "@aws-sdk/client-ram";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { errorName } from "../common/aws-errors.ts";
 import { layerArnParameter, type RegionTarget } from "../common/config.ts";
 import { describeError, PublishError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
@@ -38,16 +37,15 @@ import {
 import type { ShareTargets } from "./organizations.ts";
 import {
   namedIn,
-  namedVersions,
   parametersUnder,
   readStringParameter,
   ssmParameterArn,
-  versionsNamed,
   writeLayerArnParameter,
 } from "./parameters.ts";
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
+import { regionError } from "./region-error.ts";
 import { type ReleaseEvent, releaseEvent } from "./release-events.ts";
-import { consumerRetention, deleteVersions, historyVersions, type KeptInUse, planRetention } from "./retention.ts";
+import { deleteVersions, type KeptInUse, retainVersions } from "./retention.ts";
 import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
 import type { SmokeLocks, SmokeResult, SmokeTarget } from "./smoke.ts";
 import { smokeGate } from "./smoke-gate.ts";
@@ -163,24 +161,6 @@ export function emptyRegionSummary(region: string): RegionPublishSummary {
     share: null,
     deleted: [],
   };
-}
-
-const NOT_ENABLED =
-  /UnrecognizedClient|InvalidClientTokenId|AuthFailure|OptInRequired|InvalidToken|SignatureDoesNotMatch/;
-
-function rootCause(error: unknown): unknown {
-  let e = error;
-  for (let i = 0; i < 5 && e instanceof Error && e.cause !== undefined; i++) e = e.cause;
-  return e;
-}
-
-/** A Region's failure as one line; an error that looks like a Region not enabled for the account says so. */
-function regionError(error: unknown, target: RegionTarget): string {
-  const text = describeError(error);
-  if (!target.home && NOT_ENABLED.test(errorName(rootCause(error)))) {
-    return `${text}; if ${target.region} is an opt-in Region, enable it for the account or remove it from PUBLISH_REGIONS`;
-  }
-  return text;
 }
 
 /** Publish, permission, point, share and prune one package in one Region. Never throws. */
@@ -440,32 +420,22 @@ async function regionSteps(
   }
 
   // 7. retention: never what a parameter or the history names, nor (with a consumer source) what a function uses
-  const underPath = await parametersUnder(ssm, path);
-  const protectedVersions = versionsNamed(underPath, layerName);
-  protectedVersions.add(keep.version);
-  const historyName = historyParameter(p.parameterPrefix, p.pkg);
-  const history = historyVersions(underPath.find((x) => x.Name === historyName)?.Value);
-  if (history.problem) {
-    out.warnings.push(history.problem);
-    s.retention = "skipped: the history parameter could not be read";
-  }
-  for (const v of history.versions) protectedVersions.add(v);
-  const remaining = versions.filter((v) => !deletedNow.includes(v.version));
-  let prune = history.problem ? [] : planRetention(remaining, p.retainVersions, protectedVersions);
-  if (run.consumers) {
-    s.keptInUse = [];
-    if (prune.length > 0) {
-      const owner = parseLayerArn(keep.arn)?.account ?? "";
-      const decided = await consumerRetention(run.consumers, prune, { layerName, region: target.region, owner });
-      prune = decided.delete;
-      s.keptInUse = decided.keptInUse;
-      if (decided.skipped) {
-        s.retention = decided.skipped;
-        if (decided.warning) out.warnings.push(decided.warning);
-      }
-    }
-  }
-  s.deleted.push(...(await deleteVersions(lambda, layerName, prune)));
+  const kept = await retainVersions({
+    ssm,
+    lambda,
+    path,
+    layerName,
+    keep,
+    remaining: versions.filter((v) => !deletedNow.includes(v.version)),
+    historyName: historyParameter(p.parameterPrefix, p.pkg),
+    retainVersions: p.retainVersions,
+    consumers: run.consumers,
+    region: target.region,
+  });
+  out.warnings.push(...kept.warnings);
+  s.deleted.push(...kept.deleted);
+  if (kept.keptInUse) s.keptInUse = kept.keptInUse;
+  if (kept.retention) s.retention = kept.retention;
 
   if (!s.published && s.reason === null) s.reason = changed ? "resumed" : "unchanged";
 }

@@ -10,9 +10,11 @@
  * still uses. When the source could not read every account, retention deletes nothing in that run.
  */
 import type { LambdaClient } from "@aws-sdk/client-lambda";
+import type { SSMClient } from "@aws-sdk/client-ssm";
 import { describeError } from "../common/errors.ts";
 import { type Inventory, usageByVersion } from "./consumers.ts";
-import { deleteLayerVersion, type LayerVersionInfo } from "./layers.ts";
+import { deleteLayerVersion, type LayerVersionInfo, parseLayerArn } from "./layers.ts";
+import { parametersUnder, versionsNamed } from "./parameters.ts";
 
 /** A version retention kept because functions use it. */
 export interface KeptInUse {
@@ -102,4 +104,60 @@ export async function deleteVersions(
     deleted.push(v.version);
   }
   return deleted;
+}
+
+/** What step 7 of a Region's publish decided and did. */
+export interface RetentionOutcome {
+  deleted: number[];
+  warnings: string[];
+  keptInUse?: KeptInUse[];
+  retention?: string;
+}
+
+/**
+ * Step 7 of a Region's publish: delete versions beyond `retainVersions`, never the kept one, one a parameter
+ * under `path` names, one the history lists, nor (with a consumer source) one a function uses.
+ */
+export async function retainVersions(args: {
+  ssm: SSMClient;
+  lambda: LambdaClient;
+  path: string;
+  layerName: string;
+  keep: { version: number; arn: string };
+  remaining: readonly LayerVersionInfo[];
+  historyName: string;
+  retainVersions: number;
+  consumers: (() => Promise<Inventory>) | undefined;
+  region: string;
+}): Promise<RetentionOutcome> {
+  const out: RetentionOutcome = { deleted: [], warnings: [] };
+  const underPath = await parametersUnder(args.ssm, args.path);
+  const protectedVersions = versionsNamed(underPath, args.layerName);
+  protectedVersions.add(args.keep.version);
+  const history = historyVersions(underPath.find((x) => x.Name === args.historyName)?.Value);
+  if (history.problem) {
+    out.warnings.push(history.problem);
+    out.retention = "skipped: the history parameter could not be read";
+  }
+  for (const v of history.versions) protectedVersions.add(v);
+  let prune = history.problem ? [] : planRetention(args.remaining, args.retainVersions, protectedVersions);
+  if (args.consumers) {
+    out.keptInUse = [];
+    if (prune.length > 0) {
+      const owner = parseLayerArn(args.keep.arn)?.account ?? "";
+      const decided = await consumerRetention(args.consumers, prune, {
+        layerName: args.layerName,
+        region: args.region,
+        owner,
+      });
+      prune = decided.delete;
+      out.keptInUse = decided.keptInUse;
+      if (decided.skipped) {
+        out.retention = decided.skipped;
+        if (decided.warning) out.warnings.push(decided.warning);
+      }
+    }
+  }
+  out.deleted.push(...(await deleteVersions(args.lambda, args.layerName, prune)));
+  return out;
 }

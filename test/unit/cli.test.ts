@@ -54,7 +54,7 @@ describe("the layer-sync command line", () => {
     const r = await run(["sync", "--package", "x"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(
-      "layer-sync: --package is not a flag of sync; it belongs to publish, status and consumers\nrun layer-sync --help for usage\n",
+      "layer-sync: --package is not a flag of sync; it belongs to publish, status, consumers, rollback and promote\nrun layer-sync --help for usage\n",
     );
     expect((await run(["publish", "--out", "dir"])).stderr).toMatch(
       /^layer-sync: --out is not a flag of publish; it belongs to sync\n/,
