@@ -96,34 +96,28 @@ export async function deterministicZip(files: ReadonlyMap<string, Uint8Array>): 
 async function bundle(name: FunctionName): Promise<{ file: string; sha256: string; bytes: number }> {
   const entry = HANDLER_ENTRIES[name];
   const outdir = join(DIST_DIR, "build", name);
-  await build({
-    entryPoints: [entry],
-    outfile: join(outdir, "index.mjs"),
+  /** The options every bundle here shares (NodejsFunction's, see bundling.ts). */
+  const common = {
     absWorkingDir: REPO_ROOT,
     bundle: true,
     platform: "node",
     format: "esm",
     target: ESBUILD_TARGET,
     minify: true,
+    logLevel: "warning",
+  } as const;
+  await build({
+    ...common,
+    entryPoints: [entry],
+    outfile: join(outdir, "index.mjs"),
     sourcemap: "external",
     sourcesContent: false,
     mainFields: MAIN_FIELDS,
     banner: { js: CREATE_REQUIRE_BANNER },
-    logLevel: "warning",
   });
   // worker modules beside index.mjs, as NodejsFunction's afterBundling hook puts them (bundling.ts)
   for (const w of WORKER_BUNDLES) {
-    await build({
-      entryPoints: [join(REPO_ROOT, w.source)],
-      outfile: join(outdir, w.file),
-      absWorkingDir: REPO_ROOT,
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: ESBUILD_TARGET,
-      minify: true,
-      logLevel: "warning",
-    });
+    await build({ ...common, entryPoints: [join(REPO_ROOT, w.source)], outfile: join(outdir, w.file) });
   }
   const zip = await deterministicZip(
     new Map([

@@ -21,15 +21,14 @@
  * The sources are in `consumer-sources.ts`. The core never reads `process.env`: clients (and the factories that make them with assumed credentials)
  * and the sleep between retries are passed in.
  */
-import { type LambdaClient, ListLayerVersionsCommand } from "@aws-sdk/client-lambda";
+import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { callFailed } from "../common/aws-errors.ts";
 import { mapLimit } from "../common/concurrency.ts";
 import { layerArnParameter, type PublishConfig } from "../common/config.ts";
-import { describeError, PublishError } from "../common/errors.ts";
+import { describeError } from "../common/errors.ts";
 import type { AccountFailure, ConsumerFunction, InventoryReader } from "./consumer-sources.ts";
 import { taggedSha } from "./layer-settings.ts";
-import { parseLayerArn } from "./layers.ts";
+import { listLayerVersions, parseLayerArn } from "./layers.ts";
 import { discoverPackages, readStringParameter } from "./parameters.ts";
 
 export {
@@ -57,27 +56,13 @@ export interface LayerVersionFacts {
 
 /** Every version of a layer with its compatible runtimes and architectures, newest first. */
 export async function listVersionFacts(lambda: LambdaClient, layerName: string): Promise<LayerVersionFacts[]> {
-  const out: LayerVersionFacts[] = [];
-  let marker: string | undefined;
-  do {
-    const page = await lambda
-      .send(new ListLayerVersionsCommand({ LayerName: layerName, Marker: marker, MaxItems: 50 }))
-      .catch((error: unknown) => {
-        throw callFailed(PublishError, { call: "lambda:ListLayerVersions", resource: `layer ${layerName}` }, error);
-      });
-    for (const v of page.LayerVersions ?? []) {
-      if (v.Version === undefined || !v.LayerVersionArn) continue;
-      out.push({
-        version: v.Version,
-        arn: v.LayerVersionArn,
-        description: v.Description ?? "",
-        runtimes: [...(v.CompatibleRuntimes ?? [])],
-        architectures: [...(v.CompatibleArchitectures ?? [])],
-      });
-    }
-    marker = page.NextMarker || undefined;
-  } while (marker);
-  return out.sort((a, b) => b.version - a.version);
+  return (await listLayerVersions(lambda, layerName)).map((v) => ({
+    version: v.version,
+    arn: v.arn,
+    description: v.description,
+    runtimes: v.runtimes ?? [],
+    architectures: v.architectures ?? [],
+  }));
 }
 
 export type Drift = "missing-version" | "foreign-version";

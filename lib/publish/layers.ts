@@ -25,6 +25,9 @@ export interface LayerVersionInfo {
   arn: string;
   description: string;
   createdDate: string | undefined;
+  /** CompatibleRuntimes and CompatibleArchitectures, as listed (absent where a version was not listed). */
+  runtimes?: string[];
+  architectures?: string[];
 }
 
 export interface LayerArnParts {
@@ -59,6 +62,8 @@ export async function listLayerVersions(lambda: LambdaClient, layerName: string)
         arn: v.LayerVersionArn,
         description: v.Description ?? "",
         createdDate: v.CreatedDate,
+        runtimes: [...(v.CompatibleRuntimes ?? [])],
+        architectures: [...(v.CompatibleArchitectures ?? [])],
       });
     }
     marker = page.NextMarker || undefined;
