@@ -40,18 +40,22 @@ export function commandLine(words: readonly string[]): string {
 
 /**
  * `words` as shell lines of at most `width` columns, the first starting with `lead`: words joined by spaces, a
- * line broken between words with ` \` and the next indented by `indent` spaces. A word too long for a line of
- * its own is cut into pieces, each quoted alone, that end in `\` and continue at the start of the next line,
- * where the shell joins them into the one word again.
+ * line broken between words (a flag kept with its value) with ` \` and the next indented by `indent` spaces.
+ * A word too long for a line of its own is cut into pieces, each quoted alone, that end in `\` and continue at
+ * the start of the next line, where the shell joins them into the one word again.
  */
 export function wrapCommand(words: readonly string[], width: number, lead = "", indent = 4): string[] {
   const lines: string[] = [];
   let line = lead;
   let empty = true; // no word on `line` yet
-  for (const word of words) {
+  for (const [at, word] of words.entries()) {
     const quoted = shellQuote(word);
-    // and " \" when something follows
-    if (line.length + (empty ? 0 : 1) + quoted.length + 2 <= width) {
+    // a flag goes to the next line with its value when the value would not fit after it
+    const next = words[at + 1];
+    const value = word.startsWith("--") && next !== undefined && !next.startsWith("--") ? shellQuote(next) : "";
+    const pair = value ? quoted.length + 1 + value.length : quoted.length;
+    const room = width - 2 - line.length - (empty ? 0 : 1); // and " \" when something follows
+    if (quoted.length <= room && (empty || pair <= room || indent + pair > width - 2)) {
       line = empty ? `${line}${quoted}` : `${line} ${quoted}`;
       empty = false;
       continue;

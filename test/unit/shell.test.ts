@@ -37,7 +37,7 @@ describe("commands for people to copy into a shell", () => {
     expect(settingArguments("sync", { bucket: "b", "smoke-test": "on" })).toEqual(["--bucket", "b"]);
   });
 
-  it("wraps a long command between words with continuations the shell joins into the same words", () => {
+  it("wraps a long command between words, a flag with its value, with continuations the shell joins into the same words", () => {
     const words = ["layer-sync", "publish", "--package", "p"];
     for (let i = 0; i < 12; i++) words.push("--region-bucket", `region-${i}=bucket-with-a-long-name-${i}`);
     words.push("--license", `a licence text with spaces and a quote ' ${"x".repeat(300)}`);
@@ -45,6 +45,8 @@ describe("commands for people to copy into a shell", () => {
     expect(lines.length).toBeGreaterThan(3);
     expect(lines[0]).toMatch(/^ {2}→ run: layer-sync publish --package p/);
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(80);
+    // a flag is not left at the end of a line without its value
+    expect(lines.filter((line) => / --region-bucket \\$/.test(line))).toEqual([]);
     expect(wordsOf(lines.join("\n").replace("  → run: ", ""))).toEqual(words);
   });
 
