@@ -74,17 +74,44 @@ export const bytes = formatBytes;
 
 /**
  * Rows as aligned columns; the last column is not padded. Cells are `printable`: pass colour codes only
- * through `paint`, applied after the cells are escaped and measured.
+ * through `paint`, applied after the cells are escaped and measured. With `width`, every line fits it: the
+ * widest columns are narrowed, never below their header, and cells longer than their column end in `…`.
  */
 export function table(
   header: string[],
   rows: string[][],
   paint?: (row: number, column: number, text: string) => string,
+  width?: number,
 ): string {
   const all = [header, ...rows.map((r) => r.map(printable))];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
+  if (width !== undefined) narrow(widths, header, width - 2 * (header.length - 1));
+  const clip = (c: string, w: number) => (c.length > w ? `${c.slice(0, Math.max(w - 1, 0))}…` : c);
   const cell = (row: number, i: number, c: string) => (row > 0 && paint ? paint(row - 1, i, c) : c);
-  return `${all.map((r, row) => r.map((c, i) => cell(row, i, i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n")}\n`;
+  return `${all
+    .map((r, row) =>
+      r
+        .map((c, i) => {
+          const w = widths[i] ?? 0;
+          return cell(row, i, i === r.length - 1 ? clip(c, w) : clip(c, w).padEnd(w));
+        })
+        .join("  "),
+    )
+    .join("\n")}\n`;
+}
+
+/** Narrow the widest column, one character at a time, until the columns add up to `room` or all are at their header. */
+function narrow(widths: number[], header: string[], room: number): void {
+  let total = widths.reduce((a, b) => a + b, 0);
+  while (total > room) {
+    let widest = -1;
+    widths.forEach((w, i) => {
+      if (w > Math.max(header[i]?.length ?? 0, 1) && (widest < 0 || w > (widths[widest] ?? 0))) widest = i;
+    });
+    if (widest < 0) return;
+    widths[widest] = (widths[widest] ?? 0) - 1;
+    total--;
+  }
 }
 
 const STAGE_TEXT: Record<SyncProgressEvent["stage"], string> = {

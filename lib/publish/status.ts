@@ -4,7 +4,10 @@
  * the artifact key and its commit, the latest layer version and its ARN, whether the Region's ARN parameter
  * names it, the principals the RAM share `layer-sync-{package}` is shared with and whether it holds the
  * parameter. A Region that is out of step (nothing published, an older artifact's version, the parameter
- * naming another version, sharing configured but the parameter not shared) is marked, with what to run.
+ * naming another version, sharing configured but the parameter not shared) is marked, with what to run: the
+ * command carries the setting flags of this run that the command reads, so that it acts on the same Regions
+ * and shares with the same principals. Without any SHARE_* setting, sharing is not checked, and a Region
+ * says so in a note rather than passing it silently (docs/cli.md "status").
  *
  * The core of `layer-sync status`; the command line around it is not part of this module.
  */
@@ -13,6 +16,7 @@ import { mapLimit } from "../common/concurrency.ts";
 import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../common/config.ts";
 import { describeError } from "../common/errors.ts";
 import { escapeControls } from "../common/paths.ts";
+import { commandLine, type SettingFlags, settingArguments } from "../common/shell.ts";
 import { headArtifact } from "../sync/artifacts/artifacts.ts";
 import { type ConsumerCounts, classify, type Inventory, type InventoryReader, listVersionFacts } from "./consumers.ts";
 import {
@@ -42,8 +46,12 @@ export interface RegionStatus {
   outOfStep: boolean;
   /** Why the Region is out of step (empty when it is not). */
   problems: string[];
-  /** What to run to fix it (absent when in step). */
+  /** What to run to fix it, one shell line (absent when in step). */
   fix?: string;
+  /** The commands of `fix` in order, each as its arguments before shell quoting (absent when in step). */
+  fixCommands?: string[][];
+  /** What was not checked, for a Region in step (absent when there is nothing to say). */
+  notes?: string[];
   /** With a consumer source: functions on the latest version, on older ones, and on incompatible ones. */
   consumers?: ConsumerCounts;
   error?: string;
@@ -86,6 +94,9 @@ export interface StatusDependencies extends RegionClients {
   consumerInventory?: { inventory: InventoryReader; owner: string };
 }
 
+/** The note of a Region read without any SHARE_* setting: sharing was not checked. */
+export const NOT_SHARED_NOTE = "not shared: no SHARE_* setting in force";
+
 function sharingConfigured(config: PublishConfig): boolean {
   const l = config.layer;
   return l.shareOrganizationId !== undefined || l.shareOuIds.length > 0 || l.shareAccountIds.length > 0;
@@ -117,6 +128,7 @@ async function regionStatus(
   artifact: { contentSha256: string | null },
   region: string,
   clients: RegionClients,
+  flags: SettingFlags,
   consumers?: { inventory: Inventory; owner: string },
 ): Promise<RegionStatus> {
   const out = unread(region);
@@ -165,10 +177,19 @@ async function regionStatus(
   }
   out.outOfStep = out.problems.length > 0;
   if (out.outOfStep) {
+    const publish = ["layer-sync", "publish", "--package", pkg, ...settingArguments("publish", flags)];
+    const sync = ["layer-sync", "sync", ...settingArguments("sync", flags)];
+    out.fixCommands = artifact.contentSha256 === null ? [sync, publish] : [publish];
     out.fix =
       artifact.contentSha256 === null
-        ? `layer-sync sync (the artifact of ${pkg} is missing), then layer-sync publish --package ${pkg}`
-        : `layer-sync publish --package ${pkg}`;
+        ? `${commandLine(sync)} (the artifact of ${pkg} is missing), then ${commandLine(publish)}`
+        : commandLine(publish);
+  } else if (!sharingConfigured(config)) {
+    out.notes = [
+      out.shared && out.principals.length
+        ? `sharing not checked: no SHARE_* setting in force (the RAM share holds the parameter for ${out.principals.length} principal(s))`
+        : NOT_SHARED_NOTE,
+    ];
   }
   return out;
 }
@@ -197,7 +218,11 @@ async function releaseStatus(
 /** Read the state of every package in every Region. Writes nothing. */
 export async function readStatus(
   config: PublishConfig,
-  request: { packages?: readonly string[] },
+  request: {
+    packages?: readonly string[];
+    /** The setting flags of this run by flag name (the command line's): the fix commands carry them. */
+    flags?: SettingFlags;
+  },
   deps: StatusDependencies,
 ): Promise<StatusReport> {
   const home = deps.region ?? (await deps.lambda.config.region());
@@ -222,7 +247,7 @@ export async function readStatus(
         const error = `no AWS clients for ${region}`;
         return { ...unread(region), outOfStep: true, problems: ["could not be read"], error } satisfies RegionStatus;
       }
-      return regionStatus(config, pkg, artifact, region, clients, consumers);
+      return regionStatus(config, pkg, artifact, region, clients, request.flags ?? {}, consumers);
     });
     return {
       name: pkg,

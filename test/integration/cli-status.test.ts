@@ -3,7 +3,7 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.ts";
-import type { StatusReport } from "../../lib/publish/status.ts";
+import { NOT_SHARED_NOTE, type StatusReport } from "../../lib/publish/status.ts";
 import { createBucket, MOTO_ACCOUNT_ID, uniqueName } from "../support/aws.ts";
 import { putArtifact, versionsOf } from "../support/publish-fixtures.ts";
 
@@ -69,9 +69,11 @@ describe("layer-sync status in three Regions", () => {
     expect(p?.regions.map((s) => [s.region, s.version, s.layerVersionArn, s.parameterMatches, s.outOfStep])).toEqual(
       REGIONS.map((region) => [region, 1, `arn:aws:lambda:${region}:${MOTO_ACCOUNT_ID}:layer:${pkg}:1`, true, false]),
     );
+    // published and read without any SHARE_* setting: in step, with a note that nothing is shared
+    expect(p?.regions.map((s) => s.notes)).toEqual(REGIONS.map(() => [NOT_SHARED_NOTE]));
   });
 
-  it("marks a Region that is out of step with what to run, exits 3, and writes nothing", async () => {
+  it("marks a Region that is out of step with what to run, with the flags in force, exits 3, and writes nothing", async () => {
     const arnName = `${prefix}/${pkg}/layer-version-arn`;
     await apse2.ssm.send(
       new PutParameterCommand({
@@ -92,25 +94,84 @@ describe("layer-sync status in three Regions", () => {
       ["ap-southeast-2", true],
     ]);
 
+    // the fix carries the setting flags of this run that publish reads, in schema order
+    const bucket = flags[1] as string;
+    const fix = ["layer-sync", "publish", "--package", pkg, "--bucket", bucket, "--parameter-prefix", prefix];
+    fix.push(
+      "--regions",
+      REGIONS.join(","),
+      "--region-bucket",
+      flags[7] as string,
+      "--region-bucket",
+      flags[9] as string,
+    );
+    const bad = report.packages[0]?.regions[2];
+    expect(bad?.fixCommands).toEqual([fix]);
+    expect(bad?.fix).toBe(fix.join(" "));
+
     const human = await cli(["status", "--package", pkg, ...flags]);
     expect(human.code).toBe(3);
     const lines = human.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^ +PACKAGE +REGION +VERSION +PARAMETER/);
-    expect(lines.filter((l) => l.startsWith("✓"))).toHaveLength(2);
-    const bad = lines.find((l) => l.startsWith("✗"));
-    expect(bad).toMatch(new RegExp(`ap-southeast-2 .*${arnName} names .*→ run: layer-sync publish --package ${pkg}$`));
+    expect(lines.filter((l) => l.startsWith("○ ") && l.includes(pkg))).toHaveLength(2);
+    expect(lines.filter((l) => l.startsWith("✗"))).toEqual([expect.stringMatching(/ap-southeast-2 .*names/)]);
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(160);
+    // below the table: the Region's full problem and the command, its continuation lines joined
+    const below = lines.slice(lines.indexOf("") + 1).join("\n");
+    expect(below).toContain(`${pkg} in ap-southeast-2 is out of step:\n  - ${arnName} names`);
+    expect(below.replace(/ \\\n +/g, " ")).toContain(`→ run: ${fix.join(" ")}\n`);
     // read-only: still one version there
     expect((await versionsOf(apse2.lambda, pkg)).map((v) => v.version)).toEqual([1]);
+
+    // followed exactly, the hint publishes in every Region of this run, and status is in step again
+    const followed = await cli([...fix.slice(1), "--json"]);
+    expect(followed.stderr).toBe("");
+    expect(followed.code).toBe(0);
+    expect((await cli(["status", "--package", pkg, ...flags])).code).toBe(0);
   });
 
   it("accepts only its own flags", async () => {
     // a publish setting status reads (sharing decides whether a share must hold the parameter)
     const r = await cli(["status", "--retain", "3", ...flags]);
     expect(r.stderr).toBe("");
-    expect(r.code).toBe(3);
+    expect(r.code).toBe(0);
     const wrong = await cli(["status", "--out", "dir"]);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/^layer-sync: --out is not a flag of status; it belongs to sync\n/);
+  });
+});
+
+describe("status with and without the share settings", () => {
+  const ACCOUNT = "111122223333";
+
+  it("notes a layer published without sharing instead of passing it, marks it out of step with the share flags, and the hint shares it", async () => {
+    const bucket = flags[1] as string;
+    const home = ["--bucket", bucket, "--parameter-prefix", `/${uniqueName("sts")}`];
+    const pkg = uniqueName("shr");
+    await putArtifact(admin, { bucket, parameterPrefix: home[3] as string, pkg, content: "share" });
+    // published without the share settings: shared with nobody
+    expect((await cli(["publish", "--package", pkg, ...home])).code).toBe(0);
+
+    const unshared = await cli(["status", "--package", pkg, ...home]);
+    expect(unshared.code).toBe(0);
+    const lines = unshared.stdout.trimEnd().split("\n");
+    expect(lines[1]).toMatch(new RegExp(`^○ +${pkg} .*${NOT_SHARED_NOTE.replace("*", "\\*")}$`));
+    expect(lines.some((l) => l.startsWith("✓"))).toBe(false);
+    expect(lines.at(-1)).toMatch(/^○ in step, but sharing was not checked: no SHARE_\* setting in force/);
+
+    const sharing = ["--share-account", ACCOUNT, "--share-account", "444455556666"];
+    const checked = await cli(["status", "--json", "--package", pkg, ...home, ...sharing]);
+    expect(checked.code).toBe(3);
+    const [region] = (JSON.parse(checked.stdout) as StatusReport).packages[0]?.regions ?? [];
+    expect(region?.notes).toBeUndefined();
+    expect(region?.problems).toEqual([`the RAM share does not hold ${home[3]}/${pkg}/layer-version-arn`]);
+    const fix = region?.fixCommands?.[0] ?? [];
+    expect(fix).toEqual(["layer-sync", "publish", "--package", pkg, ...home, ...sharing]);
+
+    expect((await cli(fix.slice(1))).code).toBe(0);
+    const after = await cli(["status", "--package", pkg, ...home, ...sharing]);
+    expect(after.code).toBe(0);
+    expect(after.stdout.trimEnd().split("\n")[1]).toMatch(new RegExp(`^✓ +${pkg} .*${ACCOUNT}`));
   });
 });
 
@@ -151,8 +212,12 @@ describe("status and publish with control characters in SSM values", () => {
     expect(human.code).toBe(3);
     clean(human.stdout);
     const lines = human.stdout.trimEnd().split("\n");
-    expect(lines).toHaveLength(2); // the header and the one Region: no line broken by the value
-    expect(lines[1]).toContain("layer:x:9\\x1b[31m\\x0d\\x0a\\x07\\x9b2J");
+    // the header and the one Region, then its problem and fix below: no line broken by the value
+    expect(lines[2]).toBe("");
+    expect(lines[3]).toBe(`${pkg} in eu-west-1 is out of step:`);
+    const problem = /^ {2}- .*layer:x:9\\x1b\[31m\\x0d\\x0a\\x07\\x9b2J$/;
+    expect(lines.slice(4).filter((l) => problem.test(l))).toHaveLength(1);
+    expect(lines.at(-1)).toMatch(/^ {2}→ run: layer-sync publish --package /);
 
     const json = await cli(["status", "--json", "--package", pkg, ...home]);
     clean(json.stdout);

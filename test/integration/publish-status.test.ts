@@ -114,7 +114,9 @@ describe("reading the status of every package in every Region", () => {
               shared: false,
               outOfStep: true,
               problems: [`the RAM share does not hold ${prefix}/${pkg}/layer-version-arn`],
+              // the settings came from the environment, not flags: in force for the copied command anyway
               fix: `layer-sync publish --package ${pkg}`,
+              fixCommands: [["layer-sync", "publish", "--package", pkg]],
             },
           ],
         },
