@@ -15,6 +15,8 @@ export const SMOKE_FUNCTION_PATTERN = "layer-sync-smoke-*";
 
 /** Why the smoke statements' ARNs contain `*`, by statement id (cdk-nag IAM5 acknowledgements). */
 export const SMOKE_WILDCARD_REASONS: Readonly<Record<string, string>> = {
+  CreateSmokeLogGroups:
+    "The log groups /aws/lambda/layer-sync-smoke-* of the smoke functions (one per runtime and architecture, created on demand in each PUBLISH_REGIONS Region).",
   WriteSmokeLogs:
     "The log groups /aws/lambda/layer-sync-smoke-* of the smoke functions (one per runtime and architecture, created on demand in each PUBLISH_REGIONS Region) and their streams.",
   ManageSmokeFunctions:
@@ -66,12 +68,15 @@ export function createSmoke(
     roles: [role],
     statements: [
       new iam.PolicyStatement({
+        sid: "CreateSmokeLogGroups",
+        // logs:CreateLogGroup matches the log group's own ARN (no ":*")
+        actions: ["logs:CreateLogGroup"],
+        resources: [`arn:${Aws.PARTITION}:logs:*:${Aws.ACCOUNT_ID}:log-group:/aws/lambda/${SMOKE_FUNCTION_PATTERN}`],
+      }),
+      new iam.PolicyStatement({
         sid: "WriteSmokeLogs",
-        actions: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-        resources: [
-          `arn:${Aws.PARTITION}:logs:*:${Aws.ACCOUNT_ID}:log-group:/aws/lambda/${SMOKE_FUNCTION_PATTERN}`,
-          `arn:${Aws.PARTITION}:logs:*:${Aws.ACCOUNT_ID}:log-group:/aws/lambda/${SMOKE_FUNCTION_PATTERN}:*`,
-        ],
+        actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        resources: [`arn:${Aws.PARTITION}:logs:*:${Aws.ACCOUNT_ID}:log-group:/aws/lambda/${SMOKE_FUNCTION_PATTERN}:*`],
       }),
     ],
   });

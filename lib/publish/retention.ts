@@ -106,6 +106,13 @@ export async function deleteVersions(
   return deleted;
 }
 
+/**
+ * How many of the history's newest entries retention never deletes: the pointed version and the one
+ * `layer-sync rollback` returns to by default. Older entries follow RETAIN_VERSIONS like any version; the
+ * history forgets a version once it is gone (`history.ts`).
+ */
+export const HISTORY_KEPT = 2;
+
 /** What step 7 of a Region's publish decided and did. */
 export interface RetentionOutcome {
   deleted: number[];
@@ -116,7 +123,7 @@ export interface RetentionOutcome {
 
 /**
  * Step 7 of a Region's publish: delete versions beyond `retainVersions`, never the kept one, one a parameter
- * under `path` names, one the history lists, nor (with a consumer source) one a function uses.
+ * under `path` names, the history's newest `HISTORY_KEPT`, nor (with a consumer source) one a function uses.
  */
 export async function retainVersions(args: {
   ssm: SSMClient;
@@ -139,7 +146,9 @@ export async function retainVersions(args: {
     out.warnings.push(history.problem);
     out.retention = "skipped: the history parameter could not be read";
   }
-  for (const v of history.versions) protectedVersions.add(v);
+  // the history's newest entries: the version consumers are pointed to and the one a rollback returns to
+  // (RETAIN_VERSIONS=1 asks for one version only, so it leaves nothing to roll back to)
+  for (const v of history.versions.slice(0, Math.min(HISTORY_KEPT, args.retainVersions))) protectedVersions.add(v);
   let prune = history.problem ? [] : planRetention(args.remaining, args.retainVersions, protectedVersions);
   if (args.consumers) {
     out.keptInUse = [];

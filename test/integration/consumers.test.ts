@@ -257,9 +257,9 @@ describe("retention with consumers", () => {
 });
 
 describe("retention without a consumer source", () => {
-  it("works as before, and never deletes a version the history lists", async () => {
+  it("works as before, and keeps the version a rollback returns to (the history's second entry)", async () => {
     const name = uniqueName("hist");
-    const env = { ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: prefix, RETAIN_VERSIONS: "1" };
+    const env = { ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: prefix, RETAIN_VERSIONS: "2" };
     const run = async (content: string, second: number) => {
       await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg: name, content, second });
       const clients = recordedClients();
@@ -271,16 +271,23 @@ describe("retention without a consumer source", () => {
       }
     };
     await run("h1", 1);
+    await run("h2", 2);
+    // as if version 2 had never been released (say its smoke test failed): consumers went from 1 to 3
     const history = [{ version: 1, layerVersionArn: arn(1, name), commit: "c".repeat(40), at: "2026-12-01T00:00:00Z" }];
     await admin.ssm.send(
-      new PutParameterCommand({ Name: `${prefix}/${name}/history`, Value: JSON.stringify(history), Type: "String" }),
+      new PutParameterCommand({
+        Name: `${prefix}/${name}/history`,
+        Value: JSON.stringify(history),
+        Type: "String",
+        Overwrite: true,
+      }),
     );
-    await run("h2", 2);
     const summary = await run("h3", 3);
     const region = summary.packages[0]?.regions[0];
-    expect(region?.deleted).toEqual([2]);
+    // RETAIN_VERSIONS=2 keeps 3 and 2; version 1 is beyond it, but rollback returns to it
+    expect(region?.deleted).toEqual([]);
     expect(region?.keptInUse).toBeUndefined();
     expect(region?.retention).toBeUndefined();
-    expect((await versionsOf(admin.lambda, name)).map((v) => v.version)).toEqual([3, 1]);
+    expect((await versionsOf(admin.lambda, name)).map((v) => v.version)).toEqual([3, 2, 1]);
   });
 });
