@@ -5,6 +5,7 @@
  * through other links; the 250 MB unzipped limit checked; then zipped by layer-sync's deterministic writer
  * with the same records as every other layer.
  */
+import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { lstat, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
@@ -18,17 +19,30 @@ import { writeZipFile, ZIP_LEVEL } from "../sync/zip/writer.ts";
 import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
 import { publicIndexUrl } from "./builders.ts";
 import { buildFingerprint } from "./fingerprint.ts";
-import { type BuildPlan, type BuildTarget, MANIFESTS } from "./plan.ts";
+import { isNeverPackaged } from "./locks/families.ts";
+import { type NodeLockedPackage, readNodeLock } from "./locks/node.ts";
+import { convertPythonLock, type PythonLockConversion } from "./locks/python.ts";
+import { type BuildPlan, type BuildTarget, REQUIREMENTS } from "./plan.ts";
 import { type SanitizedRequirements, sanitizeRequirements } from "./requirements.ts";
+import {
+  createSbom,
+  type InstalledPackage,
+  nodeComponents,
+  parseCoreMetadata,
+  pythonComponents,
+  serializeSbom,
+} from "./sbom.ts";
 import { sortEntries, type TreeEntry, walkDirectory } from "./tree.ts";
 
 /** Lambda's limit for a function and all its layers, unzipped. */
 export const UNZIPPED_LIMIT = DEFAULTS.maxBytes;
 
-/** The folder's entries that go into the layer as they are: all but the root manifests and layer.json. */
+/**
+ * The folder's entries that go into the layer as they are: all but the root files that only describe the
+ * build (`isNeverPackaged`: layer.json, every manifest and lock, requirements*.in, constraints*.txt …).
+ */
 export function folderContent(files: readonly TreeEntry[]): TreeEntry[] {
-  const dropped = new Set([...MANIFESTS, LAYER_CONFIG_FILE]);
-  return files.filter((f) => !dropped.has(f.path));
+  return files.filter((f) => f.path !== LAYER_CONFIG_FILE && !isNeverPackaged(f.path));
 }
 
 /** Whether `path` matches one of the exclude globs. */
@@ -203,39 +217,76 @@ async function bytesOf(e: TreeEntry): Promise<Buffer> {
   throw new BuildError(`entry ${quoteName(e.path)} has no readable content`);
 }
 
+/** A Python folder's sanitized requirement files and, for a lock family, the lock's conversion. */
+export interface CheckedRequirements extends SanitizedRequirements {
+  /** The lock the requirements were converted from (uv, Poetry, Pipenv), with its hashes. */
+  lock?: PythonLockConversion | undefined;
+}
+
+/**
+ * The requirement text of a Python lock family: the lock's exact, hashed lines under `--require-hashes`,
+ * so pip and uv install exactly that set (a dependency missing from the lock fails the install).
+ * Throws `BuildError` for a lock out of date with its manifest (naming the file and the command).
+ */
+export function lockRequirements(plan: BuildPlan, read: (path: string) => string): PythonLockConversion | undefined {
+  if (plan.family !== "uv" && plan.family !== "poetry" && plan.family !== "pipenv") return undefined;
+  const [manifest, lock] = plan.manifests;
+  if (manifest === undefined || lock === undefined) {
+    throw new BuildError(`${plan.folder}: the ${plan.family} lock family has no manifest and lock in the plan`);
+  }
+  return convertPythonLock(plan.family, { manifest: read(manifest), lock: read(lock), where: plan.folder });
+}
+
 /**
  * A Python folder's requirement files, checked and sanitized (`requirements.ts`); undefined for other
- * languages. Throws `ConfigError` naming a refused line.
+ * languages. A lock family (uv.lock, poetry.lock, Pipfile.lock) is first converted to a `requirements.txt`
+ * of exact hashed lines under `--require-hashes`, which then goes through the same sanitizer, so every
+ * builder installs it with its trusted resolver like any requirements.txt. Throws `ConfigError` naming a
+ * refused line, `BuildError` for a lock out of date with its manifest.
  */
 export async function checkRequirements(
   plan: BuildPlan,
   files: readonly TreeEntry[],
-): Promise<SanitizedRequirements | undefined> {
+): Promise<CheckedRequirements | undefined> {
   if (plan.language !== "python") return undefined;
   const byPath = new Map(files.map((f) => [f.path, f]));
-  return sanitizeRequirements({
+  const read = async (path: string) => {
+    const entry = byPath.get(path);
+    if (!entry) throw new BuildError(`entry ${quoteName(path)} is not in ${plan.folder}`);
+    return bytesOf(entry);
+  };
+  const texts = new Map<string, string>();
+  for (const path of plan.manifests) if (byPath.has(path)) texts.set(path, (await read(path)).toString("utf8"));
+  const lock = lockRequirements(plan, (path) => texts.get(path) ?? "");
+  if (lock === undefined) return sanitizeRequirements({ folder: plan.folder, entries: files, read });
+  // the converted lock stands in for requirements.txt (a lock family never has one: detectFamily refuses two families)
+  const converted = Buffer.from(`--require-hashes\n${lock.requirements}`, "utf8");
+  const sanitized = await sanitizeRequirements({
     folder: plan.folder,
-    entries: files,
-    read: async (path) => {
-      const entry = byPath.get(path);
-      if (!entry) throw new BuildError(`entry ${quoteName(path)} is not in ${plan.folder}`);
-      return bytesOf(entry);
-    },
+    entries: [...files.filter((f) => f.path !== REQUIREMENTS), { path: REQUIREMENTS, kind: "file" }],
+    read: async (path) => (path === REQUIREMENTS ? converted : read(path)),
   });
+  return { ...sanitized, lock };
 }
 
 /**
  * The folder's entries with each requirement file replaced by its sanitized text: what builders receive
- * (and what the CodeBuild source holds), never the original.
+ * (and what the CodeBuild source holds), never the original. A lock family's converted `requirements.txt`
+ * is added.
  */
 export function withSanitized(files: readonly TreeEntry[], sanitized: SanitizedRequirements | undefined): TreeEntry[] {
   if (!sanitized) return [...files];
-  return files.map((f) => {
-    const text = sanitized.files.get(f.path);
-    if (text === undefined) return f;
+  const entry = (path: string, text: string): TreeEntry => {
     const data = Buffer.from(text, "utf8");
-    return { path: f.path, kind: "file", size: data.length, content: data };
+    return { path, kind: "file", size: data.length, content: data };
+  };
+  const out = files.map((f) => {
+    const text = sanitized.files.get(f.path);
+    return text === undefined ? f : entry(f.path, text);
   });
+  const present = new Set(files.map((f) => f.path));
+  for (const [path, text] of sanitized.files) if (!present.has(path)) out.push(entry(path, text));
+  return out;
 }
 
 /** Write the folder's files under `dir` (the build's read-only source), links as links. */
@@ -280,8 +331,86 @@ export async function targetFingerprint(
   });
 }
 
+/** The generator named in every SBOM (package.json's name and version). */
+export const SBOM_TOOL = { name: "layer-sync", version: "0.1.0" } as const;
+
+/** A built layer's CycloneDX 1.5 SBOM: its bytes, their SHA-256 and the number of components. */
+export interface LayerSbom {
+  text: string;
+  sha256: string;
+  components: number;
+}
+
+/** `python/<name>.dist-info/METADATA`: a package installed by pip or uv into the layer. */
+const PYTHON_METADATA = /^python\/[^/]+\.dist-info\/METADATA$/;
+/** `nodejs/node_modules/[…/node_modules/][@scope/]name/package.json`, pnpm's `.pnpm/<id>/node_modules/…` too. */
+const NODE_PACKAGE =
+  /^nodejs\/node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?(?:(?:@[^/.][^/]*\/)?[^/.@][^/]*\/node_modules\/)*(?:@[^/.][^/]*\/)?[^/.@][^/]*\/package\.json$/;
+
+/** The packages a layer holds, read from its entries (what is zipped, after `exclude`). */
+export async function installedPackages(language: BuildPlan["language"], entries: readonly TreeEntry[]) {
+  const out = new Map<string, InstalledPackage>();
+  for (const e of entries) {
+    if (e.kind === "symlink") continue;
+    if (language === "python" && PYTHON_METADATA.test(e.path)) {
+      const found = parseCoreMetadata((await bytesOf(e)).toString("utf8"));
+      if (found) out.set(`${found.name}@${found.version}`, found);
+    } else if (language === "nodejs" && NODE_PACKAGE.test(e.path)) {
+      let manifest: unknown;
+      try {
+        manifest = JSON.parse((await bytesOf(e)).toString("utf8"));
+      } catch {
+        continue; // not a package's manifest (a test fixture's broken JSON …)
+      }
+      if (typeof manifest !== "object" || manifest === null) continue;
+      const { name, version } = manifest as Record<string, unknown>;
+      if (typeof name === "string" && typeof version === "string") out.set(`${name}@${version}`, { name, version });
+    }
+  }
+  return [...out.values()].sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : a.version < b.version ? -1 : a.version > b.version ? 1 : 0,
+  );
+}
+
+/** The npm lock's packages (for their integrity hashes), read from the folder's files. */
+async function npmLocked(plan: BuildPlan, files: readonly TreeEntry[]): Promise<NodeLockedPackage[]> {
+  if (plan.family !== "npm") return [];
+  const [manifest, lock] = plan.manifests.map((m) => files.find((f) => f.path === m));
+  if (manifest === undefined || lock === undefined) return [];
+  const text = async (e: TreeEntry) => (await bytesOf(e)).toString("utf8");
+  return readNodeLock("npm", { manifest: await text(manifest), lock: await text(lock), where: plan.folder }).packages;
+}
+
+/**
+ * The CycloneDX 1.5 SBOM of a built layer: every package its entries hold (Python `*.dist-info/METADATA`,
+ * Node.js `package.json` of each installed package), with the hashes the lock recorded for that version
+ * (uv, Poetry, Pipenv: the wheel and sdist hashes; npm: the integrity).
+ */
+export async function layerSbom(args: {
+  plan: BuildPlan;
+  target: BuildTarget;
+  entries: readonly TreeEntry[];
+  files: readonly TreeEntry[];
+  requirements?: CheckedRequirements | undefined;
+}): Promise<LayerSbom> {
+  const installed = await installedPackages(args.plan.language, args.entries);
+  const components =
+    args.plan.language === "python"
+      ? pythonComponents(installed, args.requirements?.lock?.packages ?? [])
+      : nodeComponents(installed, await npmLocked(args.plan, args.files));
+  const bom = createSbom({ subject: { name: args.target.package }, components, tool: SBOM_TOOL });
+  const text = serializeSbom(bom);
+  return { text, sha256: createHash("sha256").update(text).digest("hex"), components: bom.components.length };
+}
+
+/** `…/pkg-20261207T000000Z-abc1234.zip` → `…/pkg-20261207T000000Z-abc1234.cdx.json`. */
+export function sbomKey(artifactKey: string): string {
+  return `${artifactKey.replace(/\.zip$/, "")}.cdx.json`;
+}
+
 export interface BuiltLayer {
   zip: LayerZip;
+  sbom: LayerSbom;
   fingerprint: string;
   builder: "local" | "docker";
   warnings: string[];
@@ -303,7 +432,7 @@ export async function buildTarget(args: {
   /** Computed beforehand (e.g. for the unchanged check). */
   fingerprint?: string | undefined;
   /** Checked beforehand (`checkRequirements`). */
-  requirements?: SanitizedRequirements | undefined;
+  requirements?: CheckedRequirements | undefined;
 }): Promise<BuiltLayer> {
   const { plan, target, builder } = args;
   const where = `${plan.folder} (${target.runtime} ${target.architecture})`;
@@ -327,5 +456,6 @@ export async function buildTarget(args: {
   const entries = assembleLayer(built, source, plan.exclude, where);
   const zip = await writeLayerZip(entries, args.zipFile);
   await verifyLayerZip(entries, zip.path, where);
-  return { zip, fingerprint, builder: builder.kind, warnings: outcome.warnings };
+  const sbom = await layerSbom({ plan, target, entries, files: args.files, requirements });
+  return { zip, sbom, fingerprint, builder: builder.kind, warnings: outcome.warnings };
 }

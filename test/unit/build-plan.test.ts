@@ -83,9 +83,49 @@ describe("planBuild", () => {
   });
 
   it.each([
+    [["pyproject.toml", "uv.lock", "app.py"], "uv", ["pyproject.toml", "uv.lock"]],
+    [["pyproject.toml", "poetry.lock"], "poetry", ["pyproject.toml", "poetry.lock"]],
+    [["Pipfile", "Pipfile.lock", "requirements.in"], "pipenv", ["Pipfile", "Pipfile.lock"]],
+    [["requirements.txt", "constraints.txt"], "requirements", ["requirements.txt"]],
+  ])("plans %j as a Python build of the %s family", (files, family, manifests) => {
+    const plan = planBuild({ ...base, files });
+    expect(plan).toMatchObject({ language: "python", family, manifests });
+  });
+
+  it.each([
     [["package.json"], undefined, /has package\.json but no package-lock\.json; .*commit package-lock\.json/],
     [["requirements.txt", "package.json", "package-lock.json"], undefined, /both requirements\.txt and package\.json/],
-    [["layer.json"], '{"build":{}}', /has a "build" section but the folder has no requirements\.txt/],
+    [
+      ["layer.json"],
+      '{"build":{}}',
+      /has a "build" section but the folder has no dependency manifest at its root \(requirements\.txt, pyproject\.toml/,
+    ],
+    [
+      ["pyproject.toml"],
+      undefined,
+      /has pyproject\.toml but no lock file; run `uv lock` \(uv\.lock\) or `poetry lock`/,
+    ],
+    [["Pipfile"], undefined, /has Pipfile but no lock file; run `pipenv lock`/],
+    [
+      ["pyproject.toml", "uv.lock", "poetry.lock"],
+      undefined,
+      /holds 2 dependency families \(pyproject\.toml \+ uv\.lock, pyproject\.toml \+ poetry\.lock\)/,
+    ],
+    [
+      ["requirements.txt", "Pipfile", "Pipfile.lock"],
+      undefined,
+      /holds 2 dependency families \(requirements\.txt, Pipfile \+ Pipfile\.lock\)/,
+    ],
+    [
+      ["package.json", "pnpm-lock.yaml"],
+      undefined,
+      /holds package\.json \+ pnpm-lock\.yaml, which this version of layer-sync does not build yet/,
+    ],
+    [
+      ["package.json", "yarn.lock"],
+      undefined,
+      /package\.json \+ yarn\.lock, which this version of layer-sync does not build yet/,
+    ],
     [
       ["requirements.txt"],
       '{"build":{"runtimes":["nodejs22.x"]}}',
