@@ -61,20 +61,34 @@ function sizeGroup(path: string): string {
   return parts.length > 1 ? `${parts[0]}/` : (parts[0] ?? path);
 }
 
-/** Throws `LimitExceededError` naming the largest entries when the content is over `limit` bytes unzipped. */
+/** Bytes of a MiB (`build.maxUnzippedMiB`). */
+export const MIB = 1024 * 1024;
+
+/**
+ * Throws `LimitExceededError` naming the largest entries when the content is over `limit` bytes unzipped,
+ * or over `budgetMiB` (layer.json `build.maxUnzippedMiB`) when that is lower.
+ */
 export function checkUnzippedSize(
   entries: readonly TreeEntry[],
   where: string,
   limit: number = UNZIPPED_LIMIT,
+  budgetMiB?: number,
 ): number {
   const total = entries.reduce((n, e) => n + e.size, 0);
-  if (total <= limit) return total;
+  const budget = budgetMiB === undefined ? undefined : budgetMiB * MIB;
+  const overBudget = budget !== undefined && budget < limit && total > budget;
+  if (total <= limit && !overBudget) return total;
   const groups = new Map<string, number>();
   for (const e of entries) groups.set(sizeGroup(e.path), (groups.get(sizeGroup(e.path)) ?? 0) + e.size);
   const largest = [...groups]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, 5)
     .map(([name, size]) => `${name} ${formatBytes(size)}`);
+  if (overBudget) {
+    throw new LimitExceededError(
+      `${where} is ${formatBytes(total)} unzipped, over its budget of ${budgetMiB} MiB (layer.json "build.maxUnzippedMiB"); largest: ${largest.join(", ")}; drop dependencies, exclude files in "build.exclude", or raise the budget`,
+    );
+  }
   throw new LimitExceededError(
     `${where} is ${formatBytes(total)} unzipped, over Lambda's ${formatBytes(limit)} limit for a function and its layers; largest: ${largest.join(", ")}; drop dependencies or exclude files in layer.json "build.exclude"`,
   );
@@ -127,6 +141,7 @@ export function assembleLayer(
   exclude: readonly string[],
   where: string,
   limit: number = UNZIPPED_LIMIT,
+  budgetMiB?: number,
 ): TreeEntry[] {
   const byPath = new Map<string, TreeEntry>();
   for (const e of built) byPath.set(e.path, e);
@@ -147,7 +162,7 @@ export function assembleLayer(
     entries.filter((e) => e.kind === "symlink"),
     where,
   );
-  checkUnzippedSize(entries, where, limit);
+  checkUnzippedSize(entries, where, limit, budgetMiB);
   return entries;
 }
 
@@ -453,7 +468,7 @@ export async function buildTarget(args: {
     requirements,
   });
   const built = await walkDirectory(outDir, where);
-  const entries = assembleLayer(built, source, plan.exclude, where);
+  const entries = assembleLayer(built, source, plan.exclude, where, UNZIPPED_LIMIT, plan.maxUnzippedMiB);
   const zip = await writeLayerZip(entries, args.zipFile);
   await verifyLayerZip(entries, zip.path, where);
   const sbom = await layerSbom({ plan, target, entries, files: args.files, requirements });

@@ -163,6 +163,7 @@ async function loadRecord(s3: S3Client, bucket: string, key: string, id: string)
     (r.tree === undefined || str(r.tree)) &&
     Array.isArray(r.exclude) &&
     r.exclude.every((g) => typeof g === "string") &&
+    (r.maxUnzippedMiB === undefined || (Number.isInteger(r.maxUnzippedMiB) && r.maxUnzippedMiB > 0)) &&
     !Number.isNaN(Date.parse(r.started ?? ""));
   if (!ok) throw new BuildError(`the record of build ${id} at s3://${bucket}/${key} is malformed; nothing was changed`);
   return r as BuildRecord;
@@ -320,7 +321,14 @@ async function takeOutput(
       source,
       where,
     );
-    const entries = assembleLayer(stageTree(output, `${root}/`), stageTree(source), record.exclude, where, limit);
+    const entries = assembleLayer(
+      stageTree(output, `${root}/`),
+      stageTree(source),
+      record.exclude,
+      where,
+      limit,
+      record.maxUnzippedMiB,
+    );
     const zip = await writeLayerZip(entries, join(staging.runDir, `${record.package}-output`, "layer.zip"));
     await verifyLayerZip(entries, zip.path, where);
     const key = artifactKey(config.artifactPrefix, record.package, new Date(record.started), record.commit);

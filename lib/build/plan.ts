@@ -70,6 +70,8 @@ export interface BuildPlan {
   manifests: string[];
   /** Globs removed from the layer before zipping. */
   exclude: string[];
+  /** `build.maxUnzippedMiB`: each target's unzipped budget, when set. */
+  maxUnzippedMiB?: number | undefined;
   targets: BuildTarget[];
 }
 
@@ -224,6 +226,7 @@ export function planBuild(input: PlanInput): BuildPlan | undefined {
     family: family.family,
     manifests: family.files,
     exclude: layer.build?.exclude ?? [...DEFAULT_EXCLUDE],
+    ...(layer.build?.maxUnzippedMiB === undefined ? {} : { maxUnzippedMiB: layer.build.maxUnzippedMiB }),
     targets,
   };
 }

@@ -151,6 +151,7 @@ async function startInCodeBuild(
       repository: ctx.config.source.repository,
       language: plan.language,
       exclude: plan.exclude,
+      ...(plan.maxUnzippedMiB === undefined ? {} : { maxUnzippedMiB: plan.maxUnzippedMiB }),
       runtime: target.runtime,
       architecture: target.architecture,
       fingerprint,

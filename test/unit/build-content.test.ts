@@ -122,6 +122,19 @@ describe("assembleLayer", () => {
 });
 
 describe("checkUnzippedSize", () => {
+  it("fails a layer over its build.maxUnzippedMiB budget, naming the budget and the largest packages", () => {
+    const MiB = 1024 * 1024;
+    const entries = [file("python/numpy/core.so", 2 * MiB), file("python/six.py", 10), file("python/yaml/a.so", MiB)];
+    expect(checkUnzippedSize(entries, "layers/x", undefined, 4)).toBe(3 * MiB + 10);
+    const run = () => assembleLayer(entries, [], [], "layers/x (python3.12 x86_64)", undefined, 2);
+    expect(run).toThrow(LimitExceededError);
+    expect(run).toThrow(
+      /^layers\/x \(python3\.12 x86_64\) is .* unzipped, over its budget of 2 MiB \(layer\.json "build\.maxUnzippedMiB"\); largest: python\/numpy 2(\.0)? MiB, python\/yaml 1(\.0)? MiB, python\/ 10 B;/,
+    );
+    // a budget above Lambda's limit never raises it
+    expect(() => checkUnzippedSize(entries, "layers/x", 3 * MiB, 100)).toThrow(/over Lambda's/);
+  });
+
   it("names the largest installed packages when the layer is over the limit", () => {
     const entries = [
       file("python/numpy/core.so", 600),

@@ -82,6 +82,12 @@ describe("planBuild", () => {
     expect(plan?.exclude).toEqual(["python/**/tests/**"]);
   });
 
+  it("carries build.maxUnzippedMiB as every target's budget", () => {
+    const plan = planBuild({ ...base, files: ["requirements.txt"], layerJson: '{"build":{"maxUnzippedMiB":50}}' });
+    expect(plan?.maxUnzippedMiB).toBe(50);
+    expect(planBuild({ ...base, files: ["requirements.txt"] })?.maxUnzippedMiB).toBeUndefined();
+  });
+
   it.each([
     [["pyproject.toml", "uv.lock", "app.py"], "uv", ["pyproject.toml", "uv.lock"]],
     [["pyproject.toml", "poetry.lock"], "poetry", ["pyproject.toml", "poetry.lock"]],
@@ -133,6 +139,13 @@ describe("planBuild", () => {
     ],
     [["requirements.txt"], '{"build":{"architectures":["mips"]}}', /unknown build architecture\(s\) mips/],
     [["requirements.txt"], '{"build":{"runtime":["python3.12"]}}', /"build" has unknown field\(s\) "runtime"/],
+    [
+      ["requirements.txt"],
+      '{"build":{"maxUnzippedMiB":0}}',
+      /"build\.maxUnzippedMiB" must be a whole number of MiB from 1 to 250/,
+    ],
+    [["requirements.txt"], '{"build":{"maxUnzippedMiB":251}}', /"build\.maxUnzippedMiB" must be a whole number/],
+    [["requirements.txt"], '{"build":{"maxUnzippedMiB":"50"}}', /"build\.maxUnzippedMiB" must be a whole number/],
     [["requirements.txt"], '{"build":{"exclude":["/etc/**"]}}', /exclude globs must be relative/],
     [["requirements.txt"], '{"build":[]}', /"build" must be an object/],
     [
