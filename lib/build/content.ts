@@ -20,9 +20,9 @@ import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
 import { publicIndexUrl } from "./builders.ts";
 import { buildFingerprint } from "./fingerprint.ts";
 import { isNeverPackaged } from "./locks/families.ts";
-import { type NodeLockedPackage, readNodeLock } from "./locks/node.ts";
-import { convertPythonLock, type PythonLockConversion } from "./locks/python.ts";
-import { type BuildPlan, type BuildTarget, REQUIREMENTS } from "./plan.ts";
+import { readNodeLock } from "./locks/node.ts";
+import { convertPythonLock, type LockedPackage, type PythonLockConversion } from "./locks/python.ts";
+import { type BuildPlan, type BuildTarget, type Language, PACKAGE_JSON, PACKAGE_LOCK, REQUIREMENTS } from "./plan.ts";
 import { type SanitizedRequirements, sanitizeRequirements } from "./requirements.ts";
 import {
   createSbom,
@@ -363,7 +363,7 @@ const NODE_PACKAGE =
   /^nodejs\/node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?(?:(?:@[^/.][^/]*\/)?[^/.@][^/]*\/node_modules\/)*(?:@[^/.][^/]*\/)?[^/.@][^/]*\/package\.json$/;
 
 /** The packages a layer holds, read from its entries (what is zipped, after `exclude`). */
-export async function installedPackages(language: BuildPlan["language"], entries: readonly TreeEntry[]) {
+export async function installedPackages(language: Language, entries: readonly TreeEntry[]) {
   const out = new Map<string, InstalledPackage>();
   for (const e of entries) {
     if (e.kind === "symlink") continue;
@@ -387,33 +387,55 @@ export async function installedPackages(language: BuildPlan["language"], entries
   );
 }
 
-/** The npm lock's packages (for their integrity hashes), read from the folder's files. */
-async function npmLocked(plan: BuildPlan, files: readonly TreeEntry[]): Promise<NodeLockedPackage[]> {
-  if (plan.family !== "npm") return [];
-  const [manifest, lock] = plan.manifests.map((m) => files.find((f) => f.path === m));
-  if (manifest === undefined || lock === undefined) return [];
-  const text = async (e: TreeEntry) => (await bytesOf(e)).toString("utf8");
-  return readNodeLock("npm", { manifest: await text(manifest), lock: await text(lock), where: plan.folder }).packages;
+/** `name==version` and the `--hash=sha256:…` options of one requirement line. */
+const PINNED = /^([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*===?\s*([^\s;,]+)/;
+
+/** The pinned, hashed lines of a (sanitized) requirements.txt: for a lock family, the lock's packages. */
+export function hashedRequirements(text: string): LockedPackage[] {
+  const out: LockedPackage[] = [];
+  for (const line of text.split("\n")) {
+    const m = PINNED.exec(line.trim());
+    const hashes = [...line.matchAll(/--hash[= ](sha256:[0-9a-f]{64})/g)].map((h) => h[1] ?? "");
+    if (m && hashes.length > 0) {
+      out.push({ name: m[1] ?? "", version: m[2] ?? "", hashes, marker: undefined, index: undefined });
+    }
+  }
+  return out;
+}
+
+/**
+ * The hashes the build's source recorded: Python, the `--hash` options of its (sanitized or converted)
+ * `requirements.txt`; Node.js, the integrity of each package in `package-lock.json`.
+ */
+async function lockedHashes(language: Language, source: readonly TreeEntry[], where: string) {
+  const text = async (path: string) => {
+    const e = source.find((f) => f.path === path && f.kind !== "symlink");
+    return e === undefined ? undefined : (await bytesOf(e)).toString("utf8");
+  };
+  if (language === "python") return { python: hashedRequirements((await text(REQUIREMENTS)) ?? ""), node: [] };
+  const [manifest, lock] = [await text(PACKAGE_JSON), await text(PACKAGE_LOCK)];
+  if (manifest === undefined || lock === undefined) return { python: [], node: [] };
+  return { python: [], node: readNodeLock("npm", { manifest, lock, where }).packages };
 }
 
 /**
  * The CycloneDX 1.5 SBOM of a built layer: every package its entries hold (Python `*.dist-info/METADATA`,
- * Node.js `package.json` of each installed package), with the hashes the lock recorded for that version
- * (uv, Poetry, Pipenv: the wheel and sdist hashes; npm: the integrity).
+ * Node.js `package.json` of each installed package), with the hashes the build's source recorded for that
+ * version (`lockedHashes`: a lock family's wheel and sdist hashes, a hashed requirements.txt's, npm's
+ * integrity). `source` is what the builder received (`withSanitized`).
  */
 export async function layerSbom(args: {
-  plan: BuildPlan;
-  target: BuildTarget;
+  subject: string;
+  language: Language;
   entries: readonly TreeEntry[];
-  files: readonly TreeEntry[];
-  requirements?: CheckedRequirements | undefined;
+  source: readonly TreeEntry[];
+  where: string;
 }): Promise<LayerSbom> {
-  const installed = await installedPackages(args.plan.language, args.entries);
+  const installed = await installedPackages(args.language, args.entries);
+  const locked = await lockedHashes(args.language, args.source, args.where);
   const components =
-    args.plan.language === "python"
-      ? pythonComponents(installed, args.requirements?.lock?.packages ?? [])
-      : nodeComponents(installed, await npmLocked(args.plan, args.files));
-  const bom = createSbom({ subject: { name: args.target.package }, components, tool: SBOM_TOOL });
+    args.language === "python" ? pythonComponents(installed, locked.python) : nodeComponents(installed, locked.node);
+  const bom = createSbom({ subject: { name: args.subject }, components, tool: SBOM_TOOL });
   const text = serializeSbom(bom);
   return { text, sha256: createHash("sha256").update(text).digest("hex"), components: bom.components.length };
 }
@@ -471,6 +493,6 @@ export async function buildTarget(args: {
   const entries = assembleLayer(built, source, plan.exclude, where, UNZIPPED_LIMIT, plan.maxUnzippedMiB);
   const zip = await writeLayerZip(entries, args.zipFile);
   await verifyLayerZip(entries, zip.path, where);
-  const sbom = await layerSbom({ plan, target, entries, files: args.files, requirements });
+  const sbom = await layerSbom({ subject: target.package, language: plan.language, entries, source, where });
   return { zip, sbom, fingerprint, builder: builder.kind, warnings: outcome.warnings };
 }

@@ -22,7 +22,7 @@ import { artifactKeyParameter, type BuildConfig } from "../common/config.ts";
 import { BuildError, describeError, EventValidationError, LimitExceededError } from "../common/errors.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
 import { redact } from "../common/redact.ts";
-import { ARTIFACT_FORMAT, artifactKey, headArtifact, uploadArtifact } from "../sync/artifacts/artifacts.ts";
+import { ARTIFACT_FORMAT, artifactKey, headArtifact, uploadArtifact, uploadSbom } from "../sync/artifacts/artifacts.ts";
 import { advancePointer, readParameter } from "../sync/artifacts/pointer.ts";
 import { StagingArea } from "../sync/staging/staging.ts";
 import type { PackageSummary, SyncSummary } from "../sync/sync.ts";
@@ -36,7 +36,15 @@ import {
   type FinishedState,
   parseBuildId,
 } from "./codebuild.ts";
-import { assembleLayer, checkUnzippedSize, UNZIPPED_LIMIT, verifyLayerZip, writeLayerZip } from "./content.ts";
+import {
+  assembleLayer,
+  checkUnzippedSize,
+  layerSbom,
+  sbomKey,
+  UNZIPPED_LIMIT,
+  verifyLayerZip,
+  writeLayerZip,
+} from "./content.ts";
 import { type OutputProof, stageBuildOutput, stageSourceZip } from "./output.ts";
 import { emptyTargetSummary } from "./sync-builds.ts";
 import { stageTree } from "./tree.ts";
@@ -333,10 +341,22 @@ async function takeOutput(
     await verifyLayerZip(entries, zip.path, where);
     const key = artifactKey(config.artifactPrefix, record.package, new Date(record.started), record.commit);
     Object.assign(entry, { key, files: zip.files, bytes: zip.bytes, unzippedBytes: zip.size, sha256: zip.sha256 });
+    const sourceEntries = stageTree(source);
+    const sbom = await layerSbom({
+      subject: record.package,
+      language: record.language,
+      entries,
+      source: sourceEntries,
+      where,
+    });
+    if (entry.build) entry.build.sbom = { key: sbomKey(key), components: sbom.components };
     if (prev && prev.contentSha256 === zip.sha256 && previous) {
       Object.assign(entry, { key: previous.key, skipped: true, reason: "unchanged" });
+      if (entry.build) entry.build.sbom = { key: sbomKey(previous.key), components: sbom.components };
       return;
     }
+    // the SBOM first: an artifact whose metadata names an SBOM always has it beside it
+    await uploadSbom(deps.s3, { bucket: config.bucket, key: sbomKey(key), text: sbom.text });
     await uploadArtifact(deps.s3, {
       bucket: config.bucket,
       key,
@@ -351,6 +371,7 @@ async function takeOutput(
         ref: record.ref,
         layerConfig: record.layerConfig,
         build: { fingerprint: record.fingerprint, runtime: record.runtime, architecture: record.architecture },
+        sbomSha256: sbom.sha256,
         ...(record.tree ? { tree: record.tree } : {}),
       },
     });

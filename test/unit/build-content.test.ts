@@ -277,8 +277,10 @@ describe("layerSbom", () => {
       text("python/requests/__init__.py", ""),
       text("app.py", ""),
     ];
-    const target = plan.targets[0] as BuildPlan["targets"][number];
-    const sbom = await layerSbom({ plan, target, entries: layer, files: entries, requirements });
+    // what the builder received: the converted requirements.txt with the lock's hashes
+    const source = withSanitized(entries, requirements);
+    const args = { subject: "uv", language: "python" as const, entries: layer, source, where: "layers/uv" };
+    const sbom = await layerSbom(args);
     const doc = JSON.parse(sbom.text);
     expect(cycloneDx15Errors(doc)).toEqual([]);
     expect(sbom.components).toBe(lock.length);
@@ -286,7 +288,7 @@ describe("layerSbom", () => {
     expect(requests.purl).toMatch(/^pkg:pypi\/requests@2\.34\.2$/);
     expect(requests.hashes.length).toBeGreaterThan(0);
     expect(requests.hashes[0].alg).toBe("SHA-256");
-    expect((await layerSbom({ plan, target, entries: layer, files: entries, requirements })).text).toBe(sbom.text);
+    expect((await layerSbom(args)).text).toBe(sbom.text);
   });
 
   it("lists Node packages, scoped and nested, with the npm lock's integrity", async () => {
@@ -311,8 +313,7 @@ describe("layerSbom", () => {
       text("nodejs/node_modules/@scope/a/node_modules/b/package.json", JSON.stringify({ name: "b", version: "2.0.0" })),
       text("nodejs/node_modules/b/lib/package.json", JSON.stringify({ name: "not-a-package", version: "9" })),
     ];
-    const target = plan.targets[0] as BuildPlan["targets"][number];
-    const sbom = await layerSbom({ plan, target, entries: layer, files });
+    const sbom = await layerSbom({ subject: plan.name, language: "nodejs", entries: layer, source: files, where: "x" });
     const doc = JSON.parse(sbom.text);
     expect(cycloneDx15Errors(doc)).toEqual([]);
     expect(doc.components.map((c: { purl: string }) => c.purl).sort()).toEqual(
@@ -320,6 +321,22 @@ describe("layerSbom", () => {
     );
     const locked = doc.components.find((c: { name: string }) => c.name === name);
     expect(locked.hashes?.[0]?.alg).toBe("SHA-512");
+  });
+
+  it("takes the hashes of a hashed requirements.txt, and none from unhashed lines", async () => {
+    const h = `sha256:${"a".repeat(64)}`;
+    const source = [text("requirements.txt", `six==1.17.0 --hash=${h}\nPyYAML==6.0.2\n`)];
+    const layer = [
+      text("python/six-1.17.0.dist-info/METADATA", metadata("six", "1.17.0")),
+      text("python/PyYAML-6.0.2.dist-info/METADATA", metadata("PyYAML", "6.0.2")),
+    ];
+    const doc = JSON.parse(
+      (await layerSbom({ subject: "x", language: "python", entries: layer, source, where: "x" })).text,
+    );
+    expect(doc.components.map((c: { purl: string; hashes?: unknown[] }) => [c.purl, c.hashes?.length ?? 0])).toEqual([
+      ["pkg:pypi/pyyaml@6.0.2", 0],
+      ["pkg:pypi/six@1.17.0", 1],
+    ]);
   });
 
   it("is stored beside the artifact with .zip replaced by .cdx.json", () => {
