@@ -36,15 +36,8 @@ import {
   type FinishedState,
   parseBuildId,
 } from "./codebuild.ts";
-import {
-  assembleLayer,
-  checkUnzippedSize,
-  layerSbom,
-  sbomKey,
-  UNZIPPED_LIMIT,
-  verifyLayerZip,
-  writeLayerZip,
-} from "./content.ts";
+import { assembleLayer, checkUnzippedSize, UNZIPPED_LIMIT, verifyLayerZip, writeLayerZip } from "./content.ts";
+import { layerSbom, sbomKey } from "./layer-sbom.ts";
 import { type OutputProof, stageBuildOutput, stageSourceZip } from "./output.ts";
 import { emptyTargetSummary } from "./sync-builds.ts";
 import { stageTree } from "./tree.ts";

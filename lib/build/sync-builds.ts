@@ -38,11 +38,11 @@ import {
   buildTarget,
   type CheckedRequirements,
   checkRequirements,
-  sbomKey,
   targetFingerprint,
   withSanitized,
   writeLayerZip,
 } from "./content.ts";
+import { sbomKey } from "./layer-sbom.ts";
 import { type BuildPlan, type BuildTarget, planBuild } from "./plan.ts";
 import { stageTree, type TreeEntry } from "./tree.ts";
 

@@ -8,11 +8,10 @@ import {
   checkRequirements,
   checkUnzippedSize,
   folderContent,
-  layerSbom,
-  sbomKey,
   withSanitized,
   writeLayerZip,
 } from "../../lib/build/content.ts";
+import { layerSbom, sbomKey } from "../../lib/build/layer-sbom.ts";
 import { type BuildPlan, DEFAULT_EXCLUDE, planBuild } from "../../lib/build/plan.ts";
 import { type TreeEntry, walkDirectory } from "../../lib/build/tree.ts";
 import { BuildError, LimitExceededError, PathSafetyError } from "../../lib/common/errors.ts";
