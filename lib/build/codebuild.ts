@@ -193,6 +193,8 @@ export interface BuildRecord {
   repository: string;
   language: BuildPlan["language"];
   exclude: string[];
+  /** layer.json `build.maxUnzippedMiB`, when set. */
+  maxUnzippedMiB?: number | undefined;
   runtime: string;
   architecture: Architecture;
   fingerprint: string;

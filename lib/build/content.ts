@@ -1,12 +1,5 @@
-/**
- * A built layer's content and zip. The builder's output (`python/…` or `nodejs/node_modules/…`) and the
- * folder's other files at their own paths, without the manifests and `layer.json`, minus the `exclude`
- * globs; executables, symlinks and modes kept; every link checked so none leaves the layer root, also
- * through other links; the 250 MB unzipped limit checked; then zipped by layer-sync's deterministic writer
- * with the same records as every other layer.
- */
 import { createReadStream } from "node:fs";
-import { lstat, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import { crc32 } from "node:zlib";
 import { DEFAULTS } from "../common/config.ts";
@@ -18,17 +11,22 @@ import { writeZipFile, ZIP_LEVEL } from "../sync/zip/writer.ts";
 import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
 import { publicIndexUrl } from "./builders.ts";
 import { buildFingerprint } from "./fingerprint.ts";
-import { type BuildPlan, type BuildTarget, MANIFESTS } from "./plan.ts";
+import { type LayerSbom, layerSbom } from "./layer-sbom.ts";
+import { isNeverPackaged } from "./locks/families.ts";
+import { convertPythonLock, type PythonLockConversion } from "./locks/python.ts";
+import { type BuildPlan, type BuildTarget, REQUIREMENTS } from "./plan.ts";
 import { type SanitizedRequirements, sanitizeRequirements } from "./requirements.ts";
-import { sortEntries, type TreeEntry, walkDirectory } from "./tree.ts";
+import { entryBytes, sortEntries, type TreeEntry, walkDirectory } from "./tree.ts";
 
 /** Lambda's limit for a function and all its layers, unzipped. */
 export const UNZIPPED_LIMIT = DEFAULTS.maxBytes;
 
-/** The folder's entries that go into the layer as they are: all but the root manifests and layer.json. */
+/**
+ * The folder's entries that go into the layer as they are: all but the root files that only describe the
+ * build (`isNeverPackaged`: layer.json, every manifest and lock, requirements*.in, constraints*.txt …).
+ */
 export function folderContent(files: readonly TreeEntry[]): TreeEntry[] {
-  const dropped = new Set([...MANIFESTS, LAYER_CONFIG_FILE]);
-  return files.filter((f) => !dropped.has(f.path));
+  return files.filter((f) => f.path !== LAYER_CONFIG_FILE && !isNeverPackaged(f.path));
 }
 
 /** Whether `path` matches one of the exclude globs. */
@@ -47,20 +45,34 @@ function sizeGroup(path: string): string {
   return parts.length > 1 ? `${parts[0]}/` : (parts[0] ?? path);
 }
 
-/** Throws `LimitExceededError` naming the largest entries when the content is over `limit` bytes unzipped. */
+/** Bytes of a MiB (`build.maxUnzippedMiB`). */
+export const MIB = 1024 * 1024;
+
+/**
+ * Throws `LimitExceededError` naming the largest entries when the content is over `limit` bytes unzipped,
+ * or over `budgetMiB` (layer.json `build.maxUnzippedMiB`) when that is lower.
+ */
 export function checkUnzippedSize(
   entries: readonly TreeEntry[],
   where: string,
   limit: number = UNZIPPED_LIMIT,
+  budgetMiB?: number,
 ): number {
   const total = entries.reduce((n, e) => n + e.size, 0);
-  if (total <= limit) return total;
+  const budget = budgetMiB === undefined ? undefined : budgetMiB * MIB;
+  const overBudget = budget !== undefined && budget < limit && total > budget;
+  if (total <= limit && !overBudget) return total;
   const groups = new Map<string, number>();
   for (const e of entries) groups.set(sizeGroup(e.path), (groups.get(sizeGroup(e.path)) ?? 0) + e.size);
   const largest = [...groups]
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .slice(0, 5)
     .map(([name, size]) => `${name} ${formatBytes(size)}`);
+  if (overBudget) {
+    throw new LimitExceededError(
+      `${where} is ${formatBytes(total)} unzipped, over its budget of ${budgetMiB} MiB (layer.json "build.maxUnzippedMiB"); largest: ${largest.join(", ")}; drop dependencies, exclude files in "build.exclude", or raise the budget`,
+    );
+  }
   throw new LimitExceededError(
     `${where} is ${formatBytes(total)} unzipped, over Lambda's ${formatBytes(limit)} limit for a function and its layers; largest: ${largest.join(", ")}; drop dependencies or exclude files in layer.json "build.exclude"`,
   );
@@ -113,6 +125,7 @@ export function assembleLayer(
   exclude: readonly string[],
   where: string,
   limit: number = UNZIPPED_LIMIT,
+  budgetMiB?: number,
 ): TreeEntry[] {
   const byPath = new Map<string, TreeEntry>();
   for (const e of built) byPath.set(e.path, e);
@@ -133,7 +146,7 @@ export function assembleLayer(
     entries.filter((e) => e.kind === "symlink"),
     where,
   );
-  checkUnzippedSize(entries, where, limit);
+  checkUnzippedSize(entries, where, limit, budgetMiB);
   return entries;
 }
 
@@ -195,47 +208,76 @@ export async function verifyLayerZip(entries: readonly TreeEntry[], zipFile: str
   await verifyZipEntries(expected, zipFile, `the layer of ${where}`);
 }
 
-async function bytesOf(e: TreeEntry): Promise<Buffer> {
-  if (e.kind === "symlink") return Buffer.from(e.target ?? "");
-  if (e.read) return e.read();
-  if (Buffer.isBuffer(e.content)) return e.content;
-  if ("path" in e.content) return readFile(e.content.path);
-  throw new BuildError(`entry ${quoteName(e.path)} has no readable content`);
+/** A Python folder's sanitized requirement files and, for a lock family, the lock's conversion. */
+export interface CheckedRequirements extends SanitizedRequirements {
+  /** The lock the requirements were converted from (uv, Poetry, Pipenv), with its hashes. */
+  lock?: PythonLockConversion | undefined;
+}
+
+/**
+ * The requirement text of a Python lock family: the lock's exact, hashed lines under `--require-hashes`,
+ * so pip and uv install exactly that set (a dependency missing from the lock fails the install).
+ * Throws `BuildError` for a lock out of date with its manifest (naming the file and the command).
+ */
+export function lockRequirements(plan: BuildPlan, read: (path: string) => string): PythonLockConversion | undefined {
+  if (plan.family !== "uv" && plan.family !== "poetry" && plan.family !== "pipenv") return undefined;
+  const [manifest, lock] = plan.manifests;
+  if (manifest === undefined || lock === undefined) {
+    throw new BuildError(`${plan.folder}: the ${plan.family} lock family has no manifest and lock in the plan`);
+  }
+  return convertPythonLock(plan.family, { manifest: read(manifest), lock: read(lock), where: plan.folder });
 }
 
 /**
  * A Python folder's requirement files, checked and sanitized (`requirements.ts`); undefined for other
- * languages. Throws `ConfigError` naming a refused line.
+ * languages. A lock family (uv.lock, poetry.lock, Pipfile.lock) is first converted to a `requirements.txt`
+ * of exact hashed lines under `--require-hashes`, which then goes through the same sanitizer, so every
+ * builder installs it with its trusted resolver like any requirements.txt. Throws `ConfigError` naming a
+ * refused line, `BuildError` for a lock out of date with its manifest.
  */
 export async function checkRequirements(
   plan: BuildPlan,
   files: readonly TreeEntry[],
-): Promise<SanitizedRequirements | undefined> {
+): Promise<CheckedRequirements | undefined> {
   if (plan.language !== "python") return undefined;
   const byPath = new Map(files.map((f) => [f.path, f]));
-  return sanitizeRequirements({
+  const read = async (path: string) => {
+    const entry = byPath.get(path);
+    if (!entry) throw new BuildError(`entry ${quoteName(path)} is not in ${plan.folder}`);
+    return entryBytes(entry);
+  };
+  const texts = new Map<string, string>();
+  for (const path of plan.manifests) if (byPath.has(path)) texts.set(path, (await read(path)).toString("utf8"));
+  const lock = lockRequirements(plan, (path) => texts.get(path) ?? "");
+  if (lock === undefined) return sanitizeRequirements({ folder: plan.folder, entries: files, read });
+  // the converted lock stands in for requirements.txt (a lock family never has one: detectFamily refuses two families)
+  const converted = Buffer.from(`--require-hashes\n${lock.requirements}`, "utf8");
+  const sanitized = await sanitizeRequirements({
     folder: plan.folder,
-    entries: files,
-    read: async (path) => {
-      const entry = byPath.get(path);
-      if (!entry) throw new BuildError(`entry ${quoteName(path)} is not in ${plan.folder}`);
-      return bytesOf(entry);
-    },
+    entries: [...files.filter((f) => f.path !== REQUIREMENTS), { path: REQUIREMENTS, kind: "file" }],
+    read: async (path) => (path === REQUIREMENTS ? converted : read(path)),
   });
+  return { ...sanitized, lock };
 }
 
 /**
  * The folder's entries with each requirement file replaced by its sanitized text: what builders receive
- * (and what the CodeBuild source holds), never the original.
+ * (and what the CodeBuild source holds), never the original. A lock family's converted `requirements.txt`
+ * is added.
  */
 export function withSanitized(files: readonly TreeEntry[], sanitized: SanitizedRequirements | undefined): TreeEntry[] {
   if (!sanitized) return [...files];
-  return files.map((f) => {
-    const text = sanitized.files.get(f.path);
-    if (text === undefined) return f;
+  const entry = (path: string, text: string): TreeEntry => {
     const data = Buffer.from(text, "utf8");
-    return { path: f.path, kind: "file", size: data.length, content: data };
+    return { path, kind: "file", size: data.length, content: data };
+  };
+  const out = files.map((f) => {
+    const text = sanitized.files.get(f.path);
+    return text === undefined ? f : entry(f.path, text);
   });
+  const present = new Set(files.map((f) => f.path));
+  for (const [path, text] of sanitized.files) if (!present.has(path)) out.push(entry(path, text));
+  return out;
 }
 
 /** Write the folder's files under `dir` (the build's read-only source), links as links. */
@@ -251,7 +293,7 @@ export async function materialize(files: readonly TreeEntry[], dir: string): Pro
       if (error instanceof BuildError) throw error;
     }
     if (f.kind === "symlink") await symlink(f.target ?? "", abs);
-    else await writeFile(abs, await bytesOf(f), { mode: f.kind === "executable" ? 0o755 : 0o644, flag: "wx" });
+    else await writeFile(abs, await entryBytes(f), { mode: f.kind === "executable" ? 0o755 : 0o644, flag: "wx" });
   }
 }
 
@@ -270,7 +312,7 @@ export async function targetFingerprint(
     sourceDir: "",
     outDir: "",
   };
-  const data = await Promise.all(files.map(async (f) => ({ path: f.path, kind: f.kind, data: await bytesOf(f) })));
+  const data = await Promise.all(files.map(async (f) => ({ path: f.path, kind: f.kind, data: await entryBytes(f) })));
   return buildFingerprint({
     files: data,
     runtime: target.runtime,
@@ -282,6 +324,7 @@ export async function targetFingerprint(
 
 export interface BuiltLayer {
   zip: LayerZip;
+  sbom: LayerSbom;
   fingerprint: string;
   builder: "local" | "docker";
   warnings: string[];
@@ -303,7 +346,7 @@ export async function buildTarget(args: {
   /** Computed beforehand (e.g. for the unchanged check). */
   fingerprint?: string | undefined;
   /** Checked beforehand (`checkRequirements`). */
-  requirements?: SanitizedRequirements | undefined;
+  requirements?: CheckedRequirements | undefined;
 }): Promise<BuiltLayer> {
   const { plan, target, builder } = args;
   const where = `${plan.folder} (${target.runtime} ${target.architecture})`;
@@ -324,8 +367,9 @@ export async function buildTarget(args: {
     requirements,
   });
   const built = await walkDirectory(outDir, where);
-  const entries = assembleLayer(built, source, plan.exclude, where);
+  const entries = assembleLayer(built, source, plan.exclude, where, UNZIPPED_LIMIT, plan.maxUnzippedMiB);
   const zip = await writeLayerZip(entries, args.zipFile);
   await verifyLayerZip(entries, zip.path, where);
-  return { zip, fingerprint, builder: builder.kind, warnings: outcome.warnings };
+  const sbom = await layerSbom({ subject: target.package, language: plan.language, entries, source, where });
+  return { zip, sbom, fingerprint, builder: builder.kind, warnings: outcome.warnings };
 }

@@ -53,7 +53,9 @@ export interface RecipeDirs {
 
 /**
  * Refuse, before pip sees the file, any requirement line that could make `pip download` run code: a local
- * path or archive, a VCS or non-wheel URL, an editable, any option but `--hash`, an environment variable.
+ * path or archive, a VCS or non-wheel URL, an editable, any option but `--hash` (and the option lines
+ * `--require-hashes`, `--prefer-binary`, `--pre`, which a converted lock or the sanitizer keeps), an
+ * environment variable.
  * layer-sync writes the file itself from a checked one; this is the second line of defence. It uses the
  * `packaging` that pip vendors, so it parses exactly what pip would.
  */
@@ -65,7 +67,7 @@ const requirementGuard = (file: string): string[] => [
   "text = open(sys.argv[1], encoding='utf-8').read().replace('\\\\\\n', ' ')",
   "for n, line in enumerate(text.splitlines(), 1):",
   "    line = re.split(r'(?:^|\\s)#', line, maxsplit=1)[0].strip()",
-  "    if not line:",
+  "    if not line or line in ('--require-hashes', '--prefer-binary', '--pre'):",
   "        continue",
   "    req = re.split(r'\\s+--hash[=\\s]', line, maxsplit=1)[0].strip()",
   "    ok = '$' not in line and not req.startswith('-')",

@@ -11,7 +11,8 @@
 import { createHash } from "node:crypto";
 
 /** Bump when the way layers are built changes (flags, layout, exclusions): every target rebuilds once. */
-export const BUILD_RECIPE_VERSION = "2";
+/** 3: lock families converted, build-only root files never packaged, and an SBOM beside every artifact. */
+export const BUILD_RECIPE_VERSION = "3";
 
 export interface FingerprintFile {
   path: string;

@@ -22,7 +22,7 @@ import { artifactKeyParameter, type BuildConfig } from "../common/config.ts";
 import { BuildError, describeError, EventValidationError, LimitExceededError } from "../common/errors.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
 import { redact } from "../common/redact.ts";
-import { ARTIFACT_FORMAT, artifactKey, headArtifact, uploadArtifact } from "../sync/artifacts/artifacts.ts";
+import { ARTIFACT_FORMAT, artifactKey, headArtifact, uploadArtifact, uploadSbom } from "../sync/artifacts/artifacts.ts";
 import { advancePointer, readParameter } from "../sync/artifacts/pointer.ts";
 import { StagingArea } from "../sync/staging/staging.ts";
 import type { PackageSummary, SyncSummary } from "../sync/sync.ts";
@@ -37,6 +37,7 @@ import {
   parseBuildId,
 } from "./codebuild.ts";
 import { assembleLayer, checkUnzippedSize, UNZIPPED_LIMIT, verifyLayerZip, writeLayerZip } from "./content.ts";
+import { layerSbom, sbomKey } from "./layer-sbom.ts";
 import { type OutputProof, stageBuildOutput, stageSourceZip } from "./output.ts";
 import { emptyTargetSummary } from "./sync-builds.ts";
 import { stageTree } from "./tree.ts";
@@ -163,6 +164,7 @@ async function loadRecord(s3: S3Client, bucket: string, key: string, id: string)
     (r.tree === undefined || str(r.tree)) &&
     Array.isArray(r.exclude) &&
     r.exclude.every((g) => typeof g === "string") &&
+    (r.maxUnzippedMiB === undefined || (Number.isInteger(r.maxUnzippedMiB) && r.maxUnzippedMiB > 0)) &&
     !Number.isNaN(Date.parse(r.started ?? ""));
   if (!ok) throw new BuildError(`the record of build ${id} at s3://${bucket}/${key} is malformed; nothing was changed`);
   return r as BuildRecord;
@@ -320,15 +322,34 @@ async function takeOutput(
       source,
       where,
     );
-    const entries = assembleLayer(stageTree(output, `${root}/`), stageTree(source), record.exclude, where, limit);
+    const entries = assembleLayer(
+      stageTree(output, `${root}/`),
+      stageTree(source),
+      record.exclude,
+      where,
+      limit,
+      record.maxUnzippedMiB,
+    );
     const zip = await writeLayerZip(entries, join(staging.runDir, `${record.package}-output`, "layer.zip"));
     await verifyLayerZip(entries, zip.path, where);
     const key = artifactKey(config.artifactPrefix, record.package, new Date(record.started), record.commit);
     Object.assign(entry, { key, files: zip.files, bytes: zip.bytes, unzippedBytes: zip.size, sha256: zip.sha256 });
+    const sourceEntries = stageTree(source);
+    const sbom = await layerSbom({
+      subject: record.package,
+      language: record.language,
+      entries,
+      source: sourceEntries,
+      where,
+    });
+    if (entry.build) entry.build.sbom = { key: sbomKey(key), components: sbom.components };
     if (prev && prev.contentSha256 === zip.sha256 && previous) {
       Object.assign(entry, { key: previous.key, skipped: true, reason: "unchanged" });
+      if (entry.build) entry.build.sbom = { key: sbomKey(previous.key), components: sbom.components };
       return;
     }
+    // the SBOM first: an artifact whose metadata names an SBOM always has it beside it
+    await uploadSbom(deps.s3, { bucket: config.bucket, key: sbomKey(key), text: sbom.text });
     await uploadArtifact(deps.s3, {
       bucket: config.bucket,
       key,
@@ -343,6 +364,7 @@ async function takeOutput(
         ref: record.ref,
         layerConfig: record.layerConfig,
         build: { fingerprint: record.fingerprint, runtime: record.runtime, architecture: record.architecture },
+        sbomSha256: sbom.sha256,
         ...(record.tree ? { tree: record.tree } : {}),
       },
     });

@@ -4,9 +4,14 @@
  * with the package and layer it becomes. Every later step (fingerprint, builder, content, publish
  * settings) reads this one object, so the rules live in one place.
  *
- *   requirements.txt                  → python
- *   package.json + package-lock.json  → nodejs
- *   package.json alone                → configuration error: commit package-lock.json
+ * The language and lock family come from the root files (`locks/families.ts`, `detectFamily`):
+ *
+ *   requirements.txt                                   → python (requirements)
+ *   pyproject.toml + uv.lock | poetry.lock             → python (uv | poetry): the lock is converted to
+ *   Pipfile + Pipfile.lock                             → python (pipenv)        hashed requirement lines
+ *   package.json + package-lock.json                   → nodejs (npm)
+ *   package.json + pnpm-lock.yaml | yarn.lock          → configuration error: not built yet, use npm
+ *   a manifest without its lock, or two families       → configuration error naming the command / both
  *
  * Runtimes: `build.runtimes`, else the matching entries of layer.json's `runtimes`, else of
  * `COMPATIBLE_RUNTIMES`, else the newest Lambda runtime of the language (`NEWEST_RUNTIME`).
@@ -22,6 +27,7 @@ import {
   tooManyTargets,
   unknownBuildRuntimes,
 } from "../common/layer-config.ts";
+import { type DetectedFamily, detectFamily, FAMILIES, familyLabel, type LockFamilyName } from "./locks/families.ts";
 
 export type { Architecture, BuildSection };
 export type Language = "python" | "nodejs";
@@ -29,8 +35,8 @@ export type Language = "python" | "nodejs";
 export const REQUIREMENTS = "requirements.txt";
 export const PACKAGE_JSON = "package.json";
 export const PACKAGE_LOCK = "package-lock.json";
-/** Root files that describe the build and are never packaged (with `layer.json`). */
-export const MANIFESTS: readonly string[] = [REQUIREMENTS, PACKAGE_JSON, PACKAGE_LOCK];
+/** The families a build folder may hold today (pnpm and Yarn locks are detected but not built yet). */
+export const BUILT_FAMILIES: readonly LockFamilyName[] = ["requirements", "uv", "poetry", "pipenv", "npm"];
 
 /** The newest runtime of each language that Lambda supports (the default when nothing else names one). */
 export const NEWEST_RUNTIME: Readonly<Record<Language, string>> = { python: "python3.14", nodejs: "nodejs24.x" };
@@ -58,10 +64,14 @@ export interface BuildPlan {
   /** The folder's package name (its last segment). */
   name: string;
   language: Language;
-  /** The manifest files present at the folder root (never packaged). */
+  /** The folder's lock family (`requirements` for a plain requirements.txt). */
+  family: LockFamilyName;
+  /** The family's manifest and lock at the folder root, in that order (never packaged). */
   manifests: string[];
   /** Globs removed from the layer before zipping. */
   exclude: string[];
+  /** `build.maxUnzippedMiB`: each target's unzipped budget, when set. */
+  maxUnzippedMiB?: number | undefined;
   targets: BuildTarget[];
 }
 
@@ -102,24 +112,34 @@ function readLayerJson(
   return out;
 }
 
-/** The language of a folder from its root files, or undefined when it has no manifest. */
-export function detectLanguage(files: readonly string[], where: string): Language | undefined {
+/**
+ * The lock family of a folder from its root files, or undefined when it has no manifest. Throws
+ * `ConfigError` for a manifest without its lock, two families, two languages, or a family not built yet.
+ */
+export function detectBuildFamily(files: readonly string[], where: string): DetectedFamily | undefined {
   const root = new Set(files.filter((f) => !f.includes("/")));
-  const python = root.has(REQUIREMENTS);
-  const node = root.has(PACKAGE_JSON);
-  if (python && node) {
+  if (root.has(REQUIREMENTS) && root.has(PACKAGE_JSON)) {
     throw new ConfigError(
       `folder "${where}" holds both ${REQUIREMENTS} and ${PACKAGE_JSON}; a build folder builds one language, so split it into two folders`,
     );
   }
-  if (node && !root.has(PACKAGE_LOCK)) {
+  if (root.has(PACKAGE_JSON) && !FAMILIES.some((f) => f.language === "nodejs" && f.lock && root.has(f.lock))) {
     throw new ConfigError(
-      `folder "${where}" has ${PACKAGE_JSON} but no ${PACKAGE_LOCK}; run npm install and commit package-lock.json so the layer is built from locked versions`,
+      `folder "${where}" has ${PACKAGE_JSON} but no ${PACKAGE_LOCK}; run \`npm install\` and commit ${PACKAGE_LOCK} so the layer is built from locked versions`,
     );
   }
-  if (python) return "python";
-  if (node) return "nodejs";
-  return undefined;
+  const family = detectFamily(files, where);
+  if (family && !BUILT_FAMILIES.includes(family.family)) {
+    throw new ConfigError(
+      `folder "${where}" holds ${familyLabel(family)}, which this version of layer-sync does not build yet; commit a ${PACKAGE_LOCK} instead (npm install --package-lock-only) and remove ${family.lock}`,
+    );
+  }
+  return family;
+}
+
+/** The language of a folder from its root files, or undefined when it has no manifest (see `detectBuildFamily`). */
+export function detectLanguage(files: readonly string[], where: string): Language | undefined {
+  return detectBuildFamily(files, where)?.language;
 }
 
 /** Package name of a target: the folder's name alone when it is the only target. */
@@ -134,15 +154,16 @@ export function targetPackage(name: string, runtime: string, architecture: Archi
 export function planBuild(input: PlanInput): BuildPlan | undefined {
   const where = `${input.folder}/layer.json`;
   const layer = readLayerJson(input.layerJson, where);
-  const language = detectLanguage(input.files, input.folder);
-  if (language === undefined) {
+  const family = detectBuildFamily(input.files, input.folder);
+  if (family === undefined) {
     if (layer.build) {
       throw new ConfigError(
-        `${where} has a "build" section but the folder has no ${REQUIREMENTS} or ${PACKAGE_JSON} with ${PACKAGE_LOCK} at its root`,
+        `${where} has a "build" section but the folder has no dependency manifest at its root (${REQUIREMENTS}, pyproject.toml with uv.lock or poetry.lock, Pipfile with Pipfile.lock, or ${PACKAGE_JSON} with ${PACKAGE_LOCK})`,
       );
     }
     return undefined;
   }
+  const language: Language = family.language;
   const problems: string[] = [];
   const matching = (list: readonly string[] | undefined) => (list ?? []).filter((r) => RUNTIME_OF[language].test(r));
   let runtimes: string[];
@@ -151,7 +172,7 @@ export function planBuild(input: PlanInput): BuildPlan | undefined {
     const wrong = runtimes.filter((r) => !RUNTIME_OF[language].test(r));
     if (wrong.length) {
       problems.push(
-        `${where}: build runtime(s) ${wrong.join(", ")} do not match the folder's ${language === "python" ? REQUIREMENTS : PACKAGE_JSON}; use ${language} runtimes such as ${NEWEST_RUNTIME[language]}`,
+        `${where}: build runtime(s) ${wrong.join(", ")} do not match the folder's ${family.manifest}; use ${language} runtimes such as ${NEWEST_RUNTIME[language]}`,
       );
     }
   } else {
@@ -198,13 +219,14 @@ export function planBuild(input: PlanInput): BuildPlan | undefined {
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  const root = new Set(input.files);
   return {
     folder: input.folder,
     name: input.name,
     language,
-    manifests: MANIFESTS.filter((m) => root.has(m)),
+    family: family.family,
+    manifests: family.files,
     exclude: layer.build?.exclude ?? [...DEFAULT_EXCLUDE],
+    ...(layer.build?.maxUnzippedMiB === undefined ? {} : { maxUnzippedMiB: layer.build.maxUnzippedMiB }),
     targets,
   };
 }

@@ -10,12 +10,12 @@
  * Publishing reads the target's runtime and architecture from the artifact's `layer-config` metadata, so
  * each layer version carries exactly that one runtime and architecture.
  */
-import { copyFile, mkdir } from "node:fs/promises";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../common/config.ts";
-import { ConfigError, describeError } from "../common/errors.ts";
+import { BuildError, ConfigError, describeError } from "../common/errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "../common/layer-config.ts";
 import { nearLimitWarning } from "../common/sizes.ts";
 import {
@@ -24,6 +24,7 @@ import {
   artifactKey,
   headArtifact,
   uploadArtifact,
+  uploadSbom,
 } from "../sync/artifacts/artifacts.ts";
 import { newestOutZip } from "../sync/artifacts/out-dir.ts";
 import { advancePointer, readParameter } from "../sync/artifacts/pointer.ts";
@@ -33,9 +34,16 @@ import type { PackageSummary } from "../sync/sync.ts";
 import { LAYER_CONFIG_FILE } from "../sync/zip/archive.ts";
 import { type Builder, type BuilderKind, createBuilder, type IndexSettings, samBuildImage } from "./builders.ts";
 import { type CodeBuildDependencies, startTargetBuild } from "./codebuild.ts";
-import { buildTarget, checkRequirements, targetFingerprint, withSanitized, writeLayerZip } from "./content.ts";
+import {
+  buildTarget,
+  type CheckedRequirements,
+  checkRequirements,
+  targetFingerprint,
+  withSanitized,
+  writeLayerZip,
+} from "./content.ts";
+import { sbomKey } from "./layer-sbom.ts";
 import { type BuildPlan, type BuildTarget, planBuild } from "./plan.ts";
-import type { SanitizedRequirements } from "./requirements.ts";
 import { stageTree, type TreeEntry } from "./tree.ts";
 
 /** What the caller (CLI) gives the sync for building: lib/ reads no environment itself. */
@@ -58,6 +66,8 @@ export interface BuildSummary {
   fingerprint: string;
   builder: "local" | "docker" | "codebuild";
   id: string | null;
+  /** The built artifact's CycloneDX SBOM: its key (beside the zip) and number of components. */
+  sbom?: { key: string; components: number };
 }
 
 /** A target's summary entry: a package summary whose `build` is always present. */
@@ -117,7 +127,7 @@ async function startInCodeBuild(
   overrides: ReturnType<typeof parseLayerConfig>,
   summary: TargetSummary,
   files: readonly TreeEntry[],
-  requirements: SanitizedRequirements | undefined,
+  requirements: CheckedRequirements | undefined,
 ): Promise<void> {
   if (ctx.dryRun) {
     Object.assign(summary, { skipped: true, reason: "dry-run" });
@@ -141,6 +151,7 @@ async function startInCodeBuild(
       repository: ctx.config.source.repository,
       language: plan.language,
       exclude: plan.exclude,
+      ...(plan.maxUnzippedMiB === undefined ? {} : { maxUnzippedMiB: plan.maxUnzippedMiB }),
       runtime: target.runtime,
       architecture: target.architecture,
       fingerprint,
@@ -193,8 +204,18 @@ export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSu
       )
     : {};
   const files = stageTree(ctx.stage);
-  // every builder gets the sanitized requirement files; a refused line fails the folder (ConfigError)
-  const requirements = await checkRequirements(plan, files);
+  // every builder gets the sanitized requirement files; a refused line fails the folder (ConfigError); a
+  // lock out of date with its manifest (BuildError) fails each target, naming the file and the command
+  let requirements: CheckedRequirements | undefined;
+  try {
+    requirements = await checkRequirements(plan, files);
+  } catch (error) {
+    if (!(error instanceof BuildError)) throw error;
+    return plan.targets.map((target) => ({
+      ...emptyTargetSummary(target.package, ctx.spec.path, null),
+      error: describeError(error),
+    }));
+  }
   const home = join(ctx.workDir, "home");
   await mkdir(home, { recursive: true });
   const builder: TargetBuilder = ctx.codebuild
@@ -230,7 +251,7 @@ async function syncTarget(
   builder: TargetBuilder,
   overrides: ReturnType<typeof parseLayerConfig>,
   summary: TargetSummary,
-  requirements: SanitizedRequirements | undefined,
+  requirements: CheckedRequirements | undefined,
 ): Promise<void> {
   const index = indexOf(ctx);
   const fingerprint = await targetFingerprint(plan, target, files, builder, index);
@@ -280,6 +301,8 @@ async function syncTarget(
   });
   summary.warnings.push(...built.warnings);
   const key = artifactKey(ctx.config.artifacts.artifactPrefix, target.package, ctx.started, ctx.resolved.commit);
+  const bomKey = sbomKey(key);
+  summary.build.sbom = { key: bomKey, components: built.sbom.components };
   Object.assign(summary, {
     key,
     files: built.zip.files,
@@ -295,17 +318,21 @@ async function syncTarget(
       : await newestOutZip(ctx.outDir, ctx.config.artifacts.artifactPrefix, target.package);
     if (existing?.sha256 === built.zip.sha256) {
       Object.assign(summary, { key: existing.key, skipped: true, reason: "unchanged" });
+      summary.build.sbom = { key: sbomKey(existing.key), components: built.sbom.components };
       return;
     }
     const file = join(ctx.outDir, ...key.split("/"));
     await mkdir(dirname(file), { recursive: true });
     await copyFile(built.zip.path, file);
+    await writeFile(join(ctx.outDir, ...bomKey.split("/")), built.sbom.text);
     return;
   }
   if (!useAws) return;
   const prev = previous?.metadata;
   if (!ctx.force && prev && prev.contentSha256 === built.zip.sha256) {
-    Object.assign(summary, { key: previous?.key ?? key, skipped: true, reason: "unchanged" });
+    const kept = previous?.key ?? key;
+    Object.assign(summary, { key: kept, skipped: true, reason: "unchanged" });
+    summary.build.sbom = { key: sbomKey(kept), components: built.sbom.components };
     return;
   }
   if (ctx.dryRun) {
@@ -328,6 +355,9 @@ async function syncTarget(
     build: { fingerprint, runtime: target.runtime, architecture: target.architecture },
   };
   if (ctx.tree) metadata.tree = ctx.tree;
+  metadata.sbomSha256 = built.sbom.sha256;
+  // the SBOM first: an artifact whose metadata names an SBOM always has it beside it
+  await uploadSbom(ctx.s3 as S3Client, { bucket, key: bomKey, text: built.sbom.text });
   await uploadArtifact(ctx.s3 as S3Client, { bucket, key, file: built.zip.path, metadata });
   const outcome = await advancePointer(
     ctx.ssm as SSMClient,

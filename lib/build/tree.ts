@@ -3,9 +3,9 @@
  * entries the zip writer can take. Walking never follows a link, rejects anything that is not a file,
  * an executable or a symlink, and checks every name and link target against the tree's root.
  */
-import { lstat, readdir, readlink } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { UnsupportedEntryError } from "../common/errors.ts";
+import { BuildError, UnsupportedEntryError } from "../common/errors.ts";
 import { checkRelativePath, checkSymlinkTarget, quoteName } from "../common/paths.ts";
 import type { FolderStage } from "../sync/staging/staging.ts";
 import type { ZipInput } from "../sync/zip/writer.ts";
@@ -88,4 +88,13 @@ export function stageTree(stage: FolderStage, prefix = ""): TreeEntry[] {
       digest: () => stage.checksum(staged.path),
     };
   });
+}
+
+/** The bytes of an entry: a file's content, a link's target. */
+export async function entryBytes(e: TreeEntry): Promise<Buffer> {
+  if (e.kind === "symlink") return Buffer.from(e.target ?? "");
+  if (e.read) return e.read();
+  if (Buffer.isBuffer(e.content)) return e.content;
+  if ("path" in e.content) return readFile(e.content.path);
+  throw new BuildError(`entry ${quoteName(e.path)} has no readable content`);
 }

@@ -14,6 +14,8 @@ export interface BuildSection {
   runtimes?: string[];
   architectures?: Architecture[];
   exclude?: string[];
+  /** The layer's unzipped budget in MiB (1–250): a target above it fails, naming its largest packages. */
+  maxUnzippedMiB?: number;
 }
 
 export interface LayerOverrides {
@@ -68,7 +70,9 @@ const SMOKE_MODULE = /^(@[a-z0-9][\w.-]*\/)?[A-Za-z0-9_][\w.-]*(\/[\w.-]+)*$/;
 const RUNTIME =
   /^(nodejs\d+\.x|python3\.\d+|java\d+(\.al2(023)?)?|ruby\d+\.\d+|dotnet\d+|dotnetcore\d+\.\d+|provided(\.al2(023)?)?|go1\.x)$/;
 const KEYS = new Set(["runtimes", "architectures", "description", "license", "build", "smoke"]);
-const BUILD_KEYS = new Set(["runtimes", "architectures", "exclude"]);
+const BUILD_KEYS = new Set(["runtimes", "architectures", "exclude", "maxUnzippedMiB"]);
+/** Lambda's 250 MB (262,144,000 bytes) for a function and its layers, unzipped, in MiB. */
+export const MAX_UNZIPPED_MIB = 250;
 
 function stringList(value: unknown, field: string, where: string, problems: string[]): string[] | undefined {
   if (value === undefined) return undefined;
@@ -113,11 +117,21 @@ export function parseBuildSection(raw: unknown, where: string): BuildSection {
   const exclude = strings(obj.exclude, "exclude", where, problems);
   const badGlob = exclude?.filter((g) => g.startsWith("/") || g.includes("\\") || g.includes("\0")) ?? [];
   if (badGlob.length) problems.push(`${where}: exclude globs must be relative, "/"-separated: ${badGlob.join(", ")}`);
+  const budget = obj.maxUnzippedMiB;
+  const budgetOk =
+    budget === undefined ||
+    (typeof budget === "number" && Number.isInteger(budget) && budget >= 1 && budget <= MAX_UNZIPPED_MIB);
+  if (!budgetOk) {
+    problems.push(
+      `${where}: "build.maxUnzippedMiB" must be a whole number of MiB from 1 to ${MAX_UNZIPPED_MIB} (Lambda's unzipped limit)`,
+    );
+  }
   if (problems.length) throw new ConfigError(problems);
   const out: BuildSection = {};
   if (runtimes) out.runtimes = runtimes;
   if (architectures) out.architectures = architectures as Architecture[];
   if (exclude) out.exclude = exclude;
+  if (typeof budget === "number") out.maxUnzippedMiB = budget;
   return out;
 }
 

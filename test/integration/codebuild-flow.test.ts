@@ -3,6 +3,7 @@
  * the exact overrides, and the build-finished event, with a real output made by the same recipe run locally,
  * moves the pointer. moto ignores StartBuild's overrides, so the requests are captured and asserted as sent.
  */
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +25,7 @@ import {
   type Projects,
   putBuildArtifact,
 } from "../support/codebuild.ts";
+import { cycloneDx15Errors } from "../support/cyclonedx.ts";
 import { readZip } from "../support/zip.ts";
 
 const TIMEOUT = 180_000;
@@ -228,6 +230,15 @@ describe("the sync handler with build folders in Lambda", () => {
       expect(names).toContain("python/six.py");
       expect(names).toContain("python/mymodule.py");
       expect(names).not.toContain("requirements.txt");
+      // the CycloneDX SBOM beside the artifact, its SHA-256 in the artifact's metadata
+      const sbomKey = (entry.key ?? "").replace(/\.zip$/, ".cdx.json");
+      expect((entry as { build?: { sbom?: unknown } }).build?.sbom).toEqual({ key: sbomKey, components: 1 });
+      const bom = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: sbomKey }));
+      const text = (await bom.Body?.transformToString("utf8")) ?? "";
+      expect(head.Metadata?.["sbom-sha256"]).toBe(createHash("sha256").update(text).digest("hex"));
+      const doc = JSON.parse(text);
+      expect(cycloneDx15Errors(doc)).toEqual([]);
+      expect(doc.components.map((c: { purl: string }) => c.purl)).toEqual(["pkg:pypi/six@1.17.0"]);
     }
   });
 

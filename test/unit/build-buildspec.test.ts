@@ -262,6 +262,8 @@ describe("the CodeBuild buildspec", () => {
   it("refuses a requirement line pip would build even to download it, before pip runs", async () => {
     for (const line of [
       "./evilpkg",
+      "--no-binary=:all:",
+      "--require-hashes --no-binary=:all:",
       "git+https://example.com/evil.git",
       "evil @ https://example.com/evil-1.0.tar.gz",
       `x==1 --hash=sha256:${REF.replace("LAYER_SYNC_INDEX_TOKEN", "PIP_INDEX_URL")}`,
@@ -272,7 +274,7 @@ describe("the CodeBuild buildspec", () => {
       expect(r.has("download-env")).toBe(false);
     }
     const ok = await runScript("python", PIP_ENV, {
-      requirements: `six==1.17.0 \\\n    --hash=sha256:${"a".repeat(64)}  # pinned\nwheel @ https://example.com/w-1.0-py3-none-any.whl ; python_version >= "3.8"\n`,
+      requirements: `--require-hashes\nsix==1.17.0 \\\n    --hash=sha256:${"a".repeat(64)}  # pinned\nwheel @ https://example.com/w-1.0-py3-none-any.whl ; python_version >= "3.8"\n`,
     });
     expect(ok.code).toBe(0);
   });

@@ -82,10 +82,56 @@ describe("planBuild", () => {
     expect(plan?.exclude).toEqual(["python/**/tests/**"]);
   });
 
+  it("carries build.maxUnzippedMiB as every target's budget", () => {
+    const plan = planBuild({ ...base, files: ["requirements.txt"], layerJson: '{"build":{"maxUnzippedMiB":50}}' });
+    expect(plan?.maxUnzippedMiB).toBe(50);
+    expect(planBuild({ ...base, files: ["requirements.txt"] })?.maxUnzippedMiB).toBeUndefined();
+  });
+
+  it.each([
+    [["pyproject.toml", "uv.lock", "app.py"], "uv", ["pyproject.toml", "uv.lock"]],
+    [["pyproject.toml", "poetry.lock"], "poetry", ["pyproject.toml", "poetry.lock"]],
+    [["Pipfile", "Pipfile.lock", "requirements.in"], "pipenv", ["Pipfile", "Pipfile.lock"]],
+    [["requirements.txt", "constraints.txt"], "requirements", ["requirements.txt"]],
+  ])("plans %j as a Python build of the %s family", (files, family, manifests) => {
+    const plan = planBuild({ ...base, files });
+    expect(plan).toMatchObject({ language: "python", family, manifests });
+  });
+
   it.each([
     [["package.json"], undefined, /has package\.json but no package-lock\.json; .*commit package-lock\.json/],
     [["requirements.txt", "package.json", "package-lock.json"], undefined, /both requirements\.txt and package\.json/],
-    [["layer.json"], '{"build":{}}', /has a "build" section but the folder has no requirements\.txt/],
+    [
+      ["layer.json"],
+      '{"build":{}}',
+      /has a "build" section but the folder has no dependency manifest at its root \(requirements\.txt, pyproject\.toml/,
+    ],
+    [
+      ["pyproject.toml"],
+      undefined,
+      /has pyproject\.toml but no lock file; run `uv lock` \(uv\.lock\) or `poetry lock`/,
+    ],
+    [["Pipfile"], undefined, /has Pipfile but no lock file; run `pipenv lock`/],
+    [
+      ["pyproject.toml", "uv.lock", "poetry.lock"],
+      undefined,
+      /holds 2 dependency families \(pyproject\.toml \+ uv\.lock, pyproject\.toml \+ poetry\.lock\)/,
+    ],
+    [
+      ["requirements.txt", "Pipfile", "Pipfile.lock"],
+      undefined,
+      /holds 2 dependency families \(requirements\.txt, Pipfile \+ Pipfile\.lock\)/,
+    ],
+    [
+      ["package.json", "pnpm-lock.yaml"],
+      undefined,
+      /holds package\.json \+ pnpm-lock\.yaml, which this version of layer-sync does not build yet/,
+    ],
+    [
+      ["package.json", "yarn.lock"],
+      undefined,
+      /package\.json \+ yarn\.lock, which this version of layer-sync does not build yet/,
+    ],
     [
       ["requirements.txt"],
       '{"build":{"runtimes":["nodejs22.x"]}}',
@@ -93,6 +139,13 @@ describe("planBuild", () => {
     ],
     [["requirements.txt"], '{"build":{"architectures":["mips"]}}', /unknown build architecture\(s\) mips/],
     [["requirements.txt"], '{"build":{"runtime":["python3.12"]}}', /"build" has unknown field\(s\) "runtime"/],
+    [
+      ["requirements.txt"],
+      '{"build":{"maxUnzippedMiB":0}}',
+      /"build\.maxUnzippedMiB" must be a whole number of MiB from 1 to 250/,
+    ],
+    [["requirements.txt"], '{"build":{"maxUnzippedMiB":251}}', /"build\.maxUnzippedMiB" must be a whole number/],
+    [["requirements.txt"], '{"build":{"maxUnzippedMiB":"50"}}', /"build\.maxUnzippedMiB" must be a whole number/],
     [["requirements.txt"], '{"build":{"exclude":["/etc/**"]}}', /exclude globs must be relative/],
     [["requirements.txt"], '{"build":[]}', /"build" must be an object/],
     [

@@ -40,6 +40,8 @@ export interface ArtifactMetadata {
   layerConfig?: string;
   /** A layer built from a dependency manifest: S3 metadata `build-fingerprint`, `runtime`, `architecture`. */
   build?: { fingerprint: string; runtime: string; architecture: string };
+  /** SHA-256 (hex) of the artifact's CycloneDX SBOM, stored beside it (`sbomKey`): S3 metadata `sbom-sha256`. */
+  sbomSha256?: string;
 }
 
 export interface ArtifactHead {
@@ -77,6 +79,7 @@ function toS3Metadata(m: ArtifactMetadata): Record<string, string> {
     out.runtime = m.build.runtime;
     out.architecture = m.build.architecture;
   }
+  if (m.sbomSha256) out["sbom-sha256"] = m.sbomSha256;
   return out;
 }
 
@@ -95,11 +98,51 @@ function fromS3Metadata(meta: Record<string, string> | undefined): ArtifactMetad
   if (fingerprint && /^[0-9a-f]{64}$/.test(fingerprint) && meta.runtime && meta.architecture) {
     out.build = { fingerprint, runtime: meta.runtime, architecture: meta.architecture };
   }
+  const sbom = meta["sbom-sha256"];
+  if (sbom && /^[0-9a-f]{64}$/.test(sbom)) out.sbomSha256 = sbom;
   return out;
 }
 
 function statusOf(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/**
+ * Upload an artifact's SBOM (CycloneDX JSON) at `key`, with a SHA-256 checksum, never overwriting: an
+ * existing object with the same bytes is kept (a rerun of the same second), any other is an error.
+ */
+export async function uploadSbom(s3: S3Client, args: { bucket: string; key: string; text: string }): Promise<void> {
+  const body = Buffer.from(args.text, "utf8");
+  const sha = createHash("sha256").update(body).digest();
+  const where = `s3://${args.bucket}/${args.key}`;
+  try {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: args.bucket,
+        Key: args.key,
+        Body: body,
+        ContentLength: body.length,
+        ContentType: "application/vnd.cyclonedx+json",
+        ChecksumAlgorithm: "SHA256",
+        ChecksumSHA256: sha.toString("base64"),
+        IfNoneMatch: "*",
+      }),
+    );
+  } catch (error) {
+    const exists = statusOf(error) === 412 || errorName(error) === "PreconditionFailed";
+    if (exists) {
+      const head = await s3.send(
+        new HeadObjectCommand({ Bucket: args.bucket, Key: args.key, ChecksumMode: "ENABLED" }),
+      );
+      if (head.ChecksumSHA256 === sha.toString("base64")) return;
+    }
+    throw new ArtifactError(
+      exists
+        ? `${where} already exists with other content; layer-sync never overwrites an SBOM — another run used the same key`
+        : `uploading ${where} failed (${errorName(error)}): ${describeError(error)}`,
+      { cause: error },
+    );
+  }
 }
 
 /** HEAD an artifact; undefined when it does not exist. */
