@@ -44,7 +44,7 @@ import {
 } from "./parameters.ts";
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
 import { regionError } from "./region-error.ts";
-import { type ReleaseEvent, releaseEvent } from "./release-events.ts";
+import { consumersOnVersion, type ReleaseEvent, releaseEvent } from "./release-events.ts";
 import { deleteVersions, type KeptInUse, retainVersions } from "./retention.ts";
 import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
 import type { SmokeLocks, SmokeResult, SmokeTarget } from "./smoke.ts";
@@ -365,6 +365,7 @@ async function regionSteps(
         currentArn: keep.arn,
         commit: meta.commit,
         action,
+        consumersOnPrevious: run.onRelease ? await consumersOnVersion(run.consumers, previousArn, run.logger) : null,
       });
       if (event) run.onRelease?.(event);
     }
