@@ -166,6 +166,23 @@ export function templateSettings(scope: Stack): Resolved {
       { default: "", allowedPattern: "^$|^(/[A-Za-z0-9_.-]+)+$" },
     ),
   };
+  const releaseEnv = {
+    SMOKE_TEST: text(
+      "SmokeTest",
+      "SMOKE_TEST: on smoke-tests a new layer version in each Region (with the stack's smoke role) before the ARN parameter names it; off skips it",
+      { default: "on", allowedValues: ["on", "off"] },
+    ),
+    CANARY_ACCOUNT_IDS: text(
+      "CanaryAccountIds",
+      "CANARY_ACCOUNT_IDS: comma-separated 12-digit account ids of the canary channel (no spaces); empty for none",
+      { default: "", allowedPattern: "^$|^[0-9]{12}(,[0-9]{12})*$" },
+    ),
+    PROMOTE_AFTER_HOURS: text(
+      "PromoteAfterHours",
+      "PROMOTE_AFTER_HOURS: the daily reconcile promotes a canary version this many hours old (1-8760); empty: only layer-sync promote does",
+      { default: "", allowedPattern: "^$|^([1-9][0-9]{0,2}|[1-7][0-9]{3}|8[0-6][0-9]{2}|87[0-5][0-9]|8760)$" },
+    ),
+  };
   const regionalEnv = {
     PUBLISH_REGIONS: text(
       "PublishRegions",
@@ -311,6 +328,10 @@ export function templateSettings(scope: Stack): Resolved {
           Parameters: ["ShareOrganizationId", "ShareOuIds", "ShareAccountIds", "OrganizationManagementAccountId"],
         },
         {
+          Label: { default: "Releases (smoke test, canary channel)" },
+          Parameters: ["SmokeTest", "CanaryAccountIds", "PromoteAfterHours"],
+        },
+        {
           Label: { default: "Regions (buckets from the regional bucket template)" },
           Parameters: ["PublishRegions", "RegionBuckets", "RegionBucketNamePrefix"],
         },
@@ -337,7 +358,7 @@ export function templateSettings(scope: Stack): Resolved {
   };
 
   const env: Record<string, string> = { NODE_OPTIONS: "--enable-source-maps" };
-  for (const [name, parameter] of Object.entries({ ...p, ...buildEnv, ...regionalEnv }))
+  for (const [name, parameter] of Object.entries({ ...p, ...buildEnv, ...releaseEnv, ...regionalEnv }))
     env[name] = parameter.valueAsString;
   const tokenName = p.TOKEN_PARAMETER_NAME.valueAsString;
   const organizationSegment = Fn.conditionIf(
