@@ -15,6 +15,7 @@ import {
 } from "../names.ts";
 import { DEFAULT_CONCURRENT_BUILD_LIMIT, DEFAULT_RECONCILE_SCHEDULE } from "../settings.ts";
 import { DEFAULT_REGION_BUCKET_NAME_PREFIX, REGION_BUCKET_NAME_PREFIX } from "./regions.ts";
+import { releaseParameters } from "./release-parameters.ts";
 import type { Resolved } from "./resolved.ts";
 
 const REGION = REGION_NAME.source.slice(1, -1);
@@ -166,23 +167,7 @@ export function templateSettings(scope: Stack): Resolved {
       { default: "", allowedPattern: "^$|^(/[A-Za-z0-9_.-]+)+$" },
     ),
   };
-  const releaseEnv = {
-    SMOKE_TEST: text(
-      "SmokeTest",
-      "SMOKE_TEST: on smoke-tests a new layer version in each Region (with the stack's smoke role) before the ARN parameter names it; off skips it",
-      { default: "on", allowedValues: ["on", "off"] },
-    ),
-    CANARY_ACCOUNT_IDS: text(
-      "CanaryAccountIds",
-      "CANARY_ACCOUNT_IDS: comma-separated 12-digit account ids of the canary channel (no spaces); empty for none",
-      { default: "", allowedPattern: "^$|^[0-9]{12}(,[0-9]{12})*$" },
-    ),
-    PROMOTE_AFTER_HOURS: text(
-      "PromoteAfterHours",
-      "PROMOTE_AFTER_HOURS: the daily reconcile promotes a canary version this many hours old (1-8760); empty: only layer-sync promote does",
-      { default: "", allowedPattern: "^$|^([1-9][0-9]{0,2}|[1-7][0-9]{3}|8[0-6][0-9]{2}|87[0-5][0-9]|8760)$" },
-    ),
-  };
+  const releaseEnv = releaseParameters(text);
   const regionalEnv = {
     PUBLISH_REGIONS: text(
       "PublishRegions",
