@@ -10,7 +10,7 @@ import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { redact } from "../lib/common/redact.ts";
 import { type RollbackSummary, runRollback } from "../lib/publish/rollback.ts";
 import { listOption, noPositionals, type ParsedCommand, stringOption, UsageError } from "./args.ts";
-import { publishClients } from "./aws-clients.ts";
+import { consumerClients, publishClients } from "./aws-clients.ts";
 import { type CliIo, Progress, table } from "./output.ts";
 
 export function rollbackTable(summary: RollbackSummary): string {
@@ -39,6 +39,7 @@ export async function rollbackCommand(parsed: ParsedCommand, env: Environment, i
     // --regions stands for PUBLISH_REGIONS, as for status (the Regions to work in)
     const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion });
     const logger = new Progress(io, env).logger();
+    const consumers = consumerClients(clients.home.organizations);
     const summary = await runRollback(
       config,
       { package: packages[0] ?? "", to },
@@ -47,9 +48,10 @@ export async function rollbackCommand(parsed: ParsedCommand, env: Environment, i
         regionClients: clients.regionClients,
         clock: () => new Date(),
         logger,
+        consumers,
         ...(homeRegion ? { region: homeRegion } : {}),
       },
-    );
+    ).finally(() => consumers.close());
     io.stdout.write(parsed.values.json ? `${JSON.stringify(summary, null, 2)}\n` : rollbackTable(summary));
     if (summary.error !== undefined) {
       io.stderr.write(`${redact(`layer-sync: rollback of ${summary.package} failed: ${summary.error}`)}\n`);

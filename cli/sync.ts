@@ -11,6 +11,7 @@ import type { BuildDependencies } from "../lib/build/sync-builds.ts";
 import { type Environment, loadSyncConfig, type SyncConfig } from "../lib/common/config.ts";
 import { RunDeadline } from "../lib/common/deadline.ts";
 import { ConfigError, describeError, summarise } from "../lib/common/errors.ts";
+import type { LayerOverrides } from "../lib/common/layer-config.ts";
 import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
 import type { SyncSummary } from "../lib/sync/sync.ts";
 import {
@@ -140,6 +141,8 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
   const out = outOption === undefined ? undefined : resolve(outOption);
   const config = loadSyncConfig({ env, flags: parsed.settings }, { requireBucket: out === undefined });
   const smoke = parsed.values.smoke === true;
+  // layer.json "smoke" of each folder that names its modules (told by the sync), for the local smoke test
+  const smokeModules = new Map<string, string[]>();
   if (smoke && out === undefined) throw new UsageError("--smoke runs the layers written by --out DIR; add --out DIR");
   if (out !== undefined && config.source.tokenParameterName && config.source.token === undefined) {
     throw new ConfigError(
@@ -193,6 +196,13 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
         interrupts,
         deadline,
         ...(io.process ? { ownerPid: io.process.pid } : {}),
+        ...(smoke
+          ? {
+              onLayerConfig: (path: string, o: LayerOverrides) => {
+                if (o.smoke) smokeModules.set(path, o.smoke);
+              },
+            }
+          : {}),
       },
     );
   } finally {
@@ -214,6 +224,7 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
       pathDirs: (env.PATH ?? "").split(delimiter).filter(Boolean),
       node: process.execPath,
       baseEnv: { PATH: env.PATH, HOME: env.HOME, LANG: env.LANG },
+      smokeModules,
     });
     for (const r of results) {
       const what =

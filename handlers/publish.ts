@@ -46,10 +46,19 @@ export async function publishHandler(event: unknown): Promise<PublishSummary | R
   }
   const { s3, ssm, events } = awsClients();
   if (parsed.kind === "rollback") {
+    const rollbackClients = publishClients();
     const rolled = await runRollback(
       config,
       { package: parsed.package, to: parsed.to },
-      { ...publishClients(), ssm, clock: () => new Date(), logger: coreLogger },
+      {
+        ...rollbackClients,
+        ...((config.consumers?.source ?? "none") !== "none"
+          ? { consumers: consumerClients(rollbackClients.organizations) }
+          : {}),
+        ssm,
+        clock: () => new Date(),
+        logger: coreLogger,
+      },
     );
     if (config.summaryEventBus) {
       await putReleaseEvents(events, config.summaryEventBus, rollbackReleaseEvents(rolled), coreLogger);

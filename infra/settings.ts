@@ -65,6 +65,16 @@ export interface LayerSyncSettings {
    * credential. Only the CodeBuild role may read it (and decrypt it through SSM); the functions never do.
    */
   readonly buildIndexTokenParameter?: string;
+  /**
+   * SMOKE_TEST: smoke-test a new layer version in each Region before the ARN parameter names it. The stack
+   * always creates the smoke role and sets SMOKE_ROLE_ARN, so the handlers' default is on.
+   * @default "on"
+   */
+  readonly smokeTest?: "on" | "off";
+  /** CANARY_ACCOUNT_IDS: the canary channel's accounts (a new version is granted to these only until promoted). */
+  readonly canaryAccountIds?: readonly string[];
+  /** PROMOTE_AFTER_HOURS: the daily reconcile promotes a canary version this many hours old. @default never */
+  readonly promoteAfterHours?: number;
   /** More environment variables for tuning (e.g. SOURCE_CONCURRENCY); they may not override the ones above. */
   readonly extraEnvironment?: Readonly<Record<string, string>>;
 }
@@ -161,6 +171,9 @@ export const CONTEXT_KEYS = [
   "buildPipIndexUrl",
   "buildNpmRegistry",
   "buildIndexTokenParameter",
+  "smokeTest",
+  "canaryAccountIds",
+  "promoteAfterHours",
   "artifactEncryption",
   "accessLogging",
   "accessLogRetentionDays",
@@ -269,6 +282,9 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     buildPipIndexUrl: text("buildPipIndexUrl"),
     buildNpmRegistry: text("buildNpmRegistry"),
     buildIndexTokenParameter: text("buildIndexTokenParameter"),
+    smokeTest: oneOf("smokeTest", ["on", "off"] as const),
+    canaryAccountIds: list("canaryAccountIds"),
+    promoteAfterHours: whole("promoteAfterHours"),
   } satisfies LayerSyncSettings;
   const options = {
     artifactEncryption: oneOf("artifactEncryption", ["s3", "kms"] as const),

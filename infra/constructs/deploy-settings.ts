@@ -56,6 +56,9 @@ const VARIABLE_OF: Readonly<Partial<Record<keyof LayerSyncSettings, string>>> = 
   buildPipIndexUrl: "BUILD_PIP_INDEX_URL",
   buildNpmRegistry: "BUILD_NPM_REGISTRY",
   buildIndexTokenParameter: "BUILD_INDEX_TOKEN_PARAMETER",
+  smokeTest: "SMOKE_TEST",
+  canaryAccountIds: "CANARY_ACCOUNT_IDS",
+  promoteAfterHours: "PROMOTE_AFTER_HOURS",
 };
 /** Variables the stack sets itself (beside the typed settings); `extraEnvironment` may not set them. */
 const STACK_VARIABLES = [
@@ -68,6 +71,8 @@ const STACK_VARIABLES = [
   "BUILD_PROJECT_ARM64",
   "BUILD_SOURCE_PREFIX",
   "BUILD_OUTPUT_PREFIX",
+  // The smoke functions' role the stack creates (infra/constructs/smoke.ts).
+  "SMOKE_ROLE_ARN",
 ];
 
 /**
@@ -148,6 +153,9 @@ export function deploySettings(
     BUILD_PIP_INDEX_URL: settings.buildPipIndexUrl,
     BUILD_NPM_REGISTRY: settings.buildNpmRegistry,
     BUILD_INDEX_TOKEN_PARAMETER: settings.buildIndexTokenParameter,
+    SMOKE_TEST: settings.smokeTest,
+    CANARY_ACCOUNT_IDS: list(settings.canaryAccountIds),
+    PROMOTE_AFTER_HOURS: settings.promoteAfterHours === undefined ? undefined : String(settings.promoteAfterHours),
     NODE_OPTIONS: "--enable-source-maps",
     PUBLISH_REGIONS: extraRegions ? settings.publishRegions?.join(",") : undefined,
     REGION_BUCKETS: extraRegions?.regions

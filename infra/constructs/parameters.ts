@@ -15,6 +15,7 @@ import {
 } from "../names.ts";
 import { DEFAULT_CONCURRENT_BUILD_LIMIT, DEFAULT_RECONCILE_SCHEDULE } from "../settings.ts";
 import { DEFAULT_REGION_BUCKET_NAME_PREFIX, REGION_BUCKET_NAME_PREFIX } from "./regions.ts";
+import { releaseParameters } from "./release-parameters.ts";
 import type { Resolved } from "./resolved.ts";
 
 const REGION = REGION_NAME.source.slice(1, -1);
@@ -166,6 +167,7 @@ export function templateSettings(scope: Stack): Resolved {
       { default: "", allowedPattern: "^$|^(/[A-Za-z0-9_.-]+)+$" },
     ),
   };
+  const releaseEnv = releaseParameters(text);
   const regionalEnv = {
     PUBLISH_REGIONS: text(
       "PublishRegions",
@@ -311,6 +313,10 @@ export function templateSettings(scope: Stack): Resolved {
           Parameters: ["ShareOrganizationId", "ShareOuIds", "ShareAccountIds", "OrganizationManagementAccountId"],
         },
         {
+          Label: { default: "Releases (smoke test, canary channel)" },
+          Parameters: ["SmokeTest", "CanaryAccountIds", "PromoteAfterHours"],
+        },
+        {
           Label: { default: "Regions (buckets from the regional bucket template)" },
           Parameters: ["PublishRegions", "RegionBuckets", "RegionBucketNamePrefix"],
         },
@@ -337,7 +343,7 @@ export function templateSettings(scope: Stack): Resolved {
   };
 
   const env: Record<string, string> = { NODE_OPTIONS: "--enable-source-maps" };
-  for (const [name, parameter] of Object.entries({ ...p, ...buildEnv, ...regionalEnv }))
+  for (const [name, parameter] of Object.entries({ ...p, ...buildEnv, ...releaseEnv, ...regionalEnv }))
     env[name] = parameter.valueAsString;
   const tokenName = p.TOKEN_PARAMETER_NAME.valueAsString;
   const organizationSegment = Fn.conditionIf(

@@ -31,22 +31,16 @@ import {
   convergeVersions,
   type LayerVersionInfo,
   listLayerVersions,
-  parseLayerArn,
   publishLayerVersion,
 } from "./layers.ts";
 import type { ShareTargets } from "./organizations.ts";
-import {
-  namedIn,
-  parametersUnder,
-  readStringParameter,
-  ssmParameterArn,
-  writeLayerArnParameter,
-} from "./parameters.ts";
+import { sharePackageParameters } from "./package-share.ts";
+import { namedIn, parametersUnder, readStringParameter, writeLayerArnParameter } from "./parameters.ts";
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
 import { regionError } from "./region-error.ts";
-import { type ReleaseEvent, releaseEvent } from "./release-events.ts";
+import { consumersOnVersion, type ReleaseEvent, releaseEvent } from "./release-events.ts";
 import { deleteVersions, type KeptInUse, retainVersions } from "./retention.ts";
-import { ensureResourceShare, resourceShareName, type ShareResult } from "./share.ts";
+import type { ShareResult } from "./share.ts";
 import type { SmokeLocks, SmokeResult, SmokeTarget } from "./smoke.ts";
 import { smokeGate } from "./smoke-gate.ts";
 import { checkBucketRegion, stageArtifact } from "./stage.ts";
@@ -326,6 +320,7 @@ async function regionSteps(
       }
       s.reason = "canary";
       s.parameter = { name: arnName, written: false };
+      await shareParameters(p, target, ram, run, out, keep.arn, [canaryName]);
       out.warnings.push(
         `version ${keep.version} is on the canary channel (${canaryName}, granted to CANARY_ACCOUNT_IDS only); run layer-sync promote --package ${p.pkg}${hours !== undefined ? ` or wait ${hours} h` : ""} to release it`,
       );
@@ -365,6 +360,7 @@ async function regionSteps(
         currentArn: keep.arn,
         commit: meta.commit,
         action,
+        consumersOnPrevious: run.onRelease ? await consumersOnVersion(run.consumers, previousArn, run.logger) : null,
       });
       if (event) run.onRelease?.(event);
     }
@@ -386,37 +382,9 @@ async function regionSteps(
     }
     if (canaryEntry && (written || onCanary)) await deleteParameter(ssm, canaryName);
 
-    // 6. share the parameter
-    if (p.targets.ramPrincipals.length === 0) {
-      out.warnings.push(NOT_SHARED);
-    } else {
-      const arn = parseLayerArn(keep.arn);
-      if (!arn)
-        throw new PublishError(`Lambda returned the layer version ARN "${keep.arn}", which layer-sync cannot parse`);
-      if (arn.region !== target.region) {
-        throw new PublishError(
-          `Lambda in ${target.region} returned the layer version ARN "${keep.arn}" of another Region; check the AWS endpoint configuration`,
-        );
-      }
-      const share = await ensureResourceShare(ram, {
-        name: resourceShareName(p.pkg),
-        resourceArn: ssmParameterArn(arn.partition, target.region, arn.account, arnName),
-        moreResourceArns: [ssmParameterArn(arn.partition, target.region, arn.account, historyName)],
-        principals: p.targets.ramPrincipals,
-        tokenWindow: run.clock().toISOString().slice(0, 13),
-      });
-      s.share = {
-        arn: share.arn,
-        name: share.name,
-        principals: share.principals,
-        resources: share.resources,
-        created: share.created,
-        associated: share.associated,
-        disassociated: share.disassociated,
-      };
-      out.warnings.push(...share.warnings);
-      changed ||= share.created || share.associated.length > 0 || share.disassociated.length > 0;
-    }
+    // 6. share the parameters
+    const shared = await shareParameters(p, target, ram, run, out, keep.arn, [arnName, historyName]);
+    changed ||= shared;
   }
 
   // 7. retention: never what a parameter or the history names, nor (with a consumer source) what a function uses
@@ -438,4 +406,32 @@ async function regionSteps(
   if (kept.retention) s.retention = kept.retention;
 
   if (!s.published && s.reason === null) s.reason = changed ? "resumed" : "unchanged";
+}
+
+/** Step 6 (and the canary channel's share): the package's RAM share holds `parameters`. Returns whether it changed. */
+async function shareParameters(
+  p: PreparedPackage,
+  target: RegionTarget,
+  ram: RAMClient,
+  run: RegionRunContext,
+  out: RegionOutcome,
+  layerVersionArn: string,
+  parameters: [string, ...string[]],
+): Promise<boolean> {
+  if (p.targets.ramPrincipals.length === 0) {
+    out.warnings.push(NOT_SHARED);
+    return false;
+  }
+  const share = await sharePackageParameters(ram, {
+    pkg: p.pkg,
+    region: target.region,
+    layerVersionArn,
+    parameters,
+    principals: p.targets.ramPrincipals,
+    clock: run.clock,
+  });
+  const { warnings, ...summary } = share;
+  out.summary.share = summary;
+  out.warnings.push(...warnings);
+  return share.created || share.associated.length > 0 || share.disassociated.length > 0;
 }

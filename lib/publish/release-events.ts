@@ -6,14 +6,17 @@
  *   {"package", "region", "previous": {"version", "layerVersionArn"} | null, "current": {…}, "commit",
  *    "action": "publish|rollback|promote", "consumersOnPrevious": N | null, "sbomDiff": {…} | null}
  *
- * `consumersOnPrevious` is null unless a consumer source is configured (not yet: it comes with the consumers
- * command), and `sbomDiff` is null unless both versions have an SBOM (not yet recorded per version). The
+ * `consumersOnPrevious` is null unless a consumer source is configured (CONSUMER_SOURCE roles|config): then it
+ * counts the functions on the previous version in that Region, from the run's consumer inventory (the accounts
+ * that could be read; null when the inventory could not be read at all, or there was no previous version).
+ * `sbomDiff` is null unless both versions have an SBOM (not yet recorded per version). The
  * publish core reports each move through `PublishDependencies.onRelease`; the handler puts the events after
  * the run. A failure to put them is logged, never fatal (the pointer has moved either way).
  */
 import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { describeError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
+import { type Inventory, usesOf } from "./consumers.ts";
 import { parseLayerArn } from "./layers.ts";
 
 export const RELEASE_DETAIL_TYPE = "Layer Sync Release";
@@ -48,6 +51,7 @@ export function releaseEvent(args: {
   currentArn: string;
   commit: string | null;
   action: ReleaseEvent["action"];
+  consumersOnPrevious?: number | null | undefined;
 }): ReleaseEvent | undefined {
   const current = versionOf(args.currentArn);
   if (!current || args.previousArn === args.currentArn) return undefined;
@@ -58,9 +62,31 @@ export function releaseEvent(args: {
     current,
     commit: args.commit,
     action: args.action,
-    consumersOnPrevious: null,
+    consumersOnPrevious: args.consumersOnPrevious ?? null,
     sbomDiff: null,
   };
+}
+
+/**
+ * `consumersOnPrevious`: the functions on the version `previousArn` names, in its Region, from the consumer
+ * inventory. null without a consumer source (`consumers` undefined), without a previous version, or when the
+ * inventory could not be read (logged).
+ */
+export async function consumersOnVersion(
+  consumers: (() => Promise<Inventory>) | undefined,
+  previousArn: string | undefined | null,
+  logger: Logger,
+): Promise<number | null> {
+  const previous = previousArn ? parseLayerArn(previousArn) : undefined;
+  if (!consumers || previous?.version === undefined) return null;
+  try {
+    const inventory = await consumers();
+    const target = { layerName: previous.layerName, region: previous.region, owner: previous.account };
+    return usesOf(inventory.functions, target).filter((u) => u.version === previous.version).length;
+  } catch (error) {
+    logger.warn("the consumers of the previous version could not be counted", { error: describeError(error) });
+    return null;
+  }
 }
 
 /** Put the events (10 per PutEvents call, EventBridge's limit). Never throws. */

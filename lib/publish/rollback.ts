@@ -11,6 +11,9 @@
  * 5. ssm:PutParameter of `{prefix}/{package}/rollback`, the hold that makes a publish of the same artifact
  *    keep the pointer where the rollback put it (see `history.ts`).
  *
+ * With a consumer source, the consumers of the Regions that moved are read once afterwards (for each one's
+ * `consumersOnPrevious`, which the release events carry); those reads are not counted in the five.
+ *
  * The RAM share is untouched: it already holds the parameter. Regions are independent: one failing does not
  * stop the others, and its entry says why.
  */
@@ -22,6 +25,7 @@ import { mapLimit } from "../common/concurrency.ts";
 import { artifactKeyParameter, layerArnParameter, type PublishConfig, planRegions } from "../common/config.ts";
 import { ConfigError, describeError, LayerSyncError, PublishError } from "../common/errors.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
+import { type ConsumerClients, inventoryReader } from "./consumers.ts";
 import {
   type HistoryEntry,
   historyParameter,
@@ -35,7 +39,7 @@ import { taggedSha } from "./layer-settings.ts";
 import { parseLayerArn } from "./layers.ts";
 import { resolveShareTargets } from "./organizations.ts";
 import { applyLayerPermissions, desiredStatements } from "./permissions.ts";
-import { type ReleaseEvent, releaseEvent } from "./release-events.ts";
+import { consumersOnVersion, type ReleaseEvent, releaseEvent } from "./release-events.ts";
 
 export interface RollbackRequest {
   package: string;
@@ -59,6 +63,11 @@ export interface RollbackRegionResult {
   /** The commit of the version now named, from the history (null when not listed). */
   commit: string | null;
   changed: boolean;
+  /**
+   * With a consumer source, for a Region whose pointer moved: the functions on the previous version (null
+   * when the consumers could not be read). Absent without a source.
+   */
+  consumersOnPrevious?: number | null;
   error?: string;
 }
 
@@ -84,6 +93,8 @@ export interface RollbackDependencies extends RollbackRegionClients {
   /** The home Region (default: the Region of the `lambda` client). */
   region?: string;
   regionClients?: (region: string) => RollbackRegionClients;
+  /** With a consumer source (CONSUMER_SOURCE roles|config): the clients to read the consumers with. */
+  consumers?: ConsumerClients;
 }
 
 interface RegionState {
@@ -141,6 +152,7 @@ export function rollbackReleaseEvents(summary: RollbackSummary): ReleaseEvent[] 
       currentArn: r.current.layerVersionArn,
       commit: r.commit,
       action: "rollback",
+      consumersOnPrevious: r.consumersOnPrevious ?? null,
     });
     return event ? [event] : [];
   });
@@ -276,6 +288,17 @@ export async function runRollback(
     }
     return result;
   });
+  const reader = deps.consumers ? inventoryReader(config, deps.consumers, async () => [pkg]) : undefined;
+  if (reader) {
+    const moved = summary.regions.filter((r) => r.changed);
+    let read: ReturnType<typeof reader> | undefined;
+    const inventory = () => {
+      read ??= reader(moved.map((r) => r.region));
+      return read;
+    };
+    for (const r of moved)
+      r.consumersOnPrevious = await consumersOnVersion(inventory, r.previous?.layerVersionArn, log);
+  }
   const error = failureSummary(summary);
   if (error !== undefined) summary.error = error;
   return summary;

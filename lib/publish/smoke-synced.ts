@@ -1,7 +1,9 @@
 /**
  * `sync --out DIR --smoke`: the smoke test run locally against each zip the sync wrote, with an interpreter of
  * the target runtime when one is found (Python: `python3.X` on PATH; Node.js: the Node running the CLI), on
- * targets of this machine's architecture only. Says so, per target, when it cannot run one.
+ * targets of this machine's architecture only. Says so, per target, when it cannot run one. The modules to
+ * import are the folder's `layer.json` `"smoke"` when it names them (`smokeModules`, by folder path), else the
+ * layer's top-level packages, as in the Region.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -25,6 +27,8 @@ export async function smokeSyncedPackages(args: {
   outDir: string;
   packages: readonly {
     name: string;
+    /** The repository folder (the key of `smokeModules`). */
+    path?: string;
     key: string | null;
     error?: string;
     build?: { runtime: string; architecture: string } | null;
@@ -36,6 +40,8 @@ export async function smokeSyncedPackages(args: {
   pathDirs: readonly string[];
   node: string;
   baseEnv: NodeJS.ProcessEnv;
+  /** `layer.json` `"smoke"` of the folders that have it, by folder path. */
+  smokeModules?: ReadonlyMap<string, readonly string[]>;
 }): Promise<LocalSmokeEntry[]> {
   const out: LocalSmokeEntry[] = [];
   for (const p of args.packages) {
@@ -43,6 +49,7 @@ export async function smokeSyncedPackages(args: {
     const dir = await mkdtemp(join(tmpdir(), "layer-sync-smoke-layer-"));
     try {
       const names = await extractLayerZip(join(args.outDir, p.key), dir);
+      const named = p.path === undefined ? undefined : args.smokeModules?.get(p.path);
       const targets = smokeTargets({
         runtimes: p.build ? [p.build.runtime] : args.runtimes,
         architectures: p.build ? [p.build.architecture] : args.architectures,
@@ -74,7 +81,7 @@ export async function smokeSyncedPackages(args: {
           family: t.family,
           interpreter,
           layerDir: dir,
-          modules: defaultSmokeModules(names, t.family),
+          modules: named ? [...named] : defaultSmokeModules(names, t.family),
           pythonVersion: t.runtime.replace(/^python/, ""),
           baseEnv: args.baseEnv,
         });

@@ -73,6 +73,10 @@ export async function finishPackage(
   const links = stage.list().filter((e) => e.kind === "symlink");
   checkSymlinkChains(links, w.spec.path);
   deps.progress?.({ package: w.spec.package, stage: "zipping", bytes: stage.bytes });
+  if (deps.onLayerConfig && stage.has(LAYER_CONFIG_FILE)) {
+    const text = (await stage.read(LAYER_CONFIG_FILE)).toString("utf8");
+    deps.onLayerConfig(w.spec.path, parseLayerConfig(text, `${w.spec.path}/${LAYER_CONFIG_FILE}`));
+  }
   if (deps.build || deps.codebuild) {
     const targets = await syncBuiltFolder({
       config,

@@ -28,6 +28,7 @@ import type { BuildDependencies, BuildSummary } from "../build/sync-builds.ts";
 import type { FolderSpec, SyncConfig } from "../common/config.ts";
 import type { RunDeadline } from "../common/deadline.ts";
 import { ArchiveUnavailableError, ConfigError, describeError } from "../common/errors.ts";
+import type { LayerOverrides } from "../common/layer-config.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
 import type { ArtifactHead, RunInterrupts } from "./artifacts/artifacts.ts";
 import { checkTargetNames, finishPackage, isBuildFolder } from "./finish.ts";
@@ -101,6 +102,11 @@ export interface SyncDependencies {
   deadline?: RunDeadline;
   /** Told each package's stage as it changes. */
   progress?: (event: SyncProgressEvent) => void;
+  /**
+   * Told the parsed `layer.json` of each folder that has one (by folder path), before it is zipped or built:
+   * `sync --out DIR --smoke` takes the modules to import from its `"smoke"`.
+   */
+  onLayerConfig?: (path: string, overrides: LayerOverrides) => void;
 }
 
 export interface SyncOptions {

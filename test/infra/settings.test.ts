@@ -35,6 +35,23 @@ describe("CDK context", () => {
     });
   });
 
+  it("reads the release settings: smokeTest, canaryAccountIds and promoteAfterHours", () => {
+    const config = fromContext({
+      ...REQUIRED,
+      smokeTest: "off",
+      canaryAccountIds: "111122223333, 444455556666",
+      promoteAfterHours: "48",
+    });
+    expect(config.settings).toMatchObject({
+      smokeTest: "off",
+      canaryAccountIds: ["111122223333", "444455556666"],
+      promoteAfterHours: 48,
+    });
+    expect(() => fromContext({ ...REQUIRED, smokeTest: "maybe", promoteAfterHours: "a day" })).toThrow(
+      /smokeTest must be one of on, off[\s\S]*promoteAfterHours must be a whole number/,
+    );
+  });
+
   it("accepts JSON values from cdk.json as well", () => {
     const config = fromContext({ ...REQUIRED, sourcePaths: ["layers/a"], tracing: true, retainVersions: 3 });
     expect(config.settings.sourcePaths).toEqual(["layers/a"]);

@@ -55,6 +55,9 @@ beforeAll(() => {
       shareOuIds: ["ou-abcd-12345678"],
       retainVersions: 5,
       layerLicense: "Apache-2.0",
+      smokeTest: "on",
+      canaryAccountIds: ["111122223333"],
+      promoteAfterHours: 48,
     },
     code: inlineCode(),
   });
@@ -195,6 +198,9 @@ describe("the functions", () => {
       SHARE_OU_IDS: "ou-abcd-12345678",
       RETAIN_VERSIONS: "5",
       LAYER_LICENSE: "Apache-2.0",
+      SMOKE_TEST: "on",
+      CANARY_ACCOUNT_IDS: "111122223333",
+      PROMOTE_AFTER_HOURS: "48",
       NODE_OPTIONS: "--enable-source-maps",
     };
     const smokeRole = { "Fn::GetAtt": [logicalId(stack.smokeRole), "Arn"] };

@@ -93,6 +93,9 @@ describe("the CfCT template", () => {
         "BuildNpmRegistry",
         "BuildIndexTokenParameter",
         "ConcurrentBuildLimit",
+        "SmokeTest",
+        "CanaryAccountIds",
+        "PromoteAfterHours",
         "OrganizationManagementAccountId",
         "ArtifactEncryption",
         "TopicEncryption",
@@ -114,7 +117,17 @@ describe("the CfCT template", () => {
       TokenParameterName: "",
       Builds: "true",
       BuildIndexTokenParameter: "",
+      SmokeTest: "on",
+      CanaryAccountIds: "",
+      PromoteAfterHours: "",
     });
+    expect(cfn.Parameters.SmokeTest?.AllowedValues).toEqual(["on", "off"]);
+    const hours = new RegExp(cfn.Parameters.PromoteAfterHours?.AllowedPattern ?? "");
+    expect(["", "1", "24", "999", "8760"].every((v) => hours.test(v))).toBe(true);
+    expect(["0", "8761", "9000", "24h", "-1"].some((v) => hours.test(v))).toBe(false);
+    const accounts = new RegExp(cfn.Parameters.CanaryAccountIds?.AllowedPattern ?? "");
+    expect(["", "111122223333", "111122223333,444455556666"].every((v) => accounts.test(v))).toBe(true);
+    expect(accounts.test("1111, 2222")).toBe(false);
     expect(cfn.Parameters.SourceProvider?.AllowedValues).toEqual(["bitbucket", "github"]);
     const parameterPrefix = new RegExp(cfn.Parameters.ParameterPrefix?.AllowedPattern ?? "");
     expect(["/layer-sync", "/a/b"].every((v) => parameterPrefix.test(v))).toBe(true);
@@ -172,6 +185,9 @@ describe("the CfCT template", () => {
       BUILD_PIP_INDEX_URL: "<BuildPipIndexUrl>",
       BUILD_NPM_REGISTRY: "<BuildNpmRegistry>",
       BUILD_INDEX_TOKEN_PARAMETER: "<BuildIndexTokenParameter>",
+      SMOKE_TEST: "<SmokeTest>",
+      CANARY_ACCOUNT_IDS: "<CanaryAccountIds>",
+      PROMOTE_AFTER_HOURS: "<PromoteAfterHours>",
       NODE_OPTIONS: "--enable-source-maps",
       // Only when the Builds parameter is true: otherwise the sync fails build folders with its clear message.
       BUILD_PROJECT_X86_64: "Fn::If(HasBuilds, <AWS::StackName>-build-x86_64, <AWS::NoValue>)",

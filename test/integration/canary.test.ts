@@ -6,11 +6,13 @@ import type { ReleaseEvent } from "../../lib/publish/release-events.ts";
 import { readStatus } from "../../lib/publish/status.ts";
 import { createBucket, MOTO_ACCOUNT_ID, organizationsFixture, uniqueName } from "../support/aws.ts";
 import {
+  associationsOf,
   parameterOf,
   publishConfig,
   putArtifact,
   type RecordedClients,
   recordedClients,
+  sharesNamed,
   statementsOf,
 } from "../support/publish-fixtures.ts";
 
@@ -23,13 +25,16 @@ const CANARY = "111122223333";
 let homeBucket: string;
 let otherBucket: string;
 let orgId: string;
+let orgArn: string;
 const open: RecordedClients[] = [];
 const admin = { s3: new S3Client({}), ssm: new SSMClient({}) };
 
 beforeAll(async () => {
   homeBucket = await createBucket(uniqueName("canary-home"));
   otherBucket = await createBucket(uniqueName("canary-other"), OTHER);
-  orgId = (await organizationsFixture()).organizationId;
+  const org = await organizationsFixture();
+  orgId = org.organizationId;
+  orgArn = org.organizationArn;
 });
 
 afterEach(() => {
@@ -59,6 +64,18 @@ function world() {
 const one = (pkg: string): PublishRequest => ({ kind: "packages", packages: [pkg], trigger: "manual" });
 const arnOf = (region: string, pkg: string, v: number) =>
   `arn:aws:lambda:${region}:${MOTO_ACCOUNT_ID}:layer:${pkg}:${v}`;
+const parameterArn = (region: string, name: string) => `arn:aws:ssm:${region}:${MOTO_ACCOUNT_ID}:parameter${name}`;
+
+/** The parameters the package's RAM share holds in a Region (its one share), and its principals. */
+async function shared(clients: RecordedClients, pkg: string) {
+  const shares = await sharesNamed(clients.ram, `layer-sync-${pkg}`);
+  expect(shares).toHaveLength(1);
+  const arn = shares[0] ?? "";
+  return {
+    resources: await associationsOf(clients.ram, arn, "RESOURCE"),
+    principals: await associationsOf(clients.ram, arn, "PRINCIPAL"),
+  };
+}
 
 describe("the canary channel", () => {
   it("grants a new version to the canary accounts only, and promote (or PROMOTE_AFTER_HOURS) releases it to everyone", async () => {
@@ -89,7 +106,13 @@ describe("the canary channel", () => {
       expect((await parameterOf(c.ssm, canaryParameter))?.value).toBe(arnOf(region, pkg, 1));
       expect(await parameterOf(c.ssm, arnParameter)).toBeUndefined();
       expect((await statementsOf(c.lambda, pkg, 1)).map((s) => s.sid)).toEqual([`layer-sync-account-${CANARY}`]);
+      // canary-arn is in the package's RAM share, like layer-version-arn and the history
+      expect(await shared(c, pkg)).toEqual({
+        resources: [parameterArn(region, canaryParameter)],
+        principals: [orgArn],
+      });
     }
+    expect(first.packages[0]?.regions[0]?.share?.resources).toEqual([parameterArn(HOME, canaryParameter)]);
     expect(canary.events).toEqual([]);
     const status = await readStatus(config, { packages: [pkg] }, canary.deps());
     expect(status.packages[0]?.regions.map((r) => [r.release?.pointedVersion, r.release?.canaryVersion])).toEqual([
@@ -112,7 +135,13 @@ describe("the canary channel", () => {
 
     // the next version waits on the canary channel; the reconcile promotes it once PROMOTE_AFTER_HOURS passed
     await putArtifact(admin, { bucket: homeBucket, parameterPrefix: prefix, pkg, content: "two", second: 1 });
-    await runPublish(config, one(pkg), world().deps());
+    const second = world();
+    await runPublish(config, one(pkg), second.deps());
+    for (const region of REGIONS) {
+      expect((await shared(second.of(region), pkg)).resources).toEqual(
+        expect.arrayContaining([arnParameter, canaryParameter].map((name) => parameterArn(region, name))),
+      );
+    }
     const early = world();
     await runPublish(config, { kind: "reconcile" }, early.deps());
     expect((await parameterOf(early.of(HOME).ssm, arnParameter))?.value).toBe(arnOf(HOME, pkg, 1));

@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.ts";
 import { type ConsumersReport, inventoryReader, readConsumers } from "../../lib/publish/consumers.ts";
 import { type PublishRequest, runPublish } from "../../lib/publish/publish.ts";
+import type { ReleaseEvent } from "../../lib/publish/release-events.ts";
+import { rollbackReleaseEvents, runRollback } from "../../lib/publish/rollback.ts";
 import { readStatus } from "../../lib/publish/status.ts";
 import {
   createAccountIn,
@@ -48,12 +50,17 @@ function config(extra: Record<string, string> = {}) {
   });
 }
 
-async function publish(content: string, second: number, extra: Record<string, string> = {}) {
+async function publish(
+  content: string,
+  second: number,
+  extra: Record<string, string> = {},
+  onRelease?: (event: ReleaseEvent) => void,
+) {
   await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg, content, second });
   const clients = recordedClients();
   const consumers = testConsumerClients();
   try {
-    return await runPublish(config(extra), one, { ...clients.deps(), consumers });
+    return await runPublish(config(extra), one, { ...clients.deps(), consumers, ...(onRelease ? { onRelease } : {}) });
   } finally {
     consumers.close();
     clients.destroy();
@@ -229,8 +236,29 @@ describe("layer-sync consumers", () => {
   });
 });
 
+/** Overwrite a package's history parameter so that it lists only `versions`. */
+async function setHistory(name: string, versions: number[]) {
+  const history = versions.map((v) => ({
+    version: v,
+    layerVersionArn: arn(v, name),
+    commit: "c".repeat(40),
+    at: "2026-12-01T00:00:00Z",
+  }));
+  await admin.ssm.send(
+    new PutParameterCommand({
+      Name: `${prefix}/${name}/history`,
+      Value: JSON.stringify(history),
+      Type: "String",
+      Tier: "Advanced",
+      Overwrite: true,
+    }),
+  );
+}
+
 describe("retention with consumers", () => {
   it("deletes nothing while an account is unreadable, then keeps the versions in use and deletes the unused one", async () => {
+    // the history no longer lists v1 to v3 (publishing recorded them), so only the consumers protect them
+    await setHistory(pkg, []);
     const blocked = await publish("four", 10, { RETAIN_VERSIONS: "1" });
     const entry = blocked.packages[0]?.regions[0];
     expect(entry?.version).toBe(5);
@@ -289,5 +317,35 @@ describe("retention without a consumer source", () => {
     expect(region?.keptInUse).toBeUndefined();
     expect(region?.retention).toBeUndefined();
     expect((await versionsOf(admin.lambda, name)).map((v) => v.version)).toEqual([3, 2, 1]);
+  });
+});
+
+describe("release events with a consumer source", () => {
+  it("count the functions on the previous version in consumersOnPrevious, for a publish and a rollback", async () => {
+    // after the retention test, v5 is current; two functions (home, member) move to it
+    const member = await credentialsIn(org.parentOuAccountId);
+    const memberRole = `arn:aws:iam::${org.parentOuAccountId}:role/OrganizationAccountAccessRole`;
+    await createFunction({ name: `${pkg}-home-on-5`, role: await createRole(uniqueName("fn")), layers: [arn(5)] });
+    await createFunction({ name: "on-five", role: memberRole, layers: [arn(5)] }, member);
+
+    const events: ReleaseEvent[] = [];
+    await publish("six", 20, { RETAIN_VERSIONS: "10" }, (e) => events.push(e));
+    expect(events.map((e) => [e.action, e.previous?.version, e.current.version, e.consumersOnPrevious])).toEqual([
+      ["publish", 5, 6, 2],
+    ]);
+
+    await createFunction({ name: "on-six", role: memberRole, layers: [arn(6)] }, member);
+    const clients = recordedClients();
+    const consumers = testConsumerClients();
+    try {
+      const rolled = await runRollback(config(), { package: pkg }, { ...clients.deps(), consumers });
+      expect(rolled.regions.map((r) => [r.previous?.version, r.current?.version, r.consumersOnPrevious])).toEqual([
+        [6, 5, 1],
+      ]);
+      expect(rollbackReleaseEvents(rolled).map((e) => [e.action, e.consumersOnPrevious])).toEqual([["rollback", 1]]);
+    } finally {
+      consumers.close();
+      clients.destroy();
+    }
   });
 });

@@ -3,10 +3,16 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { arch, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadSyncConfig } from "../../lib/common/config.ts";
+import type { LayerOverrides } from "../../lib/common/layer-config.ts";
 import { runSmokeLocally } from "../../lib/publish/smoke-local.ts";
 import { smokeSyncedPackages } from "../../lib/publish/smoke-synced.ts";
+import { createSource } from "../../lib/sync/sources/index.ts";
+import { runSync } from "../../lib/sync/sync.ts";
 import { MODE, ZIP_DATE } from "../../lib/sync/zip/archive.ts";
 import { zipToBuffer } from "../../lib/sync/zip/writer.ts";
+import { startGitHubEmulator } from "../emulators/github.ts";
+import { FixtureRepo } from "../fixtures/repo.ts";
 
 const PYTHON = "/root/.pyenv/versions/3.12.1/bin/python3.12";
 const NODE = resolve("node_modules/.bin/node");
@@ -184,5 +190,81 @@ describe("sync --out DIR --smoke", () => {
       ["python3.99", machine, "not-run", "no python3.99 interpreter on PATH"],
       ["python3.99", other, "not-run", `this machine is ${machine}`],
     ]);
+  });
+});
+
+describe('sync --out DIR --smoke with layer.json "smoke"', () => {
+  it("imports the modules layer.json names for folders that have it, and the top-level packages for the others", async () => {
+    const TOKEN = "smoke-synced-token-0123456789abcdef";
+    const repo = new FixtureRepo("acme", "layers");
+    const file = (text: string) => ({ kind: "file" as const, content: Buffer.from(text) });
+    const leftpad = {
+      "nodejs/node_modules/leftpad/index.js": file("module.exports = 1;\n"),
+      "nodejs/node_modules/leftpad/package.json": file('{"name":"leftpad","main":"index.js"}'),
+    };
+    const prefixed = (folder: string, files: Record<string, ReturnType<typeof file>>) =>
+      Object.fromEntries(Object.entries(files).map(([k, v]) => [`${folder}/${k}`, v]));
+    repo.commit(
+      "main",
+      {
+        ...prefixed("layers/named", { ...leftpad, "layer.json": file('{"smoke": ["leftpad", "not_in_layer"]}') }),
+        ...prefixed("layers/plain", leftpad),
+      },
+      "two node layers",
+    );
+    const gh = await startGitHubEmulator({ repos: [repo], tokens: [TOKEN] });
+    const machine = arch() === "x64" ? "x86_64" : "arm64";
+    const config = loadSyncConfig(
+      {
+        env: {
+          SOURCE_PROVIDER: "github",
+          SOURCE_REPOSITORY: "acme/layers",
+          SOURCE_PATHS: "layers/named,layers/plain",
+          SOURCE_API_URL: gh.apiUrl,
+        },
+        flags: {},
+      },
+      { requireBucket: false },
+    );
+    const bundle = createSource(config.source, TOKEN);
+    const out = join(root, "synced-out");
+    const smokeModules = new Map<string, string[]>();
+    try {
+      const summary = await runSync(
+        config,
+        { outDir: out },
+        {
+          source: bundle.source,
+          requestCount: () => bundle.http.requestCount,
+          clock: () => new Date("2026-12-01T00:00:00Z"),
+          workDir: join(root, "synced-work"),
+          exclusiveWorkDir: false,
+          onLayerConfig: (path: string, o: LayerOverrides) => {
+            if (o.smoke) smokeModules.set(path, o.smoke);
+          },
+        },
+      );
+      expect(summary.packages.map((p) => p.error ?? "ok")).toEqual(["ok", "ok"]);
+      expect([...smokeModules]).toEqual([["layers/named", ["leftpad", "not_in_layer"]]]);
+
+      const results = await smokeSyncedPackages({
+        outDir: out,
+        packages: summary.packages,
+        runtimes: ["nodejs24.x"],
+        architectures: [machine],
+        machine,
+        pathDirs: [],
+        node: NODE,
+        baseEnv: { PATH: process.env.PATH },
+        smokeModules,
+      });
+      expect(results.map((r) => [r.package, r.result, r.imported, r.error ?? null])).toEqual([
+        ["named", "failed", ["leftpad"], expect.stringMatching(/^not_in_layer: /)],
+        ["plain", "ok", ["leftpad"], null],
+      ]);
+    } finally {
+      await bundle.http.close();
+      await gh.close();
+    }
   });
 });
