@@ -3,14 +3,17 @@
  * made on first use, one set per other Region. `close()` destroys every client made.
  */
 import { ConfigServiceClient } from "@aws-sdk/client-config-service";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { RAMClient } from "@aws-sdk/client-ram";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { STSClient } from "@aws-sdk/client-sts";
+import type { Logger } from "../lib/common/log.ts";
 import type { ConsumerClients } from "../lib/publish/consumers.ts";
 import type { RegionClients } from "../lib/publish/region.ts";
+import { putReleaseEvents, type ReleaseEvent } from "../lib/publish/release-events.ts";
 
 /**
  * The clients the consumer sources read with: STS and Organizations of the caller, and Lambda and Config
@@ -58,6 +61,30 @@ export function publishClients() {
     close(): void {
       for (const client of Object.values(home)) client.destroy();
       for (const set of regional.values()) for (const client of Object.values(set)) client.destroy();
+    },
+  };
+}
+
+/**
+ * Release events from the CLI, as the publish function puts them: with SUMMARY_EVENT_BUS set in the
+ * environment, every move of a Region's layer-version-arn (publish, promote, rollback) becomes one
+ * `Layer Sync Release` event on that bus. `flush` puts what was collected; without a bus it does nothing.
+ */
+export function releaseEventSink(bus: string | undefined, logger: Logger) {
+  const events: ReleaseEvent[] = [];
+  return {
+    onRelease: (event: ReleaseEvent) => {
+      events.push(event);
+    },
+    async flush(more: readonly ReleaseEvent[] = []): Promise<void> {
+      events.push(...more);
+      if (!bus || events.length === 0) return;
+      const client = new EventBridgeClient({});
+      try {
+        await putReleaseEvents(client, bus, events, logger);
+      } finally {
+        client.destroy();
+      }
     },
   };
 }

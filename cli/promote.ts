@@ -10,7 +10,7 @@ import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { redact } from "../lib/common/redact.ts";
 import { failureMessage, runPublish } from "../lib/publish/publish.ts";
 import { listOption, noPositionals, type ParsedCommand, UsageError } from "./args.ts";
-import { publishClients } from "./aws-clients.ts";
+import { publishClients, releaseEventSink } from "./aws-clients.ts";
 import { type CliIo, Progress } from "./output.ts";
 import { publishTable } from "./publish.ts";
 
@@ -22,11 +22,20 @@ export async function promoteCommand(parsed: ParsedCommand, env: Environment, io
   try {
     const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion: await clients.homeRegion() });
     const logger = new Progress(io, env).logger();
+    const releases = releaseEventSink(config.summaryEventBus, logger);
     const summary = await runPublish(
       config,
       { kind: "packages", packages, trigger: "manual" },
-      { ...clients.home, regionClients: clients.regionClients, clock: () => new Date(), logger, promote: true },
+      {
+        ...clients.home,
+        regionClients: clients.regionClients,
+        clock: () => new Date(),
+        logger,
+        promote: true,
+        onRelease: releases.onRelease,
+      },
     );
+    await releases.flush();
     io.stdout.write(parsed.values.json ? `${JSON.stringify(summary, null, 2)}\n` : publishTable(summary));
     const failed = summary.packages.some((p) => p.error !== undefined);
     if (failed) io.stderr.write(`${redact(`layer-sync: ${failureMessage(summary)}`)}\n`);

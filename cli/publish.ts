@@ -9,7 +9,7 @@ import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { parsePublishEvent } from "../lib/common/events.ts";
 import { failureMessage, type PublishRequest, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
-import { consumerClients, publishClients } from "./aws-clients.ts";
+import { consumerClients, publishClients, releaseEventSink } from "./aws-clients.ts";
 import { type CliIo, jsonText, Progress, printable, table } from "./output.ts";
 
 /** One row per package and Region: what this run did there. */
@@ -45,8 +45,17 @@ export async function publishCommand(parsed: ParsedCommand, env: Environment, io
     const request: PublishRequest = parsedEvent;
     const logger = new Progress(io, env).logger();
     const consumers = consumerClients(clients.home.organizations);
-    const deps = { ...clients.home, regionClients: clients.regionClients, clock: () => new Date(), logger, consumers };
+    const releases = releaseEventSink(config.summaryEventBus, logger);
+    const deps = {
+      ...clients.home,
+      regionClients: clients.regionClients,
+      clock: () => new Date(),
+      logger,
+      consumers,
+      onRelease: releases.onRelease,
+    };
     const summary = await runPublish(config, request, deps).finally(() => consumers.close());
+    await releases.flush();
     io.stdout.write(parsed.values.json ? jsonText(summary) : publishTable(summary));
     const failed = summary.packages.some((p) => p.error !== undefined);
     if (failed) io.stderr.write(`${printable(`layer-sync: ${failureMessage(summary)}`)}\n`);

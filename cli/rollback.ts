@@ -8,9 +8,9 @@
 
 import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { redact } from "../lib/common/redact.ts";
-import { type RollbackSummary, runRollback } from "../lib/publish/rollback.ts";
+import { type RollbackSummary, rollbackReleaseEvents, runRollback } from "../lib/publish/rollback.ts";
 import { listOption, noPositionals, type ParsedCommand, stringOption, UsageError } from "./args.ts";
-import { consumerClients, publishClients } from "./aws-clients.ts";
+import { consumerClients, publishClients, releaseEventSink } from "./aws-clients.ts";
 import { type CliIo, Progress, table } from "./output.ts";
 
 export function rollbackTable(summary: RollbackSummary): string {
@@ -52,6 +52,7 @@ export async function rollbackCommand(parsed: ParsedCommand, env: Environment, i
         ...(homeRegion ? { region: homeRegion } : {}),
       },
     ).finally(() => consumers.close());
+    await releaseEventSink(config.summaryEventBus, logger).flush(rollbackReleaseEvents(summary));
     io.stdout.write(parsed.values.json ? `${JSON.stringify(summary, null, 2)}\n` : rollbackTable(summary));
     if (summary.error !== undefined) {
       io.stderr.write(`${redact(`layer-sync: rollback of ${summary.package} failed: ${summary.error}`)}\n`);

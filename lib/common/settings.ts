@@ -291,10 +291,10 @@ export const SETTINGS = {
   ),
   summaryEventBus: shared(
     ["SUMMARY_EVENT_BUS", undefined, "BUS"],
-    "EventBridge bus (name or ARN) for summary events",
+    "EventBridge bus (name or ARN) for summary and release events",
     matching(EVENT_BUS, "is not a valid EventBridge event bus name or ARN"),
     "none (no events)",
-    { commands: [], ...WITH_BUILD },
+    { commands: ["publish"], ...WITH_BUILD },
   ),
   publishRegions: shared(
     ["PUBLISH_REGIONS", "regions", "REGION"],

@@ -7,10 +7,12 @@ import {
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../cli/main.ts";
 import { publishHandler } from "../../handlers/publish.ts";
 import { createBucket, MOTO_ACCOUNT_ID, uniqueName } from "../support/aws.ts";
 import { createQueue, receiveAll } from "../support/moto-api.ts";
 import { putArtifact } from "../support/publish-fixtures.ts";
+import { captureIo } from "../support/zip.ts";
 
 const REGION = "eu-west-1";
 const SETTINGS = ["ARTIFACT_BUCKET", "PARAMETER_PREFIX", "SHARE_ACCOUNT_IDS", "SUMMARY_EVENT_BUS"];
@@ -94,6 +96,30 @@ describe("release events", () => {
         commit: first.commit,
         action: "rollback",
       },
+    ]);
+  });
+
+  it("puts the same event when the command line rolls back or publishes, with SUMMARY_EVENT_BUS in its environment", async () => {
+    const { bus, url } = await subscribedQueue();
+    const prefix = `/${uniqueName("relcli")}`;
+    const pkg = uniqueName("py");
+    const env = { ...process.env, ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: prefix, SUMMARY_EVENT_BUS: bus };
+    const cli = async (args: string[]) => {
+      const cap = captureIo();
+      const code = await main(args, env, cap.io);
+      expect(code, cap.stderr()).toBe(0);
+    };
+    await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg, content: "one" });
+    await cli(["publish", "--package", pkg, "--json"]);
+    await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg, content: "two", second: 1 });
+    await cli(["publish", "--package", pkg, "--json"]);
+    await cli(["rollback", "--package", pkg, "--json"]);
+
+    const received = (await receiveAll(REGION, url)) as { detail: { action: string; current: { version: number } } }[];
+    expect(received.map((e) => [e.detail.action, e.detail.current.version])).toEqual([
+      ["publish", 1],
+      ["publish", 2],
+      ["rollback", 1],
     ]);
   });
 });
