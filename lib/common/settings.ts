@@ -291,10 +291,10 @@ export const SETTINGS = {
   ),
   summaryEventBus: shared(
     ["SUMMARY_EVENT_BUS", undefined, "BUS"],
-    "EventBridge bus (name or ARN) for summary and release events",
+    "EventBridge bus (name or ARN) for summary and release events (the CLI's publish, rollback and promote read it too)",
     matching(EVENT_BUS, "is not a valid EventBridge event bus name or ARN"),
     "none (no events)",
-    { commands: ["publish"], ...WITH_BUILD },
+    { commands: [], ...WITH_BUILD },
   ),
   publishRegions: shared(
     ["PUBLISH_REGIONS", "regions", "REGION"],
