@@ -96,19 +96,26 @@ describe("the local builder given a hostile folder", () => {
   it.each([
     ["six==1.17.0\n./evilpkg\n", 2, '"./evilpkg" is a local path'],
     ["--no-binary :all:\ndocopt==0.6.2\n", 1, '"--no-binary :all:" is --no-binary'],
-    ["# editable\n-e .\n", 2, '"-e ." is an editable requirement'],
+    ["# editable\n-e ./evilpkg\n", 2, '"-e ./evilpkg" is an editable requirement'],
     ["six==1.17.0\ngit+file:///srv/repo.git#egg=evil\n", 2, '"git+file:///srv/repo.git#egg=evil" is a VCS requirement'],
   ])("%j fails the target naming the line, and no backend runs", { timeout: TIMEOUT }, async (text, line, what) => {
     const backend = evilBackend();
-    const error = await buildFolder(text, {
-      ...backend,
-      ...Object.fromEntries(Object.entries(backend).map(([k, v]) => [`evilpkg/${k}`, v])),
-    });
+    const error = await buildFolder(
+      text,
+      Object.fromEntries(Object.entries(backend).map(([k, v]) => [`evilpkg/${k}`, v])),
+    );
     expect(error).toBeInstanceOf(BuildError);
     const message = (error as Error).message;
     expect(message).toContain(`layers/hostile/requirements.txt line ${line}: ${what}`);
     expect(message).toContain("--builder docker");
     expect(message).not.toMatch(/\n/);
+    expect(existsSync(canary)).toBe(false);
+  });
+
+  it("refuses `-e .` over an in-tree backend at the folder root before any tool runs: a pyproject.toml without its lock", async () => {
+    const error = await buildFolder("-e .\n", evilBackend()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain("pyproject.toml but no lock file; run `uv lock`");
     expect(existsSync(canary)).toBe(false);
   });
 
