@@ -10,7 +10,7 @@ import {
   publishConfig,
   putArtifact,
   type RecordedClients,
-  recordedClients,
+  regionWorld,
   statementsOf,
 } from "../support/publish-fixtures.ts";
 
@@ -44,14 +44,7 @@ afterAll(() => {
   for (const client of Object.values(admin)) client.destroy();
 });
 
-function world() {
-  const byRegion = { [HOME]: recordedClients(), [OTHER]: recordedClients(OTHER) } as Record<Region, RecordedClients>;
-  open.push(...Object.values(byRegion));
-  return {
-    of: (region: Region) => byRegion[region],
-    deps: () => byRegion[HOME].deps({ regionClients: (region) => byRegion[region as Region] }),
-  };
-}
+const world = () => regionWorld<Region>(HOME, [OTHER], open);
 
 function names() {
   const prefix = `/${uniqueName("smk")}`;

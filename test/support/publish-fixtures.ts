@@ -266,3 +266,20 @@ export async function associationsOf(
     .map((a) => a.associatedEntity ?? "")
     .sort();
 }
+
+/**
+ * Recorded clients for a home Region and other Regions, registered in `open` (destroyed by the caller's
+ * afterEach): `of(region)` for a Region's requests, `deps(extra)` for the publish core with every Region's clients.
+ */
+export function regionWorld<R extends string>(home: R, others: readonly R[], open: RecordedClients[]) {
+  const byRegion = Object.fromEntries([
+    [home, recordedClients()],
+    ...others.map((r) => [r, recordedClients(r)] as const),
+  ]) as Record<R, RecordedClients>;
+  open.push(...Object.values<RecordedClients>(byRegion));
+  return {
+    of: (region: R) => byRegion[region],
+    deps: (extra: Partial<PublishDependencies> = {}) =>
+      byRegion[home].deps({ regionClients: (region) => byRegion[region as R], ...extra }),
+  };
+}
