@@ -11,7 +11,7 @@
 import { writeFile } from "node:fs/promises";
 import JSZip from "jszip";
 import { Agent, request } from "undici";
-import { MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
+import { MODE, ZIP_DATE } from "../lib/zip/folder-zip.ts";
 import type { BaselineJob } from "./jobs.ts";
 
 interface SrcEntry {

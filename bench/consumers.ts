@@ -23,8 +23,8 @@ import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import { loadConsumersConfig } from "../lib/common/config.ts";
 import { type Credentials, inventoryReader, readConsumers } from "../lib/publish/consumers.ts";
-import { MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
-import { zipToBuffer } from "../lib/sync/zip/writer.ts";
+import { MODE, ZIP_DATE } from "../lib/zip/folder-zip.ts";
+import { zipToBuffer } from "../lib/zip/writer.ts";
 
 const HOME = "eu-west-1";
 const REGIONS = [HOME, "us-east-1"];

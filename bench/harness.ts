@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { crc32 } from "node:zlib";
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { Agent, request } from "undici";
-import type { Provider, Strategy } from "../lib/sync/sources/types.ts";
+import type { Provider, Strategy } from "../lib/sources/types.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../test/emulators/bitbucket.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../test/emulators/github.ts";
 import type { RecordedRequest } from "../test/emulators/server.ts";

@@ -1,5 +1,5 @@
 /** What the bench asks a worker process to do, and what the worker reports back. */
-import type { Provider, Strategy } from "../lib/sync/sources/types.ts";
+import type { Provider, Strategy } from "../lib/sources/types.ts";
 
 export interface SourceEndpoints {
   provider: Provider;

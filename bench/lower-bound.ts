@@ -13,8 +13,8 @@ import { createGunzip, deflateRaw } from "node:zlib";
 import * as tar from "tar-stream";
 import { Agent, request } from "undici";
 import { readAll as collect } from "../lib/common/streams.ts";
-import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
-import { ZIP_LEVEL, type ZipInput, zipToBuffer } from "../lib/sync/zip/writer.ts";
+import { LAYER_CONFIG_FILE, MODE, ZIP_DATE } from "../lib/zip/folder-zip.ts";
+import { ZIP_LEVEL, type ZipInput, zipToBuffer } from "../lib/zip/writer.ts";
 
 const deflateRawAsync = promisify(deflateRaw);
 

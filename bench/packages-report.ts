@@ -1,5 +1,5 @@
 /** The packages table's report: its rows, the targets (PASS/FAIL) and how each figure grows with the count. */
-import type { Provider } from "../lib/sync/sources/types.ts";
+import type { Provider } from "../lib/sources/types.ts";
 import type { TargetResult } from "./report.ts";
 
 export interface Measured {

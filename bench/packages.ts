@@ -16,7 +16,7 @@ import { lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { Agent } from "undici";
-import type { Provider } from "../lib/sync/sources/types.ts";
+import type { Provider } from "../lib/sources/types.ts";
 import { startBitbucketEmulator } from "../test/emulators/bitbucket.ts";
 import { startGitHubEmulator } from "../test/emulators/github.ts";
 import { runWorker, warm } from "./harness.ts";

@@ -19,9 +19,9 @@ import { RAMClient } from "@aws-sdk/client-ram";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import JSZip from "jszip";
+import { ARTIFACT_FORMAT, artifactKey, uploadArtifact } from "../lib/artifacts/store.ts";
 import { artifactKeyParameter, loadPublishConfig } from "../lib/common/config.ts";
 import { type RegionClients, runPublish } from "../lib/publish/publish.ts";
-import { ARTIFACT_FORMAT, artifactKey, uploadArtifact } from "../lib/sync/artifacts/artifacts.ts";
 
 const HOME = "eu-west-1";
 const FOUR = [HOME, "us-east-1", "ap-southeast-2", "eu-central-1"];

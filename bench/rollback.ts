@@ -18,12 +18,12 @@ import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { RAMClient } from "@aws-sdk/client-ram";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { ARTIFACT_FORMAT, artifactKey, uploadArtifact } from "../lib/artifacts/store.ts";
 import { artifactKeyParameter, loadPublishConfig } from "../lib/common/config.ts";
 import { runPublish } from "../lib/publish/publish.ts";
 import { runRollback } from "../lib/publish/rollback.ts";
-import { ARTIFACT_FORMAT, artifactKey, uploadArtifact } from "../lib/sync/artifacts/artifacts.ts";
-import { MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
-import { zipToBuffer } from "../lib/sync/zip/writer.ts";
+import { MODE, ZIP_DATE } from "../lib/zip/folder-zip.ts";
+import { zipToBuffer } from "../lib/zip/writer.ts";
 
 const HOME = "eu-west-1";
 const FOUR = [HOME, "us-east-1", "ap-southeast-2", "eu-central-1"];

@@ -3,7 +3,7 @@
  * folder content (a bench fixture, sorted, with its modes), each run in its own process for peak RSS.
  *
  * Always measured: jszip 3 (the previous writer, as buildZip used it) and layer-sync's writer
- * (`lib/sync/zip/writer.ts`). yazl, fflate and archiver are measured when they can be loaded from
+ * (`lib/zip/writer.ts`). yazl, fflate and archiver are measured when they can be loaded from
  * `DIR/node_modules` (a scratch `npm install yazl fflate archiver` outside the project: they are not
  * project dependencies). Every output is checked: entries (names, modes, CRC-32, sizes) against the
  * fixture, the DOS date, data descriptors, "made by" UNIX, extra fields, and that two runs give the same bytes.
@@ -22,8 +22,8 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { crc32, deflateRaw } from "node:zlib";
 import JSZip from "jszip";
-import { MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
-import { writeZipFile } from "../lib/sync/zip/writer.ts";
+import { MODE, ZIP_DATE } from "../lib/zip/folder-zip.ts";
+import { writeZipFile } from "../lib/zip/writer.ts";
 import { expectedZipEntries } from "../test/fixtures/repo.ts";
 import { BENCH_FOLDER, buildFixture, type FixtureName } from "./fixtures.ts";
 import { compareEntries, readZipEntries } from "./zipinfo.ts";

@@ -12,7 +12,7 @@
  *   no longer shows them.
  *
  * Elsewhere (macOS) the last step is not possible; children still get only the explicit scrubbed
- * environment (`lib/build/builders.ts` `childEnvironment`).
+ * environment (`lib/builds/builders.ts` `childEnvironment`).
  */
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
 

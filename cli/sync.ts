@@ -6,13 +6,13 @@
 import { arch, homedir, tmpdir, userInfo } from "node:os";
 import { delimiter, join, resolve } from "node:path";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { BUILDER_KINDS, type BuilderKind } from "../lib/build/builders.ts";
-import type { BuildDependencies } from "../lib/build/sync-builds.ts";
+import type { RunInterrupts } from "../lib/artifacts/store.ts";
+import { BUILDER_KINDS, type BuilderKind } from "../lib/builds/builders.ts";
+import { type BuildDependencies, folderBuilds } from "../lib/builds/folder-builds.ts";
 import { type Environment, loadSyncConfig, type SyncConfig } from "../lib/common/config.ts";
 import { RunDeadline } from "../lib/common/deadline.ts";
 import { ConfigError, describeError, summarise } from "../lib/common/errors.ts";
-import type { LayerOverrides } from "../lib/common/layer-config.ts";
-import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
+import type { LayerOverrides } from "../lib/common/layer-json.ts";
 import type { SyncSummary } from "../lib/sync/sync.ts";
 import {
   DEFAULT_DEADLINE_SECONDS,
@@ -154,7 +154,7 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
     await Promise.all([
       import("@aws-sdk/client-s3"),
       import("@aws-sdk/client-ssm"),
-      import("../lib/sync/sources/index.ts"),
+      import("../lib/sources/index.ts"),
       import("../lib/sync/sync.ts"),
       import("../lib/common/token.ts"),
     ]);
@@ -192,7 +192,7 @@ async function syncUntil(parsed: ParsedCommand, env: Environment, io: CliIo, dea
         exclusiveWorkDir: false,
         logger: progress.logger(),
         progress: progress.event,
-        build,
+        builds: folderBuilds({ build }),
         interrupts,
         deadline,
         ...(io.process ? { ownerPid: io.process.pid } : {}),

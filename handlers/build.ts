@@ -1,22 +1,27 @@
 /**
  * Build-finished handler: the EventBridge `CodeBuild Build State Change` event of one of the stack's build
  * projects (`BUILD_PROJECT_X86_64`, `BUILD_PROJECT_ARM64`). It parses settings and the event once, runs the
- * core (`lib/build/finished.ts`), puts the summary event, and throws when the build failed or its output was
+ * core (`lib/builds/codebuild-result.ts`), puts the summary event, and throws when the build failed or its output was
  * refused, so Lambda's failure destination fires; the pointer is then unchanged.
  */
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
-import { type BuildFinishedSummary, cloudWatchLogTail, finishBuild, parseBuildEvent } from "../lib/build/finished.ts";
+import {
+  type BuildResultSummary,
+  cloudWatchLogTail,
+  parseBuildEvent,
+  takeBuildResult,
+} from "../lib/builds/codebuild-result.ts";
+import { putSummaryEvent } from "../lib/codepipeline/notify.ts";
 import { loadBuildFinishedConfig } from "../lib/common/config.ts";
 import { ConfigError, LayerSyncError } from "../lib/common/errors.ts";
-import { putSummaryEvent } from "../lib/pipeline/notify.ts";
 import { awsClients, coreLogger, logger, logsClient, metrics, redactErrors } from "./runtime.ts";
 
 /** Thrown after a build that failed, or whose output was refused; the message names package, target and build. */
 export class BuildFailedError extends LayerSyncError {}
 
-export async function buildFinishedHandler(event: unknown): Promise<BuildFinishedSummary | { ignored: string }> {
+export async function buildFinishedHandler(event: unknown): Promise<BuildResultSummary | { ignored: string }> {
   const config = loadBuildFinishedConfig({ env: process.env });
   const build = config.build;
   const bucket = config.artifacts.bucket;
@@ -32,7 +37,7 @@ export async function buildFinishedHandler(event: unknown): Promise<BuildFinishe
     return { ignored: parsed.reason };
   }
   const { s3, ssm, events } = awsClients();
-  const summary = await finishBuild(
+  const summary = await takeBuildResult(
     {
       bucket,
       artifactPrefix: config.artifacts.artifactPrefix,

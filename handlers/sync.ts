@@ -10,13 +10,10 @@ import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
-import { sdkCodeBuild } from "../lib/build/codebuild.ts";
-import { cloudWatchLogTail, finishBuild } from "../lib/build/finished.ts";
-import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/common/config.ts";
-import { RunDeadline } from "../lib/common/deadline.ts";
-import { EventValidationError, LayerSyncError, summarise } from "../lib/common/errors.ts";
-import { parseSyncEvent, type SyncEvent, unwrapSqsRecords } from "../lib/common/events.ts";
-import { checkToken, TokenCache } from "../lib/common/token.ts";
+import type { RunInterrupts } from "../lib/artifacts/store.ts";
+import { sdkCodeBuild } from "../lib/builds/codebuild.ts";
+import { cloudWatchLogTail, takeBuildResult } from "../lib/builds/codebuild-result.ts";
+import { folderBuilds } from "../lib/builds/folder-builds.ts";
 import {
   type GateOutcome,
   gateError,
@@ -25,12 +22,16 @@ import {
   reportJob,
   settleBuilds,
   waitingOutcome,
-} from "../lib/pipeline/gate.ts";
-import { boundSummary, putSummaryEvent } from "../lib/pipeline/notify.ts";
+} from "../lib/codepipeline/gate.ts";
+import { boundSummary, putSummaryEvent } from "../lib/codepipeline/notify.ts";
+import { loadPublishConfig, loadSyncConfig, parseFolders, type SyncConfig } from "../lib/common/config.ts";
+import { RunDeadline } from "../lib/common/deadline.ts";
+import { EventValidationError, LayerSyncError, summarise } from "../lib/common/errors.ts";
+import { parseSyncEvent, type SyncEvent, unwrapSqsRecords } from "../lib/common/events.ts";
+import { checkToken, TokenCache } from "../lib/common/token.ts";
 import { type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { putReleaseEvents, type ReleaseEvent } from "../lib/publish/release-events.ts";
-import type { RunInterrupts } from "../lib/sync/artifacts/artifacts.ts";
-import { createSource } from "../lib/sync/sources/index.ts";
+import { createSource } from "../lib/sources/index.ts";
 import { runSync, type SyncOptions, type SyncSummary } from "../lib/sync/sync.ts";
 import {
   awsClients,
@@ -130,12 +131,14 @@ async function performSync(config: SyncConfig, options: SyncOptions, deadline?: 
       ...(deadline ? { deadline } : {}),
       ...(config.build && config.artifacts.bucket
         ? {
-            codebuild: {
-              api: sdkCodeBuild(codeBuildClient()),
-              s3,
-              bucket: config.artifacts.bucket,
-              settings: config.build,
-            },
+            builds: folderBuilds({
+              codebuild: {
+                api: sdkCodeBuild(codeBuildClient()),
+                s3,
+                bucket: config.artifacts.bucket,
+                settings: config.build,
+              },
+            }),
           }
         : {}),
     });
@@ -278,7 +281,7 @@ async function continueGate(token: string, config: SyncConfig, started: number) 
     build,
   };
   const settled = await settleBuilds(sdkCodeBuild(codeBuildClient()), builds, (b, status, artifactSha256) =>
-    finishBuild(
+    takeBuildResult(
       finishedConfig,
       { kind: "finished", project: b.project, id: b.id, uuid: b.uuid, arn: undefined, status, artifactSha256 },
       {

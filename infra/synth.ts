@@ -20,8 +20,8 @@ import { fileURLToPath } from "node:url";
 import { App, type Stack } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { build } from "esbuild";
-import { MODE, ZIP_DATE } from "../lib/sync/zip/archive.ts";
-import { zipToBuffer } from "../lib/sync/zip/writer.ts";
+import { MODE, ZIP_DATE } from "../lib/zip/folder-zip.ts";
+import { zipToBuffer } from "../lib/zip/writer.ts";
 import {
   CREATE_REQUIRE_BANNER,
   ESBUILD_TARGET,
@@ -79,7 +79,7 @@ export function synthesizeTemplate(make: (app: App) => Stack = templateStack): R
 
 /**
  * Zips files (name → bytes) with sorted entries, the fixed 1980 date and 0644 modes, with layer-sync's own
- * writer (the records every standard reader accepts, see lib/sync/zip/writer.ts) at DEFLATE level 9.
+ * writer (the records every standard reader accepts, see lib/zip/writer.ts) at DEFLATE level 9.
  */
 export async function deterministicZip(files: ReadonlyMap<string, Uint8Array>): Promise<Buffer> {
   const names = [...files.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));

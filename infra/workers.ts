@@ -3,7 +3,7 @@
  * in the CLI bundle's folder (the code that starts a worker looks for it there). No CDK import here: the
  * CLI's build script reads this too. Repository-relative source → file name in the bundle.
  */
-export const WORKER_BUNDLES = [{ source: "lib/sync/zip/deflate-worker.ts", file: "deflate-worker.mjs" }] as const;
+export const WORKER_BUNDLES = [{ source: "lib/zip/deflate-worker.ts", file: "deflate-worker.mjs" }] as const;
 
 /** The esbuild command line (after `esbuild`) that bundles one worker module as its own ESM file. */
 export function workerBundleArguments(source: string, outfile: string): string[] {

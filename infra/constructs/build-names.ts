@@ -5,7 +5,7 @@
  * log — are known before the projects exist) and the build source and output prefixes.
  */
 import { Aws } from "aws-cdk-lib";
-import { BUILD_TIMEOUT_MINUTES, FINISHED_STATES } from "../../lib/build/codebuild.ts";
+import { BUILD_TIMEOUT_MINUTES, FINISHED_STATES } from "../../lib/builds/codebuild.ts";
 import { SETTINGS } from "../../lib/common/settings.ts";
 
 export { BUILD_TIMEOUT_MINUTES, FINISHED_STATES };

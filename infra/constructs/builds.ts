@@ -5,7 +5,7 @@
  * either project to the build-finished function.
  *
  * Every build overrides source, buildspec, image, environment variables, artifacts and timeout
- * (lib/build/codebuild.ts `startBuildRequest`): the projects' own source is NO_SOURCE with a buildspec that
+ * (lib/builds/codebuild.ts `startBuildRequest`): the projects' own source is NO_SOURCE with a buildspec that
  * fails, and their artifact location is the build output prefix, so a build started without overrides
  * produces nothing anyone reads.
  *
@@ -24,7 +24,7 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import type { IConstruct } from "constructs";
-import { samBuildImage } from "../../lib/build/builders.ts";
+import { samBuildImage } from "../../lib/builds/builders.ts";
 import { type BuildNames, codeBuildStatements, indexTokenStatements } from "./build-iam.ts";
 import {
   BUILD_ARCHITECTURES,

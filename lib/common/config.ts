@@ -67,7 +67,7 @@ export interface ArtifactConfig {
   parameterPrefix: string;
 }
 
-export interface LayerConfig {
+export interface LayerDefaults {
   layerNamePrefix: string;
   runtimes: string[];
   architectures: string[];
@@ -96,7 +96,7 @@ export interface BuildConfig {
 export interface SyncConfig {
   source: SourceConfig;
   artifacts: ArtifactConfig;
-  layer: LayerConfig;
+  layer: LayerDefaults;
   build?: BuildConfig;
   pipelineName: string;
   summaryEventBus: string | undefined;
@@ -132,7 +132,7 @@ export interface ReleaseConfig {
 
 export interface PublishConfig {
   artifacts: ArtifactConfig;
-  layer: LayerConfig;
+  layer: LayerDefaults;
   regions: RegionConfig;
   summaryEventBus: string | undefined;
   consumers?: ConsumerConfig; // absent: `none`
@@ -319,7 +319,7 @@ function readArtifacts(r: Reader, requireBucket: boolean, offerOut = false): Art
   };
 }
 
-function readLayer(r: Reader): LayerConfig {
+function readLayer(r: Reader): LayerDefaults {
   return {
     layerNamePrefix: r.get("layerPrefix") ?? "",
     runtimes: r.get("runtimes") ?? [],

@@ -3,11 +3,11 @@
  * `publish.ts`).
  */
 import type { S3Client } from "@aws-sdk/client-s3";
-import { targetPackage } from "../build/plan.ts";
+import { type ArtifactHead, type ArtifactMetadata, headArtifact } from "../artifacts/store.ts";
 import { callFailed } from "../common/aws-errors.ts";
+import { targetPackage } from "../common/build-plan.ts";
 import { PublishError } from "../common/errors.ts";
 import { quoteName } from "../common/paths.ts";
-import { type ArtifactHead, type ArtifactMetadata, headArtifact } from "../sync/artifacts/artifacts.ts";
 
 export async function readArtifact(s3: S3Client, bucket: string, key: string): Promise<ArtifactHead | undefined> {
   try {

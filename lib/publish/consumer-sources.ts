@@ -14,7 +14,7 @@ import {
 import { AssumeRoleCommand, GetCallerIdentityCommand, type STSClient } from "@aws-sdk/client-sts";
 import { callFailed, errorName, isThrottling } from "../common/aws-errors.ts";
 import { mapLimit } from "../common/concurrency.ts";
-import type { LayerConfig, PublishConfig } from "../common/config.ts";
+import type { LayerDefaults, PublishConfig } from "../common/config.ts";
 import type { ConsumerConfig } from "../common/consumer-config.ts";
 import { PublishError } from "../common/errors.ts";
 import { accountsUnder } from "./organizations.ts";
@@ -114,7 +114,7 @@ export async function callerIdentity(sts: STSClient): Promise<{ account: string;
  * the caller's own account.
  */
 export async function consumerAccounts(
-  layer: LayerConfig,
+  layer: LayerDefaults,
   organizations: OrganizationsClient,
   caller: string,
 ): Promise<string[]> {
@@ -200,7 +200,7 @@ const READ_ROLE_HINT =
 
 /** The `roles` source: assume the read role in every account and list its functions in every Region. */
 export function rolesInventory(
-  layer: LayerConfig,
+  layer: LayerDefaults,
   consumers: ConsumerConfig,
   clients: ConsumerClients,
 ): InventoryReader {
@@ -349,7 +349,7 @@ export function parseConfigResults(results: readonly string[]): ConsumerFunction
 
 /** The `config` source: one advanced query on the aggregator, every page. */
 export function configInventory(
-  layer: LayerConfig,
+  layer: LayerDefaults,
   consumers: ConsumerConfig,
   clients: ConsumerClients,
   packages: () => Promise<readonly string[]>,

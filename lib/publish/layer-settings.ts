@@ -1,6 +1,6 @@
 /**
  * What a layer version is published with: runtimes, architectures and licence from the environment defaults
- * (`LayerConfig`) overridden by the folder's `layer.json` (carried in the artifact's metadata), and a
+ * (`LayerDefaults`) overridden by the folder's `layer.json` (carried in the artifact's metadata), and a
  * Description that identifies the content: `acme/repo@abc1234 layers/py-requests sha256:0123456789ab`.
  *
  * The `sha256:<12 hex>` tag is how layer-sync recognises a version it already published for an artifact, so
@@ -8,10 +8,10 @@
  * Everything is checked against Lambda's limits before any call is made.
  */
 
-import type { LayerConfig } from "../common/config.ts";
+import type { ArtifactMetadata } from "../artifacts/store.ts";
+import type { LayerDefaults } from "../common/config.ts";
 import { describeError, PublishError } from "../common/errors.ts";
-import { decodeLayerConfig } from "../common/layer-config.ts";
-import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
+import { decodeLayerConfig } from "../common/layer-json.ts";
 
 export const DESCRIPTION_MAX = 256;
 export const LICENSE_MAX = 512;
@@ -101,7 +101,7 @@ export function describeArtifact(
 
 /** Environment defaults overridden by the artifact's layer.json. */
 export function resolveLayerSettings(
-  layer: LayerConfig,
+  layer: LayerDefaults,
   pkg: string,
   metadata: ArtifactMetadata,
   where: string,

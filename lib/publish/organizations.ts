@@ -18,7 +18,7 @@ import {
   type OrganizationsClient,
 } from "@aws-sdk/client-organizations";
 import { attempt } from "../common/aws-errors.ts";
-import type { LayerConfig } from "../common/config.ts";
+import type { LayerDefaults } from "../common/config.ts";
 import { ShareError } from "../common/errors.ts";
 
 export interface OrganizationInfo {
@@ -124,7 +124,7 @@ export async function accountsUnder(organizations: OrganizationsClient, ouId: st
 
 /** Resolve the configured sharing into layer-permission accounts and RAM principals. Calls nothing when only accounts are configured. */
 export async function resolveShareTargets(
-  layer: LayerConfig,
+  layer: LayerDefaults,
   organizations: OrganizationsClient,
 ): Promise<ShareTargets> {
   const needsOrganization = layer.shareOrganizationId !== undefined || layer.shareOuIds.length > 0;

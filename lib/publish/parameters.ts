@@ -4,10 +4,10 @@
  * run finds under the prefix, and the layer versions that parameters under a package's path still name.
  */
 import { GetParametersByPathCommand, type Parameter, PutParameterCommand, type SSMClient } from "@aws-sdk/client-ssm";
+import { readParameter } from "../artifacts/pointer.ts";
 import { attempt, callFailed } from "../common/aws-errors.ts";
 import { PublishError } from "../common/errors.ts";
 import { retryTooManyUpdates } from "../common/ssm.ts";
-import { readParameter } from "../sync/artifacts/pointer.ts";
 import { parseLayerArn } from "./layers.ts";
 
 /**

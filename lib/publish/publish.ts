@@ -35,7 +35,7 @@ import { mapLimit } from "../common/concurrency.ts";
 import { artifactKeyParameter, type PublishConfig, planRegions, type RegionTarget } from "../common/config.ts";
 import { describeError, LayerSyncError, PublishError } from "../common/errors.ts";
 import type { PublishEvent } from "../common/events.ts";
-import { decodeLayerConfig } from "../common/layer-config.ts";
+import { decodeLayerConfig } from "../common/layer-json.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
 import { escapeControls } from "../common/paths.ts";
 import { checkArtifactOwner, readArtifact } from "./artifact-owner.ts";

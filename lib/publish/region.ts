@@ -11,10 +11,10 @@ import type { LambdaClient } from "@aws-sdk/client-lambda";
 import type { RAMClient } from "@aws-sdk/client-ram";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
+import type { ArtifactMetadata } from "../artifacts/store.ts";
 import { layerArnParameter, type RegionTarget } from "../common/config.ts";
 import { describeError, PublishError } from "../common/errors.ts";
 import type { Logger } from "../common/log.ts";
-import type { ArtifactMetadata } from "../sync/artifacts/artifacts.ts";
 import type { Inventory } from "./consumers.ts";
 import {
   canaryParameter,
@@ -37,13 +37,13 @@ import type { ShareTargets } from "./organizations.ts";
 import { sharePackageParameters } from "./package-share.ts";
 import { namedIn, parametersUnder, readStringParameter, writeLayerArnParameter } from "./parameters.ts";
 import { applyLayerPermissions, type DesiredStatement } from "./permissions.ts";
+import { checkBucketRegion, copyArtifactToRegion } from "./region-copy.ts";
 import { regionError } from "./region-error.ts";
 import { consumersOnVersion, type ReleaseEvent, releaseEvent } from "./release-events.ts";
 import { deleteVersions, type KeptInUse, retainVersions } from "./retention.ts";
 import type { ShareResult } from "./share.ts";
 import type { SmokeLocks, SmokeResult, SmokeTarget } from "./smoke.ts";
 import { smokeGate } from "./smoke-gate.ts";
-import { checkBucketRegion, stageArtifact } from "./stage.ts";
 
 /** The clients of one Region. Organizations is global and stays with the home clients. */
 export interface RegionClients {
@@ -196,7 +196,7 @@ async function regionSteps(
   // 1b. outside the home Region, a copy of the artifact in that Region's bucket
   if (!target.home) {
     await run.bucketChecked(target, s3);
-    const copied = await stageArtifact(s3, {
+    const copied = await copyArtifactToRegion(s3, {
       sourceBucket: p.homeBucket,
       bucket,
       key,

@@ -10,8 +10,8 @@
  * permission beyond writing their logs.
  */
 import { createHash } from "node:crypto";
-import { MODE, ZIP_DATE } from "../sync/zip/archive.ts";
-import { zipToBuffer } from "../sync/zip/writer.ts";
+import { MODE, ZIP_DATE } from "../zip/folder-zip.ts";
+import { zipToBuffer } from "../zip/writer.ts";
 
 export type SmokeFamily = "python" | "nodejs";
 

@@ -12,12 +12,12 @@
  * The core of `layer-sync status`; the command line around it is not part of this module.
  */
 
+import { headArtifact } from "../artifacts/store.ts";
 import { mapLimit } from "../common/concurrency.ts";
 import { artifactKeyParameter, layerArnParameter, type PublishConfig } from "../common/config.ts";
 import { describeError } from "../common/errors.ts";
 import { escapeControls } from "../common/paths.ts";
 import { commandLine, type SettingFlags, settingArguments } from "../common/shell.ts";
-import { headArtifact } from "../sync/artifacts/artifacts.ts";
 import { type ConsumerCounts, classify, type Inventory, type InventoryReader, listVersionFacts } from "./consumers.ts";
 import {
   canaryParameter,

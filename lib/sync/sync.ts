@@ -23,49 +23,20 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import type { CodeBuildDependencies } from "../build/codebuild.ts";
-import type { BuildDependencies, BuildSummary } from "../build/sync-builds.ts";
+import type { ArtifactHead, RunInterrupts } from "../artifacts/store.ts";
 import type { FolderSpec, SyncConfig } from "../common/config.ts";
 import type { RunDeadline } from "../common/deadline.ts";
 import { ArchiveUnavailableError, ConfigError, describeError } from "../common/errors.ts";
-import type { LayerOverrides } from "../common/layer-config.ts";
+import type { LayerOverrides } from "../common/layer-json.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
-import type { ArtifactHead, RunInterrupts } from "./artifacts/artifacts.ts";
-import { checkTargetNames, finishPackage, isBuildFolder } from "./finish.ts";
-import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "./sources/types.ts";
-import { type FolderStage, StagingArea } from "./staging/staging.ts";
-import { emptyPackageSummary } from "./summary.ts";
+import { emptyPackageSummary, type PackageSummary, type SyncSummary, type TargetSummary } from "../common/summary.ts";
+import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "../sources/types.ts";
+import { type FolderStage, StagingArea } from "../staging/staging.ts";
+import { checkTargetNames, finishPackage, isBuildFolder } from "./folder-zip-step.ts";
 import { checkUnchanged } from "./unchanged.ts";
 
+export type { PackageSummary, SyncSummary } from "../common/summary.ts";
 export { sourceId } from "./unchanged.ts";
-
-export interface PackageSummary {
-  name: string;
-  path: string;
-  key: string | null;
-  files: number;
-  /** The zip's size. */
-  bytes: number;
-  /** The entries' uncompressed sizes added up: what counts against Lambda's 250 MB (null when unknown). */
-  unzippedBytes: number | null;
-  sha256: string | null;
-  skipped: boolean;
-  reason: string | null;
-  warnings: string[];
-  /** A layer built from a dependency manifest (one entry per target). */
-  build?: BuildSummary | null;
-  error?: string;
-  /** `configuration` when the error is in the configuration or the folder's files (the CLI exits 2). */
-  errorKind?: "configuration";
-}
-
-export interface SyncSummary {
-  commit: string;
-  ref: string;
-  strategy: FetchStrategy | "none";
-  packages: PackageSummary[];
-  requests: { total: number };
-}
 
 /** Where one package is: sent to `SyncDependencies.progress` as it moves (the CLI shows it on a terminal). */
 export interface SyncProgressEvent {
@@ -90,10 +61,11 @@ export interface SyncDependencies {
   /** A Lambda environment runs one invocation at a time: clean every stale run directory. */
   exclusiveWorkDir: boolean;
   logger?: Logger;
-  /** Build folders (dependency manifests) are built with this; without it they are mirrored as they are. */
-  build?: BuildDependencies | undefined;
-  /** Build folders are built in CodeBuild (the Lambda sync): the builds are started and the run returns. */
-  codebuild?: CodeBuildDependencies | undefined;
+  /**
+   * Build folders (dependency manifests) are built with this (lib/builds `folderBuilds`: locally, or started
+   * in CodeBuild by the Lambda sync); without it they are mirrored as they are.
+   */
+  builds?: FolderBuilds | undefined;
   /** Filled in with what a signal handler must undo (the run directory, open multipart uploads). */
   interrupts?: RunInterrupts;
   /** The process that owns the run directory (a later run removes it once this process is gone). */
@@ -107,6 +79,34 @@ export interface SyncDependencies {
    * `sync --out DIR --smoke` takes the modules to import from its `"smoke"`.
    */
   onLayerConfig?: (path: string, overrides: LayerOverrides) => void;
+}
+
+/** The builds of build folders, as the sync sees them: lib/builds implements it, the caller passes it in. */
+export interface FolderBuilds {
+  /** The builder a target skipped as unchanged reports (undefined when not known before building). */
+  readonly builder: "local" | "docker" | "codebuild" | undefined;
+  /** Build, or start building, every target of a staged build folder; undefined when it is not one. */
+  syncFolder(request: FolderBuildRequest): Promise<TargetSummary[] | undefined>;
+}
+
+/** One staged build folder handed to `FolderBuilds.syncFolder`. */
+export interface FolderBuildRequest {
+  config: SyncConfig;
+  resolved: { commit: string; ref: string };
+  spec: FolderSpec;
+  stage: FolderStage;
+  /** A scratch directory of this run (removed with it). */
+  workDir: string;
+  started: Date;
+  outDir?: string | undefined;
+  dryRun: boolean;
+  force: boolean;
+  s3?: S3Client | undefined;
+  ssm?: SSMClient | undefined;
+  /** The folder's fingerprint from the source (GitHub tree SHA), when known. */
+  tree?: string | undefined;
+  /** `provider:repository:path` of the folder. */
+  source: string;
 }
 
 export interface SyncOptions {
@@ -207,7 +207,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
       try {
         if (error) fail(w, error);
         else {
-          if (deps.build || deps.codebuild) await checkTargetNames(config, owners, w, stage);
+          if (deps.builds) await checkTargetNames(config, owners, w, stage);
           await finishPackage(config, resolved, w, stage, staging, options, deps, started);
         }
       } catch (thrown) {
@@ -228,7 +228,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
       w.settled = true;
       await finishing;
       // a build folder points at its layers as it goes: it waits until the fetch has confirmed it
-      if (!error && fetching && (deps.build || deps.codebuild) && (await isBuildFolder(config, w, stage))) {
+      if (!error && fetching && deps.builds && (await isBuildFolder(config, w, stage))) {
         w.deferred = true;
         return;
       }

@@ -4,12 +4,12 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
+import { readParameter } from "../artifacts/pointer.ts";
+import { ARTIFACT_FORMAT, type ArtifactMetadata, headArtifact } from "../artifacts/store.ts";
 import { artifactKeyParameter, type SyncConfig } from "../common/config.ts";
 import { describeError, RateLimitError, SourceAuthError, SourceError } from "../common/errors.ts";
 import { silentLogger } from "../common/log.ts";
-import { ARTIFACT_FORMAT, type ArtifactMetadata, headArtifact } from "./artifacts/artifacts.ts";
-import { readParameter } from "./artifacts/pointer.ts";
-import type { ChangeAnswer } from "./sources/types.ts";
+import type { ChangeAnswer } from "../sources/types.ts";
 import type { SyncDependencies, Work } from "./sync.ts";
 
 /** `provider:repository:path`, the `source` metadata value. */
@@ -109,7 +109,7 @@ function markUnchanged({ w, key, prev }: Candidate, deps: SyncDependencies): voi
     reason: "unchanged",
   });
   // a single-target build folder: its artifact says what it was built for (the builder is this run's)
-  const builder = deps.codebuild ? "codebuild" : deps.build?.kind === "auto" ? undefined : deps.build?.kind;
+  const builder = deps.builds?.builder;
   if (prev.build && builder) w.summary.build = { ...prev.build, builder, id: null };
   w.done = true;
 }

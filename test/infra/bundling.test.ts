@@ -8,7 +8,7 @@ import { deflateRawSync } from "node:zlib";
 import { OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { describe, expect, it } from "vitest";
 import { CREATE_REQUIRE_BANNER, HANDLER_ENTRIES, nodejsBundling, REPO_ROOT } from "../../infra/bundling.ts";
-import { WORKER_ROLE } from "../../lib/sync/zip/deflate-worker.ts";
+import { WORKER_ROLE } from "../../lib/zip/deflate-worker.ts";
 
 describe("the NodejsFunction bundling used by cdk deploy", () => {
   it("builds minified ESM for node24 with a source map, module entry points first and a createRequire banner", () => {

@@ -4,16 +4,16 @@ import { join } from "node:path";
 import { HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ArtifactError, ConfigError } from "../../lib/common/errors.ts";
-import { redact } from "../../lib/common/redact.ts";
-import { TokenCache } from "../../lib/common/token.ts";
 import {
   type ArtifactMetadata,
   artifactKey,
   headArtifact,
   SINGLE_PUT_LIMIT,
   uploadArtifact,
-} from "../../lib/sync/artifacts/artifacts.ts";
+} from "../../lib/artifacts/store.ts";
+import { ArtifactError, ConfigError } from "../../lib/common/errors.ts";
+import { redact } from "../../lib/common/redact.ts";
+import { TokenCache } from "../../lib/common/token.ts";
 import { pseudoRandomBytes, sha256 } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
 

@@ -7,11 +7,11 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { dockerAvailable } from "../../lib/build/builders.ts";
-import { buildTarget } from "../../lib/build/content.ts";
-import { DockerBuilder } from "../../lib/build/docker.ts";
-import { type BuildPlan, planBuild } from "../../lib/build/plan.ts";
-import { walkDirectory } from "../../lib/build/tree.ts";
+import { dockerAvailable } from "../../lib/builds/builders.ts";
+import { buildTarget } from "../../lib/builds/content.ts";
+import { DockerBuilder } from "../../lib/builds/docker.ts";
+import { walkDirectory } from "../../lib/builds/tree.ts";
+import { type BuildPlan, planBuild } from "../../lib/common/build-plan.ts";
 
 const FIXTURES = resolve(import.meta.dirname, "../fixtures/build");
 const daemon = await dockerAvailable(process.env, tmpdir());

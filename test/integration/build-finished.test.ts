@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { handler as buildHandler } from "../../handlers/build.ts";
 import { awsClients } from "../../handlers/runtime.ts";
 import { handler as syncHandler } from "../../handlers/sync.ts";
-import { cloudWatchLogTail, finishBuild, parseBuildEvent } from "../../lib/build/finished.ts";
+import { cloudWatchLogTail, parseBuildEvent, takeBuildResult } from "../../lib/builds/codebuild-result.ts";
 import { EventValidationError } from "../../lib/common/errors.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
@@ -168,7 +168,7 @@ const config = () => ({
 async function finishCore(status: string, sha256: string | undefined, limit?: number) {
   const parsed = parseBuildEvent(event(status, {}, sha256), [projects.x86_64, projects.arm64]);
   if (parsed.kind !== "finished") throw new Error("not finished");
-  return finishBuild(config(), parsed, {
+  return takeBuildResult(config(), parsed, {
     s3,
     ssm,
     logs: cloudWatchLogTail(logs),

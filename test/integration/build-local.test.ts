@@ -11,10 +11,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildTarget } from "../../lib/build/content.ts";
-import { LocalBuilder } from "../../lib/build/local.ts";
-import { type BuildPlan, planBuild } from "../../lib/build/plan.ts";
-import { walkDirectory } from "../../lib/build/tree.ts";
+import { buildTarget } from "../../lib/builds/content.ts";
+import { LocalBuilder } from "../../lib/builds/local.ts";
+import { walkDirectory } from "../../lib/builds/tree.ts";
+import { type BuildPlan, planBuild } from "../../lib/common/build-plan.ts";
 import { BuildError } from "../../lib/common/errors.ts";
 
 const FIXTURES = resolve(import.meta.dirname, "../fixtures/build");

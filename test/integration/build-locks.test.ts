@@ -8,11 +8,11 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildTarget, checkRequirements } from "../../lib/build/content.ts";
-import { LocalBuilder } from "../../lib/build/local.ts";
-import { normalizeName } from "../../lib/build/locks/python.ts";
-import { type BuildPlan, planBuild } from "../../lib/build/plan.ts";
-import { walkDirectory } from "../../lib/build/tree.ts";
+import { buildTarget, checkRequirements } from "../../lib/builds/content.ts";
+import { LocalBuilder } from "../../lib/builds/local.ts";
+import { normalizeName } from "../../lib/builds/locks/python.ts";
+import { walkDirectory } from "../../lib/builds/tree.ts";
+import { type BuildPlan, planBuild } from "../../lib/common/build-plan.ts";
 import { cycloneDx15Errors } from "../support/cyclonedx.ts";
 import { readZip } from "../support/zip.ts";
 

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
 import { deflateRawSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { WORKER_ROLE } from "../../lib/sync/zip/deflate-worker.ts";
+import { WORKER_ROLE } from "../../lib/zip/deflate-worker.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { standardRepo } from "../fixtures/repo.ts";
 import { readZip } from "../support/zip.ts";

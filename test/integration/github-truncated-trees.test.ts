@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../cli/main.ts";
-import { gitTreeSha } from "../../lib/sync/sources/github-tree.ts";
+import { gitTreeSha } from "../../lib/sources/github-tree.ts";
 import { type GitHubEmulator, type GitHubEmulatorOptions, startGitHubEmulator } from "../emulators/github.ts";
 import { type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
 import { captureIo, expectZipMatchesTree } from "../support/zip.ts";

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SourceError } from "../../lib/common/errors.ts";
 import { readAll } from "../../lib/common/streams.ts";
-import { HttpClient } from "../../lib/sync/http/client.ts";
+import { HttpClient } from "../../lib/sources/http/client.ts";
 
 // declares 100 bytes, then trickles one byte every 100 ms: never idle long enough for the inactivity timeout,
 // and 10 s for the whole body. `sent` counts the bytes written before the client went away.

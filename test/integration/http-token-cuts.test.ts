@@ -3,8 +3,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SourceError } from "../../lib/common/errors.ts";
 import { clearSecrets, registerSecret } from "../../lib/common/redact.ts";
-import { HttpClient } from "../../lib/sync/http/client.ts";
-import { bitbucketHttpOptions } from "../../lib/sync/sources/bitbucket.ts";
+import { bitbucketHttpOptions } from "../../lib/sources/bitbucket.ts";
+import { HttpClient } from "../../lib/sources/http/client.ts";
 
 // echoes the Authorization header back in a provider error body, after `pad` characters of padding
 let server: Server;

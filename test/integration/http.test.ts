@@ -9,7 +9,7 @@ import {
   SourceNotFoundError,
 } from "../../lib/common/errors.ts";
 import { readAll } from "../../lib/common/streams.ts";
-import { HttpClient, type HttpClientOptions } from "../../lib/sync/http/client.ts";
+import { HttpClient, type HttpClientOptions } from "../../lib/sources/http/client.ts";
 
 type Route = (req: IncomingMessage, res: ServerResponse, hit: number) => void;
 const routes = new Map<string, Route>();

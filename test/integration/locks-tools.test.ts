@@ -17,15 +17,15 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readPnpmLock, readYarnLock } from "../../lib/build/locks/node.ts";
-import { convertPoetryLock, convertUvLock } from "../../lib/build/locks/python.ts";
+import { readPnpmLock, readYarnLock } from "../../lib/builds/locks/node.ts";
+import { convertPoetryLock, convertUvLock } from "../../lib/builds/locks/python.ts";
 import {
   createSbom,
   nodeComponents,
   pythonComponents,
   readInstalledNode,
   readInstalledPython,
-} from "../../lib/build/sbom.ts";
+} from "../../lib/builds/sbom.ts";
 import { BuildError } from "../../lib/common/errors.ts";
 import { cycloneDx15Errors } from "../support/cyclonedx.ts";
 

@@ -4,13 +4,13 @@ import { arch, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSyncConfig } from "../../lib/common/config.ts";
-import type { LayerOverrides } from "../../lib/common/layer-config.ts";
+import type { LayerOverrides } from "../../lib/common/layer-json.ts";
 import { runSmokeLocally } from "../../lib/publish/smoke-local.ts";
 import { smokeSyncedPackages } from "../../lib/publish/smoke-synced.ts";
-import { createSource } from "../../lib/sync/sources/index.ts";
+import { createSource } from "../../lib/sources/index.ts";
 import { runSync } from "../../lib/sync/sync.ts";
-import { MODE, ZIP_DATE } from "../../lib/sync/zip/archive.ts";
-import { zipToBuffer } from "../../lib/sync/zip/writer.ts";
+import { MODE, ZIP_DATE } from "../../lib/zip/folder-zip.ts";
+import { zipToBuffer } from "../../lib/zip/writer.ts";
 import { startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
 

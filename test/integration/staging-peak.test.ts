@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadSyncConfig } from "../../lib/common/config.ts";
 import type { Logger } from "../../lib/common/log.ts";
-import { createSource } from "../../lib/sync/sources/index.ts";
+import { createSource } from "../../lib/sources/index.ts";
 import { runSync } from "../../lib/sync/sync.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";

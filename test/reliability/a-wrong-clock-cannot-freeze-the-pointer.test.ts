@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { keyTime } from "../../lib/sync/artifacts/pointer.ts";
+import { keyTime } from "../../lib/artifacts/pointer.ts";
 import { branch, minute, onlyPackage, pointerOf, runCore, touch, useSources } from "./harness.ts";
 import { watchSecrets } from "./secrets.ts";
 

@@ -18,7 +18,7 @@ import { type Flags, loadSyncConfig } from "../../lib/common/config.ts";
 import type { RunDeadline } from "../../lib/common/deadline.ts";
 import { describeError } from "../../lib/common/errors.ts";
 import type { Logger } from "../../lib/common/log.ts";
-import { createSource } from "../../lib/sync/sources/index.ts";
+import { createSource } from "../../lib/sources/index.ts";
 import { runSync, type SyncSummary } from "../../lib/sync/sync.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";

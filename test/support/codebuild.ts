@@ -11,10 +11,10 @@ import { promisify } from "node:util";
 import { CodeBuildClient, CreateProjectCommand } from "@aws-sdk/client-codebuild";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import JSZip from "jszip";
-import { createBuilder } from "../../lib/build/builders.ts";
-import { buildScript, OUTPUT_ARCHIVE, OUTPUT_TOP } from "../../lib/build/buildspec.ts";
-import type { Architecture, Language } from "../../lib/build/plan.ts";
-import { sanitizeRequirements } from "../../lib/build/requirements.ts";
+import { createBuilder } from "../../lib/builds/builders.ts";
+import { buildScript, OUTPUT_ARCHIVE, OUTPUT_TOP } from "../../lib/builds/buildspec.ts";
+import { sanitizeRequirements } from "../../lib/builds/requirements.ts";
+import type { Architecture, Language } from "../../lib/common/build-plan.ts";
 import { MOTO_ACCOUNT_ID, uniqueName } from "./aws.ts";
 
 const REPO = resolve(import.meta.dirname, "../..");

@@ -8,8 +8,8 @@ import { type Architecture, CreateFunctionCommand, LambdaClient, type Runtime } 
 import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import type { ConsumerClients, Credentials } from "../../lib/publish/consumers.ts";
-import { MODE, ZIP_DATE } from "../../lib/sync/zip/archive.ts";
-import { zipToBuffer } from "../../lib/sync/zip/writer.ts";
+import { MODE, ZIP_DATE } from "../../lib/zip/folder-zip.ts";
+import { zipToBuffer } from "../../lib/zip/writer.ts";
 
 const TRUST = JSON.stringify({
   Version: "2012-10-17",

@@ -15,9 +15,9 @@ import { Readable } from "node:stream";
 import { gzipSync, inflateRawSync } from "node:zlib";
 import * as tar from "tar-stream";
 import { checkSymlinkChains } from "../../lib/common/paths.ts";
-import { extractFolders } from "../../lib/sync/sources/tarball.ts";
-import { StagingArea } from "../../lib/sync/staging/staging.ts";
-import { buildZip, MODE, verifyZip } from "../../lib/sync/zip/archive.ts";
+import { extractFolders } from "../../lib/sources/tarball.ts";
+import { StagingArea } from "../../lib/staging/staging.ts";
+import { buildZip, MODE, verifyZip } from "../../lib/zip/folder-zip.ts";
 
 export interface HostileEntry {
   name: string;

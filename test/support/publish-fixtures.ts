@@ -12,13 +12,13 @@ import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { GetResourceShareAssociationsCommand, GetResourceSharesCommand, RAMClient } from "@aws-sdk/client-ram";
 import { S3Client } from "@aws-sdk/client-s3";
 import { DescribeParametersCommand, GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { ARTIFACT_FORMAT, artifactKey, uploadArtifact } from "../../lib/artifacts/store.ts";
 import { artifactKeyParameter, loadPublishConfig, type PublishConfig } from "../../lib/common/config.ts";
-import { encodeLayerConfig, type LayerOverrides } from "../../lib/common/layer-config.ts";
+import { encodeLayerConfig, type LayerOverrides } from "../../lib/common/layer-json.ts";
 import { type ExistingStatement, parsePolicy } from "../../lib/publish/permissions.ts";
 import type { PublishClients, PublishDependencies } from "../../lib/publish/publish.ts";
-import { ARTIFACT_FORMAT, artifactKey, uploadArtifact } from "../../lib/sync/artifacts/artifacts.ts";
-import { MODE, ZIP_DATE } from "../../lib/sync/zip/archive.ts";
-import { zipToBuffer } from "../../lib/sync/zip/writer.ts";
+import { MODE, ZIP_DATE } from "../../lib/zip/folder-zip.ts";
+import { zipToBuffer } from "../../lib/zip/writer.ts";
 
 export interface SentCommand {
   service: "lambda" | "s3" | "ssm" | "ram" | "organizations";

@@ -8,10 +8,10 @@ import {
   pipIndexWithCredential,
   publicIndexUrl,
   writeNpmrc,
-} from "../../lib/build/builders.ts";
-import { npmArguments, pipPlatforms, uvArguments } from "../../lib/build/local.ts";
-import { lastLine, runCommand } from "../../lib/build/process.ts";
-import { uvPlatform } from "../../lib/build/uv.ts";
+} from "../../lib/builds/builders.ts";
+import { npmArguments, pipPlatforms, uvArguments } from "../../lib/builds/local.ts";
+import { lastLine, runCommand } from "../../lib/builds/process.ts";
+import { uvPlatform } from "../../lib/builds/uv.ts";
 import { BuildError } from "../../lib/common/errors.ts";
 import { clearSecrets } from "../../lib/common/redact.ts";
 

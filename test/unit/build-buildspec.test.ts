@@ -13,8 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildScript, buildspec, CREDENTIAL_VARIABLES, OUTPUT_ARCHIVE } from "../../lib/build/buildspec.ts";
-import { parseBuildId, startBuildRequest } from "../../lib/build/codebuild.ts";
+import { buildScript, buildspec, CREDENTIAL_VARIABLES, OUTPUT_ARCHIVE } from "../../lib/builds/buildspec.ts";
+import { parseBuildId, startBuildRequest } from "../../lib/builds/codebuild.ts";
 import { ConfigError } from "../../lib/common/errors.ts";
 
 const run = promisify(execFile);

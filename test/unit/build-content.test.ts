@@ -10,10 +10,10 @@ import {
   folderContent,
   withSanitized,
   writeLayerZip,
-} from "../../lib/build/content.ts";
-import { layerSbom, sbomKey } from "../../lib/build/layer-sbom.ts";
-import { type BuildPlan, DEFAULT_EXCLUDE, planBuild } from "../../lib/build/plan.ts";
-import { type TreeEntry, walkDirectory } from "../../lib/build/tree.ts";
+} from "../../lib/builds/content.ts";
+import { layerSbom, sbomKey } from "../../lib/builds/layer-sbom.ts";
+import { type TreeEntry, walkDirectory } from "../../lib/builds/tree.ts";
+import { type BuildPlan, DEFAULT_EXCLUDE, planBuild } from "../../lib/common/build-plan.ts";
 import { BuildError, LimitExceededError, PathSafetyError } from "../../lib/common/errors.ts";
 import { cycloneDx15Errors } from "../support/cyclonedx.ts";
 import { readZip } from "../support/zip.ts";

@@ -11,8 +11,8 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { samBuildImage } from "../../lib/build/builders.ts";
-import { DockerBuilder, dockerRunArguments } from "../../lib/build/docker.ts";
+import { samBuildImage } from "../../lib/builds/builders.ts";
+import { DockerBuilder, dockerRunArguments } from "../../lib/builds/docker.ts";
 import { clearSecrets } from "../../lib/common/redact.ts";
 
 const TOKEN = "idx-secret-0b9e4c2f7a";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BUILD_RECIPE_VERSION, buildFingerprint, type FingerprintInput } from "../../lib/build/fingerprint.ts";
+import { BUILD_RECIPE_VERSION, buildFingerprint, type FingerprintInput } from "../../lib/builds/fingerprint.ts";
 
 const input: FingerprintInput = {
   files: [
@@ -73,7 +73,7 @@ describe("buildFingerprint", () => {
 
 describe("the local builder's identity", () => {
   it("names the pinned resolver and its version for Python, whatever the host has on PATH", async () => {
-    const { LocalBuilder } = await import("../../lib/build/local.ts");
+    const { LocalBuilder } = await import("../../lib/builds/local.ts");
     const request = {
       language: "python" as const,
       runtime: "python3.12",

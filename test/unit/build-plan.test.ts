@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { NEWEST_RUNTIME, planBuild, targetPackage } from "../../lib/build/plan.ts";
+import { NEWEST_RUNTIME, planBuild, targetPackage } from "../../lib/common/build-plan.ts";
 import { ConfigError } from "../../lib/common/errors.ts";
-import { BUILD_RUNTIMES, parseLayerConfig, tooManyTargets } from "../../lib/common/layer-config.ts";
+import { BUILD_RUNTIMES, parseLayerConfig, tooManyTargets } from "../../lib/common/layer-json.ts";
 
 const base = {
   folder: "layers/pydeps",

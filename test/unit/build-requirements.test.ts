@@ -1,15 +1,15 @@
 /**
- * The requirement-file parser (lib/build/requirements.ts): what it accepts and how it rewrites it, what it
+ * The requirement-file parser (lib/builds/requirements.ts): what it accepts and how it rewrites it, what it
  * refuses with the file, line number and escaped line, and which lines it reports as needing a build step.
  */
 import { describe, expect, it } from "vitest";
-import { checkMarker, logicalLines } from "../../lib/build/pep508.ts";
+import { checkMarker, logicalLines } from "../../lib/builds/pep508.ts";
 import {
   MAX_DEPTH,
   type RequirementEntry,
   refuseBuildSteps,
   sanitizeRequirements,
-} from "../../lib/build/requirements.ts";
+} from "../../lib/builds/requirements.ts";
 import { BuildError, ConfigError } from "../../lib/common/errors.ts";
 
 type Files = Record<string, string | { link: string }>;

@@ -1,5 +1,5 @@
 /**
- * The pinned uv's installation and the interpreter it runs with (lib/build/uv.ts), without the network:
+ * The pinned uv's installation and the interpreter it runs with (lib/builds/uv.ts), without the network:
  * a wheel whose SHA-256 is not the pinned one is refused in one line and leaves nothing behind, an
  * unsupported host is told to use Docker, and a candidate interpreter that does not run is passed over.
  */
@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ensureUv, pickInterpreter, UV_VERSION, UV_WHEELS, uvPath } from "../../lib/build/uv.ts";
+import { ensureUv, pickInterpreter, UV_VERSION, UV_WHEELS, uvPath } from "../../lib/builds/uv.ts";
 import { BuildError } from "../../lib/common/errors.ts";
 
 let dir: string;

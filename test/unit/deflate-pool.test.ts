@@ -5,8 +5,8 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { crc32, deflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { DeflatePool, workerModule } from "../../lib/sync/zip/deflate-pool.ts";
-import { runBatch } from "../../lib/sync/zip/deflate-worker.ts";
+import { DeflatePool, workerModule } from "../../lib/zip/deflate-pool.ts";
+import { runBatch } from "../../lib/zip/deflate-worker.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 
 const text = Buffer.from("def handler(event, context):\n    return {'ok': True}\n".repeat(2000));
@@ -91,7 +91,7 @@ describe("the deflate worker module", () => {
 
 describe("finding the worker module", () => {
   it("takes the .ts module beside the sources, and in a bundle the .mjs beside the entry or one folder up from a chunk", async () => {
-    expect(workerModule()?.pathname.endsWith("/lib/sync/zip/deflate-worker.ts")).toBe(true);
+    expect(workerModule()?.pathname.endsWith("/lib/zip/deflate-worker.ts")).toBe(true);
     const dir = await mkdtemp(join(tmpdir(), "layer-sync-worker-"));
     try {
       await mkdir(join(dir, "chunks"));

@@ -3,9 +3,9 @@
  * one look at the builds waits while any runs and settles every build once all have finished.
  */
 import { describe, expect, it } from "vitest";
-import type { CodeBuildApi } from "../../lib/build/codebuild.ts";
+import type { CodeBuildApi } from "../../lib/builds/codebuild.ts";
+import { buildsToken, parseBuildsToken, settleBuilds } from "../../lib/codepipeline/gate.ts";
 import { EventValidationError } from "../../lib/common/errors.ts";
-import { buildsToken, parseBuildsToken, settleBuilds } from "../../lib/pipeline/gate.ts";
 
 const UUID = "8745a7a9-c340-456a-9166-edf953571bef";
 const UUID2 = "1745a7a9-c340-456a-9166-edf953571bef";

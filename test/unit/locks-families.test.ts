@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { detectFamily, isNeverPackaged } from "../../lib/build/locks/families.ts";
 import { ConfigError } from "../../lib/common/errors.ts";
+import { detectFamily, isNeverPackaged } from "../../lib/common/lock-families.ts";
 
 function configError(files: string[]): ConfigError {
   try {

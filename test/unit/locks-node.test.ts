@@ -8,7 +8,7 @@ import {
   readNpmLock,
   readPnpmLock,
   readYarnLock,
-} from "../../lib/build/locks/node.ts";
+} from "../../lib/builds/locks/node.ts";
 import { BuildError } from "../../lib/common/errors.ts";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/locks");

@@ -12,7 +12,7 @@ import {
   poetryContentHash,
   pythonJson,
   requirementLines,
-} from "../../lib/build/locks/python.ts";
+} from "../../lib/builds/locks/python.ts";
 import { BuildError } from "../../lib/common/errors.ts";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/locks");

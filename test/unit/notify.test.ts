@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { boundSummary, SUMMARY_MAX_BYTES } from "../../lib/pipeline/notify.ts";
+import { boundSummary, SUMMARY_MAX_BYTES } from "../../lib/codepipeline/notify.ts";
 
 const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { LayerConfig } from "../../lib/common/config.ts";
+import type { ArtifactMetadata } from "../../lib/artifacts/store.ts";
+import type { LayerDefaults } from "../../lib/common/config.ts";
 import { PublishError } from "../../lib/common/errors.ts";
-import { encodeLayerConfig } from "../../lib/common/layer-config.ts";
+import { encodeLayerConfig } from "../../lib/common/layer-json.ts";
 import {
   carriesContent,
   describeArtifact,
@@ -11,7 +12,6 @@ import {
   shaTag,
   taggedSha,
 } from "../../lib/publish/layer-settings.ts";
-import type { ArtifactMetadata } from "../../lib/sync/artifacts/artifacts.ts";
 
 const sha = "0123456789abcdef".repeat(4);
 const commit = "abc1234def5678901234567890abcdef12345678";
@@ -22,7 +22,7 @@ const meta: ArtifactMetadata = {
   files: 3,
   format: "1",
 };
-const layer: LayerConfig = {
+const layer: LayerDefaults = {
   layerNamePrefix: "acme-",
   runtimes: ["python3.13"],
   architectures: ["arm64"],

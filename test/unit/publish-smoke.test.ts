@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadPublishConfig } from "../../lib/common/config.ts";
 import { ConfigError } from "../../lib/common/errors.ts";
-import { parseLayerConfig } from "../../lib/common/layer-config.ts";
+import { parseLayerConfig } from "../../lib/common/layer-json.ts";
 import { defaultSmokeModules } from "../../lib/publish/layer-entries.ts";
 import { lastLine, SmokeLocks, smokeFunctionName, smokeTargets } from "../../lib/publish/smoke.ts";
 import { smokeCode } from "../../lib/publish/smoke-handlers.ts";

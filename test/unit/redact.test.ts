@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { describeError, SourceError } from "../../lib/common/errors.ts";
 import { clearSecrets, redact, registerSecret, safeUrl } from "../../lib/common/redact.ts";
-import { authorizationFor } from "../../lib/sync/sources/common.ts";
+import { authorizationFor } from "../../lib/sources/common.ts";
 
 afterEach(() => clearSecrets());
 

@@ -3,8 +3,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readPnpmLock } from "../../lib/build/locks/node.ts";
-import { convertUvLock } from "../../lib/build/locks/python.ts";
+import { readPnpmLock } from "../../lib/builds/locks/node.ts";
+import { convertUvLock } from "../../lib/builds/locks/python.ts";
 import {
   createSbom,
   integrityHashes,
@@ -15,7 +15,7 @@ import {
   readInstalledNode,
   readInstalledPython,
   serializeSbom,
-} from "../../lib/build/sbom.ts";
+} from "../../lib/builds/sbom.ts";
 import { cycloneDx15Errors } from "../support/cyclonedx.ts";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/locks");

@@ -5,9 +5,9 @@ import { Readable } from "node:stream";
 import { crc32, deflateRawSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { ArchiveError, LimitExceededError } from "../../lib/common/errors.ts";
-import { type FolderStage, PACKED_FILE_MAX, StagingArea } from "../../lib/sync/staging/staging.ts";
-import { buildZip, verifyZip } from "../../lib/sync/zip/archive.ts";
-import type { PreparedEntry } from "../../lib/sync/zip/writer.ts";
+import { type FolderStage, PACKED_FILE_MAX, StagingArea } from "../../lib/staging/staging.ts";
+import { buildZip, verifyZip } from "../../lib/zip/folder-zip.ts";
+import type { PreparedEntry } from "../../lib/zip/writer.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 import { readZip } from "../support/zip.ts";
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LimitExceededError, PathSafetyError } from "../../lib/common/errors.ts";
-import { OVERLAP_FACTOR, StagingArea } from "../../lib/sync/staging/staging.ts";
+import { OVERLAP_FACTOR, StagingArea } from "../../lib/staging/staging.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 
 const limits = { maxFiles: 3, maxBytes: 100 };

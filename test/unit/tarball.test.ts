@@ -2,8 +2,8 @@ import { Readable } from "node:stream";
 import { gunzipSync, gzipSync } from "node:zlib";
 import * as tar from "tar-stream";
 import { describe, expect, it } from "vitest";
-import { extractFolders } from "../../lib/sync/sources/tarball.ts";
-import type { EntrySink, FolderTarget } from "../../lib/sync/sources/types.ts";
+import { extractFolders } from "../../lib/sources/tarball.ts";
+import type { EntrySink, FolderTarget } from "../../lib/sources/types.ts";
 
 async function archive(entries: { name: string; content?: string; type?: "directory" }[]): Promise<Buffer> {
   const pack = tar.pack();

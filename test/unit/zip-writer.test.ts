@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32, deflateRawSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MODE, ZIP_DATE } from "../../lib/sync/zip/archive.ts";
-import { conflictingNames } from "../../lib/sync/zip/names.ts";
-import { prepareEntry } from "../../lib/sync/zip/prepare.ts";
-import { writeZip, writeZipFile, type ZipInput, zipToBuffer } from "../../lib/sync/zip/writer.ts";
+import { MODE, ZIP_DATE } from "../../lib/zip/folder-zip.ts";
+import { conflictingNames } from "../../lib/zip/names.ts";
+import { prepareEntry } from "../../lib/zip/prepare.ts";
+import { writeZip, writeZipFile, type ZipInput, zipToBuffer } from "../../lib/zip/writer.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
 import { readZip } from "../support/zip.ts";
 
