@@ -1,6 +1,7 @@
 /**
  * The AWS clients of `publish` and `status`: the home Region's (from the SDK's usual configuration) and,
- * made on first use, one set per other Region. `close()` destroys every client made.
+ * made on first use, one set per other Region (`regionClientCache`, shared with the publish function).
+ * `close()` destroys every client made.
  */
 import { ConfigServiceClient } from "@aws-sdk/client-config-service";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
@@ -12,7 +13,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { STSClient } from "@aws-sdk/client-sts";
 import type { Logger } from "../lib/common/log.ts";
 import type { ConsumerClients } from "../lib/publish/consumers.ts";
-import type { RegionClients } from "../lib/publish/region.ts";
+import { regionClientCache } from "../lib/publish/region-clients.ts";
 import { putReleaseEvents, type ReleaseEvent } from "../lib/publish/release-events.ts";
 
 /**
@@ -39,28 +40,15 @@ export function publishClients() {
     ram: new RAMClient({}),
     organizations: new OrganizationsClient({}),
   };
-  const regional = new Map<string, RegionClients>();
-  const regionClients = (region: string): RegionClients => {
-    let c = regional.get(region);
-    if (!c) {
-      c = {
-        lambda: new LambdaClient({ region }),
-        s3: new S3Client({ region }),
-        ssm: new SSMClient({ region }),
-        ram: new RAMClient({ region }),
-      };
-      regional.set(region, c);
-    }
-    return c;
-  };
+  const regional = regionClientCache();
   return {
     home,
-    regionClients,
+    regionClients: regional.clientsFor,
     /** The home Region, or undefined when the SDK has none configured. */
     homeRegion: () => home.lambda.config.region().catch(() => undefined),
     close(): void {
       for (const client of Object.values(home)) client.destroy();
-      for (const set of regional.values()) for (const client of Object.values(set)) client.destroy();
+      regional.destroy();
     },
   };
 }

@@ -7,16 +7,11 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
-import {
-  type BuildResultSummary,
-  cloudWatchLogTail,
-  parseBuildEvent,
-  takeBuildResult,
-} from "../lib/builds/codebuild-result.ts";
+import { type BuildResultSummary, parseBuildEvent, takeBuildResult } from "../lib/builds/codebuild-result.ts";
 import { putSummaryEvent } from "../lib/codepipeline/notify.ts";
 import { loadBuildFinishedConfig } from "../lib/common/config.ts";
 import { ConfigError, LayerSyncError } from "../lib/common/errors.ts";
-import { awsClients, coreLogger, logger, logsClient, metrics, redactErrors } from "./runtime.ts";
+import { awsClients, buildResultDependencies, coreLogger, logger, metrics, redactErrors } from "./runtime.ts";
 
 /** Thrown after a build that failed, or whose output was refused; the message names package, target and build. */
 export class BuildFailedError extends LayerSyncError {}
@@ -36,7 +31,6 @@ export async function buildFinishedHandler(event: unknown): Promise<BuildResultS
     logger.info("event ignored", { reason: parsed.reason });
     return { ignored: parsed.reason };
   }
-  const { s3, ssm, events } = awsClients();
   const summary = await takeBuildResult(
     {
       bucket,
@@ -45,18 +39,10 @@ export async function buildFinishedHandler(event: unknown): Promise<BuildResultS
       build,
     },
     parsed,
-    {
-      s3,
-      ssm,
-      logs: cloudWatchLogTail(logsClient()),
-      clock: () => new Date(),
-      workDir: "/tmp/layer-sync",
-      exclusiveWorkDir: process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
-      logger: coreLogger,
-    },
+    buildResultDependencies(),
   );
   if (config.summaryEventBus) {
-    await putSummaryEvent(events, config.summaryEventBus, "Layer Sync Summary", summary, coreLogger);
+    await putSummaryEvent(awsClients().events, config.summaryEventBus, "Layer Sync Summary", summary, coreLogger);
   }
   const failed = summary.packages.find((p) => p.error);
   if (failed?.error) throw new BuildFailedError(failed.error);

@@ -17,10 +17,12 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { STSClient } from "@aws-sdk/client-sts";
 import type { MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
+import { type BuildResultDependencies, cloudWatchLogTail, type LogTailApi } from "../lib/builds/codebuild-result.ts";
 import type { Logger as CoreLogger } from "../lib/common/log.ts";
 import { redact } from "../lib/common/redact.ts";
 import type { ConsumerClients } from "../lib/publish/consumers.ts";
-import type { RegionClientFactory, RegionClients } from "../lib/publish/publish.ts";
+import type { PublishDependencies, RegionClientFactory } from "../lib/publish/publish.ts";
+import { regionClientCache } from "../lib/publish/region-clients.ts";
 
 export const logger = new Logger({ serviceName: "layer-sync" });
 export const metrics = new Metrics({ namespace: "LayerSync", serviceName: "layer-sync" });
@@ -44,12 +46,9 @@ export function awsClients(): { s3: S3Client; ssm: SSMClient; events: EventBridg
   return clients;
 }
 
-export interface PublishOnlyClients {
-  lambda: LambdaClient;
-  ram: RAMClient;
-  organizations: OrganizationsClient;
+type PublishOnlyClients = Pick<PublishDependencies, "lambda" | "ram" | "organizations"> & {
   regionClients: RegionClientFactory;
-}
+};
 
 let consumers: ConsumerClients | undefined;
 
@@ -69,7 +68,7 @@ export function consumerClients(organizations: OrganizationsClient): ConsumerCli
 }
 
 let codebuild: CodeBuildClient | undefined;
-let logs: CloudWatchLogsClient | undefined;
+let logs: LogTailApi | undefined;
 
 /** The CodeBuild client (sync: start builds; gate and build-finished: read them), created on first use. */
 export function codeBuildClient(): CodeBuildClient {
@@ -77,29 +76,29 @@ export function codeBuildClient(): CodeBuildClient {
   return codebuild;
 }
 
-/** The CloudWatch Logs client that reads a failed build's log tail, created on first use. */
-export function logsClient(): CloudWatchLogsClient {
-  logs ??= new CloudWatchLogsClient({});
-  return logs;
-}
-
 let publishOnly: PublishOnlyClients | undefined;
-const regional = new Map<string, RegionClients>();
 
 /** The clients of another Region, created on first use and reused while the environment stays warm. */
-export const regionClients: RegionClientFactory = (region) => {
-  let clients = regional.get(region);
-  if (!clients) {
-    clients = {
-      lambda: new LambdaClient({ region }),
-      s3: new S3Client({ region }),
-      ssm: new SSMClient({ region }),
-      ram: new RAMClient({ region }),
-    };
-    regional.set(region, clients);
-  }
-  return clients;
-};
+export const regionClients: RegionClientFactory = regionClientCache().clientsFor;
+
+/**
+ * What `takeBuildResult` (lib/builds/codebuild-result.ts) works with, in the build-finished handler and the
+ * gate alike: the home S3 and SSM clients, the log tail of failed builds, the clock and the run directory.
+ */
+export function buildResultDependencies() {
+  const { s3, ssm } = awsClients();
+  logs ??= cloudWatchLogTail(new CloudWatchLogsClient({}));
+  return {
+    s3,
+    ssm,
+    logs,
+    clock: () => new Date(),
+    workDir: "/tmp/layer-sync",
+    // inside Lambda one invocation owns the environment; a local `layer-sync invoke` shares /tmp
+    exclusiveWorkDir: process.env.AWS_LAMBDA_RUNTIME_API !== undefined,
+    logger: coreLogger,
+  } satisfies BuildResultDependencies;
+}
 
 /** The clients only publishing needs, created on first use and reused while the environment stays warm. */
 export function publishClients(): PublishOnlyClients {

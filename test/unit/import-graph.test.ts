@@ -124,4 +124,15 @@ describe("source files", () => {
     });
     expect(long).toEqual([]);
   });
+
+  const HANDLER_LIMIT = 150;
+  it(`in handlers/ are each under ${HANDLER_LIMIT} lines: the logic lives in lib/, the handlers only wire it`, () => {
+    const handlers = files.filter((f) => f.startsWith("handlers/"));
+    expect(handlers).toContain("handlers/sync.ts");
+    const long = handlers.flatMap((f) => {
+      const lines = readFileSync(join(ROOT, f), "utf8").split("\n").length;
+      return lines < HANDLER_LIMIT ? [] : [`${f}: ${lines}`];
+    });
+    expect(long).toEqual([]);
+  });
 });
