@@ -141,6 +141,33 @@ describe("the sync handler in pipeline-gate mode", () => {
     });
   });
 
+  it("fails the job as a configuration error for a refused publish setting, before syncing anything", async () => {
+    const before = await ssm.send(new GetParameterCommand({ Name: `${prefix}/tools/artifact-key` }));
+    // checked against the function's own Region (AWS_REGION, eu-west-1 in the tests), as the publish function does
+    process.env.PUBLISH_REGIONS = "us-east-1";
+    try {
+      const event = jobEvent('{"force":true}');
+      const result = (await handler(event, context)) as GateResult & { sync?: unknown };
+      expect(result.succeeded).toBe(false);
+      expect(result.sync).toBeUndefined();
+      expect(sent.at(-1)).toEqual({
+        command: "PutJobFailureResultCommand",
+        input: {
+          jobId: event["CodePipeline.job"].id,
+          failureDetails: {
+            type: "ConfigurationError",
+            message: expect.stringMatching(/PUBLISH_REGIONS .*must include the home Region eu-west-1/),
+            externalExecutionId: expect.any(String),
+          },
+        },
+      });
+    } finally {
+      delete process.env.PUBLISH_REGIONS;
+    }
+    const after = await ssm.send(new GetParameterCommand({ Name: `${prefix}/tools/artifact-key` }));
+    expect(after.Parameter).toEqual(before.Parameter);
+  });
+
   it("fails loudly when the job result cannot be reported (a job takes one result)", async () => {
     const event = jobEvent();
     await handler(event, context);
