@@ -1,5 +1,5 @@
 /**
- * What both handlers share: the Powertools logger and metrics, AWS clients created once per execution
+ * What the handlers share: the Powertools logger and metrics, AWS clients created once per execution
  * environment (endpoints come from the SDK's standard configuration, including AWS_ENDPOINT_URL), and a
  * middy middleware that scrubs secrets from any error before Lambda sees it.
  */
