@@ -286,6 +286,13 @@ export function readPnpmLock(input: NodeLockInput): NodeLockSet {
       ...(libc ? { libc } : {}),
     });
   }
+  const installed = new Set(out.map((p) => p.name));
+  const patched = Object.keys(table(lock.patchedDependencies)).filter((k) => installed.has(splitNameVersion(k)[0]));
+  if (patched.length > 0) {
+    throw new BuildError(
+      `${where}/pnpm-lock.yaml patches ${patched.join(", ")}; layer-sync installs registry packages as published and does not apply pnpm patches: publish the patched package or commit a package-lock.json`,
+    );
+  }
   const root = edges(rootDeps);
   return finish("pnpm", `pnpm ${format}`, out, { root: root.dependencies ?? {}, rootOptional: root.optional ?? [] });
 }
@@ -442,6 +449,11 @@ export function readYarnLock(input: NodeLockInput): NodeLockSet {
           );
         }
         continue;
+      }
+      if (resolution.includes("@patch:") && !resolution.includes("~builtin<")) {
+        throw new BuildError(
+          `${where}/yarn.lock patches ${name} (${key}); layer-sync installs registry packages as published and does not apply Yarn patches: publish the patched package or commit a package-lock.json`,
+        );
       }
       // Berry's checksum hashes Yarn's cache zip, not the registry tarball: it is not an integrity.
       const conditions = str(entry.conditions) ?? "";
