@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { lstat, mkdir, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import { crc32 } from "node:zlib";
-import { type BuildPlan, type BuildTarget, REQUIREMENTS } from "../common/build-plan.ts";
+import { type BuildPlan, type BuildTarget, PACKAGE_JSON, PACKAGE_LOCK, REQUIREMENTS } from "../common/build-plan.ts";
 import { DEFAULTS } from "../common/config.ts";
 import { BuildError, LimitExceededError } from "../common/errors.ts";
 import { isNeverPackaged } from "../common/lock-families.ts";
@@ -14,6 +14,8 @@ import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
 import { publicIndexUrl } from "./builders.ts";
 import { buildFingerprint } from "./fingerprint.ts";
 import { type LayerSbom, layerSbom } from "./layer-sbom.ts";
+import { type NodeLockSet, readNodeLock } from "./locks/node.ts";
+import { toNpmLock } from "./locks/npm-lock.ts";
 import { convertPythonLock, type PythonLockConversion } from "./locks/python.ts";
 import { type SanitizedRequirements, sanitizeRequirements } from "./requirements.ts";
 import { entryBytes, sortEntries, type TreeEntry, walkDirectory } from "./tree.ts";
@@ -212,6 +214,29 @@ export async function verifyLayerZip(entries: readonly TreeEntry[], zipFile: str
 export interface CheckedRequirements extends SanitizedRequirements {
   /** The lock the requirements were converted from (uv, Poetry, Pipenv), with its hashes. */
   lock?: PythonLockConversion | undefined;
+  /** pnpm and Yarn: the lock's production set, which `files` holds as `package.json` + `package-lock.json`. */
+  nodeLock?: NodeLockSet | undefined;
+}
+
+/**
+ * A pnpm or Yarn folder's lock converted into an exact npm `package-lock.json` and its production-only
+ * `package.json` (`locks/npm-lock.ts`), which builders install with `npm ci` like any npm folder; undefined
+ * for other families. Throws `BuildError` for a lock out of date with package.json (naming the file and
+ * `pnpm install` / `yarn install`).
+ */
+export function nodeLockSource(plan: BuildPlan, read: (path: string) => string): CheckedRequirements | undefined {
+  if (plan.family !== "pnpm" && plan.family !== "yarn") return undefined;
+  const [manifest, lock] = plan.manifests;
+  if (manifest === undefined || lock === undefined) {
+    throw new BuildError(`${plan.folder}: the ${plan.family} lock family has no manifest and lock in the plan`);
+  }
+  const set = readNodeLock(plan.family, { manifest: read(manifest), lock: read(lock), where: plan.folder });
+  const converted = toNpmLock(set, read(manifest), plan.folder, lock);
+  const files = new Map([
+    [PACKAGE_JSON, converted.packageJson],
+    [PACKAGE_LOCK, converted.packageLock],
+  ]);
+  return { files, buildSteps: [], requirements: set.packages.length, nodeLock: set };
 }
 
 /**
@@ -229,8 +254,8 @@ export function lockRequirements(plan: BuildPlan, read: (path: string) => string
 }
 
 /**
- * A Python folder's requirement files, checked and sanitized (`requirements.ts`); undefined for other
- * languages. A lock family (uv.lock, poetry.lock, Pipfile.lock) is first converted to a `requirements.txt`
+ * A Python folder's requirement files, checked and sanitized (`requirements.ts`); for Node.js, a pnpm or
+ * Yarn lock converted to `package.json` + `package-lock.json` (`nodeLockSource`), else undefined. A lock family (uv.lock, poetry.lock, Pipfile.lock) is first converted to a `requirements.txt`
  * of exact hashed lines under `--require-hashes`, which then goes through the same sanitizer, so every
  * builder installs it with its trusted resolver like any requirements.txt. Throws `ConfigError` naming a
  * refused line, `BuildError` for a lock out of date with its manifest.
@@ -239,7 +264,6 @@ export async function checkRequirements(
   plan: BuildPlan,
   files: readonly TreeEntry[],
 ): Promise<CheckedRequirements | undefined> {
-  if (plan.language !== "python") return undefined;
   const byPath = new Map(files.map((f) => [f.path, f]));
   const read = async (path: string) => {
     const entry = byPath.get(path);
@@ -248,6 +272,7 @@ export async function checkRequirements(
   };
   const texts = new Map<string, string>();
   for (const path of plan.manifests) if (byPath.has(path)) texts.set(path, (await read(path)).toString("utf8"));
+  if (plan.language !== "python") return nodeLockSource(plan, (path) => texts.get(path) ?? "");
   const lock = lockRequirements(plan, (path) => texts.get(path) ?? "");
   if (lock === undefined) return sanitizeRequirements({ folder: plan.folder, entries: files, read });
   // the converted lock stands in for requirements.txt (a lock family never has one: detectFamily refuses two families)

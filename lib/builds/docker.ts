@@ -32,6 +32,7 @@ import {
   samBuildImage,
   writeNpmrc,
 } from "./builders.ts";
+import { PRUNE_OPTIONAL_SCRIPT } from "./node-prune.ts";
 import { lastLine, runCommand } from "./process.ts";
 
 const SRC = "/var/layer-sync/src";
@@ -139,6 +140,10 @@ export function downloadScript(language: Language, dirs: RecipeDirs): string {
     ...lockGuard(`${out}/nodejs/${PACKAGE_LOCK}`),
     `cd ${out}/nodejs`,
     "npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error",
+    // optional packages of another platform that npm could not tell apart (a converted Yarn 1 lock)
+    `node - ${out}/nodejs linux "$(node -p process.arch)" glibc <<'LAYER_SYNC_PRUNE'`,
+    PRUNE_OPTIONAL_SCRIPT.trim(),
+    "LAYER_SYNC_PRUNE",
   ].join("\n");
 }
 

@@ -10,7 +10,9 @@
  * anything runs. Console scripts get `#!/usr/bin/env python3` and their RECORD rows are recomputed, so
  * the layer does not depend on the interpreter that ran uv.
  *
- * Node.js: `npm ci --omit=dev --os=linux --cpu=x64|arm64 --libc=glibc --ignore-scripts` in OUT/nodejs.
+ * Node.js: `npm ci --omit=dev --os=linux --cpu=x64|arm64 --libc=glibc --ignore-scripts` in OUT/nodejs (a pnpm or
+ * Yarn lock arrives converted to package-lock.json, `locks/npm-lock.ts`), then optional packages whose manifest
+ * names another platform are removed (`node-prune.ts`).
  * Install scripts never run on the host; a module that must be compiled (binding.gyp, node-gyp …) fails,
  * naming it; other install scripts are reported as warnings.
  */
@@ -31,6 +33,7 @@ import {
   publicIndexUrl,
   writeNpmrc,
 } from "./builders.ts";
+import { npmCpu, PRUNE_OPTIONAL_SCRIPT } from "./node-prune.ts";
 import { lastLine, runCommand } from "./process.ts";
 import { refuseBuildSteps } from "./requirements.ts";
 import { ensureUv, pickInterpreter, UV_VERSION, uvPlatform, uvPythonDir } from "./uv.ts";
@@ -393,6 +396,18 @@ export class LocalBuilder implements Builder {
         `npm ci for ${where} failed${lock ? " (package-lock.json does not match package.json or lacks this platform's packages; regenerate it with npm install and commit it)" : ""}: ${lastLine(text)}`,
       );
     }
+    // optional packages of another platform that npm could not tell apart (a converted Yarn 1 lock)
+    const pruned = await runCommand(
+      "node",
+      ["-e", PRUNE_OPTIONAL_SCRIPT, dir, "linux", npmCpu(request.architecture), "glibc"],
+      {
+        cwd: dir,
+        env: this.baseEnv(),
+        timeoutMs: this.options.timeoutMs,
+      },
+    );
+    if (pruned.code !== 0)
+      throw new BuildError(`pruning optional packages for ${where} failed: ${lastLine(pruned.stderr)}`);
     for (const f of [PACKAGE_JSON, PACKAGE_LOCK, "node_modules/.package-lock.json"]) {
       await rm(join(dir, f), { force: true });
     }

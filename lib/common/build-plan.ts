@@ -10,7 +10,8 @@
  *   pyproject.toml + uv.lock | poetry.lock             → python (uv | poetry): the lock is converted to
  *   Pipfile + Pipfile.lock                             → python (pipenv)        hashed requirement lines
  *   package.json + package-lock.json                   → nodejs (npm)
- *   package.json + pnpm-lock.yaml | yarn.lock          → configuration error: not built yet, use npm
+ *   package.json + pnpm-lock.yaml | yarn.lock          → nodejs (pnpm | yarn): the lock is converted to an
+ *                                                        exact package-lock.json (npm ci)
  *   a manifest without its lock, or two families       → configuration error naming the command / both
  *
  * Runtimes: `build.runtimes`, else the matching entries of layer.json's `runtimes`, else of
@@ -27,7 +28,7 @@ import {
   tooManyTargets,
   unknownBuildRuntimes,
 } from "./layer-json.ts";
-import { type DetectedFamily, detectFamily, FAMILIES, familyLabel, type LockFamilyName } from "./lock-families.ts";
+import { type DetectedFamily, detectFamily, familyLabel, type LockFamilyName } from "./lock-families.ts";
 
 export type { Architecture, BuildSection };
 export type Language = "python" | "nodejs";
@@ -35,8 +36,16 @@ export type Language = "python" | "nodejs";
 export const REQUIREMENTS = "requirements.txt";
 export const PACKAGE_JSON = "package.json";
 export const PACKAGE_LOCK = "package-lock.json";
-/** The families a build folder may hold today (pnpm and Yarn locks are detected but not built yet). */
-export const BUILT_FAMILIES: readonly LockFamilyName[] = ["requirements", "uv", "poetry", "pipenv", "npm"];
+/** The families a build folder may hold (every family `detectFamily` knows). */
+export const BUILT_FAMILIES: readonly LockFamilyName[] = [
+  "requirements",
+  "uv",
+  "poetry",
+  "pipenv",
+  "npm",
+  "pnpm",
+  "yarn",
+];
 
 /** The newest runtime of each language that Lambda supports (the default when nothing else names one). */
 export const NEWEST_RUNTIME: Readonly<Record<Language, string>> = { python: "python3.14", nodejs: "nodejs24.x" };
@@ -123,15 +132,10 @@ export function detectBuildFamily(files: readonly string[], where: string): Dete
       `folder "${where}" holds both ${REQUIREMENTS} and ${PACKAGE_JSON}; a build folder builds one language, so split it into two folders`,
     );
   }
-  if (root.has(PACKAGE_JSON) && !FAMILIES.some((f) => f.language === "nodejs" && f.lock && root.has(f.lock))) {
-    throw new ConfigError(
-      `folder "${where}" has ${PACKAGE_JSON} but no ${PACKAGE_LOCK}; run \`npm install\` and commit ${PACKAGE_LOCK} so the layer is built from locked versions`,
-    );
-  }
   const family = detectFamily(files, where);
   if (family && !BUILT_FAMILIES.includes(family.family)) {
     throw new ConfigError(
-      `folder "${where}" holds ${familyLabel(family)}, which this version of layer-sync does not build yet; commit a ${PACKAGE_LOCK} instead (npm install --package-lock-only) and remove ${family.lock}`,
+      `folder "${where}" holds ${familyLabel(family)}, which this version of layer-sync does not build; remove ${family.lock} and commit one it builds`,
     );
   }
   return family;
@@ -158,7 +162,7 @@ export function planBuild(input: PlanInput): BuildPlan | undefined {
   if (family === undefined) {
     if (layer.build) {
       throw new ConfigError(
-        `${where} has a "build" section but the folder has no dependency manifest at its root (${REQUIREMENTS}, pyproject.toml with uv.lock or poetry.lock, Pipfile with Pipfile.lock, or ${PACKAGE_JSON} with ${PACKAGE_LOCK})`,
+        `${where} has a "build" section but the folder has no dependency manifest at its root (${REQUIREMENTS}, pyproject.toml with uv.lock or poetry.lock, Pipfile with Pipfile.lock, or ${PACKAGE_JSON} with ${PACKAGE_LOCK}, pnpm-lock.yaml or yarn.lock)`,
       );
     }
     return undefined;

@@ -99,7 +99,20 @@ describe("planBuild", () => {
   });
 
   it.each([
-    [["package.json"], undefined, /has package\.json but no package-lock\.json; .*commit package-lock\.json/],
+    [["package.json", "package-lock.json"], "npm", ["package.json", "package-lock.json"]],
+    [["package.json", "pnpm-lock.yaml", ".npmrc"], "pnpm", ["package.json", "pnpm-lock.yaml"]],
+    [["package.json", "yarn.lock", ".yarnrc.yml"], "yarn", ["package.json", "yarn.lock"]],
+  ])("plans %j as a Node.js build of the %s family", (files, family, manifests) => {
+    const plan = planBuild({ ...base, files });
+    expect(plan).toMatchObject({ language: "nodejs", family, manifests });
+  });
+
+  it.each([
+    [
+      ["package.json"],
+      undefined,
+      /has package\.json but no lock file; run `npm install` \(package-lock\.json\) or `pnpm install` \(pnpm-lock\.yaml\) or `yarn install` \(yarn\.lock\)/,
+    ],
     [["requirements.txt", "package.json", "package-lock.json"], undefined, /both requirements\.txt and package\.json/],
     [
       ["layer.json"],
@@ -123,14 +136,14 @@ describe("planBuild", () => {
       /holds 2 dependency families \(requirements\.txt, Pipfile \+ Pipfile\.lock\)/,
     ],
     [
-      ["package.json", "pnpm-lock.yaml"],
+      ["package.json", "pnpm-lock.yaml", "yarn.lock"],
       undefined,
-      /holds package\.json \+ pnpm-lock\.yaml, which this version of layer-sync does not build yet/,
+      /holds 2 dependency families \(package\.json \+ pnpm-lock\.yaml, package\.json \+ yarn\.lock\)/,
     ],
     [
-      ["package.json", "yarn.lock"],
+      ["package.json", "package-lock.json", "yarn.lock"],
       undefined,
-      /package\.json \+ yarn\.lock, which this version of layer-sync does not build yet/,
+      /holds 2 dependency families \(package\.json \+ package-lock\.json, package\.json \+ yarn\.lock\)/,
     ],
     [
       ["requirements.txt"],

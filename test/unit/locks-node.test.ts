@@ -111,6 +111,26 @@ describe("readYarnLock", () => {
   });
 });
 
+describe("patches layer-sync does not apply", () => {
+  it("fails a pnpm lock that patches an installed package, naming it", () => {
+    const base = input("pnpm", "pnpm-lock.yaml");
+    const lock = base.lock.replace(
+      "importers:",
+      "patchedDependencies:\n  ms@2.1.3:\n    hash: abc\n    path: patches/ms.patch\n\nimporters:",
+    );
+    expect(buildError(() => readPnpmLock({ ...base, lock })).message).toContain("pnpm-lock.yaml patches ms@2.1.3");
+  });
+
+  it("fails a Berry lock that resolves a package to a user patch, but not to Yarn's built-in ones", () => {
+    const base = input("berry", "yarn.lock");
+    const patch = (to: string) => base.lock.replace('resolution: "ms@npm:2.1.3"', `resolution: "${to}"`);
+    const user = patch("ms@patch:ms@npm%3A2.1.3#./.yarn/patches/ms.patch::version=2.1.3&hash=abc");
+    expect(buildError(() => readYarnLock({ ...base, lock: user })).message).toContain("yarn.lock patches ms");
+    const builtin = patch("ms@patch:ms@npm%3A2.1.3#~builtin<compat/ms>::version=2.1.3&hash=abc");
+    expect(ids(readYarnLock({ ...base, lock: builtin }))).toEqual(PRODUCTION);
+  });
+});
+
 describe("parseYarnV1", () => {
   it("maps every comma-separated key of an entry to the entry, with nested blocks", () => {
     const entries = parseYarnV1(

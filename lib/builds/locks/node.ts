@@ -9,7 +9,9 @@
  *                      `__metadata`): package.json's `dependencies` and `optionalDependencies`, transitively.
  *
  * A lock that does not hold what `package.json` asks for is a `BuildError` naming the file and the command
- * that regenerates it. Pure functions over file contents: nothing is run or fetched.
+ * that regenerates it. pnpm and Yarn sets also carry their dependency graph (`dependencies`, `root`), which
+ * `npm-lock.ts` lays out as an exact package-lock.json. Pure functions over file contents: nothing is run or
+ * fetched. The module is longer than 450 lines because the three readers share their helpers and checks.
  */
 import { parse as parseYaml } from "yaml";
 import { BuildError, summarise } from "../../common/errors.ts";
@@ -23,6 +25,14 @@ export interface NodeLockedPackage {
   resolved: string | undefined;
   /** Subresource-integrity string (`sha512-<base64>`, or `sha1-…` in old locks), when the lock recorded one. */
   integrity: string | undefined;
+  /** pnpm and Yarn: its production dependencies as installed, folder name → `name@version` it resolves to. */
+  dependencies?: Record<string, string>;
+  /** The names in `dependencies` that are optional dependencies. */
+  optional?: string[];
+  /** The platforms the lock says the package runs on (pnpm's `os`/`cpu`/`libc`, Berry's `conditions`). */
+  os?: string[];
+  cpu?: string[];
+  libc?: string[];
 }
 
 export interface NodeLockSet {
@@ -31,6 +41,10 @@ export interface NodeLockSet {
   format: string;
   /** Sorted by name, then version; unique by name and version. */
   packages: NodeLockedPackage[];
+  /** pnpm and Yarn: package.json's production dependencies, folder name → `name@version` (as `dependencies`). */
+  root?: Record<string, string>;
+  /** The names in `root` that are optional dependencies. */
+  rootOptional?: string[];
 }
 
 export interface NodeLockInput {
@@ -85,13 +99,34 @@ function outOfDate(where: string, lock: string, command: string, what: readonly 
   );
 }
 
-function finish(family: NodeLockFamily, format: string, packages: Iterable<NodeLockedPackage>): NodeLockSet {
+function finish(
+  family: NodeLockFamily,
+  format: string,
+  packages: Iterable<NodeLockedPackage>,
+  graph: { root?: Record<string, string>; rootOptional?: string[] } = {},
+): NodeLockSet {
   const unique = new Map<string, NodeLockedPackage>();
   for (const p of packages) if (!unique.has(`${p.name}@${p.version}`)) unique.set(`${p.name}@${p.version}`, p);
   const sorted = [...unique.values()].sort((a, b) =>
     a.name < b.name ? -1 : a.name > b.name ? 1 : a.version < b.version ? -1 : a.version > b.version ? 1 : 0,
   );
-  return { family, format, packages: sorted };
+  return { family, format, packages: sorted, ...graph };
+}
+
+/** The graph fields of a package: its dependencies (folder name → id) and which of them are optional. */
+function edges(
+  deps: Map<string, { id: string; optional: boolean }>,
+): Pick<NodeLockedPackage, "dependencies" | "optional"> {
+  const names = [...deps.keys()].sort();
+  const optional = names.filter((n) => deps.get(n)?.optional);
+  return {
+    dependencies: Object.fromEntries(names.map((n) => [n, deps.get(n)?.id ?? ""])),
+    ...(optional.length > 0 ? { optional } : {}),
+  };
+}
+
+function strings(value: unknown): string[] | undefined {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : undefined;
 }
 
 /** Reads a lock of `family`. */
@@ -204,10 +239,13 @@ export function readPnpmLock(input: NodeLockInput): NodeLockSet {
   };
   const seen = new Set<string>();
   const queue: string[] = [];
+  const rootDeps = new Map<string, { id: string; optional: boolean }>();
   for (const section of PRODUCTION) {
     for (const [name, value] of Object.entries(table(importer[section]))) {
       const key = snapshotKey(name, str(table(value).version) ?? "");
-      if (key !== undefined) queue.push(key);
+      if (key === undefined) continue;
+      queue.push(key);
+      rootDeps.set(name, { id: withoutPeers(key), optional: section === "optionalDependencies" });
     }
   }
   const out: NodeLockedPackage[] = [];
@@ -225,20 +263,38 @@ export function readPnpmLock(input: NodeLockInput): NodeLockSet {
     }
     const [name, version] = splitNameVersion(base);
     const resolution = table(meta.resolution);
+    const deps = new Map<string, { id: string; optional: boolean }>();
+    for (const section of PRODUCTION) {
+      for (const [dep, v] of Object.entries(table(table(snapshot)[section]))) {
+        const next = snapshotKey(dep, str(v) ?? "");
+        if (next === undefined) continue;
+        queue.push(next);
+        deps.set(dep, { id: withoutPeers(next), optional: section === "optionalDependencies" });
+      }
+    }
+    const os = strings(meta.os);
+    const cpu = strings(meta.cpu);
+    const libc = strings(meta.libc);
     out.push({
       name,
       version: str(meta.version) ?? version,
       resolved: str(resolution.tarball),
       integrity: str(resolution.integrity),
+      ...edges(deps),
+      ...(os ? { os } : {}),
+      ...(cpu ? { cpu } : {}),
+      ...(libc ? { libc } : {}),
     });
-    for (const section of PRODUCTION) {
-      for (const [dep, v] of Object.entries(table(table(snapshot)[section]))) {
-        const next = snapshotKey(dep, str(v) ?? "");
-        if (next !== undefined) queue.push(next);
-      }
-    }
   }
-  return finish("pnpm", `pnpm ${format}`, out);
+  const installed = new Set(out.map((p) => p.name));
+  const patched = Object.keys(table(lock.patchedDependencies)).filter((k) => installed.has(splitNameVersion(k)[0]));
+  if (patched.length > 0) {
+    throw new BuildError(
+      `${where}/pnpm-lock.yaml patches ${patched.join(", ")}; layer-sync installs registry packages as published and does not apply pnpm patches: publish the patched package or commit a package-lock.json`,
+    );
+  }
+  const root = edges(rootDeps);
+  return finish("pnpm", `pnpm ${format}`, out, { root: root.dependencies ?? {}, rootOptional: root.optional ?? [] });
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -331,10 +387,28 @@ export function readYarnLock(input: NodeLockInput): NodeLockSet {
   }
   if (problems.length > 0) throw outOfDate(where, "yarn.lock", "yarn install", problems);
 
+  const linked = (key: string) => /@(workspace|link|portal|file):/.test(key);
+  /** The real package name of a lock entry (Berry's `resolution`, or Yarn 1's alias target). */
+  const realName = (key: string, entry: Table): string => {
+    if (berry) return splitNameVersion(str(entry.resolution) ?? key)[0];
+    const [alias, range] = splitNameVersion(key);
+    return range.startsWith("npm:") ? splitNameVersion(range.slice(4))[0] : alias;
+  };
+  /** `name@version` of the entry a descriptor resolves to, or undefined for a link or a missing entry. */
+  const idOf = (key: string): string | undefined => {
+    const entry = entries.get(key);
+    if (entry === undefined || linked(key) || linked(str(entry.resolution) ?? "")) return undefined;
+    return `${realName(key, entry)}@${str(entry.version) ?? ""}`;
+  };
   const queue: string[] = [];
+  const rootDeps = new Map<string, { id: string; optional: boolean }>();
   for (const section of PRODUCTION) {
     for (const [name, range] of stringMap(manifest[section])) {
-      if (!/^(workspace|link|portal|file):/.test(range)) queue.push(descriptor(name, range, true));
+      if (/^(workspace|link|portal|file):/.test(range)) continue;
+      const key = descriptor(name, range, true);
+      queue.push(key);
+      const id = idOf(key);
+      if (id !== undefined) rootDeps.set(name, { id, optional: section === "optionalDependencies" });
     }
   }
   const seen = new Set<string>();
@@ -345,34 +419,61 @@ export function readYarnLock(input: NodeLockInput): NodeLockSet {
     seen.add(key);
     const entry = entries.get(key);
     if (entry === undefined) {
-      if (/@(workspace|link|portal|file):/.test(key)) continue;
+      if (linked(key)) continue;
       throw new BuildError(
         `${where}/yarn.lock names ${key} but does not hold it; run \`yarn install\` and commit yarn.lock`,
       );
     }
     const version = str(entry.version) ?? "";
+    const name = realName(key, entry);
+    const deps = new Map<string, { id: string; optional: boolean }>();
+    const optionalNames = new Set(Object.keys(table(entry.optionalDependencies)));
+    for (const [dep, meta] of Object.entries(table(entry.dependenciesMeta))) {
+      if (table(meta).optional === true) optionalNames.add(dep);
+    }
+    for (const section of PRODUCTION) {
+      for (const [dep, range] of stringMap(entry[section])) {
+        const next = descriptor(dep, range, false);
+        queue.push(next);
+        const id = idOf(next);
+        if (id !== undefined) deps.set(dep, { id, optional: optionalNames.has(dep) });
+      }
+    }
     if (berry) {
       // resolution: "name@npm:1.2.3" — the real name, also for an alias
       const resolution = str(entry.resolution) ?? key;
-      const [name] = splitNameVersion(resolution);
       if (!/@(npm|patch):/.test(resolution)) {
-        if (!/@(workspace|link|portal|file):/.test(resolution)) {
+        if (!linked(resolution)) {
           throw new BuildError(
             `${where}/yarn.lock resolves ${key} to ${resolution}, which is not a registry package; depend on a released version instead`,
           );
         }
         continue;
       }
+      if (resolution.includes("@patch:") && !resolution.includes("~builtin<")) {
+        throw new BuildError(
+          `${where}/yarn.lock patches ${name} (${key}); layer-sync installs registry packages as published and does not apply Yarn patches: publish the patched package or commit a package-lock.json`,
+        );
+      }
       // Berry's checksum hashes Yarn's cache zip, not the registry tarball: it is not an integrity.
-      out.push({ name, version, resolved: undefined, integrity: undefined });
+      const conditions = str(entry.conditions) ?? "";
+      const values = (what: string) =>
+        [...conditions.matchAll(new RegExp(`\\b${what}=([\\w-]+)`, "g"))].map((m) => m[1] ?? "");
+      const [os, cpu, libc] = [values("os"), values("cpu"), values("libc")];
+      out.push({
+        name,
+        version,
+        resolved: undefined,
+        integrity: undefined,
+        ...edges(deps),
+        ...(os.length ? { os } : {}),
+        ...(cpu.length ? { cpu } : {}),
+        ...(libc.length ? { libc } : {}),
+      });
     } else {
-      const [alias, range] = splitNameVersion(key);
-      const name = range.startsWith("npm:") ? splitNameVersion(range.slice(4))[0] : alias;
-      out.push({ name, version, resolved: str(entry.resolved), integrity: str(entry.integrity) });
-    }
-    for (const section of PRODUCTION) {
-      for (const [dep, range] of stringMap(entry[section])) queue.push(descriptor(dep, range, false));
+      out.push({ name, version, resolved: str(entry.resolved), integrity: str(entry.integrity), ...edges(deps) });
     }
   }
-  return finish("yarn", format, out);
+  const root = edges(rootDeps);
+  return finish("yarn", format, out, { root: root.dependencies ?? {}, rootOptional: root.optional ?? [] });
 }
