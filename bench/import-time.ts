@@ -58,7 +58,7 @@ export interface ImportLayer {
   requirements: string[];
 }
 
-/** Pinned to versions with manylinux x86_64 wheels for CPython 3.11–3.13 (resolved by pip, December 2026). */
+/** Pinned to versions with manylinux x86_64 wheels for CPython 3.10–3.13 (resolved by pip, December 2026). */
 export const IMPORT_LAYERS: readonly ImportLayer[] = [
   {
     name: "data",
@@ -393,6 +393,7 @@ export async function runImportTimeBench(options: ImportTimeOptions): Promise<Im
           row.notes.push(`the zips hold different distributions: ${facts.map((f) => f.dists.join(" ")).join(" vs ")}`);
         }
         for (const s of sides) await readOnlyCopy(s.zip, s.dir, env);
+        log(`[import-time] ${layer.name}: timing ${options.runs} + 1 imports of each build …`);
         const before = await Promise.all(sides.map((s) => countPyc(s.dir)));
         const times: number[][] = [[], []];
         // one discarded warm-up each, then alternate so load on the machine hits both alike
