@@ -34,7 +34,8 @@ const USAGE = `usage: npm run bench -- [flags]
   --import-runs N     fresh interpreters per import-time cell, median reported (default ${DEFAULT_IMPORT_RUNS})
   --no-aws            skip the unchanged and publish runs (they need moto)
   --no-publish        skip publishing to 1 and 4 Regions
-  --results DIR       where to write latest.json, latest.md and a timestamped JSON (default bench/results)
+  --results DIR       where to write latest.json, latest.md, import-time.json and a timestamped JSON
+                      (default bench/results)
   --no-save           print only
   --strict            exit 1 when a target is missed`;
 
