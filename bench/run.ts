@@ -9,6 +9,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { FIXTURE_NAMES, type FixtureName } from "./fixtures.ts";
 import { type BenchOptions, RUN_IDS, repoRoot, runBench } from "./harness.ts";
+import { DEFAULT_IMPORT_RUNS, runImportTimeBench, saveImportTime } from "./import-time.ts";
+import { importTargetsPass, renderImportText } from "./import-time-report.ts";
 import { DEFAULT_PACKAGE_COUNTS } from "./packages.ts";
 import { type PublishBenchReport, renderPublishText, runPublishBench } from "./publish-regions.ts";
 import { allTargetsPass, renderMarkdown, renderText } from "./report.ts";
@@ -22,14 +24,18 @@ const USAGE = `usage: npm run bench -- [flags]
   --baseline-budget S seconds the baseline may take per fixture in auto mode (default 600)
   --concurrency N     SOURCE_CONCURRENCY for layer-sync (default: layer-sync's default, 8)
   --timeout S         per-run timeout in seconds (default 900)
-  --only IDS          comma list of runs: ${RUN_IDS.join(", ")}, publish, packages
-                      (publish: 1 and 4 Regions; packages: the 1/10/50-package table; naming only these skips the rest)
+  --only IDS          comma list of runs: ${RUN_IDS.join(", ")}, publish, packages, import-time
+                      (publish: 1 and 4 Regions; packages: the 1/10/50-package table; import-time: the
+                      import-time table; naming only these skips the rest)
   --no-packages       skip the packages table
   --package-counts L  package counts of the packages table (default ${DEFAULT_PACKAGE_COUNTS.join(",")})
   --quick             the packages table on a fixture a tenth the size (about 30 MB instead of 300 MB)
+  --no-import-time    skip the import-time table (it needs python3, pip, zip, unzip and PyPI)
+  --import-runs N     fresh interpreters per import-time cell, median reported (default ${DEFAULT_IMPORT_RUNS})
   --no-aws            skip the unchanged and publish runs (they need moto)
   --no-publish        skip publishing to 1 and 4 Regions
-  --results DIR       where to write latest.json, latest.md and a timestamped JSON (default bench/results)
+  --results DIR       where to write latest.json, latest.md, import-time.json and a timestamped JSON
+                      (default bench/results)
   --no-save           print only
   --strict            exit 1 when a target is missed`;
 
@@ -64,6 +70,8 @@ async function main(): Promise<number> {
       "no-packages": { type: "boolean" },
       "package-counts": { type: "string" },
       quick: { type: "boolean" },
+      "no-import-time": { type: "boolean" },
+      "import-runs": { type: "string" },
       "no-aws": { type: "boolean" },
       "no-publish": { type: "boolean" },
       results: { type: "string" },
@@ -82,10 +90,12 @@ async function main(): Promise<number> {
     throw new Error(`--baseline must be run, skip or auto (got "${baseline}")`);
   }
   const only = values.only?.split(",").map((s) => s.trim());
-  const extra = ["packages", "publish"];
+  const extra = ["packages", "publish", "import-time"];
   const unknown = only?.filter((id) => !extra.includes(id) && !RUN_IDS.includes(id)) ?? [];
   if (unknown.length)
-    throw new Error(`unknown run ${unknown.join(", ")}; use ${RUN_IDS.join(", ")}, publish or packages`);
+    throw new Error(`unknown run ${unknown.join(", ")}; use ${RUN_IDS.join(", ")}, publish, packages or import-time`);
+  const importWanted = values["no-import-time"] !== true && (!only || only.includes("import-time"));
+  const importRuns = positiveInt("import-runs", values["import-runs"], DEFAULT_IMPORT_RUNS, 1);
   const publishWanted =
     values["no-aws"] !== true && values["no-publish"] !== true && (!only || only.includes("publish"));
   const fixtureRuns = only?.filter((id) => !extra.includes(id));
@@ -128,7 +138,13 @@ async function main(): Promise<number> {
     await writeFile(join(dir, "publish-regions.json"), `${JSON.stringify(publish, null, 2)}\n`);
   }
   const publishPass = publish?.targets.every((t) => t.pass) ?? true;
-  if (!runFixtures && !runPackages) return values.strict && !publishPass ? 1 : 0;
+  const imports = importWanted ? await runImportTimeBench({ runs: importRuns, log: options.log }) : undefined;
+  if (imports) process.stdout.write(`\n${renderImportText(imports)}`);
+  if (imports && values["no-save"] !== true) {
+    await saveImportTime(imports, resolve(values.results ?? join(repoRoot, "bench", "results")));
+  }
+  const importPass = imports ? importTargetsPass(imports) : true;
+  if (!runFixtures && !runPackages) return values.strict && !(publishPass && importPass) ? 1 : 0;
   const report = await runBench(options);
   process.stdout.write(`\n${renderText(report)}\n`);
   if (values["no-save"] !== true) {
@@ -141,7 +157,7 @@ async function main(): Promise<number> {
     await writeFile(join(dir, "latest.md"), `${renderMarkdown(report)}\n`);
     process.stderr.write(`results written to ${dir}/latest.json, latest.md and ${stamp}.json\n`);
   }
-  const pass = allTargetsPass(report) && publishPass;
+  const pass = allTargetsPass(report) && publishPass && importPass;
   if (!pass) process.stderr.write("some targets were missed (see FAIL above)\n");
   return values.strict && !pass ? 1 : 0;
 }
