@@ -23,6 +23,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
+import { type ArtifactDestination, dirDestination, s3Destination } from "../artifacts/commit.ts";
 import type { ArtifactHead, RunInterrupts } from "../artifacts/store.ts";
 import type { FolderSpec, SyncConfig } from "../common/config.ts";
 import type { RunDeadline } from "../common/deadline.ts";
@@ -32,8 +33,8 @@ import { type Logger, silentLogger } from "../common/log.ts";
 import { emptyPackageSummary, type PackageSummary, type SyncSummary, type TargetSummary } from "../common/summary.ts";
 import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "../sources/types.ts";
 import { type FolderStage, StagingArea } from "../staging/staging.ts";
-import { checkTargetNames, finishPackage, isBuildFolder } from "./folder-zip-step.ts";
 import { checkUnchanged } from "./unchanged.ts";
+import { checkTargetNames, isBuildFolder, zipAndCommitFolder } from "./zip-and-commit.ts";
 
 export type { PackageSummary, SyncSummary } from "../common/summary.ts";
 export { sourceId } from "./unchanged.ts";
@@ -98,11 +99,10 @@ export interface FolderBuildRequest {
   /** A scratch directory of this run (removed with it). */
   workDir: string;
   started: Date;
-  outDir?: string | undefined;
   dryRun: boolean;
   force: boolean;
-  s3?: S3Client | undefined;
-  ssm?: SSMClient | undefined;
+  /** Where the targets' artifacts go (S3 and their pointers, or `--out DIR`). */
+  destination: ArtifactDestination;
   /** The folder's fingerprint from the source (GitHub tree SHA), when known. */
   tree?: string | undefined;
   /** `provider:repository:path` of the folder. */
@@ -158,10 +158,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   const folders = options.folders ?? config.source.folders;
   const progress = deps.progress ?? (() => undefined);
   for (const spec of folders) progress({ package: spec.package, stage: "resolving" });
-  const useAws = options.outDir === undefined;
-  if (useAws && (!deps.s3 || !deps.ssm || !config.artifacts.bucket)) {
-    throw new Error("runSync needs S3 and SSM clients and a bucket unless outDir is set");
-  }
+  const destination = syncDestination(config, options, deps);
   const resolved = await deps.source.resolveRef(options.ref ?? config.source.ref);
   log.info("resolved ref", { ref: resolved.ref, commit: resolved.commit });
 
@@ -181,7 +178,9 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   };
 
   // 2. skip before download where the metadata proves nothing changed
-  if (useAws && !options.force) await checkUnchanged(config, resolved.commit, work, deps, fail);
+  if (destination.kind === "s3" && !options.force) {
+    await checkUnchanged(config, resolved.commit, work, deps, destination, fail);
+  }
   for (const w of work) if (w.done && !w.summary.error) finished(w);
 
   const staging = await StagingArea.create(
@@ -208,7 +207,7 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
         if (error) fail(w, error);
         else {
           if (deps.builds) await checkTargetNames(config, owners, w, stage);
-          await finishPackage(config, resolved, w, stage, staging, options, deps, started);
+          await zipAndCommitFolder(config, resolved, w, stage, staging, options, deps, destination, started);
         }
       } catch (thrown) {
         fail(w, thrown);
@@ -316,6 +315,25 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     requests: summary.requests.total,
   });
   return summary;
+}
+
+/** `--out DIR`, or S3 with the clients and bucket the caller gave (one of the two is required). */
+function syncDestination(config: SyncConfig, options: SyncOptions, deps: SyncDependencies): ArtifactDestination {
+  const { artifactPrefix, parameterPrefix, bucket } = config.artifacts;
+  if (options.outDir !== undefined) return dirDestination(options.outDir, artifactPrefix);
+  if (!deps.s3 || !deps.ssm || !bucket) {
+    throw new Error("runSync needs S3 and SSM clients and a bucket unless outDir is set");
+  }
+  return s3Destination({
+    s3: deps.s3,
+    ssm: deps.ssm,
+    bucket,
+    artifactPrefix,
+    parameterPrefix,
+    interrupts: deps.interrupts,
+    deadline: deps.deadline,
+    logger: deps.logger,
+  });
 }
 
 async function fetchFolders(

@@ -2,11 +2,9 @@
  * Step 2 of the sync (see `sync.ts`): which packages are unchanged since the artifact their pointer names,
  * decided before anything is downloaded, with the source asked once about all of them.
  */
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { SSMClient } from "@aws-sdk/client-ssm";
-import { readParameter } from "../artifacts/pointer.ts";
-import { ARTIFACT_FORMAT, type ArtifactMetadata, headArtifact } from "../artifacts/store.ts";
-import { artifactKeyParameter, type SyncConfig } from "../common/config.ts";
+import { currentArtifact, type S3Destination } from "../artifacts/commit.ts";
+import { ARTIFACT_FORMAT, type ArtifactMetadata } from "../artifacts/store.ts";
+import type { SyncConfig } from "../common/config.ts";
 import { describeError, RateLimitError, SourceAuthError, SourceError } from "../common/errors.ts";
 import { silentLogger } from "../common/log.ts";
 import type { ChangeAnswer } from "../sources/types.ts";
@@ -42,13 +40,13 @@ export async function checkUnchanged(
   commit: string,
   work: Work[],
   deps: SyncDependencies,
+  destination: S3Destination,
   fail: (w: Work, error: unknown) => void,
 ): Promise<void> {
-  if (!deps.s3 || !deps.ssm || !config.artifacts.bucket) return;
   const candidates: Candidate[] = [];
   for (const w of work) {
     try {
-      const c = await previousArtifact(config, w, deps);
+      const c = await previousArtifact(config, w, destination);
       if (!c) continue;
       if (c.prev.commit === commit) markUnchanged(c, deps);
       else candidates.push(c);
@@ -88,11 +86,14 @@ export async function checkUnchanged(
 }
 
 /** The package's current artifact, when its metadata is of this source and format. */
-async function previousArtifact(config: SyncConfig, w: Work, deps: SyncDependencies): Promise<Candidate | undefined> {
-  const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
-  const key = await readParameter(deps.ssm as SSMClient, pointer);
+async function previousArtifact(
+  config: SyncConfig,
+  w: Work,
+  destination: S3Destination,
+): Promise<Candidate | undefined> {
+  const { key, head } = await currentArtifact(destination, w.spec.package);
   if (!key) return undefined;
-  w.previous = await headArtifact(deps.s3 as S3Client, config.artifacts.bucket as string, key);
+  w.previous = head;
   const prev = w.previous?.metadata;
   if (!prev || prev.source !== sourceId(config, w.spec.path) || prev.format !== ARTIFACT_FORMAT) return undefined;
   return { w, key, prev };

@@ -1,17 +1,14 @@
 /**
  * Steps 4 and 5 of the sync (see `sync.ts`) for one package the source is done with: checks, zip,
- * verification, then the upload (or `--out`); the pointer write is left for step 6.
+ * verification, then the commit (`lib/artifacts/commit.ts`: upload or `--out`); the pointer write is left
+ * for step 6.
  */
-import { mkdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { SSMClient } from "@aws-sdk/client-ssm";
-import { newestOutZip } from "../artifacts/out-dir.ts";
-import { advancePointer, keyTime } from "../artifacts/pointer.ts";
-import { ARTIFACT_FORMAT, type ArtifactMetadata, artifactKey, uploadArtifact } from "../artifacts/store.ts";
-import { artifactKeyParameter, type SyncConfig } from "../common/config.ts";
+import { join } from "node:path";
+import { type ArtifactDestination, commitArtifact } from "../artifacts/commit.ts";
+import { keyTime } from "../artifacts/pointer.ts";
+import { ARTIFACT_FORMAT, type ArtifactMetadata, artifactKey } from "../artifacts/store.ts";
+import type { SyncConfig } from "../common/config.ts";
 import { ConfigError, describeError } from "../common/errors.ts";
-import { moveFile } from "../common/files.ts";
 import { encodeLayerConfig, parseLayerConfig } from "../common/layer-json.ts";
 import { silentLogger } from "../common/log.ts";
 import { checkSymlinkChains } from "../common/paths.ts";
@@ -34,7 +31,7 @@ export async function checkTargetNames(
   w: Work,
   stage: FolderStage,
 ): Promise<void> {
-  // a folder that cannot be planned fails in finishPackage with its own message
+  // a folder that cannot be planned fails in zipAndCommitFolder with its own message
   const plan = await planStagedFolder(config, w.spec.path, stage, w.spec.package).catch(() => undefined);
   for (const t of plan && plan.targets.length > 1 ? plan.targets : []) {
     const other = owners.get(t.package);
@@ -58,7 +55,11 @@ async function optionalFingerprint(source: RepositorySource, commit: string, w: 
   }
 }
 
-export async function finishPackage(
+/**
+ * Zip a staged folder, verify the zip and commit it (`commitArtifact`), or hand a build folder to the
+ * builds. An upload is not pointed at yet: `w.point` does that once the fetch has confirmed the folder.
+ */
+export async function zipAndCommitFolder(
   config: SyncConfig,
   resolved: { commit: string; ref: string },
   w: Work,
@@ -66,6 +67,7 @@ export async function finishPackage(
   staging: StagingArea,
   options: SyncOptions,
   deps: SyncDependencies,
+  destination: ArtifactDestination,
   started: Date,
 ): Promise<void> {
   deps.deadline?.check(`package "${w.spec.package}"`);
@@ -85,11 +87,9 @@ export async function finishPackage(
       stage,
       workDir: join(staging.runDir, ".build", w.spec.package),
       started,
-      outDir: options.outDir,
       dryRun: options.dryRun === true,
       force: options.force === true,
-      s3: deps.s3,
-      ssm: deps.ssm,
+      destination,
       tree: w.fingerprint,
       source: sourceId(config, w.spec.path),
     });
@@ -114,55 +114,21 @@ export async function finishPackage(
     unzippedBytes: zip.unzippedBytes,
     sha256: zip.sha256,
   });
-
   const near = nearLimitWarning(zip.unzippedBytes);
   if (near) w.summary.warnings.push(near);
-  if (options.outDir !== undefined) {
-    const existing = options.force
-      ? undefined
-      : await newestOutZip(options.outDir, config.artifacts.artifactPrefix, w.spec.package);
-    if (existing?.sha256 === zip.sha256) {
-      Object.assign(w.summary, { key: existing.key, skipped: true, reason: "unchanged" });
-      return;
-    }
-    const out = join(options.outDir, ...key.split("/"));
-    await mkdir(dirname(out), { recursive: true });
-    await moveFile(zip.path, out); // verified above; the staging area is done with it
-    w.outFile = out;
-    return;
-  }
-  const prev = w.previous?.metadata;
-  if (!options.force && prev && prev.contentSha256 === zip.sha256) {
-    Object.assign(w.summary, { key: w.previous?.key ?? key, skipped: true, reason: "unchanged" });
-    return;
-  }
-  if (options.dryRun) {
-    Object.assign(w.summary, { skipped: true, reason: "dry-run" });
-    return;
-  }
+
   const earlier = w.uploaded;
-  if (earlier?.sha256 === zip.sha256) {
-    // a retried archive download: an earlier delivery of this run uploaded exactly these bytes
+  if (destination.kind === "s3" && earlier?.sha256 === zip.sha256) {
+    // a retried archive download: an earlier delivery of this run uploaded exactly these bytes (it was not
+    // unchanged and not a dry run then, so it is not now either)
     w.summary.key = earlier.key;
     w.point = earlier.point;
     return;
   }
-  if (earlier) {
+  if (destination.kind === "s3" && earlier) {
     // the earlier upload was made from bytes the download's checks later refused: never point at it
     key = replacementKey(config.artifacts.artifactPrefix, w.spec.package, deps.clock(), earlier.key, resolved.commit);
-    w.summary.key = key;
-    const warning = `the archive download was retried after this package had been uploaded from a corrupt copy; uploaded again as ${key}, and ${earlier.key} is left unreferenced`;
-    w.summary.warnings.push(warning);
-    (deps.logger ?? silentLogger).warn("artifact replaced", {
-      package: w.spec.package,
-      key,
-      unreferenced: earlier.key,
-    });
   }
-  const s3 = deps.s3 as S3Client;
-  const ssm = deps.ssm as SSMClient;
-  const bucket = config.artifacts.bucket as string;
-  const fingerprint = w.fingerprint ?? (await optionalFingerprint(deps.source, resolved.commit, w));
   const metadata: ArtifactMetadata = {
     commit: resolved.commit,
     source: sourceId(config, w.spec.path),
@@ -172,32 +138,55 @@ export async function finishPackage(
     format: ARTIFACT_FORMAT,
     ref: resolved.ref,
   };
-  if (fingerprint) metadata.tree = fingerprint;
   if (layerConfig) metadata.layerConfig = layerConfig;
-  deps.deadline?.check(`uploading package "${w.spec.package}"`);
-  deps.progress?.({ package: w.spec.package, stage: "uploading", bytes: zip.bytes });
-  await uploadArtifact(s3, { bucket, key, file: zip.path, metadata }, deps.interrupts).catch((error: unknown) => {
-    throw deps.deadline?.passed ? deps.deadline.error(`uploading package "${w.spec.package}"`, error) : error;
+  const result = await commitArtifact(destination, {
+    package: w.spec.package,
+    key,
+    zip,
+    metadata,
+    previous: w.previous,
+    now: started,
+    description: `layer-sync: latest artifact of ${w.spec.package} (${config.source.repository}/${w.spec.path})`,
+    force: options.force,
+    dryRun: options.dryRun,
+    point: "later",
+    warn: (warning) => w.summary.warnings.push(warning),
+    beforeUpload: async () => {
+      if (earlier) {
+        w.summary.key = key;
+        const warning = `the archive download was retried after this package had been uploaded from a corrupt copy; uploaded again as ${key}, and ${earlier.key} is left unreferenced`;
+        w.summary.warnings.push(warning);
+        (deps.logger ?? silentLogger).warn("artifact replaced", {
+          package: w.spec.package,
+          key,
+          unreferenced: earlier.key,
+        });
+      }
+      const fingerprint = w.fingerprint ?? (await optionalFingerprint(deps.source, resolved.commit, w));
+      deps.progress?.({ package: w.spec.package, stage: "uploading", bytes: zip.bytes });
+      return fingerprint ? { tree: fingerprint } : undefined;
+    },
   });
-  // step 6, once the fetch has confirmed the folder (see runSync)
-  const uploadedKey = key;
-  w.point = async () => {
-    const key = uploadedKey;
-    deps.deadline?.check(`pointing package "${w.spec.package}" at ${key}`);
-    const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
-    const outcome = await advancePointer(
-      ssm,
-      pointer,
-      key,
-      `layer-sync: latest artifact of ${w.spec.package} (${config.source.repository}/${w.spec.path})`,
-      started,
-    );
-    if (outcome === "superseded") {
-      w.summary.warnings.push("a newer run already pointed at a newer artifact; the pointer was left on it");
-      (deps.logger ?? silentLogger).warn("pointer superseded", { package: w.spec.package, key });
+  switch (result.kind) {
+    case "skipped":
+      Object.assign(w.summary, { skipped: true, reason: result.reason });
+      if (result.reason === "unchanged") w.summary.key = result.key;
+      return;
+    case "written":
+      w.outFile = result.file;
+      return;
+    case "uploaded": {
+      // step 6, once the fetch has confirmed the folder (see runSync)
+      const point = async () => {
+        await result.point();
+      };
+      w.point = point;
+      w.uploaded = { key: result.key, sha256: zip.sha256, point };
+      return;
     }
-  };
-  w.uploaded = { key, sha256: zip.sha256, point: w.point };
+    case "pointed":
+      return;
+  }
 }
 
 /**
