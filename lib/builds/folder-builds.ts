@@ -97,6 +97,8 @@ export interface BuiltFolderContext {
   codebuild?: CodeBuildDependencies | undefined;
   /** `provider:repository:path` of the folder. */
   source: string;
+  /** The folder's build plan when the caller has computed it (the sync does, once per delivery). */
+  plan?: BuildPlan | undefined;
   /** The folder's zip for CodeBuild, written once for all its targets. */
   sourceZip?: Promise<string>;
 }
@@ -177,7 +179,7 @@ async function startInCodeBuild(
  * mirrors it as usual). A target that fails carries its error; the others go on.
  */
 export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSummary[] | undefined> {
-  const plan = await planStagedFolder(ctx.config, ctx.spec.path, ctx.stage, ctx.spec.package);
+  const plan = ctx.plan ?? (await planStagedFolder(ctx.config, ctx.spec.path, ctx.stage, ctx.spec.package));
   if (!plan) return undefined;
   const layerJson = ctx.stage.has(LAYER_CONFIG_FILE)
     ? parseLayerConfig(

@@ -8,7 +8,8 @@ import type { SyncConfig } from "../common/config.ts";
 import { describeError, RateLimitError, SourceAuthError, SourceError } from "../common/errors.ts";
 import { silentLogger } from "../common/log.ts";
 import type { ChangeAnswer } from "../sources/types.ts";
-import type { SyncDependencies, Work } from "./sync.ts";
+import type { PackageRun } from "./package-run.ts";
+import type { SyncDependencies } from "./sync.ts";
 
 /** `provider:repository:path`, the `source` metadata value. */
 export function sourceId(config: SyncConfig, folder: string): string {
@@ -25,7 +26,7 @@ export function changeCheckMayFail(error: unknown): boolean {
 }
 
 interface Candidate {
-  w: Work;
+  w: PackageRun;
   key: string;
   prev: ArtifactMetadata;
 }
@@ -38,10 +39,9 @@ interface Candidate {
 export async function checkUnchanged(
   config: SyncConfig,
   commit: string,
-  work: Work[],
+  work: PackageRun[],
   deps: SyncDependencies,
   destination: S3Destination,
-  fail: (w: Work, error: unknown) => void,
 ): Promise<void> {
   const candidates: Candidate[] = [];
   for (const w of work) {
@@ -51,7 +51,7 @@ export async function checkUnchanged(
       if (c.prev.commit === commit) markUnchanged(c, deps);
       else candidates.push(c);
     } catch (error) {
-      fail(w, error);
+      w.fail(error);
     }
   }
   if (candidates.length === 0) return;
@@ -63,7 +63,7 @@ export async function checkUnchanged(
     );
   } catch (error) {
     if (!changeCheckMayFail(error)) {
-      for (const c of candidates) fail(c.w, error);
+      for (const c of candidates) c.w.fail(error);
       return;
     }
     const warning = `could not check the ${candidates.length} folders for changes in one go (${describeError(error)}); checked them one by one`;
@@ -80,7 +80,7 @@ export async function checkUnchanged(
     try {
       await checkOne(commit, c, deps);
     } catch (error) {
-      fail(c.w, error);
+      c.w.fail(error);
     }
   }
 }
@@ -88,7 +88,7 @@ export async function checkUnchanged(
 /** The package's current artifact, when its metadata is of this source and format. */
 async function previousArtifact(
   config: SyncConfig,
-  w: Work,
+  w: PackageRun,
   destination: S3Destination,
 ): Promise<Candidate | undefined> {
   const { key, head } = await currentArtifact(destination, w.spec.package);
@@ -112,7 +112,7 @@ function markUnchanged({ w, key, prev }: Candidate, deps: SyncDependencies): voi
   // a single-target build folder: its artifact says what it was built for (the builder is this run's)
   const builder = deps.builds?.builder;
   if (prev.build && builder) w.summary.build = { ...prev.build, builder, id: null };
-  w.done = true;
+  w.markUnchanged();
 }
 
 /** One package on its own (the batched check could not tell). */

@@ -4,47 +4,25 @@
  * for step 6.
  */
 import { join } from "node:path";
-import { type ArtifactDestination, commitArtifact } from "../artifacts/commit.ts";
+import { commitArtifact } from "../artifacts/commit.ts";
 import { keyTime } from "../artifacts/pointer.ts";
 import { ARTIFACT_FORMAT, type ArtifactMetadata, artifactKey } from "../artifacts/store.ts";
-import type { SyncConfig } from "../common/config.ts";
-import { ConfigError, describeError } from "../common/errors.ts";
+import { describeError } from "../common/errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "../common/layer-json.ts";
 import { silentLogger } from "../common/log.ts";
 import { checkSymlinkChains } from "../common/paths.ts";
 import { nearLimitWarning } from "../common/sizes.ts";
 import type { RepositorySource } from "../sources/types.ts";
-import { planStagedFolder } from "../staging/staged-plan.ts";
-import type { FolderStage, StagingArea } from "../staging/staging.ts";
+import type { FolderStage } from "../staging/staging.ts";
 import { buildZip, LAYER_CONFIG_FILE, verifyZip, type ZipResult } from "../zip/folder-zip.ts";
-import type { SyncDependencies, SyncOptions, Work } from "./sync.ts";
+import type { PackageRun, RunContext } from "./package-run.ts";
 import { changeCheckMayFail, sourceId } from "./unchanged.ts";
 
-/**
- * A build folder whose targets take the package name of another folder, or of another build folder's
- * target, is a configuration error naming both. `owners` maps each package name to the folder that holds it
- * (every configured folder first, then each build folder's targets as it is finished).
- */
-export async function checkTargetNames(
-  config: SyncConfig,
-  owners: Map<string, string>,
-  w: Work,
-  stage: FolderStage,
-): Promise<void> {
-  // a folder that cannot be planned fails in zipAndCommitFolder with its own message
-  const plan = await planStagedFolder(config, w.spec.path, stage, w.spec.package).catch(() => undefined);
-  for (const t of plan && plan.targets.length > 1 ? plan.targets : []) {
-    const other = owners.get(t.package);
-    if (other !== undefined && other !== w.spec.path) {
-      throw new ConfigError(
-        `folder "${w.spec.path}" builds package "${t.package}" (${t.runtime} ${t.architecture}), which is also the package of folder "${other}"; rename one of the two folders`,
-      );
-    }
-  }
-  for (const t of plan?.targets ?? []) owners.set(t.package, w.spec.path);
-}
-
-async function optionalFingerprint(source: RepositorySource, commit: string, w: Work): Promise<string | undefined> {
+async function optionalFingerprint(
+  source: RepositorySource,
+  commit: string,
+  w: PackageRun,
+): Promise<string | undefined> {
   if (w.changeCheckFailed) return undefined;
   try {
     return await source.folderFingerprint(commit, w.spec.path);
@@ -59,17 +37,8 @@ async function optionalFingerprint(source: RepositorySource, commit: string, w: 
  * Zip a staged folder, verify the zip and commit it (`commitArtifact`), or hand a build folder to the
  * builds. An upload is not pointed at yet: `w.point` does that once the fetch has confirmed the folder.
  */
-export async function zipAndCommitFolder(
-  config: SyncConfig,
-  resolved: { commit: string; ref: string },
-  w: Work,
-  stage: FolderStage,
-  staging: StagingArea,
-  options: SyncOptions,
-  deps: SyncDependencies,
-  destination: ArtifactDestination,
-  started: Date,
-): Promise<void> {
+export async function zipAndCommitFolder(run: RunContext, w: PackageRun, stage: FolderStage): Promise<void> {
+  const { config, resolved, options, deps, destination, started, staging } = run;
   deps.deadline?.check(`package "${w.spec.package}"`);
   // each link was checked on arrival; now that all of them are here, follow them through each other
   const links = stage.list().filter((e) => e.kind === "symlink");
@@ -79,7 +48,9 @@ export async function zipAndCommitFolder(
     const text = (await stage.read(LAYER_CONFIG_FILE)).toString("utf8");
     deps.onLayerConfig(w.spec.path, parseLayerConfig(text, `${w.spec.path}/${LAYER_CONFIG_FILE}`));
   }
-  if (deps.builds) {
+  const planned = deps.builds ? await w.plan(config) : undefined;
+  if (planned?.error !== undefined) throw planned.error;
+  if (deps.builds && planned?.plan) {
     const targets = await deps.builds.syncFolder({
       config,
       resolved,
@@ -92,6 +63,7 @@ export async function zipAndCommitFolder(
       destination,
       tree: w.fingerprint,
       source: sourceId(config, w.spec.path),
+      plan: planned.plan,
     });
     if (targets) {
       w.targets = targets;
@@ -197,12 +169,4 @@ export async function zipAndCommitFolder(
 export function replacementKey(prefix: string, pkg: string, now: Date, earlier: string, commit: string): string {
   const after = (keyTime(earlier) ?? 0) + 1000;
   return artifactKey(prefix, pkg, new Date(Math.max(now.getTime(), after)), commit);
-}
-
-/** Whether the staged folder is a build folder (dependency manifests); one that cannot be planned counts. */
-export async function isBuildFolder(config: SyncConfig, w: Work, stage: FolderStage): Promise<boolean> {
-  return planStagedFolder(config, w.spec.path, stage, w.spec.package).then(
-    (plan) => plan !== undefined,
-    () => true,
-  );
 }
