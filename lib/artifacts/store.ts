@@ -62,6 +62,11 @@ export function artifactKey(prefix: string, pkg: string, date: Date, commit: str
   return `${prefix}${pkg}/${pkg}-${timestamp(date)}-${commit.slice(0, 7)}.zip`;
 }
 
+/** `…/pkg-20261207T000000Z-abc1234.zip` → `…/pkg-20261207T000000Z-abc1234.cdx.json`. */
+export function sbomKey(artifactKey: string): string {
+  return `${artifactKey.replace(/\.zip$/, "")}.cdx.json`;
+}
+
 function toS3Metadata(m: ArtifactMetadata): Record<string, string> {
   const out: Record<string, string> = {
     commit: m.commit,

@@ -18,8 +18,9 @@ import { join } from "node:path";
 import { type CloudWatchLogsClient, GetLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import { advancePointer, readParameter } from "../artifacts/pointer.ts";
-import { ARTIFACT_FORMAT, artifactKey, headArtifact, uploadArtifact, uploadSbom } from "../artifacts/store.ts";
+import { commitArtifact, type S3Destination, s3Destination } from "../artifacts/commit.ts";
+import { readParameter } from "../artifacts/pointer.ts";
+import { ARTIFACT_FORMAT, artifactKey, headArtifact } from "../artifacts/store.ts";
 import { artifactKeyParameter, type BuildConfig } from "../common/config.ts";
 import { BuildError, describeError, EventValidationError, LimitExceededError } from "../common/errors.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
@@ -259,6 +260,18 @@ export async function takeBuildResult(
   return summary;
 }
 
+/** Where a build's artifact goes: the bucket and pointers of the sync that started it. */
+function destination(config: BuildResultConfig, deps: BuildResultDependencies): S3Destination {
+  return s3Destination({
+    s3: deps.s3,
+    ssm: deps.ssm,
+    bucket: config.bucket,
+    artifactPrefix: config.artifactPrefix,
+    parameterPrefix: config.parameterPrefix,
+    logger: deps.logger,
+  });
+}
+
 async function takeOutput(
   config: BuildResultConfig,
   record: BuildRecord,
@@ -343,17 +356,10 @@ async function takeOutput(
       where,
     });
     if (entry.build) entry.build.sbom = { key: sbomKey(key), components: sbom.components };
-    if (prev && prev.contentSha256 === zip.sha256 && previous) {
-      Object.assign(entry, { key: previous.key, skipped: true, reason: "unchanged" });
-      if (entry.build) entry.build.sbom = { key: sbomKey(previous.key), components: sbom.components };
-      return;
-    }
-    // the SBOM first: an artifact whose metadata names an SBOM always has it beside it
-    await uploadSbom(deps.s3, { bucket: config.bucket, key: sbomKey(key), text: sbom.text });
-    await uploadArtifact(deps.s3, {
-      bucket: config.bucket,
+    const result = await commitArtifact(destination(config, deps), {
+      package: record.package,
       key,
-      file: zip.path,
+      zip,
       metadata: {
         commit: record.commit,
         source: record.source,
@@ -364,19 +370,17 @@ async function takeOutput(
         ref: record.ref,
         layerConfig: record.layerConfig,
         build: { fingerprint: record.fingerprint, runtime: record.runtime, architecture: record.architecture },
-        sbomSha256: sbom.sha256,
         ...(record.tree ? { tree: record.tree } : {}),
       },
-    });
-    const outcome = await advancePointer(
-      deps.ssm,
-      artifactKeyParameter(config.parameterPrefix, record.package),
-      key,
-      `layer-sync: latest artifact of ${record.package} (${record.repository}/${record.path}, ${record.runtime} ${record.architecture})`,
+      sbom,
+      previous,
       now,
-    );
-    if (outcome === "superseded") {
-      entry.warnings.push("a newer run already pointed at a newer artifact; the pointer was left on it");
+      description: `layer-sync: latest artifact of ${record.package} (${record.repository}/${record.path}, ${record.runtime} ${record.architecture})`,
+      warn: (warning) => entry.warnings.push(warning),
+    });
+    if (result.kind === "skipped") {
+      Object.assign(entry, { key: result.key, skipped: true, reason: result.reason });
+      if (entry.build) entry.build.sbom = { key: sbomKey(result.key), components: sbom.components };
     }
   } finally {
     await staging.dispose();

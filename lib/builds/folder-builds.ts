@@ -10,22 +10,12 @@
  * Publishing reads the target's runtime and architecture from the artifact's `layer-config` metadata, so
  * each layer version carries exactly that one runtime and architecture.
  */
-import { copyFile, mkdir, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { SSMClient } from "@aws-sdk/client-ssm";
-import { newestOutZip } from "../artifacts/out-dir.ts";
-import { advancePointer, readParameter } from "../artifacts/pointer.ts";
-import {
-  ARTIFACT_FORMAT,
-  type ArtifactMetadata,
-  artifactKey,
-  headArtifact,
-  uploadArtifact,
-  uploadSbom,
-} from "../artifacts/store.ts";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { type ArtifactDestination, commitArtifact, currentArtifact } from "../artifacts/commit.ts";
+import { ARTIFACT_FORMAT, type ArtifactHead, type ArtifactMetadata, artifactKey } from "../artifacts/store.ts";
 import type { BuildPlan, BuildTarget } from "../common/build-plan.ts";
-import { artifactKeyParameter, type FolderSpec, type SyncConfig } from "../common/config.ts";
+import type { FolderSpec, SyncConfig } from "../common/config.ts";
 import { BuildError, ConfigError, describeError } from "../common/errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "../common/layer-json.ts";
 import { nearLimitWarning } from "../common/sizes.ts";
@@ -95,11 +85,10 @@ export interface BuiltFolderContext {
   /** A scratch directory of this run (removed with it). */
   workDir: string;
   started: Date;
-  outDir?: string | undefined;
   dryRun: boolean;
   force: boolean;
-  s3?: S3Client | undefined;
-  ssm?: SSMClient | undefined;
+  /** Where the targets' artifacts go (S3 and their pointers, or `--out DIR`), resolved once by the sync. */
+  destination: ArtifactDestination;
   /** The folder's fingerprint from the source (GitHub tree SHA), when known. */
   tree?: string | undefined;
   /** Local builds (CLI); unset when `codebuild` is set. */
@@ -108,18 +97,23 @@ export interface BuiltFolderContext {
   codebuild?: CodeBuildDependencies | undefined;
   /** `provider:repository:path` of the folder. */
   source: string;
+  /** The folder's build plan when the caller has computed it (the sync does, once per delivery). */
+  plan?: BuildPlan | undefined;
   /** The folder's zip for CodeBuild, written once for all its targets. */
   sourceZip?: Promise<string>;
 }
 
 /** A local or Docker builder, or CodeBuild (which only needs the identity here: the build runs elsewhere). */
-type TargetBuilder = Builder | { kind: "codebuild"; identity: Builder["identity"] };
+type TargetBuilder = Builder | { kind: "codebuild"; identity: Builder["identity"]; deps: CodeBuildDependencies };
 
-/** The tool part of a CodeBuild target's fingerprint: the image, as for Docker, under its own name. */
-const codeBuildIdentity: TargetBuilder = {
-  kind: "codebuild",
-  identity: async (request) => `codebuild ${samBuildImage(request.runtime, request.architecture)}`,
-};
+/** CodeBuild as a builder: the tool part of a target's fingerprint is the image, as for Docker. */
+function codeBuildBuilder(deps: CodeBuildDependencies): TargetBuilder {
+  return {
+    kind: "codebuild",
+    identity: async (request) => `codebuild ${samBuildImage(request.runtime, request.architecture)}`,
+    deps,
+  };
+}
 
 function indexOf(ctx: BuiltFolderContext): IndexSettings | undefined {
   if (!ctx.codebuild) return ctx.build?.index;
@@ -130,6 +124,7 @@ function indexOf(ctx: BuiltFolderContext): IndexSettings | undefined {
 /** Upload the folder's zip, start the target's CodeBuild build and report it as building. */
 async function startInCodeBuild(
   ctx: BuiltFolderContext,
+  deps: CodeBuildDependencies,
   plan: BuildPlan,
   target: BuildTarget,
   fingerprint: string,
@@ -142,7 +137,6 @@ async function startInCodeBuild(
     Object.assign(summary, { skipped: true, reason: "dry-run" });
     return;
   }
-  const deps = ctx.codebuild as CodeBuildDependencies;
   const sourceZip = join(ctx.workDir, "source.zip");
   // the build's source: the folder with its requirement files sanitized, never the originals
   ctx.sourceZip ??= writeLayerZip(
@@ -185,7 +179,7 @@ async function startInCodeBuild(
  * mirrors it as usual). A target that fails carries its error; the others go on.
  */
 export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSummary[] | undefined> {
-  const plan = await planStagedFolder(ctx.config, ctx.spec.path, ctx.stage, ctx.spec.package);
+  const plan = ctx.plan ?? (await planStagedFolder(ctx.config, ctx.spec.path, ctx.stage, ctx.spec.package));
   if (!plan) return undefined;
   const layerJson = ctx.stage.has(LAYER_CONFIG_FILE)
     ? parseLayerConfig(
@@ -209,7 +203,7 @@ export async function syncBuiltFolder(ctx: BuiltFolderContext): Promise<TargetSu
   const home = join(ctx.workDir, "home");
   await mkdir(home, { recursive: true });
   const builder: TargetBuilder = ctx.codebuild
-    ? codeBuildIdentity
+    ? codeBuildBuilder(ctx.codebuild)
     : await createBuilder(ctx.build?.kind ?? "auto", {
         env: ctx.build?.env ?? {},
         home,
@@ -252,17 +246,15 @@ async function syncTarget(
     builder: builder.kind,
     id: null,
   };
-  const useAws = ctx.outDir === undefined && ctx.s3 && ctx.ssm && ctx.config.artifacts.bucket;
-  const bucket = ctx.config.artifacts.bucket as string;
-  const pointer = artifactKeyParameter(ctx.config.artifacts.parameterPrefix, target.package);
-  let previous: Awaited<ReturnType<typeof headArtifact>>;
-  if (useAws) {
-    const key = await readParameter(ctx.ssm as SSMClient, pointer);
-    previous = key ? await headArtifact(ctx.s3 as S3Client, bucket, key) : undefined;
+  const destination = ctx.destination;
+  let previous: ArtifactHead | undefined;
+  if (destination.kind === "s3") {
+    const current = await currentArtifact(destination, target.package);
+    previous = current.head;
     const prev = previous?.metadata;
     if (!ctx.force && prev?.build?.fingerprint === fingerprint && prev.source === ctx.source) {
       Object.assign(summary, {
-        key: previous?.key ?? key,
+        key: previous?.key ?? current.key,
         files: prev.files,
         bytes: previous?.size ?? 0,
         unzippedBytes: prev.unzippedBytes ?? null,
@@ -274,7 +266,7 @@ async function syncTarget(
     }
   }
   if (builder.kind === "codebuild") {
-    await startInCodeBuild(ctx, plan, target, fingerprint, overrides, summary, files, requirements);
+    await startInCodeBuild(ctx, builder.deps, plan, target, fingerprint, overrides, summary, files, requirements);
     return;
   }
   const dir = join(ctx.workDir, target.package);
@@ -291,8 +283,7 @@ async function syncTarget(
   });
   summary.warnings.push(...built.warnings);
   const key = artifactKey(ctx.config.artifacts.artifactPrefix, target.package, ctx.started, ctx.resolved.commit);
-  const bomKey = sbomKey(key);
-  summary.build.sbom = { key: bomKey, components: built.sbom.components };
+  summary.build.sbom = { key: sbomKey(key), components: built.sbom.components };
   Object.assign(summary, {
     key,
     files: built.zip.files,
@@ -302,33 +293,6 @@ async function syncTarget(
   });
   const near = nearLimitWarning(built.zip.size);
   if (near) summary.warnings.push(near);
-  if (ctx.outDir !== undefined) {
-    const existing = ctx.force
-      ? undefined
-      : await newestOutZip(ctx.outDir, ctx.config.artifacts.artifactPrefix, target.package);
-    if (existing?.sha256 === built.zip.sha256) {
-      Object.assign(summary, { key: existing.key, skipped: true, reason: "unchanged" });
-      summary.build.sbom = { key: sbomKey(existing.key), components: built.sbom.components };
-      return;
-    }
-    const file = join(ctx.outDir, ...key.split("/"));
-    await mkdir(dirname(file), { recursive: true });
-    await copyFile(built.zip.path, file);
-    await writeFile(join(ctx.outDir, ...bomKey.split("/")), built.sbom.text);
-    return;
-  }
-  if (!useAws) return;
-  const prev = previous?.metadata;
-  if (!ctx.force && prev && prev.contentSha256 === built.zip.sha256) {
-    const kept = previous?.key ?? key;
-    Object.assign(summary, { key: kept, skipped: true, reason: "unchanged" });
-    summary.build.sbom = { key: sbomKey(kept), components: built.sbom.components };
-    return;
-  }
-  if (ctx.dryRun) {
-    Object.assign(summary, { skipped: true, reason: "dry-run" });
-    return;
-  }
   const metadata: ArtifactMetadata = {
     commit: ctx.resolved.commit,
     source: ctx.source,
@@ -345,17 +309,24 @@ async function syncTarget(
     build: { fingerprint, runtime: target.runtime, architecture: target.architecture },
   };
   if (ctx.tree) metadata.tree = ctx.tree;
-  metadata.sbomSha256 = built.sbom.sha256;
-  // the SBOM first: an artifact whose metadata names an SBOM always has it beside it
-  await uploadSbom(ctx.s3 as S3Client, { bucket, key: bomKey, text: built.sbom.text });
-  await uploadArtifact(ctx.s3 as S3Client, { bucket, key, file: built.zip.path, metadata });
-  const outcome = await advancePointer(
-    ctx.ssm as SSMClient,
-    pointer,
+  const result = await commitArtifact(destination, {
+    package: target.package,
     key,
-    `layer-sync: latest artifact of ${target.package} (${ctx.config.source.repository}/${ctx.spec.path}, ${target.runtime} ${target.architecture})`,
-  );
-  if (outcome === "superseded") {
-    summary.warnings.push("a newer run already pointed at a newer artifact; the pointer was left on it");
+    zip: built.zip,
+    metadata,
+    sbom: built.sbom,
+    previous,
+    now: ctx.started,
+    description: `layer-sync: latest artifact of ${target.package} (${ctx.config.source.repository}/${ctx.spec.path}, ${target.runtime} ${target.architecture})`,
+    force: ctx.force,
+    dryRun: ctx.dryRun,
+    warn: (warning) => summary.warnings.push(warning),
+  });
+  if (result.kind === "skipped") {
+    Object.assign(summary, { skipped: true, reason: result.reason });
+    if (result.reason === "unchanged") {
+      summary.key = result.key;
+      summary.build.sbom = { key: sbomKey(result.key), components: built.sbom.components };
+    }
   }
 }

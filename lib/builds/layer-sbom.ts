@@ -111,7 +111,5 @@ export async function layerSbom(args: {
   return { text, sha256: createHash("sha256").update(text).digest("hex"), components: bom.components.length };
 }
 
-/** `…/pkg-20261207T000000Z-abc1234.zip` → `…/pkg-20261207T000000Z-abc1234.cdx.json`. */
-export function sbomKey(artifactKey: string): string {
-  return `${artifactKey.replace(/\.zip$/, "")}.cdx.json`;
-}
+/** Where an artifact's SBOM lives (defined in lib/artifacts, which uploads it). */
+export { sbomKey } from "../artifacts/store.ts";

@@ -16,23 +16,25 @@
  * 6. Once the fetch has confirmed every package it delivered, the pointers move forward.
  *
  * Packages are independent: one failing does not stop the others; its summary entry carries the error.
+ * Each package is a `PackageRun` (package-run.ts) with one `state`; its zip and commit are in
+ * zip-and-commit.ts, the commit sequence itself in lib/artifacts/commit.ts.
  */
 
 import { randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
-import type { ArtifactHead, RunInterrupts } from "../artifacts/store.ts";
+import { type ArtifactDestination, dirDestination, s3Destination } from "../artifacts/commit.ts";
+import type { RunInterrupts } from "../artifacts/store.ts";
+import type { BuildPlan } from "../common/build-plan.ts";
 import type { FolderSpec, SyncConfig } from "../common/config.ts";
 import type { RunDeadline } from "../common/deadline.ts";
-import { ArchiveUnavailableError, ConfigError, describeError } from "../common/errors.ts";
+import { ArchiveUnavailableError, describeError } from "../common/errors.ts";
 import type { LayerOverrides } from "../common/layer-json.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
-import { emptyPackageSummary, type PackageSummary, type SyncSummary, type TargetSummary } from "../common/summary.ts";
+import type { SyncSummary, TargetSummary } from "../common/summary.ts";
 import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "../sources/types.ts";
 import { type FolderStage, StagingArea } from "../staging/staging.ts";
-import { checkTargetNames, finishPackage, isBuildFolder } from "./folder-zip-step.ts";
+import { CommitQueue, PackageRun, type RunContext } from "./package-run.ts";
 import { checkUnchanged } from "./unchanged.ts";
 
 export type { PackageSummary, SyncSummary } from "../common/summary.ts";
@@ -98,15 +100,16 @@ export interface FolderBuildRequest {
   /** A scratch directory of this run (removed with it). */
   workDir: string;
   started: Date;
-  outDir?: string | undefined;
   dryRun: boolean;
   force: boolean;
-  s3?: S3Client | undefined;
-  ssm?: SSMClient | undefined;
+  /** Where the targets' artifacts go (S3 and their pointers, or `--out DIR`). */
+  destination: ArtifactDestination;
   /** The folder's fingerprint from the source (GitHub tree SHA), when known. */
   tree?: string | undefined;
   /** `provider:repository:path` of the folder. */
   source: string;
+  /** The folder's build plan, computed once by the sync (undefined: the builds plan it themselves). */
+  plan?: BuildPlan | undefined;
 }
 
 export interface SyncOptions {
@@ -120,69 +123,22 @@ export interface SyncOptions {
   outDir?: string | undefined;
 }
 
-export interface Work {
-  spec: FolderSpec;
-  summary: PackageSummary;
-  previous?: ArtifactHead | undefined;
-  fingerprint?: string | undefined;
-  /** The change check failed (and was passed over): do not ask the provider for the fingerprint again. */
-  changeCheckFailed?: boolean;
-  stage?: FolderStage;
-  done: boolean;
-  /** The per-target entries of a build folder, which replace `summary`. */
-  targets?: PackageSummary[];
-  /** The source is done with the package (this delivery): it is being finished, or was. */
-  settled?: boolean;
-  /** A build folder whose finishing waits until the fetch has returned. */
-  deferred?: boolean;
-  /** Warnings the package had before the fetch (a redelivery keeps only these). */
-  warningsBefore?: number;
-  /**
-   * The artifact uploaded from an earlier delivery of this run (an archive download that was retried): kept
-   * when the new zip has the same SHA-256, else replaced under a new key and never pointed at.
-   */
-  uploaded?: { key: string; sha256: string; point: () => Promise<void> };
-  /** Moves the pointer to the uploaded artifact, once the fetch has confirmed the folder. */
-  point?: () => Promise<void>;
-  /** The zip written to `--out`, removed again if the fetch fails the folder afterwards. */
-  outFile?: string;
-}
-
-function emptySummary(spec: FolderSpec): PackageSummary {
-  return emptyPackageSummary(spec.package, spec.path);
-}
-
 export async function runSync(config: SyncConfig, options: SyncOptions, deps: SyncDependencies): Promise<SyncSummary> {
   const log = deps.logger ?? silentLogger;
   const started = deps.clock();
   const folders = options.folders ?? config.source.folders;
   const progress = deps.progress ?? (() => undefined);
   for (const spec of folders) progress({ package: spec.package, stage: "resolving" });
-  const useAws = options.outDir === undefined;
-  if (useAws && (!deps.s3 || !deps.ssm || !config.artifacts.bucket)) {
-    throw new Error("runSync needs S3 and SSM clients and a bucket unless outDir is set");
-  }
+  const destination = syncDestination(config, options, deps);
   const resolved = await deps.source.resolveRef(options.ref ?? config.source.ref);
   log.info("resolved ref", { ref: resolved.ref, commit: resolved.commit });
 
-  const work: Work[] = folders.map((spec) => ({ spec, summary: emptySummary(spec), done: false }));
-  const fail = (w: Work, error: unknown) => {
-    w.summary.error = describeError(error);
-    if (error instanceof ConfigError) w.summary.errorKind = "configuration";
-    w.done = true;
-    log.error("package failed", { package: w.spec.package, error: w.summary.error });
-    progress({ package: w.spec.package, stage: "failed", detail: w.summary.error });
-  };
-  const finished = (w: Work) => {
-    for (const p of w.targets ?? [w.summary]) {
-      const stage = p.error ? "failed" : p.skipped ? "skipped" : "done";
-      progress({ package: p.name, stage, bytes: p.bytes, detail: p.error ?? p.reason ?? undefined });
-    }
-  };
-
+  const work = folders.map((spec) => new PackageRun(spec, { log, progress }));
   // 2. skip before download where the metadata proves nothing changed
-  if (useAws && !options.force) await checkUnchanged(config, resolved.commit, work, deps, fail);
-  for (const w of work) if (w.done && !w.summary.error) finished(w);
+  if (destination.kind === "s3" && !options.force) {
+    await checkUnchanged(config, resolved.commit, work, deps, destination);
+  }
+  for (const p of work) if (p.state === "unchanged") p.report();
 
   const staging = await StagingArea.create(
     deps.workDir,
@@ -198,104 +154,42 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   if (deps.interrupts) deps.interrupts.staging = staging;
   let used: FetchStrategy | "none" = "none";
   try {
-    // 4./5. zip, compare, upload (or write to --out), then leave the staging area; once per delivery
-    const owners = new Map(work.map((w) => [w.spec.package, w.spec.path]));
-    /** The package being finished: at most one, while the next one downloads (within the area's limit). */
-    let finishing: Promise<void> = Promise.resolve();
-    let fetching = true;
-    const finish = async (w: Work, stage: FolderStage, error?: Error): Promise<void> => {
-      try {
-        if (error) fail(w, error);
-        else {
-          if (deps.builds) await checkTargetNames(config, owners, w, stage);
-          await finishPackage(config, resolved, w, stage, staging, options, deps, started);
-        }
-      } catch (thrown) {
-        fail(w, thrown);
-      } finally {
-        log.info("package left staging", {
-          package: w.spec.package,
-          stagedBytes: stage.peakDiskBytes,
-          footprintBytes: stage.footprint,
-        });
-        await staging.release(stage);
-        await rm(join(staging.runDir, ".build", w.spec.package), { recursive: true, force: true });
-      }
-    };
-    const settle = async (w: Work, error?: Error): Promise<void> => {
-      const stage = w.stage;
-      if (w.settled || !stage) return;
-      w.settled = true;
-      await finishing;
-      // a build folder points at its layers as it goes: it waits until the fetch has confirmed it
-      if (!error && fetching && deps.builds && (await isBuildFolder(config, w, stage))) {
-        w.deferred = true;
-        return;
-      }
-      staging.limitWhileFinishing(stage);
-      finishing = finish(w, stage, error);
-    };
-    /** A retried archive download delivers the package again: forget what its earlier delivery made. */
-    const redeliver = async (w: Work, stage: FolderStage): Promise<void> => {
-      await finishing;
-      if (w.settled) {
-        if (w.outFile) await rm(w.outFile, { force: true });
-        w.summary = { ...emptySummary(w.spec), warnings: w.summary.warnings.slice(0, w.warningsBefore ?? 0) };
-        Object.assign(w, { settled: false, deferred: false, done: false, targets: undefined, point: undefined });
-        delete w.outFile;
-        progress({ package: w.spec.package, stage: "fetching", readBytes: () => stage.bytes });
-      }
-      await stage.reset();
-    };
-    // 3. fetch what is left, each package finished as soon as the source is done with it
-    const pending = work.filter((w) => !w.done);
+    const owners = new Map(work.map((p) => [p.spec.package, p.spec.path]));
+    const run: RunContext = { config, resolved, options, deps, destination, started, staging, owners, log };
+    // 3. fetch what is left; 4./5. each package committed as soon as the source is done with it
+    const pending = work.filter((p) => p.state === "pending");
+    const queue = new CommitQueue(run);
     const targets: FolderTarget[] = [];
-    for (const w of pending) {
-      const stage = await staging.stage(w.spec.path, w.spec.package);
-      w.stage = stage;
-      w.warningsBefore = w.summary.warnings.length;
+    for (const p of pending) {
+      const stage = await staging.stage(p.spec.path, p.spec.package);
+      p.fetch(stage);
       const sink: EntrySink = {
         folder: stage.folder,
         file: (path, body, opts) => stage.file(path, body, opts),
         symlink: (path, target) => stage.symlink(path, target),
-        reset: () => redeliver(w, stage),
+        reset: () => queue.redeliver(p, stage),
       };
-      targets.push({ folder: w.spec.path, sink, complete: (error) => settle(w, error) });
-      progress({ package: w.spec.package, stage: "fetching", readBytes: () => stage.bytes });
+      targets.push({ folder: p.spec.path, sink, complete: (error) => queue.settle(p, error) });
     }
     if (targets.length) {
       let fetched: Awaited<ReturnType<typeof fetchFolders>>;
       try {
         fetched = await fetchFolders(config, deps.source, resolved.commit, targets, log);
       } finally {
-        fetching = false;
-        await finishing;
+        await queue.fetchReturned();
       }
       used = fetched.strategy;
-      for (const w of pending) {
-        w.summary.warnings.push(...fetched.result.warnings);
-        const outcome = fetched.result.outcomes.find((o) => o.folder === w.spec.path);
-        if (!w.settled || w.deferred) {
-          // a source that did not finish the package, or a build folder that waited: finish it now
-          w.settled = true;
-          if (w.stage) await finish(w, w.stage, outcome?.error);
-        } else if (outcome?.error && !w.done) {
-          // failed after it was finished (an archive naming its paths again): never point at it
-          fail(w, outcome.error);
-          if (w.outFile) await rm(w.outFile, { force: true });
-        }
+      for (const p of pending) {
+        p.summary.warnings.push(...fetched.result.warnings);
+        const error = fetched.result.outcomes.find((o) => o.folder === p.spec.path)?.error;
+        if (p.awaitsCommit) await p.commit(run, error);
+        else await p.confirm(error);
       }
     }
     // 6. point at what was uploaded, now that the fetch has confirmed it
-    for (const w of pending) {
-      if (!w.done && w.point) {
-        try {
-          await w.point();
-        } catch (error) {
-          fail(w, error);
-        }
-      }
-      if (!w.summary.error) finished(w);
+    for (const p of pending) {
+      await p.pointForward();
+      if (!p.summary.error) p.report();
     }
     log.info("staging peak", { bytes: staging.peakBytes });
   } finally {
@@ -306,16 +200,35 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
     commit: resolved.commit,
     ref: resolved.ref,
     strategy: used,
-    packages: work.flatMap((w) => w.targets ?? [w.summary]),
+    packages: work.flatMap((p) => p.targets ?? [p.summary]),
     requests: { total: deps.requestCount() },
   };
   log.info("sync finished", {
     commit: summary.commit,
-    failed: work.filter((w) => w.summary.error).length,
-    skipped: work.filter((w) => w.summary.skipped).length,
+    failed: work.filter((p) => p.summary.error).length,
+    skipped: work.filter((p) => p.summary.skipped).length,
     requests: summary.requests.total,
   });
   return summary;
+}
+
+/** `--out DIR`, or S3 with the clients and bucket the caller gave (one of the two is required). */
+function syncDestination(config: SyncConfig, options: SyncOptions, deps: SyncDependencies): ArtifactDestination {
+  const { artifactPrefix, parameterPrefix, bucket } = config.artifacts;
+  if (options.outDir !== undefined) return dirDestination(options.outDir, artifactPrefix);
+  if (!deps.s3 || !deps.ssm || !bucket) {
+    throw new Error("runSync needs S3 and SSM clients and a bucket unless outDir is set");
+  }
+  return s3Destination({
+    s3: deps.s3,
+    ssm: deps.ssm,
+    bucket,
+    artifactPrefix,
+    parameterPrefix,
+    interrupts: deps.interrupts,
+    deadline: deps.deadline,
+    logger: deps.logger,
+  });
 }
 
 async function fetchFolders(

@@ -2,15 +2,14 @@
  * Step 2 of the sync (see `sync.ts`): which packages are unchanged since the artifact their pointer names,
  * decided before anything is downloaded, with the source asked once about all of them.
  */
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { SSMClient } from "@aws-sdk/client-ssm";
-import { readParameter } from "../artifacts/pointer.ts";
-import { ARTIFACT_FORMAT, type ArtifactMetadata, headArtifact } from "../artifacts/store.ts";
-import { artifactKeyParameter, type SyncConfig } from "../common/config.ts";
+import { currentArtifact, type S3Destination } from "../artifacts/commit.ts";
+import { ARTIFACT_FORMAT, type ArtifactMetadata } from "../artifacts/store.ts";
+import type { SyncConfig } from "../common/config.ts";
 import { describeError, RateLimitError, SourceAuthError, SourceError } from "../common/errors.ts";
 import { silentLogger } from "../common/log.ts";
 import type { ChangeAnswer } from "../sources/types.ts";
-import type { SyncDependencies, Work } from "./sync.ts";
+import type { PackageRun } from "./package-run.ts";
+import type { SyncDependencies } from "./sync.ts";
 
 /** `provider:repository:path`, the `source` metadata value. */
 export function sourceId(config: SyncConfig, folder: string): string {
@@ -27,7 +26,7 @@ export function changeCheckMayFail(error: unknown): boolean {
 }
 
 interface Candidate {
-  w: Work;
+  w: PackageRun;
   key: string;
   prev: ArtifactMetadata;
 }
@@ -40,20 +39,19 @@ interface Candidate {
 export async function checkUnchanged(
   config: SyncConfig,
   commit: string,
-  work: Work[],
+  work: PackageRun[],
   deps: SyncDependencies,
-  fail: (w: Work, error: unknown) => void,
+  destination: S3Destination,
 ): Promise<void> {
-  if (!deps.s3 || !deps.ssm || !config.artifacts.bucket) return;
   const candidates: Candidate[] = [];
   for (const w of work) {
     try {
-      const c = await previousArtifact(config, w, deps);
+      const c = await previousArtifact(config, w, destination);
       if (!c) continue;
       if (c.prev.commit === commit) markUnchanged(c, deps);
       else candidates.push(c);
     } catch (error) {
-      fail(w, error);
+      w.fail(error);
     }
   }
   if (candidates.length === 0) return;
@@ -65,7 +63,7 @@ export async function checkUnchanged(
     );
   } catch (error) {
     if (!changeCheckMayFail(error)) {
-      for (const c of candidates) fail(c.w, error);
+      for (const c of candidates) c.w.fail(error);
       return;
     }
     const warning = `could not check the ${candidates.length} folders for changes in one go (${describeError(error)}); checked them one by one`;
@@ -82,17 +80,20 @@ export async function checkUnchanged(
     try {
       await checkOne(commit, c, deps);
     } catch (error) {
-      fail(c.w, error);
+      c.w.fail(error);
     }
   }
 }
 
 /** The package's current artifact, when its metadata is of this source and format. */
-async function previousArtifact(config: SyncConfig, w: Work, deps: SyncDependencies): Promise<Candidate | undefined> {
-  const pointer = artifactKeyParameter(config.artifacts.parameterPrefix, w.spec.package);
-  const key = await readParameter(deps.ssm as SSMClient, pointer);
+async function previousArtifact(
+  config: SyncConfig,
+  w: PackageRun,
+  destination: S3Destination,
+): Promise<Candidate | undefined> {
+  const { key, head } = await currentArtifact(destination, w.spec.package);
   if (!key) return undefined;
-  w.previous = await headArtifact(deps.s3 as S3Client, config.artifacts.bucket as string, key);
+  w.previous = head;
   const prev = w.previous?.metadata;
   if (!prev || prev.source !== sourceId(config, w.spec.path) || prev.format !== ARTIFACT_FORMAT) return undefined;
   return { w, key, prev };
@@ -111,7 +112,7 @@ function markUnchanged({ w, key, prev }: Candidate, deps: SyncDependencies): voi
   // a single-target build folder: its artifact says what it was built for (the builder is this run's)
   const builder = deps.builds?.builder;
   if (prev.build && builder) w.summary.build = { ...prev.build, builder, id: null };
-  w.done = true;
+  w.markUnchanged();
 }
 
 /** One package on its own (the batched check could not tell). */
