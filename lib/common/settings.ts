@@ -13,7 +13,7 @@
  * Parameter needs beyond the schema): infra/schema.ts derives the typed stack props, the props-to-variable map
  * and the template's Parameters from it, so a new setting is added here and nowhere else.
  *
- * This module reads no environment and imports nothing but zod. It is longer than 450 lines (about 700) because
+ * This module reads no environment and imports nothing but zod. It is longer than 450 lines because
  * it is the one table of every setting (some fifty), each defined here once with what infra/ needs, which is the
  * point of it.
  */
