@@ -7,15 +7,16 @@
  * does nothing (aws/aws-cdk#4803). Every parameter ARN in the stack goes through `parameterArnResource`.
  */
 import { Aws, Fn, Token } from "aws-cdk-lib";
+import { DEFAULTS, SETTINGS } from "../lib/common/settings.ts";
 
-/** The SSM path the handlers use when PARAMETER_PREFIX is unset (lib/common/config.ts `DEFAULTS`). */
-export const DEFAULT_PARAMETER_PREFIX = "/layer-sync";
+/** The SSM path the handlers use when PARAMETER_PREFIX is unset (lib/common/settings.ts `DEFAULTS`). */
+export const DEFAULT_PARAMETER_PREFIX = DEFAULTS.parameterPrefix;
 /** The S3 key prefix the handlers use when ARTIFACT_PREFIX is unset. */
-export const DEFAULT_ARTIFACT_PREFIX = "layers/";
+export const DEFAULT_ARTIFACT_PREFIX = DEFAULTS.artifactPrefix;
 /** CfCT's pipeline name, fixed by its initiation template. */
-export const DEFAULT_PIPELINE_NAME = "Custom-Control-Tower-CodePipeline";
-/** The account's default event bus. */
-export const DEFAULT_SUMMARY_EVENT_BUS = "default";
+export const DEFAULT_PIPELINE_NAME = DEFAULTS.pipelineName;
+/** The account's default event bus: the stack's SUMMARY_EVENT_BUS unless set (the schema's deploy default). */
+export const DEFAULT_SUMMARY_EVENT_BUS = SETTINGS.summaryEventBus.deploy.default;
 
 const PARAMETER_PATH = /^(\/[A-Za-z0-9_.-]+)+$/;
 

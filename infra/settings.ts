@@ -1,83 +1,25 @@
 /**
  * The stack's configuration: typed props, and how `cdk -c key=value` context maps onto them.
- * Setting names follow docs/interface.md; each maps to one environment variable of the functions.
+ * Setting names follow docs/interface.md; each maps to one environment variable of the functions. The
+ * settings props and their context keys come from the settings schema (infra/schema.ts); only the
+ * infrastructure options are listed here.
  */
+import { choicesOf, isWholeNumber, propSettings, type StackSettingProp, type StackSettingsProps } from "./schema.ts";
 
-/** Repository and publishing settings, one per environment variable of the functions. */
-export interface LayerSyncSettings {
-  /** SOURCE_PROVIDER. */
-  readonly sourceProvider: "bitbucket" | "github";
-  /** SOURCE_REPOSITORY: `workspace/repo` or `owner/repo`. */
-  readonly sourceRepository: string;
-  /** SOURCE_PATHS: the folders to turn into layers. */
-  readonly sourcePaths: readonly string[];
-  /** SOURCE_REF: branch, tag or commit; default the repository's main branch. */
-  readonly sourceRef?: string;
-  /** SOURCE_API_URL: API base URL (GitHub Enterprise Server, Bitbucket proxy). */
-  readonly sourceApiUrl?: string;
-  /** SOURCE_WEB_URL: Bitbucket host for archive downloads. */
-  readonly sourceWebUrl?: string;
-  /** SOURCE_STRATEGY. */
-  readonly sourceStrategy?: "auto" | "walk" | "archive";
-  /** TOKEN_PARAMETER_NAME: an existing SSM SecureString (name or ARN). The stack never creates it. */
-  readonly tokenParameterName?: string;
+/**
+ * Repository and publishing settings: one prop per setting of the schema marked `deploy`
+ * (`StackSettingsProps`, derived in infra/schema.ts; the schema's help says what each means), plus the two
+ * that are not handler settings.
+ */
+export type LayerSyncSettings = StackSettingsProps & {
   /**
    * ARN of the customer managed KMS key that encrypts the token parameter.
    * @default the AWS managed `aws/ssm` key (Decrypt limited to SSM and to the token parameter's encryption context)
    */
   readonly tokenKmsKeyArn?: string;
-  /** ARTIFACT_PREFIX. @default "layers/" */
-  readonly artifactPrefix?: string;
-  /** PARAMETER_PREFIX. @default "/layer-sync" */
-  readonly parameterPrefix?: string;
-  /** PIPELINE_NAME. @default "Custom-Control-Tower-CodePipeline" */
-  readonly pipelineName?: string;
-  /** LAYER_NAME_PREFIX. @default "" */
-  readonly layerNamePrefix?: string;
-  /** COMPATIBLE_RUNTIMES. */
-  readonly compatibleRuntimes?: readonly string[];
-  /** COMPATIBLE_ARCHITECTURES. */
-  readonly compatibleArchitectures?: readonly ("x86_64" | "arm64")[];
-  /** SHARE_ORGANIZATION_ID. Also narrows the Organizations read permissions to this organization. */
-  readonly shareOrganizationId?: string;
-  /** SHARE_OU_IDS. */
-  readonly shareOuIds?: readonly string[];
-  /** SHARE_ACCOUNT_IDS. */
-  readonly shareAccountIds?: readonly string[];
-  /** RETAIN_VERSIONS. @default 10 */
-  readonly retainVersions?: number;
-  /** SUMMARY_EVENT_BUS: name (or ARN) of the bus for summary events. @default "default" */
-  readonly summaryEventBus?: string;
-  /** LAYER_LICENSE: default LicenseInfo for published layers (at most 512 characters). */
-  readonly layerLicense?: string;
-  /**
-   * PUBLISH_REGIONS: every Region to publish and share in, the stack's own Region included. The stack
-   * creates a bucket in each other Region (REGION_BUCKETS) and scopes IAM to exactly these Regions.
-   * @default the stack's Region only
-   */
-  readonly publishRegions?: readonly string[];
-  /** BUILD_PIP_INDEX_URL: pip index (PEP 503) of builds, without credentials. @default PyPI */
-  readonly buildPipIndexUrl?: string;
-  /** BUILD_NPM_REGISTRY: npm registry of builds, without credentials. @default the npm registry */
-  readonly buildNpmRegistry?: string;
-  /**
-   * BUILD_INDEX_TOKEN_PARAMETER: an existing SSM SecureString (fully qualified name) with the package index
-   * credential. Only the CodeBuild role may read it (and decrypt it through SSM); the functions never do.
-   */
-  readonly buildIndexTokenParameter?: string;
-  /**
-   * SMOKE_TEST: smoke-test a new layer version in each Region before the ARN parameter names it. The stack
-   * always creates the smoke role and sets SMOKE_ROLE_ARN, so the handlers' default is on.
-   * @default "on"
-   */
-  readonly smokeTest?: "on" | "off";
-  /** CANARY_ACCOUNT_IDS: the canary channel's accounts (a new version is granted to these only until promoted). */
-  readonly canaryAccountIds?: readonly string[];
-  /** PROMOTE_AFTER_HOURS: the daily reconcile promotes a canary version this many hours old. @default never */
-  readonly promoteAfterHours?: number;
-  /** More environment variables for tuning (e.g. SOURCE_CONCURRENCY); they may not override the ones above. */
+  /** More environment variables for tuning (e.g. SOURCE_CONCURRENCY); they may not override the settings props. */
   readonly extraEnvironment?: Readonly<Record<string, string>>;
-}
+};
 
 /** Infrastructure options that are not handler settings. */
 export interface LayerSyncOptions {
@@ -143,37 +85,8 @@ export const DEFAULT_CONCURRENT_BUILD_LIMIT = 4;
 /** Default schedule of the reconcile run: daily at 05:00 UTC. */
 export const DEFAULT_RECONCILE_SCHEDULE = "cron(0 5 * * ? *)";
 
-/** CDK context keys the app reads (`cdk deploy -c sourceRepository=acme/layers …`). */
-export const CONTEXT_KEYS = [
-  "stackName",
-  "sourceProvider",
-  "sourceRepository",
-  "sourcePaths",
-  "sourceRef",
-  "sourceApiUrl",
-  "sourceWebUrl",
-  "sourceStrategy",
-  "tokenParameterName",
-  "tokenKmsKeyArn",
-  "artifactPrefix",
-  "parameterPrefix",
-  "pipelineName",
-  "layerNamePrefix",
-  "compatibleRuntimes",
-  "compatibleArchitectures",
-  "shareOrganizationId",
-  "shareOuIds",
-  "shareAccountIds",
-  "retainVersions",
-  "summaryEventBus",
-  "layerLicense",
-  "publishRegions",
-  "buildPipIndexUrl",
-  "buildNpmRegistry",
-  "buildIndexTokenParameter",
-  "smokeTest",
-  "canaryAccountIds",
-  "promoteAfterHours",
+/** The infrastructure options' CDK context keys. */
+const OPTION_KEYS = [
   "artifactEncryption",
   "accessLogging",
   "accessLogRetentionDays",
@@ -190,9 +103,17 @@ export const CONTEXT_KEYS = [
   "regionBucketNamePrefix",
   "builds",
   "concurrentBuildLimit",
-] as const;
+] as const satisfies readonly (keyof LayerSyncOptions)[];
 
-export type ContextKey = (typeof CONTEXT_KEYS)[number];
+/** CDK context keys the app reads (`cdk deploy -c sourceRepository=acme/layers …`): the settings props, then the options. */
+export const CONTEXT_KEYS: readonly string[] = [
+  "stackName",
+  ...propSettings().map((s) => s.prop),
+  "tokenKmsKeyArn",
+  ...OPTION_KEYS,
+];
+
+export type ContextKey = "stackName" | StackSettingProp | "tokenKmsKeyArn" | (typeof OPTION_KEYS)[number];
 
 export interface AppConfig {
   stackName: string;
@@ -242,50 +163,28 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     return undefined;
   };
 
-  const sourceProvider = oneOf("sourceProvider", ["bitbucket", "github"] as const);
-  const sourceRepository = text("sourceRepository");
-  const sourcePaths = list("sourcePaths");
-  if (text("sourceProvider") === undefined) {
-    problems.push("context sourceProvider is required: bitbucket or github");
+  // Each settings prop read by its kind in the schema; values are checked by the schema when the stack is built.
+  const settings: Record<string, unknown> = {};
+  for (const s of propSettings()) {
+    const key = s.prop as StackSettingProp;
+    const choices = choicesOf(s.spec);
+    const value = s.spec.list
+      ? list(key)
+      : choices
+        ? oneOf(key, choices)
+        : isWholeNumber(s.spec)
+          ? whole(key)
+          : text(key);
+    const missing = Array.isArray(value) ? value.length === 0 : text(key) === undefined;
+    if (s.spec.required === "always" && missing) {
+      problems.push(`context ${key} is required: ${s.deploy.description ?? s.spec.help}`);
+    }
+    settings[key] = value;
   }
-  if (sourceRepository === undefined)
-    problems.push("context sourceRepository is required: workspace/repo or owner/repo");
-  if (!sourcePaths?.length) problems.push("context sourcePaths is required: comma-separated repository folders");
-
-  // Values are checked by the settings schema (lib/common/settings.ts) when the stack is built.
-  const architectures = list("compatibleArchitectures") as ("x86_64" | "arm64")[] | undefined;
-
+  // An empty artifactPrefix is kept, so that the stack can refuse it (the handlers would read it as unset).
+  if (get("artifactPrefix") === "") settings.artifactPrefix = "";
+  settings.tokenKmsKeyArn = text("tokenKmsKeyArn");
   const schedule = text("reconcileSchedule");
-  const settings = {
-    sourceProvider: sourceProvider ?? "bitbucket",
-    sourceRepository: sourceRepository ?? "",
-    sourcePaths: sourcePaths ?? [],
-    sourceRef: text("sourceRef"),
-    sourceApiUrl: text("sourceApiUrl"),
-    sourceWebUrl: text("sourceWebUrl"),
-    sourceStrategy: oneOf("sourceStrategy", ["auto", "walk", "archive"] as const),
-    tokenParameterName: text("tokenParameterName"),
-    tokenKmsKeyArn: text("tokenKmsKeyArn"),
-    artifactPrefix: get("artifactPrefix") === "" ? "" : text("artifactPrefix"),
-    parameterPrefix: text("parameterPrefix"),
-    pipelineName: text("pipelineName"),
-    layerNamePrefix: text("layerNamePrefix"),
-    compatibleRuntimes: list("compatibleRuntimes"),
-    compatibleArchitectures: architectures,
-    shareOrganizationId: text("shareOrganizationId"),
-    shareOuIds: list("shareOuIds"),
-    shareAccountIds: list("shareAccountIds"),
-    retainVersions: whole("retainVersions"),
-    summaryEventBus: text("summaryEventBus"),
-    layerLicense: text("layerLicense"),
-    publishRegions: list("publishRegions"),
-    buildPipIndexUrl: text("buildPipIndexUrl"),
-    buildNpmRegistry: text("buildNpmRegistry"),
-    buildIndexTokenParameter: text("buildIndexTokenParameter"),
-    smokeTest: oneOf("smokeTest", ["on", "off"] as const),
-    canaryAccountIds: list("canaryAccountIds"),
-    promoteAfterHours: whole("promoteAfterHours"),
-  } satisfies LayerSyncSettings;
   const options = {
     artifactEncryption: oneOf("artifactEncryption", ["s3", "kms"] as const),
     accessLogging: flag("accessLogging"),
@@ -305,5 +204,6 @@ export function configFromContext(get: (key: ContextKey) => unknown): AppConfig 
     concurrentBuildLimit: whole("concurrentBuildLimit"),
   } satisfies LayerSyncOptions;
   if (problems.length) throw new Error(`layer-sync: bad CDK context:\n  ${problems.join("\n  ")}`);
-  return { stackName: text("stackName") ?? "LayerSync", settings, options };
+  // Every prop was read above by the kind the schema gives it, and the required ones are present.
+  return { stackName: text("stackName") ?? "LayerSync", settings: settings as LayerSyncSettings, options };
 }

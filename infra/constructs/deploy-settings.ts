@@ -14,6 +14,7 @@ import {
   normaliseParameterPrefix,
   parameterArn,
 } from "../names.ts";
+import { propSettings, stackSettings, variableOfProp, variableText } from "../schema.ts";
 import {
   DEFAULT_CONCURRENT_BUILD_LIMIT,
   DEFAULT_RECONCILE_SCHEDULE,
@@ -30,40 +31,15 @@ import {
 } from "./regions.ts";
 import { definedOnly, type FunctionCode, type Resolved } from "./resolved.ts";
 
-/** The environment variable of each typed setting (the schema in lib/common/settings.ts validates its value). */
-const VARIABLE_OF: Readonly<Partial<Record<keyof LayerSyncSettings, string>>> = {
-  sourceProvider: "SOURCE_PROVIDER",
-  sourceRepository: "SOURCE_REPOSITORY",
-  sourcePaths: "SOURCE_PATHS",
-  sourceRef: "SOURCE_REF",
-  sourceApiUrl: "SOURCE_API_URL",
-  sourceWebUrl: "SOURCE_WEB_URL",
-  sourceStrategy: "SOURCE_STRATEGY",
-  tokenParameterName: "TOKEN_PARAMETER_NAME",
-  artifactPrefix: "ARTIFACT_PREFIX",
-  parameterPrefix: "PARAMETER_PREFIX",
-  pipelineName: "PIPELINE_NAME",
-  layerNamePrefix: "LAYER_NAME_PREFIX",
-  compatibleRuntimes: "COMPATIBLE_RUNTIMES",
-  compatibleArchitectures: "COMPATIBLE_ARCHITECTURES",
-  shareOrganizationId: "SHARE_ORGANIZATION_ID",
-  shareOuIds: "SHARE_OU_IDS",
-  shareAccountIds: "SHARE_ACCOUNT_IDS",
-  retainVersions: "RETAIN_VERSIONS",
-  summaryEventBus: "SUMMARY_EVENT_BUS",
-  layerLicense: "LAYER_LICENSE",
-  publishRegions: "PUBLISH_REGIONS",
-  buildPipIndexUrl: "BUILD_PIP_INDEX_URL",
-  buildNpmRegistry: "BUILD_NPM_REGISTRY",
-  buildIndexTokenParameter: "BUILD_INDEX_TOKEN_PARAMETER",
-  smokeTest: "SMOKE_TEST",
-  canaryAccountIds: "CANARY_ACCOUNT_IDS",
-  promoteAfterHours: "PROMOTE_AFTER_HOURS",
-};
+/** The environment variable of each settings prop (derived from the schema; it validates the value too). */
+const VARIABLE_OF = variableOfProp();
 /** Variables the stack sets itself (beside the typed settings); `extraEnvironment` may not set them. */
 const STACK_VARIABLES = [
   "ARTIFACT_BUCKET",
-  "REGION_BUCKETS",
+  // The settings the stack computes (the schema marks them byStack), such as REGION_BUCKETS.
+  ...stackSettings()
+    .filter((s) => s.deploy.byStack)
+    .map((s) => s.env),
   "NODE_OPTIONS",
   "SOURCE_TOKEN",
   // The build projects and prefixes the IAM statements are built from (infra/constructs/builds.ts).
@@ -126,38 +102,18 @@ export function deploySettings(
   if (overridden.length) {
     throw new Error(`extraEnvironment may not set ${overridden.join(", ")}; use the typed settings instead`);
   }
-  const list = (values: readonly string[] | undefined) => (values?.length ? values.join(",") : undefined);
+  const props: Readonly<Record<string, unknown>> = settings;
   const env: Record<string, string | undefined> = {
     ...settings.extraEnvironment,
-    SOURCE_PROVIDER: settings.sourceProvider,
-    SOURCE_REPOSITORY: settings.sourceRepository,
-    SOURCE_PATHS: settings.sourcePaths.join(","),
-    SOURCE_REF: settings.sourceRef,
-    SOURCE_API_URL: settings.sourceApiUrl,
-    SOURCE_WEB_URL: settings.sourceWebUrl,
-    SOURCE_STRATEGY: settings.sourceStrategy,
-    TOKEN_PARAMETER_NAME: settings.tokenParameterName,
+    ...Object.fromEntries(propSettings().map((s) => [s.env, variableText(props[s.prop])])),
     // The values the IAM statements are built from are always set, so the handlers' defaults cannot drift from them.
     ARTIFACT_PREFIX: artifactPrefix,
     PARAMETER_PREFIX: parameterPrefix,
     PIPELINE_NAME: pipelineName,
     SUMMARY_EVENT_BUS: summaryEventBus,
     LAYER_NAME_PREFIX: layerNamePrefix || undefined,
-    COMPATIBLE_RUNTIMES: list(settings.compatibleRuntimes),
-    COMPATIBLE_ARCHITECTURES: list(settings.compatibleArchitectures),
-    SHARE_ORGANIZATION_ID: settings.shareOrganizationId,
-    SHARE_OU_IDS: list(settings.shareOuIds),
-    SHARE_ACCOUNT_IDS: list(settings.shareAccountIds),
-    RETAIN_VERSIONS: settings.retainVersions === undefined ? undefined : String(settings.retainVersions),
-    LAYER_LICENSE: settings.layerLicense,
-    BUILD_PIP_INDEX_URL: settings.buildPipIndexUrl,
-    BUILD_NPM_REGISTRY: settings.buildNpmRegistry,
-    BUILD_INDEX_TOKEN_PARAMETER: settings.buildIndexTokenParameter,
-    SMOKE_TEST: settings.smokeTest,
-    CANARY_ACCOUNT_IDS: list(settings.canaryAccountIds),
-    PROMOTE_AFTER_HOURS: settings.promoteAfterHours === undefined ? undefined : String(settings.promoteAfterHours),
     NODE_OPTIONS: "--enable-source-maps",
-    PUBLISH_REGIONS: extraRegions ? settings.publishRegions?.join(",") : undefined,
+    PUBLISH_REGIONS: extraRegions ? variableText(settings.publishRegions) : undefined,
     REGION_BUCKETS: extraRegions?.regions
       .map((r) => `${r}=${regionalBucketName(extraRegions.bucketNamePrefix, r)}`)
       .join(","),

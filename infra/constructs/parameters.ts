@@ -1,26 +1,16 @@
 /**
- * Template mode: one CloudFormation Parameter per setting, plus the code location, and the conditions the
- * optional resources hang on. This is what makes infra/template/layer-sync.template.json self-contained.
+ * Template mode: one CloudFormation Parameter per setting (generated from the settings schema, see
+ * infra/schema.ts), the infrastructure options and the code location, and the conditions the optional
+ * resources hang on. This is what makes infra/template/layer-sync.template.json self-contained.
  */
 import { Aws, CfnCondition, CfnParameter, Fn, type Stack } from "aws-cdk-lib";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as s3 from "aws-cdk-lib/aws-s3";
-import { LAYER_PREFIX, ORG_ID, OU_ID, PIPELINE, REGION as REGION_NAME } from "../../lib/common/setting-values.ts";
-import {
-  DEFAULT_ARTIFACT_PREFIX,
-  DEFAULT_PARAMETER_PREFIX,
-  DEFAULT_PIPELINE_NAME,
-  DEFAULT_SUMMARY_EVENT_BUS,
-  parameterArn,
-} from "../names.ts";
+import { parameterArn } from "../names.ts";
+import { parameterProps, stackSettings } from "../schema.ts";
 import { DEFAULT_CONCURRENT_BUILD_LIMIT, DEFAULT_RECONCILE_SCHEDULE } from "../settings.ts";
 import { DEFAULT_REGION_BUCKET_NAME_PREFIX, REGION_BUCKET_NAME_PREFIX } from "./regions.ts";
-import { releaseParameters } from "./release-parameters.ts";
 import type { Resolved } from "./resolved.ts";
-
-const REGION = REGION_NAME.source.slice(1, -1);
-const OU = OU_ID.source.slice(1, -1);
-const BUCKET = "[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]";
 
 /** The subset of CfnParameterProps the template parameters use. */
 interface CfnParameterPropsLite {
@@ -64,121 +54,14 @@ export function templateSettings(scope: Stack): Resolved {
     "S3 key of the build-finished function zip, as printed by npm run synth (layer-sync/layer-sync-build-<hash>.zip)",
     { minLength: 1 },
   );
-  const p = {
-    SOURCE_PROVIDER: text("SourceProvider", "SOURCE_PROVIDER: bitbucket or github", {
-      allowedValues: ["bitbucket", "github"],
-    }),
-    SOURCE_REPOSITORY: text(
-      "SourceRepository",
-      "SOURCE_REPOSITORY: workspace/repo (Bitbucket) or owner/repo (GitHub)",
-      {
-        minLength: 3,
-      },
-    ),
-    SOURCE_PATHS: text("SourcePaths", "SOURCE_PATHS: comma-separated repository folders, e.g. layers/py-requests", {
-      minLength: 1,
-    }),
-    SOURCE_REF: text("SourceRef", "SOURCE_REF: branch, tag or commit; empty for the main branch", { default: "" }),
-    SOURCE_API_URL: text("SourceApiUrl", "SOURCE_API_URL: API base URL; empty for the provider's default", {
-      default: "",
-    }),
-    SOURCE_WEB_URL: text(
-      "SourceWebUrl",
-      "SOURCE_WEB_URL: Bitbucket host for archive downloads; empty for bitbucket.org",
-      {
-        default: "",
-      },
-    ),
-    SOURCE_STRATEGY: text("SourceStrategy", "SOURCE_STRATEGY: auto, walk or archive", {
-      default: "auto",
-      allowedValues: ["auto", "walk", "archive"],
-    }),
-    TOKEN_PARAMETER_NAME: text(
-      "TokenParameterName",
-      "TOKEN_PARAMETER_NAME: fully qualified name (starting with /) of an existing SecureString holding the repository token; empty for a public repository",
-      { default: "", allowedPattern: "^$|^(/[A-Za-z0-9_.-]+)+$" },
-    ),
-    ARTIFACT_PREFIX: text("ArtifactPrefix", 'ARTIFACT_PREFIX: S3 key prefix ending in "/"', {
-      default: DEFAULT_ARTIFACT_PREFIX,
-      allowedPattern: "^[A-Za-z0-9!_.'()-][A-Za-z0-9!_.'()/-]{0,510}/$",
-    }),
-    PARAMETER_PREFIX: text("ParameterPrefix", "PARAMETER_PREFIX: SSM path starting with /, no trailing /", {
-      default: DEFAULT_PARAMETER_PREFIX,
-      allowedPattern: "^(/[A-Za-z0-9_.-]+)+$",
-    }),
-    PIPELINE_NAME: text("PipelineName", "PIPELINE_NAME: the pipeline whose STARTED events trigger a sync", {
-      default: DEFAULT_PIPELINE_NAME,
-      allowedPattern: PIPELINE.source,
-    }),
-    LAYER_NAME_PREFIX: text("LayerNamePrefix", "LAYER_NAME_PREFIX: prefix for layer names; may be empty", {
-      default: "",
-      allowedPattern: `^$|${LAYER_PREFIX.source}`,
-    }),
-    COMPATIBLE_RUNTIMES: text("CompatibleRuntimes", "COMPATIBLE_RUNTIMES: comma-separated Lambda runtimes", {
-      default: "",
-    }),
-    COMPATIBLE_ARCHITECTURES: text("CompatibleArchitectures", "COMPATIBLE_ARCHITECTURES: x86_64 and/or arm64", {
-      default: "",
-      allowedPattern: "^$|^(x86_64|arm64)(,(x86_64|arm64))?$",
-    }),
-    SHARE_ORGANIZATION_ID: text(
-      "ShareOrganizationId",
-      "SHARE_ORGANIZATION_ID: o-… to share with the whole organization",
-      {
-        default: "",
-        allowedPattern: `^$|${ORG_ID.source}`,
-      },
-    ),
-    SHARE_OU_IDS: text("ShareOuIds", "SHARE_OU_IDS: comma-separated OU ids (no spaces)", {
-      default: "",
-      allowedPattern: `^$|^${OU}(,${OU})*$`,
-    }),
-    SHARE_ACCOUNT_IDS: text("ShareAccountIds", "SHARE_ACCOUNT_IDS: comma-separated 12-digit account ids (no spaces)", {
-      default: "",
-      allowedPattern: "^$|^[0-9]{12}(,[0-9]{12})*$",
-    }),
-    RETAIN_VERSIONS: text("RetainVersions", "RETAIN_VERSIONS: layer versions kept per layer", {
-      default: "10",
-      allowedPattern: "^[1-9][0-9]{0,3}$",
-    }),
-    SUMMARY_EVENT_BUS: text("SummaryEventBus", "SUMMARY_EVENT_BUS: name of the event bus for summary events", {
-      default: DEFAULT_SUMMARY_EVENT_BUS,
-      allowedPattern: "^[A-Za-z0-9._-]{1,256}$",
-    }),
-    LAYER_LICENSE: text("LayerLicense", "LAYER_LICENSE: default LicenseInfo of published layers", {
-      default: "",
-      maxLength: 512,
-    }),
-  };
-  const buildEnv = {
-    BUILD_PIP_INDEX_URL: text(
-      "BuildPipIndexUrl",
-      "BUILD_PIP_INDEX_URL: pip index (PEP 503) of builds, without credentials; empty for PyPI",
-      { default: "", allowedPattern: "^$|^https?://[^@\\s]+$" },
-    ),
-    BUILD_NPM_REGISTRY: text(
-      "BuildNpmRegistry",
-      "BUILD_NPM_REGISTRY: npm registry of builds, without credentials; empty for the npm registry",
-      { default: "", allowedPattern: "^$|^https?://[^@\\s]+$" },
-    ),
-    BUILD_INDEX_TOKEN_PARAMETER: text(
-      "BuildIndexTokenParameter",
-      "BUILD_INDEX_TOKEN_PARAMETER: fully qualified name (starting with /) of an existing SecureString with the package index credential (only the CodeBuild projects read it); empty for none",
-      { default: "", allowedPattern: "^$|^(/[A-Za-z0-9_.-]+)+$" },
-    ),
-  };
-  const releaseEnv = releaseParameters(text);
-  const regionalEnv = {
-    PUBLISH_REGIONS: text(
-      "PublishRegions",
-      "PUBLISH_REGIONS: comma-separated Regions to publish and share in, this Region included; empty for this Region only",
-      { default: "", allowedPattern: `^$|^${REGION}(,${REGION})*$` },
-    ),
-    REGION_BUCKETS: text(
-      "RegionBuckets",
-      "REGION_BUCKETS: REGION=BUCKET for every other Region of PublishRegions, each bucket made by the regional bucket template ({RegionBucketNamePrefix}-{account}-{Region})",
-      { default: "", allowedPattern: `^$|^${REGION}=${BUCKET}(,${REGION}=${BUCKET})*$` },
-    ),
+  // One parameter per setting the schema marks `deploy` (infra/schema.ts), in the schema's order.
+  const settingParameters = new Map(
+    stackSettings().map((s) => [s.env, new CfnParameter(scope, s.parameter, parameterProps(s))] as const),
+  );
+  const setting = (env: string): CfnParameter => {
+    const parameter = settingParameters.get(env);
+    if (parameter === undefined) throw new Error(`the settings schema has no deploy entry for ${env}`);
+    return parameter;
   };
   const regionBucketNamePrefix = text(
     "RegionBucketNamePrefix",
@@ -237,11 +120,11 @@ export function templateSettings(scope: Stack): Resolved {
 
   const notEmpty = (id: string, parameter: CfnParameter) =>
     new CfnCondition(scope, id, { expression: Fn.conditionNot(Fn.conditionEquals(parameter.valueAsString, "")) });
-  const hasToken = notEmpty("HasTokenParameter", p.TOKEN_PARAMETER_NAME);
+  const hasToken = notEmpty("HasTokenParameter", setting("TOKEN_PARAMETER_NAME"));
   const hasTokenKey = notEmpty("HasTokenKmsKey", tokenKmsKeyArn);
-  const hasOrganization = notEmpty("HasShareOrganization", p.SHARE_ORGANIZATION_ID);
-  const hasOus = notEmpty("HasShareOus", p.SHARE_OU_IDS);
-  const hasAccounts = notEmpty("HasShareAccounts", p.SHARE_ACCOUNT_IDS);
+  const hasOrganization = notEmpty("HasShareOrganization", setting("SHARE_ORGANIZATION_ID"));
+  const hasOus = notEmpty("HasShareOus", setting("SHARE_OU_IDS"));
+  const hasAccounts = notEmpty("HasShareAccounts", setting("SHARE_ACCOUNT_IDS"));
   const hasManagementAccount = notEmpty("HasOrganizationManagementAccount", managementAccount);
   const artifactKey = new CfnCondition(scope, "HasArtifactKey", {
     expression: Fn.conditionEquals(artifactEncryption.valueAsString, "kms"),
@@ -251,14 +134,14 @@ export function templateSettings(scope: Stack): Resolved {
   });
   const reconcile = notEmpty("HasReconcileSchedule", schedule);
   const notify = notEmpty("HasNotificationEmail", email);
-  const hasRegions = notEmpty("HasPublishRegions", regionalEnv.PUBLISH_REGIONS);
+  const hasRegions = notEmpty("HasPublishRegions", setting("PUBLISH_REGIONS"));
   const builds = new CfnCondition(scope, "HasBuilds", {
     expression: Fn.conditionEquals(buildsParameter.valueAsString, "true"),
   });
   const hasIndexToken = new CfnCondition(scope, "HasBuildIndexToken", {
     expression: Fn.conditionAnd(
       builds,
-      Fn.conditionNot(Fn.conditionEquals(buildEnv.BUILD_INDEX_TOKEN_PARAMETER.valueAsString, "")),
+      Fn.conditionNot(Fn.conditionEquals(setting("BUILD_INDEX_TOKEN_PARAMETER").valueAsString, "")),
     ),
   });
   const gateMode = new CfnCondition(scope, "IsGateMode", {
@@ -343,12 +226,11 @@ export function templateSettings(scope: Stack): Resolved {
   };
 
   const env: Record<string, string> = { NODE_OPTIONS: "--enable-source-maps" };
-  for (const [name, parameter] of Object.entries({ ...p, ...buildEnv, ...releaseEnv, ...regionalEnv }))
-    env[name] = parameter.valueAsString;
-  const tokenName = p.TOKEN_PARAMETER_NAME.valueAsString;
+  for (const [name, parameter] of settingParameters) env[name] = parameter.valueAsString;
+  const tokenName = setting("TOKEN_PARAMETER_NAME").valueAsString;
   const organizationSegment = Fn.conditionIf(
     hasOrganization.logicalId,
-    p.SHARE_ORGANIZATION_ID.valueAsString,
+    setting("SHARE_ORGANIZATION_ID").valueAsString,
     "o-*",
   ).toString();
   const mgmt = Fn.conditionIf(
@@ -365,24 +247,24 @@ export function templateSettings(scope: Stack): Resolved {
     Fn.join(",", [
       Fn.conditionIf(
         hasOrganization.logicalId,
-        `arn:${Aws.PARTITION}:organizations::${mgmt}:organization/${p.SHARE_ORGANIZATION_ID.valueAsString}`,
+        `arn:${Aws.PARTITION}:organizations::${mgmt}:organization/${setting("SHARE_ORGANIZATION_ID").valueAsString}`,
         "no-organization",
       ).toString(),
       Fn.conditionIf(
         hasOus.logicalId,
-        Fn.join("", [anyOu, Fn.join(`,${anyOu}`, Fn.split(",", p.SHARE_OU_IDS.valueAsString))]),
+        Fn.join("", [anyOu, Fn.join(`,${anyOu}`, Fn.split(",", setting("SHARE_OU_IDS").valueAsString))]),
         "no-organizational-units",
       ).toString(),
-      Fn.conditionIf(hasAccounts.logicalId, p.SHARE_ACCOUNT_IDS.valueAsString, "no-accounts").toString(),
+      Fn.conditionIf(hasAccounts.logicalId, setting("SHARE_ACCOUNT_IDS").valueAsString, "no-accounts").toString(),
     ]),
   );
   return {
     env,
-    artifactPrefix: p.ARTIFACT_PREFIX.valueAsString,
-    parameterPrefix: p.PARAMETER_PREFIX.valueAsString,
-    pipelineName: p.PIPELINE_NAME.valueAsString,
-    layerNamePrefix: p.LAYER_NAME_PREFIX.valueAsString,
-    summaryEventBus: p.SUMMARY_EVENT_BUS.valueAsString,
+    artifactPrefix: setting("ARTIFACT_PREFIX").valueAsString,
+    parameterPrefix: setting("PARAMETER_PREFIX").valueAsString,
+    pipelineName: setting("PIPELINE_NAME").valueAsString,
+    layerNamePrefix: setting("LAYER_NAME_PREFIX").valueAsString,
+    summaryEventBus: setting("SUMMARY_EVENT_BUS").valueAsString,
     // The AllowedPattern guarantees the leading "/", so parameterArn() yields ":parameter/name".
     tokenParameterArn: parameterArn(tokenName),
     tokenKeyArn: Fn.conditionIf(
@@ -409,7 +291,7 @@ export function templateSettings(scope: Stack): Resolved {
     notify,
     extraRegions: {
       kind: "parameter",
-      regions: Fn.split(",", regionalEnv.PUBLISH_REGIONS.valueAsString),
+      regions: Fn.split(",", setting("PUBLISH_REGIONS").valueAsString),
       bucketNamePrefix: regionBucketNamePrefix.valueAsString,
       on: hasRegions,
     },
@@ -429,7 +311,7 @@ export function templateSettings(scope: Stack): Resolved {
     },
     builds,
     // The AllowedPattern guarantees the leading "/".
-    indexTokenParameterArn: parameterArn(buildEnv.BUILD_INDEX_TOKEN_PARAMETER.valueAsString),
+    indexTokenParameterArn: parameterArn(setting("BUILD_INDEX_TOKEN_PARAMETER").valueAsString),
     hasIndexToken,
   };
 }

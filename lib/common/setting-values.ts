@@ -33,22 +33,26 @@ export function matching(pattern: RegExp, message: string) {
   return z.string().regex(pattern, { error: (issue) => `${message} (got "${String(issue.input)}")` });
 }
 
+/** One of `values`; the schema carries them as `choices` (infra's AllowedValues and context checks read them). */
 export function choice<const T extends string>(values: readonly T[]) {
   const words = values.map((v) => `"${v}"`);
   const said = `${words.slice(0, -1).join(", ")} or ${words.at(-1)}`;
-  return z.string().transform((v, ctx): T => {
+  const schema = z.string().transform((v, ctx): T => {
     if ((values as readonly string[]).includes(v)) return v as T;
     ctx.addIssue({ code: "custom", message: `must be ${said} (got "${v}")` });
     return z.NEVER;
   });
+  return Object.assign(schema, { choices: values });
 }
 
+/** A whole number in [min, max]; the schema carries its `range` (infra reads a number prop from it). */
 export function integer(min: number, max: number) {
-  return z.string().transform((v, ctx) => {
+  const schema = z.string().transform((v, ctx) => {
     if (/^\d+$/.test(v) && Number(v) >= min && Number(v) <= max) return Number(v);
     ctx.addIssue({ code: "custom", message: `must be a whole number from ${min} to ${max} (got "${v}")` });
     return z.NEVER;
   });
+  return Object.assign(schema, { range: { min, max } as const });
 }
 
 /** A URL setting's value for a message, without anything that could be credentials (`scheme://…@`). */
