@@ -115,7 +115,14 @@ export const NEVER_PACKAGED_NAMES: readonly string[] = [
   ".python-version",
   ".npmrc",
   ".yarnrc.yml",
+  // Yarn Berry's own state: its pinned release, offline cache, plugins and Plug'n'Play maps (the layer is
+  // installed into node_modules by npm, so none of it is read at run time)
+  ".pnp.cjs",
+  ".pnp.loader.mjs",
 ];
+
+/** Root folders never packaged: Yarn Berry's `.yarn/` (releases, cache, plugins, install state). */
+const NEVER_PACKAGED_FOLDERS: readonly string[] = [".yarn/"];
 
 /** Root files never packaged by pattern: pip-tools inputs and constraint files. */
 const NEVER_PACKAGED_PATTERNS: readonly RegExp[] = [/^requirements.*\.in$/, /^constraints.*\.txt$/];
@@ -123,10 +130,12 @@ const NEVER_PACKAGED_PATTERNS: readonly RegExp[] = [/^requirements.*\.in$/, /^co
 /**
  * Whether a folder path (relative to the build folder, `/`-separated) is a root file that only describes
  * the build and is never packaged: `layer.json`, every manifest and lock above, `requirements*.in`,
- * `constraints*.txt`, `.python-version`, `.npmrc`, `.yarnrc.yml`. Files of those names below the root are
- * packaged like any other file.
+ * `constraints*.txt`, `.python-version`, `.npmrc`, `.yarnrc.yml`, Yarn Berry's `.pnp.cjs`, `.pnp.loader.mjs`
+ * and everything under its root `.yarn/` folder. Files of those names below the root are packaged like any
+ * other file.
  */
 export function isNeverPackaged(path: string): boolean {
+  if (NEVER_PACKAGED_FOLDERS.some((f) => path.startsWith(f))) return true;
   if (path.includes("/")) return false;
   return NEVER_PACKAGED_NAMES.includes(path) || NEVER_PACKAGED_PATTERNS.some((p) => p.test(path));
 }

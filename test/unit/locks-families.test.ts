@@ -94,14 +94,24 @@ describe("isNeverPackaged", () => {
     ".python-version",
     ".npmrc",
     ".yarnrc.yml",
+    ".pnp.cjs",
+    ".pnp.loader.mjs",
+    ".yarn/releases/yarn-4.18.1.cjs",
+    ".yarn/cache/ms-npm-2.1.3-81ff3cfac1-aa92de6080.zip",
   ])("never packages the root file %s", (name) => {
     expect(isNeverPackaged(name)).toBe(true);
   });
 
-  it.each(["app.py", "requirements-dev.txt", "lib/requirements.in", "pkg/package.json", "constraints.md", "data.in"])(
-    "packages %s",
-    (name) => {
-      expect(isNeverPackaged(name)).toBe(false);
-    },
-  );
+  it.each([
+    "app.py",
+    "requirements-dev.txt",
+    "lib/requirements.in",
+    "pkg/package.json",
+    "constraints.md",
+    "data.in",
+    "pkg/.yarn/x.js",
+    ".yarnish/x.js",
+  ])("packages %s", (name) => {
+    expect(isNeverPackaged(name)).toBe(false);
+  });
 });
