@@ -25,7 +25,8 @@ import type { PublishDependencies, RegionClientFactory } from "../lib/publish/pu
 import { regionClientCache } from "../lib/publish/region-clients.ts";
 
 export const logger = new Logger({ serviceName: "layer-sync" });
-export const metrics = new Metrics({ namespace: "LayerSync", serviceName: "layer-sync" });
+/** Its own warnings (such as "No application metrics to publish") go through the structured logger too. */
+export const metrics = new Metrics({ namespace: "LayerSync", serviceName: "layer-sync", logger });
 
 /** The core's logger interface on top of Powertools, with every message and field scrubbed. */
 export const coreLogger: CoreLogger = {
