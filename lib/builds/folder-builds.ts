@@ -161,6 +161,8 @@ async function startInCodeBuild(
       language: plan.language,
       exclude: plan.exclude,
       ...(plan.maxUnzippedMiB === undefined ? {} : { maxUnzippedMiB: plan.maxUnzippedMiB }),
+      bytecode: plan.bytecode,
+      slim: plan.slim,
       runtime: target.runtime,
       architecture: target.architecture,
       fingerprint,
@@ -290,6 +292,7 @@ async function syncTarget(
     requirements,
   });
   summary.warnings.push(...built.warnings);
+  if (built.slim) summary.build.slim = built.slim;
   const key = artifactKey(ctx.config.artifacts.artifactPrefix, target.package, ctx.started, ctx.resolved.commit);
   const bomKey = sbomKey(key);
   summary.build.sbom = { key: bomKey, components: built.sbom.components };
