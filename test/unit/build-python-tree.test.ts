@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { buildScript } from "../../lib/builds/buildspec.ts";
+import { buildPhaseScript } from "../../lib/builds/docker.ts";
 import { buildFingerprint } from "../../lib/builds/fingerprint.ts";
 import { compileArguments, noBytecodeWarning } from "../../lib/builds/local.ts";
 import {
@@ -55,6 +57,18 @@ describe("the .pyc a built Python layer keeps", () => {
       "-s -m compileall -q -f -d /opt/python --invalidation-mode unchecked-hash /tmp/out/python",
     );
     expect(args).not.toContain("-j0");
+  });
+
+  it("are compiled the same way by the container recipe's build phase, for Docker and CodeBuild alike", () => {
+    const phase = buildPhaseScript("python", { out: "/o", dl: "/d" });
+    const compile =
+      "PYTHONHASHSEED=0 python3 -s -m compileall -q -f -d /opt/python --invalidation-mode unchecked-hash /o/python";
+    expect(phase).toContain(compile);
+    // after the install, with the data-scheme libraries placed first
+    expect(phase.indexOf(compile)).toBeGreaterThan(phase.indexOf("pip install"));
+    expect(phase).toContain(`python3 - "/d/wheels" "/o/lib" <<'LAYER_SYNC_DATA'`);
+    expect(buildScript("python")).toContain("--invalidation-mode unchecked-hash");
+    expect(buildPhaseScript("nodejs", { out: "/o", dl: "/d" })).not.toContain("compileall");
   });
 
   it("are missing with a warning that names the interpreter and the cold-start cost", () => {
