@@ -70,6 +70,8 @@ export interface BuildRequest {
   folder?: string | undefined;
   /** Python: the checked requirement files (`requirements.ts`); `sourceDir` holds their sanitized text. */
   requirements?: SanitizedRequirements | undefined;
+  /** Python: compile `.pyc` for the target (`build.bytecode`, default true). */
+  bytecode?: boolean | undefined;
 }
 
 export interface BuildOutcome {

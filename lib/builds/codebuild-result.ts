@@ -41,6 +41,7 @@ import {
 import { assembleLayer, checkUnzippedSize, UNZIPPED_LIMIT, verifyLayerZip, writeLayerZip } from "./content.ts";
 import { layerSbom, sbomKey } from "./layer-sbom.ts";
 import { type OutputProof, stageBuildOutput, stageSourceZip } from "./output.ts";
+import { finishPythonTree } from "./python-tree.ts";
 import { stageTree } from "./tree.ts";
 
 export interface BuildResultConfig {
@@ -166,6 +167,7 @@ async function loadRecord(s3: S3Client, bucket: string, key: string, id: string)
     Array.isArray(r.exclude) &&
     r.exclude.every((g) => typeof g === "string") &&
     (r.maxUnzippedMiB === undefined || (Number.isInteger(r.maxUnzippedMiB) && r.maxUnzippedMiB > 0)) &&
+    [r.bytecode, r.slim].every((b) => b === undefined || typeof b === "boolean") &&
     !Number.isNaN(Date.parse(r.started ?? ""));
   if (!ok) throw new BuildError(`the record of build ${id} at s3://${bucket}/${key} is malformed; nothing was changed`);
   return r as BuildRecord;
@@ -335,8 +337,19 @@ async function takeOutput(
       source,
       where,
     );
+    const finished =
+      record.language === "python"
+        ? await finishPythonTree(stageTree(output, `${root}/`), {
+            runtime: record.runtime,
+            bytecode: record.bytecode ?? true,
+            slim: record.slim ?? false,
+            where,
+          })
+        : { entries: stageTree(output, `${root}/`), warnings: [] };
+    entry.warnings.push(...finished.warnings);
+    if (entry.build && "slim" in finished && finished.slim) entry.build.slim = finished.slim;
     const entries = assembleLayer(
-      stageTree(output, `${root}/`),
+      finished.entries,
       stageTree(source),
       record.exclude,
       where,

@@ -195,6 +195,9 @@ export interface BuildRecord {
   exclude: string[];
   /** layer.json `build.maxUnzippedMiB`, when set. */
   maxUnzippedMiB?: number | undefined;
+  /** layer.json `build.bytecode` and `build.slim` (absent in older records: true, false). */
+  bytecode?: boolean | undefined;
+  slim?: boolean | undefined;
   runtime: string;
   architecture: Architecture;
   fingerprint: string;

@@ -17,18 +17,24 @@ import { type LayerSbom, layerSbom } from "./layer-sbom.ts";
 import { type NodeLockSet, readNodeLock } from "./locks/node.ts";
 import { toNpmLock } from "./locks/npm-lock.ts";
 import { convertPythonLock, type PythonLockConversion } from "./locks/python.ts";
+import { finishPythonTree, type SlimReport } from "./python-tree.ts";
 import { type SanitizedRequirements, sanitizeRequirements } from "./requirements.ts";
 import { entryBytes, sortEntries, type TreeEntry, walkDirectory } from "./tree.ts";
 
 /** Lambda's limit for a function and all its layers, unzipped. */
 export const UNZIPPED_LIMIT = DEFAULTS.maxBytes;
 
+/** Whether a path lies in a `__pycache__` folder. */
+const inPycache = (path: string) => path.split("/").slice(0, -1).includes("__pycache__");
+
 /**
  * The folder's entries that go into the layer as they are: all but the root files that only describe the
- * build (`isNeverPackaged`: layer.json, every manifest and lock, requirements*.in, constraints*.txt …).
+ * build (`isNeverPackaged`: layer.json, every manifest and lock, requirements*.in, constraints*.txt …) and
+ * the folder's own `__pycache__` (compiled on some developer's machine, for some Python; the build's
+ * bytecode is the build's, see `python-tree.ts`).
  */
 export function folderContent(files: readonly TreeEntry[]): TreeEntry[] {
-  return files.filter((f) => f.path !== LAYER_CONFIG_FILE && !isNeverPackaged(f.path));
+  return files.filter((f) => f.path !== LAYER_CONFIG_FILE && !isNeverPackaged(f.path) && !inPycache(f.path));
 }
 
 /** Whether `path` matches one of the exclude globs. */
@@ -336,6 +342,7 @@ export async function targetFingerprint(
     architecture: target.architecture,
     sourceDir: "",
     outDir: "",
+    bytecode: plan.bytecode,
   };
   const data = await Promise.all(files.map(async (f) => ({ path: f.path, kind: f.kind, data: await entryBytes(f) })));
   return buildFingerprint({
@@ -344,6 +351,8 @@ export async function targetFingerprint(
     architecture: target.architecture,
     tool: await builder.identity(request),
     index: publicIndexUrl(plan.language === "python" ? index?.pipIndexUrl : index?.npmRegistry),
+    bytecode: plan.bytecode,
+    slim: plan.slim,
   });
 }
 
@@ -353,6 +362,8 @@ export interface BuiltLayer {
   fingerprint: string;
   builder: "local" | "docker";
   warnings: string[];
+  /** What `build.slim` removed (Python, when on). */
+  slim?: SlimReport | undefined;
 }
 
 /**
@@ -390,11 +401,23 @@ export async function buildTarget(args: {
     outDir,
     folder: plan.folder,
     requirements,
+    bytecode: plan.bytecode,
   });
-  const built = await walkDirectory(outDir, where);
-  const entries = assembleLayer(built, source, plan.exclude, where, UNZIPPED_LIMIT, plan.maxUnzippedMiB);
+  const walked = await walkDirectory(outDir, where);
+  const finished =
+    plan.language === "python"
+      ? await finishPythonTree(walked, { runtime: target.runtime, bytecode: plan.bytecode, slim: plan.slim, where })
+      : { entries: walked, warnings: [] };
+  const entries = assembleLayer(finished.entries, source, plan.exclude, where, UNZIPPED_LIMIT, plan.maxUnzippedMiB);
   const zip = await writeLayerZip(entries, args.zipFile);
   await verifyLayerZip(entries, zip.path, where);
   const sbom = await layerSbom({ subject: target.package, language: plan.language, entries, source, where });
-  return { zip, sbom, fingerprint, builder: builder.kind, warnings: outcome.warnings };
+  return {
+    zip,
+    sbom,
+    fingerprint,
+    builder: builder.kind,
+    warnings: [...outcome.warnings, ...finished.warnings],
+    ...("slim" in finished ? { slim: finished.slim } : {}),
+  };
 }

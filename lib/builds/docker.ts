@@ -148,8 +148,41 @@ export function downloadScript(language: Language, dirs: RecipeDirs): string {
 }
 
 /**
+ * Data-scheme shared libraries (`*.data/data/lib/*.so*`, e.g. tbb's), which `pip install --target` drops:
+ * extracted from the wheelhouse's wheels into the layer's `lib/` (`/opt/lib`, on LD_LIBRARY_PATH). Only a
+ * file name matching a shared library is written, so no entry can leave `lib/`.
+ */
+const dataLibraries = (wheels: string, lib: string): string[] => [
+  `python3 - "${wheels}" "${lib}" <<'LAYER_SYNC_DATA'`,
+  "import os, re, sys, zipfile",
+  "src, dest = sys.argv[1], sys.argv[2]",
+  "lib = re.compile(r'^[^/]+[.]data/data/lib/([^/]+[.]so(?:[.][0-9]+)*)$')",
+  "for name in sorted(os.listdir(src)):",
+  "    if not name.endswith('.whl') or not zipfile.is_zipfile(os.path.join(src, name)):",
+  "        continue",
+  "    with zipfile.ZipFile(os.path.join(src, name)) as whl:",
+  "        for info in whl.infolist():",
+  "            m = lib.match(info.filename)",
+  "            if m:",
+  "                os.makedirs(dest, exist_ok=True)",
+  "                with whl.open(info) as f, open(os.path.join(dest, m.group(1)), 'wb') as out:",
+  "                    out.write(f.read())",
+  "LAYER_SYNC_DATA",
+];
+
+/**
+ * Compile every module with the image's Python (the target's) to `__pycache__/*.cpython-3XY.pyc`:
+ * unchecked-hash (PEP 552, no mtime), one process in sorted order with PYTHONHASHSEED=0 so the bytes repeat,
+ * file names as `/opt/python/…`. A module that does not compile stays source-only (a warning, not a failure).
+ * The shared step (`python-tree.ts`) drops the `.pyc` again when `build.bytecode` is false.
+ */
+export const compileCommand = (python: string): string =>
+  `PYTHONHASHSEED=0 python3 -s -m compileall -q -f -d /opt/python --invalidation-mode unchecked-hash ${python} >&2 || echo "layer-sync: some modules did not compile and ship as source only" >&2`;
+
+/**
  * The build phase (bash): no credential, package code runs. Python installs from the wheelhouse only (when
- * complete) or from it and the index without credential; Node.js runs the install scripts of the tree.
+ * complete) or from it and the index without credential, places data-scheme shared libraries in `lib/` and
+ * compiles the `.pyc`; Node.js runs the install scripts of the tree.
  */
 export function buildPhaseScript(language: Language, dirs: Omit<RecipeDirs, "src">): string {
   const { out, dl } = dirs;
@@ -165,6 +198,8 @@ export function buildPhaseScript(language: Language, dirs: Omit<RecipeDirs, "src
       `  echo "layer-sync: ${SDIST_WITHOUT_CREDENTIAL}: publish a wheel of every private package" >&2`,
       "  exit 1",
       "fi",
+      ...dataLibraries(`${dl}/wheels`, `${out}/lib`),
+      compileCommand(`${out}/python`),
     ].join("\n");
   }
   return [

@@ -155,6 +155,8 @@ async function startInCodeBuild(
       language: plan.language,
       exclude: plan.exclude,
       ...(plan.maxUnzippedMiB === undefined ? {} : { maxUnzippedMiB: plan.maxUnzippedMiB }),
+      bytecode: plan.bytecode,
+      slim: plan.slim,
       runtime: target.runtime,
       architecture: target.architecture,
       fingerprint,
@@ -282,6 +284,7 @@ async function syncTarget(
     requirements,
   });
   summary.warnings.push(...built.warnings);
+  if (built.slim) summary.build.slim = built.slim;
   const key = artifactKey(ctx.config.artifacts.artifactPrefix, target.package, ctx.started, ctx.resolved.commit);
   summary.build.sbom = { key: sbomKey(key), components: built.sbom.components };
   Object.assign(summary, {

@@ -7,8 +7,12 @@
  * target, not the host. AL2023 runtimes (python3.12 and later, glibc 2.34) take wheels up to
  * manylinux_2_34; older runtimes (Amazon Linux 2, glibc 2.26) manylinux2014. A requirement without such a
  * wheel fails, naming it; a line that needs a build step (a path, a URL, `-e`, `--no-binary`) fails before
- * anything runs. Console scripts get `#!/usr/bin/env python3` and their RECORD rows are recomputed, so
- * the layer does not depend on the interpreter that ran uv.
+ * anything runs. Then, unless `build.bytecode` is false, an interpreter of the target's minor version
+ * (`findTargetInterpreter`: on PATH, uv-managed, or installed by uv) compiles every module to
+ * `__pycache__/*.cpython-3XY.pyc` (`compileArguments`: unchecked-hash, `/opt/python/…` paths, one process
+ * in sorted order with PYTHONHASHSEED=0, so the bytes repeat); without one the layer ships no `.pyc` and the
+ * summary says so. Compiling runs no package code. Shebangs, data files and the `.pyc` filter are the
+ * shared step of every builder (`python-tree.ts`).
  *
  * Node.js: `npm ci --omit=dev --os=linux --cpu=x64|arm64 --libc=glibc --ignore-scripts` in OUT/nodejs (a pnpm or
  * Yarn lock arrives converted to package-lock.json, `locks/npm-lock.ts`), then optional packages whose manifest
@@ -16,9 +20,8 @@
  * Install scripts never run on the host; a module that must be compiled (binding.gyp, node-gyp …) fails,
  * naming it; other install scripts are reported as warnings.
  */
-import { createHash } from "node:crypto";
-import { chmod, copyFile, lstat, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { copyFile, lstat, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { type Architecture, PACKAGE_JSON, PACKAGE_LOCK, REQUIREMENTS, runtimeVersion } from "../common/build-plan.ts";
 import { BuildError } from "../common/errors.ts";
 import { quoteName } from "../common/paths.ts";
@@ -36,7 +39,7 @@ import {
 import { npmCpu, PRUNE_OPTIONAL_SCRIPT } from "./node-prune.ts";
 import { lastLine, runCommand } from "./process.ts";
 import { refuseBuildSteps } from "./requirements.ts";
-import { ensureUv, pickInterpreter, UV_VERSION, uvPlatform, uvPythonDir } from "./uv.ts";
+import { ensureUv, findTargetInterpreter, pickInterpreter, UV_VERSION, uvPlatform, uvPythonDir } from "./uv.ts";
 
 /** This machine, as the uv wheels are named (`linux-x64` …). */
 const HOST = `${process.platform}-${process.arch}`;
@@ -78,99 +81,36 @@ export function uvArguments(request: BuildRequest, target: string, python: strin
   ];
 }
 
-/** The shebang every console script of a layer gets (Lambda's runtime has python3 on PATH). */
-export const SCRIPT_SHEBANG = "#!/usr/bin/env python3";
-
-/** A script's bytes with its interpreter line(s) replaced by `SCRIPT_SHEBANG`, or undefined when unchanged. */
-export function normalizeShebang(data: Buffer): Buffer | undefined {
-  const text = data.toString("latin1");
-  if (!text.startsWith("#!")) return undefined;
-  // the long-path form: #!/bin/sh, then '''exec' '/path/python' "$0" "$@", then ' '''
-  const trampoline = /^#!\/bin\/sh\n'''exec' .*\n' '''\n/.exec(text);
-  const newline = text.indexOf("\n");
-  const end = trampoline ? trampoline[0].length - 1 : newline < 0 ? text.length : newline;
-  if (!trampoline && !/python/.test(text.slice(0, end))) return undefined;
-  const out = Buffer.concat([Buffer.from(SCRIPT_SHEBANG), data.subarray(end)]);
-  return out.equals(data) ? undefined : out;
-}
-
-function recordHash(data: Buffer): string {
-  return `sha256=${createHash("sha256").update(data).digest("base64url")}`;
-}
-
-/** One CSV row of a RECORD file (quoted as Python's csv module writes it). */
-export function parseCsvRow(line: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  while (i <= line.length) {
-    if (line[i] === '"') {
-      let value = "";
-      i++;
-      while (i < line.length) {
-        if (line[i] === '"' && line[i + 1] === '"') {
-          value += '"';
-          i += 2;
-        } else if (line[i] === '"') {
-          i++;
-          break;
-        } else value += line[i++];
-      }
-      out.push(value);
-      i++;
-    } else {
-      const comma = line.indexOf(",", i);
-      const stop = comma < 0 ? line.length : comma;
-      out.push(line.slice(i, stop));
-      i = stop + 1;
-    }
-  }
-  return out;
-}
-
-function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
+/** Where Lambda mounts a layer's Python packages: the file names compiled into the `.pyc`. */
+export const LAYER_PYTHON_DIR = "/opt/python";
 
 /**
- * Give every console script under `target/bin` the shebang `#!/usr/bin/env python3` and bring the rows of
- * each `*.dist-info/RECORD` that list a changed file up to date (hash and size). Returns the changed paths.
+ * The interpreter arguments that compile every module under `target` for its own version: deterministic
+ * (unchecked-hash, PEP 552: no mtime; one process in compileall's sorted order; run with PYTHONHASHSEED=0),
+ * `-f` so `.pyc` a wheel brought are replaced, and `-d` so tracebacks name `/opt/python/…`.
  */
-export async function normalizeScripts(target: string): Promise<string[]> {
-  const changed = new Map<string, Buffer>();
-  const bin = join(target, "bin");
-  for (const name of (await readdir(bin).catch(() => [] as string[])).sort()) {
-    const abs = join(bin, name);
-    const st = await lstat(abs);
-    if (!st.isFile()) continue;
-    const fixed = normalizeShebang(await readFile(abs));
-    if (!fixed) continue;
-    await writeFile(abs, fixed);
-    await chmod(abs, st.mode & 0o777);
-    changed.set(`bin/${name}`, fixed);
-  }
-  if (!changed.size) return [];
-  for (const dist of (await readdir(target)).filter((n) => n.endsWith(".dist-info")).sort()) {
-    const record = join(target, dist, "RECORD");
-    let text: string;
-    try {
-      text = await readFile(record, "utf8");
-    } catch {
-      continue;
-    }
-    let touched = false;
-    const lines = text.split("\n").map((line) => {
-      const clean = line.replace(/\r$/, "");
-      if (clean === "") return line;
-      const row = parseCsvRow(clean);
-      const data = changed.get(posix.normalize(row[0] ?? ""));
-      if (!data) return line;
-      touched = true;
-      return [row[0] ?? "", recordHash(data), String(data.length)].map(csvField).join(",");
-    });
-    if (touched) await writeFile(record, lines.join("\n"));
-  }
-  return [...changed.keys()];
+export function compileArguments(target: string): string[] {
+  return [
+    "-s",
+    "-m",
+    "compileall",
+    "-q",
+    "-f",
+    "-d",
+    LAYER_PYTHON_DIR,
+    "--invalidation-mode",
+    "unchecked-hash",
+    target,
+  ];
 }
+
+/** The summary warning of a layer built without `.pyc` because no interpreter of the target was found. */
+export function noBytecodeWarning(runtime: string): string {
+  return `no ${runtime} interpreter found: layer ships without .pyc; cold starts recompile every module (imports 2-5x slower); install ${runtime} (or let uv install it) or build with --builder docker`;
+}
+
+/** Interpreters found per tool cache, version and PATH, for this process (a failed search costs seconds). */
+const targetInterpreters = new Map<string, Promise<string | undefined>>();
 
 /** The npm arguments of a local Node.js build. */
 export function npmArguments(architecture: Architecture): string[] {
@@ -283,7 +223,11 @@ export class LocalBuilder implements Builder {
   }
 
   async identity(request: BuildRequest): Promise<string> {
-    if (request.language === "python") return `local uv ${UV_VERSION}`;
+    if (request.language === "python") {
+      if (request.bytecode === false) return `local uv ${UV_VERSION}`;
+      const compiler = await this.compiler(request);
+      return `local uv ${UV_VERSION} bytecode ${compiler ? request.runtime : "none"}`;
+    }
     const npm = await this.version("npm", ["--version"]);
     const node = await this.version("node", ["--version"]);
     return `local npm ${npm} node ${node}`;
@@ -315,6 +259,39 @@ export class LocalBuilder implements Builder {
     return env;
   }
 
+  /** The interpreter that compiles the target's `.pyc`, or undefined when there is none on this machine. */
+  private async compiler(request: BuildRequest): Promise<string | undefined> {
+    const uv = await ensureUv({ toolCache: this.toolCache(), env: this.options.env, host: this.options.host ?? HOST });
+    const env = this.uvEnv();
+    const version = runtimeVersion(request.runtime);
+    const key = `${this.toolCache()}\0${version}\0${env.PATH ?? ""}`;
+    let found = targetInterpreters.get(key);
+    if (!found) {
+      const search = { uv, toolCache: this.toolCache(), version, env, cwd: this.options.home };
+      found = findTargetInterpreter({ ...search, timeoutMs: this.options.timeoutMs });
+      targetInterpreters.set(key, found);
+    }
+    return found;
+  }
+
+  /** Compile the install tree's modules with the target's interpreter; warnings for what was not compiled. */
+  private async compile(request: BuildRequest, target: string): Promise<string[]> {
+    if (request.bytecode === false) return [];
+    const python = await this.compiler(request);
+    if (!python) return [noBytecodeWarning(request.runtime)];
+    const env = { ...this.baseEnv(), PYTHONHASHSEED: "0", PYTHONNOUSERSITE: "1" };
+    const r = await runCommand(python, compileArguments(target), {
+      cwd: this.options.home,
+      env,
+      timeoutMs: this.options.timeoutMs,
+    });
+    if (r.code === 0) return [];
+    const failed = (r.stdout.match(/^\*\*\* Error compiling/gm) ?? []).length;
+    return [
+      `${failed || "some"} module(s) did not compile for ${request.runtime} and ship as source only: ${lastLine(r.stdout || r.stderr)}`,
+    ];
+  }
+
   private async python(request: BuildRequest): Promise<BuildOutcome> {
     const where = `${request.runtime} ${request.architecture}`;
     if (!request.requirements) {
@@ -344,10 +321,7 @@ export class LocalBuilder implements Builder {
       timeoutMs: this.options.timeoutMs,
       secrets: [index?.token, env.UV_DEFAULT_INDEX],
     });
-    if (r.code === 0) {
-      await normalizeScripts(target);
-      return { warnings: [] };
-    }
+    if (r.code === 0) return { warnings: await this.compile(request, target) };
     const text = r.stderr || r.stdout;
     const missing =
       /Because (?:only )?(\S+?)(?:[<>=!~]=?\S*)? has no (?:usable )?wheels/.exec(text) ??

@@ -316,3 +316,25 @@ export async function pickInterpreter(search: InterpreterSearch): Promise<string
     `uv needs a Python interpreter to run and found none (no python3 3.8 or later on PATH), and installing Python ${search.version} into ${uvPythonDir(search.toolCache)} failed (${lastLine(r.stderr || r.stdout)}); install python3 or use --builder docker`,
   );
 }
+
+/**
+ * An interpreter of exactly the target's minor version, to compile the layer's `.pyc` with: `python3.X` on
+ * PATH or uv-managed in the tool cache, else one `uv python install` provisions there. Undefined when there is
+ * none: an install that fails (uv's Python downloads unreachable, say) counts as not found, never as an error.
+ */
+export async function findTargetInterpreter(search: InterpreterSearch): Promise<string | undefined> {
+  const [major, minor] = search.version.split(".").map(Number);
+  const exact = (v: [number, number]) => v[0] === major && v[1] === minor;
+  const found = await firstWorking(
+    search,
+    [...onPath(search, `python${search.version}`), ...(await managed(search))],
+    exact,
+  );
+  if (found) return found;
+  const r = await runCommand(search.uv, ["python", "install", "--no-config", search.version], {
+    cwd: search.cwd,
+    env: { ...search.env, UV_PYTHON_INSTALL_DIR: uvPythonDir(search.toolCache) },
+    timeoutMs: Math.min(search.timeoutMs, 300_000),
+  }).catch(() => undefined);
+  return r?.code === 0 ? firstWorking(search, await managed(search), exact) : undefined;
+}

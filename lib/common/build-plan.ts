@@ -49,8 +49,11 @@ export const BUILT_FAMILIES: readonly LockFamilyName[] = [
 
 /** The newest runtime of each language that Lambda supports (the default when nothing else names one). */
 export const NEWEST_RUNTIME: Readonly<Record<Language, string>> = { python: "python3.14", nodejs: "nodejs24.x" };
-/** Dropped from every built layer unless `build.exclude` says otherwise. */
-export const DEFAULT_EXCLUDE: readonly string[] = ["**/__pycache__/**"];
+/**
+ * Dropped from every built layer unless `build.exclude` says otherwise. `__pycache__` is not in it: the
+ * folder's own caches are always dropped, and the build's are kept or dropped by `build.bytecode`.
+ */
+export const DEFAULT_EXCLUDE: readonly string[] = [];
 
 const RUNTIME_OF: Readonly<Record<Language, RegExp>> = { python: /^python3\.\d+$/, nodejs: /^nodejs\d+\.x$/ };
 const LAYER_NAME = /^[A-Za-z0-9_-]{1,140}$/;
@@ -81,6 +84,10 @@ export interface BuildPlan {
   exclude: string[];
   /** `build.maxUnzippedMiB`: each target's unzipped budget, when set. */
   maxUnzippedMiB?: number | undefined;
+  /** `build.bytecode` (default true): Python layers ship `.pyc` compiled for the target. */
+  bytecode: boolean;
+  /** `build.slim` (default false): drop packages' tests, RECORD files and the runtime's boto3. */
+  slim: boolean;
   targets: BuildTarget[];
 }
 
@@ -231,6 +238,8 @@ export function planBuild(input: PlanInput): BuildPlan | undefined {
     manifests: family.files,
     exclude: layer.build?.exclude ?? [...DEFAULT_EXCLUDE],
     ...(layer.build?.maxUnzippedMiB === undefined ? {} : { maxUnzippedMiB: layer.build.maxUnzippedMiB }),
+    bytecode: layer.build?.bytecode ?? true,
+    slim: layer.build?.slim ?? false,
     targets,
   };
 }

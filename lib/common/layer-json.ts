@@ -16,6 +16,10 @@ export interface BuildSection {
   exclude?: string[];
   /** The layer's unzipped budget in MiB (1–250): a target above it fails, naming its largest packages. */
   maxUnzippedMiB?: number;
+  /** Ship `.pyc` compiled for the target's Python (default true). */
+  bytecode?: boolean;
+  /** Drop packages' tests, `*.dist-info/RECORD` and the runtime's own boto3/botocore/s3transfer (default false). */
+  slim?: boolean;
 }
 
 export interface LayerOverrides {
@@ -70,7 +74,7 @@ const SMOKE_MODULE = /^(@[a-z0-9][\w.-]*\/)?[A-Za-z0-9_][\w.-]*(\/[\w.-]+)*$/;
 const RUNTIME =
   /^(nodejs\d+\.x|python3\.\d+|java\d+(\.al2(023)?)?|ruby\d+\.\d+|dotnet\d+|dotnetcore\d+\.\d+|provided(\.al2(023)?)?|go1\.x)$/;
 const KEYS = new Set(["runtimes", "architectures", "description", "license", "build", "smoke"]);
-const BUILD_KEYS = new Set(["runtimes", "architectures", "exclude", "maxUnzippedMiB"]);
+const BUILD_KEYS = new Set(["runtimes", "architectures", "exclude", "maxUnzippedMiB", "bytecode", "slim"]);
 /** Lambda's 250 MB (262,144,000 bytes) for a function and its layers, unzipped, in MiB. */
 export const MAX_UNZIPPED_MIB = 250;
 
@@ -126,12 +130,19 @@ export function parseBuildSection(raw: unknown, where: string): BuildSection {
       `${where}: "build.maxUnzippedMiB" must be a whole number of MiB from 1 to ${MAX_UNZIPPED_MIB} (Lambda's unzipped limit)`,
     );
   }
+  for (const flag of ["bytecode", "slim"] as const) {
+    if (obj[flag] !== undefined && typeof obj[flag] !== "boolean") {
+      problems.push(`${where}: "build.${flag}" must be true or false, not ${JSON.stringify(obj[flag])}`);
+    }
+  }
   if (problems.length) throw new ConfigError(problems);
   const out: BuildSection = {};
   if (runtimes) out.runtimes = runtimes;
   if (architectures) out.architectures = architectures as Architecture[];
   if (exclude) out.exclude = exclude;
   if (typeof budget === "number") out.maxUnzippedMiB = budget;
+  if (typeof obj.bytecode === "boolean") out.bytecode = obj.bytecode;
+  if (typeof obj.slim === "boolean") out.slim = obj.slim;
   return out;
 }
 

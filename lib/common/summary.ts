@@ -42,6 +42,8 @@ export interface BuildSummary {
   id: string | null;
   /** The built artifact's CycloneDX SBOM: its key (beside the zip) and number of components. */
   sbom?: { key: string; components: number };
+  /** `build.slim` on: the files and unzipped bytes it dropped. */
+  slim?: { files: number; bytes: number };
 }
 
 /** A target's summary entry: a package summary whose `build` is always present. */

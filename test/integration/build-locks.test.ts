@@ -1,5 +1,6 @@
 /**
- * Local builds of the Python lock families (uv.lock, poetry.lock, Pipfile.lock from test/fixtures/locks)
+ * Local builds of every Python family for python3.12 on x86_64 and arm64 (uv.lock, poetry.lock, Pipfile.lock
+ * from test/fixtures/locks; a requirements.txt of the uv lock's exact, hashed lines)
  * with the real pinned uv against PyPI (downloads cached in `.cache/build`): the lock is converted to hashed
  * requirement lines and installed frozen; the layer holds exactly the lock's production set for the target,
  * never the manifest or the lock, the same bytes on a rebuild, and a CycloneDX 1.5 SBOM of what it holds.
@@ -10,7 +11,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildTarget, checkRequirements } from "../../lib/builds/content.ts";
 import { LocalBuilder } from "../../lib/builds/local.ts";
-import { normalizeName } from "../../lib/builds/locks/python.ts";
+import { convertPythonLock, normalizeName } from "../../lib/builds/locks/python.ts";
 import { walkDirectory } from "../../lib/builds/tree.ts";
 import { type BuildPlan, planBuild } from "../../lib/common/build-plan.ts";
 import { cycloneDx15Errors } from "../support/cyclonedx.ts";
@@ -29,11 +30,20 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
+/** The uv fixture's production set as a requirements.txt of exact, hashed lines (the requirements family). */
+async function uvRequirements() {
+  const read = (f: string) => readFile(join(LOCKS, "uv", f), "utf8");
+  return convertPythonLock("uv", { manifest: await read("pyproject.toml"), lock: await read("uv.lock"), where: "uv" });
+}
+
 let runs = 0;
-/** Build a lock fixture (plus an app module and build-only files) for python3.12 x86_64 with the local builder. */
-async function build(family: string) {
+/** Build a family (plus an app module and build-only files) for python3.12 with the local builder. */
+async function build(family: string, architecture = "x86_64") {
   const dir = join(work, `${family}-${++runs}`);
-  await cp(join(LOCKS, family), dir, { recursive: true });
+  if (family === "requirements") {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "requirements.txt"), `--require-hashes\n${(await uvRequirements()).requirements}`);
+  } else await cp(join(LOCKS, family), dir, { recursive: true });
   await writeFile(join(dir, "app.py"), "GREETING = 'hi'\n");
   await writeFile(join(dir, "requirements-dev.in"), "pytest\n");
   await writeFile(join(dir, ".python-version"), "3.12\n");
@@ -43,7 +53,7 @@ async function build(family: string) {
     name: family,
     layerNamePrefix: "",
     files: files.map((f) => f.path),
-    defaults: { runtimes: ["python3.12"], architectures: ["x86_64"] },
+    defaults: { runtimes: ["python3.12"], architectures: [architecture] },
   }) as BuildPlan;
   const home = join(work, `home-${runs}`);
   await mkdir(home, { recursive: true });
@@ -67,15 +77,21 @@ function installed(names: readonly string[]): Map<string, string> {
   return out;
 }
 
+const FAMILIES = ["requirements", "uv", "poetry", "pipenv"].flatMap((f) => [
+  [f, "x86_64"],
+  [f, "arm64"],
+]);
+
 describe("a local build of a Python lock family", () => {
-  it.each(["uv", "poetry", "pipenv"])(
-    "installs exactly the production set of the %s lock for linux, with an SBOM of it",
+  it.each(FAMILIES)(
+    "installs exactly the production set of the %s family for linux %s, with an SBOM of it",
     { timeout: TIMEOUT },
-    async (family) => {
-      const { requirements, built, names } = await build(family);
+    async (family = "", architecture = "") => {
+      const { requirements, built, names, bytes } = await build(family, architecture);
+      const lock = family === "requirements" ? await uvRequirements() : requirements?.lock;
       // the lock's packages whose marker holds on Lambda's Linux (colorama is Windows-only)
       const expected = new Map(
-        (requirements?.lock?.packages ?? [])
+        (lock?.packages ?? [])
           .filter((p) => p.marker === undefined || !/win32|Windows/.test(p.marker))
           .map((p) => [normalizeName(p.name), p.version]),
       );
@@ -94,7 +110,12 @@ describe("a local build of a Python lock family", () => {
       expect(built.sbom.components).toBe(expected.size);
       const requests = sbom.components.find((c: { name: string }) => normalizeName(c.name) === "requests");
       expect(requests.purl).toBe(`pkg:pypi/requests@${expected.get("requests")}`);
-      expect(requests.hashes.length).toBeGreaterThan(0);
+      if (family !== "requirements") expect(requests.hashes.length).toBeGreaterThan(0);
+      // every shared object is built for the target's CPU (EM_X86_64 62, EM_AARCH64 183)
+      const machine = architecture === "arm64" ? 183 : 62;
+      for (const entry of (await readZip(bytes)).filter((e) => e.name.endsWith(".so"))) {
+        expect(entry.content.readUInt16LE(18), entry.name).toBe(machine);
+      }
     },
   );
 

@@ -57,7 +57,7 @@ describe("folderContent", () => {
 });
 
 describe("assembleLayer", () => {
-  it("merges the build and the folder, sorted, without __pycache__ by default", () => {
+  it("merges the build and the folder, sorted, without the folder's own __pycache__", () => {
     const entries = assembleLayer(
       [
         file("python/yaml/__init__.py"),
@@ -68,10 +68,12 @@ describe("assembleLayer", () => {
       DEFAULT_EXCLUDE,
       "layers/x",
     );
+    // the build's bytecode is kept or dropped by build.bytecode (python-tree.ts), the folder's never shipped
     expect(entries.map((e) => `${e.path} ${e.kind}`)).toEqual([
       "python/bin/tool executable",
       "python/mymodule.py file",
       "python/yaml/__init__.py file",
+      "python/yaml/__pycache__/x.pyc file",
     ]);
   });
 

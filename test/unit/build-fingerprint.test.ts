@@ -72,7 +72,7 @@ describe("buildFingerprint", () => {
 });
 
 describe("the local builder's identity", () => {
-  it("names the pinned resolver and its version for Python, whatever the host has on PATH", async () => {
+  it("names the pinned resolver and its version for Python without bytecode, whatever the host has on PATH", async () => {
     const { LocalBuilder } = await import("../../lib/builds/local.ts");
     const request = {
       language: "python" as const,
@@ -80,6 +80,8 @@ describe("the local builder's identity", () => {
       architecture: "arm64" as const,
       sourceDir: "",
       outDir: "",
+      // with bytecode on, it also says which interpreter compiles (build-local.test.ts)
+      bytecode: false,
     };
     const a = new LocalBuilder({ env: { PATH: "/nonexistent" }, home: "/tmp", timeoutMs: 1000 });
     const b = new LocalBuilder({ env: { PATH: "/usr/bin:/bin" }, home: "/tmp", timeoutMs: 1000 });

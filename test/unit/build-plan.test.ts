@@ -19,7 +19,13 @@ describe("planBuild", () => {
 
   it("detects Python from requirements.txt and defaults to the newest runtime on x86_64 under the folder's name", () => {
     const plan = planBuild({ ...base, files: ["requirements.txt", "python/mymodule.py"] });
-    expect(plan).toMatchObject({ language: "python", manifests: ["requirements.txt"], exclude: ["**/__pycache__/**"] });
+    expect(plan).toMatchObject({
+      language: "python",
+      manifests: ["requirements.txt"],
+      exclude: [],
+      bytecode: true,
+      slim: false,
+    });
     expect(plan?.targets).toEqual([
       {
         runtime: NEWEST_RUNTIME.python,
