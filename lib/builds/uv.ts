@@ -8,8 +8,8 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { rootCertificates } from "node:tls";
 import { Agent, type Dispatcher, EnvHttpProxyAgent, request } from "undici";
 import yauzl from "yauzl";
@@ -236,6 +236,22 @@ export interface InterpreterSearch {
   env: Readonly<Record<string, string>>;
   cwd: string;
   timeoutMs: number;
+  /** The clock (ms) that ages a failed `uv python install` (see `findTargetInterpreter`). */
+  now?: () => number;
+}
+
+/** How long a failed `uv python install` of one version is not tried again (per tool cache). */
+export const PYTHON_INSTALL_RETRY_MS = 6 * 3600_000;
+
+function installFailedMarker(search: InterpreterSearch): string {
+  return join(uvPythonDir(search.toolCache), `.install-failed-${search.version}`);
+}
+
+/** Whether an install of this version failed within `PYTHON_INSTALL_RETRY_MS` (its marker's content). */
+async function installFailedRecently(search: InterpreterSearch): Promise<boolean> {
+  const at = Number(await readFile(installFailedMarker(search), "utf8").catch(() => ""));
+  const now = (search.now ?? Date.now)();
+  return Number.isFinite(at) && at > 0 && at <= now && now - at < PYTHON_INSTALL_RETRY_MS;
 }
 
 /** `[major, minor]` of an interpreter that runs, or undefined. */
@@ -331,10 +347,18 @@ export async function findTargetInterpreter(search: InterpreterSearch): Promise<
     exact,
   );
   if (found) return found;
+  // an unreachable download (CI without GitHub, say) costs its timeout once per tool cache, not every run
+  if (await installFailedRecently(search)) return undefined;
   const r = await runCommand(search.uv, ["python", "install", "--no-config", search.version], {
     cwd: search.cwd,
     env: { ...search.env, UV_PYTHON_INSTALL_DIR: uvPythonDir(search.toolCache) },
     timeoutMs: Math.min(search.timeoutMs, 300_000),
   }).catch(() => undefined);
-  return r?.code === 0 ? firstWorking(search, await managed(search), exact) : undefined;
+  const installed = r?.code === 0 ? await firstWorking(search, await managed(search), exact) : undefined;
+  if (!installed) {
+    const marker = installFailedMarker(search);
+    await mkdir(dirname(marker), { recursive: true }).catch(() => undefined);
+    await writeFile(marker, String((search.now ?? Date.now)())).catch(() => undefined);
+  }
+  return installed;
 }
