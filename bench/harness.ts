@@ -40,6 +40,15 @@ import type { PackagesReport } from "./packages-report.ts";
 import { evaluateTargets, type TargetResult } from "./report.ts";
 import { compareEntries, readZipEntries, type ZipEntryInfo } from "./zipinfo.ts";
 
+/** Where the run's memory was at its highest RSS (see `sampleMemory` in worker.ts), for the log line. */
+function memoryNote(result: JobResult): string {
+  const m = result.memory;
+  if (!m) return "";
+  const mb = (n: number) => Math.round(n / 1048576);
+  const p = m.atPeak;
+  return ` (loaded ${mb(m.loadedRssBytes)}; at peak: heap ${mb(p.heapUsed)}/${mb(p.heapTotal)}, external ${mb(p.external)} of which buffers ${mb(p.arrayBuffers)}, rest ${mb(p.rss - p.heapTotal - p.external)})`;
+}
+
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const workerPath = join(repoRoot, "bench", "worker.ts");
 const TOKEN = "bench-access-token-0123456789abcdef";
@@ -536,7 +545,7 @@ async function benchFixture(
           p.outputBytes = pkg?.bytes ?? null;
         }
         log(
-          `[${name}] ${spec.id} run ${i + 1}/${repeat}: ${Math.round(result.wallMs)} ms, ${count} requests, peak RSS ${Math.round(result.maxRssBytes / 1048576)} MiB`,
+          `[${name}] ${spec.id} run ${i + 1}/${repeat}: ${Math.round(result.wallMs)} ms, ${count} requests, peak RSS ${Math.round(result.maxRssBytes / 1048576)} MiB${memoryNote(result)}`,
         );
         // zips and staging of finished runs are not needed any more
         await rm(runDir(spec, i), { recursive: true, force: true });
