@@ -37,17 +37,8 @@ import {
 import type { Job, JobResult, SourceEndpoints, WorkerMessage } from "./jobs.ts";
 import { benchPackages, type PackagesOptions } from "./packages.ts";
 import type { PackagesReport } from "./packages-report.ts";
-import { evaluateTargets, type TargetResult } from "./report.ts";
+import { evaluateTargets, memoryNote, type TargetResult } from "./report.ts";
 import { compareEntries, readZipEntries, type ZipEntryInfo } from "./zipinfo.ts";
-
-/** Where the run's memory was at its highest RSS (see `sampleMemory` in worker.ts), for the log line. */
-function memoryNote(result: JobResult): string {
-  const m = result.memory;
-  if (!m) return "";
-  const mb = (n: number) => Math.round(n / 1048576);
-  const p = m.atPeak;
-  return ` (loaded ${mb(m.loadedRssBytes)}; at peak: heap ${mb(p.heapUsed)}/${mb(p.heapTotal)}, external ${mb(p.external)} of which buffers ${mb(p.arrayBuffers)}, rest ${mb(p.rss - p.heapTotal - p.external)})`;
-}
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const workerPath = join(repoRoot, "bench", "worker.ts");
@@ -101,6 +92,8 @@ export interface RunReport {
   cpuMs: number | null;
   /** Highest peak RSS over the runs (bytes). */
   peakRssBytes: number | null;
+  /** Where the memory was at the highest peak over the runs (see `sampleMemory` in worker.ts). */
+  memoryAtPeak: JobResult["memory"] | null;
   /** Size of the zip produced (or, for unchanged, of the artifact kept). */
   outputBytes: number | null;
   entries: number | null;
@@ -349,6 +342,7 @@ function emptyReport(spec: RunSpec, status: RunReport["status"], note: string | 
     wallMsAll: [],
     cpuMs: null,
     peakRssBytes: null,
+    memoryAtPeak: null,
     outputBytes: null,
     entries: null,
     speedupVsBaseline: null,
@@ -571,6 +565,8 @@ async function benchFixture(
         wallMsAll: walls.map((w) => Math.round(w)),
         cpuMs: median(p.results.map((r) => r.cpuMs)),
         peakRssBytes: Math.max(...p.results.map((r) => r.maxRssBytes)),
+        memoryAtPeak:
+          p.results.reduce((w, r) => (r.maxRssBytes > w.maxRssBytes ? r : w), p.results[0] as JobResult).memory ?? null,
         outputBytes: p.outputBytes,
         entries: p.entries?.length ?? null,
         speedupVsBaseline: null,

@@ -1,11 +1,7 @@
 /**
  * One package's entries in the staging area (see `staging.ts`): names checked, duplicates refused, limits
  * enforced while streaming, files written create-only and never through a link, symlinks kept in memory.
- *
- * Buffers: a Buffer a source passes to `file()` stays the source's, which may reuse it once `file()` has
- * returned; the stage never keeps it and never moves it to the deflate worker (the pack copies it, as the
- * worker's batch copies every small file anyway). Only buffers the stage allocated itself (a streamed
- * file's chunks joined) are handed over to the worker without a copy. That rule stays here, in staging.
+ * A Buffer given to `file()` stays the source's; only buffers the stage joined itself go to the worker (`collect`).
  */
 import { constants } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readFile, rm, unlink } from "node:fs/promises";
@@ -375,11 +371,7 @@ export class FolderStage implements EntrySink {
     this.entries.set(path, { path, kind: "symlink", size, target, crc: crc32(Buffer.from(target)) >>> 0 });
   }
 
-  /**
-   * A small body in memory, within the byte limit. `owned` only for a buffer the stage allocated itself (the
-   * chunks of a stream joined): only that one may be moved to the deflate worker. A Buffer body and a
-   * stream's single chunk stay their producer's (see `EntrySink.file`): the pack copies them.
-   */
+  /** A small body in memory, within the limit; `owned` (movable to the worker) only if the stage joined it. */
   private async collect(path: string, body: Readable | Buffer): Promise<{ data: Buffer; owned: boolean }> {
     if (Buffer.isBuffer(body)) {
       if (this.totalBytes + body.length > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + body.length);
