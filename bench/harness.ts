@@ -37,7 +37,7 @@ import {
 import type { Job, JobResult, SourceEndpoints, WorkerMessage } from "./jobs.ts";
 import { benchPackages, type PackagesOptions } from "./packages.ts";
 import type { PackagesReport } from "./packages-report.ts";
-import { evaluateTargets, type TargetResult } from "./report.ts";
+import { evaluateTargets, memoryNote, type TargetResult } from "./report.ts";
 import { compareEntries, readZipEntries, type ZipEntryInfo } from "./zipinfo.ts";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -92,6 +92,8 @@ export interface RunReport {
   cpuMs: number | null;
   /** Highest peak RSS over the runs (bytes). */
   peakRssBytes: number | null;
+  /** Where the memory was at the highest peak over the runs (see `sampleMemory` in worker.ts). */
+  memoryAtPeak: JobResult["memory"] | null;
   /** Size of the zip produced (or, for unchanged, of the artifact kept). */
   outputBytes: number | null;
   entries: number | null;
@@ -340,6 +342,7 @@ function emptyReport(spec: RunSpec, status: RunReport["status"], note: string | 
     wallMsAll: [],
     cpuMs: null,
     peakRssBytes: null,
+    memoryAtPeak: null,
     outputBytes: null,
     entries: null,
     speedupVsBaseline: null,
@@ -536,7 +539,7 @@ async function benchFixture(
           p.outputBytes = pkg?.bytes ?? null;
         }
         log(
-          `[${name}] ${spec.id} run ${i + 1}/${repeat}: ${Math.round(result.wallMs)} ms, ${count} requests, peak RSS ${Math.round(result.maxRssBytes / 1048576)} MiB`,
+          `[${name}] ${spec.id} run ${i + 1}/${repeat}: ${Math.round(result.wallMs)} ms, ${count} requests, peak RSS ${Math.round(result.maxRssBytes / 1048576)} MiB${memoryNote(result)}`,
         );
         // zips and staging of finished runs are not needed any more
         await rm(runDir(spec, i), { recursive: true, force: true });
@@ -562,6 +565,8 @@ async function benchFixture(
         wallMsAll: walls.map((w) => Math.round(w)),
         cpuMs: median(p.results.map((r) => r.cpuMs)),
         peakRssBytes: Math.max(...p.results.map((r) => r.maxRssBytes)),
+        memoryAtPeak:
+          p.results.reduce((w, r) => (r.maxRssBytes > w.maxRssBytes ? r : w), p.results[0] as JobResult).memory ?? null,
         outputBytes: p.outputBytes,
         entries: p.entries?.length ?? null,
         speedupVsBaseline: null,

@@ -61,6 +61,14 @@ export interface JobResult {
   clientRequests: number;
   /** Peak resident set size of the worker process, bytes. */
   maxRssBytes: number;
+  /**
+   * The RSS once the modules are loaded (before the clock starts), and `process.memoryUsage()` at the
+   * highest RSS sampled during the run (see `sampleMemory` in worker.ts).
+   */
+  memory?: {
+    loadedRssBytes: number;
+    atPeak: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+  };
   /** CPU time of the worker process during the operation, ms. */
   cpuMs: number;
   /** The zip produced (absolute path), when the run produced one. */

@@ -93,9 +93,11 @@ async function fanOut(
 
 /**
  * Entries up to this size (as the tar header declares it) are read into memory whole and delivered as
- * bytes, larger ones as a stream: the size up to which staging packs files in memory (`PACKED_FILE_MAX`).
+ * bytes (no stream per file and per consumer, which would cost more than such a file's bytes); larger ones
+ * as a stream with their declared size, so the sink refuses one over its limits before a byte of it is
+ * read into memory, and reads the rest into memory of its own (staging packs files up to 48 MiB).
  */
-const IN_MEMORY_ENTRY_MAX = 48 * 1024 * 1024;
+const IN_MEMORY_ENTRY_MAX = 1024 * 1024;
 
 /** An entry's bytes, which must be exactly the `size` its header declared. */
 async function collectEntry(entry: AsyncIterable<Buffer>, size: number): Promise<Buffer> {
@@ -258,23 +260,19 @@ export async function extractFolders(
       const content = await collect(Readable.from(entry));
       for (const t of files) {
         const rel = relativeTo(t.folder, repoPath) as string;
+        // the sinks do not keep the bytes (see EntrySink.file): every nested folder gets the same buffer
         if (isLfsPointer(content)) lfs.push({ target: t, path: rel, repoPath, executable, pointer: content });
-        else
-          await t.sink
-            .file(rel, Buffer.from(content), { executable, size: content.length })
-            .catch((e: unknown) => fail(t, e));
+        else await t.sink.file(rel, content, { executable, size: content.length }).catch((e: unknown) => fail(t, e));
       }
       return;
     }
     if (header.size <= IN_MEMORY_ENTRY_MAX) {
       // read whole (the header declares the size, so memory stays bounded) and handed over as bytes: no
-      // stream per file and per consumer
+      // stream per file and per consumer; the sinks do not keep them, so nested folders share one buffer
       const content = await collectEntry(entry, header.size);
-      for (const [i, t] of files.entries()) {
+      for (const t of files) {
         const rel = relativeTo(t.folder, repoPath) as string;
-        // each sink takes its bytes over (see EntrySink.file): nested folders get copies, the last the original
-        const bytes = i === files.length - 1 ? content : Buffer.from(content);
-        await t.sink.file(rel, bytes, { executable, size: bytes.length }).catch((e: unknown) => fail(t, e));
+        await t.sink.file(rel, content, { executable, size: content.length }).catch((e: unknown) => fail(t, e));
       }
       return;
     }

@@ -22,9 +22,10 @@ export interface EntrySink {
   /** The folder path in the repository, without leading or trailing slash. */
   readonly folder: string;
   /**
-   * A regular file (mode 100644) or an executable (100755). `body` is consumed fully; a Buffer `body` is
-   * handed over (the sink may move its memory to a worker, which detaches it), so the caller must not use
-   * it again.
+   * A regular file (mode 100644) or an executable (100755). `body` is consumed fully before the promise
+   * resolves. A Buffer `body` stays the caller's: the sink copies what it needs, so the caller may keep,
+   * change or reuse it once the promise has settled. `size` (when known, as an archive's header declares
+   * it) lets the sink refuse a file over its limits before reading any of a stream `body`.
    */
   file(path: string, body: Readable | Buffer, options: { executable: boolean; size?: number }): Promise<void>;
   /** A symbolic link (mode 120000) whose content is `target`. */

@@ -1,6 +1,7 @@
 /**
  * One package's entries in the staging area (see `staging.ts`): names checked, duplicates refused, limits
  * enforced while streaming, files written create-only and never through a link, symlinks kept in memory.
+ * A Buffer given to `file()` stays the source's; only buffers the stage joined itself go to the worker (`collect`).
  */
 import { constants } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readFile, rm, unlink } from "node:fs/promises";
@@ -370,11 +371,11 @@ export class FolderStage implements EntrySink {
     this.entries.set(path, { path, kind: "symlink", size, target, crc: crc32(Buffer.from(target)) >>> 0 });
   }
 
-  /** A small body in memory, within the byte limit; `owned` unless it is a stream's chunk its producer holds. */
+  /** A small body in memory, within the limit; `owned` (movable to the worker) only if the stage joined it. */
   private async collect(path: string, body: Readable | Buffer): Promise<{ data: Buffer; owned: boolean }> {
     if (Buffer.isBuffer(body)) {
       if (this.totalBytes + body.length > this.limits.maxBytes) throw this.tooBig(path, this.totalBytes + body.length);
-      return { data: body, owned: true };
+      return { data: body, owned: false };
     }
     const chunks: Buffer[] = [];
     let written = 0;

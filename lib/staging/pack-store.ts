@@ -98,7 +98,9 @@ export class PackStore {
 
   /**
    * Start compressing `data` once the queue has room; resolves (with the job) when the job is under way.
-   * With `give`, the caller gives `data` up (it may be detached: see `DeflatePool.deflate`).
+   * Without `give`, `data` stays its caller's: it is copied (into the deflate worker's batch, or here for
+   * the thread pool) before this resolves, and may be changed at once. With `give`, `data` is a buffer the
+   * stage allocated itself and gives up: it may be moved to the worker (detached), never copied.
    */
   async pack(data: Buffer, options: { give?: boolean } = {}): Promise<{ job: Promise<Packed> }> {
     const length = data.length; // a given buffer may be detached once it is handed on
@@ -109,7 +111,14 @@ export class PackStore {
     this.pendingBytes += length;
     const threadPool =
       length > WORKER_FILE_MAX || (length > THREAD_POOL_MIN && deflatePool(ZIP_LEVEL).backlogBytes > WORKER_BACKLOG);
-    const job = prepareEntry(data, ZIP_LEVEL, { threadPool, give: options.give === true }).then((p) => ({
+    let give = options.give === true;
+    // the thread pool reads the bytes while this goes on: a borrowed buffer is copied first (the worker's
+    // batch would have copied it anyway)
+    if (threadPool && !give) {
+      data = Buffer.from(data);
+      give = true;
+    }
+    const job = prepareEntry(data, ZIP_LEVEL, { threadPool, give }).then((p) => ({
       crc: p.crc,
       size: p.size,
       ...this.append(p.data),

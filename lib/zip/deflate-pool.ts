@@ -5,15 +5,16 @@
  * for thousands of 20 KB files that costs the main thread about a third as much CPU again as the
  * compression itself, time it should spend parsing the download. Here entries are gathered into batches
  * (one transferred buffer each way) and a worker compresses each entry with `deflateRawSync`: a fresh
- * deflate stream per entry, so the bytes are exactly `deflateRaw()`'s. A large entry its caller gives up is
- * moved to the worker instead of copied. Verification's inflates run there too (`inflateCrc`), answering
+ * deflate stream per entry, so the bytes are exactly `deflateRaw()`'s. An entry's bytes are copied into
+ * the batch when it is handed over (so the caller may reuse its buffer as soon as the call returns); a
+ * large buffer its caller owns and gives up is moved to the worker instead of copied. Verification's inflates run there too (`inflateCrc`), answering
  * only a CRC-32 and a size, so the inflated bytes (and the garbage they make) stay off the main thread.
  *
  * One worker per process, started on first use: with the main thread parsing the download and the thread
  * pool taking the larger entries (`staging/pack-store.ts`), one worker keeps two cores busy (a Lambda
  * function at 2 GB has about that), and each worker costs memory. An idle worker is unreferenced, so it
  * never keeps a process (or a Lambda invocation) alive; if the worker cannot run, entries fall back to
- * zlib's own API on this thread (an entry whose moved buffer was lost with the worker fails).
+ * zlib's own API on this thread (a deflate whose bytes were on their way to the worker fails with it).
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -26,6 +27,11 @@ const deflateRawAsync = promisify(deflateRaw);
 
 /** A batch is sent when it holds this many bytes, or at the next turn of the event loop. */
 const BATCH_BYTES = 256 * 1024;
+/**
+ * A batch's buffer (which queued bytes are copied into as they arrive) holds this much, or one larger
+ * entry; a batch that would outgrow it is sent first. Most batches of a walk hold one or two small files.
+ */
+const BATCH_BUFFER = 64 * 1024;
 /** Given buffers from this size on are moved to the worker, not copied (see `deflate`). */
 const MOVE_MIN = 64 * 1024;
 
@@ -45,7 +51,10 @@ export function workerModule(base: string = import.meta.url): URL | undefined {
 }
 
 interface Task {
+  /** The bytes to send: the batch's copy, or the given buffer itself when it is moved. */
   data: Buffer;
+  /** An inflate's own bytes, which its caller keeps unchanged until it settles: run again here if the worker dies. */
+  keep?: Buffer;
   /** The caller gave `data` up: it may be moved to the worker rather than copied (see `deflate`). */
   give?: boolean;
   /** `data`'s length when sent (a moved buffer reads 0 afterwards). */
@@ -62,6 +71,9 @@ export class DeflatePool {
   private readonly inFlight = new Map<number, Task[]>();
   private queue: Task[] = [];
   private queued = 0;
+  /** The batch being filled: queued bytes are copied into it as they arrive. */
+  private batch: Buffer | undefined;
+  private batchFill = 0;
   /** Bytes sent to the worker and not back yet. */
   private sent = 0;
   private scheduled = false;
@@ -80,9 +92,11 @@ export class DeflatePool {
   }
 
   /**
-   * Raw DEFLATE of `data` (not empty) at the pool's level. With `give`, the caller gives `data` up: a large
-   * one that owns its whole memory is moved to the worker instead of copied, which detaches it (its length
-   * becomes 0), so the caller must not read it again, its length included.
+   * Raw DEFLATE of `data` (not empty) at the pool's level. `data` is copied before this returns, so the
+   * caller may change it at once. With `give`, the caller gives `data` up: a large one that owns its whole
+   * memory is moved to the worker instead of copied, which detaches it (its length becomes 0), so the
+   * caller must not read it again, its length included. Only code that allocated the buffer itself may
+   * give it (staging: `pack-store.ts`).
    */
   deflate(data: Buffer, options: { give?: boolean } = {}): Promise<Buffer> {
     if (this.broken) return deflateRawAsync(data, { level: this.level });
@@ -92,18 +106,27 @@ export class DeflatePool {
   /**
    * Inflate raw DEFLATE `data` (expected to give `size` bytes) and answer with the CRC-32 and size of what it
    * gave; a stream that is corrupt or gives more than `size` bytes rejects. The inflated bytes stay on the
-   * worker. `data` is copied when the batch is sent, not before: it must stay unchanged until then.
+   * worker. `data` is copied into the batch before this returns, but kept (to run again on this thread if
+   * the worker stops): it must stay unchanged until the promise settles.
    */
   async inflateCrc(data: Buffer, size: number): Promise<{ crc: number; size: number }> {
     const result = this.broken
       ? await new Promise<Buffer>((resolve, reject) => this.runHere({ data, op: size, resolve, reject }))
-      : await this.enqueue(data, size);
+      : await this.enqueue(data, size, false, data);
     return { crc: result.readUInt32LE(0), size: result.readUInt32LE(4) };
   }
 
-  private enqueue(data: Buffer, op: number, give = false): Promise<Buffer> {
+  private enqueue(data: Buffer, op: number, give = false, keep?: Buffer): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ data, op, give, resolve, reject });
+      const moves =
+        give && data.length >= MOVE_MIN && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+      if (moves) {
+        // travels alone, moved: nothing to copy
+        this.queue.push({ data, op, give: true, resolve, reject });
+      } else {
+        const copy = this.copyIn(data); // may send the batch before it (and begin a new queue)
+        this.queue.push({ data: copy, op, ...(keep ? { keep } : {}), resolve, reject });
+      }
       this.queued += data.length;
       if (this.queued >= BATCH_BYTES) this.send();
       else if (!this.scheduled) {
@@ -114,6 +137,16 @@ export class DeflatePool {
         });
       }
     });
+  }
+
+  /** A copy of `data` in the batch being filled (a full batch is sent first, and a new one begun). */
+  private copyIn(data: Buffer): Buffer {
+    if (this.batch && this.batchFill + data.length > this.batch.length) this.send();
+    this.batch ??= Buffer.allocUnsafeSlow(Math.max(BATCH_BUFFER, data.length));
+    const start = this.batchFill;
+    data.copy(this.batch, start);
+    this.batchFill = start + data.length;
+    return this.batch.subarray(start, this.batchFill);
   }
 
   private start(): Worker | undefined {
@@ -143,29 +176,24 @@ export class DeflatePool {
   private send(): void {
     if (this.queue.length === 0) return;
     const tasks = this.queue;
+    const batch = this.batch;
     this.queue = [];
     this.queued = 0;
+    this.batch = undefined;
+    this.batchFill = 0;
     const worker = this.start();
     if (!worker) {
       for (const t of tasks) this.runHere(t);
       return;
     }
-    // given buffers that own their memory travel alone and are moved; the rest are copied into one batch
-    const moved = tasks.filter(
-      (t) =>
-        t.give &&
-        t.data.length >= MOVE_MIN &&
-        t.data.byteOffset === 0 &&
-        t.data.byteLength === t.data.buffer.byteLength,
-    );
-    const copied = moved.length ? tasks.filter((t) => !moved.includes(t)) : tasks;
-    for (const t of moved) this.post(worker, [t], t.data.buffer as ArrayBuffer);
-    if (copied.length === 0) return;
-    const total = copied.reduce((n, t) => n + t.data.length, 0);
-    const input = Buffer.allocUnsafeSlow(total);
-    let at = 0;
-    for (const t of copied) at += t.data.copy(input, at);
-    this.post(worker, copied, input.buffer as ArrayBuffer);
+    // given buffers travel alone and are moved; the rest were copied into the batch as they arrived
+    const copied: Task[] = [];
+    for (const t of tasks) {
+      if (t.give) this.post(worker, [t], t.data.buffer as ArrayBuffer);
+      else copied.push(t);
+    }
+    if (copied.length === 0 || !batch) return;
+    this.post(worker, copied, batch.buffer as ArrayBuffer);
   }
 
   private post(worker: Worker, tasks: Task[], buffer: ArrayBuffer): void {
@@ -221,8 +249,10 @@ export class DeflatePool {
       this.inFlight.delete(id);
       for (const t of tasks) {
         this.sent -= t.length ?? 0;
-        // a moved buffer went with the worker: this entry's bytes are gone, so it fails (never compressed empty)
-        if (t.data.length !== t.length)
+        // the bytes went with the worker (moved, or the batch's copy): an inflate runs again from the bytes
+        // its caller kept; a deflate fails (never compressed empty)
+        if (t.keep) this.runHere({ ...t, data: t.keep });
+        else if (t.data.length !== t.length)
           t.reject(new Error("the deflate worker stopped while it held this entry's bytes"));
         else this.runHere(t);
       }

@@ -14,8 +14,9 @@ const deflateRawAsync = promisify(deflateRaw);
  * the content is still arriving. The writer's output is the same either way. By default on the deflate
  * worker (`deflate-pool.ts`: cheap per entry, for many small ones); with `threadPool`, on libuv's thread
  * pool (one native call: for a large entry, so that it compresses beside the worker instead of queueing in
- * front of the small entries behind it). Both give `deflateRaw()`'s bytes. With `give`, the caller gives
- * `data` up (it may be detached: see `DeflatePool.deflate`).
+ * front of the small entries behind it). Both give `deflateRaw()`'s bytes. On the thread pool `data` is
+ * read while the promise is pending (keep it unchanged until then); on the worker it is copied before this
+ * returns its promise. With `give`, the caller gives `data` up (it may be detached: see `DeflatePool.deflate`).
  */
 export async function prepareEntry(
   data: Buffer,

@@ -118,6 +118,35 @@ describe("a staging area that packs small files", () => {
     await plain.dispose();
   });
 
+  it("builds a correct zip for a source that reuses one buffer for every file it passes to file()", async () => {
+    const packing = await area("reuse", true);
+    const stage = await packing.stage("layers/x", "x");
+    // small files (copied into the deflate worker's batches) and large ones (which a worker could take over)
+    const sizes = [8 * 1024, 8 * 1024, 128 * 1024, 128 * 1024, 300 * 1024];
+    const scratch = Buffer.alloc(Math.max(...sizes));
+    const expected = new Map<string, Buffer>();
+    for (const [i, size] of sizes.entries()) {
+      const content = pseudoRandomBytes(size, 100 + i);
+      content.copy(scratch);
+      await stage.file(`f${i}.bin`, scratch.subarray(0, size), { executable: false });
+      expected.set(`f${i}.bin`, content);
+      // what a source that owns its buffer may do the moment file() returns: fill it with the next file
+      scratch.fill(0xee);
+    }
+    const wholeScratch = Buffer.alloc(128 * 1024, 7);
+    await stage.file("whole.bin", wholeScratch, { executable: false });
+    expect(wholeScratch.length).toBe(128 * 1024); // still the source's, not moved away
+    wholeScratch.fill(9);
+    expected.set("whole.bin", Buffer.alloc(128 * 1024, 7));
+    const zip = await buildZip(stage, packing.zipPath("x"));
+    const entries = await readZip(await readFile(zip.path));
+    for (const [name, content] of expected) {
+      expect(entries.find((e) => e.name === name)?.content.equals(content), name).toBe(true);
+    }
+    await expect(verifyZip(stage, zip.path)).resolves.toBeUndefined();
+    await packing.dispose();
+  });
+
   it("hands back every packed file intact, whatever the order and concurrency of the reads", async () => {
     // deliveries under way count against the file limit too, so the limit must hold all 300
     const packing = await area("many", true, 300);

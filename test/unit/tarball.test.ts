@@ -136,27 +136,62 @@ describe("extractFolders", () => {
     ]);
   });
 
-  it("hands each of two nested folders bytes of its own, which one sink may take over without the other noticing", async () => {
+  it("hands two nested folders the same bytes of a file, since a sink keeps nothing it is given", async () => {
     const content = "0123456789abcdef".repeat(8192); // 128 KiB: delivered as bytes
     const body = await archive([{ name: "top/a/b/f.bin", content }]);
     const got: Record<string, string> = {};
-    const taking = (folder: string): FolderTarget => ({
+    const given: Buffer[] = [];
+    const reading = (folder: string): FolderTarget => ({
       folder,
       sink: {
         folder,
         async file(path, data) {
           expect(Buffer.isBuffer(data)).toBe(true);
-          const bytes = data as Buffer;
-          got[`${folder}: ${path}`] = bytes.toString("latin1");
-          // what a sink that moves the memory to a worker leaves behind
-          structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] });
+          given.push(data as Buffer);
+          got[`${folder}: ${path}`] = (data as Buffer).toString("latin1");
         },
         async symlink() {},
       },
       complete: async () => undefined,
     });
-    await extractFolders(Readable.from([body]), [taking("a"), taking("a/b")], "test");
+    await extractFolders(Readable.from([body]), [reading("a"), reading("a/b")], "test");
     expect(Object.keys(got).sort()).toEqual(["a/b: f.bin", "a: b/f.bin"]);
     expect(Object.values(got).map((v) => v === content)).toEqual([true, true]);
+    expect(given[0]).toBe(given[1]); // no copy per folder
+  });
+
+  it("hands a file over 1 MiB to its sink as a stream with its declared size, so a sink that refuses the size reads none of it", async () => {
+    const size = 3 * 1024 * 1024;
+    const body = await archive([
+      { name: "top/a/big.bin", content: "a".repeat(size) },
+      { name: "top/b/small.txt", content: "after" },
+    ]);
+    let buffered = 0;
+    const declared: (number | undefined)[] = [];
+    const delivered: string[] = [];
+    const refusing = (folder: string): FolderTarget => ({
+      folder,
+      sink: {
+        folder,
+        async file(path, data, options) {
+          if (Buffer.isBuffer(data)) {
+            buffered += data.length;
+            delivered.push(path);
+            return;
+          }
+          declared.push(options.size);
+          data.destroy();
+          throw new Error(`${path} is over the budget`);
+        },
+        async symlink() {},
+      },
+    });
+    const result = await extractFolders(Readable.from([body]), [refusing("a"), refusing("b")], "test");
+    expect(result.errors.get("a")?.message).toBe("big.bin is over the budget");
+    expect(declared).toEqual([size]);
+    // the big entry was skipped, never held in memory whole; the extraction went on past it
+    expect(result.errors.has("b")).toBe(false);
+    expect(buffered).toBe("after".length);
+    expect(delivered).toEqual(["small.txt"]);
   });
 });
