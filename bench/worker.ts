@@ -1,6 +1,7 @@
 /**
  * One measured run in its own process, so its peak RSS belongs to that run alone (see `peakRssBytes`).
- * Started by the harness with `fork(…, [jobJson], { execArgv: ["--import", "tsx"] })`. A worker loads
+ * The harness bundles it (`bundledWorker` in harness.ts: plain ESM, as users run layer-sync) and starts it
+ * with `fork(bundle, [jobJson])`. A worker loads
  * only the modules its job needs (layer-sync runs: the CLI, as `npx layer-sync` does), all of them before
  * the clock starts; the result goes back over IPC.
  */
