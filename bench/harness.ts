@@ -55,30 +55,9 @@ let workerBundle: Promise<string> | undefined;
 export function bundledWorker(): Promise<string> {
   workerBundle ??= (async () => {
     const { build } = await import("esbuild");
-    const { WORKER_BUNDLES } = await import("../infra/workers.ts");
+    const { nodeBundleOptions } = await import("../scripts/build-cli.ts");
     await rm(workerBundleDir, { recursive: true, force: true });
-    await build({
-      entryPoints: {
-        worker: workerSource,
-        ...Object.fromEntries(WORKER_BUNDLES.map((w) => [w.file.replace(/\.mjs$/, ""), join(repoRoot, w.source)])),
-      },
-      outdir: workerBundleDir,
-      outExtension: { ".js": ".mjs" },
-      chunkNames: "chunks/[name]-[hash]",
-      splitting: true,
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20.19",
-      mainFields: ["module", "main"],
-      banner: {
-        js: [
-          'import { createRequire as __benchCreateRequire } from "node:module";',
-          "const require = __benchCreateRequire(import.meta.url);",
-        ].join("\n"),
-      },
-      logLevel: "warning",
-    });
+    await build(nodeBundleOptions({ worker: workerSource }, workerBundleDir));
     return join(workerBundleDir, "worker.mjs");
   })();
   return workerBundle;

@@ -14,7 +14,7 @@
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { type BuildOptions, build } from "esbuild";
 import { WORKER_BUNDLES } from "../infra/workers.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -46,6 +46,33 @@ module.enableCompileCache?.();
 await import("./${basename(CLI_BUNDLE_DIR)}/${basename(CLI_BUNDLE)}");
 `;
 
+/**
+ * esbuild's options for plain-Node ESM of `entries` (name → source) into `outdir`: the deflate worker as an
+ * entry of its own beside them (the pool, in an entry or a chunk, looks for it there), chunks for what is
+ * imported on demand, and `require` for CommonJS dependencies. The CLI and the bench's worker use it.
+ */
+export function nodeBundleOptions(entries: Record<string, string>, outdir: string): BuildOptions {
+  return {
+    entryPoints: {
+      ...entries,
+      ...Object.fromEntries(WORKER_BUNDLES.map((w) => [basename(w.file, ".mjs"), join(REPO_ROOT, w.source)])),
+    },
+    outdir,
+    outExtension: { ".js": ".mjs" },
+    chunkNames: "chunks/[name]-[hash]",
+    splitting: true,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: CLI_TARGET,
+    // prefer packages' ESM builds (better tree shaking for the AWS SDK), fall back to CommonJS
+    mainFields: ["module", "main"],
+    banner: { js: BANNER },
+    logLevel: "warning",
+    absWorkingDir: REPO_ROOT,
+  };
+}
+
 async function writeAtomically(file: string, text: string): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`;
   await writeFile(temp, text, { mode: 0o755 });
@@ -64,27 +91,10 @@ export async function buildCli(bundleDir = CLI_BUNDLE_DIR): Promise<string[]> {
   try {
     await rm(temp, { recursive: true, force: true });
     const result = await build({
-      // the deflate worker is an entry of its own: the pool (in the entry or a chunk) looks for it here
-      entryPoints: {
-        [basename(CLI_BUNDLE, ".mjs")]: CLI_ENTRY,
-        ...Object.fromEntries(WORKER_BUNDLES.map((w) => [basename(w.file, ".mjs"), join(REPO_ROOT, w.source)])),
-      },
-      outdir: temp,
-      outExtension: { ".js": ".mjs" },
-      chunkNames: "chunks/[name]-[hash]",
-      splitting: true,
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: CLI_TARGET,
-      // prefer packages' ESM builds (better tree shaking for the AWS SDK), fall back to CommonJS
-      mainFields: ["module", "main"],
+      ...nodeBundleOptions({ [basename(CLI_BUNDLE, ".mjs")]: CLI_ENTRY }, temp),
       minify: true,
       legalComments: "eof",
-      banner: { js: BANNER },
       metafile: true,
-      logLevel: "warning",
-      absWorkingDir: REPO_ROOT,
     });
     // swap the whole folder: the old entry never meets the new chunks
     await rm(old, { recursive: true, force: true });

@@ -12,16 +12,14 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { type ArtifactDestination, commitArtifact, currentArtifact } from "../artifacts/commit.ts";
+import { commitArtifact, currentArtifact } from "../artifacts/commit.ts";
 import { ARTIFACT_FORMAT, type ArtifactHead, type ArtifactMetadata, artifactKey } from "../artifacts/store.ts";
 import type { BuildPlan, BuildTarget } from "../common/build-plan.ts";
-import type { FolderSpec, SyncConfig } from "../common/config.ts";
 import { BuildError, ConfigError, describeError } from "../common/errors.ts";
 import { encodeLayerConfig, parseLayerConfig } from "../common/layer-json.ts";
 import { nearLimitWarning } from "../common/sizes.ts";
 import { type BuildSummary, emptyTargetSummary, type TargetSummary } from "../common/summary.ts";
-import { planStagedFolder } from "../staging/staged-plan.ts";
-import type { FolderStage } from "../staging/staging.ts";
+import { type FolderBuildRequest, type FolderBuilds, planStagedFolder } from "../staging/staged-plan.ts";
 import { LAYER_CONFIG_FILE } from "../zip/folder-zip.ts";
 import { type Builder, type BuilderKind, createBuilder, type IndexSettings, samBuildImage } from "./builders.ts";
 import { type CodeBuildDependencies, startTargetBuild } from "./codebuild.ts";
@@ -52,9 +50,6 @@ export interface BuildDependencies {
   toolCache?: string | undefined;
 }
 
-/** What the sync hands over for one staged build folder (`FolderBuilds.syncFolder` in lib/sync/sync.ts). */
-export type FolderBuildRequest = Omit<BuiltFolderContext, "build" | "codebuild" | "sourceZip">;
-
 /**
  * The builds the sync runs for build folders: locally (`build`, the CLI) or in CodeBuild (`codebuild`, the
  * Lambda sync). The caller passes it to the sync, which never imports lib/builds.
@@ -62,7 +57,7 @@ export type FolderBuildRequest = Omit<BuiltFolderContext, "build" | "codebuild" 
 export function folderBuilds(using: {
   build?: BuildDependencies | undefined;
   codebuild?: CodeBuildDependencies | undefined;
-}) {
+}): FolderBuilds {
   const kind = using.build?.kind;
   const builder: BuildSummary["builder"] | undefined = using.codebuild
     ? "codebuild"
@@ -77,28 +72,12 @@ export function folderBuilds(using: {
   };
 }
 
-export interface BuiltFolderContext {
-  config: SyncConfig;
-  resolved: { commit: string; ref: string };
-  spec: FolderSpec;
-  stage: FolderStage;
-  /** A scratch directory of this run (removed with it). */
-  workDir: string;
-  started: Date;
-  dryRun: boolean;
-  force: boolean;
-  /** Where the targets' artifacts go (S3 and their pointers, or `--out DIR`), resolved once by the sync. */
-  destination: ArtifactDestination;
-  /** The folder's fingerprint from the source (GitHub tree SHA), when known. */
-  tree?: string | undefined;
+/** A build folder as the builds work on it: the sync's request, the builders, and the CodeBuild source zip. */
+export interface BuiltFolderContext extends FolderBuildRequest {
   /** Local builds (CLI); unset when `codebuild` is set. */
   build?: BuildDependencies | undefined;
   /** Builds in CodeBuild (the Lambda sync): start them and return. */
   codebuild?: CodeBuildDependencies | undefined;
-  /** `provider:repository:path` of the folder. */
-  source: string;
-  /** The folder's build plan when the caller has computed it (the sync does, once per delivery). */
-  plan?: BuildPlan | undefined;
   /** The folder's zip for CodeBuild, written once for all its targets. */
   sourceZip?: Promise<string>;
 }

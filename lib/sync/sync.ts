@@ -25,19 +25,20 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { SSMClient } from "@aws-sdk/client-ssm";
 import { type ArtifactDestination, dirDestination, s3Destination } from "../artifacts/commit.ts";
 import type { RunInterrupts } from "../artifacts/store.ts";
-import type { BuildPlan } from "../common/build-plan.ts";
 import type { FolderSpec, SyncConfig } from "../common/config.ts";
 import type { RunDeadline } from "../common/deadline.ts";
 import { ArchiveUnavailableError, describeError } from "../common/errors.ts";
 import type { LayerOverrides } from "../common/layer-json.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
-import type { SyncSummary, TargetSummary } from "../common/summary.ts";
+import type { SyncSummary } from "../common/summary.ts";
 import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "../sources/types.ts";
-import { type FolderStage, StagingArea } from "../staging/staging.ts";
+import type { FolderBuilds } from "../staging/staged-plan.ts";
+import { StagingArea } from "../staging/staging.ts";
 import { CommitQueue, PackageRun, type RunContext } from "./package-run.ts";
 import { checkUnchanged } from "./unchanged.ts";
 
 export type { PackageSummary, SyncSummary } from "../common/summary.ts";
+export type { FolderBuildRequest, FolderBuilds } from "../staging/staged-plan.ts";
 export { sourceId } from "./unchanged.ts";
 
 /** Where one package is: sent to `SyncDependencies.progress` as it moves (the CLI shows it on a terminal). */
@@ -81,35 +82,6 @@ export interface SyncDependencies {
    * `sync --out DIR --smoke` takes the modules to import from its `"smoke"`.
    */
   onLayerConfig?: (path: string, overrides: LayerOverrides) => void;
-}
-
-/** The builds of build folders, as the sync sees them: lib/builds implements it, the caller passes it in. */
-export interface FolderBuilds {
-  /** The builder a target skipped as unchanged reports (undefined when not known before building). */
-  readonly builder: "local" | "docker" | "codebuild" | undefined;
-  /** Build, or start building, every target of a staged build folder; undefined when it is not one. */
-  syncFolder(request: FolderBuildRequest): Promise<TargetSummary[] | undefined>;
-}
-
-/** One staged build folder handed to `FolderBuilds.syncFolder`. */
-export interface FolderBuildRequest {
-  config: SyncConfig;
-  resolved: { commit: string; ref: string };
-  spec: FolderSpec;
-  stage: FolderStage;
-  /** A scratch directory of this run (removed with it). */
-  workDir: string;
-  started: Date;
-  dryRun: boolean;
-  force: boolean;
-  /** Where the targets' artifacts go (S3 and their pointers, or `--out DIR`). */
-  destination: ArtifactDestination;
-  /** The folder's fingerprint from the source (GitHub tree SHA), when known. */
-  tree?: string | undefined;
-  /** `provider:repository:path` of the folder. */
-  source: string;
-  /** The folder's build plan, computed once by the sync (undefined: the builds plan it themselves). */
-  plan?: BuildPlan | undefined;
 }
 
 export interface SyncOptions {
