@@ -16,6 +16,7 @@ import { handler } from "../../handlers/sync.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { expectedZipEntries, type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
+import { type CapturedLogs, captureHandlerLogs } from "../support/logs.ts";
 import { readZip } from "../support/zip.ts";
 
 const TOKEN = "bb-handler-token-5f0c9e1d2a7b";
@@ -25,7 +26,7 @@ let bb: BitbucketEmulator;
 let repo: FixtureRepo;
 let bucket: string;
 let prefix: string;
-const logs: string[] = [];
+let logs: CapturedLogs;
 
 const context = {
   functionName: "layer-sync-sync",
@@ -75,17 +76,12 @@ beforeAll(async () => {
     PARAMETER_PREFIX: prefix,
     POWERTOOLS_DEV: "true",
   });
-  // capture everything the handler logs, to prove the token never appears
-  for (const stream of [process.stdout, process.stderr]) {
-    const write = stream.write.bind(stream);
-    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      logs.push(String(chunk));
-      return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof stream.write;
-  }
+  // capture everything the handler logs at INFO and above, to prove the token never appears
+  logs = captureHandlerLogs("INFO");
 });
 
 afterAll(async () => {
+  logs.restore();
   await bb.close();
 });
 
@@ -266,7 +262,7 @@ describe("the sync handler on moto and the Bitbucket emulator", () => {
   });
 
   it("never logs the token", () => {
-    const text = logs.join("");
+    const text = logs.text();
     expect(text.length).toBeGreaterThan(0);
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain(Buffer.from(TOKEN).toString("base64"));
