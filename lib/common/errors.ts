@@ -75,6 +75,8 @@ export class UnsupportedEntryError extends LayerSyncError {}
 
 /** Building or verifying the zip failed. */
 export class ArchiveError extends LayerSyncError {}
+/** The deflate worker thread stopped while it held an entry's only copy of its bytes (see `zip/deflate-pool.ts`). */
+export class DeflateWorkerStoppedError extends ArchiveError {}
 /** Uploading, reading or verifying an S3 artifact failed. */
 export class ArtifactError extends LayerSyncError {}
 /** Reading or writing an SSM parameter failed. */

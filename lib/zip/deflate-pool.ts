@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
 import { deflateRaw } from "node:zlib";
+import { DeflateWorkerStoppedError } from "../common/errors.ts";
 import { inflateAnswer, WORKER_ROLE, type WorkerReply } from "./deflate-worker.ts";
 
 const deflateRawAsync = promisify(deflateRaw);
@@ -34,6 +35,20 @@ const BATCH_BYTES = 256 * 1024;
 const BATCH_BUFFER = 64 * 1024;
 /** Given buffers from this size on are moved to the worker, not copied (see `deflate`). */
 const MOVE_MIN = 64 * 1024;
+/**
+ * The worker's heap. It holds a few MiB live (one batch and its answer), but every `deflateRawSync` leaves a
+ * closed zlib stream whose output buffers (16 KiB and more per entry) only a full collection frees: its
+ * native handle keeps it alive through the young generation's collections. A full collection comes when the
+ * old generation nears its limit, so the limit sets how much of that garbage piles up: at 64 MiB, 25–45 MiB
+ * of dead buffers (bench/results/2026-12-07-memory-walk.md); at 16 MiB, under 12 MiB, at no measurable cost
+ * in speed. A worker that still ran out would fail over to zlib on the main thread (`fail`).
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 };
+/**
+ * Batch buffers the worker handed back, kept to be filled again: a walk sends a batch or two per file, and
+ * reusing them spares the allocator thousands of 64 KiB buffers.
+ */
+const SPARE_BATCHES = 8;
 
 /**
  * The worker's module: `deflate-worker.ts` beside this file when running from the sources, or
@@ -53,8 +68,6 @@ export function workerModule(base: string = import.meta.url): URL | undefined {
 interface Task {
   /** The bytes to send: the batch's copy, or the given buffer itself when it is moved. */
   data: Buffer;
-  /** An inflate's own bytes, which its caller keeps unchanged until it settles: run again here if the worker dies. */
-  keep?: Buffer;
   /** The caller gave `data` up: it may be moved to the worker rather than copied (see `deflate`). */
   give?: boolean;
   /** `data`'s length when sent (a moved buffer reads 0 afterwards). */
@@ -74,6 +87,8 @@ export class DeflatePool {
   /** The batch being filled: queued bytes are copied into it as they arrive. */
   private batch: Buffer | undefined;
   private batchFill = 0;
+  /** Batch buffers back from the worker, to be filled again (see `SPARE_BATCHES`). */
+  private readonly spare: ArrayBuffer[] = [];
   /** Bytes sent to the worker and not back yet. */
   private sent = 0;
   private scheduled = false;
@@ -106,17 +121,18 @@ export class DeflatePool {
   /**
    * Inflate raw DEFLATE `data` (expected to give `size` bytes) and answer with the CRC-32 and size of what it
    * gave; a stream that is corrupt or gives more than `size` bytes rejects. The inflated bytes stay on the
-   * worker. `data` is copied into the batch before this returns, but kept (to run again on this thread if
-   * the worker stops): it must stay unchanged until the promise settles.
+   * worker. `data` is copied into the batch before this returns (the caller may reuse its buffer at once),
+   * so if the worker stops while it holds the copy, the promise rejects with `DeflateWorkerStoppedError`
+   * and the caller, which knows where the bytes came from, reads them again (see `verifyZipEntries`).
    */
   async inflateCrc(data: Buffer, size: number): Promise<{ crc: number; size: number }> {
     const result = this.broken
       ? await new Promise<Buffer>((resolve, reject) => this.runHere({ data, op: size, resolve, reject }))
-      : await this.enqueue(data, size, false, data);
+      : await this.enqueue(data, size);
     return { crc: result.readUInt32LE(0), size: result.readUInt32LE(4) };
   }
 
-  private enqueue(data: Buffer, op: number, give = false, keep?: Buffer): Promise<Buffer> {
+  private enqueue(data: Buffer, op: number, give = false): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       const moves =
         give && data.length >= MOVE_MIN && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
@@ -125,7 +141,7 @@ export class DeflatePool {
         this.queue.push({ data, op, give: true, resolve, reject });
       } else {
         const copy = this.copyIn(data); // may send the batch before it (and begin a new queue)
-        this.queue.push({ data: copy, op, ...(keep ? { keep } : {}), resolve, reject });
+        this.queue.push({ data: copy, op, resolve, reject });
       }
       this.queued += data.length;
       if (this.queued >= BATCH_BYTES) this.send();
@@ -142,7 +158,10 @@ export class DeflatePool {
   /** A copy of `data` in the batch being filled (a full batch is sent first, and a new one begun). */
   private copyIn(data: Buffer): Buffer {
     if (this.batch && this.batchFill + data.length > this.batch.length) this.send();
-    this.batch ??= Buffer.allocUnsafeSlow(Math.max(BATCH_BUFFER, data.length));
+    if (!this.batch) {
+      const spare = data.length <= BATCH_BUFFER ? this.spare.pop() : undefined;
+      this.batch = spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(Math.max(BATCH_BUFFER, data.length));
+    }
     const start = this.batchFill;
     data.copy(this.batch, start);
     this.batchFill = start + data.length;
@@ -152,7 +171,6 @@ export class DeflatePool {
   private start(): Worker | undefined {
     if (this.worker || this.broken) return this.worker;
     try {
-      // a small young generation: the garbage of each batch is collected (and its memory returned) soon
       const module = workerModule();
       if (!module) {
         this.broken = true;
@@ -160,7 +178,7 @@ export class DeflatePool {
       }
       const worker = new Worker(module, {
         workerData: WORKER_ROLE,
-        resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 64 },
+        resourceLimits: WORKER_LIMITS,
       });
       worker.unref();
       worker.on("message", (reply: WorkerReply) => this.receive(reply));
@@ -207,6 +225,8 @@ export class DeflatePool {
   }
 
   private receive(reply: WorkerReply): void {
+    const input = reply.input;
+    if (input?.byteLength === BATCH_BUFFER && this.spare.length < SPARE_BATCHES) this.spare.push(input);
     const tasks = this.inFlight.get(reply.id);
     if (!tasks) return;
     this.inFlight.delete(reply.id);
@@ -249,11 +269,10 @@ export class DeflatePool {
       this.inFlight.delete(id);
       for (const t of tasks) {
         this.sent -= t.length ?? 0;
-        // the bytes went with the worker (moved, or the batch's copy): an inflate runs again from the bytes
-        // its caller kept; a deflate fails (never compressed empty)
-        if (t.keep) this.runHere({ ...t, data: t.keep });
-        else if (t.data.length !== t.length)
-          t.reject(new Error("the deflate worker stopped while it held this entry's bytes"));
+        // the bytes went with the worker (moved, or the batch's copy): the task fails (a deflate is never
+        // compressed empty) and its caller reads them again if it can
+        if (t.data.length !== t.length)
+          t.reject(new DeflateWorkerStoppedError("the deflate worker stopped while it held this entry's bytes"));
         else this.runHere(t);
       }
     }

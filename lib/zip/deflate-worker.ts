@@ -25,6 +25,8 @@ export interface WorkerRequest {
 /** The answer to one batch: the parts' outputs back to back, or why the whole batch failed. */
 export interface WorkerReply {
   id: number;
+  /** The batch's own buffer, handed back (transferred) once its parts are done, for the pool to fill again. */
+  input?: ArrayBuffer;
   buffer?: ArrayBuffer;
   lengths?: number[];
   /** Per part: why it failed (inflating only). */
@@ -72,9 +74,12 @@ export function runBatch(request: WorkerRequest): { reply: WorkerReply; transfer
     let at = 0;
     for (const part of parts) at += part.copy(out, at);
     const buffer = out.buffer as ArrayBuffer;
-    return { reply: { id: request.id, buffer, lengths: parts.map((p) => p.length), errors }, transfer: [buffer] };
+    return {
+      reply: { id: request.id, input: request.buffer, buffer, lengths: parts.map((p) => p.length), errors },
+      transfer: [buffer, request.buffer],
+    };
   } catch (error) {
-    return { reply: { id: request.id, error: message(error) }, transfer: [] };
+    return { reply: { id: request.id, input: request.buffer, error: message(error) }, transfer: [request.buffer] };
   }
 }
 

@@ -17,7 +17,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { crc32, createInflateRaw } from "node:zlib";
-import { ArchiveError, describeError } from "../common/errors.ts";
+import { ArchiveError, DeflateWorkerStoppedError, describeError } from "../common/errors.ts";
 import type { FolderStage, StagedEntry } from "../staging/staging.ts";
 import { deflatePool } from "./deflate-pool.ts";
 import { checkEntryNames } from "./names.ts";
@@ -124,28 +124,33 @@ async function readCentralDirectory(fh: FileHandle, size: number): Promise<Centr
 }
 
 /**
- * Reads byte ranges of a file through one large window, so thousands of small entries cost a few reads.
- * Each refill reads into a new buffer, so a returned view stays valid (an entry's bytes can wait for the
- * deflate worker while the reader moves on).
+ * Reads byte ranges of a file through one window, so thousands of small entries cost a few reads. The window
+ * is one buffer, refilled in place (grown only for an entry larger than it): a returned view is valid until
+ * the next `read`, so its bytes are used (or copied into the deflate worker's batch) before that. Verifying
+ * a 27 MB zip thus allocates one buffer, not seven of 4 MiB that the allocator keeps long after they die.
  */
 class WindowReader {
+  private buffer: Buffer;
   private window: Buffer = Buffer.alloc(0);
   private start = 0;
   constructor(
     private readonly fh: FileHandle,
     private readonly size: number,
-    private readonly windowBytes = 4 * 1024 * 1024,
-  ) {}
+    windowBytes = 1024 * 1024,
+  ) {
+    this.buffer = Buffer.allocUnsafeSlow(Math.min(windowBytes, size));
+  }
 
   async read(position: number, length: number): Promise<Buffer> {
     if (position + length > this.size) throw new Error(`bytes ${position}-${position + length} lie outside the file`);
     const end = this.start + this.window.length;
     if (position < this.start || position + length > end) {
-      const want = Math.min(Math.max(length, this.windowBytes), this.size - position);
-      const buffer = Buffer.allocUnsafe(want);
-      const { bytesRead } = await this.fh.read(buffer, 0, want, position);
+      if (length > this.buffer.length) this.buffer = Buffer.allocUnsafeSlow(length);
+      const want = Math.min(this.buffer.length, this.size - position);
+      this.window = Buffer.alloc(0); // a failed read leaves no stale window behind
+      const { bytesRead } = await this.fh.read(this.buffer, 0, want, position);
       if (bytesRead < length) throw new Error(`short read at byte ${position}`);
-      this.window = buffer.subarray(0, bytesRead);
+      this.window = this.buffer.subarray(0, bytesRead);
       this.start = position;
     }
     return this.window.subarray(position - this.start, position - this.start + length);
@@ -163,18 +168,30 @@ async function dataStart(reader: WindowReader, e: CentralEntry): Promise<number>
   return e.localOffset + 30 + nameLength + extraLength;
 }
 
+/**
+ * Inflates raw DEFLATE expected to give `size` bytes and answers the CRC-32 and size it gave; `data` is copied
+ * (or used up) before this returns. Rejects with `DeflateWorkerStoppedError` when it lost its copy.
+ */
+export type InflateCrc = (data: Buffer, size: number) => Promise<{ crc: number; size: number }>;
+
+const poolInflateCrc: InflateCrc = (data, size) => deflatePool(ZIP_LEVEL).inflateCrc(data, size);
+
 /** Entries up to this compressed size are read whole and inflated at once; larger ones stream. */
 const WHOLE_ENTRY_MAX = 4 * 1024 * 1024;
 
 /**
  * CRC-32 and size of an entry's content after inflating it: read now, inflated on the deflate worker
  * (entries up to `WHOLE_ENTRY_MAX`; the inflated bytes never reach the main thread) or streamed here. The
- * outer promise settles once the entry's bytes are read, the inner one with the result.
+ * outer promise settles once the entry's bytes are read (and copied into the worker's batch: the reader's
+ * window may move on), the inner one with the result. If the worker stops while it holds the entry's
+ * bytes, they are read again from the file and inflated here.
  */
 async function entryCrc(
   fh: FileHandle,
   reader: WindowReader,
   e: CentralEntry,
+  inflateCrc: InflateCrc,
+  readAgain: (start: number, e: CentralEntry) => Promise<{ crc: number; size: number }>,
 ): Promise<{ result: Promise<{ crc: number; size: number }> }> {
   const start = await dataStart(reader, e);
   if (e.method !== 8 && e.method !== 0) throw new Error(`unsupported compression method ${e.method} for "${e.name}"`);
@@ -183,7 +200,13 @@ async function entryCrc(
     const raw = await reader.read(start, e.compressedSize);
     if (e.method === 0) return { result: Promise.resolve({ crc: crc32(raw) >>> 0, size: raw.length }) };
     // a larger output than announced fails (the worker inflates into one chunk of the announced size)
-    return { result: deflatePool(ZIP_LEVEL).inflateCrc(raw, e.size) };
+    const inflated = inflateCrc(raw, e.size);
+    return {
+      result: inflated.catch((error: unknown) => {
+        if (error instanceof DeflateWorkerStoppedError) return readAgain(start, e);
+        throw error;
+      }),
+    };
   }
   return { result: Promise.resolve(await streamedCrc(fh, start, e)) };
 }
@@ -198,14 +221,29 @@ async function streamedCrc(fh: FileHandle, start: number, e: CentralEntry): Prom
       cb();
     },
   });
-  const raw = fh.createReadStream({ start, end: start + e.compressedSize - 1, autoClose: false });
+  const raw = rangeOf(fh, start, e.compressedSize);
   if (e.method === 8) await pipeline(raw, createInflateRaw(), sum);
   else await pipeline(raw, sum);
   return { crc: crc >>> 0, size };
 }
 
-/** Compressed bytes verification may hold while their entries wait for the worker. */
-const VERIFY_AHEAD_BYTES = 16 * 1024 * 1024;
+/** `length` bytes of `fh` from `start`, in pieces of 1 MiB (no stream on the handle, which would stay listening to it). */
+async function* rangeOf(fh: FileHandle, start: number, length: number): AsyncGenerator<Buffer> {
+  const end = start + length;
+  for (let at = start; at < end; ) {
+    const want = Math.min(1024 * 1024, end - at);
+    const { bytesRead, buffer } = await fh.read(Buffer.allocUnsafe(want), 0, want, at);
+    if (bytesRead === 0) throw new Error(`short read at byte ${at}`);
+    at += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
+/**
+ * Compressed bytes verification may have on their way to the worker (copies in its batches) before it waits
+ * for the oldest entry: enough to keep the worker busy, little enough to stay off the process's peak memory.
+ */
+const VERIFY_AHEAD_BYTES = 4 * 1024 * 1024;
 
 /** Await the oldest entry still being checked; returns its compressed bytes (no longer held). */
 async function settleFirst(ahead: { bytes: number; done: Promise<void> }[]): Promise<number> {
@@ -239,11 +277,15 @@ export async function verifyZip(stage: FolderStage, zipFile: string): Promise<vo
   await verifyZipEntries(expected, zipFile, `folder "${stage.folder}"`);
 }
 
-/** `verifyZip` for any list of expected entries (a built layer's tree); `what` names it in the error. */
+/**
+ * `verifyZip` for any list of expected entries (a built layer's tree); `what` names it in the error.
+ * `inflateCrc` is the process's deflate pool unless given.
+ */
 export async function verifyZipEntries(
   expected: readonly ExpectedEntry[],
   zipFile: string,
   what: string,
+  inflateCrc: InflateCrc = poolInflateCrc,
 ): Promise<void> {
   let fh: FileHandle | undefined;
   try {
@@ -256,6 +298,14 @@ export async function verifyZipEntries(
       throw new Error(`it holds ${central.length} entries, expected ${expected.length}`);
     }
     const reader = new WindowReader(fh, fileSize);
+    // entries the worker lost are streamed from the file again, one at a time
+    let rereads: Promise<unknown> = Promise.resolve();
+    const file = fh;
+    const readAgain = (start: number, e: CentralEntry) => {
+      const next = rereads.catch(() => undefined).then(() => streamedCrc(file, start, e));
+      rereads = next;
+      return next;
+    };
     /** Entries read and being inflated, in zip order, with their compressed bytes held meanwhile. */
     const ahead: { bytes: number; done: Promise<void> }[] = [];
     let aheadBytes = 0;
@@ -278,7 +328,7 @@ export async function verifyZipEntries(
         new Error(`entry "${got.name}" cannot be read back: ${describeError(error)}`, { cause: error });
       let read: Awaited<ReturnType<typeof entryCrc>>;
       try {
-        read = await entryCrc(fh, reader, got);
+        read = await entryCrc(fh, reader, got, inflateCrc, readAgain);
       } catch (error) {
         throw unreadable(error);
       }

@@ -2,12 +2,13 @@ import { spawnSync } from "node:child_process";
 import { mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
+import { crc32, inflateRawSync } from "node:zlib";
 import JSZip from "jszip";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ArchiveError } from "../../lib/common/errors.ts";
+import { ArchiveError, DeflateWorkerStoppedError } from "../../lib/common/errors.ts";
 import { type FolderStage, StagingArea } from "../../lib/staging/staging.ts";
-import { buildZip, MODE, verifyZip, verifyZipEntries, ZIP_DATE } from "../../lib/zip/folder-zip.ts";
+import { buildZip, type InflateCrc, MODE, verifyZip, verifyZipEntries, ZIP_DATE } from "../../lib/zip/folder-zip.ts";
+import { pseudoRandomBytes } from "../fixtures/repo.ts";
 import { readZip, UNZIP } from "../support/zip.ts";
 
 let area: StagingArea;
@@ -111,5 +112,69 @@ describe("verifyZipEntries on a zip another writer made", () => {
     const names = ["README", "readme"];
     const file = await foreignZip(names, "case.zip");
     await expect(verifyZipEntries(expected(names), file, "the test layer")).resolves.toBeUndefined();
+  });
+});
+
+describe("verifyZipEntries on a zip larger than its read window", () => {
+  /** 400 entries (text and random bytes, 3–30 KB), one of 1.5 MiB and one of 5 MiB: about 12 MB of zip. */
+  const contents = new Map<string, Buffer>();
+  for (let i = 0; i < 400; i++) {
+    const name = `pkg/m${String(i).padStart(3, "0")}.${i % 2 ? "bin" : "py"}`;
+    const size = 3000 + ((i * 7919) % 27_000);
+    contents.set(name, i % 2 ? pseudoRandomBytes(size, i) : Buffer.from(`x = ${i}\n`.repeat(size / 8)));
+  }
+  contents.set("pkg/wide.bin", pseudoRandomBytes(1536 * 1024, 1001)); // larger than the window, read whole
+  contents.set("pkg/zz-huge.bin", pseudoRandomBytes(5 * 1024 * 1024, 1002)); // streamed
+  const names = [...contents.keys()].sort();
+  const expected = names.map((path) => {
+    const data = contents.get(path) as Buffer;
+    return { path, kind: "file" as const, digest: async () => ({ crc: crc32(data) >>> 0, size: data.length }) };
+  });
+  let file = "";
+
+  beforeAll(async () => {
+    const zip = new JSZip();
+    for (const name of names)
+      zip.file(name, contents.get(name) as Buffer, {
+        date: ZIP_DATE,
+        unixPermissions: MODE.file,
+        createFolders: false,
+        compression: "DEFLATE",
+      });
+    file = join(area.runDir, "wide.zip");
+    await writeFile(file, await zip.generateAsync({ type: "nodebuffer", platform: "UNIX" }));
+  });
+
+  it("checks every entry across many refills of its one window", async () => {
+    await expect(verifyZipEntries(expected, file, "the wide layer")).resolves.toBeUndefined();
+  });
+
+  it("names the damaged entry when the damage lies windows past the start", async () => {
+    const copy = await readFile(file);
+    const victim = "pkg/m350.py";
+    const at = copy.indexOf(Buffer.from(victim)) + victim.length + 5; // inside its data
+    copy[at] = (copy[at] ?? 0) ^ 0xff;
+    const damaged = join(area.runDir, "wide-damaged.zip");
+    await writeFile(damaged, copy);
+    await expect(verifyZipEntries(expected, damaged, "the wide layer")).rejects.toThrow(/"pkg\/m350\.py"/);
+  });
+
+  it("reads an entry again from the file when the deflate worker stopped while holding its bytes", async () => {
+    let lost = 0;
+    // every third inflate is lost with its worker, as when the thread dies mid-batch
+    const flaky: InflateCrc = async (data, size) => {
+      if (lost++ % 3 === 0) throw new DeflateWorkerStoppedError("the deflate worker stopped");
+      return { crc: crc32(inflateRawSync(data)) >>> 0, size };
+    };
+    await expect(verifyZipEntries(expected, file, "the wide layer", flaky)).resolves.toBeUndefined();
+    expect(lost).toBeGreaterThan(300);
+    // the bytes read again are checked as strictly: a damaged entry still fails
+    const copy = await readFile(file);
+    const at = copy.indexOf(Buffer.from("pkg/m000.py")) + "pkg/m000.py".length + 5;
+    copy[at] = (copy[at] ?? 0) ^ 0xff;
+    const damaged = join(area.runDir, "wide-damaged-2.zip");
+    await writeFile(damaged, copy);
+    lost = 0; // the damaged entry is the first inflate: lost, then read again and refused
+    await expect(verifyZipEntries(expected, damaged, "the wide layer", flaky)).rejects.toThrow(/"pkg\/m000\.py"/);
   });
 });
