@@ -22,6 +22,16 @@ describe("the deflate pool", () => {
       expect(out[i]?.equals(deflateRawSync(d, { level: 6 })), `entry ${i}`).toBe(true);
   });
 
+  it("compresses a batch of 12,000 one-byte entries within its worker's capped heap", async () => {
+    const pool = new DeflatePool(6);
+    const inputs = Array.from({ length: 12_000 }, (_, i) => Buffer.from([i % 251]));
+    const out = await Promise.all(inputs.map((d) => pool.deflate(d)));
+    // still on the worker: it did not run out of heap and fail over to this thread
+    expect(pool.onWorker).toBe(true);
+    for (const i of [0, 250, 11_999])
+      expect(out[i]?.equals(deflateRawSync(inputs[i] as Buffer, { level: 6 }))).toBe(true);
+  });
+
   it("answers entries that arrive one at a time, and large ones", async () => {
     const pool = new DeflatePool(9);
     for (const d of [text, pseudoRandomBytes(3 * 1024 * 1024, 7), Buffer.from("x")]) {
