@@ -12,12 +12,12 @@ import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import middy from "@middy/core";
 import type { Context } from "aws-lambda";
 import { sdkCodeBuild } from "../lib/builds/codebuild.ts";
-import { type GateJob, type GateResult, refuseGateJob, runGateJob } from "../lib/codepipeline/gate-job.ts";
+import { type GateResult, refuseGateJob, refuseJobEvent, runGateJob } from "../lib/codepipeline/gate-job.ts";
 import { boundSummary, putSummaryEvent } from "../lib/codepipeline/notify.ts";
 import { lambdaDeadline, SyncFailedError, selectFolders, syncFromSource } from "../lib/codepipeline/source-sync.ts";
 import { loadPublishConfig, loadSyncConfig, type PublishConfig, type SyncConfig } from "../lib/common/config.ts";
 import type { RunDeadline } from "../lib/common/deadline.ts";
-import { parseSyncEvent, unwrapSqsRecords } from "../lib/common/events.ts";
+import { type JobEvent, parseSyncEvent, unwrapSqsRecords } from "../lib/common/events.ts";
 import { TokenCache } from "../lib/common/token.ts";
 import type { SyncSummary } from "../lib/sync/sync.ts";
 import * as runtime from "./runtime.ts";
@@ -54,7 +54,7 @@ function coreDependencies(deadline: RunDeadline | undefined) {
 }
 
 /** Pipeline-gate mode: the publish settings are validated before the job starts, and refused to the job. */
-async function gateJob(job: GateJob, config: SyncConfig, started: number, deadline: RunDeadline | undefined) {
+async function gateJob(job: JobEvent, config: SyncConfig, started: number, deadline: RunDeadline | undefined) {
   const gate = {
     ...coreDependencies(deadline),
     codepipeline: codePipelineClient(),
@@ -104,7 +104,13 @@ export async function syncHandler(
   const records = unwrapSqsRecords(event);
   if (records) return queued(records, context);
   const started = Date.now();
-  const config = loadSyncConfig({ env: process.env }, { requireBucket: true });
+  let config: SyncConfig;
+  try {
+    config = loadSyncConfig({ env: process.env }, { requireBucket: true });
+  } catch (error) {
+    // a job event's job is failed with the reason (as for publish settings); any other event throws it
+    return refuseJobEvent(event, error, { ...runtime.buildResultDependencies(), codepipeline: codePipelineClient() });
+  }
   const parsed = parseSyncEvent(event, config.pipelineName);
   if (parsed.kind === "ignored") {
     logger.info("event ignored", { reason: parsed.reason });

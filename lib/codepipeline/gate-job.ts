@@ -10,7 +10,7 @@ import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { type LogTailApi, takeBuildResult } from "../builds/codebuild-result.ts";
 import type { PublishConfig, SyncConfig } from "../common/config.ts";
 import { ConfigError, EventValidationError } from "../common/errors.ts";
-import { parseSyncEvent, type SyncEvent } from "../common/events.ts";
+import { parseCodePipelineJob, parseSyncEvent, type SyncEvent } from "../common/events.ts";
 import type { SyncSummary } from "../common/summary.ts";
 import type { ConsumerClients } from "../publish/consumers.ts";
 import { type PublishDependencies, type PublishSummary, runPublish } from "../publish/publish.ts";
@@ -82,6 +82,26 @@ export async function refuseGateJob(
   deps: Pick<GateDependencies, "codepipeline" | "clock" | "logger">,
 ): Promise<GateResult> {
   return reportGateResult(job, `layer-sync-${deps.clock().getTime()}`, { outcome: gateError(error) }, deps);
+}
+
+/**
+ * The sync settings could not be loaded (`error`): when `event` is a CodePipeline job event, refuse its job
+ * with the reason, as `refuseGateJob` (throwing would leave the action waiting until it times out). Any other
+ * event, and a job event without a job id (no result could be reported), gets `error` thrown back.
+ */
+export async function refuseJobEvent(
+  event: unknown,
+  error: unknown,
+  deps: Pick<GateDependencies, "codepipeline" | "clock" | "logger">,
+): Promise<GateResult> {
+  let job: GateJob | undefined;
+  try {
+    job = parseCodePipelineJob(event);
+  } catch {
+    throw error;
+  }
+  if (!job) throw error;
+  return refuseGateJob(job, error, deps);
 }
 
 async function reportGateResult(

@@ -73,6 +73,31 @@ export function unwrapSqsRecords(event: unknown): QueuedEvent[] | undefined {
   });
 }
 
+/** A CodePipeline "Lambda invoke" job (pipeline-gate mode), as `parseSyncEvent` returns it. */
+export type JobEvent = Extract<SyncEvent, { kind: "job" }>;
+
+/**
+ * The job of a CodePipeline job event (an object with a `CodePipeline.job` key); undefined for any other
+ * event. Needs no settings, so a job can be recognised (and refused) when the settings cannot be loaded.
+ * A job without an id is rejected: no result could be reported for it.
+ */
+export function parseCodePipelineJob(event: unknown): JobEvent | undefined {
+  const job = isObject(event) ? event["CodePipeline.job"] : undefined;
+  if (job === undefined) return undefined;
+  if (!isObject(job) || typeof job.id !== "string" || job.id === "") {
+    throw new EventValidationError('the CodePipeline job event has no "CodePipeline.job".id');
+  }
+  const config = (job.data as Json | undefined)?.actionConfiguration as Json | undefined;
+  const params = (config?.configuration as Json | undefined)?.UserParameters;
+  const token = (job.data as Json | undefined)?.continuationToken;
+  return {
+    kind: "job",
+    jobId: job.id,
+    userParameters: typeof params === "string" ? params : undefined,
+    ...(typeof token === "string" && token !== "" ? { continuationToken: token } : {}),
+  };
+}
+
 /** Parse what the sync handler was invoked with. */
 export function parseSyncEvent(event: unknown, pipelineName: string): SyncEvent {
   if (!isObject(event)) {
@@ -80,21 +105,8 @@ export function parseSyncEvent(event: unknown, pipelineName: string): SyncEvent 
       `the sync event must be a JSON object (a CodePipeline event or {"ref","paths","dryRun","force"}), got ${describe(event)}`,
     );
   }
-  const job = event["CodePipeline.job"];
-  if (job !== undefined) {
-    if (!isObject(job) || typeof job.id !== "string" || job.id === "") {
-      throw new EventValidationError('the CodePipeline job event has no "CodePipeline.job".id');
-    }
-    const config = (job.data as Json | undefined)?.actionConfiguration as Json | undefined;
-    const params = (config?.configuration as Json | undefined)?.UserParameters;
-    const token = (job.data as Json | undefined)?.continuationToken;
-    return {
-      kind: "job",
-      jobId: job.id,
-      userParameters: typeof params === "string" ? params : undefined,
-      ...(typeof token === "string" && token !== "" ? { continuationToken: token } : {}),
-    };
-  }
+  const job = parseCodePipelineJob(event);
+  if (job) return job;
   if (isEventBridge(event)) {
     if (event.source !== "aws.codepipeline" || event["detail-type"] !== PIPELINE_DETAIL) {
       return {

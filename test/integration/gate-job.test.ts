@@ -17,7 +17,13 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { GetParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CodeBuildApi } from "../../lib/builds/codebuild.ts";
-import { type GateDependencies, type GateJob, refuseGateJob, runGateJob } from "../../lib/codepipeline/gate-job.ts";
+import {
+  type GateDependencies,
+  type GateJob,
+  refuseGateJob,
+  refuseJobEvent,
+  runGateJob,
+} from "../../lib/codepipeline/gate-job.ts";
 import { loadPublishConfig, loadSyncConfig } from "../../lib/common/config.ts";
 import { ConfigError } from "../../lib/common/errors.ts";
 import type { SyncSummary } from "../../lib/common/summary.ts";
@@ -209,5 +215,36 @@ describe("refuseGateJob", () => {
       name: "GateReportError",
       message: expect.stringMatching(/reporting the result of CodePipeline job .* failed \(InvalidJobStateException\)/),
     });
+  });
+});
+
+describe("refuseJobEvent", () => {
+  const problem = new ConfigError('SOURCE_STRATEGY must be one of auto, walk, archive (got "fastest")');
+
+  it("fails the job of a CodePipeline job event with the settings problem, needing no settings", async () => {
+    const jobId = randomUUID();
+    const refused = await refuseJobEvent(
+      { "CodePipeline.job": { id: jobId, data: {} } },
+      problem,
+      dependencies(recorder()),
+    );
+    expect(refused).toMatchObject({ jobId, succeeded: false, sync: undefined, publish: undefined });
+    expect(jobs.at(-1)?.input).toEqual({
+      jobId,
+      failureDetails: {
+        type: "ConfigurationError",
+        message: `layer-sync failed: ${problem.message}`,
+        externalExecutionId: `layer-sync-${NOW.getTime()}`,
+      },
+    });
+  });
+
+  it.each([
+    ["a manual payload", { ref: "main" }],
+    ["a job event without a job id", { "CodePipeline.job": { data: {} } }],
+  ])("throws the settings problem back for %s, reporting nothing", async (_, event) => {
+    const reported = jobs.length;
+    await expect(refuseJobEvent(event, problem, dependencies(recorder()))).rejects.toBe(problem);
+    expect(jobs.length).toBe(reported);
   });
 });

@@ -168,6 +168,66 @@ describe("the sync handler in pipeline-gate mode", () => {
     expect(after.Parameter).toEqual(before.Parameter);
   });
 
+  /** Run `body` with the sync settings `more` added to the environment, then restore them. */
+  async function withSettings(more: Record<string, string>, body: () => Promise<void>): Promise<void> {
+    const saved = Object.fromEntries(Object.keys(more).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, more);
+    try {
+      await body();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  }
+
+  it("fails the job as a configuration error for a sync setting it cannot load, before syncing anything", async () => {
+    const before = await ssm.send(new GetParameterCommand({ Name: `${prefix}/tools/artifact-key` }));
+    await withSettings({ SOURCE_STRATEGY: "fastest" }, async () => {
+      const event = jobEvent('{"force":true}');
+      const result = (await handler(event, context)) as GateResult & { sync?: unknown };
+      expect(result.succeeded).toBe(false);
+      expect(result.sync).toBeUndefined();
+      expect(sent.at(-1)).toEqual({
+        command: "PutJobFailureResultCommand",
+        input: {
+          jobId: event["CodePipeline.job"].id,
+          failureDetails: {
+            type: "ConfigurationError",
+            message: expect.stringMatching(/^layer-sync failed: SOURCE_STRATEGY [^\n]*fastest/),
+            externalExecutionId: expect.any(String),
+          },
+        },
+      });
+    });
+    const after = await ssm.send(new GetParameterCommand({ Name: `${prefix}/tools/artifact-key` }));
+    expect(after.Parameter).toEqual(before.Parameter);
+  });
+
+  it("never puts the token into the refusal of a source URL that carries it", async () => {
+    await withSettings({ SOURCE_API_URL: bb.apiUrl.replace("://", `://x-token-auth:${TOKEN}@`) }, async () => {
+      const event = jobEvent();
+      await handler(event, context);
+      const failure = sent.at(-1)?.input.failureDetails as { type: string; message: string };
+      expect(failure.type).toBe("ConfigurationError");
+      expect(failure.message).toMatch(/SOURCE_API_URL .*must not carry credentials.*token parameter/);
+      expect(failure.message).not.toContain(TOKEN);
+      expect(logs?.text()).not.toContain(TOKEN);
+    });
+  });
+
+  it("still throws a sync setting it cannot load for an event that is not a job, and reports no job", async () => {
+    const reported = sent.length;
+    await withSettings({ SOURCE_STRATEGY: "fastest" }, async () => {
+      await expect(handler({ ref: "main" }, context)).rejects.toMatchObject({
+        name: "ConfigError",
+        message: expect.stringMatching(/SOURCE_STRATEGY/),
+      });
+    });
+    expect(sent.length).toBe(reported);
+  });
+
   it("fails loudly when the job result cannot be reported (a job takes one result)", async () => {
     const event = jobEvent();
     await handler(event, context);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EventValidationError } from "../../lib/common/errors.ts";
-import { parsePublishEvent, parseSyncEvent } from "../../lib/common/events.ts";
+import { parseCodePipelineJob, parsePublishEvent, parseSyncEvent } from "../../lib/common/events.ts";
 
 const pipelineEvent = (pipeline: string, state: string) => ({
   version: "0",
@@ -62,6 +62,35 @@ describe("parseSyncEvent", () => {
   ])("rejects %j with a specific message", (event, message) => {
     expect(() => parseSyncEvent(event, "P")).toThrow(EventValidationError);
     expect(() => parseSyncEvent(event, "P")).toThrow(message);
+  });
+});
+
+describe("parseCodePipelineJob", () => {
+  it("returns the job of a CodePipeline job event, with its UserParameters and continuation token", () => {
+    const event = {
+      "CodePipeline.job": {
+        id: "job-2",
+        data: { actionConfiguration: { configuration: { UserParameters: '{"ref":"v1"}' } }, continuationToken: "t" },
+      },
+    };
+    expect(parseCodePipelineJob(event)).toEqual({
+      kind: "job",
+      jobId: "job-2",
+      userParameters: '{"ref":"v1"}',
+      continuationToken: "t",
+    });
+  });
+
+  it.each([[{}], [{ ref: "main" }], [pipelineEvent("P", "STARTED")], [null], ["x"]])(
+    "returns undefined for %j, which is not a job event",
+    (event) => {
+      expect(parseCodePipelineJob(event)).toBeUndefined();
+    },
+  );
+
+  it("rejects a job event without a job id, for which no result could be reported", () => {
+    expect(() => parseCodePipelineJob({ "CodePipeline.job": { data: {} } })).toThrow(EventValidationError);
+    expect(() => parseCodePipelineJob({ "CodePipeline.job": { id: "" } })).toThrow(/no "CodePipeline.job".id/);
   });
 });
 
