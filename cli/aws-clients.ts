@@ -3,34 +3,15 @@
  * made on first use, one set per other Region (`regionClientCache`, shared with the publish function).
  * `close()` destroys every client made.
  */
-import { ConfigServiceClient } from "@aws-sdk/client-config-service";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { RAMClient } from "@aws-sdk/client-ram";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { STSClient } from "@aws-sdk/client-sts";
 import type { Logger } from "../lib/common/log.ts";
-import type { ConsumerClients } from "../lib/publish/consumers.ts";
 import { regionClientCache } from "../lib/publish/region-clients.ts";
 import { putReleaseEvents, type ReleaseEvent } from "../lib/publish/release-events.ts";
-
-/**
- * The clients the consumer sources read with: STS and Organizations of the caller, and Lambda and Config
- * clients made with assumed credentials (destroyed by the reader). `close()` destroys the caller's ones.
- */
-export function consumerClients(organizations: OrganizationsClient): ConsumerClients & { close(): void } {
-  const sts = new STSClient({});
-  return {
-    organizations,
-    sts,
-    lambdaAs: (region, credentials) => new LambdaClient({ region, credentials }),
-    configAs: (credentials) => new ConfigServiceClient(credentials ? { credentials } : {}),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    close: () => sts.destroy(),
-  };
-}
 
 export function publishClients() {
   const home = {

@@ -9,11 +9,12 @@
 
 import { type Environment, loadConsumersConfig } from "../lib/common/config.ts";
 import { ConfigError } from "../lib/common/errors.ts";
+import { newConsumerClients } from "../lib/publish/consumer-clients.ts";
 import { callerIdentity } from "../lib/publish/consumer-sources.ts";
 import { type ConsumersReport, inventoryReader, readConsumers } from "../lib/publish/consumers.ts";
 import { discoverPackages } from "../lib/publish/parameters.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
-import { consumerClients, publishClients } from "./aws-clients.ts";
+import { publishClients } from "./aws-clients.ts";
 import { type CliIo, palette, table } from "./output.ts";
 
 export const CHOOSE_SOURCE =
@@ -55,7 +56,7 @@ export async function consumersCommand(parsed: ParsedCommand, env: Environment, 
   const config = loadConsumersConfig({ env, flags: parsed.settings });
   if ((config.consumers?.source ?? "none") === "none") throw new ConfigError(CHOOSE_SOURCE);
   const clients = publishClients();
-  const consumers = consumerClients(clients.home.organizations);
+  const consumers = newConsumerClients(clients.home.organizations);
   try {
     const homeRegion = await clients.homeRegion();
     if (!homeRegion) throw new ConfigError("no AWS Region is configured; set AWS_REGION (the home Region)");

@@ -7,9 +7,10 @@
 
 import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { parsePublishEvent } from "../lib/common/events.ts";
+import { newConsumerClients } from "../lib/publish/consumer-clients.ts";
 import { failureMessage, type PublishRequest, type PublishSummary, runPublish } from "../lib/publish/publish.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
-import { consumerClients, publishClients, releaseEventSink } from "./aws-clients.ts";
+import { publishClients, releaseEventSink } from "./aws-clients.ts";
 import { type CliIo, jsonText, Progress, printable, table } from "./output.ts";
 
 /** One row per package and Region: what this run did there. */
@@ -44,7 +45,7 @@ export async function publishCommand(parsed: ParsedCommand, env: Environment, io
     }
     const request: PublishRequest = parsedEvent;
     const logger = new Progress(io, env).logger();
-    const consumers = consumerClients(clients.home.organizations);
+    const consumers = newConsumerClients(clients.home.organizations);
     const releases = releaseEventSink(config.summaryEventBus, logger);
     const deps = {
       ...clients.home,

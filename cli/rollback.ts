@@ -8,9 +8,10 @@
 
 import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { redact } from "../lib/common/redact.ts";
+import { newConsumerClients } from "../lib/publish/consumer-clients.ts";
 import { type RollbackSummary, rollbackReleaseEvents, runRollback } from "../lib/publish/rollback.ts";
 import { listOption, noPositionals, type ParsedCommand, stringOption, UsageError } from "./args.ts";
-import { consumerClients, publishClients, releaseEventSink } from "./aws-clients.ts";
+import { publishClients, releaseEventSink } from "./aws-clients.ts";
 import { type CliIo, Progress, table } from "./output.ts";
 
 export function rollbackTable(summary: RollbackSummary): string {
@@ -39,7 +40,7 @@ export async function rollbackCommand(parsed: ParsedCommand, env: Environment, i
     // --regions stands for PUBLISH_REGIONS, as for status (the Regions to work in)
     const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion });
     const logger = new Progress(io, env).logger();
-    const consumers = consumerClients(clients.home.organizations);
+    const consumers = newConsumerClients(clients.home.organizations);
     const summary = await runRollback(
       config,
       { package: packages[0] ?? "", to },

@@ -10,12 +10,13 @@
 
 import { type Environment, loadPublishConfig } from "../lib/common/config.ts";
 import { wrapCommand, wrapText } from "../lib/common/shell.ts";
+import { newConsumerClients } from "../lib/publish/consumer-clients.ts";
 import { callerIdentity } from "../lib/publish/consumer-sources.ts";
 import { inventoryReader } from "../lib/publish/consumers.ts";
 import { discoverPackages } from "../lib/publish/parameters.ts";
 import { type RegionStatus, readStatus, type StatusReport } from "../lib/publish/status.ts";
 import { listOption, noPositionals, type ParsedCommand } from "./args.ts";
-import { consumerClients, publishClients } from "./aws-clients.ts";
+import { publishClients } from "./aws-clients.ts";
 import { type CliIo, jsonText, palette, printable, table } from "./output.ts";
 
 /** The exit code when the state was read but something is out of step. */
@@ -104,7 +105,7 @@ export function releaseText(release: RegionStatus["release"]): string {
 export async function statusCommand(parsed: ParsedCommand, env: Environment, io: CliIo): Promise<number> {
   noPositionals(parsed);
   const clients = publishClients();
-  const consumers = consumerClients(clients.home.organizations);
+  const consumers = newConsumerClients(clients.home.organizations);
   try {
     const homeRegion = await clients.homeRegion();
     const config = loadPublishConfig({ env, flags: parsed.settings }, { homeRegion });

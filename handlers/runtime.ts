@@ -7,19 +7,18 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics } from "@aws-lambda-powertools/metrics";
 import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { CodeBuildClient } from "@aws-sdk/client-codebuild";
-import { ConfigServiceClient } from "@aws-sdk/client-config-service";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { RAMClient } from "@aws-sdk/client-ram";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { STSClient } from "@aws-sdk/client-sts";
 import type { MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import { type BuildResultDependencies, cloudWatchLogTail, type LogTailApi } from "../lib/builds/codebuild-result.ts";
 import type { Logger as CoreLogger } from "../lib/common/log.ts";
 import { redact } from "../lib/common/redact.ts";
+import { newConsumerClients } from "../lib/publish/consumer-clients.ts";
 import type { ConsumerClients } from "../lib/publish/consumers.ts";
 import type { PublishDependencies, RegionClientFactory } from "../lib/publish/publish.ts";
 import { regionClientCache } from "../lib/publish/region-clients.ts";
@@ -58,13 +57,7 @@ let consumers: ConsumerClients | undefined;
  * Organizations clients, and Lambda / Config clients made per read with assumed credentials.
  */
 export function consumerClients(organizations: OrganizationsClient): ConsumerClients {
-  consumers ??= {
-    organizations,
-    sts: new STSClient({}),
-    lambdaAs: (region, credentials) => new LambdaClient({ region, credentials }),
-    configAs: (credentials) => new ConfigServiceClient(credentials ? { credentials } : {}),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-  };
+  consumers ??= newConsumerClients(organizations);
   return consumers;
 }
 

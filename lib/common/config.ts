@@ -370,7 +370,8 @@ function readConsumers(r: Reader): ConsumerConfig {
   return { source, aggregator, aggregatorRoleArn: r.get("aggregatorRole"), readRole };
 }
 
-function finish<T>(r: Reader, value: T): T {
+/** `value`, unless the reader collected problems: then one ConfigError that lists them all. */
+function unlessProblems<T>(r: Reader, value: T): T {
   if (r.problems.length) throw new ConfigError(r.problems);
   return value;
 }
@@ -385,7 +386,14 @@ export function loadSyncConfig(input: SettingsInput, options: { requireBucket: b
   readConsumers(r);
   const pipelineName = r.get("pipelineName") ?? DEFAULTS.pipelineName;
   const build = readBuild(r);
-  return finish(r, { source, artifacts, layer, build, pipelineName, summaryEventBus: r.get("summaryEventBus") });
+  return unlessProblems(r, {
+    source,
+    artifacts,
+    layer,
+    build,
+    pipelineName,
+    summaryEventBus: r.get("summaryEventBus"),
+  });
 }
 
 /** Settings of the build-finished function: where artifacts and pointers go, the build settings, the bus. */
@@ -397,7 +405,7 @@ export function loadBuildFinishedConfig(input: SettingsInput): {
   const r = new Reader(input);
   const artifacts = readArtifacts(r, true);
   const build = readBuild(r);
-  return finish(r, { artifacts, build, summaryEventBus: r.get("summaryEventBus") });
+  return unlessProblems(r, { artifacts, build, summaryEventBus: r.get("summaryEventBus") });
 }
 
 /**
@@ -423,7 +431,14 @@ function loadReading(input: SettingsInput, requireBucket: boolean, homeRegion: s
   }
   const consumers = readConsumers(r);
   const release = readRelease(r);
-  return finish(r, { artifacts, layer, regions, summaryEventBus: r.get("summaryEventBus"), consumers, release });
+  return unlessProblems(r, {
+    artifacts,
+    layer,
+    regions,
+    summaryEventBus: r.get("summaryEventBus"),
+    consumers,
+    release,
+  });
 }
 
 /** `{PARAMETER_PREFIX}/{package}/artifact-key` */

@@ -132,49 +132,40 @@ type Extra = Partial<Pick<SettingSpec, "list" | "required" | "commands" | "funct
 const WITH_BUILD = { functions: ["sync", "publish", "build"] } as const;
 const SYNC_AND_BUILD = { functions: ["sync", "build"] } as const;
 
-/** A setting of the sync function and command alone (the source, its limits, builds). */
-function source<S extends z.ZodType, const E extends Extra = Record<never, never>>(
-  [env, flag, value]: [string, string | undefined, string],
-  help: string,
-  schema: S,
-  d?: string,
-  extra?: E,
-): SettingSpec<S> & E {
-  const base: SettingSpec<S> = {
-    env,
-    flag,
-    list: false,
-    value,
-    default: d,
-    help,
-    commands: SYNC,
-    functions: SYNC,
-    schema,
+/** Which commands and Lambda functions read a setting (the table's scope columns). */
+type Scope = Pick<SettingSpec, "commands" | "functions">;
+
+/**
+ * The entry maker of one scope: a setting read by `scope`'s commands and functions unless `extra` says
+ * otherwise (its `commands` or `functions` replace the scope's).
+ */
+function scoped(scope: Scope) {
+  return function setting<S extends z.ZodType, const E extends Extra = Record<never, never>>(
+    [env, flag, value]: [string, string | undefined, string],
+    help: string,
+    schema: S,
+    d?: string,
+    extra?: E,
+  ): SettingSpec<S> & E {
+    const base: SettingSpec<S> = {
+      env,
+      flag,
+      list: false,
+      value,
+      default: d,
+      help,
+      commands: scope.commands,
+      functions: scope.functions,
+      schema,
+    };
+    return Object.assign(base, extra);
   };
-  return Object.assign(base, extra);
 }
 
+/** A setting of the sync function and command alone (the source, its limits, builds). */
+const source = scoped({ commands: SYNC, functions: SYNC });
 /** A setting of artifacts, layers and Regions: read by every command and both functions. */
-function shared<S extends z.ZodType, const E extends Extra = Record<never, never>>(
-  [env, flag, value]: [string, string | undefined, string],
-  help: string,
-  schema: S,
-  d?: string,
-  extra?: E,
-): SettingSpec<S> & E {
-  const base: SettingSpec<S> = {
-    env,
-    flag,
-    list: false,
-    value,
-    default: d,
-    help,
-    commands: ALL,
-    functions: BOTH,
-    schema,
-  };
-  return Object.assign(base, extra);
-}
+const shared = scoped({ commands: ALL, functions: BOTH });
 
 const list = { list: true } as const;
 /** Release settings (smoke test, canary): read by `publish` and the functions that publish (sync: gate mode). */

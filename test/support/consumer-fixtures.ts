@@ -7,6 +7,7 @@ import { CreateRoleCommand, IAMClient } from "@aws-sdk/client-iam";
 import { type Architecture, CreateFunctionCommand, LambdaClient, type Runtime } from "@aws-sdk/client-lambda";
 import { OrganizationsClient } from "@aws-sdk/client-organizations";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
+import { newConsumerClients } from "../../lib/publish/consumer-clients.ts";
 import type { ConsumerClients, Credentials } from "../../lib/publish/consumers.ts";
 import { MODE, ZIP_DATE } from "../../lib/zip/folder-zip.ts";
 import { zipToBuffer } from "../../lib/zip/writer.ts";
@@ -78,22 +79,24 @@ export async function createFunction(spec: FunctionSpec, credentials?: Credentia
   }
 }
 
-/** The clients the consumer sources read with, against moto; `close()` destroys the caller's ones. */
+/**
+ * The clients the consumer sources read with, against moto: the CLI's and the functions' own
+ * (`newConsumerClients`) but for Config, which moto lacks, and no wait between retries. `close()` destroys
+ * the caller's ones.
+ */
 export function testConsumerClients(extra: Partial<ConsumerClients> = {}): ConsumerClients & { close(): void } {
   const organizations = new OrganizationsClient({});
-  const sts = new STSClient({});
+  const clients = newConsumerClients(organizations);
   return {
-    organizations,
-    sts,
-    lambdaAs: (region, credentials) => new LambdaClient({ region, credentials }),
+    ...clients,
     configAs: () => {
       throw new Error("moto has no AWS Config advanced queries");
     },
     sleep: async () => {},
     ...extra,
     close: () => {
+      clients.close();
       organizations.destroy();
-      sts.destroy();
     },
   };
 }

@@ -202,23 +202,28 @@ describe("planBuild", () => {
 });
 
 describe("a folder's build targets", () => {
-  it("may be any of Lambda's current and deprecated-but-invocable Python and Node.js runtimes, and nothing else", () => {
-    expect(BUILD_RUNTIMES).toEqual([
-      "python3.9",
-      "python3.10",
-      "python3.11",
-      "python3.12",
-      "python3.13",
-      "python3.14",
-      "nodejs18.x",
-      "nodejs20.x",
-      "nodejs22.x",
-      "nodejs24.x",
-    ]);
+  it("may be any runtime of BUILD_RUNTIMES, a list of Python and Node.js runtimes that holds each language's default", () => {
+    expect(BUILD_RUNTIMES).toEqual(expect.arrayContaining(Object.values(NEWEST_RUNTIME)));
     for (const runtime of BUILD_RUNTIMES) {
+      expect(runtime).toMatch(/^(python3\.\d+|nodejs\d+\.x)$/);
       const files = runtime.startsWith("python") ? ["requirements.txt"] : ["package.json", "package-lock.json"];
       const plan = planBuild({ ...base, files, layerJson: JSON.stringify({ build: { runtimes: [runtime] } }) });
       expect(plan?.targets.map((t) => t.runtime)).toEqual([runtime]);
+    }
+  });
+
+  it("may not be a runtime Lambda has not launched yet or that is neither Python nor Node.js, naming it and the choices", () => {
+    for (const runtime of ["python3.15", "nodejs26.x", "java21", "provided.al2023"]) {
+      const run = () =>
+        planBuild({
+          ...base,
+          files: ["requirements.txt"],
+          layerJson: JSON.stringify({ build: { runtimes: [runtime] } }),
+        });
+      expect(run).toThrow(ConfigError);
+      expect(run).toThrow(
+        `"${runtime}" is not a Lambda runtime layer-sync builds for; use one of ${BUILD_RUNTIMES.join(", ")}`,
+      );
     }
   });
 
