@@ -44,11 +44,6 @@ const MOVE_MIN = 64 * 1024;
  * in speed. A worker that still ran out would fail over to zlib on the main thread (`fail`).
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 };
-/**
- * Batch buffers the worker handed back, kept to be filled again: a walk sends a batch or two per file, and
- * reusing them spares the allocator thousands of 64 KiB buffers.
- */
-const SPARE_BATCHES = 8;
 
 /**
  * The worker's module: `deflate-worker.ts` beside this file when running from the sources, or
@@ -87,8 +82,6 @@ export class DeflatePool {
   /** The batch being filled: queued bytes are copied into it as they arrive. */
   private batch: Buffer | undefined;
   private batchFill = 0;
-  /** Batch buffers back from the worker, to be filled again (see `SPARE_BATCHES`). */
-  private readonly spare: ArrayBuffer[] = [];
   /** Bytes sent to the worker and not back yet. */
   private sent = 0;
   private scheduled = false;
@@ -158,10 +151,7 @@ export class DeflatePool {
   /** A copy of `data` in the batch being filled (a full batch is sent first, and a new one begun). */
   private copyIn(data: Buffer): Buffer {
     if (this.batch && this.batchFill + data.length > this.batch.length) this.send();
-    if (!this.batch) {
-      const spare = data.length <= BATCH_BUFFER ? this.spare.pop() : undefined;
-      this.batch = spare ? Buffer.from(spare) : Buffer.allocUnsafeSlow(Math.max(BATCH_BUFFER, data.length));
-    }
+    this.batch ??= Buffer.allocUnsafeSlow(Math.max(BATCH_BUFFER, data.length));
     const start = this.batchFill;
     data.copy(this.batch, start);
     this.batchFill = start + data.length;
@@ -225,8 +215,6 @@ export class DeflatePool {
   }
 
   private receive(reply: WorkerReply): void {
-    const input = reply.input;
-    if (input?.byteLength === BATCH_BUFFER && this.spare.length < SPARE_BATCHES) this.spare.push(input);
     const tasks = this.inFlight.get(reply.id);
     if (!tasks) return;
     this.inFlight.delete(reply.id);

@@ -25,8 +25,6 @@ export interface WorkerRequest {
 /** The answer to one batch: the parts' outputs back to back, or why the whole batch failed. */
 export interface WorkerReply {
   id: number;
-  /** The batch's own buffer, handed back (transferred) once its parts are done, for the pool to fill again. */
-  input?: ArrayBuffer;
   buffer?: ArrayBuffer;
   lengths?: number[];
   /** Per part: why it failed (inflating only). */
@@ -74,12 +72,9 @@ export function runBatch(request: WorkerRequest): { reply: WorkerReply; transfer
     let at = 0;
     for (const part of parts) at += part.copy(out, at);
     const buffer = out.buffer as ArrayBuffer;
-    return {
-      reply: { id: request.id, input: request.buffer, buffer, lengths: parts.map((p) => p.length), errors },
-      transfer: [buffer, request.buffer],
-    };
+    return { reply: { id: request.id, buffer, lengths: parts.map((p) => p.length), errors }, transfer: [buffer] };
   } catch (error) {
-    return { reply: { id: request.id, input: request.buffer, error: message(error) }, transfer: [request.buffer] };
+    return { reply: { id: request.id, error: message(error) }, transfer: [] };
   }
 }
 

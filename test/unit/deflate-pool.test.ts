@@ -76,7 +76,7 @@ describe("the deflate pool", () => {
 });
 
 describe("the deflate worker module", () => {
-  it("answers a batch with each part deflated or inflated to its CRC-32 and size, a bad part failing alone, and hands the batch buffer back", () => {
+  it("answers a batch with each part deflated or inflated to its CRC-32 and size, and a bad part failing alone", () => {
     const parts = [text, deflateRawSync(text), Buffer.from("not deflate")];
     const input = Buffer.concat(parts);
     const { reply, transfer } = runBatch({
@@ -87,9 +87,7 @@ describe("the deflate worker module", () => {
       level: 9,
     });
     expect(reply.id).toBe(7);
-    // the output and the batch's own buffer, handed back to be filled again
-    expect(transfer).toHaveLength(2);
-    expect(transfer).toContain(reply.input);
+    expect(transfer).toHaveLength(1);
     const out = Buffer.from(reply.buffer as ArrayBuffer);
     const [deflated = 0, answer = 0, failed = 0] = reply.lengths ?? [];
     expect(out.subarray(0, deflated).equals(deflateRawSync(text, { level: 9 }))).toBe(true);
