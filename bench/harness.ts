@@ -38,11 +38,12 @@ import type { Job, JobResult, SourceEndpoints, WorkerMessage } from "./jobs.ts";
 import { benchPackages, type PackagesOptions } from "./packages.ts";
 import type { PackagesReport } from "./packages-report.ts";
 import { evaluateTargets, memoryNote, type TargetResult } from "./report.ts";
+import { cachedBundle } from "./worker-bundle.ts";
 import { compareEntries, readZipEntries, type ZipEntryInfo } from "./zipinfo.ts";
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const workerSource = join(repoRoot, "bench", "worker.ts");
-/** Where the bundled worker goes (git-ignored `.cache/`). */
+/** Where the bundled worker goes (git-ignored `.cache/`), one folder per key. */
 const workerBundleDir = join(repoRoot, ".cache", "bench", "worker-bundle");
 let workerBundle: Promise<string> | undefined;
 
@@ -50,15 +51,19 @@ let workerBundle: Promise<string> | undefined;
  * The worker as users run layer-sync: bundled by esbuild into plain ESM (as `npm run build:cli` bundles the
  * CLI and the CDK stack the functions), with the deflate worker beside it, and run by plain Node. Under
  * `--import tsx` every process also holds tsx's loader and compiled sources (about 40 MiB more RSS at start:
- * 111–125 MiB against 76 MiB for the bundled CLI), which no user's run carries. Built once per bench run.
+ * 111–125 MiB against 76 MiB for the bundled CLI), which no user's run carries. Built when a file it is built
+ * from changed (`cachedBundle`: keyed by the inputs' contents and the build options' sources), else reused.
  */
 export function bundledWorker(): Promise<string> {
   workerBundle ??= (async () => {
-    const { build } = await import("esbuild");
     const { nodeBundleOptions } = await import("../scripts/build-cli.ts");
-    await rm(workerBundleDir, { recursive: true, force: true });
-    await build(nodeBundleOptions({ worker: workerSource }, workerBundleDir));
-    return join(workerBundleDir, "worker.mjs");
+    const { dir } = await cachedBundle({
+      cacheDir: workerBundleDir,
+      root: repoRoot,
+      keyFiles: ["scripts/build-cli.ts", "infra/workers.ts", "tsconfig.json", "package-lock.json"],
+      options: (outdir) => nodeBundleOptions({ worker: workerSource }, outdir),
+    });
+    return join(dir, "worker.mjs");
   })();
   return workerBundle;
 }

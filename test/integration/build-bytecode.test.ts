@@ -11,19 +11,16 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildTarget } from "../../lib/builds/content.ts";
 import { buildPhaseScript, WHEELHOUSE_COMPLETE } from "../../lib/builds/docker.ts";
-import { LocalBuilder, noBytecodeWarning } from "../../lib/builds/local.ts";
+import { noBytecodeWarning } from "../../lib/builds/local.ts";
 import { finishPythonTree } from "../../lib/builds/python-tree.ts";
 import { walkDirectory } from "../../lib/builds/tree.ts";
-import { type BuildPlan, planBuild } from "../../lib/common/build-plan.ts";
 import { BuildError } from "../../lib/common/errors.ts";
+import { localFolderBuilds } from "../support/local-folder-build.ts";
 import { readZip } from "../support/zip.ts";
 
-const CACHE = resolve(import.meta.dirname, "../../.cache/build");
-const TOOLS = resolve(import.meta.dirname, "../../.cache/layer-sync");
 const TIMEOUT = 180_000;
 
 /** A working python3.12 on this machine (pyenv's shim may hide it), or undefined. */
@@ -57,35 +54,20 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-let runs = 0;
+const buildFolder = localFolderBuilds(() => work);
+
 /** Build a folder of `requirements.txt` (and layer.json) for python3.12 x86_64 with the local builder. */
 async function build(requirements: string, layerJson?: string, index?: string) {
-  const dir = join(work, `folder-${++runs}`);
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, "requirements.txt"), requirements);
-  if (layerJson) await writeFile(join(dir, "layer.json"), layerJson);
-  const files = await walkDirectory(dir, "folder");
-  const plan = planBuild({
-    folder: "layers/py",
+  const built = await buildFolder({
     name: "py",
-    layerNamePrefix: "",
-    files: files.map((f) => f.path),
-    layerJson,
-    defaults: { runtimes: ["python3.12"], architectures: ["x86_64"] },
-  }) as BuildPlan;
-  const home = join(work, `home-${runs}`);
-  await mkdir(home, { recursive: true });
-  const builder = new LocalBuilder({
-    env: { ...process.env, PATH: HOST_PATH },
-    home,
-    cacheDir: CACHE,
-    toolCache: TOOLS,
-    timeoutMs: TIMEOUT,
-    index: index ? { pipIndexUrl: index } : undefined,
+    files: { "requirements.txt": requirements, ...(layerJson ? { "layer.json": layerJson } : {}) },
+    architectures: ["x86_64"],
+    builder: {
+      env: { ...process.env, PATH: HOST_PATH },
+      timeoutMs: TIMEOUT,
+      index: index ? { pipIndexUrl: index } : undefined,
+    },
   });
-  const target = plan.targets[0] as BuildPlan["targets"][number];
-  const out = join(work, `run-${runs}`);
-  const built = await buildTarget({ plan, target, files, builder, workDir: out, zipFile: `${out}.zip` });
   const bytes = await readFile(built.zip.path);
   return { built, bytes, names: (await readZip(bytes)).map((e) => e.name), zip: built.zip.path };
 }

@@ -20,10 +20,9 @@ import { type BuildPlan, planBuild } from "../../lib/common/build-plan.ts";
 import { BuildError, ConfigError } from "../../lib/common/errors.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
+import { localFolderBuilds, TOOL_CACHE } from "../support/local-folder-build.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const CACHE = join(ROOT, ".cache/build");
-const TOOLS = join(ROOT, ".cache/layer-sync");
 const TIMEOUT = 120_000;
 const TOKEN = "idx-s3cr3t-token";
 const SOURCE_TOKEN = "ghp_sourcecanary0123456789";
@@ -58,38 +57,19 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-let runs = 0;
-async function buildFolder(requirements: string, extra: Record<string, string> = {}) {
-  const dir = join(work, `folder-${++runs}`);
-  const files: Record<string, string> = { "requirements.txt": requirements, ...extra };
-  for (const [name, text] of Object.entries(files)) {
-    await mkdir(join(dir, name, ".."), { recursive: true });
-    await writeFile(join(dir, name), text);
-  }
-  const entries = await walkDirectory(dir, "hostile");
-  const plan = planBuild({
-    folder: "layers/hostile",
+const build = localFolderBuilds(() => work);
+
+function buildFolder(requirements: string, extra: Record<string, string> = {}) {
+  return build({
     name: "hostile",
-    layerNamePrefix: "",
-    files: entries.map((f) => f.path),
-    defaults: { runtimes: ["python3.12"], architectures: [] },
-  }) as BuildPlan;
-  const home = join(work, `home-${runs}`);
-  await mkdir(home, { recursive: true });
-  const builder = new LocalBuilder({
-    env: { ...process.env, PIP_INDEX_URL: `https://user:${TOKEN}@example.com/simple` },
-    home,
-    cacheDir: CACHE,
-    toolCache: TOOLS,
-    timeoutMs: TIMEOUT,
-    index: { pipIndexUrl: "https://pypi.org/simple", token: TOKEN },
-  });
-  const [target] = plan.targets;
-  if (!target) throw new Error("no target");
-  const out = join(work, `run-${runs}`);
-  return buildTarget({ plan, target, files: entries, builder, workDir: out, zipFile: `${out}.zip` }).catch(
-    (e: unknown) => e,
-  );
+    files: { "requirements.txt": requirements, ...extra },
+    architectures: [],
+    builder: {
+      env: { ...process.env, PIP_INDEX_URL: `https://user:${TOKEN}@example.com/simple` },
+      timeoutMs: TIMEOUT,
+      index: { pipIndexUrl: "https://pypi.org/simple", token: TOKEN },
+    },
+  }).catch((e: unknown) => e);
 }
 
 describe("the local builder given a hostile folder", () => {
@@ -167,7 +147,7 @@ describe("the local builder with a private index", () => {
       const builder = new LocalBuilder({
         env: process.env,
         home: join(work, "home-private"),
-        toolCache: TOOLS,
+        toolCache: TOOL_CACHE,
         timeoutMs: TIMEOUT,
         index: { pipIndexUrl: `http://127.0.0.1:${(index.address() as AddressInfo).port}/simple/`, token: TOKEN },
       });

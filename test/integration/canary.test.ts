@@ -1,69 +1,33 @@
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type PublishRequest, runPublish } from "../../lib/publish/publish.ts";
+import { describe, expect, it } from "vitest";
+import { runPublish } from "../../lib/publish/publish.ts";
 import type { ReleaseEvent } from "../../lib/publish/release-events.ts";
 import { readStatus } from "../../lib/publish/status.ts";
-import { createBucket, MOTO_ACCOUNT_ID, organizationsFixture, uniqueName } from "../support/aws.ts";
+import { MOTO_ACCOUNT_ID } from "../support/aws.ts";
 import {
   associationsOf,
   parameterOf,
-  publishConfig,
-  putArtifact,
   type RecordedClients,
-  recordedClients,
   sharesNamed,
   statementsOf,
 } from "../support/publish-fixtures.ts";
+import { HOME, layerArn, one, packageNames, REGIONS, twoRegionPublish } from "../support/two-region-publish.ts";
 
-const HOME = "eu-west-1";
-const OTHER = "us-east-1";
-const REGIONS = [HOME, OTHER] as const;
-type Region = (typeof REGIONS)[number];
 const CANARY = "111122223333";
 
-let homeBucket: string;
-let otherBucket: string;
-let orgId: string;
-let orgArn: string;
-const open: RecordedClients[] = [];
-const admin = { s3: new S3Client({}), ssm: new SSMClient({}) };
+const env = twoRegionPublish("canary");
 
-beforeAll(async () => {
-  homeBucket = await createBucket(uniqueName("canary-home"));
-  otherBucket = await createBucket(uniqueName("canary-other"), OTHER);
-  const org = await organizationsFixture();
-  orgId = org.organizationId;
-  orgArn = org.organizationArn;
-});
-
-afterEach(() => {
-  for (const c of open.splice(0)) c.destroy();
-});
-
-afterAll(() => {
-  for (const client of Object.values(admin)) client.destroy();
-});
-
+/** Both Regions' recorded clients, and the release events of the runs given its deps. */
 function world() {
-  const byRegion = { [HOME]: recordedClients(), [OTHER]: recordedClients(OTHER) } as Record<Region, RecordedClients>;
-  open.push(...Object.values(byRegion));
+  const w = env.world();
   const events: ReleaseEvent[] = [];
   return {
-    of: (region: Region) => byRegion[region],
+    of: w.of,
     events,
     deps: (extra: { promote?: boolean; clock?: () => Date } = {}) =>
-      byRegion[HOME].deps({
-        regionClients: (region) => byRegion[region as Region],
-        onRelease: (e) => events.push(e),
-        ...extra,
-      }),
+      w.deps({ onRelease: (e) => events.push(e), ...extra }),
   };
 }
 
-const one = (pkg: string): PublishRequest => ({ kind: "packages", packages: [pkg], trigger: "manual" });
-const arnOf = (region: string, pkg: string, v: number) =>
-  `arn:aws:lambda:${region}:${MOTO_ACCOUNT_ID}:layer:${pkg}:${v}`;
 const parameterArn = (region: string, name: string) => `arn:aws:ssm:${region}:${MOTO_ACCOUNT_ID}:parameter${name}`;
 
 /** The parameters the package's RAM share holds in a Region (its one share), and its principals. */
@@ -79,22 +43,12 @@ async function shared(clients: RecordedClients, pkg: string) {
 
 describe("the canary channel", () => {
   it("grants a new version to the canary accounts only, and promote (or PROMOTE_AFTER_HOURS) releases it to everyone", async () => {
-    const prefix = `/${uniqueName("can")}`;
-    const pkg = uniqueName("py");
-    const arnParameter = `${prefix}/${pkg}/layer-version-arn`;
-    const canaryParameter = `${prefix}/${pkg}/canary-arn`;
-    const config = publishConfig({
-      ARTIFACT_BUCKET: homeBucket,
-      PARAMETER_PREFIX: prefix,
-      SHARE_ORGANIZATION_ID: orgId,
-      PUBLISH_REGIONS: REGIONS.join(","),
-      REGION_BUCKETS: `${OTHER}=${otherBucket}`,
-      CANARY_ACCOUNT_IDS: CANARY,
-      PROMOTE_AFTER_HOURS: "24",
-    });
-    const everyone = [`layer-sync-account-${CANARY}`, `layer-sync-org-${orgId}`];
+    const n = packageNames("can");
+    const { pkg, arnParameter, canaryParameter } = n;
+    const config = env.config(n, { CANARY_ACCOUNT_IDS: CANARY, PROMOTE_AFTER_HOURS: "24" });
+    const everyone = [`layer-sync-account-${CANARY}`, `layer-sync-org-${env.orgId}`];
 
-    await putArtifact(admin, { bucket: homeBucket, parameterPrefix: prefix, pkg, content: "one" });
+    await env.artifact(n, { content: "one" });
     const canary = world();
     const first = await runPublish(config, one(pkg), canary.deps());
     expect(first.packages[0]?.error).toBeUndefined();
@@ -103,13 +57,13 @@ describe("the canary channel", () => {
     );
     for (const region of REGIONS) {
       const c = canary.of(region);
-      expect((await parameterOf(c.ssm, canaryParameter))?.value).toBe(arnOf(region, pkg, 1));
+      expect((await parameterOf(c.ssm, canaryParameter))?.value).toBe(layerArn(region, pkg, 1));
       expect(await parameterOf(c.ssm, arnParameter)).toBeUndefined();
       expect((await statementsOf(c.lambda, pkg, 1)).map((s) => s.sid)).toEqual([`layer-sync-account-${CANARY}`]);
       // canary-arn is in the package's RAM share, like layer-version-arn and the history
       expect(await shared(c, pkg)).toEqual({
         resources: [parameterArn(region, canaryParameter)],
-        principals: [orgArn],
+        principals: [env.orgArn],
       });
     }
     expect(first.packages[0]?.regions[0]?.share?.resources).toEqual([parameterArn(HOME, canaryParameter)]);
@@ -125,7 +79,7 @@ describe("the canary channel", () => {
     expect(promoted.packages[0]?.error).toBeUndefined();
     for (const region of REGIONS) {
       const c = promoting.of(region);
-      expect((await parameterOf(c.ssm, arnParameter))?.value).toBe(arnOf(region, pkg, 1));
+      expect((await parameterOf(c.ssm, arnParameter))?.value).toBe(layerArn(region, pkg, 1));
       expect(await parameterOf(c.ssm, canaryParameter)).toBeUndefined();
       expect((await statementsOf(c.lambda, pkg, 1)).map((s) => s.sid).sort()).toEqual(everyone);
     }
@@ -134,7 +88,7 @@ describe("the canary channel", () => {
     );
 
     // the next version waits on the canary channel; the reconcile promotes it once PROMOTE_AFTER_HOURS passed
-    await putArtifact(admin, { bucket: homeBucket, parameterPrefix: prefix, pkg, content: "two", second: 1 });
+    await env.artifact(n, { content: "two", second: 1 });
     const second = world();
     await runPublish(config, one(pkg), second.deps());
     for (const region of REGIONS) {
@@ -144,13 +98,13 @@ describe("the canary channel", () => {
     }
     const early = world();
     await runPublish(config, { kind: "reconcile" }, early.deps());
-    expect((await parameterOf(early.of(HOME).ssm, arnParameter))?.value).toBe(arnOf(HOME, pkg, 1));
+    expect((await parameterOf(early.of(HOME).ssm, arnParameter))?.value).toBe(layerArn(HOME, pkg, 1));
     const later = world();
     const dayLater = new Date(Date.now() + 25 * 3_600_000);
     const reconciled = await runPublish(config, { kind: "reconcile" }, later.deps({ clock: () => dayLater }));
     expect(reconciled.packages[0]?.error).toBeUndefined();
     for (const region of REGIONS) {
-      expect((await parameterOf(later.of(region).ssm, arnParameter))?.value).toBe(arnOf(region, pkg, 2));
+      expect((await parameterOf(later.of(region).ssm, arnParameter))?.value).toBe(layerArn(region, pkg, 2));
       // the version before keeps its grants
       expect((await statementsOf(later.of(region).lambda, pkg, 1)).map((s) => s.sid).sort()).toEqual(everyone);
     }

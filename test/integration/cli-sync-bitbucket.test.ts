@@ -1,11 +1,11 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../cli/main.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
-import { captureIo, expectZipMatchesTree, readZip } from "../support/zip.ts";
+import { type CliSyncOptions, cliSync, readOutZip, twoFoldersAtMain } from "../support/cli-sync.ts";
+import { expectZipMatchesTree, readZip } from "../support/zip.ts";
 
 const TOKEN = "bb-access-token-0123456789abcdef";
 let bb: BitbucketEmulator;
@@ -22,28 +22,8 @@ afterAll(async () => {
   await rm(out, { recursive: true, force: true });
 });
 
-async function sync(args: string[], env: Record<string, string> = { SOURCE_TOKEN: TOKEN }) {
-  const cap = captureIo();
-  const code = await main(
-    [
-      "sync",
-      "--provider",
-      "bitbucket",
-      "--repository",
-      "acme/layers",
-      "--api-url",
-      bb.apiUrl,
-      "--web-url",
-      bb.webUrl,
-      "--work-dir",
-      join(out, "work"),
-      "--json",
-      ...args,
-    ],
-    env,
-    cap.io,
-  );
-  return { code, stdout: cap.stdout(), stderr: cap.stderr() };
+function sync(args: string[], env: Record<string, string> = { SOURCE_TOKEN: TOKEN }, options?: CliSyncOptions) {
+  return cliSync({ provider: "bitbucket", apiUrl: bb.apiUrl, webUrl: bb.webUrl }, out, args, env, options);
 }
 
 interface Summary {
@@ -59,18 +39,7 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
   for (const strategy of ["walk", "archive"] as const) {
     it(`builds zips that match the git tree byte for byte with the ${strategy} strategy`, async () => {
       const dir = join(out, strategy);
-      const r = await sync([
-        "--ref",
-        "main",
-        "--path",
-        "layers/py-requests",
-        "--path",
-        "layers/tools",
-        "--strategy",
-        strategy,
-        "--out",
-        dir,
-      ]);
+      const r = await sync(twoFoldersAtMain(strategy, dir));
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       const summary = JSON.parse(r.stdout) as Summary;
@@ -86,7 +55,7 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
         expect(p?.key).toMatch(
           new RegExp(`^layers/${pkg}/${pkg}-\\d{8}T\\d{6}Z-${repo.head().sha.slice(0, 7)}\\.zip$`),
         );
-        await expectZipMatchesTree(await readFile(join(dir, ...(p?.key ?? "").split("/"))), repo.head(), folder);
+        await expectZipMatchesTree(await readOutZip(dir, p?.key ?? ""), repo.head(), folder);
       }
     });
   }
@@ -120,9 +89,7 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
     expect(forced.code, forced.stderr).toBe(0);
     const [written] = (JSON.parse(forced.stdout) as Summary & { packages: { skipped: boolean }[] }).packages;
     expect(written?.skipped).toBe(false);
-    expect(await readFile(join(dir, ...(written?.key ?? "").split("/")))).toEqual(
-      await readFile(join(dir, ...(made?.key ?? "").split("/"))),
-    );
+    expect(await readOutZip(dir, written?.key ?? "")).toEqual(await readOutZip(dir, made?.key ?? ""));
   });
 
   it("resolves a branch whose name contains a slash to its commit", async () => {
@@ -146,7 +113,7 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
       const r = await sync(["--path", "layers/with-lfs", "--strategy", strategy, "--out", dir]);
       expect(r.code, r.stderr).toBe(0);
       const key = (JSON.parse(r.stdout) as Summary).packages[0]?.key ?? "";
-      const entries = await readZip(await readFile(join(dir, ...key.split("/"))));
+      const entries = await readZip(await readOutZip(dir, key));
       const model = entries.find((e) => e.name === "model.bin");
       expect(
         model?.content.equals(repo.head().entries.get("layers/with-lfs/model.bin")?.content ?? Buffer.alloc(0)),
@@ -199,60 +166,26 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
       archiveMode: "login-redirect",
     });
     try {
-      const cap = captureIo();
-      const code = await main(
-        [
-          "sync",
-          "--provider",
-          "bitbucket",
-          "--repository",
-          "acme/layers",
-          "--path",
-          "layers/tools",
-          "--api-url",
-          refusing.apiUrl,
-          "--web-url",
-          refusing.webUrl,
-          "--out",
-          join(out, "fallback"),
-          "--json",
-          "--work-dir",
-          join(out, "work"),
-        ],
-        { SOURCE_TOKEN: TOKEN },
-        cap.io,
-      );
-      expect(code).toBe(0);
-      const summary = JSON.parse(cap.stdout()) as Summary;
+      const source = { provider: "bitbucket", apiUrl: refusing.apiUrl, webUrl: refusing.webUrl } as const;
+      const json = await cliSync(source, out, ["--path", "layers/tools", "--out", join(out, "fallback")], {
+        SOURCE_TOKEN: TOKEN,
+      });
+      expect(json.code).toBe(0);
+      const summary = JSON.parse(json.stdout) as Summary;
       expect(summary.strategy).toBe("walk");
       expect(summary.packages[0]?.warnings.join(" ")).toMatch(/archive download unavailable.*login page/);
-      expect(cap.stderr()).toBe(""); // with --json the summary carries the warning
+      expect(json.stderr).toBe(""); // with --json the summary carries the warning
 
       // without --json a person sees it on stderr, terminal or not
-      const human = captureIo();
-      const again = await main(
-        [
-          "sync",
-          "--provider",
-          "bitbucket",
-          "--repository",
-          "acme/layers",
-          "--path",
-          "layers/tools",
-          "--api-url",
-          refusing.apiUrl,
-          "--web-url",
-          refusing.webUrl,
-          "--out",
-          join(out, "fallback-human"),
-          "--work-dir",
-          join(out, "work"),
-        ],
+      const human = await cliSync(
+        source,
+        out,
+        ["--path", "layers/tools", "--out", join(out, "fallback-human")],
         { SOURCE_TOKEN: TOKEN },
-        human.io,
+        { json: false },
       );
-      expect(again).toBe(0);
-      expect(human.stderr()).toMatch(/^layer-sync: warning: tools: .*archive download unavailable.*login page.*\n$/);
+      expect(human.code).toBe(0);
+      expect(human.stderr).toMatch(/^layer-sync: warning: tools: .*archive download unavailable.*login page.*\n$/);
     } finally {
       await refusing.close();
     }
@@ -268,24 +201,14 @@ describe("layer-sync sync --out against the Bitbucket emulator", () => {
   });
 
   it("shows progress on stderr only when stderr is a terminal", async () => {
-    const tty = captureIo(true);
-    const args = ["sync", "--provider", "bitbucket", "--repository", "acme/layers", "--path", "layers/tools"];
-    const rest = [
-      "--api-url",
-      bb.apiUrl,
-      "--web-url",
-      bb.webUrl,
-      "--out",
-      join(out, "tty"),
-      "--work-dir",
-      join(out, "work"),
-    ];
-    expect(await main([...args, ...rest], { SOURCE_TOKEN: TOKEN }, tty.io)).toBe(0);
-    expect(tty.stderr()).toMatch(/resolved ref/);
-    expect(tty.stdout()).toMatch(/^commit [0-9a-f]{40} \(main\) via archive/);
-    const pipe = captureIo(false);
-    expect(await main([...args, ...rest], { SOURCE_TOKEN: TOKEN }, pipe.io)).toBe(0);
-    expect(pipe.stderr()).toBe("");
+    const args = ["--path", "layers/tools", "--out", join(out, "tty")];
+    const tty = await sync(args, { SOURCE_TOKEN: TOKEN }, { json: false, tty: true });
+    expect(tty.code).toBe(0);
+    expect(tty.stderr).toMatch(/resolved ref/);
+    expect(tty.stdout).toMatch(/^commit [0-9a-f]{40} \(main\) via archive/);
+    const pipe = await sync(args, { SOURCE_TOKEN: TOKEN }, { json: false, tty: false });
+    expect(pipe.code).toBe(0);
+    expect(pipe.stderr).toBe("");
   });
 
   it("tells a wrong token apart from a missing one, and never prints the token", async () => {

@@ -1,12 +1,12 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../../cli/main.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { type FixtureRepo, standardRepo } from "../fixtures/repo.ts";
 import { createBucket, uniqueName } from "../support/aws.ts";
-import { captureIo, expectZipMatchesTree, readZip } from "../support/zip.ts";
+import { cliSync, readOutZip, twoFoldersAtMain } from "../support/cli-sync.ts";
+import { expectZipMatchesTree, readZip } from "../support/zip.ts";
 
 const TOKEN = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
 let gh: GitHubEmulator;
@@ -39,35 +39,18 @@ afterAll(async () => {
 });
 
 async function sync(emulator: GitHubEmulator, args: string[], env: Record<string, string> = { SOURCE_TOKEN: TOKEN }) {
-  const cap = captureIo();
-  const code = await main(
-    [
-      "sync",
-      "--provider",
-      "github",
-      "--repository",
-      "acme/layers",
-      "--api-url",
-      emulator.apiUrl,
-      "--json",
-      "--work-dir",
-      join(out, "work"),
-      ...args,
-    ],
-    env,
-    cap.io,
-  );
-  return { code, stdout: cap.stdout(), stderr: cap.stderr(), summary: () => JSON.parse(cap.stdout()) as Summary };
+  const r = await cliSync({ provider: "github", apiUrl: emulator.apiUrl }, out, args, env);
+  return { ...r, summary: () => JSON.parse(r.stdout) as Summary };
 }
 
 async function zipOf(dir: string, key: string) {
-  return readZip(await readFile(join(dir, ...key.split("/"))));
+  return readZip(await readOutZip(dir, key));
 }
 
 async function expectMatchesTree(dir: string, summary: Summary, folder: string): Promise<void> {
   const p = summary.packages.find((x) => `layers/${x.name}` === folder);
   expect(p?.error).toBeUndefined();
-  await expectZipMatchesTree(await readFile(join(dir, ...(p?.key ?? "").split("/"))), repo.head(), folder);
+  await expectZipMatchesTree(await readOutZip(dir, p?.key ?? ""), repo.head(), folder);
 }
 
 describe("layer-sync sync --provider github against the GitHub emulator", () => {
@@ -76,18 +59,7 @@ describe("layer-sync sync --provider github against the GitHub emulator", () => 
   for (const strategy of ["walk", "archive"] as const) {
     it(`builds zips that match the git tree byte for byte with the ${strategy} strategy`, async () => {
       const dir = join(out, strategy);
-      const r = await sync(gh, [
-        "--ref",
-        "main",
-        "--path",
-        "layers/py-requests",
-        "--path",
-        "layers/tools",
-        "--strategy",
-        strategy,
-        "--out",
-        dir,
-      ]);
+      const r = await sync(gh, twoFoldersAtMain(strategy, dir));
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       const summary = r.summary();

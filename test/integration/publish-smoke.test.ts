@@ -1,64 +1,36 @@
-import { S3Client } from "@aws-sdk/client-s3";
-import { SSMClient } from "@aws-sdk/client-ssm";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type PublishRequest, runPublish } from "../../lib/publish/publish.ts";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runPublish } from "../../lib/publish/publish.ts";
 import { readStatus } from "../../lib/publish/status.ts";
-import { createBucket, MOTO_ACCOUNT_ID, organizationsFixture, uniqueName } from "../support/aws.ts";
+import { uniqueName } from "../support/aws.ts";
 import { createLambdaRole, queueInvokeResults } from "../support/moto-api.ts";
+import { parameterOf, type RecordedClients, statementsOf } from "../support/publish-fixtures.ts";
 import {
-  parameterOf,
-  publishConfig,
-  putArtifact,
-  type RecordedClients,
-  regionWorld,
-  statementsOf,
-} from "../support/publish-fixtures.ts";
+  HOME,
+  layerArn,
+  OTHER,
+  one,
+  packageNames,
+  REGIONS,
+  type Region,
+  twoRegionPublish,
+} from "../support/two-region-publish.ts";
 
 // The smoke functions have fixed names per Region, and moto's Invoke results are queued per Region:
 // the tests of this file run one after the other, and no other file invokes functions.
-const HOME = "eu-west-1";
-const OTHER = "us-east-1";
-const REGIONS = [HOME, OTHER] as const;
-type Region = (typeof REGIONS)[number];
 const FUNCTION = "layer-sync-smoke-python312-arm64";
 
-let homeBucket: string;
-let otherBucket: string;
+const env = twoRegionPublish("smoke");
 let roleArn: string;
-let orgId: string;
-const open: RecordedClients[] = [];
-const admin = { s3: new S3Client({}), ssm: new SSMClient({}) };
 
 beforeAll(async () => {
-  homeBucket = await createBucket(uniqueName("smoke-home"));
-  otherBucket = await createBucket(uniqueName("smoke-other"), OTHER);
   roleArn = await createLambdaRole(uniqueName("smoke-role"));
-  orgId = (await organizationsFixture()).organizationId;
 });
 
-afterEach(() => {
-  for (const c of open.splice(0)) c.destroy();
-});
-
-afterAll(() => {
-  for (const client of Object.values(admin)) client.destroy();
-});
-
-const world = () => regionWorld<Region>(HOME, [OTHER], open);
-
-function names() {
-  const prefix = `/${uniqueName("smk")}`;
-  const pkg = uniqueName("py");
-  return { prefix, pkg, module: pkg.replace(/-/g, "_"), arnParameter: `${prefix}/${pkg}/layer-version-arn` };
-}
+const world = () => env.world();
+const names = () => packageNames("smk");
 
 function config(n: { prefix: string }, extra: Record<string, string> = {}) {
-  return publishConfig({
-    ARTIFACT_BUCKET: homeBucket,
-    PARAMETER_PREFIX: n.prefix,
-    SHARE_ORGANIZATION_ID: orgId,
-    PUBLISH_REGIONS: REGIONS.join(","),
-    REGION_BUCKETS: `${OTHER}=${otherBucket}`,
+  return env.config(n, {
     COMPATIBLE_RUNTIMES: "python3.12",
     COMPATIBLE_ARCHITECTURES: "arm64",
     SMOKE_ROLE_ARN: roleArn,
@@ -66,9 +38,6 @@ function config(n: { prefix: string }, extra: Record<string, string> = {}) {
   });
 }
 
-const one = (pkg: string): PublishRequest => ({ kind: "packages", packages: [pkg], trigger: "manual" });
-const layerArn = (region: string, pkg: string, version: number) =>
-  `arn:aws:lambda:${region}:${MOTO_ACCOUNT_ID}:layer:${pkg}:${version}`;
 const passes = (modules: string[]) => ({ ok: true, imported: modules });
 
 /** The Layers each smoke function configuration request (create or update) attached, in order. */
@@ -89,7 +58,7 @@ function invokes(c: RecordedClients): unknown[] {
 describe("publishing with the smoke test on", () => {
   it("attaches the new version to the smoke function, invokes it, and only then grants and points, in every Region", async () => {
     const n = names();
-    await putArtifact(admin, { bucket: homeBucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "good" });
+    await env.artifact(n, { content: "good" });
     for (const region of REGIONS) await queueInvokeResults(region, [passes([n.module])]);
     const w = world();
 
@@ -129,11 +98,11 @@ describe("publishing with the smoke test on", () => {
   it("leaves the previous version pointed to and granted when the import fails, fails the run, and a retry re-tests without publishing again", async () => {
     const n = names();
     const cfg = config(n);
-    await putArtifact(admin, { bucket: homeBucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "v1" });
+    await env.artifact(n, { content: "v1" });
     for (const region of REGIONS) await queueInvokeResults(region, [passes([n.module])]);
     expect((await runPublish(cfg, one(n.pkg), world().deps())).packages[0]?.error).toBeUndefined();
 
-    await putArtifact(admin, { bucket: homeBucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "v2", second: 1 });
+    await env.artifact(n, { content: "v2", second: 1 });
     await queueInvokeResults(HOME, [
       { ok: false, imported: [], error: `${n.module}: ModuleNotFoundError: No module named 'yaml'` },
     ]);
@@ -152,7 +121,7 @@ describe("publishing with the smoke test on", () => {
     });
     expect(await statementsOf(failing.of(HOME).lambda, n.pkg, 2)).toEqual([]);
     expect((await statementsOf(failing.of(HOME).lambda, n.pkg, 1)).map((s) => s.sid)).toEqual([
-      `layer-sync-org-${orgId}`,
+      `layer-sync-org-${env.orgId}`,
     ]);
     expect(failing.of(HOME).inputs("AddLayerVersionPermissionCommand")).toEqual([]);
     // the other Region passed and moved on
@@ -193,7 +162,7 @@ describe("publishing with the smoke test on", () => {
 
   it("counts a FunctionError (an import crash or a timeout) as a failure", async () => {
     const n = names();
-    await putArtifact(admin, { bucket: homeBucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "crash" });
+    await env.artifact(n, { content: "crash" });
     const w = world();
     for (const region of REGIONS) {
       w.of(region).lambda.middlewareStack.add(
@@ -225,7 +194,7 @@ describe("publishing with the smoke test on", () => {
 
   it("publishes without a smoke test when SMOKE_TEST is off", async () => {
     const n = names();
-    await putArtifact(admin, { bucket: homeBucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "off" });
+    await env.artifact(n, { content: "off" });
     const w = world();
     const summary = await runPublish(config(n, { SMOKE_TEST: "off" }), one(n.pkg), w.deps());
     expect(summary.packages[0]?.error).toBeUndefined();

@@ -11,6 +11,7 @@ import {
   uniqueName,
 } from "../support/aws.ts";
 import {
+  type ArtifactSpec,
   associationsOf,
   awsFault,
   parameterOf,
@@ -68,14 +69,45 @@ function names() {
 
 const one = (pkg: string): PublishRequest => ({ kind: "packages", packages: [pkg], trigger: "manual" });
 
+/** Publish settings for the test bucket and `prefix`, plus `extra`. */
+const settings = (prefix: string, extra: Record<string, string> = {}) =>
+  publishConfig({ ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: prefix, ...extra });
+
+/** An artifact of the package with `content` (and more of its spec), uploaded with its pointer. */
+const put = (n: { prefix: string; pkg: string }, content: string, more: Partial<ArtifactSpec> = {}) =>
+  putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content, ...more });
+
+/**
+ * Makes one of the clients throw `fault()` for `command`: before it is sent, or (`after`) once it was sent and
+ * its answer dropped (a lost response).
+ */
+function failOn(
+  c: RecordedClients,
+  service: "lambda" | "ssm" | "ram",
+  command: string,
+  fault: () => Error,
+  when: "before" | "after" = "before",
+): void {
+  const middleware =
+    <A, R>(next: (args: A) => Promise<R>, context: { commandName?: string }) =>
+    async (args: A): Promise<R> => {
+      const hit = context.commandName === command;
+      if (hit && when === "before") throw fault();
+      const out = await next(args);
+      if (hit) throw fault();
+      return out;
+    };
+  if (service === "lambda") c.lambda.middlewareStack.add(middleware, { step: "initialize" });
+  else if (service === "ssm") c.ssm.middlewareStack.add(middleware, { step: "initialize" });
+  else c.ram.middlewareStack.add(middleware, { step: "initialize" });
+}
+
 describe("publishing a changed artifact", () => {
   it("creates exactly one version whose statements grant the organization, each account and every account under each OU", async () => {
     const n = names();
     const c = clients();
-    const artifact = await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "v1" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    const artifact = await put(n, "v1");
+    const config = settings(n.prefix, {
       COMPATIBLE_RUNTIMES: "python3.12,python3.13",
       COMPATIBLE_ARCHITECTURES: "arm64",
       LAYER_LICENSE: "MIT",
@@ -185,10 +217,8 @@ describe("publishing a changed artifact", () => {
   it("points the Advanced-tier ARN parameter at the version only after the permissions are in place", async () => {
     const n = names();
     const c = clients();
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "order" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    await put(n, "order");
+    const config = settings(n.prefix, {
       SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
     });
 
@@ -227,10 +257,8 @@ describe("publishing a changed artifact", () => {
   it("holds the parameter in one RAM share named after the package, created in one call without external principals", async () => {
     const n = names();
     const c = clients();
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "ram" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    await put(n, "ram");
+    const config = settings(n.prefix, {
       SHARE_ORGANIZATION_ID: org.organizationId,
       SHARE_OU_IDS: org.nestedOu.id,
     });
@@ -257,11 +285,7 @@ describe("publishing a changed artifact", () => {
   it("takes runtimes, architectures, description and licence from the artifact's layer.json over the defaults", async () => {
     const n = names();
     const c = clients();
-    await putArtifact(admin, {
-      bucket,
-      parameterPrefix: n.prefix,
-      pkg: n.pkg,
-      content: "overrides",
+    await put(n, "overrides", {
       layerConfig: {
         runtimes: ["nodejs24.x"],
         architectures: ["x86_64"],
@@ -269,9 +293,7 @@ describe("publishing a changed artifact", () => {
         license: "Apache-2.0",
       },
     });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    const config = settings(n.prefix, {
       COMPATIBLE_RUNTIMES: "python3.13",
       LAYER_LICENSE: "MIT",
     });
@@ -297,10 +319,8 @@ describe("publishing the same artifact again", () => {
   it("changes nothing: no version, statement, parameter write or share call", async () => {
     const n = names();
     const first = clients();
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "same" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    await put(n, "same");
+    const config = settings(n.prefix, {
       SHARE_ORGANIZATION_ID: org.organizationId,
       SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
     });
@@ -326,10 +346,10 @@ describe("publishing the same artifact again", () => {
   it("publishes restored content again as a new version rather than pointing back at an old one", async () => {
     const n = names();
     const c = clients();
-    const config = publishConfig({ ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: n.prefix });
-    const a = await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "A", second: 1 });
+    const config = settings(n.prefix);
+    const a = await put(n, "A", { second: 1 });
     await runPublish(config, one(n.pkg), c.deps());
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "B", second: 2 });
+    await put(n, "B", { second: 2 });
     await runPublish(config, one(n.pkg), c.deps());
     await setPointer(admin.ssm, n.prefix, n.pkg, a.key);
 
@@ -344,10 +364,10 @@ describe("retention", () => {
   it("deletes versions beyond RETAIN_VERSIONS and reports them", async () => {
     const n = names();
     const c = clients();
-    const config = publishConfig({ ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: n.prefix, RETAIN_VERSIONS: "2" });
+    const config = settings(n.prefix, { RETAIN_VERSIONS: "2" });
     const deleted: number[][] = [];
     for (let i = 1; i <= 4; i++) {
-      await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: `r${i}`, second: i });
+      await put(n, `r${i}`, { second: i });
       deleted.push((await runPublish(config, one(n.pkg), c.deps())).packages[0]?.deleted ?? []);
     }
 
@@ -362,8 +382,8 @@ describe("retention", () => {
   it("keeps an old version that a parameter under the package still names", async () => {
     const n = names();
     const c = clients();
-    const config = publishConfig({ ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: n.prefix, RETAIN_VERSIONS: "1" });
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "p1", second: 1 });
+    const config = settings(n.prefix, { RETAIN_VERSIONS: "1" });
+    await put(n, "p1", { second: 1 });
     const first = await runPublish(config, one(n.pkg), c.deps());
     await admin.ssm.send(
       new PutParameterCommand({
@@ -374,7 +394,7 @@ describe("retention", () => {
     );
     const deleted: number[] = [];
     for (let i = 2; i <= 3; i++) {
-      await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: `p${i}`, second: i });
+      await put(n, `p${i}`, { second: i });
       deleted.push(...((await runPublish(config, one(n.pkg), c.deps())).packages[0]?.deleted ?? []));
     }
 
@@ -390,7 +410,7 @@ describe("reconciling", () => {
     const c = clients();
     for (const pkg of pkgs) await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg, content: pkg });
     await admin.ssm.send(new PutParameterCommand({ Name: `${prefix}/notes/readme`, Value: "x", Type: "String" }));
-    const config = publishConfig({ ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: prefix });
+    const config = settings(prefix);
 
     const summary = await runPublish(config, { kind: "reconcile" }, c.deps());
 
@@ -406,18 +426,11 @@ describe("resuming after a partial failure", () => {
   it("completes the share on the next run when the run died between publishing and sharing, without publishing again", async () => {
     const n = names();
     const failing = clients();
-    failing.ram.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === "CreateResourceShareCommand")
-          throw awsFault("ServiceUnavailableException", "injected", 503);
-        return next(args);
-      },
-      { step: "initialize" },
+    failOn(failing, "ram", "CreateResourceShareCommand", () =>
+      awsFault("ServiceUnavailableException", "injected", 503),
     );
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "resume-ram" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    await put(n, "resume-ram");
+    const config = settings(n.prefix, {
       SHARE_ORGANIZATION_ID: org.organizationId,
     });
 
@@ -447,17 +460,9 @@ describe("resuming after a partial failure", () => {
   it("writes the parameter and the share on the next run when writing the parameter failed", async () => {
     const n = names();
     const failing = clients();
-    failing.ssm.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === "PutParameterCommand") throw awsFault("InternalServerError", "injected", 500);
-        return next(args);
-      },
-      { step: "initialize" },
-    );
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "resume-ssm" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    failOn(failing, "ssm", "PutParameterCommand", () => awsFault("InternalServerError", "injected", 500));
+    await put(n, "resume-ssm");
+    const config = settings(n.prefix, {
       SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
     });
 
@@ -484,18 +489,9 @@ describe("resuming after a partial failure", () => {
   it("continues with the version when PublishLayerVersion failed on the client but succeeded on the server", async () => {
     const n = names();
     const c = clients();
-    c.lambda.middlewareStack.add(
-      (next, context) => async (args) => {
-        const out = await next(args);
-        if (context.commandName === "PublishLayerVersionCommand") throw awsFault("TimeoutError", "socket hang up", 0);
-        return out;
-      },
-      { step: "initialize" },
-    );
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "lost-response" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    failOn(c, "lambda", "PublishLayerVersionCommand", () => awsFault("TimeoutError", "socket hang up", 0), "after");
+    await put(n, "lost-response");
+    const config = settings(n.prefix, {
       SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
     });
 
@@ -518,10 +514,8 @@ describe("concurrent publishes of one artifact", () => {
   it("leave exactly one version, which every run reports, with one share and the parameter naming it", async () => {
     const n = names();
     const setup = clients();
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "race" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    await put(n, "race");
+    const config = settings(n.prefix, {
       SHARE_ORGANIZATION_ID: org.organizationId,
       SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
     });
@@ -547,10 +541,8 @@ describe("layer permissions over time", () => {
   it("removes layer-sync statements and RAM principals no longer configured and leaves other statements alone", async () => {
     const n = names();
     const c = clients();
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "stale" });
-    const wide = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    await put(n, "stale");
+    const wide = settings(n.prefix, {
       SHARE_ACCOUNT_IDS: `${OUTSIDE_ACCOUNT},222233334444`,
     });
     await runPublish(wide, one(n.pkg), c.deps());
@@ -563,9 +555,7 @@ describe("layer permissions over time", () => {
         Principal: "999988887777",
       }),
     );
-    const narrow = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    const narrow = settings(n.prefix, {
       SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
     });
     const again = clients();
@@ -590,20 +580,15 @@ describe("layer permissions over time", () => {
   it("accepts a statement another run added meanwhile (ResourceConflictException) once it has checked it matches", async () => {
     const n = names();
     const c = clients();
-    c.lambda.middlewareStack.add(
-      (next, context) => async (args) => {
-        const out = await next(args);
-        if (context.commandName === "AddLayerVersionPermissionCommand") {
-          throw new ResourceConflictException({ message: "The statement id provided already exists", $metadata: {} });
-        }
-        return out;
-      },
-      { step: "initialize" },
+    failOn(
+      c,
+      "lambda",
+      "AddLayerVersionPermissionCommand",
+      () => new ResourceConflictException({ message: "The statement id provided already exists", $metadata: {} }),
+      "after",
     );
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "conflict" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    await put(n, "conflict");
+    const config = settings(n.prefix, {
       SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
     });
 
@@ -641,10 +626,8 @@ describe("layer permissions over time", () => {
       },
       { step: "initialize" },
     );
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "conflict-other" });
-    const config = publishConfig({
-      ARTIFACT_BUCKET: bucket,
-      PARAMETER_PREFIX: n.prefix,
+    await put(n, "conflict-other");
+    const config = settings(n.prefix, {
       SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT,
     });
 
@@ -657,13 +640,10 @@ describe("layer permissions over time", () => {
 });
 
 describe("failures", () => {
-  const config = (prefix: string, extra: Record<string, string> = {}) =>
-    publishConfig({ ARTIFACT_BUCKET: bucket, PARAMETER_PREFIX: prefix, ...extra });
-
   it("say that the sync must run first when the package has no artifact-key pointer", async () => {
     const n = names();
     const c = clients();
-    const summary = await runPublish(config(n.prefix), one(n.pkg), c.deps());
+    const summary = await runPublish(settings(n.prefix), one(n.pkg), c.deps());
     expect(summary.packages[0]?.error).toBe(
       `nothing to publish: parameter ${n.prefix}/${n.pkg}/artifact-key does not exist; run \`layer-sync sync\` for this package first, or check PARAMETER_PREFIX`,
     );
@@ -674,7 +654,7 @@ describe("failures", () => {
     const n = names();
     const c = clients();
     await setPointer(admin.ssm, n.prefix, n.pkg, "layers/gone/gone-20260101T000000Z-abc1234.zip");
-    const summary = await runPublish(config(n.prefix), one(n.pkg), c.deps());
+    const summary = await runPublish(settings(n.prefix), one(n.pkg), c.deps());
     expect(summary.packages[0]?.error).toMatch(
       new RegExp(
         `names s3://${bucket}/layers/gone/gone-20260101T000000Z-abc1234\\.zip, which does not exist; run the sync again`,
@@ -690,7 +670,7 @@ describe("failures", () => {
     const key = `foreign/${n.pkg}.zip`;
     await admin.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "zip" }));
     await setPointer(admin.ssm, n.prefix, n.pkg, key);
-    const summary = await runPublish(config(n.prefix), one(n.pkg), c.deps());
+    const summary = await runPublish(settings(n.prefix), one(n.pkg), c.deps());
     expect(summary.packages[0]?.error).toMatch(/has no layer-sync metadata \(commit, source, content-sha256\)/);
     expect(c.inputs("PublishLayerVersionCommand")).toEqual([]);
   });
@@ -701,7 +681,7 @@ describe("failures", () => {
     const other = uniqueName("py");
     const theirs = await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: other, content: "theirs" });
     await setPointer(admin.ssm, n.prefix, n.pkg, theirs.key);
-    const summary = await runPublish(config(n.prefix), one(n.pkg), c.deps());
+    const summary = await runPublish(settings(n.prefix), one(n.pkg), c.deps());
     expect(summary.packages[0]?.error).toBe(
       `${n.prefix}/${n.pkg}/artifact-key names "${theirs.key}", whose key's package segment is package "${other}", not "${n.pkg}"; refusing to publish another package's artifact — run \`layer-sync sync\` for ${n.pkg} to point it at its own`,
     );
@@ -711,14 +691,8 @@ describe("failures", () => {
   it("refuse an artifact under the package's key whose metadata source is another folder, naming both", async () => {
     const n = names();
     const c = clients();
-    const a = await putArtifact(admin, {
-      bucket,
-      parameterPrefix: n.prefix,
-      pkg: n.pkg,
-      content: "copied",
-      source: "github:acme/layers:layers/other-deps",
-    });
-    const summary = await runPublish(config(n.prefix), one(n.pkg), c.deps());
+    const a = await put(n, "copied", { source: "github:acme/layers:layers/other-deps" });
+    const summary = await runPublish(settings(n.prefix), one(n.pkg), c.deps());
     expect(summary.packages[0]?.error).toBe(
       `${n.prefix}/${n.pkg}/artifact-key names "${a.key}", whose metadata source "github:acme/layers:layers/other-deps" is package "other-deps", not "${n.pkg}"; refusing to publish another package's artifact — run \`layer-sync sync\` for ${n.pkg} to point it at its own`,
     );
@@ -737,12 +711,12 @@ describe("failures", () => {
       source: `github:acme/layers:layers/${n.pkg}`,
       build: { runtime: "python3.12", architecture: "arm64" },
     });
-    const summary = await runPublish(config(n.prefix), one(pkg), c.deps());
+    const summary = await runPublish(settings(n.prefix), one(pkg), c.deps());
     expect(summary.packages[0]).toMatchObject({ name: pkg, published: true });
     expect(summary.packages[0]?.error).toBeUndefined();
     // the same artifact is not the x86_64 target's
     await setPointer(admin.ssm, n.prefix, `${n.pkg}-python312-x86_64`, summary.packages[0]?.key ?? "");
-    const wrong = await runPublish(config(n.prefix), one(`${n.pkg}-python312-x86_64`), c.deps());
+    const wrong = await runPublish(settings(n.prefix), one(`${n.pkg}-python312-x86_64`), c.deps());
     expect(wrong.packages[0]?.error).toMatch(
       new RegExp(`whose key's package segment is package "${pkg}", not "${n.pkg}-python312-x86_64"`),
     );
@@ -751,8 +725,8 @@ describe("failures", () => {
   it("refuse a layer name over 140 characters before calling Lambda", async () => {
     const n = names();
     const c = clients();
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "long" });
-    const summary = await runPublish(config(n.prefix, { LAYER_NAME_PREFIX: "x".repeat(130) }), one(n.pkg), c.deps());
+    await put(n, "long");
+    const summary = await runPublish(settings(n.prefix, { LAYER_NAME_PREFIX: "x".repeat(130) }), one(n.pkg), c.deps());
     expect(summary.packages[0]?.error).toMatch(/^layer name "x{130}py-[0-9a-f]+" must match \[A-Za-z0-9_-\]\{1,140\}/);
     expect(c.sent.filter((s) => s.service === "lambda")).toEqual([]);
   });
@@ -760,8 +734,12 @@ describe("failures", () => {
   it("stop before publishing when SHARE_ORGANIZATION_ID is not the caller's organization", async () => {
     const n = names();
     const c = clients();
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "other-org" });
-    const summary = await runPublish(config(n.prefix, { SHARE_ORGANIZATION_ID: "o-zzzzzzzzzz" }), one(n.pkg), c.deps());
+    await put(n, "other-org");
+    const summary = await runPublish(
+      settings(n.prefix, { SHARE_ORGANIZATION_ID: "o-zzzzzzzzzz" }),
+      one(n.pkg),
+      c.deps(),
+    );
     expect(summary.packages[0]?.error).toBe(
       `SHARE_ORGANIZATION_ID is o-zzzzzzzzzz, but this account belongs to organization ${org.organizationId}; set SHARE_ORGANIZATION_ID=${org.organizationId} (RAM can share only within the caller's organization)`,
     );
@@ -771,8 +749,8 @@ describe("failures", () => {
   it("name an OU that does not exist", async () => {
     const n = names();
     const c = clients();
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "no-ou" });
-    const summary = await runPublish(config(n.prefix, { SHARE_OU_IDS: "ou-zzzz-zzzzzzzz" }), one(n.pkg), c.deps());
+    await put(n, "no-ou");
+    const summary = await runPublish(settings(n.prefix, { SHARE_OU_IDS: "ou-zzzz-zzzzzzzz" }), one(n.pkg), c.deps());
     expect(summary.packages[0]?.error).toMatch(
       /^organizations:ListAccountsForParent on OU ou-zzzz-zzzzzzzz failed \(ParentNotFoundException.*\); OU ou-zzzz-zzzzzzzz was not found in the organization; check SHARE_OU_IDS$/,
     );
@@ -781,21 +759,11 @@ describe("failures", () => {
   it("name the IAM action to grant when access is denied, and leave the parameter unwritten", async () => {
     const n = names();
     const c = clients();
-    c.lambda.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === "AddLayerVersionPermissionCommand") {
-          throw awsFault(
-            "AccessDeniedException",
-            "User is not authorized to perform: lambda:AddLayerVersionPermission",
-            403,
-          );
-        }
-        return next(args);
-      },
-      { step: "initialize" },
+    failOn(c, "lambda", "AddLayerVersionPermissionCommand", () =>
+      awsFault("AccessDeniedException", "User is not authorized to perform: lambda:AddLayerVersionPermission", 403),
     );
-    await putArtifact(admin, { bucket, parameterPrefix: n.prefix, pkg: n.pkg, content: "denied" });
-    const summary = await runPublish(config(n.prefix, { SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT }), one(n.pkg), c.deps());
+    await put(n, "denied");
+    const summary = await runPublish(settings(n.prefix, { SHARE_ACCOUNT_IDS: OUTSIDE_ACCOUNT }), one(n.pkg), c.deps());
     expect(summary.packages[0]?.error).toMatch(
       /^lambda:AddLayerVersionPermission on layer \S+ version 1 statement layer-sync-account-111122223333 failed \(AccessDeniedException: .*\); grant lambda:AddLayerVersionPermission on layer \S+ version 1 statement \S+ to the role that runs layer-sync$/,
     );
@@ -808,7 +776,7 @@ describe("failures", () => {
     const c = clients();
     await putArtifact(admin, { bucket, parameterPrefix: prefix, pkg: good, content: "good" });
     const summary = await runPublish(
-      config(prefix),
+      settings(prefix),
       { kind: "packages", packages: ["missing-pkg", good], trigger: "manual" },
       c.deps(),
     );

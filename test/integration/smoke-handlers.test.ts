@@ -3,16 +3,14 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { arch, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadSyncConfig } from "../../lib/common/config.ts";
 import type { LayerOverrides } from "../../lib/common/layer-json.ts";
 import { runSmokeLocally } from "../../lib/publish/smoke-local.ts";
 import { smokeSyncedPackages } from "../../lib/publish/smoke-synced.ts";
-import { createSource } from "../../lib/sources/index.ts";
-import { runSync } from "../../lib/sync/sync.ts";
 import { MODE, ZIP_DATE } from "../../lib/zip/folder-zip.ts";
 import { zipToBuffer } from "../../lib/zip/writer.ts";
 import { startGitHubEmulator } from "../emulators/github.ts";
 import { FixtureRepo } from "../fixtures/repo.ts";
+import { syncToDir } from "../support/sync-to-dir.ts";
 
 const PYTHON = "/root/.pyenv/versions/3.12.1/bin/python3.12";
 const NODE = resolve("node_modules/.bin/node");
@@ -27,6 +25,14 @@ async function put(base: string, files: Record<string, string | Buffer>): Promis
   }
   return base;
 }
+
+/** The Python 3.12 smoke handler, run here on `layer` importing `modules`. */
+const smokePython = (layer: string, modules: string[]) =>
+  runSmokeLocally({ family: "python", interpreter: PYTHON, layerDir: layer, modules, pythonVersion: "3.12" });
+
+/** The Node.js smoke handler, run here on `layer` loading `modules`. */
+const smokeNode = (layer: string, modules: string[]) =>
+  runSmokeLocally({ family: "nodejs", interpreter: NODE, layerDir: layer, modules });
 
 /** A copy of a shared library of this machine, relabelled (ELF e_machine) for the other architecture. */
 async function foreignSharedLibrary(from: string): Promise<Buffer> {
@@ -57,25 +63,13 @@ describe.skipIf(!hasPython)("the Python smoke handler on Python 3.12", () => {
       "python/goodpkg/__init__.py": "VALUE = 1\n",
       "python/lib/python3.12/site-packages/sitemod.py": "import goodpkg\n",
     });
-    const result = await runSmokeLocally({
-      family: "python",
-      interpreter: PYTHON,
-      layerDir: layer,
-      modules: ["goodpkg", "sitemod"],
-      pythonVersion: "3.12",
-    });
+    const result = await smokePython(layer, ["goodpkg", "sitemod"]);
     expect(result).toEqual({ ok: true, imported: ["goodpkg", "sitemod"] });
   });
 
   it("fails with the import error's last line when a module is missing", async () => {
     const layer = await put(join(root, "py-missing"), { "python/goodpkg/__init__.py": "import notinstalled\n" });
-    const result = await runSmokeLocally({
-      family: "python",
-      interpreter: PYTHON,
-      layerDir: layer,
-      modules: ["json", "goodpkg"],
-      pythonVersion: "3.12",
-    });
+    const result = await smokePython(layer, ["json", "goodpkg"]);
     expect(result).toEqual({
       ok: false,
       imported: ["json"],
@@ -89,13 +83,7 @@ describe.skipIf(!hasPython)("the Python smoke handler on Python 3.12", () => {
       "python/fastnative/__init__.py": "from ._native import speedup\n",
       "python/fastnative/_native.abi3.so": await foreignSharedLibrary(so),
     });
-    const result = await runSmokeLocally({
-      family: "python",
-      interpreter: PYTHON,
-      layerDir: layer,
-      modules: ["fastnative"],
-      pythonVersion: "3.12",
-    });
+    const result = await smokePython(layer, ["fastnative"]);
     expect(result.ok).toBe(false);
     expect(result.imported).toEqual([]);
     expect(result.error).toMatch(/^fastnative: ImportError: .*_native\.abi3\.so/);
@@ -114,12 +102,7 @@ describe("the Node.js smoke handler on Node 24", () => {
       }),
       "nodejs/node_modules/@acme/esm-pkg/index.js": "export const value = 1;\n",
     });
-    const result = await runSmokeLocally({
-      family: "nodejs",
-      interpreter: NODE,
-      layerDir: layer,
-      modules: ["cjs-pkg", "@acme/esm-pkg"],
-    });
+    const result = await smokeNode(layer, ["cjs-pkg", "@acme/esm-pkg"]);
     expect(result).toEqual({ ok: true, imported: ["cjs-pkg", "@acme/esm-pkg"] });
   });
 
@@ -128,7 +111,7 @@ describe("the Node.js smoke handler on Node 24", () => {
       "nodejs/node_modules/app/package.json": JSON.stringify({ name: "app", main: "index.js" }),
       "nodejs/node_modules/app/index.js": "require('left-pad-missing');\n",
     });
-    const result = await runSmokeLocally({ family: "nodejs", interpreter: NODE, layerDir: layer, modules: ["app"] });
+    const result = await smokeNode(layer, ["app"]);
     expect(result.ok).toBe(false);
     expect(result.error).toMatch(/^app: MODULE_NOT_FOUND: Cannot find module 'left-pad-missing'/);
     expect(result.error).not.toContain("\n");
@@ -141,7 +124,7 @@ describe("the Node.js smoke handler on Node 24", () => {
       "nodejs/node_modules/native/index.js": "module.exports = require('./build/Release/native.node');\n",
       "nodejs/node_modules/native/build/Release/native.node": await foreignSharedLibrary(await someSharedLibrary(dir)),
     });
-    const result = await runSmokeLocally({ family: "nodejs", interpreter: NODE, layerDir: layer, modules: ["native"] });
+    const result = await smokeNode(layer, ["native"]);
     expect(result.ok).toBe(false);
     expect(result.error).toMatch(/^native: ERR_DLOPEN_FAILED: .*native\.node/);
   });
@@ -214,31 +197,20 @@ describe('sync --out DIR --smoke with layer.json "smoke"', () => {
     );
     const gh = await startGitHubEmulator({ repos: [repo], tokens: [TOKEN] });
     const machine = arch() === "x64" ? "x86_64" : "arm64";
-    const config = loadSyncConfig(
-      {
-        env: {
-          SOURCE_PROVIDER: "github",
-          SOURCE_REPOSITORY: "acme/layers",
-          SOURCE_PATHS: "layers/named,layers/plain",
-          SOURCE_API_URL: gh.apiUrl,
-        },
-        flags: {},
-      },
-      { requireBucket: false },
-    );
-    const bundle = createSource(config.source, TOKEN);
     const out = join(root, "synced-out");
     const smokeModules = new Map<string, string[]>();
     try {
-      const summary = await runSync(
-        config,
-        { outDir: out },
+      const env = {
+        SOURCE_PROVIDER: "github",
+        SOURCE_REPOSITORY: "acme/layers",
+        SOURCE_PATHS: "layers/named,layers/plain",
+        SOURCE_API_URL: gh.apiUrl,
+      };
+      const summary = await syncToDir(
+        env,
+        TOKEN,
+        { out, work: join(root, "synced-work") },
         {
-          source: bundle.source,
-          requestCount: () => bundle.http.requestCount,
-          clock: () => new Date("2026-12-01T00:00:00Z"),
-          workDir: join(root, "synced-work"),
-          exclusiveWorkDir: false,
           onLayerConfig: (path: string, o: LayerOverrides) => {
             if (o.smoke) smokeModules.set(path, o.smoke);
           },
@@ -263,7 +235,6 @@ describe('sync --out DIR --smoke with layer.json "smoke"', () => {
         ["plain", "ok", ["leftpad"], null],
       ]);
     } finally {
-      await bundle.http.close();
       await gh.close();
     }
   });

@@ -8,13 +8,11 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadSyncConfig } from "../../lib/common/config.ts";
 import type { Logger } from "../../lib/common/log.ts";
-import { createSource } from "../../lib/sources/index.ts";
-import { runSync } from "../../lib/sync/sync.ts";
 import { type BitbucketEmulator, startBitbucketEmulator } from "../emulators/bitbucket.ts";
 import { type GitHubEmulator, startGitHubEmulator } from "../emulators/github.ts";
 import { type FixtureEntry, FixtureRepo, pseudoRandomBytes } from "../fixtures/repo.ts";
+import { syncToDir } from "../support/sync-to-dir.ts";
 
 const TOKEN = "staging-peak-token-0123456789abcdef";
 const SIZES = [3, 1, 4, 2, 5, 1]; // MiB of incompressible content per package
@@ -57,8 +55,6 @@ async function run(provider: "bitbucket" | "github", strategy: "archive" | "walk
     SOURCE_STRATEGY: strategy,
     ...urls,
   };
-  const config = loadSyncConfig({ env, flags: {} }, { requireBucket: false });
-  const bundle = createSource(config.source, TOKEN);
   const staged: number[] = [];
   const footprints: number[] = [];
   let peak = -1;
@@ -74,23 +70,8 @@ async function run(provider: "bitbucket" | "github", strategy: "archive" | "walk
     error() {},
   };
   const out = join(dir, `${provider}-${strategy}-out`);
-  try {
-    const summary = await runSync(
-      config,
-      { outDir: out },
-      {
-        source: bundle.source,
-        requestCount: () => bundle.http.requestCount,
-        clock: () => new Date("2026-12-01T00:00:00Z"),
-        workDir: join(dir, `${provider}-${strategy}-work`),
-        exclusiveWorkDir: false,
-        logger,
-      },
-    );
-    return { summary, staged, footprints, peak, out };
-  } finally {
-    await bundle.http.close();
-  }
+  const summary = await syncToDir(env, TOKEN, { out, work: join(dir, `${provider}-${strategy}-work`) }, { logger });
+  return { summary, staged, footprints, peak, out };
 }
 
 describe.each([

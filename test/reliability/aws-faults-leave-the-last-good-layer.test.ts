@@ -15,7 +15,7 @@ import {
   versionsOf,
 } from "../support/publish-fixtures.ts";
 import { expectZipMatchesTree } from "../support/zip.ts";
-import { injectFault, recordAttempts, recordCommands, serviceError } from "./aws-faults.ts";
+import { injectFault, recordAttempts, recordCommands, serviceError, type WithStack } from "./aws-faults.ts";
 import {
   type AwsScope,
   branch,
@@ -44,6 +44,16 @@ function scoped(scope: AwsScope, clients: { s3: S3Client; ssm: SSMClient }): Aws
   return { ...scope, ...clients };
 }
 
+/** One bitbucket sync of `layers/tools` at `ref` into `aws` (at `clock`, default now). */
+function syncTools(ref: string, aws: AwsScope, clock?: Date) {
+  return runCore(sources, { provider: "bitbucket", paths: ["layers/tools"], ref, aws, clock });
+}
+
+/** The client's next `command` fails once with a service error (a throttle the SDK retries). */
+function failsOnce(client: WithStack, command: string, ...error: Parameters<typeof serviceError>): void {
+  injectFault(client, { command, error: () => serviceError(...error), times: 1 });
+}
+
 /** The artifact at `key` holds exactly `layers/tools` at the head of `ref`, read back by independent readers. */
 async function expectToolsAt(key: string, ref: string): Promise<void> {
   const body = await admin.s3.send(new GetObjectCommand({ Bucket: sources.bucket, Key: key }));
@@ -55,13 +65,7 @@ async function expectToolsAt(key: string, ref: string): Promise<void> {
 async function lastGood(): Promise<{ scope: AwsScope; ref: string; goodKey: string; keysBefore: string[] }> {
   const scope = sources.scope();
   const ref = branch(sources.repo, "aws");
-  const first = await runCore(sources, {
-    provider: "bitbucket",
-    paths: ["layers/tools"],
-    ref,
-    aws: scope,
-    clock: minute(0),
-  });
+  const first = await syncTools(ref, scope, minute(0));
   const good = onlyPackage(first);
   expect(good.error).toBeUndefined();
   await expectToolsAt(good.key ?? "", ref);
@@ -83,13 +87,7 @@ describe("sync: an S3 upload that fails", () => {
       error: () => serviceError("AccessDenied", "Access Denied", 403),
     });
     const ssmCommands = recordCommands(clients.ssm);
-    const run = await runCore(sources, {
-      provider: "bitbucket",
-      paths: ["layers/tools"],
-      ref: s.ref,
-      aws: scoped(s.scope, clients),
-      clock: minute(1),
-    });
+    const run = await syncTools(s.ref, scoped(s.scope, clients), minute(1));
     const p = onlyPackage(run);
     expect(p.error).toMatch(
       new RegExp(
@@ -109,12 +107,7 @@ describe("sync: an S3 upload that fails", () => {
       command: "PutObjectCommand",
       error: () => serviceError("InternalError", "We encountered an internal error. Please try again.", 500),
     });
-    const run = await runCore(sources, {
-      provider: "bitbucket",
-      paths: ["layers/tools"],
-      ref: "main",
-      aws: scoped(scope, clients),
-    });
+    const run = await syncTools("main", scoped(scope, clients));
     expect(onlyPackage(run).error).toMatch(/^uploading s3:\/\/\S+ failed \(InternalError\): We encountered/);
     // the SDK retried the 500 (three attempts in all) before giving up
     expect(attempts.filter((c) => c === "PutObjectCommand")).toHaveLength(3);
@@ -131,13 +124,7 @@ describe("sync: an SSM pointer write that fails", () => {
       command: "PutParameterCommand",
       error: () => serviceError("AccessDeniedException", "User is not authorized to perform ssm:PutParameter", 400),
     });
-    const run = await runCore(sources, {
-      provider: "bitbucket",
-      paths: ["layers/tools"],
-      ref: s.ref,
-      aws: scoped(s.scope, failing),
-      clock: minute(1),
-    });
+    const run = await syncTools(s.ref, scoped(s.scope, failing), minute(1));
     const p = onlyPackage(run);
     expect(p.error).toBe(
       `writing SSM parameter ${s.scope.prefix}/tools/artifact-key failed (AccessDeniedException): User is not authorized to perform ssm:PutParameter`,
@@ -149,13 +136,7 @@ describe("sync: an SSM pointer write that fails", () => {
     expect(head.Metadata?.["content-sha256"]).toBe(p.sha256);
     await expectToolsAt(orphan, s.ref);
 
-    const next = await runCore(sources, {
-      provider: "bitbucket",
-      paths: ["layers/tools"],
-      ref: s.ref,
-      aws: s.scope,
-      clock: minute(2),
-    });
+    const next = await syncTools(s.ref, s.scope, minute(2));
     const fixed = onlyPackage(next);
     expect(fixed.error).toBeUndefined();
     expect(fixed.key).toMatch(/tools-20261121T100200Z-/);
@@ -170,33 +151,11 @@ describe("sync: AWS throttling", () => {
     const clients = syncClients();
     const s3Attempts = recordAttempts(clients.s3);
     const ssmAttempts = recordAttempts(clients.ssm);
-    injectFault(clients.s3, {
-      command: "PutObjectCommand",
-      error: () => serviceError("SlowDown", "Please reduce your request rate.", 503),
-      times: 1,
-    });
-    injectFault(clients.ssm, {
-      command: "GetParameterCommand",
-      error: () => serviceError("ThrottlingException", "Rate exceeded", 400),
-      times: 1,
-    });
-    injectFault(clients.ssm, {
-      command: "PutParameterCommand",
-      error: () => serviceError("ThrottlingException", "Rate exceeded", 400),
-      times: 1,
-    });
-    injectFault(clients.ssm, {
-      command: "PutParameterCommand",
-      error: () => serviceError("TooManyUpdates", "Too many updates to the parameter", 400),
-      times: 1,
-    });
-    const run = await runCore(sources, {
-      provider: "bitbucket",
-      paths: ["layers/tools"],
-      ref: s.ref,
-      aws: scoped(s.scope, clients),
-      clock: minute(1),
-    });
+    failsOnce(clients.s3, "PutObjectCommand", "SlowDown", "Please reduce your request rate.", 503);
+    failsOnce(clients.ssm, "GetParameterCommand", "ThrottlingException", "Rate exceeded", 400);
+    failsOnce(clients.ssm, "PutParameterCommand", "ThrottlingException", "Rate exceeded", 400);
+    failsOnce(clients.ssm, "PutParameterCommand", "TooManyUpdates", "Too many updates to the parameter", 400);
+    const run = await syncTools(s.ref, scoped(s.scope, clients), minute(1));
     const p = onlyPackage(run);
     expect(p.error).toBeUndefined();
     expect(await pointerOf(admin.ssm, s.scope.prefix, "tools")).toBe(p.key);
@@ -362,21 +321,9 @@ describe("publish: AWS throttling", () => {
     const c = publishClients();
     const lambdaAttempts = recordAttempts(c.lambda);
     const ramAttempts = recordAttempts(c.ram);
-    injectFault(c.lambda, {
-      command: "PublishLayerVersionCommand",
-      error: () => serviceError("TooManyRequestsException", "Rate exceeded", 429),
-      times: 1,
-    });
-    injectFault(c.ssm, {
-      command: "PutParameterCommand",
-      error: () => serviceError("ThrottlingException", "Rate exceeded", 400),
-      times: 1,
-    });
-    injectFault(c.ram, {
-      command: "CreateResourceShareCommand",
-      error: () => serviceError("ThrottlingException", "Rate exceeded", 400),
-      times: 1,
-    });
+    failsOnce(c.lambda, "PublishLayerVersionCommand", "TooManyRequestsException", "Rate exceeded", 429);
+    failsOnce(c.ssm, "PutParameterCommand", "ThrottlingException", "Rate exceeded", 400);
+    failsOnce(c.ram, "CreateResourceShareCommand", "ThrottlingException", "Rate exceeded", 400);
     const p = await publish(n.config, n.pkg, c);
     expect(p.error).toBeUndefined();
     expect(p).toMatchObject({ version: 1, published: true, share: { created: true } });

@@ -287,14 +287,6 @@ describe("malformed events", () => {
       'the CodePipeline job event has no "CodePipeline.job".id',
     ],
   ];
-  for (const [what, event, message] of syncCases) {
-    it(`sync handler: ${what} is rejected with "${message}" before anything is read or written`, async () => {
-      const error = await rejection(syncHandler(event, context));
-      expect(error.name).toBe("EventValidationError");
-      expect(error.message).toBe(message);
-    });
-  }
-
   const publishCases: [string, unknown, string][] = [
     [
       "a number",
@@ -315,12 +307,18 @@ describe("malformed events", () => {
       "the Parameter Store Change event has no detail.name or detail.operation",
     ],
   ];
-  for (const [what, event, message] of publishCases) {
-    it(`publish handler: ${what} is rejected with "${message}" before anything is read or written`, async () => {
-      const error = await rejection(publishHandler(event, context));
-      expect(error.name).toBe("EventValidationError");
-      expect(error.message).toBe(message);
-    });
+  const byHandler = [
+    ["sync", syncHandler, syncCases],
+    ["publish", publishHandler, publishCases],
+  ] as const;
+  for (const [name, handler, cases] of byHandler) {
+    for (const [what, event, message] of cases) {
+      it(`${name} handler: ${what} is rejected with "${message}" before anything is read or written`, async () => {
+        const error = await rejection(handler(event, context));
+        expect(error.name).toBe("EventValidationError");
+        expect(error.message).toBe(message);
+      });
+    }
   }
 
   it("`layer-sync invoke` with a malformed event file exits 2 with the handler's message on one line", async () => {

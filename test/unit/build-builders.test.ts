@@ -1,7 +1,6 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   childEnvironment,
   NPM_TOKEN_VARIABLE,
@@ -14,23 +13,11 @@ import { lastLine, runCommand } from "../../lib/builds/process.ts";
 import { uvPlatform } from "../../lib/builds/uv.ts";
 import { BuildError } from "../../lib/common/errors.ts";
 import { clearSecrets } from "../../lib/common/redact.ts";
+import { python312Arm64Request } from "../support/build-requests.ts";
+import { useScratchDir } from "../support/scratch-dir.ts";
 
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "layer-sync-builders-"));
-});
-afterEach(async () => {
-  clearSecrets();
-  await rm(dir, { recursive: true, force: true });
-});
-
-const request = {
-  language: "python" as const,
-  runtime: "python3.12",
-  architecture: "arm64" as const,
-  sourceDir: "/s",
-  outDir: "/o",
-};
+const dir = useScratchDir("layer-sync-builders-", clearSecrets);
+const request = python312Arm64Request;
 
 describe("local build arguments", () => {
   it("pin the container recipe's pip to the runtime's glibc levels", () => {
@@ -73,7 +60,7 @@ describe("private index settings", () => {
   });
 
   it("write an .npmrc that names the credential only as a variable", async () => {
-    const file = join(dir, ".npmrc");
+    const file = join(dir(), ".npmrc");
     const env = await writeNpmrc(file, { npmRegistry: "https://host.example/npm/repo/", token: "s3cr3t-token" });
     const text = await readFile(file, "utf8");
     expect(text).toContain("registry=https://host.example/npm/repo/");
@@ -101,7 +88,7 @@ describe("private index settings", () => {
 describe("runCommand", () => {
   it("captures the output and exit code", async () => {
     const r = await runCommand("sh", ["-c", "echo out; echo err >&2; exit 3"], {
-      cwd: dir,
+      cwd: dir(),
       env: { PATH: "/usr/bin:/bin" },
       timeoutMs: 5000,
     });
@@ -115,7 +102,7 @@ describe("runCommand", () => {
     try {
       let settled = false;
       const run = runCommand("sh", ["-c", "sleep 600 & wait"], {
-        cwd: dir,
+        cwd: dir(),
         env: { PATH: "/usr/bin:/bin" },
         timeoutMs: 60_000,
       }).finally(() => {
@@ -132,7 +119,7 @@ describe("runCommand", () => {
   });
 
   it("says which tool is missing", async () => {
-    await expect(runCommand("no-such-tool-xyz", [], { cwd: dir, env: {}, timeoutMs: 1000 })).rejects.toThrow(
+    await expect(runCommand("no-such-tool-xyz", [], { cwd: dir(), env: {}, timeoutMs: 1000 })).rejects.toThrow(
       BuildError,
     );
   });
@@ -154,7 +141,7 @@ describe("runCommand", () => {
       "sh",
       ["-c", "echo 'ERROR: 401 for https://aws:hunter2-secret@host/simple' >&2; exit 1"],
       {
-        cwd: dir,
+        cwd: dir(),
         env: { PATH: "/usr/bin:/bin" },
         timeoutMs: 5000,
         secrets: ["hunter2-secret"],

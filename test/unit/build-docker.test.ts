@@ -7,31 +7,18 @@
  */
 
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { samBuildImage } from "../../lib/builds/builders.ts";
 import { DockerBuilder, dockerRunArguments } from "../../lib/builds/docker.ts";
 import { clearSecrets } from "../../lib/common/redact.ts";
+import { python312Arm64Request } from "../support/build-requests.ts";
+import { useScratchDir } from "../support/scratch-dir.ts";
 
 const TOKEN = "idx-secret-0b9e4c2f7a";
-let dir: string;
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), "layer-sync-docker-"));
-});
-afterEach(async () => {
-  clearSecrets();
-  await rm(dir, { recursive: true, force: true });
-});
-
-const request = {
-  language: "python" as const,
-  runtime: "python3.12",
-  architecture: "arm64" as const,
-  sourceDir: "/s",
-  outDir: "/o",
-};
+const dir = useScratchDir("layer-sync-docker-", clearSecrets);
+const request = python312Arm64Request;
 
 describe("docker run arguments", () => {
   it("give the download phase the manifests, the wheelhouse and the credential by name only", () => {
@@ -85,8 +72,8 @@ describe("docker run arguments", () => {
 
 /** A stand-in `docker` that records each call and plays the download phase's outcome. */
 async function fakeDocker(noWheel: boolean): Promise<string> {
-  const bin = join(dir, "bin");
-  const calls = join(dir, "calls");
+  const bin = join(dir(), "bin");
+  const calls = join(dir(), "calls");
   await mkdir(bin);
   await mkdir(calls);
   await writeFile(
@@ -110,10 +97,10 @@ async function fakeDocker(noWheel: boolean): Promise<string> {
 
 async function buildWith(language: "python" | "nodejs", noWheel = false) {
   const calls = await fakeDocker(noWheel);
-  const home = join(dir, "home");
+  const home = join(dir(), "home");
   await mkdir(home);
   const builder = new DockerBuilder({
-    env: { PATH: `${join(dir, "bin")}:${process.env.PATH}`, HOME: home },
+    env: { PATH: `${join(dir(), "bin")}:${process.env.PATH}`, HOME: home },
     home,
     timeoutMs: 30_000,
     index:
@@ -125,8 +112,8 @@ async function buildWith(language: "python" | "nodejs", noWheel = false) {
     language,
     runtime: language === "python" ? "python3.12" : "nodejs22.x",
     architecture: "x86_64",
-    sourceDir: join(dir, "src"),
-    outDir: join(dir, "out"),
+    sourceDir: join(dir(), "src"),
+    outDir: join(dir(), "out"),
   });
   const read = (name: string) => readFile(join(calls, name), "utf8");
   expect((await readdir(calls)).filter((f) => f.endsWith("-args"))).toHaveLength(2);
