@@ -259,7 +259,8 @@ export async function runWorker(
     const child: ChildProcess = fork(workerPath, [JSON.stringify(job)], {
       cwd: repoRoot,
       env,
-      execArgv: [],
+      // BENCH_WORKER_NODE_FLAGS: Node flags for the measured process, e.g. "--cpu-prof --cpu-prof-dir=DIR"
+      execArgv: env.BENCH_WORKER_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [],
       stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     let result: JobResult | undefined;

@@ -4,7 +4,7 @@
  * the writer and settings `buildZip` uses. No ref resolution, no staging to disk, no verification, no
  * output file inside the measured time. Compression runs on libuv's thread pool (zlib's `deflateRaw`,
  * same bytes): with nothing else left to do, that is the fastest way to them on a small machine, so the
- * floor is not raised by layer-sync's choice of a single worker thread (made for overlapping a download).
+ * floor is not raised by layer-sync's choice of worker threads (made for overlapping a download).
  */
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";

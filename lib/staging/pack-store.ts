@@ -16,11 +16,11 @@ import { ZIP_LEVEL } from "../zip/writer.ts";
  */
 export const PACKED_FILE_MAX = 48 * 1024 * 1024;
 /**
- * Where a packed file is compressed. Up to `WORKER_FILE_MAX`, on the deflate worker (cheap per file), unless
- * the worker is more than `WORKER_BACKLOG` behind and the file is over `THREAD_POOL_MIN`: then, and for
+ * Where a packed file is compressed. Up to `WORKER_FILE_MAX`, on the deflate workers (cheap per file), unless
+ * they are more than `WORKER_BACKLOG` behind and the file is over `THREAD_POOL_MIN`: then, and for
  * every larger file, on libuv's thread pool (one native call each, too costly on the main thread for tiny
- * files). A file of several MiB thus compresses beside the worker's small files instead of in front of
- * them, and a folder of many mid-sized files keeps both the worker and the thread pool busy: every core
+ * files). A file of several MiB thus compresses beside the workers' small files instead of in front of
+ * them, and a folder of many mid-sized files keeps the workers and the thread pool busy: every core
  * compresses, as the floor's all-thread-pool deflate does.
  */
 const WORKER_FILE_MAX = 1024 * 1024;

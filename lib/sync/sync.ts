@@ -34,6 +34,8 @@ import type { SyncSummary } from "../common/summary.ts";
 import type { EntrySink, FetchResult, FetchStrategy, FolderTarget, RepositorySource } from "../sources/types.ts";
 import type { FolderBuilds } from "../staging/staged-plan.ts";
 import { StagingArea } from "../staging/staging.ts";
+import { deflatePool } from "../zip/deflate-pool.ts";
+import { ZIP_LEVEL } from "../zip/writer.ts";
 import { CommitQueue, PackageRun, type RunContext } from "./package-run.ts";
 import { checkUnchanged } from "./unchanged.ts";
 
@@ -102,6 +104,8 @@ export async function runSync(config: SyncConfig, options: SyncOptions, deps: Sy
   const progress = deps.progress ?? (() => undefined);
   for (const spec of folders) progress({ package: spec.package, stage: "resolving" });
   const destination = syncDestination(config, options, deps);
+  // the deflate worker starts while the ref resolves (see `DeflatePool.warm`)
+  deflatePool(ZIP_LEVEL).warm(1);
   const resolved = await deps.source.resolveRef(options.ref ?? config.source.ref);
   log.info("resolved ref", { ref: resolved.ref, commit: resolved.commit });
 
@@ -212,6 +216,8 @@ async function fetchFolders(
 ): Promise<{ strategy: FetchStrategy; result: FetchResult }> {
   const strategy = config.source.strategy;
   if (strategy === "walk") return { strategy: "walk", result: await source.walk(commit, targets) };
+  // an archive's entries arrive faster than one worker compresses them
+  deflatePool(ZIP_LEVEL).warm(2);
   if (strategy === "archive") return { strategy: "archive", result: await source.archive(commit, targets) };
   try {
     return { strategy: "archive", result: await source.archive(commit, targets) };

@@ -10,13 +10,19 @@
  * large buffer its caller owns and gives up is moved to the worker instead of copied. Verification's inflates run there too (`inflateCrc`), answering
  * only a CRC-32 and a size, so the inflated bytes (and the garbage they make) stay off the main thread.
  *
- * One worker per process, started on first use: with the main thread parsing the download and the thread
- * pool taking the larger entries (`staging/pack-store.ts`), one worker keeps two cores busy (a Lambda
- * function at 2 GB has about that), and each worker costs memory. An idle worker is unreferenced, so it
- * never keeps a process (or a Lambda invocation) alive; if the worker cannot run, entries fall back to
- * zlib's own API on this thread (a deflate whose bytes were on their way to the worker fails with it).
+ * One worker per process, started on first use, and a second (never more, and none on a single core) when a
+ * caller asks for it with `warm(2)`: a sync does before it downloads an archive, whose entries arrive faster
+ * than one worker compresses them. The main thread parses the download and hands the larger entries to the
+ * thread pool (`staging/pack-store.ts`), and it is mostly waiting, so the second worker is what keeps two
+ * cores compressing (and verifying: the inflates of one zip are spread over both); a walk, whose files
+ * arrive slower than one worker compresses them, would only pay its memory (about 15 MiB). More would cost memory (each
+ * worker's heap, up to `WORKER_LIMITS`) for cores a Lambda function below 3 GB does not have. An idle worker
+ * is unreferenced, so it never keeps a process (or a Lambda invocation) alive; if a worker cannot run,
+ * entries fall back to zlib's own API on this thread (a deflate whose bytes were on their way to the worker
+ * fails with it).
  */
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
@@ -44,6 +50,9 @@ const MOVE_MIN = 64 * 1024;
  * in speed. A worker that still ran out would fail over to zlib on the main thread (`fail`).
  */
 const WORKER_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 };
+
+/** Workers a pool may start: two, or one where the process has a single core. */
+export const MAX_WORKERS = Math.min(2, availableParallelism());
 
 /**
  * The worker's module: `deflate-worker.ts` beside this file when running from the sources, or
@@ -73,10 +82,17 @@ interface Task {
   reject: (error: Error) => void;
 }
 
+/** One worker and the batches it holds. */
+interface Lane {
+  worker: Worker;
+  inFlight: Map<number, Task[]>;
+  /** Bytes of `inFlight`'s tasks. */
+  sent: number;
+}
+
 export class DeflatePool {
-  private worker: Worker | undefined;
+  private readonly lanes: Lane[] = [];
   private broken = false;
-  private readonly inFlight = new Map<number, Task[]>();
   private queue: Task[] = [];
   private queued = 0;
   /** The batch being filled: queued bytes are copied into it as they arrive. */
@@ -87,11 +103,29 @@ export class DeflatePool {
   private scheduled = false;
   private nextId = 0;
 
-  constructor(private readonly level: number) {}
+  private maxWorkers: number;
+  private readonly module: URL | undefined;
 
-  /** Whether the pool's work runs on its worker thread (false before the first batch, and after a failure). */
+  /**
+   * `maxWorkers` (default `MAX_WORKERS`) and the worker's `module` (default `workerModule()`) are for tests:
+   * a pool of one, or a worker that stops on cue.
+   */
+  constructor(
+    private readonly level: number,
+    options: { maxWorkers?: number; module?: URL } = {},
+  ) {
+    this.maxWorkers = options.maxWorkers ?? MAX_WORKERS;
+    this.module = options.module ?? workerModule();
+  }
+
+  /** Whether the pool's work runs on worker threads (false before the first batch, and after a failure). */
   get onWorker(): boolean {
-    return this.worker !== undefined && !this.broken;
+    return this.lanes.length > 0 && !this.broken;
+  }
+
+  /** Workers started so far. */
+  get workers(): number {
+    return this.lanes.length;
   }
 
   /** Input bytes handed to the pool and not compressed yet: how far the worker is behind. */
@@ -158,10 +192,32 @@ export class DeflatePool {
     return this.batch.subarray(start, this.batchFill);
   }
 
-  private start(): Worker | undefined {
-    if (this.worker || this.broken) return this.worker;
+  /**
+   * Have `count` workers (at most the pool's maximum) running from now on, started now so that their start
+   * overlaps whatever the caller waits for next: a sync warms one while it resolves the ref, and a second
+   * before it downloads an archive. Batches are spread over the workers there are; workers never stop.
+   */
+  warm(count: number): void {
+    while (!this.broken && this.lanes.length < Math.min(count, this.maxWorkers)) {
+      if (!this.start()) return;
+    }
+  }
+
+  /**
+   * The lane for the next batch: an idle one, else the one holding the fewest bytes (the first worker is
+   * started here); `undefined` when no worker can run.
+   */
+  private lane(): Lane | undefined {
+    if (this.broken) return undefined;
+    if (this.lanes.length === 0) return this.start();
+    const idle = this.lanes.find((l) => l.inFlight.size === 0);
+    if (idle) return idle;
+    return this.lanes.reduce<Lane | undefined>((best, l) => (best && best.sent <= l.sent ? best : l), undefined);
+  }
+
+  private start(): Lane | undefined {
     try {
-      const module = workerModule();
+      const module = this.module;
       if (!module) {
         this.broken = true;
         return undefined;
@@ -171,14 +227,18 @@ export class DeflatePool {
         resourceLimits: WORKER_LIMITS,
       });
       worker.unref();
-      worker.on("message", (reply: WorkerReply) => this.receive(reply));
-      worker.on("error", () => this.fail());
-      worker.on("exit", () => this.fail());
-      this.worker = worker;
+      const lane: Lane = { worker, inFlight: new Map(), sent: 0 };
+      worker.on("message", (reply: WorkerReply) => this.receive(lane, reply));
+      worker.on("error", () => this.fail(lane));
+      worker.on("exit", () => this.fail(lane));
+      this.lanes.push(lane);
+      return lane;
     } catch {
-      this.broken = true;
+      // without a first worker the work stays on this thread; without a second, on the first
+      if (this.lanes.length === 0) this.broken = true;
+      this.maxWorkers = this.lanes.length;
+      return undefined;
     }
-    return this.worker;
   }
 
   private send(): void {
@@ -189,37 +249,42 @@ export class DeflatePool {
     this.queued = 0;
     this.batch = undefined;
     this.batchFill = 0;
-    const worker = this.start();
-    if (!worker) {
-      for (const t of tasks) this.runHere(t);
-      return;
-    }
     // given buffers travel alone and are moved; the rest were copied into the batch as they arrived
     const copied: Task[] = [];
     for (const t of tasks) {
-      if (t.give) this.post(worker, [t], t.data.buffer as ArrayBuffer);
-      else copied.push(t);
+      if (!t.give) copied.push(t);
+      else if (!this.post([t], t.data.buffer as ArrayBuffer)) this.runHere(t);
     }
     if (copied.length === 0 || !batch) return;
-    this.post(worker, copied, batch.buffer as ArrayBuffer);
+    if (!this.post(copied, batch.buffer as ArrayBuffer)) for (const t of copied) this.runHere(t);
   }
 
-  private post(worker: Worker, tasks: Task[], buffer: ArrayBuffer): void {
+  /** Send one batch to a worker; false when no worker can take it. */
+  private post(tasks: Task[], buffer: ArrayBuffer): boolean {
+    const lane = this.lane();
+    if (!lane) return false;
     const id = this.nextId++;
     const lengths = tasks.map((t) => t.data.length);
-    for (const length of lengths) this.sent += length;
+    for (const length of lengths) {
+      this.sent += length;
+      lane.sent += length;
+    }
     for (const [i, t] of tasks.entries()) t.length = lengths[i] as number;
-    if (this.inFlight.size === 0) worker.ref();
-    this.inFlight.set(id, tasks);
-    worker.postMessage({ id, buffer, lengths, ops: tasks.map((t) => t.op), level: this.level }, [buffer]);
+    if (lane.inFlight.size === 0) lane.worker.ref();
+    lane.inFlight.set(id, tasks);
+    lane.worker.postMessage({ id, buffer, lengths, ops: tasks.map((t) => t.op), level: this.level }, [buffer]);
+    return true;
   }
 
-  private receive(reply: WorkerReply): void {
-    const tasks = this.inFlight.get(reply.id);
+  private receive(lane: Lane, reply: WorkerReply): void {
+    const tasks = lane.inFlight.get(reply.id);
     if (!tasks) return;
-    this.inFlight.delete(reply.id);
-    for (const t of tasks) this.sent -= t.length ?? 0;
-    if (this.inFlight.size === 0) this.worker?.unref();
+    lane.inFlight.delete(reply.id);
+    for (const t of tasks) {
+      this.sent -= t.length ?? 0;
+      lane.sent -= t.length ?? 0;
+    }
+    if (lane.inFlight.size === 0) lane.worker.unref();
     if (reply.error !== undefined || !reply.buffer || !reply.lengths) {
       const error = new Error(`compression failed: ${reply.error ?? "no output"}`);
       for (const t of tasks) t.reject(error);
@@ -249,14 +314,17 @@ export class DeflatePool {
     }
   }
 
-  /** The worker is gone: what it had goes to zlib's own API, and so does everything after. */
-  private fail(): void {
+  /**
+   * A worker is gone: what it had goes to zlib's own API, and so does everything after (the other workers
+   * still answer what they hold).
+   */
+  private fail(lane: Lane): void {
     this.broken = true;
-    this.worker = undefined;
-    for (const [id, tasks] of this.inFlight) {
-      this.inFlight.delete(id);
+    for (const [id, tasks] of lane.inFlight) {
+      lane.inFlight.delete(id);
       for (const t of tasks) {
         this.sent -= t.length ?? 0;
+        lane.sent -= t.length ?? 0;
         // the bytes went with the worker (moved, or the batch's copy): the task fails (a deflate is never
         // compressed empty) and its caller reads them again if it can
         if (t.data.length !== t.length)

@@ -5,6 +5,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { crc32, deflateRawSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { DeflateWorkerStoppedError } from "../../lib/common/errors.ts";
 import { DeflatePool, workerModule } from "../../lib/zip/deflate-pool.ts";
 import { runBatch } from "../../lib/zip/deflate-worker.ts";
 import { pseudoRandomBytes } from "../fixtures/repo.ts";
@@ -64,6 +65,43 @@ describe("the deflate pool", () => {
     expect(short?.status).toBe("rejected");
     // a deflate in the same batch is not affected
     expect((await mixed).equals(good[0] as Buffer)).toBe(true);
+  });
+
+  it("starts one worker on demand and spreads batches over a second only once warmed for it", async () => {
+    const inputs = Array.from({ length: 40 }, (_, i) => pseudoRandomBytes(100_000, i));
+    const matches = (out: Buffer[]) => out.every((o, i) => o.equals(deflateRawSync(inputs[i] as Buffer, { level: 6 })));
+    const pool = new DeflatePool(6, { maxWorkers: 2 });
+    expect(matches(await Promise.all(inputs.map((d) => pool.deflate(d))))).toBe(true);
+    // a burst far beyond one worker, and still one: a second costs memory a walk does not need
+    expect(pool.workers).toBe(1);
+    pool.warm(2);
+    expect(pool.workers).toBe(2);
+    expect(matches(await Promise.all(inputs.map((d) => pool.deflate(d))))).toBe(true);
+    const single = new DeflatePool(6, { maxWorkers: 1 });
+    single.warm(2);
+    expect(single.workers).toBe(1);
+  });
+
+  it("fails what a stopped worker held, lets the other worker answer its own, and compresses the rest on this thread", async () => {
+    const module = pathToFileURL(join(import.meta.dirname, "../fixtures/stopping-deflate-worker.ts"));
+    const pool = new DeflatePool(6, { maxWorkers: 2, module });
+    pool.warm(2);
+    // 300 KB each: every entry is a batch of its own, sent at once to an idle worker or the one holding the
+    // fewest bytes: batches 0 and 2 to the first worker, 1 and 3 to the second, which stops on batch 1 (odd)
+    const inputs = Array.from({ length: 4 }, (_, i) => pseudoRandomBytes(300_000, 10 + i));
+    const settled = await Promise.allSettled(inputs.map((d) => pool.deflate(d)));
+    expect(pool.workers).toBe(2);
+    for (const i of [0, 2])
+      expect(settled[i], `entry ${i}`).toEqual({
+        status: "fulfilled",
+        value: deflateRawSync(inputs[i] as Buffer, { level: 6 }),
+      });
+    for (const i of [1, 3]) {
+      const r = settled[i];
+      expect(r?.status === "rejected" && r.reason, `entry ${i}`).toBeInstanceOf(DeflateWorkerStoppedError);
+    }
+    expect(pool.onWorker).toBe(false);
+    expect((await pool.deflate(text)).equals(deflateRawSync(text, { level: 6 }))).toBe(true);
   });
 
   it("runs its batches on a worker thread loaded from the type-checked worker module, not from evaluated text", async () => {
