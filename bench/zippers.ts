@@ -22,8 +22,9 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { crc32, deflateRaw } from "node:zlib";
 import JSZip from "jszip";
+import { deflatePool } from "../lib/zip/deflate-pool.ts";
 import { MODE, ZIP_DATE } from "../lib/zip/folder-zip.ts";
-import { writeZipFile } from "../lib/zip/writer.ts";
+import { writeZipFile, ZIP_LEVEL } from "../lib/zip/writer.ts";
 import { expectedZipEntries } from "../test/fixtures/repo.ts";
 import { BENCH_FOLDER, buildFixture, type FixtureName } from "./fixtures.ts";
 import { compareEntries, readZipEntries } from "./zipinfo.ts";
@@ -89,6 +90,14 @@ async function candidates(dir: string | undefined): Promise<Record<string, Zippe
       await pipeline(stream as unknown as Readable, createWriteStream(file));
     },
     "layer-sync writer (zlib, one worker thread)": async (entries, file) => {
+      await writeZipFile(
+        entries.map((e) => ({ name: e.name, mode: e.mode, size: e.content.length, content: e.content })),
+        file,
+        ZIP_DATE,
+      );
+    },
+    "layer-sync writer (zlib, two worker threads)": async (entries, file) => {
+      deflatePool(ZIP_LEVEL).warm(2);
       await writeZipFile(
         entries.map((e) => ({ name: e.name, mode: e.mode, size: e.content.length, content: e.content })),
         file,

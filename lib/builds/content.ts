@@ -8,6 +8,7 @@ import { BuildError, LimitExceededError } from "../common/errors.ts";
 import { isNeverPackaged } from "../common/lock-families.ts";
 import { checkRelativePath, checkSymlinkChains, quoteName } from "../common/paths.ts";
 import { formatBytes } from "../common/sizes.ts";
+import { deflatePool } from "../zip/deflate-pool.ts";
 import { type ExpectedEntry, LAYER_CONFIG_FILE, MODE, verifyZipEntries, ZIP_DATE } from "../zip/folder-zip.ts";
 import { writeZipFile, ZIP_LEVEL } from "../zip/writer.ts";
 import type { Builder, BuildRequest, IndexSettings } from "./builders.ts";
@@ -170,6 +171,8 @@ export interface LayerZip {
 /** Write the layer zip (sorted entries, fixed date, the layer modes) to `outFile`. */
 export async function writeLayerZip(entries: readonly TreeEntry[], outFile: string): Promise<LayerZip> {
   const sorted = sortEntries([...entries]);
+  // a built tree is all there: its files are read faster than one deflate worker compresses them
+  deflatePool(ZIP_LEVEL).warm(2);
   const zip = await writeZipFile(
     sorted.map((e) => ({ name: e.path, mode: MODE[e.kind], size: e.size, content: e.content })),
     outFile,

@@ -10,16 +10,15 @@
  * large buffer its caller owns and gives up is moved to the worker instead of copied. Verification's inflates run there too (`inflateCrc`), answering
  * only a CRC-32 and a size, so the inflated bytes (and the garbage they make) stay off the main thread.
  *
- * One worker per process, started on first use, and a second (never more, and none on a single core) when a
- * caller asks for it with `warm(2)`: a sync does before it downloads an archive, whose entries arrive faster
- * than one worker compresses them. The main thread parses the download and hands the larger entries to the
- * thread pool (`staging/pack-store.ts`), and it is mostly waiting, so the second worker is what keeps two
- * cores compressing (and verifying: the inflates of one zip are spread over both); a walk, whose files
- * arrive slower than one worker compresses them, would only pay its memory (about 15 MiB). More would cost memory (each
- * worker's heap, up to `WORKER_LIMITS`) for cores a Lambda function below 3 GB does not have. An idle worker
- * is unreferenced, so it never keeps a process (or a Lambda invocation) alive; if a worker cannot run,
- * entries fall back to zlib's own API on this thread (a deflate whose bytes were on their way to the worker
- * fails with it).
+ * One worker per process, started on first use, and a second (never more, and none on a single core) once a
+ * caller asks for it with `warm(2)`, as a sync does before it downloads an archive: its entries arrive faster
+ * than one worker compresses them, and the main thread (parsing the download, handing the larger entries to
+ * the thread pool: `staging/pack-store.ts`) is mostly waiting, so the second worker is what keeps two cores
+ * compressing, and verifying (the inflates of one zip are spread over both). A walk's files arrive slower
+ * than one worker compresses them: a second would only cost it memory (about 15 MiB). Workers never stop;
+ * an idle one is unreferenced, so it never keeps a process (or a Lambda invocation) alive. If a worker cannot
+ * run, entries fall back to zlib's own API on this thread (a deflate whose bytes were on their way to the
+ * worker fails with it).
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
