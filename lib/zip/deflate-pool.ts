@@ -225,8 +225,13 @@ export class DeflatePool {
         workerData: WORKER_ROLE,
         resourceLimits: WORKER_LIMITS,
       });
-      worker.unref();
       const lane: Lane = { worker, inFlight: new Map(), sent: 0 };
+      worker.unref();
+      // an `unref()` before the worker is online does not hold once its module listens on its port (Node 24):
+      // without this, a process that warmed a worker and never gave it work would not exit
+      worker.once("online", () => {
+        if (lane.inFlight.size === 0) worker.unref();
+      });
       worker.on("message", (reply: WorkerReply) => this.receive(lane, reply));
       worker.on("error", () => this.fail(lane));
       worker.on("exit", () => this.fail(lane));

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,6 +81,20 @@ describe("the deflate pool", () => {
     const single = new DeflatePool(6, { maxWorkers: 1 });
     single.warm(2);
     expect(single.workers).toBe(1);
+  });
+
+  it("lets a process that warmed two workers and gave them nothing exit on its own", () => {
+    const script = join(import.meta.dirname, "../fixtures/warm-deflate-pool.ts");
+    // the timeout only ends a process that would never exit (as one did): no duration is asserted
+    const r = spawnSync(process.execPath, ["--import", "tsx", script], {
+      cwd: join(import.meta.dirname, "../.."),
+      timeout: 120_000,
+    });
+    expect({ signal: r.signal, status: r.status, stderr: r.stderr.toString() }).toEqual({
+      signal: null,
+      status: 0,
+      stderr: "",
+    });
   });
 
   it("fails what a stopped worker held, lets the other worker answer its own, and compresses the rest on this thread", async () => {
