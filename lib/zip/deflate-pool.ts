@@ -226,15 +226,12 @@ export class DeflatePool {
         resourceLimits: WORKER_LIMITS,
       });
       const lane: Lane = { worker, inFlight: new Map(), sent: 0 };
-      worker.unref();
-      // an `unref()` before the worker is online does not hold once its module listens on its port (Node 24):
-      // without this, a process that warmed a worker and never gave it work would not exit
-      worker.once("online", () => {
-        if (lane.inFlight.size === 0) worker.unref();
-      });
       worker.on("message", (reply: WorkerReply) => this.receive(lane, reply));
       worker.on("error", () => this.fail(lane));
       worker.on("exit", () => this.fail(lane));
+      // after the listeners: a "message" listener added after `unref()` refs the worker's port again
+      // (nodejs/node#53036), and a warmed worker that never got a batch would keep the process from exiting
+      worker.unref();
       this.lanes.push(lane);
       return lane;
     } catch {
