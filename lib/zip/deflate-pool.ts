@@ -97,8 +97,6 @@ export class DeflatePool {
   /** The batch being filled: queued bytes are copied into it as they arrive. */
   private batch: Buffer | undefined;
   private batchFill = 0;
-  /** Bytes sent to the worker and not back yet. */
-  private sent = 0;
   private scheduled = false;
   private nextId = 0;
 
@@ -129,7 +127,7 @@ export class DeflatePool {
 
   /** Input bytes handed to the pool and not compressed yet: how far the worker is behind. */
   get backlogBytes(): number {
-    return this.queued + this.sent;
+    return this.lanes.reduce((bytes, l) => bytes + l.sent, this.queued);
   }
 
   /**
@@ -266,10 +264,7 @@ export class DeflatePool {
     if (!lane) return false;
     const id = this.nextId++;
     const lengths = tasks.map((t) => t.data.length);
-    for (const length of lengths) {
-      this.sent += length;
-      lane.sent += length;
-    }
+    for (const length of lengths) lane.sent += length;
     for (const [i, t] of tasks.entries()) t.length = lengths[i] as number;
     if (lane.inFlight.size === 0) lane.worker.ref();
     lane.inFlight.set(id, tasks);
@@ -281,10 +276,7 @@ export class DeflatePool {
     const tasks = lane.inFlight.get(reply.id);
     if (!tasks) return;
     lane.inFlight.delete(reply.id);
-    for (const t of tasks) {
-      this.sent -= t.length ?? 0;
-      lane.sent -= t.length ?? 0;
-    }
+    for (const t of tasks) lane.sent -= t.length ?? 0;
     if (lane.inFlight.size === 0) lane.worker.unref();
     if (reply.error !== undefined || !reply.buffer || !reply.lengths) {
       const error = new Error(`compression failed: ${reply.error ?? "no output"}`);
@@ -324,7 +316,6 @@ export class DeflatePool {
     for (const [id, tasks] of lane.inFlight) {
       lane.inFlight.delete(id);
       for (const t of tasks) {
-        this.sent -= t.length ?? 0;
         lane.sent -= t.length ?? 0;
         // the bytes went with the worker (moved, or the batch's copy): the task fails (a deflate is never
         // compressed empty) and its caller reads them again if it can
